@@ -1,0 +1,48 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step of theirs.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+GEN    := services/api/.generated
+
+.PHONY: run test setup gen lint typecheck buflint check bench clean
+
+run: setup
+	$(BIN)/antifraud up
+
+test: setup
+	$(BIN)/pytest
+
+setup: $(STAMP) $(GEN)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(GEN): $(STAMP) $(PROTOS) scripts/gen_protos.py
+	$(BIN)/python scripts/gen_protos.py
+	touch $@
+
+gen: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py && touch $(GEN)
+
+lint: setup buflint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+buflint: $(STAMP)
+	cd protos && ../$(BIN)/buf lint
+
+typecheck: setup
+	$(BIN)/mypy services gateway scripts bench
+
+check: lint typecheck test
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) services/api var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,48 @@
+"""structlog set-up: JSON lines in production, readable lines on a terminal.
+
+Personal values (phone, ID, card numbers, names, faces) must never reach a log
+line; callers log masked forms only (``services.common.indicators.display``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import orjson
+import structlog
+
+from services.common.config import env
+
+
+def configure(*, level: str | None = None, fmt: str | None = None, cache: bool = True) -> None:
+    """Configure structlog once at start; ``fmt`` is ``json``, ``console`` or ``auto``."""
+    level_name = (level or env("LOG_LEVEL", "info")).upper()
+    fmt = fmt or env("LOG_FORMAT", "auto")
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    renderer: structlog.typing.Processor
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer()
+        logger_factory: structlog.typing.WrappedLogger = structlog.PrintLoggerFactory(sys.stderr)
+    else:
+        processors.append(structlog.processors.dict_tracebacks)
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        logger_factory = structlog.BytesLoggerFactory(sys.stderr.buffer)
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level_name)),
+        logger_factory=logger_factory,
+        cache_logger_on_first_use=cache,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

@@ -1,0 +1,41 @@
+"""Every process the suite can run, by name, and how to build it.
+
+Imports are lazy so that ``antifraud serve risk`` loads only the risk service.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from services.common.server import Component
+
+
+@dataclass(frozen=True)
+class Entry:
+    module: str  # a module with ``build(name) -> Component``
+    role: str  # "service", "gateway", "simulator" or "tool"
+
+
+REGISTRY: dict[str, Entry] = {
+    "partners": Entry("services.partners.bootstrap", "simulator"),
+    "risk": Entry("services.risk.bootstrap", "service"),
+    "report": Entry("services.report.bootstrap", "service"),
+    "warning": Entry("services.warning.bootstrap", "service"),
+    "identity": Entry("services.identity.bootstrap", "service"),
+    "gateway": Entry("gateway.bootstrap", "gateway"),
+    "echo": Entry("services.echo.component", "tool"),
+}
+
+#: What `antifraud up` starts. Each is its own process; all start at once and
+#: find each other by address, so the order only matters for reading.
+UP_ORDER = ["partners", "risk", "report", "warning", "identity", "gateway"]
+
+
+def build(name: str) -> Component:
+    entry = REGISTRY.get(name)
+    if entry is None:
+        raise KeyError(f"unknown service {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    module = importlib.import_module(entry.module)
+    component: Component = module.build(name)
+    return component

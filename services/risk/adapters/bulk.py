@@ -1,0 +1,97 @@
+"""Loading many assertions at once (data sets, benchmarks, partner feed snapshots).
+
+Set-based: a few statements per chunk instead of a few per value. Only for
+values not yet listed; the per-value path (``handlers.upsert``) merges with
+what is there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.indicators import Indicator
+from services.risk.adapters import tables as t
+from services.risk.adapters.repository import RiskRepository
+from services.risk.domain.model import (
+    Assertion,
+    ChangeType,
+    categories_mask,
+    compute_snapshot,
+)
+
+CHUNK = 5000
+
+
+async def load_new(
+    conn: AsyncConnection, items: Iterable[tuple[Indicator, Assertion]], actor: str, now: datetime
+) -> int:
+    """Insert assertions about values not yet listed; returns how many were inserted."""
+    await RiskRepository(conn).lock_feed()
+    count = 0
+    chunk: list[tuple[Indicator, Assertion]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= CHUNK:
+            count += await _insert(conn, chunk, actor, now)
+            chunk = []
+    if chunk:
+        count += await _insert(conn, chunk, actor, now)
+    return count
+
+
+async def _insert(
+    conn: AsyncConnection, chunk: list[tuple[Indicator, Assertion]], actor: str, now: datetime
+) -> int:
+    rows = []
+    for indicator, assertion in chunk:
+        snap = compute_snapshot([assertion], now)
+        rows.append(
+            {
+                "kind": int(indicator.kind), "value": indicator.value, "level": int(snap.level),
+                "categories": snap.categories, "flags": snap.flags, "reporters": snap.reporters,
+                "first_seen": snap.first_seen, "last_seen": snap.last_seen, "expire": snap.expire,
+                "verified": snap.verified, "label": snap.label, "update_time": now,
+            }
+        )
+    await conn.execute(sa.insert(t.indicators), rows)
+    ids = {
+        (r.kind, r.value): r.id
+        for r in await conn.execute(
+            sa.select(t.indicators.c.id, t.indicators.c.kind, t.indicators.c.value).where(
+                t.indicators.c.update_time == now,
+                t.indicators.c.value.in_([i.value for i, _ in chunk]),
+            )
+        )
+    }
+    await conn.execute(
+        sa.insert(t.assertions),
+        [
+            {
+                "indicator_id": ids[(int(i.kind), i.value)], "source_type": int(a.source_type),
+                "source_id": a.source_id, "level": int(a.level),
+                "categories": categories_mask(a.categories), "reason": a.reason,
+                "reporter_count": a.reporter_count, "label": a.label,
+                "expire_time": a.expire_time, "create_time": a.create_time,
+                "update_time": a.update_time, "lapsed": False,
+            }
+            for i, a in chunk
+        ],
+    )
+    await conn.execute(
+        sa.insert(t.changes),
+        [
+            {
+                **{k: v for k, v in row.items() if k != "update_time"},
+                "change_type": int(ChangeType.UPSERTED),
+                "source_type": int(a.source_type), "source_id": a.source_id, "actor": actor,
+                "reason": a.reason, "time": now,
+            }
+            for row, (_, a) in zip(rows, chunk, strict=True)
+        ],
+    )
+    return len(rows)
+

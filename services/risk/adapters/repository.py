@@ -1,0 +1,379 @@
+"""Reading and writing the risk tables; the only place with risk SQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.indicators import IndicatorKind
+from services.risk.adapters import tables as t
+from services.risk.domain.model import (
+    Assertion,
+    Change,
+    ChangeType,
+    FraudCategory,
+    RiskLevel,
+    Snapshot,
+    SourceType,
+    categories_mask,
+    categories_of,
+)
+
+#: Serialises writers of the change feed on PostgreSQL so change ids become
+#: visible in order; a follower at cursor N can then never miss an id below N.
+_CHANGES_LOCK = 0x5249534B  # "RISK"
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _snapshot(row: Any) -> Snapshot:
+    return Snapshot(
+        RiskLevel(row.level),
+        row.categories,
+        row.flags,
+        row.reporters,
+        row.first_seen,
+        row.last_seen,
+        row.expire,
+        bool(row.verified),
+        row.label,
+    )
+
+
+def _snapshot_values(s: Snapshot) -> dict[str, Any]:
+    return {
+        "level": int(s.level),
+        "categories": s.categories,
+        "flags": s.flags,
+        "reporters": s.reporters,
+        "first_seen": s.first_seen,
+        "last_seen": s.last_seen,
+        "expire": s.expire,
+        "verified": s.verified,
+        "label": s.label,
+    }
+
+
+def _assertion(row: Any) -> Assertion:
+    return Assertion(
+        source_type=SourceType(row.source_type),
+        source_id=row.source_id,
+        level=RiskLevel(row.level),
+        categories=frozenset(categories_of(row.categories)),
+        reason=row.reason,
+        expire_time=_aware(row.expire_time),
+        create_time=_aware(row.create_time),
+        update_time=_aware(row.update_time),
+        reporter_count=row.reporter_count,
+        label=row.label,
+        lapsed=bool(row.lapsed),
+    )
+
+
+def _change(row: Any) -> Change:
+    return Change(
+        id=row.id,
+        kind=IndicatorKind(row.kind),
+        value=row.value,
+        change_type=ChangeType(row.change_type),
+        source_type=SourceType(row.source_type),
+        source_id=row.source_id,
+        actor=row.actor,
+        reason=row.reason,
+        time=_aware(row.time),
+        snapshot=_snapshot(row),
+    )
+
+
+@dataclass(frozen=True)
+class Due:
+    """An assertion whose time is up."""
+
+    indicator_id: int
+    kind: IndicatorKind
+    value: str
+    source_type: SourceType
+    source_id: str
+
+
+class RiskRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def lock_feed(self) -> None:
+        if self.conn.dialect.name == "postgresql":
+            await self.conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHANGES_LOCK}
+            )
+
+    async def find_id(self, kind: IndicatorKind, value: str) -> int | None:
+        found: int | None = await self.conn.scalar(
+            sa.select(t.indicators.c.id).where(
+                t.indicators.c.kind == int(kind), t.indicators.c.value == value
+            )
+        )
+        return found
+
+    async def ensure(self, kind: IndicatorKind, value: str, now: datetime) -> int:
+        found = await self.find_id(kind, value)
+        if found is not None:
+            return found
+        result = await self.conn.execute(
+            sa.insert(t.indicators).values(
+                kind=int(kind),
+                value=value,
+                level=int(RiskLevel.NONE),
+                categories=0,
+                flags=0,
+                reporters=0,
+                first_seen=0,
+                last_seen=0,
+                expire=0,
+                verified=False,
+                label="",
+                update_time=now,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    async def assertions(self, indicator_id: int) -> list[Assertion]:
+        rows = await self.conn.execute(
+            sa.select(t.assertions).where(t.assertions.c.indicator_id == indicator_id)
+        )
+        return [_assertion(r) for r in rows]
+
+    async def save_assertion(self, indicator_id: int, a: Assertion) -> None:
+        a_t = t.assertions
+        await self.conn.execute(
+            sa.delete(a_t).where(
+                a_t.c.indicator_id == indicator_id,
+                a_t.c.source_type == int(a.source_type),
+                a_t.c.source_id == a.source_id,
+            )
+        )
+        await self.conn.execute(
+            sa.insert(a_t).values(
+                indicator_id=indicator_id,
+                source_type=int(a.source_type),
+                source_id=a.source_id,
+                level=int(a.level),
+                categories=categories_mask(a.categories),
+                reason=a.reason,
+                reporter_count=a.reporter_count,
+                label=a.label,
+                expire_time=a.expire_time,
+                create_time=a.create_time,
+                update_time=a.update_time,
+                lapsed=a.lapsed,
+            )
+        )
+
+    async def delete_assertions(
+        self, indicator_id: int, source_type: SourceType | None, source_id: str
+    ) -> int:
+        a_t = t.assertions
+        query = sa.delete(a_t).where(a_t.c.indicator_id == indicator_id)
+        if source_type is not None:
+            query = query.where(a_t.c.source_type == int(source_type))
+        if source_id:
+            query = query.where(a_t.c.source_id == source_id)
+        result = await self.conn.execute(query)
+        return int(result.rowcount or 0)
+
+    async def mark_lapsed(self, indicator_id: int, source_type: SourceType, source_id: str) -> None:
+        a_t = t.assertions
+        await self.conn.execute(
+            sa.update(a_t)
+            .where(
+                a_t.c.indicator_id == indicator_id,
+                a_t.c.source_type == int(source_type),
+                a_t.c.source_id == source_id,
+            )
+            .values(lapsed=True)
+        )
+
+    async def add_sighting(
+        self,
+        indicator_id: int,
+        source_type: SourceType,
+        reporter_ref: str,
+        category: FraudCategory,
+        now: datetime,
+    ) -> int:
+        """Record a reporter's sighting once; returns the distinct reporters of that source type."""
+        s_t = t.sightings
+        seen = await self.conn.scalar(
+            sa.select(sa.func.count()).where(
+                s_t.c.indicator_id == indicator_id,
+                s_t.c.source_type == int(source_type),
+                s_t.c.reporter_ref == reporter_ref,
+            )
+        )
+        if not seen:
+            await self.conn.execute(
+                sa.insert(s_t).values(
+                    indicator_id=indicator_id,
+                    source_type=int(source_type),
+                    reporter_ref=reporter_ref,
+                    category=int(category),
+                    time=now,
+                )
+            )
+        count = await self.conn.scalar(
+            sa.select(sa.func.count()).where(
+                s_t.c.indicator_id == indicator_id, s_t.c.source_type == int(source_type)
+            )
+        )
+        return int(count or 0)
+
+    async def save_snapshot(self, indicator_id: int, snapshot: Snapshot, now: datetime) -> None:
+        await self.conn.execute(
+            sa.update(t.indicators)
+            .where(t.indicators.c.id == indicator_id)
+            .values(**_snapshot_values(snapshot), update_time=now)
+        )
+
+    async def append_change(
+        self,
+        kind: IndicatorKind,
+        value: str,
+        change_type: ChangeType,
+        source_type: SourceType,
+        source_id: str,
+        actor: str,
+        reason: str,
+        snapshot: Snapshot,
+        now: datetime,
+    ) -> int:
+        result = await self.conn.execute(
+            sa.insert(t.changes).values(
+                kind=int(kind),
+                value=value,
+                change_type=int(change_type),
+                source_type=int(source_type),
+                source_id=source_id,
+                actor=actor[:128],
+                reason=reason[:1000],
+                time=now,
+                **_snapshot_values(snapshot),
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    async def changes_after(
+        self,
+        after: int,
+        limit: int,
+        kinds: Sequence[IndicatorKind] = (),
+        upto: int | None = None,
+    ) -> list[Change]:
+        query = sa.select(t.changes).where(t.changes.c.id > after).order_by(t.changes.c.id)
+        if upto is not None:
+            query = query.where(t.changes.c.id <= upto)
+        if kinds:
+            query = query.where(t.changes.c.kind.in_([int(k) for k in kinds]))
+        rows = await self.conn.execute(query.limit(limit))
+        return [_change(r) for r in rows]
+
+    async def last_change_id(self) -> int:
+        last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
+        return int(last or 0)
+
+    async def history(self, kind: IndicatorKind, value: str, limit: int) -> list[Change]:
+        rows = await self.conn.execute(
+            sa.select(t.changes)
+            .where(t.changes.c.kind == int(kind), t.changes.c.value == value)
+            .order_by(t.changes.c.id.desc())
+            .limit(limit)
+        )
+        return [_change(r) for r in rows]
+
+    async def snapshot(self, kind: IndicatorKind, value: str) -> Snapshot | None:
+        row = (
+            await self.conn.execute(
+                sa.select(t.indicators).where(
+                    t.indicators.c.kind == int(kind), t.indicators.c.value == value
+                )
+            )
+        ).first()
+        return None if row is None else _snapshot(row)
+
+    async def listed(
+        self,
+        kind: IndicatorKind | None,
+        min_level: RiskLevel | None,
+        source_type: SourceType | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[tuple[IndicatorKind, str, Snapshot]]:
+        i_t = t.indicators
+        query = sa.select(i_t).where(sa.or_(i_t.c.level > int(RiskLevel.NONE), i_t.c.verified))
+        if kind is not None:
+            query = query.where(i_t.c.kind == int(kind))
+        if min_level is not None:
+            query = query.where(i_t.c.level >= int(min_level))
+        if source_type is not None:
+            query = query.where(
+                sa.exists().where(
+                    t.assertions.c.indicator_id == i_t.c.id,
+                    t.assertions.c.source_type == int(source_type),
+                    t.assertions.c.lapsed.is_(False),
+                )
+            )
+        if after is not None:
+            query = query.where(sa.tuple_(i_t.c.kind, i_t.c.value) > sa.tuple_(*after))
+        rows = await self.conn.execute(query.order_by(i_t.c.kind, i_t.c.value).limit(limit))
+        return [(IndicatorKind(r.kind), r.value, _snapshot(r)) for r in rows]
+
+    async def due(self, now: datetime, limit: int) -> list[Due]:
+        a_t, i_t = t.assertions, t.indicators
+        rows = await self.conn.execute(
+            sa.select(
+                a_t.c.indicator_id, i_t.c.kind, i_t.c.value, a_t.c.source_type, a_t.c.source_id
+            )
+            .join(i_t, i_t.c.id == a_t.c.indicator_id)
+            .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
+            .limit(limit)
+        )
+        return [
+            Due(
+                r.indicator_id,
+                IndicatorKind(r.kind),
+                r.value,
+                SourceType(r.source_type),
+                r.source_id,
+            )
+            for r in rows
+        ]
+
+
+async def stream_snapshots(
+    conn: AsyncConnection, chunk: int = 20_000
+) -> AsyncIterator[list[tuple[IndicatorKind, str, Snapshot]]]:
+    """Every listed value in chunks, for loading the index at start."""
+    i_t = t.indicators
+    last = 0
+    while True:
+        rows = (
+            await conn.execute(
+                sa.select(i_t)
+                .where(i_t.c.id > last, sa.or_(i_t.c.level > int(RiskLevel.NONE), i_t.c.verified))
+                .order_by(i_t.c.id)
+                .limit(chunk)
+            )
+        ).all()
+        if not rows:
+            return
+        last = rows[-1].id
+        yield [(IndicatorKind(r.kind), r.value, _snapshot(r)) for r in rows]

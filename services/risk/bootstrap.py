@@ -1,0 +1,112 @@
+"""Wires the risk service: database, index, refresher, expiry sweeper, servicer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.common.config import env_float
+from services.common.db import Database
+from services.common.errors import NotFound
+from services.common.indicators import IndicatorKind, normalize
+from services.common.logs import get_logger
+from services.common.server import Binding
+from services.risk.domain.model import RiskLevel, SourceType
+from services.risk.entrypoints.grpc_servicer import RiskServicer
+from services.risk.service_layer import handlers
+from services.risk.service_layer.lookup import Lookup
+from services.risk.service_layer.unit_of_work import RiskUnitOfWork
+
+VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
+log = get_logger("risk")
+
+
+class RiskComponent:
+    name = "risk"
+
+    def __init__(
+        self, db: Database, *, poll_seconds: float = 0.2, sweep_seconds: float = 5.0
+    ) -> None:
+        self.db = db
+        self.lookup = Lookup(db, poll_seconds=poll_seconds)
+        self.sweep_seconds = sweep_seconds
+        self.servicer = RiskServicer(self.lookup, self.unit_of_work)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def unit_of_work(self) -> RiskUnitOfWork:
+        return RiskUnitOfWork(self.db)
+
+    def bindings(self) -> Sequence[Binding]:
+        name = risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name
+        return [Binding(name, risk_pb2_grpc.add_RiskServiceServicer_to_server, self.servicer)]
+
+    async def migrate(self) -> None:
+        await self.db.migrate(VERSIONS)
+
+    async def start(self) -> None:
+        await self.migrate()
+        await self.seed_allow_list()
+        await self.lookup.load()
+        self.lookup.start()
+        self._sweeper = asyncio.create_task(self._sweep(), name="risk-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.lookup.stop()
+        await self.db.dispose()
+
+    async def seed_allow_list(self) -> None:
+        """Official numbers and domains go on the allow list once; analysts may add more."""
+        now = datetime.now(UTC)
+        async with self.unit_of_work() as uow:
+            for kind_name, raw, label in handlers.OFFICIAL:
+                indicator = normalize(IndicatorKind[kind_name], raw)
+                try:
+                    record, _ = await handlers.get_record(uow.repo, indicator, now)
+                    if record.snapshot.verified:
+                        continue
+                except NotFound:
+                    pass
+                given = handlers.AssertionInput(
+                    source_type=SourceType.ALLOW_LIST,
+                    source_id=handlers.SEED_SOURCE_ID,
+                    level=RiskLevel.NONE,
+                    categories=frozenset(),
+                    reason="official number",
+                    label=label,
+                    expire_time=now + handlers.SEED_LIFETIME,
+                )
+                await handlers.upsert(uow, indicator, given, "risk-service", now)
+            await uow.commit()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            try:
+                async with self.unit_of_work() as uow:
+                    lapsed = await handlers.expire_due(uow, datetime.now(UTC))
+                    await uow.commit()
+                if lapsed:
+                    self.lookup.poke()
+                    log.info("assertions lapsed", count=lapsed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("expiry sweep failed")
+
+
+def build(
+    name: str = "risk", *, url: str | None = None, schema: str | None = None
+) -> RiskComponent:
+    return RiskComponent(
+        Database("risk", url=url, schema=schema),
+        poll_seconds=env_float("RISK_POLL_SECONDS", 0.2),
+        sweep_seconds=env_float("RISK_SWEEP_SECONDS", 5.0),
+    )

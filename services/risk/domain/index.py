@@ -1,0 +1,127 @@
+"""The in-memory risk index: every listed value, packed small, answering look-ups
+without touching the database.
+
+A look-up tries every listed form that could match the value (host suffixes and
+path prefixes of a URL, parent domains, containing CIDR ranges, an app's
+package without its certificate) and across kinds where one implies the other
+(a URL's host against listed domains and IPs; a phone number against listed SMS
+senders). The allow list wins over any hit; otherwise the highest level does.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from services.common.indicators import Indicator, IndicatorKind, lookup_keys
+from services.risk.domain.model import RiskLevel, Snapshot
+
+# level, flags, categories, reporters, first_seen, last_seen, expire: 20 bytes.
+_PACK = struct.Struct("<BBHIIII")
+_VERIFIED = 0x80  # a bit of the flags byte: the allow list stands behind the value
+
+
+def _key(kind: IndicatorKind, value: str) -> str:
+    return chr(0x40 + int(kind)) + value
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    snapshot: Snapshot
+    kind: IndicatorKind
+    value: str  # the listed value that matched
+
+
+def _pack(s: Snapshot) -> bytes:
+    flags = (s.flags & 0x7F) | (_VERIFIED if s.verified else 0)
+    return _PACK.pack(
+        int(s.level),
+        flags,
+        s.categories & 0xFFFF,
+        min(s.reporters, 0xFFFFFFFF),
+        s.first_seen,
+        s.last_seen,
+        s.expire,
+    )
+
+
+def _unpack(packed: bytes, label: str) -> Snapshot:
+    level, flags, categories, reporters, first_seen, last_seen, expire = _PACK.unpack(packed)
+    return Snapshot(
+        RiskLevel(level),
+        categories,
+        flags & 0x7F,
+        reporters,
+        first_seen,
+        last_seen,
+        expire,
+        bool(flags & _VERIFIED),
+        label,
+    )
+
+
+def _candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
+    kind = indicator.kind
+    found = [(kind, key) for key in lookup_keys(indicator)]
+    if kind is IndicatorKind.URL:
+        host = indicator.value.split("/", 1)[0].rsplit(":", 1)[0]
+        if host and host[-1].isdigit() and host.replace(".", "").isdigit():
+            ip = Indicator(IndicatorKind.IP_ADDRESS, host)
+            found.extend((IndicatorKind.IP_ADDRESS, k) for k in lookup_keys(ip))
+        elif host.startswith("[") and host.endswith("]"):
+            ip = Indicator(IndicatorKind.IP_ADDRESS, host[1:-1])
+            found.extend((IndicatorKind.IP_ADDRESS, k) for k in lookup_keys(ip))
+        else:
+            domain = Indicator(IndicatorKind.DOMAIN, host)
+            found.extend((IndicatorKind.DOMAIN, k) for k in lookup_keys(domain))
+    elif kind is IndicatorKind.PHONE_NUMBER:
+        found.append((IndicatorKind.SMS_SENDER, indicator.value))
+    elif kind is IndicatorKind.SMS_SENDER and indicator.value.startswith("+"):
+        found.append((IndicatorKind.PHONE_NUMBER, indicator.value))
+    return found
+
+
+class RiskIndex:
+    """Listed values and their verdicts; written by one refresher, read by every look-up."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, bytes] = {}
+        self._labels: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, kind: IndicatorKind, value: str, snapshot: Snapshot) -> None:
+        key = _key(kind, value)
+        if not snapshot.listed:
+            self._entries.pop(key, None)
+            self._labels.pop(key, None)
+            return
+        self._entries[key] = _pack(snapshot)
+        if snapshot.label:
+            self._labels[key] = snapshot.label
+        else:
+            self._labels.pop(key, None)
+
+    def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
+        key = _key(kind, value)
+        packed = self._entries.get(key)
+        return None if packed is None else _unpack(packed, self._labels.get(key, ""))
+
+    def lookup(self, indicator: Indicator, now: int) -> Hit | None:
+        """The hit that decides the verdict, or None when nothing listed matches."""
+        entries = self._entries
+        best: Hit | None = None
+        for kind, value in _candidates(indicator):
+            key = _key(kind, value)
+            packed = entries.get(key)
+            if packed is None:
+                continue
+            snapshot = _unpack(packed, self._labels.get(key, ""))
+            if snapshot.expire <= now:
+                continue  # lapsed; the sweeper will record it
+            if snapshot.verified:
+                return Hit(snapshot, kind, value)
+            if best is None or snapshot.level > best.snapshot.level:
+                best = Hit(snapshot, kind, value)
+        return best

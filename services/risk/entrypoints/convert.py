@@ -1,0 +1,163 @@
+"""Protobuf <-> domain for the risk API. Field checks name the field and the reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.api.antifraud.common.v1 import common_pb2
+from services.api.antifraud.risk.v1 import risk_pb2
+from services.common import validation
+from services.common.indicators import Indicator
+from services.common.validation import Violations
+from services.risk.domain.index import Hit
+from services.risk.domain.model import (
+    Assertion,
+    Change,
+    FraudCategory,
+    RiskLevel,
+    Snapshot,
+    SourceFlag,
+    SourceType,
+    categories_of,
+    reasons,
+)
+from services.risk.service_layer.handlers import AssertionInput, Record
+
+MAX_REASON = 1000
+MAX_SOURCE_ID = 128
+MAX_LABEL = 200
+
+
+def timestamp(seconds: int) -> Timestamp | None:
+    return Timestamp(seconds=seconds) if seconds else None
+
+
+def timestamp_of(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value.astimezone(UTC))
+    return stamp
+
+
+def indicator_pb(indicator: Indicator) -> common_pb2.Indicator:
+    return common_pb2.Indicator(kind=int(indicator.kind), value=indicator.value)  # type: ignore[arg-type]
+
+
+def verdict_pb(
+    indicator: Indicator, snapshot: Snapshot | None, matched: str = ""
+) -> risk_pb2.Verdict:
+    verdict = risk_pb2.Verdict(
+        indicator=indicator_pb(indicator),
+        level=int(snapshot.level if snapshot else RiskLevel.NONE),  # type: ignore[arg-type]
+        notes=indicator.notes,
+    )
+    if snapshot is None or not snapshot.listed:
+        return verdict
+    verdict.categories.extend(int(c) for c in categories_of(snapshot.categories))  # type: ignore[misc]
+    verdict.reasons.extend(reasons(snapshot, matched))
+    flags = SourceFlag(snapshot.flags)
+    sources = verdict.sources
+    sources.distinct_reporters = snapshot.reporters
+    sources.police_confirmed = SourceFlag.POLICE in flags
+    sources.carrier_feed = SourceFlag.CARRIER in flags
+    sources.bank_feed = SourceFlag.BANK in flags
+    sources.analyst_reviewed = SourceFlag.ANALYST in flags
+    sources.case_reported = SourceFlag.CASE in flags
+    if snapshot.first_seen:
+        verdict.first_seen_time.seconds = snapshot.first_seen
+    if snapshot.last_seen:
+        verdict.last_seen_time.seconds = snapshot.last_seen
+    verdict.verified = snapshot.verified
+    verdict.verified_label = snapshot.label
+    verdict.matched_value = matched
+    return verdict
+
+
+def hit_verdict_pb(indicator: Indicator, hit: Hit | None) -> risk_pb2.Verdict:
+    if hit is None:
+        return verdict_pb(indicator, None)
+    matched = "" if (hit.kind, hit.value) == (indicator.kind, indicator.value) else hit.value
+    return verdict_pb(indicator, hit.snapshot, matched)
+
+
+def assertion_pb(a: Assertion) -> risk_pb2.Assertion:
+    return risk_pb2.Assertion(
+        source_type=int(a.source_type),  # type: ignore[arg-type]
+        source_id=a.source_id,
+        level=int(a.level),  # type: ignore[arg-type]
+        categories=[int(c) for c in sorted(a.categories)],  # type: ignore[misc]
+        reason=a.reason,
+        reporter_count=a.reporter_count,
+        label=a.label,
+        expire_time=timestamp_of(a.expire_time),
+        create_time=timestamp_of(a.create_time),
+        update_time=timestamp_of(a.update_time),
+    )
+
+
+def record_pb(record: Record) -> risk_pb2.IndicatorRecord:
+    return risk_pb2.IndicatorRecord(
+        verdict=verdict_pb(record.indicator, record.snapshot),
+        assertions=[assertion_pb(a) for a in record.assertions],
+    )
+
+
+def change_pb(change: Change) -> risk_pb2.IndicatorChange:
+    return risk_pb2.IndicatorChange(
+        cursor=str(change.id),
+        change_type=int(change.change_type),  # type: ignore[arg-type]
+        verdict=verdict_pb(Indicator(change.kind, change.value), change.snapshot),
+        source_type=int(change.source_type),  # type: ignore[arg-type]
+        source_id=change.source_id,
+        actor=change.actor,
+        reason=change.reason,
+        change_time=timestamp_of(change.time),
+    )
+
+
+def cursor_of(v: Violations, raw: str) -> int:
+    if not raw:
+        return 0
+    if not raw.isdigit() or len(raw) > 19:
+        v.add("cursor", "is not a cursor from this feed")
+        return 0
+    return int(raw)
+
+
+def categories_in(v: Violations, field: str, raw: list[int]) -> frozenset[FraudCategory]:
+    found: set[FraudCategory] = set()
+    for i, number in enumerate(raw):
+        category = validation.enum_value(v, f"{field}[{i}]", number, FraudCategory)
+        if category is not None:
+            found.add(category)
+    return frozenset(found)
+
+
+def assertion_in(v: Violations, field: str, a: risk_pb2.Assertion) -> AssertionInput | None:
+    source_type = validation.enum_value(v, f"{field}.source_type", a.source_type, SourceType)
+    level = validation.enum_value(v, f"{field}.level", a.level, RiskLevel)
+    source_id = validation.text(
+        v, f"{field}.source_id", a.source_id, max_len=MAX_SOURCE_ID, required=True
+    )
+    reason = validation.text(v, f"{field}.reason", a.reason, max_len=MAX_REASON, required=True)
+    label = validation.text(v, f"{field}.label", a.label, max_len=MAX_LABEL)
+    categories = categories_in(v, f"{field}.categories", list(a.categories))
+    count = validation.non_negative(v, f"{field}.reporter_count", a.reporter_count)
+    expire = (
+        validation.time_of(v, f"{field}.expire_time", a.expire_time)
+        if a.HasField("expire_time")
+        else None
+    )
+    if source_type is None or level is None:
+        return None
+    return AssertionInput(
+        source_type=source_type,
+        source_id=source_id,
+        level=level,
+        categories=categories,
+        reason=reason,
+        reporter_count=count,
+        label=label,
+        expire_time=expire,
+    )

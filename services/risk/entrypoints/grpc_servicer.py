@@ -1,0 +1,324 @@
+"""The RiskService gRPC servicer: converts, calls the service layer, converts back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.common import context as ctx
+from services.common import pagination, validation
+from services.common.errors import InvalidArgument
+from services.common.idempotency import run_once
+from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
+from services.common.validation import Violations, collecting
+from services.risk.adapters import tables
+from services.risk.adapters.repository import RiskRepository
+from services.risk.domain.model import FraudCategory, RiskLevel, SourceType
+from services.risk.entrypoints import convert
+from services.risk.service_layer import handlers
+from services.risk.service_layer.lookup import Lookup
+from services.risk.service_layer.unit_of_work import RiskUnitOfWork
+
+MAX_BATCH = 1000
+IMPORT_CHUNK = 500
+MAX_IMPORT_ERRORS = 100
+WATCH_BATCH = 500
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _actor() -> str:
+    return ctx.current_principal() or "internal"
+
+
+class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
+    def __init__(self, lookup: Lookup, uow_factory: Callable[[], RiskUnitOfWork]) -> None:
+        self.lookup = lookup
+        self.uow = uow_factory
+        self.db = lookup.db
+
+    # Look-ups: from memory only.
+
+    async def CheckIndicator(
+        self, request: risk_pb2.CheckIndicatorRequest, context: Context
+    ) -> risk_pb2.CheckIndicatorResponse:
+        with collecting() as v:
+            indicator = validation.indicator(
+                v, "indicator", request.indicator.kind, request.indicator.value
+            )
+        assert indicator is not None
+        return risk_pb2.CheckIndicatorResponse(
+            verdict=convert.hit_verdict_pb(indicator, self.lookup.check(indicator))
+        )
+
+    async def BatchCheckIndicators(
+        self, request: risk_pb2.BatchCheckIndicatorsRequest, context: Context
+    ) -> risk_pb2.BatchCheckIndicatorsResponse:
+        count = len(request.indicators)
+        if not 1 <= count <= MAX_BATCH:
+            raise InvalidArgument.field(
+                "indicators", f"must hold 1 to {MAX_BATCH} values, got {count}"
+            )
+        found = []
+        with collecting() as v:
+            for i, item in enumerate(request.indicators):
+                found.append(validation.indicator(v, f"indicators[{i}]", item.kind, item.value))
+        response = risk_pb2.BatchCheckIndicatorsResponse()
+        for indicator in found:
+            assert indicator is not None
+            response.verdicts.append(
+                convert.hit_verdict_pb(indicator, self.lookup.check(indicator))
+            )
+        return response
+
+    async def StreamCheckIndicators(
+        self,
+        request_iterator: AsyncIterator[risk_pb2.StreamCheckIndicatorsRequest],
+        context: Context,
+    ) -> AsyncIterator[risk_pb2.StreamCheckIndicatorsResponse]:
+        async for request in request_iterator:
+            if len(request.indicators) > MAX_BATCH:
+                raise InvalidArgument.field("indicators", f"must hold at most {MAX_BATCH} values")
+            response = risk_pb2.StreamCheckIndicatorsResponse(
+                correlation_id=request.correlation_id[:128]
+            )
+            verdicts = response.verdicts
+            for item in request.indicators:
+                try:
+                    indicator = normalize(IndicatorKind(item.kind), item.value)
+                except (InvalidIndicator, ValueError) as exc:
+                    reason = exc.reason if isinstance(exc, InvalidIndicator) else "unknown kind"
+                    bad = verdicts.add()
+                    bad.notes.append(reason)
+                    continue
+                verdicts.append(convert.hit_verdict_pb(indicator, self.lookup.check(indicator)))
+            yield response
+
+    # Management: from the database.
+
+    async def GetIndicator(
+        self, request: risk_pb2.GetIndicatorRequest, context: Context
+    ) -> risk_pb2.GetIndicatorResponse:
+        with collecting() as v:
+            indicator = validation.indicator(
+                v, "indicator", request.indicator.kind, request.indicator.value
+            )
+        assert indicator is not None
+        async with self.db.read() as conn:
+            record, history = await handlers.get_record(RiskRepository(conn), indicator, _now())
+        return risk_pb2.GetIndicatorResponse(
+            record=convert.record_pb(record), history=[convert.change_pb(c) for c in history]
+        )
+
+    async def ListIndicators(
+        self, request: risk_pb2.ListIndicatorsRequest, context: Context
+    ) -> risk_pb2.ListIndicatorsResponse:
+        with collecting() as v:
+            kind = validation.enum_value(v, "kind", request.kind, IndicatorKind, required=False)
+            level = validation.enum_value(
+                v, "min_level", request.min_level, RiskLevel, required=False
+            )
+            source = validation.enum_value(
+                v, "source_type", request.source_type, SourceType, required=False
+            )
+            size = validation.page_size(v, request.page_size)
+        position = pagination.decode(request.page_token)
+        after = None
+        if position is not None:
+            try:
+                after = (int(position["kind"]), str(position["value"]))
+            except (KeyError, TypeError, ValueError):
+                raise InvalidArgument.field(
+                    "page_token", "is not a page token from this API"
+                ) from None
+        async with self.db.read() as conn:
+            rows = await RiskRepository(conn).listed(kind, level, source, after, size + 1)
+        response = risk_pb2.ListIndicatorsResponse()
+        for row_kind, value, snapshot in rows[:size]:
+            response.verdicts.append(convert.verdict_pb(Indicator(row_kind, value), snapshot))
+        if len(rows) > size:
+            last_kind, last_value, _ = rows[size - 1]
+            response.next_page_token = pagination.encode({"kind": int(last_kind), "value": last_value})
+        return response
+
+    async def UpsertIndicator(
+        self, request: risk_pb2.UpsertIndicatorRequest, context: Context
+    ) -> risk_pb2.UpsertIndicatorResponse:
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            indicator = validation.indicator(
+                v, "indicator", request.indicator.kind, request.indicator.value
+            )
+            given = convert.assertion_in(v, "assertion", request.assertion)
+        assert indicator is not None
+        assert given is not None
+
+        async def work(uow: RiskUnitOfWork) -> risk_pb2.UpsertIndicatorResponse:
+            record = await handlers.upsert(uow, indicator, given, _actor(), _now())
+            return risk_pb2.UpsertIndicatorResponse(record=convert.record_pb(record))
+
+        response = await run_once(
+            self.uow,
+            tables.idempotency_keys,
+            "UpsertIndicator",
+            request_id,
+            request,
+            risk_pb2.UpsertIndicatorResponse,
+            work,
+        )
+        await self.lookup.caught_up()
+        return response
+
+    async def RetireIndicator(
+        self, request: risk_pb2.RetireIndicatorRequest, context: Context
+    ) -> risk_pb2.RetireIndicatorResponse:
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            indicator = validation.indicator(
+                v, "indicator", request.indicator.kind, request.indicator.value
+            )
+            source = validation.enum_value(
+                v, "source_type", request.source_type, SourceType, required=False
+            )
+            source_id = validation.text(
+                v, "source_id", request.source_id, max_len=convert.MAX_SOURCE_ID
+            )
+            reason = validation.text(
+                v, "reason", request.reason, max_len=convert.MAX_REASON, required=True
+            )
+        assert indicator is not None
+
+        async def work(uow: RiskUnitOfWork) -> risk_pb2.RetireIndicatorResponse:
+            record = await handlers.retire(
+                uow, indicator, source, source_id, reason, _actor(), _now()
+            )
+            return risk_pb2.RetireIndicatorResponse(record=convert.record_pb(record))
+
+        response = await run_once(
+            self.uow,
+            tables.idempotency_keys,
+            "RetireIndicator",
+            request_id,
+            request,
+            risk_pb2.RetireIndicatorResponse,
+            work,
+        )
+        await self.lookup.caught_up()
+        return response
+
+    async def AddIndicatorSighting(
+        self, request: risk_pb2.AddIndicatorSightingRequest, context: Context
+    ) -> risk_pb2.AddIndicatorSightingResponse:
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            indicator = validation.indicator(
+                v, "indicator", request.indicator.kind, request.indicator.value
+            )
+            source = validation.enum_value(v, "source_type", request.source_type, SourceType)
+            ref = validation.text(
+                v, "reporter_ref", request.reporter_ref, max_len=128, required=True
+            )
+            category = validation.enum_value(
+                v, "category", request.category, FraudCategory, required=False
+            )
+            if source is SourceType.ALLOW_LIST:
+                v.add("source_type", "the allow list takes no sightings")
+        assert indicator is not None
+        assert source is not None
+
+        async def work(uow: RiskUnitOfWork) -> risk_pb2.AddIndicatorSightingResponse:
+            record = await handlers.sight(uow, indicator, source, ref, category, _actor(), _now())
+            return risk_pb2.AddIndicatorSightingResponse(
+                verdict=convert.verdict_pb(indicator, record.snapshot)
+            )
+
+        response = await run_once(
+            self.uow,
+            tables.idempotency_keys,
+            "AddIndicatorSighting",
+            request_id,
+            request,
+            risk_pb2.AddIndicatorSightingResponse,
+            work,
+        )
+        await self.lookup.caught_up()
+        return response
+
+    async def ImportIndicators(
+        self, request_iterator: AsyncIterator[risk_pb2.ImportIndicatorsRequest], context: Context
+    ) -> risk_pb2.ImportIndicatorsResponse:
+        response = risk_pb2.ImportIndicatorsResponse()
+        pending: list[tuple[Any, handlers.AssertionInput]] = []
+        index = -1
+
+        async def flush() -> None:
+            if not pending:
+                return
+            async with self.uow() as uow:
+                now = _now()
+                for indicator, given in pending:
+                    await handlers.upsert(uow, indicator, given, _actor(), now)
+                await uow.commit()
+            response.accepted_count += len(pending)
+            pending.clear()
+            await self.lookup.caught_up()
+
+        async for item in request_iterator:
+            index += 1
+            v = Violations()
+            indicator = validation.indicator(
+                v, "indicator", item.indicator.kind, item.indicator.value
+            )
+            given = convert.assertion_in(v, "assertion", item.assertion)
+            if given is not None and not v.items:
+                try:
+                    handlers.check_assertion(given)
+                except InvalidArgument as exc:
+                    v.items.extend(exc.violations)
+            if v.items or indicator is None or given is None:
+                response.rejected_count += 1
+                if len(response.errors) < MAX_IMPORT_ERRORS:
+                    first = v.items[0]
+                    response.errors.add(index=index, field=first.field, reason=first.description)
+                continue
+            pending.append((indicator, given))
+            if len(pending) >= IMPORT_CHUNK:
+                await flush()
+        await flush()
+        return response
+
+    async def WatchIndicatorChanges(
+        self, request: risk_pb2.WatchIndicatorChangesRequest, context: Context
+    ) -> AsyncIterator[risk_pb2.WatchIndicatorChangesResponse]:
+        with collecting() as v:
+            cursor = convert.cursor_of(v, request.cursor)
+            kinds = [
+                kind
+                for i, number in enumerate(request.kinds)
+                if (kind := validation.enum_value(v, f"kinds[{i}]", number, IndicatorKind))
+                is not None
+            ]
+        if request.from_now:
+            async with self.db.read() as conn:
+                cursor = await RiskRepository(conn).last_change_id()
+        while True:
+            horizon = self.lookup.cursor
+            async with self.db.read() as conn:
+                batch = await RiskRepository(conn).changes_after(
+                    cursor, WATCH_BATCH, kinds, upto=max(horizon, cursor)
+                )
+            if batch:
+                cursor = batch[-1].id
+                yield risk_pb2.WatchIndicatorChangesResponse(
+                    changes=[convert.change_pb(c) for c in batch]
+                )
+                continue
+            cursor = max(cursor, horizon)
+            await self.lookup.wait_beyond(cursor, timeout=5.0)

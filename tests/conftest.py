@@ -1,0 +1,56 @@
+"""Fixtures shared by every test: the database backends and a structlog set-up for tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from services.common import logs
+from tests import harness
+
+_PG = harness.postgres_reachable()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logs.configure(fmt="json", level="warning", cache=False)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _PG:
+        return f"PostgreSQL: reachable at {harness.PG_URL}; tests run on SQLite and PostgreSQL"
+    return "PostgreSQL: NOT reachable; integration tests run on SQLite only (PostgreSQL skipped)"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _PG:
+        terminalreporter.write_line(
+            "NOTE: PostgreSQL was not reachable; every PostgreSQL variant was skipped.", yellow=True
+        )
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgresql",
+        id="postgresql",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not _PG, reason="PostgreSQL not reachable at 127.0.0.1:5432"),
+        ],
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_target(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, str | None]]:
+    """A (url, schema) pair for a fresh database: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield harness.sqlite_url(tmp_path, "db"), None
+        return
+    schema = harness.new_schema("db")
+    yield harness.PG_URL, schema
+    await harness.drop_schema(schema)

@@ -1,0 +1,61 @@
+"""Test data: indicators of every kind, as citizens and partners would write them."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+
+from services.common.indicators import Indicator, IndicatorKind, luhn_valid, normalize
+
+_CN_PREFIXES = ["138", "139", "150", "186", "189", "177", "199", "170"]
+
+
+def request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def phone(rng: random.Random) -> str:
+    return rng.choice(_CN_PREFIXES) + f"{rng.randrange(10**8):08d}"
+
+
+def card(rng: random.Random) -> str:
+    body = rng.choice(["622202", "621700", "622848"]) + f"{rng.randrange(10**12):012d}"
+    for check in "0123456789":
+        if luhn_valid(body + check):
+            return body + check
+    raise AssertionError("unreachable")
+
+
+def raw_indicator(rng: random.Random, i: int) -> tuple[IndicatorKind, str]:
+    """The i-th value of a data set that cycles through every kind."""
+    kind = list(IndicatorKind)[1 + i % 10]
+    word = f"x{i:07d}"
+    raw = {
+        IndicatorKind.PHONE_NUMBER: lambda: phone(rng),
+        IndicatorKind.SMS_SENDER: lambda: f"10657{rng.randrange(10**7):07d}",
+        IndicatorKind.URL: lambda: f"http://{word}.fraud-{i % 97}.example/pay/{i}",
+        IndicatorKind.DOMAIN: lambda: f"{word}.scam.example",
+        IndicatorKind.IP_ADDRESS: lambda: f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
+        IndicatorKind.BANK_ACCOUNT: lambda: card(rng),
+        IndicatorKind.PAYMENT_ACCOUNT: lambda: f"alipay:{word}@mail.example",
+        IndicatorKind.QQ_NUMBER: lambda: str(10_000 + i * 7 + rng.randrange(7)),
+        IndicatorKind.WECHAT_ID: lambda: f"wx_{word}",
+        IndicatorKind.APP: lambda: f"com.fraud.app{i}",
+    }[kind]()
+    return kind, raw
+
+
+def dataset(n: int, seed: int = 7) -> Iterator[Indicator]:
+    """``n`` distinct normalised indicators of all kinds."""
+    rng = random.Random(seed)
+    seen: set[tuple[IndicatorKind, str]] = set()
+    i = 0
+    while len(seen) < n:
+        kind, raw = raw_indicator(rng, i)
+        i += 1
+        indicator = normalize(kind, raw)
+        if (indicator.kind, indicator.value) in seen:
+            continue
+        seen.add((indicator.kind, indicator.value))
+        yield indicator

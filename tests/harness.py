@@ -1,0 +1,155 @@
+"""The one test harness: databases to test on, servers in this process, servers as processes.
+
+- ``database_urls()`` lists the backends every integration test runs on: SQLite
+  always, PostgreSQL when 127.0.0.1:5432 answers (the skip is reported).
+- ``serving(component)`` runs a component on the shared runtime on a free port.
+- ``ProcessSuite`` starts `antifraud serve NAME` processes on free ports, as
+  `antifraud up` does, for end-to-end and kill -9 tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from services.common.config import env_key
+from services.common.health_client import wait_serving
+from services.common.server import Component, RunningServer, ServerSettings, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get(
+    "ANTIFRAUD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_reachable() -> bool:
+    host_port = PG_URL.split("@", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    try:
+        with socket.create_connection((host, int(port or 5432)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def new_schema(prefix: str) -> str:
+    return f"t_{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def sqlite_url(tmp: Path, name: str) -> str:
+    return f"sqlite+aiosqlite:///{tmp / (name + '.db')}"
+
+
+async def drop_schema(schema: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(PG_URL)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+@asynccontextmanager
+async def serving(component: Component, *, grace: float = 0.5) -> AsyncIterator[RunningServer]:
+    """Run a component on the shared runtime on a free port for the duration of the block."""
+    running = await start_server(component, ServerSettings(component.name, "127.0.0.1:0"))
+    try:
+        yield running
+    finally:
+        await running.stop(grace)
+
+
+class ProcessSuite:
+    """Servers as separate OS processes, each on a free port, wired to each other by environment."""
+
+    def __init__(
+        self, names: list[str], *, data_dir: Path, extra_env: dict[str, str] | None = None
+    ):
+        self.names = names
+        self.addrs = {name: f"127.0.0.1:{free_port()}" for name in names}
+        self.env = {
+            **os.environ,
+            "ANTIFRAUD_DATA_DIR": str(data_dir),
+            "ANTIFRAUD_LOG_FORMAT": "json",
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        for name, addr in self.addrs.items():
+            self.env[f"ANTIFRAUD_{env_key(name)}_ADDR"] = addr
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.log_dir = data_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+
+    def set_addr(self, name: str, addr: str) -> None:
+        self.env[f"ANTIFRAUD_{env_key(name)}_ADDR"] = addr
+
+    def start(self, name: str) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", name],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def start_all(self, timeout: float = 60) -> None:
+        for name in self.names:
+            self.start(name)
+        await asyncio.gather(*(self.wait(name, timeout) for name in self.names))
+
+    async def wait(self, name: str, timeout: float = 60) -> None:
+        await wait_serving(self.addrs[name], timeout=timeout)
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown, no flush, no goodbye."""
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def terminate(self, name: str, timeout: float = 10) -> int:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs.pop(name)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def log_text(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@contextmanager
+def process_suite(
+    names: list[str], data_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[ProcessSuite]:
+    suite = ProcessSuite(names, data_dir=data_dir, extra_env=extra_env)
+    try:
+        yield suite
+    finally:
+        suite.stop_all()
