@@ -42,7 +42,9 @@ typecheck: setup
 check: lint typecheck test
 
 bench: setup
-	$(BIN)/python -m bench
+	@command -v h2load >/dev/null || apt-get install -y -q nghttp2-client || \
+		{ apt-get update -q && apt-get install -y -q nghttp2-client; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) services/api var .mypy_cache .ruff_cache .pytest_cache

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services.common.config import env_key
+from services.common.config import ServerSettings, env_key
 from services.common.health_client import wait_serving
-from services.common.server import Component, RunningServer, ServerSettings, start_server
+from services.common.server import Component, RunningServer, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -16,6 +16,14 @@ class EchoServicer(echo_pb2_grpc.EchoServiceServicer):
         self, request: echo_pb2.EchoRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> echo_pb2.EchoResponse:
         return echo_pb2.EchoResponse(indicator=request.indicator)
+
+    async def EchoStream(
+        self,
+        request_iterator: AsyncIterator[echo_pb2.EchoStreamRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[echo_pb2.EchoStreamResponse]:
+        async for request in request_iterator:
+            yield echo_pb2.EchoStreamResponse(indicators=request.indicators)
 
 
 class EchoComponent:

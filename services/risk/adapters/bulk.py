@@ -51,10 +51,18 @@ async def _insert(
         snap = compute_snapshot([assertion], now)
         rows.append(
             {
-                "kind": int(indicator.kind), "value": indicator.value, "level": int(snap.level),
-                "categories": snap.categories, "flags": snap.flags, "reporters": snap.reporters,
-                "first_seen": snap.first_seen, "last_seen": snap.last_seen, "expire": snap.expire,
-                "verified": snap.verified, "label": snap.label, "update_time": now,
+                "kind": int(indicator.kind),
+                "value": indicator.value,
+                "level": int(snap.level),
+                "categories": snap.categories,
+                "flags": snap.flags,
+                "reporters": snap.reporters,
+                "first_seen": snap.first_seen,
+                "last_seen": snap.last_seen,
+                "expire": snap.expire,
+                "verified": snap.verified,
+                "label": snap.label,
+                "update_time": now,
             }
         )
     await conn.execute(sa.insert(t.indicators), rows)
@@ -71,12 +79,18 @@ async def _insert(
         sa.insert(t.assertions),
         [
             {
-                "indicator_id": ids[(int(i.kind), i.value)], "source_type": int(a.source_type),
-                "source_id": a.source_id, "level": int(a.level),
-                "categories": categories_mask(a.categories), "reason": a.reason,
-                "reporter_count": a.reporter_count, "label": a.label,
-                "expire_time": a.expire_time, "create_time": a.create_time,
-                "update_time": a.update_time, "lapsed": False,
+                "indicator_id": ids[(int(i.kind), i.value)],
+                "source_type": int(a.source_type),
+                "source_id": a.source_id,
+                "level": int(a.level),
+                "categories": categories_mask(a.categories),
+                "reason": a.reason,
+                "reporter_count": a.reporter_count,
+                "label": a.label,
+                "expire_time": a.expire_time,
+                "create_time": a.create_time,
+                "update_time": a.update_time,
+                "lapsed": False,
             }
             for i, a in chunk
         ],
@@ -87,11 +101,13 @@ async def _insert(
             {
                 **{k: v for k, v in row.items() if k != "update_time"},
                 "change_type": int(ChangeType.UPSERTED),
-                "source_type": int(a.source_type), "source_id": a.source_id, "actor": actor,
-                "reason": a.reason, "time": now,
+                "source_type": int(a.source_type),
+                "source_id": a.source_id,
+                "actor": actor,
+                "reason": a.reason,
+                "time": now,
             }
             for row, (_, a) in zip(rows, chunk, strict=True)
         ],
     )
     return len(rows)
-

@@ -27,9 +27,14 @@ def _key(kind: IndicatorKind, value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    snapshot: Snapshot
+    packed: bytes  # the entry as stored: equal entries give equal verdicts
+    label: str
     kind: IndicatorKind
     value: str  # the listed value that matched
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return _unpack(self.packed, self.label)
 
 
 def _pack(s: Snapshot) -> bytes:
@@ -117,11 +122,10 @@ class RiskIndex:
             packed = entries.get(key)
             if packed is None:
                 continue
-            snapshot = _unpack(packed, self._labels.get(key, ""))
-            if snapshot.expire <= now:
+            if _PACK.unpack_from(packed)[6] <= now:
                 continue  # lapsed; the sweeper will record it
-            if snapshot.verified:
-                return Hit(snapshot, kind, value)
-            if best is None or snapshot.level > best.snapshot.level:
-                best = Hit(snapshot, kind, value)
+            if packed[1] & _VERIFIED:
+                return Hit(packed, self._labels.get(key, ""), kind, value)
+            if best is None or packed[0] > best.packed[0]:
+                best = Hit(packed, self._labels.get(key, ""), kind, value)
         return best

@@ -47,13 +47,25 @@ def indicator_pb(indicator: Indicator) -> common_pb2.Indicator:
 def verdict_pb(
     indicator: Indicator, snapshot: Snapshot | None, matched: str = ""
 ) -> risk_pb2.Verdict:
-    verdict = risk_pb2.Verdict(
-        indicator=indicator_pb(indicator),
-        level=int(snapshot.level if snapshot else RiskLevel.NONE),  # type: ignore[arg-type]
-        notes=indicator.notes,
-    )
-    if snapshot is None or not snapshot.listed:
-        return verdict
+    verdict = risk_pb2.Verdict()
+    if snapshot is not None and snapshot.listed:
+        _explain(verdict, snapshot, matched)
+    else:
+        verdict.level = RiskLevel.NONE  # type: ignore[assignment]
+    _set_indicator(verdict, indicator)
+    return verdict
+
+
+def _set_indicator(verdict: risk_pb2.Verdict, indicator: Indicator) -> None:
+    verdict.indicator.kind = indicator.kind  # type: ignore[assignment]
+    verdict.indicator.value = indicator.value
+    if indicator.notes:
+        verdict.notes.extend(indicator.notes)
+
+
+def _explain(verdict: risk_pb2.Verdict, snapshot: Snapshot, matched: str) -> None:
+    """Everything a verdict says beyond the value itself."""
+    verdict.level = snapshot.level  # type: ignore[assignment]
     verdict.categories.extend(int(c) for c in categories_of(snapshot.categories))  # type: ignore[misc]
     verdict.reasons.extend(reasons(snapshot, matched))
     flags = SourceFlag(snapshot.flags)
@@ -71,14 +83,35 @@ def verdict_pb(
     verdict.verified = snapshot.verified
     verdict.verified_label = snapshot.label
     verdict.matched_value = matched
-    return verdict
+
+
+#: Verdicts of listed entries without their value, keyed by what they are built from.
+#: Equal entries explain themselves equally, so a hot entry is explained once.
+_EXPLAINED: dict[tuple[bytes, str, str], risk_pb2.Verdict] = {}
+_EXPLAINED_MAX = 50_000
+
+
+def fill_verdict(verdict: risk_pb2.Verdict, indicator: Indicator, hit: Hit | None) -> None:
+    """Write the verdict for ``indicator`` into ``verdict`` (fresh, or added to a response)."""
+    if hit is None:
+        verdict.level = RiskLevel.NONE  # type: ignore[assignment]
+    else:
+        matched = "" if (hit.kind, hit.value) == (indicator.kind, indicator.value) else hit.value
+        key = (hit.packed, hit.label, matched)
+        template = _EXPLAINED.get(key)
+        if template is None:
+            if len(_EXPLAINED) >= _EXPLAINED_MAX:
+                _EXPLAINED.clear()
+            template = _EXPLAINED[key] = risk_pb2.Verdict()
+            _explain(template, hit.snapshot, matched)
+        verdict.MergeFrom(template)
+    _set_indicator(verdict, indicator)
 
 
 def hit_verdict_pb(indicator: Indicator, hit: Hit | None) -> risk_pb2.Verdict:
-    if hit is None:
-        return verdict_pb(indicator, None)
-    matched = "" if (hit.kind, hit.value) == (indicator.kind, indicator.value) else hit.value
-    return verdict_pb(indicator, hit.snapshot, matched)
+    verdict = risk_pb2.Verdict()
+    fill_verdict(verdict, indicator, hit)
+    return verdict
 
 
 def assertion_pb(a: Assertion) -> risk_pb2.Assertion:

@@ -24,6 +24,7 @@ from services.risk.service_layer.lookup import Lookup
 from services.risk.service_layer.unit_of_work import RiskUnitOfWork
 
 MAX_BATCH = 1000
+_KINDS = {int(kind): kind for kind in IndicatorKind if kind}
 IMPORT_CHUNK = 500
 MAX_IMPORT_ERRORS = 100
 WATCH_BATCH = 500
@@ -71,11 +72,10 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             for i, item in enumerate(request.indicators):
                 found.append(validation.indicator(v, f"indicators[{i}]", item.kind, item.value))
         response = risk_pb2.BatchCheckIndicatorsResponse()
+        add = response.verdicts.add
         for indicator in found:
             assert indicator is not None
-            response.verdicts.append(
-                convert.hit_verdict_pb(indicator, self.lookup.check(indicator))
-            )
+            convert.fill_verdict(add(), indicator, self.lookup.check(indicator))
         return response
 
     async def StreamCheckIndicators(
@@ -83,22 +83,24 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         request_iterator: AsyncIterator[risk_pb2.StreamCheckIndicatorsRequest],
         context: Context,
     ) -> AsyncIterator[risk_pb2.StreamCheckIndicatorsResponse]:
+        check = self.lookup.check
         async for request in request_iterator:
             if len(request.indicators) > MAX_BATCH:
                 raise InvalidArgument.field("indicators", f"must hold at most {MAX_BATCH} values")
             response = risk_pb2.StreamCheckIndicatorsResponse(
                 correlation_id=request.correlation_id[:128]
             )
-            verdicts = response.verdicts
+            add = response.verdicts.add
             for item in request.indicators:
+                kind = _KINDS.get(item.kind)
                 try:
-                    indicator = normalize(IndicatorKind(item.kind), item.value)
-                except (InvalidIndicator, ValueError) as exc:
-                    reason = exc.reason if isinstance(exc, InvalidIndicator) else "unknown kind"
-                    bad = verdicts.add()
-                    bad.notes.append(reason)
+                    if kind is None:
+                        raise InvalidIndicator("unknown indicator kind")
+                    indicator = normalize(kind, item.value)
+                except InvalidIndicator as exc:
+                    add().notes.append(exc.reason)
                     continue
-                verdicts.append(convert.hit_verdict_pb(indicator, self.lookup.check(indicator)))
+                convert.fill_verdict(add(), indicator, check(indicator))
             yield response
 
     # Management: from the database.
@@ -145,7 +147,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             response.verdicts.append(convert.verdict_pb(Indicator(row_kind, value), snapshot))
         if len(rows) > size:
             last_kind, last_value, _ = rows[size - 1]
-            response.next_page_token = pagination.encode({"kind": int(last_kind), "value": last_value})
+            response.next_page_token = pagination.encode(
+                {"kind": int(last_kind), "value": last_value}
+            )
         return response
 
     async def UpsertIndicator(

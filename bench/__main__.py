@@ -1,0 +1,53 @@
+"""`make bench`: every benchmark, one table, written to bench/results/.
+
+python -m bench [--quick] [--only risk,report,warning]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.harness import Run, h2load_available, write_report
+from services.common import logs
+
+SUITES = ["risk", "report", "warning"]
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--quick", action="store_true", help="smaller data, shorter runs")
+    parser.add_argument("--only", default=",".join(SUITES))
+    args = parser.parse_args(argv)
+    logs.configure(fmt="json", level="error")
+    if not h2load_available():
+        print("bench: h2load not found; install Debian's nghttp2-client (make bench does)")
+        return 2
+    run = Run(quick=args.quick)
+    print(f"benchmarks on {os.cpu_count()} cores; work dir {run.workdir}\n")
+    try:
+        for name in args.only.split(","):
+            try:
+                module = importlib.import_module(f"bench.bench_{name}")
+            except ModuleNotFoundError:
+                print(f"  {name}: no benchmark yet")
+                continue
+            print(f"[{name}]")
+            await module.run(run)
+    finally:
+        shutil.rmtree(run.workdir, ignore_errors=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(__file__).parent / "results" / f"bench-{stamp}"
+    write_report(run, out)
+    print(f"\n{out.with_suffix('.md').read_text()}\nwritten to {out}.md and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -1,0 +1,249 @@
+"""Risk look-up benchmarks, against the echo server on the same runtime as the baseline.
+
+- CheckIndicator throughput (h2load, unary) vs Echo; p99 at half that load.
+- StreamCheckIndicators verdicts per second with 100 values per message vs EchoStream.
+- At 1,000,000 indicators: memory per indicator in the index, and the time to load
+  them at start vs a plain read of the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from bench.harness import Result, Run, Server, grpc_frame, h2load, servers, stream_load
+from services.api.antifraud.common.v1 import common_pb2
+from services.api.antifraud.echo.v1 import echo_pb2
+from services.api.antifraud.risk.v1 import risk_pb2
+from services.common.db import Database
+from services.common.indicators import Indicator
+from services.risk.adapters.bulk import load_new
+from services.risk.bootstrap import build
+from services.risk.domain.index import RiskIndex
+from services.risk.domain.model import Assertion, RiskLevel, SourceType, compute_snapshot
+from services.risk.service_layer.lookup import Lookup
+from tests.factories import dataset
+
+SUITE = "risk"
+CHECK = "/antifraud.risk.v1.RiskService/CheckIndicator"
+STREAM = "/antifraud.risk.v1.RiskService/StreamCheckIndicators"
+ECHO = "/antifraud.echo.v1.EchoService/Echo"
+ECHO_STREAM = "/antifraud.echo.v1.EchoService/EchoStream"
+
+
+def _assertions(data: list[Indicator]) -> list[tuple[Indicator, Assertion]]:
+    now = datetime.now(UTC)
+    return [
+        (
+            i,
+            Assertion(
+                SourceType.CARRIER,
+                "feed",
+                RiskLevel(2 + n % 3),
+                frozenset(),
+                "feed",
+                now + timedelta(days=30),
+                now,
+                now,
+            ),
+        )
+        for n, i in enumerate(data)
+    ]
+
+
+async def _prepare(url: str, data: list[Indicator]) -> None:
+    component = build(url=url)
+    await component.migrate()
+    async with component.db.engine.begin() as conn:
+        await load_new(conn, _assertions(data), "bench", datetime.now(UTC))
+    await component.db.dispose()
+
+
+def _pb(i: Indicator) -> common_pb2.Indicator:
+    return common_pb2.Indicator(kind=int(i.kind), value=i.value)  # type: ignore[arg-type]
+
+
+async def run(run: Run) -> None:
+    listed = list(dataset(20_000 if run.quick else 100_000))
+    url = f"sqlite+aiosqlite:///{run.workdir / 'risk-bench.db'}"
+    await _prepare(url, listed)
+    echo = Server("echo", {}, run.workdir)
+    risk = Server("risk", {"ANTIFRAUD_RISK_DATABASE_URL": url}, run.workdir)
+    with servers(echo, risk):
+        await echo.start()
+        await risk.start()
+        await _unary(run, echo, risk, listed)
+        await _streams(run, echo, risk, listed)
+    await _million(run)
+
+
+async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> None:
+    phone = next(i for i in listed if i.kind == 1)
+    n = 20_000 if run.quick else 60_000
+    h2load(
+        echo.address,
+        ECHO,
+        grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))),
+        requests=2000,
+        workdir=run.workdir,
+    )  # warm up
+    base = h2load(
+        echo.address,
+        ECHO,
+        grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))),
+        requests=n,
+        workdir=run.workdir,
+    )
+    body = grpc_frame(risk_pb2.CheckIndicatorRequest(indicator=_pb(phone)))
+    h2load(risk.address, CHECK, body, requests=2000, workdir=run.workdir)
+    hit = h2load(risk.address, CHECK, body, requests=n, workdir=run.workdir)
+    run.add(
+        Result(
+            SUITE,
+            "CheckIndicator throughput (listed number)",
+            hit.requests_per_second,
+            "req/s",
+            base.requests_per_second,
+            "echo",
+            ">= 0.85x echo",
+        )
+    )
+    miss_body = grpc_frame(
+        risk_pb2.CheckIndicatorRequest(
+            indicator=common_pb2.Indicator(
+                kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value="+8613012345678"
+            )
+        )
+    )
+    miss = h2load(risk.address, CHECK, miss_body, requests=n, workdir=run.workdir)
+    run.add(
+        Result(
+            SUITE,
+            "CheckIndicator throughput (unlisted number)",
+            miss.requests_per_second,
+            "req/s",
+            base.requests_per_second,
+            "echo",
+            ">= 0.85x echo",
+        )
+    )
+    clients = 4
+    half = hit.requests_per_second / 2
+    paced = h2load(
+        risk.address,
+        CHECK,
+        body,
+        requests=int(half * (5 if run.quick else 10)),
+        clients=clients,
+        streams=4,
+        rps_per_client=half / clients,
+        workdir=run.workdir,
+    )
+    base_paced = h2load(
+        echo.address,
+        ECHO,
+        grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))),
+        requests=int(half * (5 if run.quick else 10)),
+        clients=clients,
+        streams=4,
+        rps_per_client=half / clients,
+        workdir=run.workdir,
+    )
+    run.add(
+        Result(
+            SUITE,
+            f"CheckIndicator p99 at half load ({half:,.0f} req/s)",
+            paced.percentile(0.99),
+            "ms",
+            base_paced.percentile(0.99),
+            "echo p99 at the same rate",
+            "< 5 ms",
+            notes=f"median {paced.median_ms:.2f} ms; {paced.failed} failed",
+        )
+    )
+
+
+async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> None:
+    values = [_pb(i) for i in listed[:50]] + [
+        common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=f"+86130{n:08d}")
+        for n in range(50)
+    ]
+    seconds = 3.0 if run.quick else 8.0
+    base = stream_load(
+        echo.address,
+        ECHO_STREAM,
+        echo_pb2.EchoStreamRequest(indicators=values).SerializeToString(),
+        seconds=seconds,
+        streams=4,
+    )
+    got = stream_load(
+        risk.address,
+        STREAM,
+        risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString(),
+        seconds=seconds,
+        streams=4,
+    )
+    run.add(
+        Result(
+            SUITE,
+            "StreamCheckIndicators verdicts (100 values/message)",
+            got["messages_per_second"] * 100,
+            "verdicts/s",
+            base["messages_per_second"] * 100,
+            "echo stream values/s",
+            ">= 200,000/s",
+        )
+    )
+
+
+async def _million(run: Run) -> None:
+    n = 100_000 if run.quick else 1_000_000
+    data = list(dataset(n, seed=11))
+    items = _assertions(data)
+    now = datetime.now(UTC)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    index = RiskIndex()
+    for indicator, assertion in items:
+        index.put(indicator.kind, indicator.value, compute_snapshot([assertion], now))
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    del index
+    run.add(
+        Result(
+            SUITE,
+            f"index memory per indicator at {n:,}",
+            used / n,
+            "bytes",
+            target="< 200 bytes",
+            notes="tracemalloc of the packed index, keys included",
+        )
+    )
+    url = f"sqlite+aiosqlite:///{run.workdir / 'risk-million.db'}"
+    await _prepare(url, data)
+    del data, items
+    db = Database("risk", url=url)
+    started = time.perf_counter()
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.text("SELECT * FROM indicators"))).all()
+    plain = time.perf_counter() - started
+    del rows
+    lookup = Lookup(db)
+    started = time.perf_counter()
+    await lookup.load()
+    loaded = time.perf_counter() - started
+    run.add(
+        Result(
+            SUITE,
+            f"index load at start, {n:,} indicators (SQLite)",
+            loaded,
+            "s",
+            plain,
+            "plain SELECT of the same rows",
+            "< 10 s",
+        )
+    )
+    await db.dispose()

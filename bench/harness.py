@@ -1,0 +1,245 @@
+"""What every benchmark shares: servers in their own processes, load from other
+processes, results as ratios to a baseline measured in the same run.
+
+Nothing here asserts a speed; it measures and reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from google.protobuf.message import Message
+
+from services.common.config import env_key
+from services.common.health_client import wait_serving
+from tests.harness import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    """One figure: its value, and the baseline it is compared with when there is one."""
+
+    suite: str
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: str = ""
+    notes: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline in (None, 0):
+            return None
+        return self.value / self.baseline  # type: ignore[operator]
+
+
+@dataclass
+class Run:
+    results: list[Result] = field(default_factory=list)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="antifraud-bench-")))
+    quick: bool = False
+
+    def add(self, result: Result) -> Result:
+        self.results.append(result)
+        ratio = f" ({result.ratio:.2f}x {result.baseline_name})" if result.ratio is not None else ""
+        print(
+            f"  {result.suite:<8} {result.name:<52} {result.value:>14,.2f} {result.unit}{ratio}",
+            flush=True,
+        )
+        return result
+
+
+def grpc_frame(message: Message) -> bytes:
+    """A gRPC length-prefixed message, as h2load must post it."""
+    body = message.SerializeToString()
+    return struct.pack(">BI", 0, len(body)) + body
+
+
+@dataclass
+class H2Load:
+    requests_per_second: float
+    succeeded: int
+    failed: int
+    latencies_ms: list[float]
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
+
+
+def h2load_available() -> bool:
+    return shutil.which("h2load") is not None
+
+
+def h2load(
+    address: str,
+    method: str,
+    body: bytes,
+    *,
+    requests: int,
+    clients: int = 4,
+    streams: int = 16,
+    rps_per_client: float | None = None,
+    workdir: Path,
+) -> H2Load:
+    """Unary load from h2load (nghttp2): a C client in its own process, posting one gRPC frame."""
+    data = workdir / "h2load-body.bin"
+    data.write_bytes(body)
+    log = workdir / "h2load-log.tsv"
+    log.unlink(missing_ok=True)
+    args = [
+        "h2load",
+        "-n",
+        str(requests),
+        "-c",
+        str(clients),
+        "-m",
+        str(streams),
+        "-d",
+        str(data),
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        "--log-file",
+        str(log),
+        f"http://{address}{method}",
+    ]
+    if rps_per_client is not None:
+        args[1:1] = [f"--rps={max(1, int(rps_per_client))}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=600).stdout
+    rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    status = re.search(r"(\d+) succeeded, (\d+) failed", out)
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    latencies = [int(line.split("\t")[2]) / 1000 for line in log.read_text().splitlines() if line]
+    if not (rate and status and codes):
+        raise RuntimeError(f"h2load output not understood:\n{out}")
+    return H2Load(float(rate.group(1)), int(status.group(1)), int(status.group(2)), latencies)
+
+
+class Server:
+    """`antifraud serve NAME` in its own process, on a free port."""
+
+    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
+        self.name = name
+        self.address = f"127.0.0.1:{free_port()}"
+        self.env = {
+            **os.environ,
+            **env,
+            f"ANTIFRAUD_{env_key(name)}_ADDR": self.address,
+            "ANTIFRAUD_LOG_LEVEL": "warning",
+            "ANTIFRAUD_LOG_FORMAT": "json",
+            "ANTIFRAUD_DATA_DIR": str(workdir / "data"),
+        }
+        self.log = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self, timeout: float = 120) -> None:
+        with open(self.log, "ab") as log:  # noqa: ASYNC230 - start-up, not a request path
+            self.proc = subprocess.Popen(  # noqa: ASYNC220
+                [sys.executable, "-m", "services.cli", "serve", self.name],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        await wait_serving(self.address, timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+    def rss_kib(self) -> int:
+        assert self.proc is not None
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        return int(match.group(1)) if match else 0
+
+
+@contextmanager
+def servers(*items: Server) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for item in items:
+            item.stop()
+
+
+def stream_load(
+    address: str, method: str, body: bytes, *, seconds: float, streams: int
+) -> dict[str, float]:
+    """Bidirectional-stream load from a separate Python process (see bench/stream_client.py)."""
+    with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
+        f.write(body)
+    try:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.stream_client",
+                address,
+                method,
+                f.name,
+                str(seconds),
+                str(streams),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            timeout=seconds + 120,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    result: dict[str, float] = json.loads(out)
+    return result
+
+
+def write_report(run: Run, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [asdict(r) | {"ratio": r.ratio} for r in run.results]
+    path.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+    lines = [
+        "| suite | figure | value | unit | baseline | ratio | target |",
+        "| --- | --- | ---: | --- | ---: | ---: | --- |",
+    ]
+    for r in run.results:
+        base = f"{r.baseline:,.2f} ({r.baseline_name})" if r.baseline is not None else ""
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+        lines.append(
+            f"| {r.suite} | {r.name} | {r.value:,.2f} | {r.unit} | {base} | {ratio} | {r.target} |"
+        )
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def run_async(coro: object) -> None:
+    asyncio.run(coro)  # type: ignore[arg-type]
