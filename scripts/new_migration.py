@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(service: str, message: str) -> None:
-    tables = importlib.import_module(f"services.{service}.adapters.tables")
-    versions = ROOT / "services" / service / "adapters" / "migrations" / "versions"
+    package = "gateway" if service == "gateway" else f"services.{service}"
+    tables = importlib.import_module(f"{package}.adapters.tables")
+    versions = ROOT.joinpath(*package.split("."), "adapters", "migrations", "versions")
     versions.mkdir(parents=True, exist_ok=True)
     cfg = Config()
     cfg.set_main_option("script_location", str(ROOT / "services" / "common" / "alembic"))

@@ -48,6 +48,37 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from gateway.adapters.keystore import KeyStore
+    from gateway.bootstrap import VERSIONS
+    from gateway.domain.principals import Role
+    from services.common.db import Database
+
+    async def run() -> int:
+        db = Database("gateway")
+        try:
+            await db.migrate(VERSIONS)
+            keys = KeyStore(db)
+            if args.keys_command == "create":
+                issued = await keys.create(Role(args.role), args.subject, args.description)
+                print(issued.token)
+            elif args.keys_command == "revoke":
+                if not await keys.revoke(args.key_id):
+                    print(f"no active key {args.key_id}", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.key_id}")
+            else:
+                for key in await keys.list():
+                    state = "revoked" if key.revoked else "active"
+                    role, subject = key.role.value, key.subject
+                    print(f"{key.key_id}  {role:<8} {subject:<24} {state}  {key.description}")
+            return 0
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
 def _health(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(is_serving(args.address, timeout=args.timeout)) else 1
 
@@ -125,7 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     probe = sub.add_parser("health", help="exit 0 when the server at ADDRESS is SERVING")
     probe.add_argument("address")
     probe.add_argument("--timeout", type=float, default=2.0)
+    keys = sub.add_parser("keys", help="gateway API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it (shown once)")
+    create.add_argument(
+        "--role", required=True, choices=["citizen", "carrier", "bank", "analyst", "admin"]
+    )
+    create.add_argument(
+        "--subject",
+        default="",
+        help="user id (citizen; empty before registration), partner or staff id",
+    )
+    create.add_argument("--description", default="")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        return _keys(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "migrate":

@@ -148,3 +148,24 @@ def field_violations(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[tuple[
             detail.Unpack(bad)
             found.extend((v.field, v.description) for v in bad.field_violations)
     return found
+
+
+class Upstream(DomainError):
+    """A peer's error status, passed on as it came (code, message, rich details)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, details: list[any_pb2.Any]) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = code.name
+        self._details = details
+
+    @classmethod
+    def of(cls, error: grpc.aio.AioRpcError) -> Upstream:
+        from grpc_status import rpc_status
+
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        details = list(status.details) if status is not None else []
+        return cls(error.code(), error.details() or error.code().name, details)
+
+    def details(self) -> list[any_pb2.Any]:
+        return self._details

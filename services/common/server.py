@@ -46,6 +46,8 @@ class Component(Protocol):
 
     def bindings(self) -> Sequence[Binding]: ...
 
+    # Optional: ``interceptors() -> list[grpc.aio.ServerInterceptor]`` run inside the shared one.
+
     async def start(self) -> None:
         """Migrate, load and start background work; the server is SERVING after it returns."""
 
@@ -93,8 +95,11 @@ def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
 
 async def start_server(component: Component, settings: ServerSettings) -> RunningServer:
     """Start the component, then the server; health says SERVING once both are up."""
+    # The shared interceptor is outermost, so whatever a component's own interceptors
+    # raise (the gateway's authentication) is mapped and logged like any other error.
+    extra = getattr(component, "interceptors", None)
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor()],
+        interceptors=[ServerInterceptor(), *(extra() if extra is not None else [])],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -1,0 +1,97 @@
+"""API keys in the gateway's database, with a short-lived cache on the request path.
+
+A revoked key stops working on every replica within ``ttl_seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from gateway.adapters.tables import api_keys
+from gateway.domain.principals import IssuedKey, Role, hash_secret, new_key
+from services.common.db import Database
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    key_id: str
+    secret_hash: str
+    role: Role
+    subject: str
+    description: str
+    revoked: bool
+
+
+class KeyStore:
+    def __init__(self, db: Database, *, ttl_seconds: float = 2.0) -> None:
+        self.db = db
+        self.ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, StoredKey | None]] = {}
+
+    async def find(self, key_id: str) -> StoredKey | None:
+        now = time.monotonic()
+        cached = self._cache.get(key_id)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id))
+            ).first()
+        found = None
+        if row is not None:
+            found = StoredKey(
+                row.key_id,
+                row.secret_hash,
+                Role(row.role),
+                row.subject,
+                row.description,
+                row.revoke_time is not None,
+            )
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key_id] = (now, found)
+        return found
+
+    async def create(self, role: Role, subject: str, description: str = "") -> IssuedKey:
+        issued = new_key()
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                sa.insert(api_keys).values(
+                    key_id=issued.key_id,
+                    secret_hash=hash_secret(issued.secret),
+                    role=role.value,
+                    subject=subject,
+                    description=description[:200],
+                    create_time=datetime.now(UTC),
+                )
+            )
+        return issued
+
+    async def revoke(self, key_id: str) -> bool:
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(api_keys)
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoke_time.is_(None))
+                .values(revoke_time=datetime.now(UTC))
+            )
+        self._cache.pop(key_id, None)
+        return bool(result.rowcount)
+
+    async def list(self) -> list[StoredKey]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(api_keys).order_by(api_keys.c.create_time))
+            return [
+                StoredKey(
+                    r.key_id,
+                    r.secret_hash,
+                    Role(r.role),
+                    r.subject,
+                    r.description,
+                    r.revoke_time is not None,
+                )
+                for r in rows
+            ]

@@ -1,0 +1,122 @@
+"""Wires the gateway: keys, rate limits, the authenticated pass-through of service
+methods, and the composite services."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor_pool
+
+from gateway.adapters.backends import Backends
+from gateway.adapters.keystore import KeyStore
+from gateway.domain.policy import POLICY, PROXIED
+from gateway.domain.ratelimit import RateLimiter
+from gateway.entrypoints.analyst import AnalystServicer
+from gateway.entrypoints.auth_interceptor import AuthInterceptor
+from gateway.entrypoints.citizen import CitizenServicer
+from gateway.entrypoints.payee import PayeeServicer
+from gateway.entrypoints.proxy import Proxy, Route
+from gateway.entrypoints.screening import ScreeningServicer
+from gateway.service_layer.auth import Authenticator
+from gateway.service_layer.background import Background
+from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.api.antifraud.identity.v1 import identity_pb2  # noqa: F401 - registers descriptors
+from services.api.antifraud.report.v1 import report_pb2  # noqa: F401
+from services.api.antifraud.risk.v1 import risk_pb2  # noqa: F401
+from services.api.antifraud.warning.v1 import warning_pb2  # noqa: F401
+from services.common.config import env_float
+from services.common.db import Database
+from services.common.server import Binding
+
+VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
+_BACKEND_OF_PACKAGE = {
+    "antifraud.risk.v1": "risk",
+    "antifraud.report.v1": "report",
+    "antifraud.warning.v1": "warning",
+    "antifraud.identity.v1": "identity",
+}
+
+
+def _service(name: str) -> Any:
+    return gateway_pb2.DESCRIPTOR.services_by_name[name]
+
+
+class GatewayComponent:
+    name = "gateway"
+
+    def __init__(self, db: Database, *, rate: float, burst: float) -> None:
+        self.db = db
+        self.keys = KeyStore(db)
+        self.limiter = RateLimiter(rate, burst)
+        self.backends = Backends()
+        self.background = Background()
+        self.auth = Authenticator(self.keys, self.limiter)
+
+    def interceptors(self) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+        return [AuthInterceptor(self.auth, POLICY)]
+
+    def _proxies(self) -> dict[str, Proxy]:
+        pool = descriptor_pool.Default()
+        routes: dict[str, dict[str, Route]] = defaultdict(dict)
+        for path, rule in PROXIED.items():
+            service_name, method_name = path.strip("/").split("/")
+            service = pool.FindServiceByName(service_name)
+            channel = self.backends.channels[_BACKEND_OF_PACKAGE[service.file.package]]
+            routes[service_name][path] = Route(service.methods_by_name[method_name], channel, rule)
+        return {name: Proxy(found) for name, found in routes.items()}
+
+    def bindings(self) -> Sequence[Binding]:
+        found = [Binding(name, _add_generic, proxy) for name, proxy in self._proxies().items()]
+        b = self.backends
+        found += [
+            Binding(
+                _service("CitizenService").full_name,
+                gateway_pb2_grpc.add_CitizenServiceServicer_to_server,
+                CitizenServicer(b, self.keys, self.db),
+            ),
+            Binding(
+                _service("CallScreeningService").full_name,
+                gateway_pb2_grpc.add_CallScreeningServiceServicer_to_server,
+                ScreeningServicer(b.risk, b.warning, self.background),
+            ),
+            Binding(
+                _service("PayeeService").full_name,
+                gateway_pb2_grpc.add_PayeeServiceServicer_to_server,
+                PayeeServicer(b),
+            ),
+            Binding(
+                _service("AnalystService").full_name,
+                gateway_pb2_grpc.add_AnalystServiceServicer_to_server,
+                AnalystServicer(b),
+            ),
+        ]
+        return found
+
+    async def migrate(self) -> None:
+        await self.db.migrate(VERSIONS)
+
+    async def start(self) -> None:
+        await self.migrate()
+
+    async def stop(self) -> None:
+        await self.background.drain()
+        await self.backends.close()
+        await self.db.dispose()
+
+
+def _add_generic(proxy: Proxy, server: grpc.aio.Server) -> None:
+    server.add_generic_rpc_handlers((proxy,))
+
+
+def build(
+    name: str = "gateway", *, url: str | None = None, schema: str | None = None
+) -> GatewayComponent:
+    return GatewayComponent(
+        Database("gateway", url=url, schema=schema),
+        rate=env_float("GATEWAY_RATE_PER_SECOND", 50.0),
+        burst=env_float("GATEWAY_RATE_BURST", 100.0),
+    )

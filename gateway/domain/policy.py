@@ -1,0 +1,140 @@
+"""Which role may call which method, whose data it may touch, and how long it may take.
+
+Deny by default: a method that is not listed here is not served by the gateway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.domain.principals import Role
+
+CITIZEN = frozenset({Role.CITIZEN})
+CARRIER = frozenset({Role.CARRIER})
+BANK = frozenset({Role.BANK})
+ANALYST = frozenset({Role.ANALYST})
+PARTNERS = frozenset({Role.CARRIER, Role.BANK})
+EVERYONE = frozenset(Role)
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[Role]
+    #: For citizens: the request field that names whose data this is. Empty, it is set to
+    #: the caller's user id; naming someone else is PERMISSION_DENIED.
+    owner_field: str = ""
+    #: The time allowed downstream when the caller sets no deadline (seconds).
+    budget: float = 5.0
+    #: Tokens the call takes from the caller's rate limit.
+    cost: float = 1.0
+    #: Citizens must have registered (have a user id) to call it.
+    registered: bool = False
+
+    def allows(self, role: Role) -> bool:
+        return role in self.roles or role is Role.ADMIN
+
+
+def _service(name: str, rules: dict[str, Rule]) -> dict[str, Rule]:
+    return {f"/{name}/{method}": rule for method, rule in rules.items()}
+
+
+_RISK = "antifraud.risk.v1.RiskService"
+_REPORT = "antifraud.report.v1.ReportService"
+_WARNING = "antifraud.warning.v1.WarningService"
+_IDENTITY = "antifraud.identity.v1.IdentityService"
+_GATEWAY = "antifraud.gateway.v1"
+
+CHECKERS = frozenset({Role.CITIZEN, Role.CARRIER, Role.BANK, Role.ANALYST})
+CITIZEN_OR_ANALYST = frozenset({Role.CITIZEN, Role.ANALYST})
+ANALYST_OR_BANK = frozenset({Role.ANALYST, Role.BANK})
+PARTNERS_OR_ANALYST = frozenset({Role.CARRIER, Role.BANK, Role.ANALYST})
+
+#: Methods of the services that the gateway serves, by who may call them. Services
+#: check ownership again from the principal; the gateway checks it first.
+PROXIED: dict[str, Rule] = {
+    **_service(
+        _RISK,
+        {
+            "CheckIndicator": Rule(CHECKERS, budget=1.0),
+            "BatchCheckIndicators": Rule(CHECKERS, budget=2.0, cost=5),
+            "StreamCheckIndicators": Rule(PARTNERS_OR_ANALYST, budget=3600),
+            "GetIndicator": Rule(ANALYST),
+            "ListIndicators": Rule(ANALYST),
+            "UpsertIndicator": Rule(ANALYST),
+            "RetireIndicator": Rule(ANALYST),
+            "ImportIndicators": Rule(ANALYST, budget=60, cost=20),
+            "AddIndicatorSighting": Rule(PARTNERS_OR_ANALYST),
+            "WatchIndicatorChanges": Rule(PARTNERS_OR_ANALYST, budget=86_400),
+        },
+    ),
+    **_service(
+        _REPORT,
+        {
+            "SubmitReport": Rule(CITIZEN_OR_ANALYST),
+            "GetReport": Rule(CITIZEN_OR_ANALYST),
+            "ListReports": Rule(CITIZEN_OR_ANALYST),
+            "ReviewReport": Rule(ANALYST),
+            "GetReportStats": Rule(ANALYST),
+            "FileCase": Rule(CITIZEN, registered=True),
+            "GetCase": Rule(CITIZEN_OR_ANALYST),
+            "ListCases": Rule(CITIZEN_OR_ANALYST),
+        },
+    ),
+    **_service(
+        _WARNING,
+        {
+            "StreamWarnings": Rule(CITIZEN, owner_field="user_id", budget=86_400, registered=True),
+            "AcknowledgeWarning": Rule(CITIZEN, owner_field="user_id", registered=True),
+            "ListWarnings": Rule(CITIZEN_OR_ANALYST, owner_field="user_id"),
+            "GetWarning": Rule(ANALYST),
+            "GetRecipient": Rule(CITIZEN, owner_field="user_id", registered=True),
+            "RecordContactEvents": Rule(CARRIER, budget=10, cost=10),
+            "StreamContactEvents": Rule(CARRIER, budget=3600, cost=10),
+            "RecordDeliveryReceipt": Rule(CARRIER),
+            "DispatchWarning": Rule(ANALYST),
+            "ListFanouts": Rule(ANALYST),
+            "ListTasks": Rule(ANALYST),
+            "GetTask": Rule(ANALYST),
+            "ClaimTask": Rule(ANALYST),
+            "CompleteTask": Rule(ANALYST),
+            "CreateBankOrder": Rule(ANALYST),
+            "GetBankOrder": Rule(ANALYST_OR_BANK),
+            "ListBankOrders": Rule(ANALYST_OR_BANK),
+            "GetWarningStats": Rule(ANALYST),
+        },
+    ),
+    **_service(
+        _IDENTITY,
+        {
+            "GetUser": Rule(CITIZEN, registered=True),
+            "CreateVerificationRequest": Rule(
+                CITIZEN, owner_field="requester_user_id", registered=True
+            ),
+            "GetVerificationRequest": Rule(CITIZEN, registered=True),
+            "ListIncomingVerificationRequests": Rule(
+                CITIZEN, owner_field="user_id", registered=True
+            ),
+            "RespondToVerificationRequest": Rule(CITIZEN, owner_field="user_id", registered=True),
+            "BlockRequester": Rule(CITIZEN, owner_field="user_id", registered=True),
+            "UnblockRequester": Rule(CITIZEN, owner_field="user_id", registered=True),
+            "BindAccount": Rule(CITIZEN, owner_field="user_id", registered=True),
+            "VerifyAccount": Rule(CHECKERS),
+            "CountPhoneCards": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
+            "ListLinkedAccounts": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
+            "ListBankCards": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
+            "ListAuditEvents": Rule(ANALYST),
+        },
+    ),
+}
+
+#: The gateway's own composite methods.
+COMPOSED: dict[str, Rule] = {
+    f"/{_GATEWAY}.CitizenService/RegisterCitizen": Rule(CITIZEN, budget=10),
+    f"/{_GATEWAY}.CitizenService/SetGuardians": Rule(CITIZEN, registered=True),
+    f"/{_GATEWAY}.CitizenService/CheckApps": Rule(CITIZEN, budget=2.0, cost=5),
+    f"/{_GATEWAY}.CallScreeningService/ScreenEvents": Rule(CARRIER, budget=3600),
+    f"/{_GATEWAY}.PayeeService/CheckPayee": Rule(BANK, budget=2.0),
+    f"/{_GATEWAY}.AnalystService/GetDashboard": Rule(ANALYST),
+}
+
+POLICY: dict[str, Rule] = {**PROXIED, **COMPOSED}
