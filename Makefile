@@ -11,8 +11,9 @@ GEN    := services/api/.generated
 run: setup
 	$(BIN)/antifraud up
 
+# The venv's tools (hadolint, docker-compose, kubernetes-validate, buf) go first on PATH.
 test: setup
-	$(BIN)/pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 setup: $(STAMP) $(GEN)
 

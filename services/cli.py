@@ -27,22 +27,31 @@ STOP_TIMEOUT_SECONDS = 4.0
 
 def _serve(args: argparse.Namespace) -> int:
     logs.configure()
-    component = registry.build(args.name)
-    asyncio.run(serve(component, ServerSettings.from_env(args.name, args.addr)))
+
+    async def run() -> None:
+        # Built inside the loop: channels a component opens belong to the loop that serves it.
+        component = registry.build(args.name)
+        await serve(component, ServerSettings.from_env(args.name, args.addr))
+
+    asyncio.run(run())
     return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    """Migrate the named components, or every one that has a database."""
     logs.configure()
-    names = args.names or [n for n in registry.UP_ORDER if registry.REGISTRY[n].role == "service"]
 
     async def run() -> None:
-        for name in names:
+        for name in args.names or registry.UP_ORDER:
             component = registry.build(name)
             migrate = getattr(component, "migrate", None)
-            if migrate is not None:
-                await migrate()
-                print(f"{name}: migrated")
+            if migrate is None:
+                continue
+            await migrate()
+            db = getattr(component, "db", None)
+            if db is not None:
+                await db.dispose()
+            print(f"{name}: migrated")
 
     asyncio.run(run())
     return 0

