@@ -508,6 +508,19 @@ def _url_port(port: bytes) -> str:
 
 
 def _normalize_url(s: str) -> Indicator:
+    """Safe Browsing canonicalisation of a prepared URL, returned as ``host[:port]/path[?q]``.
+
+    In order: drop the fragment; remove tab/CR/LF and surrounding spaces; work on the UTF-8
+    bytes; percent-unescape until nothing changes; take any ``scheme://`` off (any scheme,
+    so defanged ``hxxp://`` works; none means http); the authority runs to the first ``/`` or
+    ``?``; user info is dropped (noted); host: IPv6 in brackets compressed, else dots
+    stripped/collapsed, lower-cased, non-ASCII labels IDNA-encoded, loose IPv4 forms made
+    dotted-quad; port: ``:80``/``:443``/empty dropped, others kept (Google drops every port;
+    :func:`lookup_keys` also yields the port-less keys, so a port-less listing still matches);
+    path: ``.``/``..`` resolved, ``//`` collapsed, empty -> ``/``; the query is kept as is;
+    finally bytes <= 0x20, >= 0x7F, ``#`` and ``%`` are escaped as ``%XX`` (upper case).
+    Only NUL characters, a missing host, a bad port or bad brackets are rejected.
+    """
     notes: list[str] = []
     fragment = s.find("#")
     if fragment >= 0:

@@ -233,7 +233,7 @@ def test_service_and_short_codes_stay_digits(raw: str, expected: str) -> None:
     ],
 )
 def test_invalid_phone_numbers_are_rejected(raw: str) -> None:
-    with pytest.raises(InvalidIndicator, match="^not a valid phone number$"):
+    with pytest.raises(InvalidIndicator, match=r"^not a valid phone number$"):
         normalize(K.PHONE_NUMBER, raw)
 
 
@@ -639,7 +639,7 @@ def test_ip_addresses(raw: str, expected: str, notes: tuple[str, ...]) -> None:
     ],
 )
 def test_invalid_ip_addresses_are_rejected(raw: str) -> None:
-    with pytest.raises(InvalidIndicator, match="^not a valid IP address or CIDR range$"):
+    with pytest.raises(InvalidIndicator, match=r"^not a valid IP address or CIDR range$"):
         normalize(K.IP_ADDRESS, raw)
 
 
@@ -725,7 +725,7 @@ def test_bank_accounts(raw: str, expected: str, notes: tuple[str, ...]) -> None:
     "raw", ["1234567", "1" * 31, "6222abc", "6222.0212", "+6222021234561234", "١٢٣٤٥٦٧٨٩"]
 )
 def test_invalid_bank_accounts_are_rejected(raw: str) -> None:
-    with pytest.raises(InvalidIndicator, match="^not a valid bank account number$"):
+    with pytest.raises(InvalidIndicator, match=r"^not a valid bank account number$"):
         normalize(K.BANK_ACCOUNT, raw)
 
 
@@ -796,7 +796,12 @@ def test_invalid_payment_accounts_are_rejected(raw: str, reason: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("10001", "10001"), ("12345678901", "12345678901"), ("１２３４５６", "123456"), (" 88 888 ", "88888")],
+    [
+        ("10001", "10001"),
+        ("12345678901", "12345678901"),
+        ("１２３４５６", "123456"),
+        (" 88 888 ", "88888"),
+    ],
 )
 def test_qq_numbers(raw: str, expected: str) -> None:
     assert normalize(K.QQ_NUMBER, raw) == Indicator(K.QQ_NUMBER, expected)
@@ -804,7 +809,7 @@ def test_qq_numbers(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize("raw", ["1234", "123456789012", "012345", "12345a", "qq12345", "-12345"])
 def test_invalid_qq_numbers_are_rejected(raw: str) -> None:
-    with pytest.raises(InvalidIndicator, match="^not a valid QQ number$"):
+    with pytest.raises(InvalidIndicator, match=r"^not a valid QQ number$"):
         normalize(K.QQ_NUMBER, raw)
 
 
@@ -828,7 +833,7 @@ def test_wechat_ids(raw: str, expected: str) -> None:
     "raw", ["abcde", "a" * 21, "1abcdef", "_abcdef", "abc def", "abc.def", "微信号码abc", "+999 1"]
 )
 def test_invalid_wechat_ids_are_rejected(raw: str) -> None:
-    with pytest.raises(InvalidIndicator, match="^not a valid WeChat ID$"):
+    with pytest.raises(InvalidIndicator, match=r"^not a valid WeChat ID$"):
         normalize(K.WECHAT_ID, raw)
 
 
@@ -999,15 +1004,14 @@ def _mutate(rng: random.Random, text: str) -> str:
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_fuzz_only_indicators_or_invalid_indicator(kind: IndicatorKind) -> None:
     rng = random.Random(20240601 + int(kind))
-    accepted = rejected = 0
+    accepted = 0
+    reasons: list[tuple[str, str]] = []
     for i in range(400):
         raw = _random_string(rng) if i % 2 else _mutate(rng, rng.choice(FUZZ_SEEDS[kind]))
         try:
             indicator = normalize(kind, raw)
         except InvalidIndicator as exc:
-            assert exc.reason
-            assert str(exc) == exc.reason
-            rejected += 1
+            reasons.append((exc.reason, str(exc)))
             continue
         accepted += 1
         assert isinstance(indicator, Indicator)
@@ -1019,7 +1023,8 @@ def test_fuzz_only_indicators_or_invalid_indicator(kind: IndicatorKind) -> None:
         assert len(keys) == len(set(keys))
         assert len(display(indicator)) <= 64
     assert accepted > 0
-    assert rejected > 0
+    assert reasons
+    assert all(reason and text == reason for reason, text in reasons)
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
