@@ -14,9 +14,9 @@ from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.partner.v1 import bank_pb2, carrier_pb2, registry_pb2
 from services.api.antifraud.partner.v1 import simulator_pb2 as sim
 from services.common.health_client import wait_serving
+from services.common.resident_id import with_check_character
 from services.partners.directory import SIMULATORS, PartnerClients
 from services.partners.domain.cards import luhn_check_digit
-from services.partners.domain.resident_id import with_check_character
 from tests.harness import free_port, process_suite
 
 ID_NUMBER = with_check_character("32010619780615234")

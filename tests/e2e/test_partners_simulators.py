@@ -17,12 +17,12 @@ from services.api.antifraud.partner.v1 import bank_pb2, carrier_pb2, face_pb2, r
 from services.api.antifraud.partner.v1 import simulator_pb2 as sim
 from services.common.config import ServerSettings
 from services.common.errors import field_violations
+from services.common.resident_id import with_check_character
 from services.common.server import RunningServer
 from services.partners.bootstrap import build_partners
 from services.partners.directory import SIMULATORS, PartnerClients
 from services.partners.domain.behavior import Behavior
 from services.partners.domain.cards import luhn_check_digit
-from services.partners.domain.resident_id import with_check_character
 from services.partners.fleet import PartnersComponent
 from tests.harness import serving
 

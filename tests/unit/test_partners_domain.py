@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from services.common import resident_id
 from services.common.indicators import IndicatorKind, luhn_valid, normalize
 from services.partners.bootstrap import behavior_from_env
-from services.partners.domain import resident_id, synthetic
+from services.partners.domain import synthetic
 from services.partners.domain.bank import (
     Amount,
     Bank,

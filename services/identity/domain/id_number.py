@@ -8,16 +8,13 @@ a string is an ID number; the rest of the service works with ``ResidentId``.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-LENGTH = 18
+from services.common import resident_id
+from services.common.resident_id import LENGTH, check_character
 
-#: ISO 7064 MOD 11-2 weights: 2^(17-i) mod 11 for the 17 leading digits.
-_WEIGHTS = tuple(pow(2, LENGTH - 1 - i, 11) for i in range(LENGTH - 1))
-#: The check character for each value of the weighted sum mod 11.
-_CHECK = "10X98765432"
+__all__ = ["LENGTH", "InvalidIdNumber", "ResidentId", "check_character", "parse"]
 
 #: Province-level codes of GB/T 2260 that issue resident ID numbers.
 _PROVINCES = frozenset(
@@ -63,33 +60,23 @@ class ResidentId:
         return f"ResidentId(region_code={self.region_code!r}, ...)"
 
 
-def check_character(first17: str) -> str:
-    """The ISO 7064 MOD 11-2 check character for 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK[total % 11]
-
-
 def parse(raw: str, *, today: date) -> ResidentId:
     """A checked ``ResidentId`` from user input, or ``InvalidIdNumber``.
 
     Full-width digits and a lower-case ``x`` are accepted (people type them);
     spaces around and inside are ignored.
     """
-    value = "".join(unicodedata.normalize("NFKC", raw).split()).upper()
-    if len(value) != LENGTH:
-        raise InvalidIdNumber(f"must be {LENGTH} characters, got {len(value)}")
-    first17, check = value[:-1], value[-1]
-    if not (first17.isascii() and first17.isdigit()):
-        raise InvalidIdNumber("the first 17 characters must be digits")
-    if not (check.isascii() and (check.isdigit() or check == "X")):
-        raise InvalidIdNumber("the last character must be a digit or X")
+    try:
+        value = resident_id.canonical(raw)
+    except resident_id.InvalidResidentId as exc:
+        raise InvalidIdNumber(exc.reason) from None
     region = value[:6]
     if not _plausible_region(region):
         raise InvalidIdNumber("the region code is not a valid administrative region")
     birth = _birth_date(value[6:14])
     if birth > today:
         raise InvalidIdNumber("the birth date is in the future")
-    if check_character(first17) != check:
+    if not resident_id.checksum_valid(value):
         raise InvalidIdNumber("the check character does not match (GB 11643)")
     return ResidentId(value=value, region_code=region, birth_date=birth)
 

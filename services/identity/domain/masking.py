@@ -7,21 +7,10 @@ written, so showing a user never needs a decryption.
 from __future__ import annotations
 
 from services.common.indicators import Indicator, IndicatorKind, display
+from services.common.names import mask_name
+from services.common.resident_id import mask as mask_id_number
 
-
-def mask_name(name: str) -> str:
-    """All but the first character masked: ``张三`` → ``张*``, ``阿沛·阿旺晋美`` → ``阿******``."""
-    chars = [ch for ch in name if not ch.isspace()]
-    if not chars:
-        return ""
-    return chars[0] + "*" * max(len(chars) - 1, 1)
-
-
-def mask_id_number(id_number: str) -> str:
-    """The region code and the last two characters: ``110105**********2X``."""
-    if len(id_number) < 8:
-        return "*" * len(id_number)
-    return id_number[:6] + "*" * (len(id_number) - 8) + id_number[-2:]
+__all__ = ["mask_account", "mask_id_number", "mask_name", "mask_phone"]
 
 
 def mask_phone(e164: str) -> str:

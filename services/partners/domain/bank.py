@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from services.common import resident_id
 from services.common.indicators import Indicator, IndicatorKind
-from services.partners.domain import resident_id, synthetic
+from services.partners.domain import synthetic
 from services.partners.domain.cards import CardType, bins_of
 from services.partners.domain.names import same_name
 from services.partners.domain.payee import PayeeNameMatch, compare_payee_name

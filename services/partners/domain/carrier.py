@@ -14,7 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.partners.domain import resident_id, synthetic
+from services.common import resident_id
+from services.partners.domain import synthetic
 from services.partners.domain.routing import CARRIER_PREFIXES, carrier_of_e164
 
 #: One GSM segment holds 70 UCS-2 characters; parts of a long SMS 67 each.

@@ -1,32 +1,11 @@
-"""Personal names as partners compare and show them.
-
-Two spellings of one name compare equal when they differ only in width (full-width
-letters), case, spaces or the separating dot of minority and foreign names
-(``阿卜杜·热合曼`` = ``阿卜杜热合曼``).
-"""
+"""Names as partners show them; comparison and the person-name mask live in
+``services.common.names`` (one rule for the identity service and the banks)."""
 
 from __future__ import annotations
 
-import unicodedata
+from services.common.names import mask_name, same_name
 
-_SEPARATORS = str.maketrans("", "", " \t\u3000·•・.\u2027\u30fb")
-
-
-def comparison_form(name: str) -> str:
-    """The form in which two names are compared."""
-    return unicodedata.normalize("NFKC", name).casefold().translate(_SEPARATORS)
-
-
-def same_name(a: str, b: str) -> bool:
-    return comparison_form(a) == comparison_form(b)
-
-
-def mask_name(name: str) -> str:
-    """All but the first character masked: ``张三丰`` -> ``张**`` (as MaskedIdentity shows it)."""
-    name = name.strip()
-    if not name:
-        return ""
-    return name[0] + "*" * max(len(name) - 1, 1)
+__all__ = ["mask_account_name", "mask_name", "same_name"]
 
 
 def mask_account_name(name: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from services.partners.domain import resident_id
+from services.common import resident_id
 from services.partners.domain.names import same_name
 
 

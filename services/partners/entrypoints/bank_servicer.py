@@ -7,9 +7,9 @@ from typing import Protocol
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.partner.v1 import bank_pb2 as pb
 from services.api.antifraud.partner.v1 import bank_pb2_grpc
+from services.common import resident_id
 from services.common.indicators import Indicator, IndicatorKind, display
 from services.common.validation import Violations, collecting, text
-from services.partners.domain import resident_id
 from services.partners.domain.bank import Amount, Bank, OrderKind, OrderOutcome, OrderRequest
 from services.partners.domain.names import mask_name
 from services.partners.domain.payee import PayeeNameMatch

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from services.api.antifraud.partner.v1 import carrier_pb2 as pb
 from services.api.antifraud.partner.v1 import carrier_pb2_grpc
+from services.common import resident_id
 from services.common.errors import NotFound
 from services.common.indicators import Indicator, IndicatorKind, display
 from services.common.validation import collecting, text
-from services.partners.domain import resident_id
 from services.partners.domain.carrier import (
     MAX_TEXT,
     SINGLE_SEGMENT,

@@ -14,10 +14,9 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.api.antifraud.common.v1 import common_pb2
-from services.common import pagination
+from services.common import pagination, resident_id
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
 from services.common.validation import Violations, enum_value, page_size, text
-from services.partners.domain import resident_id
 from services.partners.domain.bank import Amount
 
 #: The servicer context as grpc-stubs types it (a string: the class is not subscriptable).

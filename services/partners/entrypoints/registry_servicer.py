@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from services.api.antifraud.partner.v1 import registry_pb2 as pb
 from services.api.antifraud.partner.v1 import registry_pb2_grpc
+from services.common import resident_id
 from services.common.validation import collecting
-from services.partners.domain import resident_id
 from services.partners.domain.registry import Registry
 from services.partners.entrypoints import fields
 from services.partners.entrypoints.fields import Context

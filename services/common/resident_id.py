@@ -1,8 +1,10 @@
-"""Resident ID numbers (GB 11643-1999) as partners see them: format, check character, masks.
+"""Resident ID numbers (GB 11643-1999): canonical form, ISO 7064 MOD 11-2 check
+character, masks. The one implementation, for the identity service and the partner
+simulators alike.
 
-Partners check the format and the ISO 7064 MOD 11-2 check character only; they do not
-judge region codes or birth dates (the identity service does). The value is never
-logged: callers log :func:`mask` forms.
+This module judges the form only; whether a number is plausible (region code, birth
+date) is the identity service's rule (``services/identity/domain/id_number.py``).
+The value is never logged: callers log :func:`mask` forms.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ def canonical(raw: str) -> str:
     value = _compact(raw)
     if len(value) != LENGTH:
         raise InvalidResidentId(f"must be {LENGTH} characters, got {len(value)}")
-    if not (value[:-1].isascii() and value[:-1].isdigit()) or not _is_tail(value[-1]):
-        raise InvalidResidentId("must be 17 digits and a digit or X")
+    if not (value[:-1].isascii() and value[:-1].isdigit()):
+        raise InvalidResidentId("the first 17 characters must be digits")
+    if not _is_tail(value[-1]):
+        raise InvalidResidentId("the last character must be a digit or X")
     return value
 
 
