@@ -15,6 +15,7 @@ from gateway.adapters.backends import Backends
 from gateway.adapters.keystore import KeyStore
 from gateway.domain.policy import POLICY, PROXIED
 from gateway.domain.ratelimit import RateLimiter
+from gateway.entrypoints.admin import AdminServicer
 from gateway.entrypoints.analyst import AnalystServicer
 from gateway.entrypoints.auth_interceptor import AuthInterceptor
 from gateway.entrypoints.citizen import CitizenServicer
@@ -92,6 +93,11 @@ class GatewayComponent:
                 _service("AnalystService").full_name,
                 gateway_pb2_grpc.add_AnalystServiceServicer_to_server,
                 AnalystServicer(b),
+            ),
+            Binding(
+                _service("AdminService").full_name,
+                gateway_pb2_grpc.add_AdminServiceServicer_to_server,
+                AdminServicer(self.keys),
             ),
         ]
         return found

@@ -77,13 +77,29 @@ async def serving(component: Component, *, grace: float = 0.5) -> AsyncIterator[
 
 
 class ProcessSuite:
-    """Servers as separate OS processes, each on a free port, wired to each other by environment."""
+    """Servers as separate OS processes, each on a free port, wired to each other by environment.
+
+    ``replicas`` runs more processes of a service (``risk-2``, ...); peers reach all of
+    them through one round-robin target. ``also_ports`` gives free ports to servers that
+    another process hosts (the partner simulators inside ``partners``).
+    """
 
     def __init__(
-        self, names: list[str], *, data_dir: Path, extra_env: dict[str, str] | None = None
+        self,
+        names: list[str],
+        *,
+        data_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        replicas: dict[str, int] | None = None,
+        also_ports: list[str] | None = None,
     ):
-        self.names = names
-        self.addrs = {name: f"127.0.0.1:{free_port()}" for name in names}
+        self.names = list(names)
+        self.service_of = {name: name for name in names}
+        for service, count in (replicas or {}).items():
+            for i in range(2, count + 1):
+                self.names.append(f"{service}-{i}")
+                self.service_of[f"{service}-{i}"] = service
+        self.addrs = {name: f"127.0.0.1:{free_port()}" for name in self.names}
         self.env = {
             **os.environ,
             "ANTIFRAUD_DATA_DIR": str(data_dir),
@@ -91,8 +107,13 @@ class ProcessSuite:
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
-        for name, addr in self.addrs.items():
-            self.env[f"ANTIFRAUD_{env_key(name)}_ADDR"] = addr
+        for name in also_ports or []:
+            self.env[f"ANTIFRAUD_{env_key(name)}_ADDR"] = f"127.0.0.1:{free_port()}"
+        for name in names:
+            self.env[f"ANTIFRAUD_{env_key(name)}_ADDR"] = self.addrs[name]
+            group = [self.addrs[n] for n in self.names if self.service_of[n] == name]
+            if len(group) > 1:
+                self.env[f"ANTIFRAUD_{env_key(name)}_TARGET"] = "ipv4:" + ",".join(group)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.log_dir = data_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -101,10 +122,14 @@ class ProcessSuite:
         self.env[f"ANTIFRAUD_{env_key(name)}_ADDR"] = addr
 
     def start(self, name: str) -> None:
+        service = self.service_of.get(name, name)
+        env = dict(self.env)
+        if name in self.addrs:
+            env[f"ANTIFRAUD_{env_key(service)}_ADDR"] = self.addrs[name]
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name],
-            env=self.env,
+            [sys.executable, "-m", "services.cli", "serve", service],
+            env=env,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -130,9 +155,12 @@ class ProcessSuite:
         return proc.wait(timeout)
 
     def stop_all(self) -> None:
-        for name in list(self.procs):
-            proc = self.procs.pop(name)
+        """SIGTERM to every process at once, then wait; a process that hangs is killed."""
+        procs = list(self.procs.values())
+        self.procs.clear()
+        for proc in procs:
             proc.send_signal(signal.SIGTERM)
+        for proc in procs:
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:

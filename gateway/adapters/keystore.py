@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,6 +27,17 @@ class StoredKey:
     revoked: bool
 
 
+def _stored(row: Any) -> StoredKey:
+    return StoredKey(
+        row.key_id,
+        row.secret_hash,
+        Role(row.role),
+        row.subject,
+        row.description,
+        row.revoke_time is not None,
+    )
+
+
 class KeyStore:
     def __init__(self, db: Database, *, ttl_seconds: float = 2.0) -> None:
         self.db = db
@@ -41,16 +53,7 @@ class KeyStore:
             row = (
                 await conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id))
             ).first()
-        found = None
-        if row is not None:
-            found = StoredKey(
-                row.key_id,
-                row.secret_hash,
-                Role(row.role),
-                row.subject,
-                row.description,
-                row.revoke_time is not None,
-            )
+        found = None if row is None else _stored(row)
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[key_id] = (now, found)
@@ -81,17 +84,17 @@ class KeyStore:
         self._cache.pop(key_id, None)
         return bool(result.rowcount)
 
-    async def list(self) -> list[StoredKey]:
+    def forget(self, key_id: str) -> None:
+        """Drop a cached entry (after a change made here)."""
+        self._cache.pop(key_id, None)
+
+    async def list(self, after: str = "", limit: int = 10_000) -> list[StoredKey]:
+        """Keys ordered by id, after ``after``."""
         async with self.db.read() as conn:
-            rows = await conn.execute(sa.select(api_keys).order_by(api_keys.c.create_time))
-            return [
-                StoredKey(
-                    r.key_id,
-                    r.secret_hash,
-                    Role(r.role),
-                    r.subject,
-                    r.description,
-                    r.revoke_time is not None,
-                )
-                for r in rows
-            ]
+            rows = await conn.execute(
+                sa.select(api_keys)
+                .where(api_keys.c.key_id > after)
+                .order_by(api_keys.c.key_id)
+                .limit(limit)
+            )
+            return [_stored(r) for r in rows]

@@ -135,6 +135,9 @@ COMPOSED: dict[str, Rule] = {
     f"/{_GATEWAY}.CallScreeningService/ScreenEvents": Rule(CARRIER, budget=3600),
     f"/{_GATEWAY}.PayeeService/CheckPayee": Rule(BANK, budget=2.0),
     f"/{_GATEWAY}.AnalystService/GetDashboard": Rule(ANALYST),
+    f"/{_GATEWAY}.AdminService/CreateApiKey": Rule(frozenset({Role.ADMIN})),
+    f"/{_GATEWAY}.AdminService/RevokeApiKey": Rule(frozenset({Role.ADMIN})),
+    f"/{_GATEWAY}.AdminService/ListApiKeys": Rule(frozenset({Role.ADMIN})),
 }
 
 POLICY: dict[str, Rule] = {**PROXIED, **COMPOSED}

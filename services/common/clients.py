@@ -65,11 +65,14 @@ class _PropagateStream(grpc.aio.StreamStreamClientInterceptor):  # type: ignore[
 
 
 def service_config(retry_services: Sequence[str]) -> str:
-    """Retry UNAVAILABLE a few times, only on services whose methods are safe to repeat."""
+    """Round robin over every address of a target (replicas: ``ipv4:a:1,b:2`` or a headless
+    DNS name), and retry UNAVAILABLE a few times only on services safe to repeat."""
+    balancing: list[dict[str, dict[str, str]]] = [{"round_robin": {}}]
     if not retry_services:
-        return json.dumps({"methodConfig": []})
+        return json.dumps({"loadBalancingConfig": balancing, "methodConfig": []})
     return json.dumps(
         {
+            "loadBalancingConfig": balancing,
             "methodConfig": [
                 {
                     "name": [{"service": name} for name in retry_services],

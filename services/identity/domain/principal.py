@@ -38,7 +38,10 @@ class Principal:
             kind = PrincipalKind(kind_text)
         except ValueError:
             raise InvalidPrincipal("unknown principal kind") from None
-        if not sep or not ident or kind is PrincipalKind.INTERNAL:
+        if not sep or kind is PrincipalKind.INTERNAL:
+            raise InvalidPrincipal("malformed principal")
+        if not ident and kind is not PrincipalKind.CITIZEN:
+            # Only a citizen may be anonymous (an app not yet registered).
             raise InvalidPrincipal("malformed principal")
         return cls(kind, ident)
 
@@ -55,7 +58,7 @@ class Principal:
     def acts_for(self, user_id: str) -> bool:
         """True when the caller may act as ``user_id``: that citizen, or a trusted service."""
         if self.kind is PrincipalKind.CITIZEN:
-            return self.id == user_id
+            return bool(self.id) and self.id == user_id
         return self.kind is PrincipalKind.INTERNAL
 
     def audit_actor(self) -> str:

@@ -52,14 +52,19 @@ class FaceProvider:
     def __init__(self, name: str = "face") -> None:
         self.name = name
         self._outcomes: dict[str, FaceOutcome] = {}
+        self._token_outcomes: dict[str, FaceOutcome] = {}  # token digest -> outcome
         self._tokens: OrderedDict[str, str] = OrderedDict()  # token digest -> idempotency key
 
     def reset(self) -> None:
         self._outcomes.clear()
+        self._token_outcomes.clear()
         self._tokens.clear()
 
     def seed_outcome(self, subject_reference: str, outcome: FaceOutcome) -> None:
         self._outcomes[subject_reference] = outcome
+
+    def seed_token_outcome(self, face_token: str, outcome: FaceOutcome) -> None:
+        self._token_outcomes[hashlib.sha256(face_token.encode()).hexdigest()] = outcome
 
     def verify(
         self, subject_reference: str, face_token: str, idempotency_key: str, *, now: datetime
@@ -73,7 +78,8 @@ class FaceProvider:
             return FaceDecision(
                 FaceResult.FAILED, 0.0, FaceFailureReason.TOKEN_REUSED, reference, now
             )
-        passed = self._outcomes.get(subject_reference, FaceOutcome.PASS) is FaceOutcome.PASS
+        outcome = self._token_outcomes.get(digest) or self._outcomes.get(subject_reference)
+        passed = outcome in (None, FaceOutcome.PASS)
         score = synthetic.face_score(subject_reference, digest, passed)
         if passed:
             return FaceDecision(FaceResult.PASSED, score, None, reference, now)

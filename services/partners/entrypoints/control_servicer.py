@@ -334,20 +334,26 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
         self, request: pb.SeedFaceOutcomesRequest, context: Context
     ) -> pb.SeedFaceOutcomesResponse:
         providers = self._of_kind(request.simulator, FaceProvider, "face provider")
-        outcomes: list[tuple[str, FaceOutcome]] = []
+        outcomes: list[tuple[str, str, FaceOutcome]] = []
         with collecting() as v:
             fields.seed_count(v, "outcomes", len(request.outcomes))
             for i, seed in enumerate(request.outcomes[: fields.MAX_SEED_ITEMS]):
                 subject = text(
                     v, f"outcomes[{i}].subject_reference", seed.subject_reference,
-                    max_len=fields.MAX_REFERENCE, required=True,
+                    max_len=fields.MAX_REFERENCE,
                 )  # fmt: skip
+                token = text(v, f"outcomes[{i}].face_token", seed.face_token, max_len=4096)
+                if bool(subject) == bool(token):
+                    v.add(f"outcomes[{i}]", "name exactly one of subject_reference and face_token")
                 outcome = enum_value(v, f"outcomes[{i}].outcome", seed.outcome, FaceOutcome)
                 if outcome is not None:
-                    outcomes.append((subject, outcome))
+                    outcomes.append((subject, token, outcome))
         for _, provider in providers:
-            for subject, outcome in outcomes:
-                provider.seed_outcome(subject, outcome)
+            for subject, token, outcome in outcomes:
+                if token:
+                    provider.seed_token_outcome(token, outcome)
+                else:
+                    provider.seed_outcome(subject, outcome)
         return pb.SeedFaceOutcomesResponse(outcome_count=len(outcomes))
 
 

@@ -1,0 +1,199 @@
+"""The whole suite as it is deployed, for the system tests.
+
+With ``ANTIFRAUD_E2E_GATEWAY`` (and ``ANTIFRAUD_E2E_PARTNERS``, ``ANTIFRAUD_E2E_ADMIN_KEY``)
+set, the tests run against that deployment (``docker compose up``, a cluster).
+Otherwise they start the deployment topology here as separate processes: the
+partner simulators, two replicas each of the risk and warning services, report,
+identity and the gateway, on PostgreSQL (each service its own schema) or SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+
+from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
+from services.api.antifraud.gateway.v1 import gateway_pb2_grpc as gw_grpc
+from services.api.antifraud.identity.v1 import identity_pb2_grpc
+from services.api.antifraud.partner.v1 import simulator_pb2_grpc
+from services.api.antifraud.report.v1 import report_pb2_grpc
+from services.api.antifraud.risk.v1 import risk_pb2_grpc
+from services.api.antifraud.warning.v1 import warning_pb2_grpc
+from services.common.config import env_key
+from services.common.resident_id import with_check_character
+from services.partners.domain.routing import SIMULATORS
+from tests import harness
+
+T = TypeVar("T")
+SERVICES = ["partners", "risk", "report", "warning", "identity", "gateway"]
+REPLICAS = {"risk": 2, "warning": 2}
+WITH_DATABASE = ["risk", "report", "warning", "identity", "gateway"]
+
+
+@dataclass
+class Citizen:
+    user_id: str
+    phone: str
+    id_number: str
+    name: str
+    key: str
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.key}"),)
+
+
+@dataclass
+class Deployment:
+    gateway: str
+    partners: str
+    admin_key: str
+    suite: harness.ProcessSuite | None = None
+    channel: grpc.aio.Channel = field(init=False)
+    partners_channel: grpc.aio.Channel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.gateway)
+        self.partners_channel = grpc.aio.insecure_channel(self.partners)
+        self.risk = risk_pb2_grpc.RiskServiceStub(self.channel)
+        self.report = report_pb2_grpc.ReportServiceStub(self.channel)
+        self.warning = warning_pb2_grpc.WarningServiceStub(self.channel)
+        self.identity = identity_pb2_grpc.IdentityServiceStub(self.channel)
+        self.citizen = gw_grpc.CitizenServiceStub(self.channel)
+        self.screening = gw_grpc.CallScreeningServiceStub(self.channel)
+        self.payee = gw_grpc.PayeeServiceStub(self.channel)
+        self.analyst = gw_grpc.AnalystServiceStub(self.channel)
+        self.admin = gw_grpc.AdminServiceStub(self.channel)
+        self.control = simulator_pb2_grpc.SimulatorControlServiceStub(self.partners_channel)
+
+    @property
+    def local(self) -> bool:
+        return self.suite is not None
+
+    async def key(self, role: int, subject: str = "") -> tuple[tuple[str, str], ...]:
+        created = await self.admin.CreateApiKey(
+            gw.CreateApiKeyRequest(role=role, subject=subject, description="system test"),  # type: ignore[arg-type]
+            metadata=(("authorization", f"Bearer {self.admin_key}"),),
+        )
+        return (("authorization", f"Bearer {created.api_key}"),)
+
+    async def register(
+        self, *, protected: bool = False, guardians: list[str] | None = None
+    ) -> Citizen:
+        """A new citizen, registered through the app's front door, with a key of their own."""
+        anonymous = await self.key(gw.ROLE_CITIZEN)
+        phone = new_phone()
+        id_number = new_id_number()
+        name = random.choice("王李张刘陈杨黄赵") + random.choice("伟芳娜敏静丽强磊军洋")
+        registered = await self.citizen.RegisterCitizen(
+            gw.RegisterCitizenRequest(
+                request_id=str(uuid.uuid4()),
+                full_name=name,
+                id_number=id_number,
+                phone_number=phone,
+                protected=protected,
+                guardian_phone_numbers=guardians or [],
+            ),
+            metadata=anonymous,
+        )
+        return Citizen(registered.user.user_id, phone, id_number, name, registered.api_key)
+
+    async def close(self) -> None:
+        await self.channel.close()
+        await self.partners_channel.close()
+
+
+_used_phones: set[str] = set()
+
+
+def new_phone() -> str:
+    while True:
+        phone = (
+            "+86" + random.choice(["139", "186", "189", "150"]) + f"{random.randrange(10**8):08d}"
+        )
+        if phone not in _used_phones:
+            _used_phones.add(phone)
+            return phone
+
+
+def new_id_number() -> str:
+    birth = (
+        f"{random.randrange(1950, 2000)}{random.randrange(1, 13):02d}{random.randrange(1, 28):02d}"
+    )
+    return with_check_character(f"110105{birth}{random.randrange(1000):03d}")
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0) -> T:
+    """Poll until ``check`` returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+def _pg_env(schemas: dict[str, str]) -> dict[str, str]:
+    env = {"ANTIFRAUD_DATABASE_URL": harness.PG_URL}
+    for name, schema in schemas.items():
+        env[f"ANTIFRAUD_{env_key(name)}_DB_SCHEMA"] = schema
+    return env
+
+
+@asynccontextmanager
+async def deployment(backend: str, data_dir: Path) -> AsyncIterator[Deployment]:
+    remote = os.environ.get("ANTIFRAUD_E2E_GATEWAY")
+    if remote:
+        found = Deployment(
+            remote,
+            os.environ.get("ANTIFRAUD_E2E_PARTNERS", ""),
+            os.environ.get("ANTIFRAUD_E2E_ADMIN_KEY", ""),
+        )
+        try:
+            yield found
+        finally:
+            await found.close()
+        return
+    schemas = {name: harness.new_schema(name) for name in WITH_DATABASE}
+    env = _pg_env(schemas) if backend == "postgresql" else {}
+    env |= {
+        "ANTIFRAUD_PARTNERS_LATENCY_MS": "5",
+        "ANTIFRAUD_PARTNERS_JITTER_MS": "5",
+        "ANTIFRAUD_LOG_LEVEL": "info",
+    }
+    suite = harness.ProcessSuite(
+        SERVICES, data_dir=data_dir, extra_env=env, replicas=REPLICAS, also_ports=list(SIMULATORS)
+    )
+    created = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "keys", "create", "--role", "admin",
+        "--subject", "system-tests", env=suite.env, cwd=harness.ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await created.communicate()
+    assert created.returncode == 0, "could not create the admin key"
+    admin = out.decode().strip()
+    try:
+        await suite.start_all(timeout=90)
+        found = Deployment(suite.addrs["gateway"], suite.addrs["partners"], admin, suite)
+        try:
+            yield found
+        finally:
+            await found.close()
+    finally:
+        suite.stop_all()
+        if backend == "postgresql":
+            for schema in schemas.values():
+                await harness.drop_schema(schema)
