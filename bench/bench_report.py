@@ -1,0 +1,242 @@
+"""Report intake benchmark: durable reports accepted per second, against plain inserts.
+
+For SQLite and (when reachable) PostgreSQL:
+
+- the report service runs as its own process (`antifraud serve report`) and a load
+  client in another process submits distinct reports (each its own reporter and
+  request id, about numbers from a pool so that some corroborate and are listed)
+  with a fixed number in flight; every accepted report is committed before it is
+  answered, with its idempotency record, corroboration and outbox event;
+- the baseline, in the same run and on the same kind of database: the same rows a
+  report writes (reporter, report, indicator link, idempotency record) inserted
+  with SQLAlchemy Core by the same number of concurrent tasks, one transaction per
+  report, with no reads, locks or checks.
+
+The ratio says what the service's guarantees (idempotency, rate limit, duplicate
+check, corroboration in the database, outbox) cost over storing the bare rows.
+
+    python -m bench.bench_report load ADDRESS COUNT IN_FLIGHT   (the load client)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+import grpc
+
+from bench.harness import ROOT, Result, Run, Server, servers
+from services.api.antifraud.common.v1 import common_pb2
+from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
+from services.common.db import Database
+from services.report.adapters import tables
+from services.report.bootstrap import VERSIONS
+from tests import harness
+
+SUITE = "report"
+IN_FLIGHT = 32
+#: Distinct numbers the reports are about; with COUNT reports, each is named a few times.
+POOL = 4_000
+
+
+def _request(i: int, seed: int) -> tuple[report_pb2.SubmitReportRequest, str]:
+    rng = random.Random(seed * 1_000_003 + i)
+    number = f"+86139{rng.randrange(POOL):08d}"
+    request = report_pb2.SubmitReportRequest(
+        request_id=str(uuid.uuid4()),
+        report=report_pb2.Report(
+            kind=report_pb2.REPORT_KIND_FRAUD_CALL,
+            indicators=[
+                common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=number)
+            ],
+            description="Caller posed as a bank officer and asked for a verification code.",
+            category=common_pb2.FRAUD_CATEGORY_IMPERSONATING_OFFICIALS,
+        ),
+    )
+    return request, f"citizen:bench-{seed}-{i}"
+
+
+async def _load(address: str, count: int, in_flight: int, seed: int) -> dict[str, float]:
+    """Submit ``count`` distinct reports with ``in_flight`` outstanding; reports per second."""
+    failed = 0
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = report_pb2_grpc.ReportServiceStub(channel)  # type: ignore[no-untyped-call]
+        queue = iter(range(count))
+
+        async def worker() -> None:
+            nonlocal failed
+            for i in queue:
+                request, principal = _request(i, seed)
+                try:
+                    await stub.SubmitReport(request, metadata=[("x-principal", principal)])
+                except grpc.aio.AioRpcError:
+                    failed += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        elapsed = time.perf_counter() - started
+    return {"per_second": (count - failed) / elapsed, "failed": failed, "seconds": elapsed}
+
+
+def _run_load(address: str, count: int, seed: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.bench_report",
+            "load",
+            address,
+            str(count),
+            str(IN_FLIGHT),
+            str(seed),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=1200,
+    ).stdout
+    result: dict[str, float] = json.loads(out)
+    return result
+
+
+async def plain_inserts(db: Database, count: int, in_flight: int) -> float:
+    """The rows of ``count`` reports inserted bare, one transaction each; reports per second."""
+    now = datetime.now(UTC)
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            tables.indicators.insert().values(
+                key="bench",
+                kind=1,
+                value="+8613900000000",
+                standing=1,
+                reporter_count=0,
+                score=0.0,
+                categories=[],
+                version=0,
+                synced_version=0,
+                update_time=now,
+            )
+        )
+        indicator_id = await conn.scalar(
+            tables.indicators.select().with_only_columns(tables.indicators.c.id)
+        )
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for i in queue:
+            report_id = uuid.uuid4().hex
+            reporter = f"citizen:plain-{i}"
+            request, _ = _request(i, 0)
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    tables.reporters.insert().values(
+                        reporter=reporter,
+                        anonymous=False,
+                        confirmed_count=0,
+                        rejected_count=0,
+                        create_time=now,
+                    )
+                )
+                await conn.execute(
+                    tables.reports.insert().values(
+                        id=report_id,
+                        reporter=reporter,
+                        anonymous=False,
+                        kind=1,
+                        status=1,
+                        category=6,
+                        description=request.report.description,
+                        evidence={},
+                        create_time=now,
+                        update_time=now,
+                    )
+                )
+                await conn.execute(
+                    tables.report_indicators.insert().values(
+                        report_id=report_id,
+                        position=0,
+                        indicator_id=indicator_id,
+                        reporter=reporter,
+                        create_time=now,
+                    )
+                )
+                await conn.execute(
+                    tables.idempotency.insert().values(
+                        method="SubmitReport",
+                        request_id=str(uuid.uuid4()),
+                        fingerprint="0" * 64,
+                        response=request.SerializeToString(),
+                        create_time=now,
+                    )
+                )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return count / (time.perf_counter() - started)
+
+
+async def _backend(run: Run, label: str, url: str, schema: str | None, count: int) -> None:
+    env = {
+        "ANTIFRAUD_REPORT_DATABASE_URL": url,
+        # Nothing listens there: promotions wait in the outbox, as with the risk service down.
+        "ANTIFRAUD_RISK_TARGET": "127.0.0.1:1",
+        "ANTIFRAUD_WARNING_TARGET": "127.0.0.1:1",
+    }
+    if schema is not None:
+        env["ANTIFRAUD_REPORT_DB_SCHEMA"] = schema
+    report = Server("report", env, run.workdir)
+    with servers(report):
+        await report.start()
+        _run_load(report.address, min(500, count), seed=1)  # warm up
+        got = _run_load(report.address, count, seed=2)
+    baseline_schema = None if schema is None else harness.new_schema("bench_plain")
+    baseline_url = (
+        f"sqlite+aiosqlite:///{run.workdir / 'report-plain.db'}" if schema is None else url
+    )
+    db = Database("report", url=baseline_url, schema=baseline_schema)
+    try:
+        await db.migrate(VERSIONS)
+        plain = await plain_inserts(db, count, IN_FLIGHT)
+    finally:
+        await db.dispose()
+        if baseline_schema is not None:
+            await harness.drop_schema(baseline_schema)
+    run.add(
+        Result(
+            SUITE,
+            f"SubmitReport durable reports accepted ({label}, {IN_FLIGHT} in flight)",
+            got["per_second"],
+            "reports/s",
+            plain,
+            "plain SQLAlchemy inserts of the same rows",
+            notes=f"{count:,} reports, {int(got['failed'])} failed; one transaction per report",
+        )
+    )
+
+
+async def run(run: Run) -> None:
+    count = 2_000 if run.quick else 10_000
+    sqlite_url = f"sqlite+aiosqlite:///{run.workdir / 'report-bench.db'}"
+    await _backend(run, "SQLite", sqlite_url, None, count)
+    if not harness.postgres_reachable():
+        print("  report: PostgreSQL not reachable; its figure is skipped")
+        return
+    schema = harness.new_schema("bench_report")
+    try:
+        await _backend(run, "PostgreSQL", harness.PG_URL, schema, count)
+    finally:
+        await harness.drop_schema(schema)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["load"]:
+    address, count_arg, in_flight_arg, seed_arg = sys.argv[2:6]
+    print(
+        json.dumps(asyncio.run(_load(address, int(count_arg), int(in_flight_arg), int(seed_arg))))
+    )

@@ -1,0 +1,800 @@
+"""Reading and writing reports, indicators, reviews and cases inside one transaction.
+
+Every method runs on the unit of work's connection; nothing here commits. Rows
+that concurrent submissions race on (a reporter, an indicator) are locked in a
+fixed order (reporter first, then indicators by key) so two replicas on one
+PostgreSQL database serialise on them without deadlocking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.indicators import Indicator, IndicatorKind
+from services.report.adapters import tables as t
+from services.report.domain.corroboration import Tally
+from services.report.domain.model import (
+    Attachment,
+    Case,
+    Evidence,
+    Finding,
+    FraudCategory,
+    Money,
+    NewPayee,
+    Payee,
+    Report,
+    ReportKind,
+    ReportStatus,
+    Review,
+    ReviewDecision,
+    Standing,
+    StopPaymentStatus,
+)
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def indicator_key(indicator: Indicator) -> str:
+    return hashlib.sha256(f"{int(indicator.kind)}:{indicator.value}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorRow:
+    id: int
+    key: str
+    indicator: Indicator
+    standing: Standing
+    reporter_count: int
+    score: float
+    categories: tuple[FraudCategory, ...]
+    reset_time: datetime | None
+    version: int
+    synced_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFilter:
+    statuses: tuple[ReportStatus, ...] = ()
+    kind: ReportKind | None = None
+    indicator: Indicator | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    reporter: str | None = None
+    oldest_first: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    filer: str | None = None
+    category: FraudCategory | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A keyset position: the last row of the previous page."""
+
+    time: datetime
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    by_status: dict[ReportStatus, int]
+    by_kind: dict[ReportKind, int]
+    corroborated: int
+    confirmed: int
+
+
+# --- (de)serialising the JSON columns ---------------------------------------------------------
+
+
+def _money_json(money: Money | None) -> list[Any] | None:
+    return None if money is None else [money.currency, money.units, money.nanos]
+
+
+def _money_from(raw: Any) -> Money | None:
+    if raw is None:
+        return None
+    currency, units, nanos = raw
+    return Money(str(currency), int(units), int(nanos))
+
+
+def evidence_json(evidence: Evidence) -> dict[str, Any]:
+    return {
+        "sms_text": evidence.sms_text,
+        "call_time": evidence.call_time.isoformat() if evidence.call_time else None,
+        "amount_requested": _money_json(evidence.amount_requested),
+        "attachments": [[a.sha256, a.size_bytes, a.media_type] for a in evidence.attachments],
+    }
+
+
+def evidence_from(raw: dict[str, Any]) -> Evidence:
+    call_time = raw.get("call_time")
+    return Evidence(
+        sms_text=str(raw.get("sms_text") or ""),
+        call_time=datetime.fromisoformat(call_time) if call_time else None,
+        amount_requested=_money_from(raw.get("amount_requested")),
+        attachments=tuple(
+            Attachment(str(sha), int(size), str(media))
+            for sha, size, media in raw.get("attachments") or ()
+        ),
+    )
+
+
+def _categories(raw: Any) -> tuple[FraudCategory, ...]:
+    return tuple(FraudCategory(int(c)) for c in raw or ())
+
+
+class ReportRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+
+    def _insert(self, table: sa.Table) -> Any:
+        """An INSERT that can say ON CONFLICT DO NOTHING on either database."""
+        return postgresql.insert(table) if self.postgres else sqlite.insert(table)
+
+    # --- reporters ---------------------------------------------------------------------------
+
+    async def lock_reporter(self, reporter: str, anonymous: bool, now: datetime) -> None:
+        """Create the reporter if new and lock its row, in one statement.
+
+        ON CONFLICT DO UPDATE (of a column to its own value) takes the row lock that
+        SELECT ... FOR UPDATE would, without a second round trip.
+        """
+        insert = self._insert(t.reporters).values(
+            reporter=reporter,
+            anonymous=anonymous,
+            confirmed_count=0,
+            rejected_count=0,
+            create_time=now,
+        )
+        await self.conn.execute(
+            insert.on_conflict_do_update(index_elements=["reporter"], set_={"anonymous": anonymous})
+        )
+
+    async def adjust_reporter(self, reporter: str, confirmed: int, rejected: int) -> None:
+        r = t.reporters
+        await self.conn.execute(
+            sa.update(r)
+            .where(r.c.reporter == reporter)
+            .values(
+                confirmed_count=r.c.confirmed_count + confirmed,
+                rejected_count=r.c.rejected_count + rejected,
+            )
+        )
+
+    async def window_count(
+        self, table: sa.Table, owner: sa.Column[Any], who: str, since: datetime, limit: int
+    ) -> tuple[int, datetime | None]:
+        """Rows of ``who`` since ``since``, and when over ``limit`` the time of the row whose
+        leaving the window makes room for one more."""
+        created = table.c.create_time
+        count = int(
+            await self.conn.scalar(sa.select(sa.func.count()).where(owner == who, created >= since))
+            or 0
+        )
+        if count < limit:
+            return count, None
+        freeing = await self.conn.scalar(
+            sa.select(created)
+            .where(owner == who, created >= since)
+            .order_by(created)
+            .offset(count - limit)
+            .limit(1)
+        )
+        return count, utc_or_none(freeing)
+
+    async def reports_since(
+        self, reporter: str, since: datetime, limit: int
+    ) -> tuple[int, datetime | None]:
+        return await self.window_count(t.reports, t.reports.c.reporter, reporter, since, limit)
+
+    async def cases_since(
+        self, filer: str, since: datetime, limit: int
+    ) -> tuple[int, datetime | None]:
+        return await self.window_count(t.cases, t.cases.c.filer, filer, since, limit)
+
+    # --- indicators --------------------------------------------------------------------------
+
+    async def lock_indicators(
+        self, indicators: Iterable[Indicator], now: datetime
+    ) -> dict[str, IndicatorRow]:
+        """Create the indicators not seen before and lock all of them, in key order, in one
+        statement (ON CONFLICT DO UPDATE locks an existing row as SELECT ... FOR UPDATE would)."""
+        by_key = {indicator_key(i): i for i in indicators}
+        keys = sorted(by_key)
+        if not keys:
+            return {}
+        insert = self._insert(t.indicators).values(
+            [
+                {
+                    "key": key,
+                    "kind": int(by_key[key].kind),
+                    "value": by_key[key].value,
+                    "standing": int(Standing.UNLISTED),
+                    "reporter_count": 0,
+                    "score": 0.0,
+                    "categories": [],
+                    "reset_time": None,
+                    "version": 0,
+                    "synced_version": 0,
+                    "sync_lease_until": None,
+                    "update_time": now,
+                }
+                for key in keys
+            ]
+        )
+        # (``key = key`` changes nothing; naming the table's own column avoids building the
+        # ``excluded`` alias on every call.)
+        rows = await self.conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["key"], set_={"key": t.indicators.c.key}
+            ).returning(*t.indicators.c)
+        )
+        return {row.key: self._indicator_row(row) for row in rows}
+
+    @staticmethod
+    def _indicator_row(row: Any) -> IndicatorRow:
+        return IndicatorRow(
+            id=int(row.id),
+            key=row.key,
+            indicator=Indicator(IndicatorKind(row.kind), row.value),
+            standing=Standing(row.standing),
+            reporter_count=int(row.reporter_count),
+            score=float(row.score),
+            categories=_categories(row.categories),
+            reset_time=utc_or_none(row.reset_time),
+            version=int(row.version),
+            synced_version=int(row.synced_version),
+        )
+
+    async def indicator(self, indicator_id: int) -> IndicatorRow | None:
+        row = (
+            await self.conn.execute(
+                sa.select(t.indicators).where(t.indicators.c.id == indicator_id)
+            )
+        ).first()
+        return None if row is None else self._indicator_row(row)
+
+    async def update_indicator(
+        self,
+        row: IndicatorRow,
+        *,
+        standing: Standing,
+        reporter_count: int,
+        score: float,
+        categories: Sequence[FraudCategory],
+        reset_time: datetime | None,
+        new_version: bool,
+        now: datetime,
+    ) -> int:
+        """Store the new standing; returns the version (bumped when the assertion changes)."""
+        version = row.version + 1 if new_version else row.version
+        await self.conn.execute(
+            sa.update(t.indicators)
+            .where(t.indicators.c.id == row.id)
+            .values(
+                standing=int(standing),
+                reporter_count=reporter_count,
+                score=score,
+                categories=sorted({int(c) for c in categories}),
+                reset_time=reset_time,
+                version=version,
+                update_time=now,
+            )
+        )
+        return version
+
+    async def tallies(
+        self, indicator_id: int, since: datetime
+    ) -> tuple[list[Tally], list[FraudCategory]]:
+        """Per reporter, their counted reports about the indicator since ``since`` (rejected
+        reports do not count), and the fraud categories those reports name; one query."""
+        ri, r, rep = t.report_indicators, t.reports, t.reporters
+        rows = await self.conn.execute(
+            sa.select(
+                ri.c.reporter,
+                r.c.category,
+                rep.c.anonymous,
+                sa.func.count().label("reports"),
+                rep.c.confirmed_count,
+                rep.c.rejected_count,
+            )
+            .select_from(
+                ri.join(r, r.c.id == ri.c.report_id).join(rep, rep.c.reporter == ri.c.reporter)
+            )
+            .where(
+                ri.c.indicator_id == indicator_id,
+                ri.c.create_time >= since,
+                r.c.status != int(ReportStatus.REJECTED),
+            )
+            .group_by(
+                ri.c.reporter,
+                r.c.category,
+                rep.c.anonymous,
+                rep.c.confirmed_count,
+                rep.c.rejected_count,
+            )
+        )
+        per_reporter: dict[str, Tally] = {}
+        categories: set[FraudCategory] = set()
+        for row in rows:
+            if row.category:
+                categories.add(FraudCategory(row.category))
+            seen = per_reporter.get(row.reporter)
+            count = int(row.reports) + (seen.reports if seen else 0)
+            per_reporter[row.reporter] = Tally(
+                row.reporter,
+                bool(row.anonymous),
+                count,
+                int(row.confirmed_count),
+                int(row.rejected_count),
+            )
+        return list(per_reporter.values()), sorted(categories)
+
+    async def lease_sync(self, indicator_id: int, now: datetime, until: datetime) -> bool:
+        """Take the right to talk to the risk service about this indicator, if nobody holds it."""
+        i = t.indicators
+        result = await self.conn.execute(
+            sa.update(i)
+            .where(
+                i.c.id == indicator_id,
+                sa.or_(i.c.sync_lease_until.is_(None), i.c.sync_lease_until < now),
+            )
+            .values(sync_lease_until=until)
+        )
+        return bool(result.rowcount)
+
+    async def release_sync(self, indicator_id: int, synced_version: int | None) -> None:
+        """Give the lease back, recording the version the risk service now has."""
+        i = t.indicators
+        values: dict[str, Any] = {"sync_lease_until": None}
+        if synced_version is not None:
+            values["synced_version"] = sa.case(
+                (i.c.synced_version < synced_version, synced_version),
+                else_=i.c.synced_version,
+            )
+        await self.conn.execute(sa.update(i).where(i.c.id == indicator_id).values(**values))
+
+    async def count_standing(self, standing: Standing) -> int:
+        return int(
+            await self.conn.scalar(
+                sa.select(sa.func.count()).where(t.indicators.c.standing == int(standing))
+            )
+            or 0
+        )
+
+    # --- reports -----------------------------------------------------------------------------
+
+    async def insert_report(
+        self,
+        *,
+        report_id: str,
+        reporter: str,
+        anonymous: bool,
+        kind: ReportKind,
+        status: ReportStatus,
+        category: FraudCategory,
+        description: str,
+        evidence: Evidence,
+        incident_time: datetime | None,
+        duplicate_of: str | None,
+        case_id: str | None,
+        indicator_ids: Sequence[int],
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(t.reports).values(
+                id=report_id,
+                reporter=reporter,
+                anonymous=anonymous,
+                kind=int(kind),
+                status=int(status),
+                category=int(category),
+                description=description,
+                evidence=evidence_json(evidence),
+                incident_time=incident_time,
+                duplicate_of=duplicate_of,
+                case_id=case_id,
+                create_time=now,
+                update_time=now,
+            )
+        )
+        await self.conn.execute(
+            sa.insert(t.report_indicators),
+            [
+                {
+                    "report_id": report_id,
+                    "position": position,
+                    "indicator_id": indicator_id,
+                    "reporter": reporter,
+                    "create_time": now,
+                }
+                for position, indicator_id in enumerate(indicator_ids)
+            ],
+        )
+
+    async def open_report_covering(
+        self, reporter: str, indicator_ids: Sequence[int], since: datetime
+    ) -> str | None:
+        """The reporter's oldest open report since ``since`` that names every one of the
+        indicators, if any: a new report about the same values repeats it."""
+        ri, r = t.report_indicators, t.reports
+        wanted = sorted(set(indicator_ids))
+        row = (
+            await self.conn.execute(
+                sa.select(ri.c.report_id)
+                .select_from(ri.join(r, r.c.id == ri.c.report_id))
+                .where(
+                    ri.c.reporter == reporter,
+                    ri.c.indicator_id.in_(wanted),
+                    ri.c.create_time >= since,
+                    r.c.status.in_(
+                        [int(s) for s in (ReportStatus.RECEIVED, ReportStatus.UNDER_REVIEW)]
+                    ),
+                )
+                .group_by(ri.c.report_id)
+                .having(sa.func.count(sa.distinct(ri.c.indicator_id)) == len(wanted))
+                .order_by(sa.func.min(ri.c.create_time), ri.c.report_id)
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else str(row.report_id)
+
+    async def put_under_review(self, indicator_ids: Sequence[int], now: datetime) -> None:
+        """RECEIVED reports naming a newly listed indicator go to the analysts' queue."""
+        if not indicator_ids:
+            return
+        ri, r = t.report_indicators, t.reports
+        naming = sa.select(ri.c.report_id).where(ri.c.indicator_id.in_(list(indicator_ids)))
+        await self.conn.execute(
+            sa.update(r)
+            .where(r.c.status == int(ReportStatus.RECEIVED), r.c.id.in_(naming))
+            .values(status=int(ReportStatus.UNDER_REVIEW), update_time=now)
+        )
+
+    async def lock_report(self, report_id: str) -> tuple[str, ReportStatus, list[int]] | None:
+        """Lock a report for review: its reporter, status and indicator ids."""
+        row = (
+            await self.conn.execute(
+                sa.select(t.reports.c.reporter, t.reports.c.status)
+                .where(t.reports.c.id == report_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            return None
+        ids = await self.conn.scalars(
+            sa.select(t.report_indicators.c.indicator_id)
+            .where(t.report_indicators.c.report_id == report_id)
+            .order_by(t.report_indicators.c.position)
+        )
+        return row.reporter, ReportStatus(row.status), [int(i) for i in ids]
+
+    async def report_owner(self, report_id: str) -> tuple[str, list[Indicator]] | None:
+        """A report's reporter and indicators, read without locking (to plan the lock order)."""
+        reporter = await self.conn.scalar(
+            sa.select(t.reports.c.reporter).where(t.reports.c.id == report_id)
+        )
+        if reporter is None:
+            return None
+        ri, i = t.report_indicators, t.indicators
+        rows = await self.conn.execute(
+            sa.select(i.c.kind, i.c.value)
+            .select_from(ri.join(i, i.c.id == ri.c.indicator_id))
+            .where(ri.c.report_id == report_id)
+            .order_by(ri.c.position)
+        )
+        return str(reporter), [Indicator(IndicatorKind(r.kind), r.value) for r in rows]
+
+    async def set_status(self, report_id: str, status: ReportStatus, now: datetime) -> None:
+        await self.conn.execute(
+            sa.update(t.reports)
+            .where(t.reports.c.id == report_id)
+            .values(status=int(status), update_time=now)
+        )
+
+    async def insert_review(
+        self, report_id: str, decision: ReviewDecision, reason: str, reviewer: str, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(t.reviews).values(
+                report_id=report_id,
+                decision=int(decision),
+                reason=reason,
+                reviewer=reviewer,
+                create_time=now,
+            )
+        )
+
+    async def get_report(self, report_id: str) -> Report | None:
+        rows = (
+            await self.conn.execute(sa.select(t.reports).where(t.reports.c.id == report_id))
+        ).all()
+        found = await self._assemble(rows)
+        return found[0] if found else None
+
+    async def list_reports(
+        self, where: ReportFilter, after: Position | None, size: int
+    ) -> list[Report]:
+        r = t.reports
+        query = sa.select(r)
+        if where.statuses:
+            query = query.where(r.c.status.in_([int(s) for s in where.statuses]))
+        if where.kind is not None:
+            query = query.where(r.c.kind == int(where.kind))
+        if where.reporter is not None:
+            query = query.where(r.c.reporter == where.reporter)
+        if where.start is not None:
+            query = query.where(r.c.create_time >= where.start)
+        if where.end is not None:
+            query = query.where(r.c.create_time < where.end)
+        if where.indicator is not None:
+            ri, i = t.report_indicators, t.indicators
+            naming = (
+                sa.select(ri.c.report_id)
+                .select_from(ri.join(i, i.c.id == ri.c.indicator_id))
+                .where(i.c.key == indicator_key(where.indicator))
+            )
+            query = query.where(r.c.id.in_(naming))
+        key = sa.tuple_(r.c.create_time, r.c.id)
+        if after is not None:
+            mark = sa.tuple_(
+                sa.literal(after.time, t.reports.c.create_time.type), sa.literal(after.id)
+            )
+            query = query.where(key > mark if where.oldest_first else key < mark)
+        if where.oldest_first:
+            query = query.order_by(r.c.create_time, r.c.id)
+        else:
+            query = query.order_by(r.c.create_time.desc(), r.c.id.desc())
+        rows = (await self.conn.execute(query.limit(size))).all()
+        return await self._assemble(rows)
+
+    async def _assemble(self, rows: Sequence[Any]) -> list[Report]:
+        """Reports with their findings and reviews, two queries for the whole page."""
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        ri, i, rv = t.report_indicators, t.indicators, t.reviews
+        findings: dict[str, list[Finding]] = {report_id: [] for report_id in ids}
+        for f in await self.conn.execute(
+            sa.select(ri.c.report_id, i.c.kind, i.c.value, i.c.standing, i.c.reporter_count)
+            .select_from(ri.join(i, i.c.id == ri.c.indicator_id))
+            .where(ri.c.report_id.in_(ids))
+            .order_by(ri.c.report_id, ri.c.position)
+        ):
+            findings[f.report_id].append(
+                Finding(
+                    Indicator(IndicatorKind(f.kind), f.value),
+                    Standing(f.standing),
+                    int(f.reporter_count),
+                )
+            )
+        reviews: dict[str, list[Review]] = {report_id: [] for report_id in ids}
+        for v in await self.conn.execute(
+            sa.select(rv).where(rv.c.report_id.in_(ids)).order_by(rv.c.report_id, rv.c.id)
+        ):
+            reviews[v.report_id].append(
+                Review(ReviewDecision(v.decision), v.reason, v.reviewer, utc(v.create_time))
+            )
+        return [
+            Report(
+                id=row.id,
+                reporter=row.reporter,
+                anonymous=bool(row.anonymous),
+                kind=ReportKind(row.kind),
+                description=row.description,
+                evidence=evidence_from(row.evidence),
+                incident_time=utc_or_none(row.incident_time),
+                category=FraudCategory(row.category),
+                status=ReportStatus(row.status),
+                duplicate_of=row.duplicate_of or "",
+                case_id=row.case_id or "",
+                create_time=utc(row.create_time),
+                update_time=utc(row.update_time),
+                findings=tuple(findings[row.id]),
+                reviews=tuple(reviews[row.id]),
+            )
+            for row in rows
+        ]
+
+    async def stats(self, start: datetime | None, end: datetime | None) -> Stats:
+        r = t.reports
+        conditions = []
+        if start is not None:
+            conditions.append(r.c.create_time >= start)
+        if end is not None:
+            conditions.append(r.c.create_time < end)
+        by_status: dict[ReportStatus, int] = {
+            s: 0 for s in ReportStatus if s is not ReportStatus.UNSPECIFIED
+        }
+        by_kind: dict[ReportKind, int] = {
+            k: 0 for k in ReportKind if k is not ReportKind.UNSPECIFIED
+        }
+        for row in await self.conn.execute(
+            sa.select(r.c.status, r.c.kind, sa.func.count().label("n"))
+            .where(*conditions)
+            .group_by(r.c.status, r.c.kind)
+        ):
+            by_status[ReportStatus(row.status)] += int(row.n)
+            by_kind[ReportKind(row.kind)] += int(row.n)
+        return Stats(
+            by_status,
+            by_kind,
+            await self.count_standing(Standing.CORROBORATED),
+            await self.count_standing(Standing.CONFIRMED),
+        )
+
+    # --- cases -------------------------------------------------------------------------------
+
+    async def insert_case(
+        self,
+        *,
+        case_id: str,
+        filer: str,
+        description: str,
+        category: FraudCategory,
+        amount_lost: Money,
+        incident_time: datetime,
+        payees: Sequence[NewPayee],
+        suspects: Sequence[Indicator],
+        report_id: str | None,
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(t.cases).values(
+                id=case_id,
+                filer=filer,
+                description=description,
+                category=int(category),
+                amount_currency=amount_lost.currency,
+                amount_units=amount_lost.units,
+                amount_nanos=amount_lost.nanos,
+                incident_time=incident_time,
+                suspects=[[int(s.kind), s.value] for s in suspects],
+                report_id=report_id,
+                create_time=now,
+            )
+        )
+        if payees:
+            await self.conn.execute(
+                sa.insert(t.case_payees),
+                [
+                    {
+                        "case_id": case_id,
+                        "position": position,
+                        "kind": int(payee.account.kind),
+                        "value": payee.account.value,
+                        "amount_currency": payee.amount.currency if payee.amount else None,
+                        "amount_units": payee.amount.units if payee.amount else None,
+                        "amount_nanos": payee.amount.nanos if payee.amount else None,
+                        "bank_order": "",
+                        "status": int(StopPaymentStatus.PENDING),
+                        "status_time": now,
+                        "status_detail": "",
+                    }
+                    for position, payee in enumerate(payees)
+                ],
+            )
+
+    async def get_case(self, case_id: str) -> Case | None:
+        rows = (await self.conn.execute(sa.select(t.cases).where(t.cases.c.id == case_id))).all()
+        found = await self._assemble_cases(rows)
+        return found[0] if found else None
+
+    async def list_cases(self, where: CaseFilter, after: Position | None, size: int) -> list[Case]:
+        c = t.cases
+        query = sa.select(c)
+        if where.filer is not None:
+            query = query.where(c.c.filer == where.filer)
+        if where.category is not None:
+            query = query.where(c.c.category == int(where.category))
+        if where.start is not None:
+            query = query.where(c.c.create_time >= where.start)
+        if where.end is not None:
+            query = query.where(c.c.create_time < where.end)
+        if after is not None:
+            mark = sa.tuple_(sa.literal(after.time, c.c.create_time.type), sa.literal(after.id))
+            query = query.where(sa.tuple_(c.c.create_time, c.c.id) < mark)
+        query = query.order_by(c.c.create_time.desc(), c.c.id.desc()).limit(size)
+        return await self._assemble_cases((await self.conn.execute(query)).all())
+
+    async def _assemble_cases(self, rows: Sequence[Any]) -> list[Case]:
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        payees: dict[str, list[Payee]] = {case_id: [] for case_id in ids}
+        p = t.case_payees
+        for row in await self.conn.execute(
+            sa.select(p).where(p.c.case_id.in_(ids)).order_by(p.c.case_id, p.c.position)
+        ):
+            payees[row.case_id].append(self._payee(row))
+        return [
+            Case(
+                id=row.id,
+                filer=row.filer,
+                description=row.description,
+                category=FraudCategory(row.category),
+                amount_lost=Money(
+                    row.amount_currency, int(row.amount_units), int(row.amount_nanos)
+                ),
+                incident_time=utc(row.incident_time),
+                payees=tuple(payees[row.id]),
+                suspects=tuple(Indicator(IndicatorKind(k), v) for k, v in row.suspects),
+                report_id=row.report_id or "",
+                create_time=utc(row.create_time),
+            )
+            for row in rows
+        ]
+
+    @staticmethod
+    def _payee(row: Any) -> Payee:
+        amount = None
+        if row.amount_currency is not None:
+            amount = Money(row.amount_currency, int(row.amount_units), int(row.amount_nanos))
+        return Payee(
+            position=int(row.position),
+            account=Indicator(IndicatorKind(row.kind), row.value),
+            amount=amount,
+            bank_order=row.bank_order,
+            status=StopPaymentStatus(row.status),
+            status_time=utc_or_none(row.status_time),
+            status_detail=row.status_detail,
+        )
+
+    async def case_filer(self, case_id: str) -> str | None:
+        filer = await self.conn.scalar(sa.select(t.cases.c.filer).where(t.cases.c.id == case_id))
+        return None if filer is None else str(filer)
+
+    async def update_payee(
+        self,
+        case_id: str,
+        position: int,
+        *,
+        status: StopPaymentStatus,
+        now: datetime,
+        bank_order: str | None = None,
+        detail: str = "",
+    ) -> bool:
+        """Record an order's status if it moves the order forward (or tells more about the same
+        status); returns whether anything changed."""
+        p = t.case_payees
+        detail = detail[:500]
+        values: dict[str, Any] = {
+            "status": int(status),
+            "status_detail": detail,
+            "status_time": now,
+        }
+        changed = sa.or_(p.c.status != int(status), p.c.status_detail != detail)
+        if bank_order:
+            values["bank_order"] = bank_order
+            changed = sa.or_(changed, p.c.bank_order != bank_order)
+        result = await self.conn.execute(
+            sa.update(p)
+            .where(
+                p.c.case_id == case_id,
+                p.c.position == position,
+                p.c.status.in_([int(s) for s in status.replaces()]),
+                changed,
+            )
+            .values(**values)
+        )
+        return bool(result.rowcount)

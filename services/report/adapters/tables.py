@@ -1,0 +1,134 @@
+"""The report service's tables (SQLAlchemy Core); made by the migrations in migrations/."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from services.common.idempotency import idempotency_table
+from services.common.outbox import outbox_table
+
+metadata = sa.MetaData()
+
+_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+_TIME = sa.DateTime(timezone=True)
+
+# One row per reporter: locked while a report is accepted (so the rate limit and
+# duplicate check hold with replicas) and carrying the review counts its weight uses.
+reporters = sa.Table(
+    "reporters",
+    metadata,
+    sa.Column("reporter", sa.String(128), primary_key=True),
+    sa.Column("anonymous", sa.Boolean, nullable=False),
+    sa.Column("confirmed_count", sa.Integer, nullable=False),
+    sa.Column("rejected_count", sa.Integer, nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+)
+
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("reporter", sa.String(128), nullable=False),
+    sa.Column("anonymous", sa.Boolean, nullable=False),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("category", sa.SmallInteger, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("incident_time", _TIME, nullable=True),
+    sa.Column("duplicate_of", sa.String(32), nullable=True),
+    sa.Column("case_id", sa.String(32), nullable=True),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Column("update_time", _TIME, nullable=False),
+    sa.Index("ix_reports_reporter_time", "reporter", "create_time"),
+    sa.Index("ix_reports_time", "create_time", "id"),
+    sa.Index("ix_reports_status_time", "status", "create_time"),
+)
+
+# One row per normalised (kind, value) ever reported: its corroboration standing and
+# the state of its assertion at the risk service. ``key`` is a hash of kind and value,
+# because canonical URLs can be longer than an index entry may be.
+indicators = sa.Table(
+    "indicators",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("standing", sa.SmallInteger, nullable=False),
+    sa.Column("reporter_count", sa.Integer, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("categories", sa.JSON, nullable=False),
+    # Reports before this time no longer count (an analyst rejected the indicator then).
+    sa.Column("reset_time", _TIME, nullable=True),
+    # Bumped on every change of what we assert; the relay sends the newest version once.
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("synced_version", sa.Integer, nullable=False),
+    # One relay at a time talks to the risk service about one indicator, so an older
+    # assertion can never land after a newer one.
+    sa.Column("sync_lease_until", _TIME, nullable=True),
+    sa.Column("update_time", _TIME, nullable=False),
+    sa.Index("ix_indicators_standing", "standing"),
+)
+
+report_indicators = sa.Table(
+    "report_indicators",
+    metadata,
+    sa.Column("report_id", sa.String(32), sa.ForeignKey("reports.id"), primary_key=True),
+    sa.Column("position", sa.SmallInteger, primary_key=True),
+    sa.Column("indicator_id", _ID, sa.ForeignKey("indicators.id"), nullable=False),
+    # Copied from the report (never change) so corroboration reads one index range.
+    sa.Column("reporter", sa.String(128), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Index("ix_report_indicators_indicator_time", "indicator_id", "create_time"),
+    sa.Index("ix_report_indicators_reporter", "reporter", "indicator_id", "create_time"),
+)
+
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("report_id", sa.String(32), sa.ForeignKey("reports.id"), nullable=False),
+    sa.Column("decision", sa.SmallInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.String(128), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Index("ix_reviews_report", "report_id", "id"),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("filer", sa.String(128), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("category", sa.SmallInteger, nullable=False),
+    sa.Column("amount_currency", sa.String(3), nullable=False),
+    sa.Column("amount_units", sa.BigInteger, nullable=False),
+    sa.Column("amount_nanos", sa.Integer, nullable=False),
+    sa.Column("incident_time", _TIME, nullable=False),
+    sa.Column("suspects", sa.JSON, nullable=False),
+    sa.Column("report_id", sa.String(32), nullable=True),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Index("ix_cases_filer_time", "filer", "create_time"),
+    sa.Index("ix_cases_time", "create_time", "id"),
+)
+
+case_payees = sa.Table(
+    "case_payees",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("position", sa.SmallInteger, primary_key=True),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("amount_currency", sa.String(3), nullable=True),
+    sa.Column("amount_units", sa.BigInteger, nullable=True),
+    sa.Column("amount_nanos", sa.Integer, nullable=True),
+    sa.Column("bank_order", sa.String(200), nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("status_time", _TIME, nullable=True),
+    sa.Column("status_detail", sa.String(500), nullable=False),
+)
+
+outbox = outbox_table(metadata)
+idempotency = idempotency_table(metadata)

@@ -1,0 +1,115 @@
+"""Wires the report service: database, peers, outbox relay, servicer.
+
+Settings come from ``ANTIFRAUD_REPORT_*`` variables (see README.md); peers are found
+at ``target("risk")`` and ``target("warning")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
+from services.common.config import env_float, env_int, target
+from services.common.db import Database
+from services.common.outbox import OutboxRelay
+from services.common.server import Binding
+from services.report.adapters import tables
+from services.report.adapters.risk_client import RiskClient
+from services.report.adapters.warning_client import WarningClient
+from services.report.domain.corroboration import Rules
+from services.report.entrypoints.grpc_servicer import ReportServicer
+from services.report.service_layer.delivery import Delivery
+
+VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
+SERVICE_NAME = report_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name
+
+#: A promotion or a stop-payment order is never given up while the peer may come back:
+#: at the 30 s backoff cap this is retrying for about a day before an event is set aside.
+MAX_ATTEMPTS = 3_000
+
+
+def rules_from_env() -> Rules:
+    defaults = Rules()
+    return Rules(
+        threshold=env_float("REPORT_CORROBORATION_THRESHOLD", defaults.threshold),
+        window=timedelta(
+            hours=env_float(
+                "REPORT_CORROBORATION_WINDOW_HOURS", defaults.window / timedelta(hours=1)
+            )
+        ),
+        rate_limit=env_int("REPORT_RATE_LIMIT", defaults.rate_limit),
+        anonymous_rate_limit=env_int("REPORT_ANONYMOUS_RATE_LIMIT", defaults.anonymous_rate_limit),
+        rate_window=timedelta(
+            seconds=env_float("REPORT_RATE_WINDOW_SECONDS", defaults.rate_window.total_seconds())
+        ),
+        case_rate_limit=env_int("REPORT_CASE_RATE_LIMIT", defaults.case_rate_limit),
+    )
+
+
+class ReportComponent:
+    name = "report"
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        rules: Rules | None = None,
+        risk_target: str | None = None,
+        warning_target: str | None = None,
+        poll_seconds: float = 0.25,
+    ) -> None:
+        self.db = db
+        self.rules = rules or rules_from_env()
+        self.risk = RiskClient(risk_target or target("risk"))
+        self.warning = WarningClient(warning_target or target("warning"))
+        self.delivery = Delivery(db, self.risk, self.warning, self.rules)
+        self.relay = OutboxRelay(
+            db,
+            tables.outbox,
+            self.delivery.handlers(),
+            poll_seconds=poll_seconds,
+            max_attempts=MAX_ATTEMPTS,
+        )
+        self.servicer = ReportServicer(db, self.rules, self.warning, self.relay.wake)
+
+    def bindings(self) -> Sequence[Binding]:
+        return [
+            Binding(
+                SERVICE_NAME, report_pb2_grpc.add_ReportServiceServicer_to_server, self.servicer
+            )
+        ]
+
+    async def migrate(self) -> None:
+        await self.db.migrate(VERSIONS)
+
+    async def start(self) -> None:
+        await self.migrate()
+        # Events left by a previous run (or a crashed one) are delivered from here on.
+        self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.risk.close()
+        await self.warning.close()
+        await self.db.dispose()
+
+
+def build(
+    name: str = "report",
+    *,
+    url: str | None = None,
+    schema: str | None = None,
+    rules: Rules | None = None,
+    risk_target: str | None = None,
+    warning_target: str | None = None,
+) -> ReportComponent:
+    """The service from the environment; tests pass their own database, rules and peers."""
+    return ReportComponent(
+        Database("report", url=url, schema=schema),
+        rules=rules,
+        risk_target=risk_target,
+        warning_target=warning_target,
+        poll_seconds=env_float("REPORT_POLL_SECONDS", 0.25),
+    )

@@ -1,0 +1,207 @@
+"""ReportService over gRPC: check the request, call the service layer, convert the answer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
+from services.common import validation
+from services.common.context import current_principal
+from services.common.db import Database
+from services.common.errors import PermissionDenied
+from services.common.idempotency import run_once
+from services.common.validation import collecting
+from services.report.adapters import tables
+from services.report.adapters.repository import ReportRepository
+from services.report.domain.callers import Caller
+from services.report.domain.corroboration import Rules
+from services.report.entrypoints import convert, requests
+from services.report.service_layer import cases, events, reports
+from services.report.service_layer.unit_of_work import ReportUnitOfWork, again_on_deadlock
+
+Context = grpc.aio.ServicerContext[Any, Any]
+R = TypeVar("R", bound=Message)
+
+# Request ids are scoped to the caller: the same UUID from two principals is two
+# requests, so nobody can read another's response by reusing their request id.
+_SCOPE = uuid.UUID("0b9e6d0e-5a43-4c1e-9f55-5d2f6f1b7a10")
+
+
+def _caller() -> Caller:
+    caller = Caller.parse(current_principal())
+    if caller is None:
+        raise PermissionDenied("the caller's principal is not one this service knows")
+    return caller
+
+
+def _scoped(request_id: str, caller: Caller) -> str:
+    return str(uuid.uuid5(_SCOPE, f"{caller.reporter}\n{request_id}"))
+
+
+class ReportServicer(report_pb2_grpc.ReportServiceServicer):
+    def __init__(
+        self,
+        db: Database,
+        rules: Rules,
+        orders: cases.CaseOrders,
+        wake: Callable[[], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.rules = rules
+        self.orders = orders
+        self.wake = wake
+        self.clock = clock
+
+    def _uow(self) -> ReportUnitOfWork:
+        return ReportUnitOfWork(self.db)
+
+    async def _once(
+        self,
+        method: str,
+        request_id: str,
+        caller: Caller,
+        request: Message,
+        response_type: type[R],
+        work: Callable[[ReportUnitOfWork], Awaitable[R]],
+    ) -> R:
+        """Run a create once per request id, then wake the relay for the events it wrote."""
+        events.forget()
+        response = await again_on_deadlock(
+            lambda: run_once(
+                self._uow,
+                tables.idempotency,
+                method,
+                _scoped(request_id, caller),
+                request,
+                response_type,
+                work,
+            )
+        )
+        if events.written():
+            self.wake()
+        return response
+
+    async def SubmitReport(
+        self, request: report_pb2.SubmitReportRequest, context: Context
+    ) -> report_pb2.SubmitReportResponse:
+        caller = _caller()
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            new = requests.new_report(v, request.report, self.clock())
+        assert new is not None
+
+        async def work(uow: ReportUnitOfWork) -> report_pb2.SubmitReportResponse:
+            report = await reports.submit(uow, caller, new, self.rules, self.clock())
+            return report_pb2.SubmitReportResponse(
+                report=convert.report(report, staff=caller.staff)
+            )
+
+        return await self._once(
+            "SubmitReport", request_id, caller, request, report_pb2.SubmitReportResponse, work
+        )
+
+    async def GetReport(
+        self, request: report_pb2.GetReportRequest, context: Context
+    ) -> report_pb2.GetReportResponse:
+        caller = _caller()
+        report_id = requests.resource_id(request.name, "reports")
+        async with self.db.read() as conn:
+            report = await reports.get(ReportRepository(conn), caller, report_id)
+        return report_pb2.GetReportResponse(report=convert.report(report, staff=caller.staff))
+
+    async def ListReports(
+        self, request: report_pb2.ListReportsRequest, context: Context
+    ) -> report_pb2.ListReportsResponse:
+        caller = _caller()
+        with collecting() as v:
+            size = validation.page_size(v, request.page_size)
+            where = requests.report_filter(v, request, self.clock())
+        async with self.db.read() as conn:
+            page = await reports.list_page(
+                ReportRepository(conn), caller, where, size, request.page_token
+            )
+        return report_pb2.ListReportsResponse(
+            reports=[convert.report(r, staff=caller.staff) for r in page.reports],
+            next_page_token=page.next_page_token,
+        )
+
+    async def ReviewReport(
+        self, request: report_pb2.ReviewReportRequest, context: Context
+    ) -> report_pb2.ReviewReportResponse:
+        caller = _caller()
+        if not caller.staff:
+            raise PermissionDenied("only analysts review reports")
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            decision, reason = requests.review(v, request)
+        report_id = requests.resource_id(request.name, "reports")
+        assert decision is not None
+
+        async def work(uow: ReportUnitOfWork) -> report_pb2.ReviewReportResponse:
+            report = await reports.review(
+                uow, caller, report_id, decision, reason, self.rules, self.clock()
+            )
+            return report_pb2.ReviewReportResponse(report=convert.report(report, staff=True))
+
+        return await self._once(
+            "ReviewReport", request_id, caller, request, report_pb2.ReviewReportResponse, work
+        )
+
+    async def GetReportStats(
+        self, request: report_pb2.GetReportStatsRequest, context: Context
+    ) -> report_pb2.GetReportStatsResponse:
+        caller = _caller()
+        with collecting() as v:
+            start, end = requests.time_range(v, request, self.clock())
+        async with self.db.read() as conn:
+            found = await reports.stats(ReportRepository(conn), caller, start, end)
+        return convert.stats(found)
+
+    async def FileCase(
+        self, request: report_pb2.FileCaseRequest, context: Context
+    ) -> report_pb2.FileCaseResponse:
+        caller = _caller()
+        if not caller.may_file_case:
+            raise PermissionDenied("filing a case needs a registered user")
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            new = requests.new_case(v, request.case, self.clock())
+        assert new is not None
+
+        async def work(uow: ReportUnitOfWork) -> report_pb2.FileCaseResponse:
+            case = await cases.file(uow, caller, new, self.rules, self.clock())
+            return report_pb2.FileCaseResponse(case=convert.case(case))
+
+        return await self._once(
+            "FileCase", request_id, caller, request, report_pb2.FileCaseResponse, work
+        )
+
+    async def GetCase(
+        self, request: report_pb2.GetCaseRequest, context: Context
+    ) -> report_pb2.GetCaseResponse:
+        caller = _caller()
+        case_id = requests.resource_id(request.name, "cases")
+        case = await cases.get_with_orders(self.db, caller, case_id, self.orders, self.clock())
+        return report_pb2.GetCaseResponse(case=convert.case(case))
+
+    async def ListCases(
+        self, request: report_pb2.ListCasesRequest, context: Context
+    ) -> report_pb2.ListCasesResponse:
+        caller = _caller()
+        with collecting() as v:
+            size = validation.page_size(v, request.page_size)
+            where = requests.case_filter(v, request, self.clock())
+        async with self.db.read() as conn:
+            page = await cases.list_page(
+                ReportRepository(conn), caller, where, size, request.page_token
+            )
+        return report_pb2.ListCasesResponse(
+            cases=[convert.case(c) for c in page.cases], next_page_token=page.next_page_token
+        )

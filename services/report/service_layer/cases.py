@@ -1,0 +1,194 @@
+"""Handlers for cases (报案助手): file one, read one with its orders' status, list them.
+
+Filing is one transaction: the case, its payees, the report made of its suspect
+indicators and, per payee, the two outgoing events (list the account at HIGH,
+send a stop-payment order). The relay delivers them within moments of the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Protocol
+
+from services.common.db import Database
+from services.common.errors import PermissionDenied, ResourceExhausted
+from services.common.indicators import Indicator
+from services.common.logs import get_logger
+from services.report.adapters.repository import CaseFilter, ReportRepository
+from services.report.domain import limits
+from services.report.domain.callers import Caller
+from services.report.domain.corroboration import Rules
+from services.report.domain.model import (
+    Case,
+    NewCase,
+    NewReport,
+    Payee,
+    ReportKind,
+    StopPaymentStatus,
+    case_name,
+)
+from services.report.service_layer import events, paging
+from services.report.service_layer.reports import accept, new_id, not_found
+from services.report.service_layer.unit_of_work import ReportUnitOfWork
+
+log = get_logger("report")
+
+#: How long GetCase waits for the warning service before showing the last known status.
+ORDER_READ_SECONDS = 1.0
+
+
+class OrderState(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def status(self) -> StopPaymentStatus: ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def account(self) -> Indicator: ...
+
+
+class CaseOrders(Protocol):
+    """Reads the stop-payment orders of a case from the warning service."""
+
+    async def orders_of_case(self, case_id: str, *, timeout: float) -> Sequence[OrderState]: ...
+
+
+async def _check_rate(repo: ReportRepository, caller: Caller, rules: Rules, now: datetime) -> None:
+    limit = rules.case_rate_limit
+    count, freeing = await repo.cases_since(caller.reporter, now - rules.case_rate_window, limit)
+    verdict = limits.check(count, freeing, limit, rules.case_rate_window, now)
+    if not verdict.allowed:
+        raise ResourceExhausted(
+            f"too many cases: at most {limit} every "
+            f"{int(rules.case_rate_window.total_seconds() // 3600)} hours",
+            verdict.retry_after,
+        )
+
+
+def _report_of(case_id: str, new: NewCase) -> NewReport:
+    return NewReport(
+        kind=ReportKind.OTHER,
+        indicators=new.suspects,
+        description=f"Filed with case {case_name(case_id)}: {new.description}"[:5000],
+        incident_time=new.incident_time,
+        category=new.category,
+    )
+
+
+async def file(
+    uow: ReportUnitOfWork, caller: Caller, new: NewCase, rules: Rules, now: datetime
+) -> Case:
+    if not caller.may_file_case:
+        raise PermissionDenied("filing a case needs a registered user")
+    repo = uow.repo
+    # The filer's row serialises their filings, so the case rate limit holds with replicas.
+    await repo.lock_reporter(caller.reporter, False, now)
+    if caller.rate_limited:
+        await _check_rate(repo, caller, rules, now)
+    case_id = new_id()
+    report_id = None
+    if new.suspects:
+        # The victim's suspects corroborate like any report; not rate limited on their own.
+        report = await accept(
+            repo, caller, _report_of(case_id, new), rules, now, case_id=case_id, rate_limited=False
+        )
+        report_id = report.id
+    await repo.insert_case(
+        case_id=case_id,
+        filer=caller.reporter,
+        description=new.description,
+        category=new.category,
+        amount_lost=new.amount_lost,
+        incident_time=new.incident_time,
+        payees=new.payees,
+        suspects=new.suspects,
+        report_id=report_id,
+        now=now,
+    )
+    for position in range(len(new.payees)):
+        await events.case_payee(uow.conn, case_id, position)
+    case = await repo.get_case(case_id)
+    assert case is not None
+    return case
+
+
+async def get(repo: ReportRepository, caller: Caller, case_id: str) -> Case:
+    case = await repo.get_case(case_id)
+    if case is None or not caller.may_see(case.filer):
+        raise not_found(case_name(case_id))
+    return case
+
+
+def _match(payee: Payee, orders: Sequence[OrderState]) -> OrderState | None:
+    """The order for a payee: by the name we stored, else (not yet stored) by account."""
+    if payee.bank_order:
+        return next((o for o in orders if o.name == payee.bank_order), None)
+    return next((o for o in orders if o.account == payee.account), None)
+
+
+async def get_with_orders(
+    db: Database, caller: Caller, case_id: str, orders: CaseOrders, now: datetime
+) -> Case:
+    """A case with its orders' status read from the warning service, and stored when it moved.
+
+    The warning service is asked outside any transaction; when it cannot be reached
+    in time, the stored (last known) status stands.
+    """
+    async with db.read() as conn:
+        case = await get(ReportRepository(conn), caller, case_id)
+    if not case.payees or all(p.status.final for p in case.payees):
+        return case
+    try:
+        found = await orders.orders_of_case(case.id, timeout=ORDER_READ_SECONDS)
+    except Exception as exc:  # any failure to read leaves the last known status
+        log.warning("bank orders not read", case=case_name(case.id), error=type(exc).__name__)
+        return case
+    async with ReportUnitOfWork(db) as uow:
+        changed = False
+        for payee in case.payees:
+            order = _match(payee, found)
+            if order is not None:
+                changed |= await uow.repo.update_payee(
+                    case.id,
+                    payee.position,
+                    status=order.status,
+                    now=now,
+                    bank_order=order.name,
+                    detail=order.detail,
+                )
+        if not changed:
+            return case
+        await uow.commit()
+        fresh = await uow.repo.get_case(case.id)
+    assert fresh is not None
+    return fresh
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    cases: list[Case]
+    next_page_token: str
+
+
+async def list_page(
+    repo: ReportRepository, caller: Caller, where: CaseFilter, size: int, token: str
+) -> CasePage:
+    if not caller.staff:
+        if caller.anonymous:
+            raise PermissionDenied("anonymous callers have no cases")
+        where = CaseFilter(
+            filer=caller.reporter, category=where.category, start=where.start, end=where.end
+        )
+    digest = paging.digest(asdict(where))
+    cases = await repo.list_cases(where, paging.position(token, digest), size + 1)
+    next_token = ""
+    if len(cases) > size:
+        cases = cases[:size]
+        next_token = paging.token(cases[-1].create_time, cases[-1].id, digest)
+    return CasePage(cases, next_token)

@@ -1,0 +1,313 @@
+"""Handlers for reports: accept, read, list, review, count.
+
+Acceptance, corroboration and the outgoing event are one transaction: either
+the report is stored together with the event that promotes its indicators, or
+neither is. Handlers do not commit; the caller (``run_once`` or the servicer)
+commits once the response is ready.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+
+from services.common.errors import NotFound, PermissionDenied, ResourceExhausted
+from services.report.adapters.repository import (
+    IndicatorRow,
+    ReportFilter,
+    ReportRepository,
+    Stats,
+    indicator_key,
+)
+from services.report.domain import limits
+from services.report.domain.callers import ANONYMOUS, Caller
+from services.report.domain.corroboration import Rules, corroborate, standing_after_reports
+from services.report.domain.model import (
+    Finding,
+    NewReport,
+    Report,
+    ReportStatus,
+    ReviewDecision,
+    Standing,
+)
+from services.report.service_layer import events, paging
+from services.report.service_layer.unit_of_work import ReportUnitOfWork
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def not_found(name: str) -> NotFound:
+    # The same answer whether the report does not exist or is someone else's.
+    return NotFound(f"{name} not found")
+
+
+# --- accepting a report -----------------------------------------------------------------------
+
+
+async def _check_rate(repo: ReportRepository, caller: Caller, rules: Rules, now: datetime) -> None:
+    limit = rules.anonymous_rate_limit if caller.anonymous else rules.rate_limit
+    count, freeing = await repo.reports_since(caller.reporter, now - rules.rate_window, limit)
+    verdict = limits.check(count, freeing, limit, rules.rate_window, now)
+    if not verdict.allowed:
+        raise ResourceExhausted(
+            f"too many reports: at most {limit} every "
+            f"{int(rules.rate_window.total_seconds() // 60)} minutes",
+            verdict.retry_after,
+        )
+
+
+async def _recount(
+    repo: ReportRepository,
+    row: IndicatorRow,
+    standing: Standing,
+    reset_time: datetime | None,
+    rules: Rules,
+    now: datetime,
+) -> Finding:
+    """Count the reports in the window and store the new standing; enqueue a sync when what we
+    assert at the risk service changes. Returns the indicator's standing after the count."""
+    since = now - rules.window
+    if reset_time is not None and reset_time > since:
+        since = reset_time
+    tallies, categories = await repo.tallies(row.id, since)
+    corroboration = corroborate(tallies, rules)
+    if standing is Standing.UNSPECIFIED:  # after new reports: corroboration decides
+        standing = standing_after_reports(row.standing, corroboration, rules)
+    if standing.listed:
+        changed = (
+            standing is not row.standing
+            or corroboration.named_reporters != row.reporter_count
+            or set(categories) != set(row.categories)
+        )
+    else:
+        # Withdrawn or never listed: a sync only when something was listed before.
+        changed = row.standing.listed
+    version = await repo.update_indicator(
+        row,
+        standing=standing,
+        reporter_count=corroboration.named_reporters,
+        score=corroboration.score,
+        categories=categories,
+        reset_time=reset_time,
+        new_version=changed,
+        now=now,
+    )
+    if changed:
+        await events.sync_indicator(repo.conn, row.id, version)
+    return Finding(row.indicator, standing, corroboration.named_reporters)
+
+
+async def accept(
+    repo: ReportRepository,
+    caller: Caller,
+    new: NewReport,
+    rules: Rules,
+    now: datetime,
+    *,
+    case_id: str | None = None,
+    rate_limited: bool = True,
+) -> Report:
+    """Store a report, count it towards its indicators and list those that reach the threshold.
+
+    The reporter's row is locked first, so the rate limit and the duplicate check
+    hold when replicas accept reports of one reporter at once; then the indicators'
+    rows, so that their counts are exact. Returns the report as stored.
+    """
+    reporter = caller.reporter
+    await repo.lock_reporter(reporter, caller.anonymous, now)
+    if rate_limited and caller.rate_limited:
+        await _check_rate(repo, caller, rules, now)
+    rows = await repo.lock_indicators(new.indicators, now)
+    ordered = [rows[indicator_key(i)] for i in new.indicators]
+    # Anonymous reports cannot be told apart, so none of them is anyone's duplicate.
+    duplicate_of = (
+        None
+        if caller.anonymous
+        else await repo.open_report_covering(
+            reporter, [row.id for row in ordered], now - rules.window
+        )
+    )
+    if duplicate_of is not None:
+        status = ReportStatus.DUPLICATE
+    elif any(row.standing.listed for row in ordered):
+        # Reports never unlist an indicator: this one goes straight to the analysts' queue.
+        status = ReportStatus.UNDER_REVIEW
+    else:
+        status = ReportStatus.RECEIVED
+    report_id = new_id()
+    await repo.insert_report(
+        report_id=report_id,
+        reporter=reporter,
+        anonymous=caller.anonymous,
+        kind=new.kind,
+        status=status,
+        category=new.category,
+        description=new.description,
+        evidence=new.evidence,
+        incident_time=new.incident_time,
+        duplicate_of=duplicate_of,
+        case_id=case_id,
+        indicator_ids=[row.id for row in ordered],
+        now=now,
+    )
+    findings = {
+        row.key: Finding(row.indicator, row.standing, row.reporter_count) for row in ordered
+    }
+    if duplicate_of is None:
+        # (A duplicate's reporter is already counted for every one of these indicators.)
+        newly_listed: list[int] = []
+        for row in _by_key(rows.values()):
+            found = findings[row.key] = await _recount(
+                repo, row, Standing.UNSPECIFIED, row.reset_time, rules, now
+            )
+            if found.standing.listed and not row.standing.listed:
+                newly_listed.append(row.id)
+        if newly_listed:
+            # Reports naming a newly listed indicator go to the analysts' queue, this one too.
+            await repo.put_under_review(newly_listed, now)
+            status = ReportStatus.UNDER_REVIEW
+    return Report(
+        id=report_id,
+        reporter=reporter,
+        anonymous=caller.anonymous,
+        kind=new.kind,
+        description=new.description,
+        evidence=new.evidence,
+        incident_time=new.incident_time,
+        category=new.category,
+        status=status,
+        duplicate_of=duplicate_of or "",
+        case_id=case_id or "",
+        create_time=now,
+        update_time=now,
+        findings=tuple(findings[row.key] for row in ordered),
+    )
+
+
+async def submit(
+    uow: ReportUnitOfWork, caller: Caller, new: NewReport, rules: Rules, now: datetime
+) -> Report:
+    return await accept(uow.repo, caller, new, rules, now)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+async def get(repo: ReportRepository, caller: Caller, report_id: str) -> Report:
+    report = await repo.get_report(report_id)
+    if report is None or not caller.may_see(report.reporter):
+        raise not_found(f"reports/{report_id}")
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    reports: list[Report]
+    next_page_token: str
+
+
+def _query(where: ReportFilter) -> dict[str, object]:
+    raw = asdict(where)
+    raw["indicator"] = (
+        None if where.indicator is None else [int(where.indicator.kind), where.indicator.value]
+    )
+    return raw
+
+
+def scoped_filter(caller: Caller, where: ReportFilter) -> ReportFilter:
+    """A citizen (or partner) lists only their own reports; staff list everyone's."""
+    if caller.staff:
+        return where
+    if caller.anonymous:
+        raise PermissionDenied("anonymous reporters cannot list reports")
+    if where.reporter is not None and where.reporter != caller.reporter:
+        raise PermissionDenied("only analysts may list other reporters' reports")
+    return replace(where, reporter=caller.reporter)
+
+
+async def list_page(
+    repo: ReportRepository, caller: Caller, where: ReportFilter, size: int, token: str
+) -> Page:
+    where = scoped_filter(caller, where)
+    digest = paging.digest(_query(where))
+    reports = await repo.list_reports(where, paging.position(token, digest), size + 1)
+    next_token = ""
+    if len(reports) > size:
+        reports = reports[:size]
+        next_token = paging.token(reports[-1].create_time, reports[-1].id, digest)
+    return Page(reports, next_token)
+
+
+async def stats(
+    repo: ReportRepository, caller: Caller, start: datetime | None, end: datetime | None
+) -> Stats:
+    if not caller.staff:
+        raise PermissionDenied("report statistics are for analysts")
+    return await repo.stats(start, end)
+
+
+# --- review -----------------------------------------------------------------------------------
+
+
+def _count_change(before: ReportStatus, after: ReportStatus) -> tuple[int, int]:
+    """How the reporter's (confirmed, rejected) counts move when a report changes status."""
+    confirmed = (after is ReportStatus.CONFIRMED) - (before is ReportStatus.CONFIRMED)
+    rejected = (after is ReportStatus.REJECTED) - (before is ReportStatus.REJECTED)
+    return int(confirmed), int(rejected)
+
+
+async def review(
+    uow: ReportUnitOfWork,
+    caller: Caller,
+    report_id: str,
+    decision: ReviewDecision,
+    reason: str,
+    rules: Rules,
+    now: datetime,
+) -> Report:
+    """Record an analyst's decision and apply it to every indicator the report names.
+
+    A confirmation lists them at HIGH. A rejection withdraws our assertion and
+    restarts their corroboration: reports before it no longer count, so the
+    indicator is listed again only if new reports reach the threshold. The most
+    recent decision on any report naming an indicator is the one that stands.
+    """
+    if not caller.staff:
+        raise PermissionDenied("only analysts review reports")
+    repo = uow.repo
+    found = await repo.report_owner(report_id)
+    if found is None:
+        raise not_found(f"reports/{report_id}")
+    reporter, indicators = found
+    # Lock order as in accept(): reporter, indicators by key, then the report.
+    await repo.lock_reporter(reporter, reporter == ANONYMOUS, now)
+    rows = await repo.lock_indicators(indicators, now)
+    locked = await repo.lock_report(report_id)
+    assert locked is not None
+    _, before, _ = locked
+    after = ReportStatus.CONFIRMED if decision is ReviewDecision.CONFIRM else ReportStatus.REJECTED
+    await repo.insert_review(report_id, decision, reason, caller.reporter, now)
+    await repo.set_status(report_id, after, now)
+    confirmed, rejected = _count_change(before, after)
+    if confirmed or rejected:
+        await repo.adjust_reporter(reporter, confirmed, rejected)
+    newly_listed: list[int] = []
+    for row in _by_key(rows.values()):
+        if decision is ReviewDecision.CONFIRM:
+            await _recount(repo, row, Standing.CONFIRMED, row.reset_time, rules, now)
+            if not row.standing.listed:
+                newly_listed.append(row.id)
+        else:
+            await _recount(repo, row, Standing.REJECTED, now, rules, now)
+    await repo.put_under_review(newly_listed, now)
+    report = await repo.get_report(report_id)
+    assert report is not None
+    return report
+
+
+def _by_key(rows: Iterable[IndicatorRow]) -> Sequence[IndicatorRow]:
+    return sorted(rows, key=lambda r: r.key)

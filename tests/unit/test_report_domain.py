@@ -1,0 +1,184 @@
+"""The report service's rules without I/O: callers, weights, corroboration, listings, limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.report.domain import limits
+from services.report.domain.callers import ANONYMOUS, INTERNAL, Caller, Role
+from services.report.domain.corroboration import (
+    Rules,
+    Tally,
+    corroborate,
+    reporter_weight,
+    standing_after_reports,
+)
+from services.report.domain.listing import (
+    Retire,
+    RiskLevel,
+    Upsert,
+    listing_for,
+    sync_request_id,
+)
+from services.report.domain.model import FraudCategory, Standing, StopPaymentStatus
+
+RULES = Rules()
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def named(reporter: str, reports: int = 1, confirmed: int = 0, rejected: int = 0) -> Tally:
+    return Tally(reporter, False, reports, confirmed, rejected)
+
+
+def anonymous(reports: int) -> Tally:
+    return Tally(ANONYMOUS, True, reports, 0, 0)
+
+
+# --- callers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("principal", "role", "reporter", "anon", "staff"),
+    [
+        ("", Role.INTERNAL, INTERNAL, False, True),
+        ("citizen:u1", Role.CITIZEN, "citizen:u1", False, False),
+        ("citizen:", Role.CITIZEN, ANONYMOUS, True, False),
+        ("citizen", Role.CITIZEN, ANONYMOUS, True, False),
+        ("analyst:a7", Role.ANALYST, "analyst:a7", False, True),
+        ("admin:root", Role.ADMIN, "admin:root", False, True),
+        ("bank:icbc", Role.BANK, "bank:icbc", False, False),
+        ("carrier:cmcc", Role.CARRIER, "carrier:cmcc", False, False),
+    ],
+)
+def test_principals_parse_into_callers(
+    principal: str, role: Role, reporter: str, anon: bool, staff: bool
+) -> None:
+    caller = Caller.parse(principal)
+    assert caller is not None
+    assert (caller.role, caller.reporter, caller.anonymous, caller.staff) == (
+        role,
+        reporter,
+        anon,
+        staff,
+    )
+
+
+@pytest.mark.parametrize(
+    "principal",
+    ["robot:x", "internal:x", "analyst:", "bank:", "citizen:a b", "citizen:" + "x" * 101],
+)
+def test_unknown_principals_are_refused(principal: str) -> None:
+    assert Caller.parse(principal) is None
+
+
+def test_a_citizen_sees_only_their_own_and_anonymous_owns_nothing() -> None:
+    alice, bob, nobody = (
+        Caller(Role.CITIZEN, "alice"),
+        Caller(Role.CITIZEN, "bob"),
+        Caller(Role.CITIZEN),
+    )
+    assert alice.may_see("citizen:alice")
+    assert not alice.may_see("citizen:bob")
+    assert not bob.may_see("citizen:alice")
+    assert not nobody.may_see(ANONYMOUS)
+    assert Caller(Role.ANALYST, "a1").may_see("citizen:alice")
+    assert alice.may_file_case
+    assert not nobody.may_file_case
+    assert not Caller(Role.BANK, "icbc").may_file_case
+
+
+# --- weights and corroboration ----------------------------------------------------------------
+
+
+def test_weight_falls_with_repeated_rejections_and_confirmations_offset_them() -> None:
+    assert reporter_weight(0, 0, RULES) == 1.0
+    assert reporter_weight(0, 1, RULES) == 1.0  # one mistake is forgiven
+    assert reporter_weight(0, 2, RULES) == 0.5
+    assert reporter_weight(0, 3, RULES) == 0.25
+    assert reporter_weight(0, 50, RULES) == RULES.min_weight
+    assert reporter_weight(2, 3, RULES) == 1.0
+
+
+def test_three_distinct_reporters_reach_the_default_threshold() -> None:
+    two = corroborate([named("citizen:a"), named("citizen:b")], RULES)
+    three = corroborate([named("citizen:a"), named("citizen:b"), named("citizen:c")], RULES)
+    assert (two.named_reporters, two.reaches(RULES)) == (2, False)
+    assert (three.named_reporters, three.score, three.reaches(RULES)) == (3, 3.0, True)
+
+
+def test_one_reporter_reporting_a_hundred_times_counts_once() -> None:
+    result = corroborate([named("citizen:a", reports=100), named("citizen:b")], RULES)
+    assert (result.named_reporters, result.score, result.reaches(RULES)) == (2, 2.0, False)
+
+
+def test_anonymous_reports_weigh_little_and_together_at_most_one_reporter() -> None:
+    few = corroborate([named("citizen:a"), named("citizen:b"), anonymous(2)], RULES)
+    many = corroborate([named("citizen:a"), named("citizen:b"), anonymous(1000)], RULES)
+    alone = corroborate([anonymous(1000)], RULES)
+    assert (few.score, few.reaches(RULES)) == (2.5, False)
+    assert (many.named_reporters, many.score, many.reaches(RULES)) == (2, 3.0, True)
+    assert (alone.named_reporters, alone.reaches(RULES)) == (0, False)
+
+
+def test_discredited_reporters_need_company_to_list_a_value() -> None:
+    tallies = [named("citizen:a"), named("citizen:b"), named("citizen:c", rejected=3)]
+    result = corroborate(tallies, RULES)
+    assert result.score == 2.25
+    assert not result.reaches(RULES)
+
+
+def test_standing_after_reports_never_undoes_a_decision() -> None:
+    listed = corroborate([named(f"citizen:{i}") for i in range(3)], RULES)
+    weak = corroborate([named("citizen:a")], RULES)
+    assert standing_after_reports(Standing.UNLISTED, listed, RULES) is Standing.CORROBORATED
+    assert standing_after_reports(Standing.UNLISTED, weak, RULES) is Standing.UNLISTED
+    assert standing_after_reports(Standing.CONFIRMED, weak, RULES) is Standing.CONFIRMED
+    assert standing_after_reports(Standing.REJECTED, weak, RULES) is Standing.REJECTED
+    assert standing_after_reports(Standing.REJECTED, listed, RULES) is Standing.CORROBORATED
+
+
+# --- what goes to the risk list -----------------------------------------------------------------
+
+
+def test_listing_follows_standing() -> None:
+    cats = [FraudCategory.STOCK_TIPS, FraudCategory.ONLINE_LOAN, FraudCategory.STOCK_TIPS]
+    medium = listing_for(Standing.CORROBORATED, 3, cats, timedelta(days=7))
+    high = listing_for(Standing.CONFIRMED, 4, cats, timedelta(days=7))
+    assert isinstance(medium, Upsert)
+    assert (medium.level, medium.reporter_count) == (RiskLevel.MEDIUM, 3)
+    assert medium.categories == (FraudCategory.ONLINE_LOAN, FraudCategory.STOCK_TIPS)
+    assert medium.reason == "reported as fraud by 3 independent citizens within 7 days"
+    assert isinstance(high, Upsert)
+    assert high.level is RiskLevel.HIGH
+    assert isinstance(listing_for(Standing.REJECTED, 0, [], timedelta(days=7)), Retire)
+    assert listing_for(Standing.UNLISTED, 2, [], timedelta(days=7)) is None
+
+
+def test_sync_request_ids_are_stable_uuids_per_version() -> None:
+    first = sync_request_id(7, 1)
+    assert first == sync_request_id(7, 1)
+    assert len(first) == 36
+    assert first != sync_request_id(7, 2)
+    assert first != sync_request_id(8, 1)
+
+
+def test_stop_payment_status_only_moves_forward() -> None:
+    assert StopPaymentStatus.PENDING in StopPaymentStatus.SENT.replaces()
+    assert StopPaymentStatus.QUEUED in StopPaymentStatus.SENT.replaces()
+    assert StopPaymentStatus.SENT not in StopPaymentStatus.QUEUED.replaces()
+    assert StopPaymentStatus.ACKNOWLEDGED not in StopPaymentStatus.SENT.replaces()
+    assert StopPaymentStatus.ACKNOWLEDGED.final
+    assert not StopPaymentStatus.SENT.final
+
+
+# --- rate limits --------------------------------------------------------------------------------
+
+
+def test_rate_limit_allows_below_the_limit_and_says_when_to_retry() -> None:
+    window = timedelta(minutes=10)
+    assert limits.check(19, None, 20, window, NOW).allowed
+    refused = limits.check(20, NOW - timedelta(minutes=4), 20, window, NOW)
+    assert not refused.allowed
+    assert refused.retry_after == pytest.approx(360.0)
