@@ -60,8 +60,8 @@ def _migrate(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     from gateway.adapters.keystore import KeyStore
     from gateway.bootstrap import VERSIONS
-    from gateway.domain.principals import Role
     from services.common.db import Database
+    from services.common.principals import InvalidPrincipal, Role
 
     async def run() -> int:
         db = Database("gateway")
@@ -69,7 +69,11 @@ def _keys(args: argparse.Namespace) -> int:
             await db.migrate(VERSIONS)
             keys = KeyStore(db)
             if args.keys_command == "create":
-                issued = await keys.create(Role(args.role), args.subject, args.description)
+                try:
+                    issued = await keys.create(Role(args.role), args.subject, args.description)
+                except InvalidPrincipal as exc:
+                    print(f"antifraud keys create: --subject: {exc}", file=sys.stderr)
+                    return 2
                 print(issued.token)
             elif args.keys_command == "revoke":
                 if not await keys.revoke(args.key_id):

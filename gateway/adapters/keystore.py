@@ -13,8 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.adapters.tables import api_keys
-from gateway.domain.principals import IssuedKey, Role, hash_secret, new_key
+from gateway.domain.principals import IssuedKey, hash_secret, key_principal, new_key
 from services.common.db import Database
+from services.common.principals import Role
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class KeyStore:
         return found
 
     async def create(self, role: Role, subject: str, description: str = "") -> IssuedKey:
+        """A new key speaking for ``role:subject``; raises InvalidPrincipal if that is no one."""
+        key_principal(role, subject)
         issued = new_key()
         async with self.db.engine.begin() as conn:
             await conn.execute(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.domain.principals import Role
+from services.common.principals import Role
 
 CITIZEN = frozenset({Role.CITIZEN})
 CARRIER = frozenset({Role.CARRIER})

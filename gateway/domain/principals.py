@@ -1,40 +1,41 @@
-"""Who is calling: a principal with a role, authenticated by an API key.
+"""Who is calling: a principal (see :mod:`services.common.principals`) proven by an API key.
 
-The principal travels to the services as ``<role>:<subject>`` in ``x-principal``
-metadata (citizens: ``citizen:<user id>``, or ``citizen:`` before they register).
+The principal travels to the services as its ``header`` in ``x-principal`` metadata.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
+from services.common.principals import InvalidPrincipal, Principal
+from services.common.principals import Role as Role  # re-exported: `antifraud keys` imports it
+
 KEY_PREFIX = "afk"
 
 
-class Role(enum.StrEnum):
-    CITIZEN = "citizen"
-    CARRIER = "carrier"
-    BANK = "bank"
-    ANALYST = "analyst"
-    ADMIN = "admin"
+def key_principal(role: Role, subject: str) -> Principal:
+    """The principal a key with this role and subject speaks for; raises InvalidPrincipal.
+
+    Internal callers send no principal at all, so no key may ever speak for one.
+    """
+    if role is Role.INTERNAL:
+        raise InvalidPrincipal("internal callers hold no API key")
+    return Principal(role, subject)
 
 
 @dataclass(frozen=True)
-class Principal:
-    role: Role
-    subject: str  # a citizen's user id (empty before registration), a partner id, a staff id
+class KeyHolder:
+    """An authenticated caller: who it is, and the key that proved it."""
+
+    principal: Principal
     key_id: str
 
     @property
-    def header(self) -> str:
-        return f"{self.role.value}:{self.subject}"
-
-    @property
     def rate_key(self) -> str:
+        # Limits are per key: each app install or partner connection has its own.
         return self.key_id
 
 

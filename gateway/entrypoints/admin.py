@@ -7,10 +7,11 @@ from typing import Any
 import grpc
 
 from gateway.adapters.keystore import KeyStore, StoredKey
-from gateway.domain.principals import Role
+from gateway.domain.principals import key_principal
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.common import pagination, validation
 from services.common.errors import InvalidArgument, NotFound
+from services.common.principals import InvalidPrincipal, Role
 from services.common.validation import collecting
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -50,8 +51,11 @@ class AdminServicer(gateway_pb2_grpc.AdminServiceServicer):
             subject = validation.text(v, "subject", request.subject, max_len=128)
             description = validation.text(v, "description", request.description, max_len=200)
         assert role is not None
-        if role in (Role.CARRIER, Role.BANK, Role.ANALYST) and not subject:
-            raise InvalidArgument.field("subject", "is required: the partner or staff id")
+        try:
+            # Refused here rather than issuing a key that every service would refuse.
+            key_principal(role, subject)
+        except InvalidPrincipal as exc:
+            raise InvalidArgument.field("subject", str(exc)) from None
         issued = await self.keys.create(role, subject, description)
         stored = await self.keys.find(issued.key_id)
         assert stored is not None

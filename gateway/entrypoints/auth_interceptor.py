@@ -26,10 +26,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def _admit(self, method: str, context: Context) -> None:
         rule = self.policy[method]
         metadata = dict(context.invocation_metadata() or ())
-        principal = await self.auth.authenticate(str(metadata.get(AUTH_HEADER, "")))
-        self.auth.authorize(principal, rule, method)
+        caller = await self.auth.authenticate(str(metadata.get(AUTH_HEADER, "")))
+        self.auth.authorize(caller, rule, method)
         # Whatever the client sent as x-principal is replaced by who it really is.
-        ctx.principal_var.set(principal.header)
+        ctx.principal_var.set(caller.principal.header)
         if ctx.deadline_var.get() is None:
             ctx.deadline_var.set(time.monotonic() + rule.budget)
 

@@ -10,7 +10,6 @@ import grpc
 from gateway.adapters import tables
 from gateway.adapters.backends import Backends
 from gateway.adapters.keystore import KeyStore
-from gateway.domain.principals import Role
 from gateway.entrypoints.proxy import citizen_user_id
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -21,6 +20,7 @@ from services.common import idempotency, validation
 from services.common.db import Database, UnitOfWork
 from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Upstream
 from services.common.indicators import IndicatorKind
+from services.common.principals import Role
 from services.common.validation import collecting
 
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -14,8 +14,9 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import DecodeError
 
 from gateway.domain.policy import Rule
-from services.common import context as ctx
+from services.common import principals
 from services.common.errors import InvalidArgument, PermissionDenied, Upstream
+from services.common.principals import Role
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _RAW: dict[str, Any] = {"request_serializer": None, "response_deserializer": None}
@@ -33,9 +34,9 @@ class Route:
 
 
 def citizen_user_id() -> str | None:
-    """The caller's user id when the caller is a citizen, else None."""
-    role, _, subject = ctx.current_principal().partition(":")
-    return subject if role == "citizen" else None
+    """The caller's user id when the caller is a citizen (empty before registering), else None."""
+    caller = principals.current()
+    return caller.subject if caller.role is Role.CITIZEN else None
 
 
 def _owned(route: Route, body: bytes) -> bytes:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from gateway.adapters.keystore import KeyStore
 from gateway.domain.policy import Rule
-from gateway.domain.principals import Principal, Role, parse_token, secret_matches
+from gateway.domain.principals import KeyHolder, key_principal, parse_token, secret_matches
 from gateway.domain.ratelimit import RateLimiter
 from services.common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from services.common.principals import InvalidPrincipal
 
 AUTH_HEADER = "authorization"
 
@@ -16,7 +17,7 @@ class Authenticator:
         self.keys = keys
         self.limiter = limiter
 
-    async def authenticate(self, authorization: str) -> Principal:
+    async def authenticate(self, authorization: str) -> KeyHolder:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("an API key is required: metadata 'authorization: Bearer <key>'")
@@ -29,13 +30,19 @@ class Authenticator:
             raise Unauthenticated("the API key is not valid")
         if stored.revoked:
             raise Unauthenticated("the API key has been revoked")
-        return Principal(stored.role, stored.subject, stored.key_id)
+        try:
+            principal = key_principal(stored.role, stored.subject)
+        except InvalidPrincipal:
+            # A key stored before its principal was checked on creation: it can name no one.
+            raise Unauthenticated("the API key is not valid; ask for a new one") from None
+        return KeyHolder(principal, stored.key_id)
 
-    def authorize(self, principal: Principal, rule: Rule, method: str) -> None:
+    def authorize(self, caller: KeyHolder, rule: Rule, method: str) -> None:
+        principal = caller.principal
         if not rule.allows(principal.role):
             raise PermissionDenied(f"role {principal.role.value} may not call {method}")
-        if rule.registered and principal.role is Role.CITIZEN and not principal.subject:
+        if rule.registered and principal.anonymous:
             raise PermissionDenied("register with your real name first")
-        wait = self.limiter.take(principal.rate_key, rule.cost)
+        wait = self.limiter.take(caller.rate_key, rule.cost)
         if wait > 0:
             raise ResourceExhausted("too many requests; slow down", retry_after=wait)

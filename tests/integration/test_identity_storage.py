@@ -16,6 +16,7 @@ from services.api.antifraud.identity.v1 import identity_pb2 as pb
 from services.common.db import Database
 from services.common.errors import ResourceExhausted
 from services.common.indicators import IndicatorKind, normalize
+from services.common.principals import Principal
 from services.identity.adapters import tables
 from services.identity.adapters.keys import KeyRing
 from services.identity.bootstrap import wire
@@ -24,7 +25,6 @@ from services.identity.config import IdentitySettings
 from services.identity.domain.accounts import Confirmation
 from services.identity.domain.id_number import parse
 from services.identity.domain.lookups import SourceStatus
-from services.identity.domain.principal import Principal
 from services.identity.domain.users import NewUser, User
 from services.identity.domain.verification import Purpose, RateLimit, VerificationState
 from services.identity.entrypoints import convert

@@ -6,9 +6,16 @@ import pytest
 from google.protobuf import descriptor_pool
 
 from gateway.domain.policy import POLICY, PROXIED, Rule
-from gateway.domain.principals import Role, hash_secret, new_key, parse_token, secret_matches
+from gateway.domain.principals import (
+    hash_secret,
+    key_principal,
+    new_key,
+    parse_token,
+    secret_matches,
+)
 from gateway.domain.ratelimit import RateLimiter
 from services.api.antifraud.gateway.v1 import gateway_pb2  # noqa: F401 - registers descriptors
+from services.common.principals import InvalidPrincipal, Principal, Role
 
 
 def test_keys_round_trip_and_only_their_hash_matches() -> None:
@@ -34,6 +41,14 @@ def test_keys_round_trip_and_only_their_hash_matches() -> None:
 )
 def test_malformed_tokens_are_not_keys(token: str) -> None:
     assert parse_token(token) is None
+
+
+def test_a_key_speaks_for_a_principal_the_services_accept_and_never_for_internal() -> None:
+    assert key_principal(Role.CITIZEN, "").header == "citizen:"
+    assert key_principal(Role.BANK, "bank-abc") == Principal.parse("bank:bank-abc")
+    for role, subject in [(Role.INTERNAL, ""), (Role.ADMIN, ""), (Role.BANK, "ICBC Beijing")]:
+        with pytest.raises(InvalidPrincipal):
+            key_principal(role, subject)
 
 
 def test_rate_limiter_allows_a_burst_then_says_how_long_to_wait() -> None:

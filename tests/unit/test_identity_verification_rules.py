@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.api.antifraud.identity.v1 import identity_pb2 as pb
+from services.common.errors import PermissionDenied
+from services.common.principals import Principal, Role
 from services.identity.domain.accounts import Confirmation, PayeeMatch, PayeeSource
 from services.identity.domain.lookups import SourceStatus
-from services.identity.domain.principal import InvalidPrincipal, Principal, PrincipalKind
 from services.identity.domain.verification import (
     Decision,
     FaceResult,
@@ -21,6 +22,7 @@ from services.identity.domain.verification import (
     VerificationState,
     retry_after,
 )
+from services.identity.service_layer.access import require_role, require_self
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -102,34 +104,6 @@ def test_rate_limit_counts_the_window_and_says_when_to_retry() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "kind", "ident"),
-    [
-        ("", PrincipalKind.INTERNAL, ""),
-        ("citizen:u1", PrincipalKind.CITIZEN, "u1"),
-        ("bank:icbc", PrincipalKind.BANK, "icbc"),
-        ("admin:root", PrincipalKind.ADMIN, "root"),
-    ],
-)
-def test_principals_parse(raw: str, kind: PrincipalKind, ident: str) -> None:
-    principal = Principal.parse(raw)
-    assert (principal.kind, principal.id) == (kind, ident)
-
-
-@pytest.mark.parametrize("raw", ["citizen", "citizen:", "robot:x", "internal:x", ":u1"])
-def test_malformed_principals_are_refused(raw: str) -> None:
-    with pytest.raises(InvalidPrincipal):
-        Principal.parse(raw)
-
-
-def test_only_the_citizen_or_an_internal_service_acts_for_a_user() -> None:
-    assert Principal.parse("citizen:u1").acts_for("u1")
-    assert not Principal.parse("citizen:u2").acts_for("u1")
-    assert Principal.parse("").acts_for("u1")
-    assert not Principal.parse("admin:root").acts_for("u1")
-    assert not Principal.parse("bank:icbc").acts_for("u1")
-
-
-@pytest.mark.parametrize(
     ("domain_enum", "proto_enum", "prefix"),
     [
         (VerificationState, pb.VerificationState, "VERIFICATION_STATE"),
@@ -148,3 +122,14 @@ def test_domain_enums_match_the_proto_by_name_and_number(
     for member in domain_enum:
         assert proto_enum.Value(f"{prefix}_{member.name}") == member.value  # type: ignore[attr-defined]
     assert len(proto_enum.keys()) == len(domain_enum) + 1  # type: ignore[attr-defined]
+
+
+def test_handlers_refuse_callers_of_another_role_or_acting_for_someone_else() -> None:
+    require_self(Principal.parse("citizen:u1"), "u1")
+    require_self(Principal.parse(""), "u1")
+    for other in ("citizen:u2", "citizen:", "admin:root", "analyst:a7"):
+        with pytest.raises(PermissionDenied):
+            require_self(Principal.parse(other), "u1")
+    require_role(Principal.parse("admin:root"), Role.INTERNAL, Role.ADMIN)
+    with pytest.raises(PermissionDenied, match="not allowed for analyst callers"):
+        require_role(Principal.parse("analyst:a7"), Role.INTERNAL, Role.ADMIN)

@@ -8,12 +8,12 @@ from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.identity.v1 import identity_pb2 as pb
 from services.api.antifraud.identity.v1 import identity_pb2_grpc
 from services.common import context as ctx
-from services.common import validation
+from services.common import principals, validation
 from services.common.errors import PermissionDenied
 from services.common.idempotency import fingerprint
+from services.common.principals import InvalidPrincipal, Principal
 from services.common.validation import collecting
 from services.identity.domain.accounts import BoundAccount
-from services.identity.domain.principal import InvalidPrincipal, Principal
 from services.identity.domain.users import User
 from services.identity.domain.verification import Decision, Purpose, VerificationState
 from services.identity.entrypoints import convert
@@ -38,7 +38,7 @@ Context = grpc.aio.ServicerContext[object, object]
 
 def _principal() -> Principal:
     try:
-        return Principal.parse(ctx.current_principal())
+        return principals.current()
     except InvalidPrincipal:
         raise PermissionDenied("the caller's principal is not recognised") from None
 

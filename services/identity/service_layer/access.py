@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.errors import PermissionDenied
-from services.identity.domain.principal import Principal, PrincipalKind
+from services.common.principals import Principal, Role
 
 
 def require_self(principal: Principal, user_id: str, *, field: str = "user_id") -> None:
@@ -12,6 +12,6 @@ def require_self(principal: Principal, user_id: str, *, field: str = "user_id") 
         raise PermissionDenied(f"{field} must be the calling citizen's own user id")
 
 
-def require_kind(principal: Principal, *kinds: PrincipalKind) -> None:
-    if principal.kind not in kinds:
-        raise PermissionDenied(f"not allowed for {principal.kind.value} callers")
+def require_role(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        raise PermissionDenied(f"not allowed for {principal.role.value} callers")

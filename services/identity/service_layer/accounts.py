@@ -17,6 +17,7 @@ from services.common.errors import (
 )
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.logs import get_logger
+from services.common.principals import Principal
 from services.identity.adapters.repository import DuplicateAccount
 from services.identity.domain import names
 from services.identity.domain.accounts import (
@@ -36,7 +37,6 @@ from services.identity.domain.lookups import (
     SourceStatus,
 )
 from services.identity.domain.masking import mask_account
-from services.identity.domain.principal import Principal
 from services.identity.service_layer.access import require_self
 from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.fanout import ask_all
@@ -120,7 +120,7 @@ async def bind_account(
             revealed = await repo.reveal(
                 user_id,
                 ("name",),
-                actor=principal.audit_actor(),
+                actor=principal.audit_actor,
                 purpose="BindAccount (bank confirms the holder's name)",
                 request_id=request_id,
                 now=deps.clock(),
@@ -188,7 +188,7 @@ async def check_payee(
             revealed = await repo.reveal(
                 bound.user_id,
                 ("name",),
-                actor=principal.audit_actor(),
+                actor=principal.audit_actor,
                 purpose="CheckPayee (confirmation of payee)",
                 request_id=request_id,
                 now=deps.clock(),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from services.common import pagination
 from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.principals import Principal, Role
 from services.identity.adapters.repository import user_record
 from services.identity.domain.audit import AuditEvent
-from services.identity.domain.principal import Principal, PrincipalKind
 from services.identity.service_layer.deps import Deps
 
 
@@ -18,13 +18,13 @@ async def list_audit_events(
     page_size: int,
     page_token: str,
 ) -> tuple[list[AuditEvent], str]:
-    if principal.kind is PrincipalKind.CITIZEN:
-        own = user_record(principal.id)
+    if principal.role is Role.CITIZEN:
+        own = user_record(principal.subject)
         if record and record != own:
             raise PermissionDenied("citizens may list only the reads of their own record")
         record = own
-    elif not principal.is_staff:
-        raise PermissionDenied(f"not allowed for {principal.kind.value} callers")
+    elif not principal.staff:
+        raise PermissionDenied(f"not allowed for {principal.role.value} callers")
     position = pagination.decode(page_token)
     before: int | None = None
     if position is not None:

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 from services.common import pagination
 from services.common.errors import InvalidArgument, NotFound
 from services.common.logs import get_logger
+from services.common.principals import Principal
 from services.identity.domain.lookups import (
     Answer,
     BankCard,
@@ -21,7 +22,6 @@ from services.identity.domain.lookups import (
     complete,
     page_of,
 )
-from services.identity.domain.principal import Principal
 from services.identity.domain.users import Revealed
 from services.identity.service_layer.access import require_self
 from services.identity.service_layer.deps import Deps
@@ -60,7 +60,7 @@ async def _reveal(
         revealed = await uow.repo.reveal(
             user_id,
             fields,
-            actor=principal.audit_actor(),
+            actor=principal.audit_actor,
             purpose=purpose,
             request_id=request_id,
             now=deps.clock(),

@@ -17,12 +17,12 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.logs import get_logger
+from services.common.principals import Principal, Role
 from services.identity.adapters.repository import DuplicateUser
 from services.identity.domain.id_number import ResidentId
 from services.identity.domain.lookups import PartnerFailure, RegistryMatch
-from services.identity.domain.principal import Principal, PrincipalKind
 from services.identity.domain.users import NewUser, User
-from services.identity.service_layer.access import require_kind
+from services.identity.service_layer.access import require_role
 from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.replay import Replay
 
@@ -47,7 +47,7 @@ async def register_user(
     deps: Deps, principal: Principal, cmd: RegisterUser, replay: Replay[User, M]
 ) -> M:
     # Sign-up happens before a citizen has a user id: the gateway calls as itself or as citizen.
-    require_kind(principal, PrincipalKind.INTERNAL, PrincipalKind.ADMIN, PrincipalKind.CITIZEN)
+    require_role(principal, Role.INTERNAL, Role.ADMIN, Role.CITIZEN)
     async with deps.uow() as uow:
         done = await replay.recall(uow.conn)
         if done is not None:
@@ -87,10 +87,10 @@ async def register_user(
 
 
 async def get_user(deps: Deps, principal: Principal, user_id: str) -> User:
-    if principal.kind is PrincipalKind.CITIZEN and principal.id != user_id:
+    if principal.role is Role.CITIZEN and principal.subject != user_id:
         raise PermissionDenied("citizens may read only their own user")
-    if principal.kind in (PrincipalKind.BANK, PrincipalKind.CARRIER):
-        raise PermissionDenied(f"not allowed for {principal.kind.value} callers")
+    if principal.role in (Role.BANK, Role.CARRIER):
+        raise PermissionDenied(f"not allowed for {principal.role.value} callers")
     async with deps.uow() as uow:
         user = await uow.repo.get_user(user_id)
     if user is None:
@@ -100,7 +100,7 @@ async def get_user(deps: Deps, principal: Principal, user_id: str) -> User:
 
 async def find_user_by_phone(deps: Deps, principal: Principal, phone_e164: str) -> str:
     # Whether a number is registered is personal information: internal services only.
-    require_kind(principal, PrincipalKind.INTERNAL, PrincipalKind.ADMIN)
+    require_role(principal, Role.INTERNAL, Role.ADMIN)
     async with deps.uow() as uow:
         repo = uow.repo
         user = await repo.user_by_phone_index(repo.phone_index(phone_e164))

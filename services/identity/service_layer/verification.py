@@ -26,11 +26,11 @@ from services.common.errors import (
 )
 from services.common.logs import get_logger
 from services.common.outbox import enqueue
+from services.common.principals import Principal, Role
 from services.identity.adapters import tables
 from services.identity.adapters.repository import IdentityRepository
 from services.identity.domain.lookups import PartnerFailure
 from services.identity.domain.masking import mask_phone
-from services.identity.domain.principal import Principal, PrincipalKind
 from services.identity.domain.users import User
 from services.identity.domain.verification import (
     Decision,
@@ -228,13 +228,13 @@ async def get_request(deps: Deps, principal: Principal, verification_id: str) ->
         missing = NotFound(f"verificationRequests/{verification_id} not found")
         if request is None:
             raise missing
-        if principal.is_staff:
+        if principal.staff:
             return await _view(repo, deps, request, now, show_attempts=True)
-        if principal.kind is not PrincipalKind.CITIZEN:
+        if principal.role is not Role.CITIZEN:
             raise missing
-        if principal.id == request.requester_id:
+        if principal.subject == request.requester_id:
             return await _view(repo, deps, request, now, show_attempts=False)
-        if await repo.user_phone_index(principal.id) == request.target_phone_hmac:
+        if await repo.user_phone_index(principal.subject) == request.target_phone_hmac:
             return await _view(repo, deps, request, now, show_attempts=True)
         raise missing
 

@@ -11,15 +11,15 @@ import grpc
 from google.protobuf.message import Message
 
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
-from services.common import validation
-from services.common.context import current_principal
+from services.common import principals, validation
 from services.common.db import Database
 from services.common.errors import PermissionDenied
 from services.common.idempotency import run_once
+from services.common.principals import InvalidPrincipal, Principal
 from services.common.validation import collecting
 from services.report.adapters import tables
 from services.report.adapters.repository import ReportRepository
-from services.report.domain.callers import Caller
+from services.report.domain import access
 from services.report.domain.corroboration import Rules
 from services.report.entrypoints import convert, requests
 from services.report.service_layer import cases, events, reports
@@ -33,15 +33,15 @@ R = TypeVar("R", bound=Message)
 _SCOPE = uuid.UUID("0b9e6d0e-5a43-4c1e-9f55-5d2f6f1b7a10")
 
 
-def _caller() -> Caller:
-    caller = Caller.parse(current_principal())
-    if caller is None:
-        raise PermissionDenied("the caller's principal is not one this service knows")
-    return caller
+def _caller() -> Principal:
+    try:
+        return principals.current()
+    except InvalidPrincipal:
+        raise PermissionDenied("the caller's principal is not one this service knows") from None
 
 
-def _scoped(request_id: str, caller: Caller) -> str:
-    return str(uuid.uuid5(_SCOPE, f"{caller.reporter}\n{request_id}"))
+def _scoped(request_id: str, caller: Principal) -> str:
+    return str(uuid.uuid5(_SCOPE, f"{access.reporter(caller)}\n{request_id}"))
 
 
 class ReportServicer(report_pb2_grpc.ReportServiceServicer):
@@ -66,7 +66,7 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
         self,
         method: str,
         request_id: str,
-        caller: Caller,
+        caller: Principal,
         request: Message,
         response_type: type[R],
         work: Callable[[ReportUnitOfWork], Awaitable[R]],
@@ -168,7 +168,7 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
         self, request: report_pb2.FileCaseRequest, context: Context
     ) -> report_pb2.FileCaseResponse:
         caller = _caller()
-        if not caller.may_file_case:
+        if not access.may_file_case(caller):
             raise PermissionDenied("filing a case needs a registered user")
         with collecting() as v:
             request_id = validation.request_id(v, request.request_id)

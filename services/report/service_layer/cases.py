@@ -16,9 +16,9 @@ from services.common.db import Database
 from services.common.errors import PermissionDenied, ResourceExhausted
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
+from services.common.principals import Principal
 from services.report.adapters.repository import CaseFilter, ReportRepository
-from services.report.domain import limits
-from services.report.domain.callers import Caller
+from services.report.domain import access, limits
 from services.report.domain.corroboration import Rules
 from services.report.domain.model import (
     Case,
@@ -59,9 +59,13 @@ class CaseOrders(Protocol):
     async def orders_of_case(self, case_id: str, *, timeout: float) -> Sequence[OrderState]: ...
 
 
-async def _check_rate(repo: ReportRepository, caller: Caller, rules: Rules, now: datetime) -> None:
+async def _check_rate(
+    repo: ReportRepository, caller: Principal, rules: Rules, now: datetime
+) -> None:
     limit = rules.case_rate_limit
-    count, freeing = await repo.cases_since(caller.reporter, now - rules.case_rate_window, limit)
+    count, freeing = await repo.cases_since(
+        access.reporter(caller), now - rules.case_rate_window, limit
+    )
     verdict = limits.check(count, freeing, limit, rules.case_rate_window, now)
     if not verdict.allowed:
         raise ResourceExhausted(
@@ -82,14 +86,14 @@ def _report_of(case_id: str, new: NewCase) -> NewReport:
 
 
 async def file(
-    uow: ReportUnitOfWork, caller: Caller, new: NewCase, rules: Rules, now: datetime
+    uow: ReportUnitOfWork, caller: Principal, new: NewCase, rules: Rules, now: datetime
 ) -> Case:
-    if not caller.may_file_case:
+    if not access.may_file_case(caller):
         raise PermissionDenied("filing a case needs a registered user")
     repo = uow.repo
     # The filer's row serialises their filings, so the case rate limit holds with replicas.
-    await repo.lock_reporter(caller.reporter, False, now)
-    if caller.rate_limited:
+    await repo.lock_reporter(access.reporter(caller), False, now)
+    if access.rate_limited(caller):
         await _check_rate(repo, caller, rules, now)
     case_id = new_id()
     report_id = None
@@ -101,7 +105,7 @@ async def file(
         report_id = report.id
     await repo.insert_case(
         case_id=case_id,
-        filer=caller.reporter,
+        filer=access.reporter(caller),
         description=new.description,
         category=new.category,
         amount_lost=new.amount_lost,
@@ -118,9 +122,9 @@ async def file(
     return case
 
 
-async def get(repo: ReportRepository, caller: Caller, case_id: str) -> Case:
+async def get(repo: ReportRepository, caller: Principal, case_id: str) -> Case:
     case = await repo.get_case(case_id)
-    if case is None or not caller.may_see(case.filer):
+    if case is None or not access.may_see(caller, case.filer):
         raise not_found(case_name(case_id))
     return case
 
@@ -133,7 +137,7 @@ def _match(payee: Payee, orders: Sequence[OrderState]) -> OrderState | None:
 
 
 async def get_with_orders(
-    db: Database, caller: Caller, case_id: str, orders: CaseOrders, now: datetime
+    db: Database, caller: Principal, case_id: str, orders: CaseOrders, now: datetime
 ) -> Case:
     """A case with its orders' status read from the warning service, and stored when it moved.
 
@@ -177,13 +181,13 @@ class CasePage:
 
 
 async def list_page(
-    repo: ReportRepository, caller: Caller, where: CaseFilter, size: int, token: str
+    repo: ReportRepository, caller: Principal, where: CaseFilter, size: int, token: str
 ) -> CasePage:
     if not caller.staff:
         if caller.anonymous:
             raise PermissionDenied("anonymous callers have no cases")
         where = CaseFilter(
-            filer=caller.reporter, category=where.category, start=where.start, end=where.end
+            filer=access.reporter(caller), category=where.category, start=where.start, end=where.end
         )
     digest = paging.digest(asdict(where))
     cases = await repo.list_cases(where, paging.position(token, digest), size + 1)

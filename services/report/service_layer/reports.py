@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from services.common.errors import NotFound, PermissionDenied, ResourceExhausted
+from services.common.principals import Principal
 from services.report.adapters.repository import (
     IndicatorRow,
     ReportFilter,
@@ -21,8 +22,7 @@ from services.report.adapters.repository import (
     Stats,
     indicator_key,
 )
-from services.report.domain import limits
-from services.report.domain.callers import ANONYMOUS, Caller
+from services.report.domain import access, limits
 from services.report.domain.corroboration import Rules, corroborate, standing_after_reports
 from services.report.domain.model import (
     Finding,
@@ -48,9 +48,13 @@ def not_found(name: str) -> NotFound:
 # --- accepting a report -----------------------------------------------------------------------
 
 
-async def _check_rate(repo: ReportRepository, caller: Caller, rules: Rules, now: datetime) -> None:
+async def _check_rate(
+    repo: ReportRepository, caller: Principal, rules: Rules, now: datetime
+) -> None:
     limit = rules.anonymous_rate_limit if caller.anonymous else rules.rate_limit
-    count, freeing = await repo.reports_since(caller.reporter, now - rules.rate_window, limit)
+    count, freeing = await repo.reports_since(
+        access.reporter(caller), now - rules.rate_window, limit
+    )
     verdict = limits.check(count, freeing, limit, rules.rate_window, now)
     if not verdict.allowed:
         raise ResourceExhausted(
@@ -103,7 +107,7 @@ async def _recount(
 
 async def accept(
     repo: ReportRepository,
-    caller: Caller,
+    caller: Principal,
     new: NewReport,
     rules: Rules,
     now: datetime,
@@ -117,9 +121,9 @@ async def accept(
     hold when replicas accept reports of one reporter at once; then the indicators'
     rows, so that their counts are exact. Returns the report as stored.
     """
-    reporter = caller.reporter
+    reporter = access.reporter(caller)
     await repo.lock_reporter(reporter, caller.anonymous, now)
-    if rate_limited and caller.rate_limited:
+    if rate_limited and access.rate_limited(caller):
         await _check_rate(repo, caller, rules, now)
     rows = await repo.lock_indicators(new.indicators, now)
     ordered = [rows[indicator_key(i)] for i in new.indicators]
@@ -189,7 +193,7 @@ async def accept(
 
 
 async def submit(
-    uow: ReportUnitOfWork, caller: Caller, new: NewReport, rules: Rules, now: datetime
+    uow: ReportUnitOfWork, caller: Principal, new: NewReport, rules: Rules, now: datetime
 ) -> Report:
     return await accept(uow.repo, caller, new, rules, now)
 
@@ -197,9 +201,9 @@ async def submit(
 # --- reading ----------------------------------------------------------------------------------
 
 
-async def get(repo: ReportRepository, caller: Caller, report_id: str) -> Report:
+async def get(repo: ReportRepository, caller: Principal, report_id: str) -> Report:
     report = await repo.get_report(report_id)
-    if report is None or not caller.may_see(report.reporter):
+    if report is None or not access.may_see(caller, report.reporter):
         raise not_found(f"reports/{report_id}")
     return report
 
@@ -218,19 +222,19 @@ def _query(where: ReportFilter) -> dict[str, object]:
     return raw
 
 
-def scoped_filter(caller: Caller, where: ReportFilter) -> ReportFilter:
+def scoped_filter(caller: Principal, where: ReportFilter) -> ReportFilter:
     """A citizen (or partner) lists only their own reports; staff list everyone's."""
     if caller.staff:
         return where
     if caller.anonymous:
         raise PermissionDenied("anonymous reporters cannot list reports")
-    if where.reporter is not None and where.reporter != caller.reporter:
+    if where.reporter is not None and where.reporter != access.reporter(caller):
         raise PermissionDenied("only analysts may list other reporters' reports")
-    return replace(where, reporter=caller.reporter)
+    return replace(where, reporter=access.reporter(caller))
 
 
 async def list_page(
-    repo: ReportRepository, caller: Caller, where: ReportFilter, size: int, token: str
+    repo: ReportRepository, caller: Principal, where: ReportFilter, size: int, token: str
 ) -> Page:
     where = scoped_filter(caller, where)
     digest = paging.digest(_query(where))
@@ -243,7 +247,7 @@ async def list_page(
 
 
 async def stats(
-    repo: ReportRepository, caller: Caller, start: datetime | None, end: datetime | None
+    repo: ReportRepository, caller: Principal, start: datetime | None, end: datetime | None
 ) -> Stats:
     if not caller.staff:
         raise PermissionDenied("report statistics are for analysts")
@@ -262,7 +266,7 @@ def _count_change(before: ReportStatus, after: ReportStatus) -> tuple[int, int]:
 
 async def review(
     uow: ReportUnitOfWork,
-    caller: Caller,
+    caller: Principal,
     report_id: str,
     decision: ReviewDecision,
     reason: str,
@@ -284,13 +288,13 @@ async def review(
         raise not_found(f"reports/{report_id}")
     reporter, indicators = found
     # Lock order as in accept(): reporter, indicators by key, then the report.
-    await repo.lock_reporter(reporter, reporter == ANONYMOUS, now)
+    await repo.lock_reporter(reporter, reporter == access.ANONYMOUS, now)
     rows = await repo.lock_indicators(indicators, now)
     locked = await repo.lock_report(report_id)
     assert locked is not None
     _, before, _ = locked
     after = ReportStatus.CONFIRMED if decision is ReviewDecision.CONFIRM else ReportStatus.REJECTED
-    await repo.insert_review(report_id, decision, reason, caller.reporter, now)
+    await repo.insert_review(report_id, decision, reason, access.reporter(caller), now)
     await repo.set_status(report_id, after, now)
     confirmed, rejected = _count_change(before, after)
     if confirmed or rejected:

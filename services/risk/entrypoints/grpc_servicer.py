@@ -36,6 +36,7 @@ def _now() -> datetime:
 
 
 def _actor() -> str:
+    """Who made a change, for the feed: the caller as the gateway named it, or "internal"."""
     return ctx.current_principal() or "internal"
 
 

@@ -1,0 +1,110 @@
+"""Who is calling: the one reading of the ``x-principal`` the gateway sets, for every service.
+
+The gateway authenticates a caller and states who it is as ``<role>:<subject>``:
+``citizen:<user_id>`` (``citizen:`` for an app not yet registered), ``analyst:<id>``,
+``bank:<id>``, ``carrier:<id>``, ``admin:<id>``. An empty principal is a call from
+another service inside the suite, which is trusted; ``internal`` is never spelled
+out, so no caller can claim it. Anything else is refused rather than guessed at.
+
+What a role may do with a service's own records (whose report, whose verification)
+stays in that service; this module only says who the caller is.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from services.common import context
+
+#: Subjects are user ids (UUIDs), partner and staff ids: a short, plain charset keeps
+#: them safe to log, to use as keys and to put back into a header.
+_SUBJECT = re.compile(r"[A-Za-z0-9_.@\-]{1,100}")
+
+
+class Role(enum.StrEnum):
+    INTERNAL = "internal"
+    CITIZEN = "citizen"
+    CARRIER = "carrier"
+    BANK = "bank"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class InvalidPrincipal(ValueError):
+    """A principal that is not one we know; callers refuse the request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A caller: its role and, except for internal services, whom it names."""
+
+    role: Role
+    #: A citizen's user id (empty while anonymous), a partner id or a staff id.
+    subject: str = ""
+
+    def __post_init__(self) -> None:
+        if self.role is Role.INTERNAL:
+            if self.subject:
+                raise InvalidPrincipal("internal callers have no subject")
+        elif not self.subject:
+            # Only a citizen may be anonymous (an app not yet registered).
+            if self.role is not Role.CITIZEN:
+                raise InvalidPrincipal(
+                    f"role {self.role} needs a subject: its partner, staff or user id"
+                )
+        elif _SUBJECT.fullmatch(self.subject) is None:
+            raise InvalidPrincipal("the subject must be 1 to 100 letters, digits or . _ @ -")
+
+    @classmethod
+    def parse(cls, raw: str) -> Principal:
+        """The principal an ``x-principal`` value names; raises InvalidPrincipal."""
+        if not raw:
+            return cls(Role.INTERNAL)
+        role_text, sep, subject = raw.partition(":")
+        try:
+            role = Role(role_text)
+        except ValueError:
+            raise InvalidPrincipal("unknown role") from None
+        if not sep or role is Role.INTERNAL:
+            raise InvalidPrincipal("malformed principal")
+        return cls(role, subject)
+
+    @property
+    def header(self) -> str:
+        """The ``x-principal`` value that :meth:`parse` reads back as this principal."""
+        if self.role is Role.INTERNAL:
+            return ""
+        return f"{self.role}:{self.subject}"
+
+    @property
+    def anonymous(self) -> bool:
+        """A citizen's app that has not registered yet."""
+        return self.role is Role.CITIZEN and not self.subject
+
+    @property
+    def trusted(self) -> bool:
+        """Internal services and administrators may act on any record."""
+        return self.role in (Role.INTERNAL, Role.ADMIN)
+
+    @property
+    def staff(self) -> bool:
+        """May read any record and review the work of others."""
+        return self.trusted or self.role is Role.ANALYST
+
+    def acts_for(self, user_id: str) -> bool:
+        """True when the caller may act as ``user_id``: that citizen, or an internal service."""
+        if self.role is Role.CITIZEN:
+            return bool(self.subject) and self.subject == user_id
+        return self.role is Role.INTERNAL
+
+    @property
+    def audit_actor(self) -> str:
+        """How the caller is named in audit logs."""
+        return self.header or Role.INTERNAL.value
+
+
+def current() -> Principal:
+    """The caller of the RPC being served; raises InvalidPrincipal for a malformed one."""
+    return Principal.parse(context.current_principal())
