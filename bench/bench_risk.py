@@ -208,7 +208,9 @@ async def _million(run: Run) -> None:
     before = tracemalloc.get_traced_memory()[0]
     index = RiskIndex()
     for indicator, assertion in items:
-        index.put(indicator.kind, indicator.value, compute_snapshot([assertion], now))
+        # A fresh copy of the value, as loading from the database makes: the index owns it.
+        value = indicator.value.encode().decode()
+        index.put(indicator.kind, value, compute_snapshot([assertion], now))
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     del index

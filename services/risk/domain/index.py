@@ -21,10 +21,6 @@ _PACK = struct.Struct("<BBHIIII")
 _VERIFIED = 0x80  # a bit of the flags byte: the allow list stands behind the value
 
 
-def _key(kind: IndicatorKind, value: str) -> str:
-    return chr(0x40 + int(kind)) + value
-
-
 @dataclass(frozen=True, slots=True)
 class Hit:
     packed: bytes  # the entry as stored: equal entries give equal verdicts
@@ -65,8 +61,24 @@ def _unpack(packed: bytes, label: str) -> Snapshot:
     )
 
 
+#: Kinds whose only listed form is the value itself (phone numbers add SMS senders below).
+_EXACT = frozenset(
+    {
+        IndicatorKind.BANK_ACCOUNT,
+        IndicatorKind.PAYMENT_ACCOUNT,
+        IndicatorKind.QQ_NUMBER,
+        IndicatorKind.WECHAT_ID,
+    }
+)
+
+
 def _candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
     kind = indicator.kind
+    if kind is IndicatorKind.PHONE_NUMBER:
+        # The hot path of call screening: a number, and the same number as an SMS sender.
+        return [(kind, indicator.value), (IndicatorKind.SMS_SENDER, indicator.value)]
+    if kind in _EXACT:
+        return [(kind, indicator.value)]
     found = [(kind, key) for key in lookup_keys(indicator)]
     if kind is IndicatorKind.URL:
         host = indicator.value.split("/", 1)[0].rsplit(":", 1)[0]
@@ -90,42 +102,41 @@ class RiskIndex:
     """Listed values and their verdicts; written by one refresher, read by every look-up."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, bytes] = {}
-        self._labels: dict[str, str] = {}
+        # One dictionary per kind: look-ups need no key building, only the value.
+        self._entries: dict[IndicatorKind, dict[str, bytes]] = {k: {} for k in IndicatorKind}
+        self._labels: dict[tuple[IndicatorKind, str], str] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(entries) for entries in self._entries.values())
 
     def put(self, kind: IndicatorKind, value: str, snapshot: Snapshot) -> None:
-        key = _key(kind, value)
+        entries = self._entries[kind]
         if not snapshot.listed:
-            self._entries.pop(key, None)
-            self._labels.pop(key, None)
+            entries.pop(value, None)
+            self._labels.pop((kind, value), None)
             return
-        self._entries[key] = _pack(snapshot)
+        entries[value] = _pack(snapshot)
         if snapshot.label:
-            self._labels[key] = snapshot.label
+            self._labels[(kind, value)] = snapshot.label
         else:
-            self._labels.pop(key, None)
+            self._labels.pop((kind, value), None)
 
     def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
-        key = _key(kind, value)
-        packed = self._entries.get(key)
-        return None if packed is None else _unpack(packed, self._labels.get(key, ""))
+        packed = self._entries[kind].get(value)
+        return None if packed is None else _unpack(packed, self._labels.get((kind, value), ""))
 
     def lookup(self, indicator: Indicator, now: int) -> Hit | None:
         """The hit that decides the verdict, or None when nothing listed matches."""
         entries = self._entries
         best: Hit | None = None
         for kind, value in _candidates(indicator):
-            key = _key(kind, value)
-            packed = entries.get(key)
+            packed = entries[kind].get(value)
             if packed is None:
                 continue
             if _PACK.unpack_from(packed)[6] <= now:
                 continue  # lapsed; the sweeper will record it
             if packed[1] & _VERIFIED:
-                return Hit(packed, self._labels.get(key, ""), kind, value)
+                return Hit(packed, self._labels.get((kind, value), ""), kind, value)
             if best is None or packed[0] > best.packed[0]:
-                best = Hit(packed, self._labels.get(key, ""), kind, value)
+                best = Hit(packed, self._labels.get((kind, value), ""), kind, value)
         return best

@@ -1,0 +1,276 @@
+"""Warning dispatch benchmark: a number with many recent contacts becomes high risk.
+
+For SQLite and (when reachable) PostgreSQL, with partners, risk and warning each in their
+own process (`antifraud serve NAME`):
+
+- COUNT numbers (100,000; 20,000 with --quick) were each in contact with one number
+  recently (carrier contact events, spread over three carriers, with varied recency so
+  that the warnings come out LOW, MEDIUM and HIGH); the police then confirm the number
+  on the risk service;
+- **fan-out**: the time from that risk change to every warning queued (the warning
+  service follows the risk feed, copies the contacts with one INSERT ... SELECT, and
+  writes warnings, deliveries, tasks and outbox events in chunks), as warnings queued
+  per second; baseline: the same rows (warnings, deliveries, tasks, outbox events)
+  inserted bare with SQLAlchemy Core, a statement per table per chunk of 1,000, into a
+  fresh database of the same kind;
+- **delivery**: SMS and flash SMS accepted by the simulated carriers (no latency, no
+  failures) per second, from the risk change until the last is accepted; each passes
+  through the outbox with its own transactions and the carrier's idempotency check;
+  baseline: the delivery rows inserted bare, one transaction per row, with as many
+  concurrent writers as the outbox relay uses.
+
+    python -m bench --only warning [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from bench.harness import Result, Run, Server, servers
+from services.api.antifraud.common.v1 import common_pb2
+from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.api.antifraud.warning.v1 import warning_pb2 as pb
+from services.api.antifraud.warning.v1 import warning_pb2_grpc
+from services.common.config import env_key
+from services.common.db import Database
+from services.common.indicators import IndicatorKind, normalize
+from services.partners.directory import SIMULATORS
+from services.warning.adapters import tables, warnings_repo
+from services.warning.adapters.warnings_repo import delivery_row
+from services.warning.bootstrap import VERSIONS
+from services.warning.domain.model import Person, Reason
+from services.warning.service_layer.warnings import Draft, build
+from services.warning.settings import WarningSettings
+from tests import harness
+from tests.harness import free_port
+
+SUITE = "warning"
+FRAUD = "+8617012345678"
+EVENTS_PER_CALL = 10_000
+RELAY_CONCURRENCY = 32  # the outbox relay's default
+CHUNK = 1_000
+CARRIER_CHANNELS = (pb.CHANNEL_SMS, pb.CHANNEL_FLASH_SMS)
+
+
+def contact(i: int) -> str:
+    """Numbers spread over the three carriers (138: CMCC, 130: CUCC, 133: CTCC)."""
+    return f"+86{('138', '130', '133')[i % 3]}{i:08d}"
+
+
+def last_contact(i: int, now: datetime) -> datetime:
+    return now - timedelta(hours=1 + (i % 7) * 12, minutes=i % 60)
+
+
+def stamp(t: datetime) -> Timestamp:
+    found = Timestamp()
+    found.FromDatetime(t)
+    return found
+
+
+async def _record_contacts(stub: warning_pb2_grpc.WarningServiceStub, count: int) -> None:
+    now = datetime.now(UTC)
+    for start in range(0, count, EVENTS_PER_CALL):
+        events = [
+            pb.ContactEvent(
+                caller=FRAUD,
+                callee=contact(i),
+                time=stamp(last_contact(i, now)),
+                kind=pb.CONTACT_KIND_CALL,
+            )
+            for i in range(start, min(count, start + EVENTS_PER_CALL))
+        ]
+        reply = await stub.RecordContactEvents(
+            pb.RecordContactEventsRequest(events=events), timeout=120
+        )
+        assert reply.accepted_count == len(events), reply
+
+
+async def _confirm(risk: risk_pb2_grpc.RiskServiceStub) -> None:
+    await risk.UpsertIndicator(
+        risk_pb2.UpsertIndicatorRequest(
+            request_id=str(uuid.uuid4()),
+            indicator=common_pb2.Indicator(
+                kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=FRAUD
+            ),
+            assertion=risk_pb2.Assertion(
+                source_type=risk_pb2.SOURCE_TYPE_POLICE,
+                source_id="bench",
+                level=common_pb2.RISK_LEVEL_HIGH,
+                reason="confirmed",
+            ),
+        ),
+        timeout=30,
+    )
+
+
+async def _measure(warning_address: str, risk_address: str, count: int) -> tuple[float, float]:
+    """(seconds to all warnings queued, seconds to all carrier deliveries accepted)."""
+    async with (
+        grpc.aio.insecure_channel(warning_address) as warning_channel,
+        grpc.aio.insecure_channel(risk_address) as risk_channel,
+    ):
+        stub = warning_pb2_grpc.WarningServiceStub(warning_channel)  # type: ignore[no-untyped-call]
+        risk = risk_pb2_grpc.RiskServiceStub(risk_channel)  # type: ignore[no-untyped-call]
+        await _record_contacts(stub, count)
+        started = time.perf_counter()
+        await _confirm(risk)
+        queued = 0.0
+        while True:
+            if not queued:
+                listed = await stub.ListFanouts(pb.ListFanoutsRequest(), timeout=30)
+                if listed.fanouts and listed.fanouts[0].state == pb.FANOUT_STATE_DONE:
+                    queued = time.perf_counter() - started
+                    assert listed.fanouts[0].warned_count == count, listed.fanouts[0]
+            stats = await stub.GetWarningStats(pb.GetWarningStatsRequest(), timeout=60)
+            accepted = sum(
+                c.count
+                for c in stats.deliveries
+                if c.channel in CARRIER_CHANNELS and c.state != pb.DELIVERY_STATE_QUEUED
+            )
+            if queued and accepted >= count:
+                return queued, time.perf_counter() - started
+            await asyncio.sleep(0.05 if not queued else 0.5)
+
+
+def _drafts(count: int) -> list[Draft]:
+    now = datetime.now(UTC)
+    reason = Reason(normalize(IndicatorKind.PHONE_NUMBER, FRAUD), None)
+    rule = WarningSettings().contact_rule
+    return [
+        Draft(
+            Person(contact(i)),
+            rule.level(last_contact(i, now), 1, now),
+            reason,
+            contact_count=1,
+            last_contact_time=last_contact(i, now),
+        )
+        for i in range(count)
+    ]
+
+
+async def _plain(url: str, schema: str | None, count: int) -> tuple[float, float]:
+    """(warnings' rows inserted per second in chunks, delivery rows per second one per
+    transaction) into a fresh database of the same kind."""
+    db = Database("warning", url=url, schema=schema)
+    settings = WarningSettings()
+    try:
+        await db.migrate(VERSIONS)
+        now = datetime.now(UTC)
+        built = [build(settings, d, now) for d in _drafts(count)]
+        started = time.perf_counter()
+        for i in range(0, count, CHUNK):
+            async with db.engine.begin() as conn:
+                await warnings_repo.insert(conn, built[i : i + CHUNK])
+        fanout_rate = count / (time.perf_counter() - started)
+
+        rows = [
+            delivery_row(build(settings, d, now).deliveries[0]) | {"warning_id": None}
+            for d in _drafts(count)
+        ]
+        queue = iter(rows)
+
+        async def writer() -> None:
+            for row in queue:
+                async with db.engine.begin() as conn:
+                    await conn.execute(tables.deliveries.insert().values(**row))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(writer() for _ in range(RELAY_CONCURRENCY)))
+        delivery_rate = count / (time.perf_counter() - started)
+        return fanout_rate, delivery_rate
+    finally:
+        await db.dispose()
+
+
+async def _backend(run: Run, label: str, url: str, schema: str | None, count: int) -> None:
+    simulators = {f"ANTIFRAUD_{env_key(n)}_ADDR": f"127.0.0.1:{free_port()}" for n in SIMULATORS}
+    quiet = {
+        "ANTIFRAUD_PARTNERS_LATENCY_MS": "0",
+        "ANTIFRAUD_PARTNERS_JITTER_MS": "0",
+        "ANTIFRAUD_PARTNERS_DELIVERY_DELAY_MS": "0",
+    }
+    partners = Server("partners", simulators | quiet, run.workdir)
+    risk_env = {"ANTIFRAUD_RISK_DATABASE_URL": url}
+    warning_env = simulators | {"ANTIFRAUD_WARNING_DATABASE_URL": url}
+    risk_schema = None
+    if schema is not None:
+        risk_schema = harness.new_schema("bench_risk")
+        risk_env["ANTIFRAUD_RISK_DB_SCHEMA"] = risk_schema
+        warning_env["ANTIFRAUD_WARNING_DB_SCHEMA"] = schema
+    else:
+        risk_env["ANTIFRAUD_RISK_DATABASE_URL"] = f"sqlite+aiosqlite:///{run.workdir / 'risk.db'}"
+    risk = Server("risk", risk_env, run.workdir)
+    warning_env["ANTIFRAUD_RISK_TARGET"] = risk.address
+    warning = Server("warning", warning_env, run.workdir)
+    try:
+        with servers(warning, risk, partners):
+            await partners.start()
+            await risk.start()
+            await warning.start()
+            queued, accepted = await _measure(warning.address, risk.address, count)
+    finally:
+        if risk_schema is not None:
+            await harness.drop_schema(risk_schema)
+
+    plain_schema = None if schema is None else harness.new_schema("bench_plain")
+    plain_url = f"sqlite+aiosqlite:///{run.workdir / 'warning-plain.db'}" if schema is None else url
+    try:
+        fanout_plain, delivery_plain = await _plain(plain_url, plain_schema, count)
+    finally:
+        if plain_schema is not None:
+            await harness.drop_schema(plain_schema)
+    run.add(
+        Result(
+            SUITE,
+            f"risk change to {count:,} warnings queued ({label})",
+            count / queued,
+            "warnings/s",
+            fanout_plain,
+            "plain inserts of the same rows",
+            notes=f"{queued:.1f} s from UpsertIndicator to the fan-out done",
+        )
+    )
+    run.add(
+        Result(
+            SUITE,
+            f"SMS accepted by the simulated carriers ({label})",
+            count / accepted,
+            "deliveries/s",
+            delivery_plain,
+            f"plain inserts, one transaction per row, {RELAY_CONCURRENCY} writers",
+            notes=f"{accepted:.1f} s from UpsertIndicator to the last SMS accepted",
+        )
+    )
+
+
+async def run(run: Run) -> None:
+    count = 20_000 if run.quick else 100_000
+    sqlite_url = f"sqlite+aiosqlite:///{run.workdir / 'warning-bench.db'}"
+    await _backend(run, "SQLite", sqlite_url, None, count)
+    if not harness.postgres_reachable():
+        print("  warning: PostgreSQL not reachable; its figures are skipped")
+        return
+    schema = harness.new_schema("bench_warning")
+    try:
+        await _backend(run, "PostgreSQL", harness.PG_URL, schema, count)
+    finally:
+        await harness.drop_schema(schema)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from services.common import logs
+
+    logs.configure(fmt="json", level="error")
+    quick = Run(quick=True)
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    asyncio.run(
+        _backend(quick, "SQLite", f"sqlite+aiosqlite:///{quick.workdir / 'w.db'}", None, size)
+    )
