@@ -79,7 +79,7 @@ def _candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
         return [(kind, indicator.value), (IndicatorKind.SMS_SENDER, indicator.value)]
     if kind in _EXACT:
         return [(kind, indicator.value)]
-    found = [(kind, key) for key in lookup_keys(indicator)]
+    found: list[tuple[IndicatorKind, str]] = [(kind, key) for key in lookup_keys(indicator)]
     if kind is IndicatorKind.URL:
         host = indicator.value.split("/", 1)[0].rsplit(":", 1)[0]
         if host and host[-1].isdigit() and host.replace(".", "").isdigit():
@@ -91,8 +91,6 @@ def _candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
         else:
             domain = Indicator(IndicatorKind.DOMAIN, host)
             found.extend((IndicatorKind.DOMAIN, k) for k in lookup_keys(domain))
-    elif kind is IndicatorKind.PHONE_NUMBER:
-        found.append((IndicatorKind.SMS_SENDER, indicator.value))
     elif kind is IndicatorKind.SMS_SENDER and indicator.value.startswith("+"):
         found.append((IndicatorKind.PHONE_NUMBER, indicator.value))
     return found
