@@ -26,7 +26,7 @@ from gateway.service_layer.auth import Authenticator
 from gateway.service_layer.background import Background
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.api.antifraud.identity.v1 import identity_pb2  # noqa: F401 - registers descriptors
-from services.api.antifraud.report.v1 import report_pb2  # noqa: F401
+from services.api.antifraud.report.v1 import knowledge_pb2, report_pb2  # noqa: F401
 from services.api.antifraud.risk.v1 import risk_pb2  # noqa: F401
 from services.api.antifraud.warning.v1 import warning_pb2  # noqa: F401
 from services.common.config import env_float

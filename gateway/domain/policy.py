@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.api.antifraud.report.v1 import knowledge_pb2
 from services.common.principals import Role
 
 CITIZEN = frozenset({Role.CITIZEN})
@@ -40,6 +41,9 @@ def _service(name: str, rules: dict[str, Rule]) -> dict[str, Rule]:
 
 _RISK = "antifraud.risk.v1.RiskService"
 _REPORT = "antifraud.report.v1.ReportService"
+# Named from its descriptor: importing it also registers the service, so the proxy (and
+# anything checking this table) finds the methods in the default descriptor pool.
+_KNOWLEDGE = knowledge_pb2.DESCRIPTOR.services_by_name["KnowledgeService"].full_name
 _WARNING = "antifraud.warning.v1.WarningService"
 _IDENTITY = "antifraud.identity.v1.IdentityService"
 _GATEWAY = "antifraud.gateway.v1"
@@ -78,6 +82,27 @@ PROXIED: dict[str, Rule] = {
             "FileCase": Rule(CITIZEN, registered=True),
             "GetCase": Rule(CITIZEN_OR_ANALYST),
             "ListCases": Rule(CITIZEN_OR_ANALYST),
+        },
+    ),
+    **_service(
+        _KNOWLEDGE,
+        {
+            # Police and 96110 operators hold analyst keys: they write, publish and announce.
+            "CreateArticle": Rule(ANALYST),
+            "UpdateArticle": Rule(ANALYST),
+            "PublishArticle": Rule(ANALYST),
+            "WithdrawArticle": Rule(ANALYST),
+            "DraftStoryFromCase": Rule(ANALYST),
+            "CreateNotice": Rule(ANALYST),
+            "AnnounceCall": Rule(ANALYST),
+            # Reading is for everyone, registered or not: the app teaches before sign-up.
+            "GetArticle": Rule(CITIZEN_OR_ANALYST),
+            "ListArticles": Rule(CITIZEN_OR_ANALYST),
+            "SearchArticles": Rule(CITIZEN_OR_ANALYST, cost=2),
+            "ListNotices": Rule(CITIZEN_OR_ANALYST),
+            "GetFraudTrends": Rule(CITIZEN_OR_ANALYST),
+            # No user id in the request: the callee is always the caller's own user.
+            "VerifyIncomingCall": Rule(CITIZEN, registered=True),
         },
     ),
     **_service(

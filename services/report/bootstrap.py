@@ -1,7 +1,8 @@
 """Wires the report service: database, peers, outbox relay, servicer.
 
 Settings come from ``ANTIFRAUD_REPORT_*`` variables (see README.md); peers are found
-at ``target("risk")`` and ``target("warning")``.
+at ``target("risk")``, ``target("warning")`` and ``target("identity")``. Two services are
+served: reports and cases, and fraud knowledge (``knowledge/``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
+from services.api.antifraud.report.v1 import (
+    knowledge_pb2,
+    knowledge_pb2_grpc,
+    report_pb2,
+    report_pb2_grpc,
+)
 from services.common.config import env_float, env_int, target
 from services.common.db import Database
 from services.common.outbox import OutboxRelay
@@ -20,10 +26,13 @@ from services.report.adapters.risk_client import RiskClient
 from services.report.adapters.warning_client import WarningClient
 from services.report.domain.corroboration import Rules
 from services.report.entrypoints.grpc_servicer import ReportServicer
+from services.report.knowledge.adapters.identity_client import IdentityDirectory
+from services.report.knowledge.entrypoints.grpc_servicer import KnowledgeServicer
 from services.report.service_layer.delivery import Delivery
 
 VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
 SERVICE_NAME = report_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name
+KNOWLEDGE_SERVICE_NAME = knowledge_pb2.DESCRIPTOR.services_by_name["KnowledgeService"].full_name
 
 #: A promotion or a stop-payment order is never given up while the peer may come back:
 #: at the 30 s backoff cap this is retrying for about a day before an event is set aside.
@@ -58,6 +67,7 @@ class ReportComponent:
         rules: Rules | None = None,
         risk_target: str | None = None,
         warning_target: str | None = None,
+        identity_target: str | None = None,
         poll_seconds: float = 0.25,
     ) -> None:
         self.db = db
@@ -73,12 +83,19 @@ class ReportComponent:
             max_attempts=MAX_ATTEMPTS,
         )
         self.servicer = ReportServicer(db, self.rules, self.warning, self.relay.wake)
+        self.identity = IdentityDirectory(identity_target or target("identity"))
+        self.knowledge = KnowledgeServicer(db, self.identity)
 
     def bindings(self) -> Sequence[Binding]:
         return [
             Binding(
                 SERVICE_NAME, report_pb2_grpc.add_ReportServiceServicer_to_server, self.servicer
-            )
+            ),
+            Binding(
+                KNOWLEDGE_SERVICE_NAME,
+                knowledge_pb2_grpc.add_KnowledgeServiceServicer_to_server,
+                self.knowledge,
+            ),
         ]
 
     async def migrate(self) -> None:
@@ -93,6 +110,7 @@ class ReportComponent:
         await self.relay.stop()
         await self.risk.close()
         await self.warning.close()
+        await self.identity.close()
         await self.db.dispose()
 
 
@@ -104,6 +122,7 @@ def build(
     rules: Rules | None = None,
     risk_target: str | None = None,
     warning_target: str | None = None,
+    identity_target: str | None = None,
 ) -> ReportComponent:
     """The service from the environment; tests pass their own database, rules and peers."""
     return ReportComponent(
@@ -111,5 +130,6 @@ def build(
         rules=rules,
         risk_target=risk_target,
         warning_target=warning_target,
+        identity_target=identity_target,
         poll_seconds=env_float("REPORT_POLL_SECONDS", 0.25),
     )

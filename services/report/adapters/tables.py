@@ -130,5 +130,87 @@ case_payees = sa.Table(
     sa.Column("status_detail", sa.String(500), nullable=False),
 )
 
+# --- fraud knowledge (services/report/knowledge): its own tables, prefixed knowledge_ ---------
+
+knowledge_articles = sa.Table(
+    "knowledge_articles",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("state", sa.SmallInteger, nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("categories", sa.JSON, nullable=False),
+    # A GB/T 2260 code; empty for the whole country.
+    sa.Column("region", sa.String(6), nullable=False),
+    # Title, summary and body normalised (NFKC, case folded): search confirms its terms here.
+    sa.Column("search_text", sa.Text, nullable=False),
+    sa.Column("source_case", sa.String(32), nullable=True),
+    sa.Column("author", sa.String(128), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Column("update_time", _TIME, nullable=False),
+    sa.Column("publish_time", _TIME, nullable=True),
+    # Lists are newest first: the publish time once published, else the create time.
+    sa.Column("sort_time", _TIME, nullable=False),
+    sa.Index("ix_knowledge_articles_state_sort", "state", "sort_time", "id"),
+)
+
+# One row per (category, article), so a list by category reads an index range.
+knowledge_article_categories = sa.Table(
+    "knowledge_article_categories",
+    metadata,
+    sa.Column(
+        "article_id", sa.String(32), sa.ForeignKey("knowledge_articles.id"), primary_key=True
+    ),
+    sa.Column("category", sa.SmallInteger, primary_key=True),
+    sa.Index("ix_knowledge_article_categories_category", "category", "article_id"),
+)
+
+# The search index: every distinct bigram of an article's text (see knowledge/domain/ngrams.py).
+knowledge_article_grams = sa.Table(
+    "knowledge_article_grams",
+    metadata,
+    sa.Column("gram", sa.String(4), primary_key=True),
+    sa.Column(
+        "article_id", sa.String(32), sa.ForeignKey("knowledge_articles.id"), primary_key=True
+    ),
+    sa.Index("ix_knowledge_article_grams_article", "article_id"),
+)
+
+knowledge_notices = sa.Table(
+    "knowledge_notices",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("issuer", sa.String(100), nullable=False),
+    sa.Column("region", sa.String(6), nullable=False),
+    sa.Column("start_time", _TIME, nullable=False),
+    sa.Column("end_time", _TIME, nullable=False),
+    sa.Column("author", sa.String(128), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Index("ix_knowledge_notices_region_end", "region", "end_time"),
+)
+
+# Outbound warning calls announced before they are made. The callee is kept as the user id
+# it belongs to (NULL when the number is not registered) and masked; never as a number.
+knowledge_announced_calls = sa.Table(
+    "knowledge_announced_calls",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("caller_number", sa.String(32), nullable=False),
+    sa.Column("callee_user_id", sa.String(100), nullable=True),
+    sa.Column("masked_callee", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("station_name", sa.String(100), nullable=False),
+    sa.Column("announcer", sa.String(128), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Column("expire_time", _TIME, nullable=False),
+    sa.Index(
+        "ix_knowledge_announced_calls_lookup", "callee_user_id", "caller_number", "expire_time"
+    ),
+)
+
 outbox = outbox_table(metadata)
 idempotency = idempotency_table(metadata)

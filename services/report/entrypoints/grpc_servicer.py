@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -11,37 +10,22 @@ import grpc
 from google.protobuf.message import Message
 
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
-from services.common import principals, validation
+from services.common import validation
 from services.common.db import Database
 from services.common.errors import PermissionDenied
-from services.common.idempotency import run_once
-from services.common.principals import InvalidPrincipal, Principal
+from services.common.principals import Principal
 from services.common.validation import collecting
-from services.report.adapters import tables
 from services.report.adapters.repository import ReportRepository
 from services.report.domain import access
 from services.report.domain.corroboration import Rules
 from services.report.entrypoints import convert, requests
+from services.report.entrypoints.callers import caller as _caller
+from services.report.entrypoints.callers import once
 from services.report.service_layer import cases, events, reports
-from services.report.service_layer.unit_of_work import ReportUnitOfWork, again_on_deadlock
+from services.report.service_layer.unit_of_work import ReportUnitOfWork
 
 Context = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R", bound=Message)
-
-# Request ids are scoped to the caller: the same UUID from two principals is two
-# requests, so nobody can read another's response by reusing their request id.
-_SCOPE = uuid.UUID("0b9e6d0e-5a43-4c1e-9f55-5d2f6f1b7a10")
-
-
-def _caller() -> Principal:
-    try:
-        return principals.current()
-    except InvalidPrincipal:
-        raise PermissionDenied("the caller's principal is not one this service knows") from None
-
-
-def _scoped(request_id: str, caller: Principal) -> str:
-    return str(uuid.uuid5(_SCOPE, f"{access.reporter(caller)}\n{request_id}"))
 
 
 class ReportServicer(report_pb2_grpc.ReportServiceServicer):
@@ -73,17 +57,7 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
     ) -> R:
         """Run a create once per request id, then wake the relay for the events it wrote."""
         events.forget()
-        response = await again_on_deadlock(
-            lambda: run_once(
-                self._uow,
-                tables.idempotency,
-                method,
-                _scoped(request_id, caller),
-                request,
-                response_type,
-                work,
-            )
-        )
+        response = await once(self._uow, method, request_id, caller, request, response_type, work)
         if events.written():
             self.wake()
         return response

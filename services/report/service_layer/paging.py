@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from services.common import pagination
 from services.common.errors import InvalidArgument
 from services.report.adapters.repository import Position
+
+T = TypeVar("T")
 
 
 def digest(query: dict[str, Any]) -> str:
@@ -35,3 +38,14 @@ def position(token: str, query_digest: str) -> Position | None:
 
 def token(last_time: datetime, last_id: str, query_digest: str) -> str:
     return pagination.encode({"t": last_time.isoformat(), "id": last_id, "f": query_digest})
+
+
+def trim(
+    found: list[T], size: int, query_digest: str, key: Callable[[T], tuple[datetime, str]]
+) -> tuple[list[T], str]:
+    """A page from ``size + 1`` rows read: the first ``size``, and the token of the next page
+    when there was one more (empty on the last page)."""
+    if len(found) <= size:
+        return found, ""
+    found = found[:size]
+    return found, token(*key(found[-1]), query_digest)
