@@ -84,7 +84,7 @@ def service_config(retry_services: Sequence[str]) -> str:
                         "retryableStatusCodes": ["UNAVAILABLE"],
                     },
                 }
-            ]
+            ],
         }
     )
 

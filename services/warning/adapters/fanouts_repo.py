@@ -1,0 +1,188 @@
+"""Fan-outs to the contacts of a number: jobs with a lease, worked in chunks that resume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.indicators import Indicator, IndicatorKind
+from services.warning.adapters.sql import for_update
+from services.warning.adapters.tables import fanout_targets, fanouts
+from services.warning.domain.model import Fanout, FanoutState, FraudCategory
+
+f = fanouts.c
+
+
+async def create(conn: AsyncConnection, fanout: Fanout, now: datetime) -> None:
+    await conn.execute(
+        sa.insert(fanouts).values(
+            id=fanout.id,
+            indicator_kind=int(fanout.indicator.kind),
+            indicator_value=fanout.indicator.value,
+            category=int(fanout.category) if fanout.category is not None else None,
+            change_cursor=fanout.change_cursor,
+            state=FanoutState.RUNNING.name,
+            snapshot_taken=False,
+            contact_count=0,
+            processed_count=0,
+            warned_count=0,
+            suppressed_count=0,
+            progress=None,
+            holder=None,
+            lease_until=None,
+            create_time=now,
+            update_time=now,
+            done_time=None,
+        )
+    )
+
+
+async def claim(conn: AsyncConnection, holder: str, now: datetime, lease: timedelta) -> str | None:
+    """Take the oldest running fan-out that nobody holds (or whose holder's lease ended)."""
+    query = (
+        sa.select(f.id)
+        .where(
+            f.state == FanoutState.RUNNING.name,
+            sa.or_(f.holder.is_(None), f.holder == holder, f.lease_until < now),
+        )
+        .order_by(f.create_time, f.id)
+        .limit(1)
+    )
+    fanout_id: str | None = (await conn.execute(for_update(conn, query))).scalar()
+    if fanout_id is None:
+        return None
+    await conn.execute(
+        sa.update(fanouts).where(f.id == fanout_id).values(holder=holder, lease_until=now + lease)
+    )
+    return fanout_id
+
+
+@dataclass(frozen=True)
+class Progress:
+    fanout: Fanout
+    snapshot_taken: bool
+    after: str | None  # the last target processed
+
+
+async def hold(
+    conn: AsyncConnection, fanout_id: str, holder: str, now: datetime, lease: timedelta
+) -> Progress | None:
+    """Extend the lease and read where the fan-out stands; None when another worker holds it.
+
+    The first statement of every chunk's transaction: the row lock (PostgreSQL) or the write
+    lock (SQLite) makes a worker that lost its lease unable to commit a chunk.
+    """
+    result = await conn.execute(
+        sa.update(fanouts)
+        .where(f.id == fanout_id, f.holder == holder, f.state == FanoutState.RUNNING.name)
+        .values(lease_until=now + lease)
+    )
+    if not result.rowcount:
+        return None
+    row = (await conn.execute(sa.select(fanouts).where(f.id == fanout_id))).one()
+    return Progress(_fanout_of(row), row.snapshot_taken, row.progress)
+
+
+async def snapshot_taken(
+    conn: AsyncConnection, fanout_id: str, contacts: int, now: datetime
+) -> None:
+    await conn.execute(
+        sa.update(fanouts)
+        .where(f.id == fanout_id)
+        .values(snapshot_taken=True, contact_count=contacts, update_time=now)
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    phone_number: str
+    contact_count: int
+    last_time: datetime
+
+
+async def targets(
+    conn: AsyncConnection, fanout_id: str, after: str | None, limit: int
+) -> list[Target]:
+    t = fanout_targets.c
+    query = sa.select(t.phone_number, t.contact_count, t.last_time).where(t.fanout_id == fanout_id)
+    if after is not None:
+        query = query.where(t.phone_number > after)
+    query = query.order_by(t.phone_number).limit(limit)
+    return [Target(r.phone_number, r.contact_count, r.last_time) for r in await conn.execute(query)]
+
+
+async def record_chunk(
+    conn: AsyncConnection, fanout_id: str, last: str, processed: int, warned: int, now: datetime
+) -> None:
+    await conn.execute(
+        sa.update(fanouts)
+        .where(f.id == fanout_id)
+        .values(
+            progress=last,
+            processed_count=f.processed_count + processed,
+            warned_count=f.warned_count + warned,
+            suppressed_count=f.suppressed_count + (processed - warned),
+            update_time=now,
+        )
+    )
+
+
+async def finish(conn: AsyncConnection, fanout_id: str, now: datetime) -> None:
+    await conn.execute(
+        sa.update(fanouts)
+        .where(f.id == fanout_id)
+        .values(
+            state=FanoutState.DONE.name,
+            holder=None,
+            lease_until=None,
+            done_time=now,
+            update_time=now,
+        )
+    )
+    await conn.execute(sa.delete(fanout_targets).where(fanout_targets.c.fanout_id == fanout_id))
+
+
+async def get(conn: AsyncConnection, fanout_id: str) -> Fanout | None:
+    row = (await conn.execute(sa.select(fanouts).where(f.id == fanout_id))).first()
+    return _fanout_of(row) if row is not None else None
+
+
+async def list_page(
+    conn: AsyncConnection,
+    indicator: Indicator | None,
+    page_size: int,
+    after: tuple[datetime, str] | None,
+) -> list[Fanout]:
+    """Up to ``page_size + 1`` fan-outs, newest first."""
+    query = sa.select(fanouts)
+    if indicator is not None:
+        query = query.where(
+            f.indicator_kind == int(indicator.kind), f.indicator_value == indicator.value
+        )
+    if after is not None:
+        created, last_id = after
+        query = query.where(
+            sa.or_(f.create_time < created, sa.and_(f.create_time == created, f.id < last_id))
+        )
+    query = query.order_by(f.create_time.desc(), f.id.desc()).limit(page_size + 1)
+    return [_fanout_of(r) for r in await conn.execute(query)]
+
+
+def _fanout_of(r: Any) -> Fanout:
+    return Fanout(
+        id=r.id,
+        indicator=Indicator(IndicatorKind(r.indicator_kind), r.indicator_value),
+        category=FraudCategory(r.category) if r.category is not None else None,
+        state=FanoutState[r.state],
+        contact_count=r.contact_count,
+        processed_count=r.processed_count,
+        warned_count=r.warned_count,
+        suppressed_count=r.suppressed_count,
+        change_cursor=r.change_cursor,
+        create_time=r.create_time,
+        done_time=r.done_time,
+    )

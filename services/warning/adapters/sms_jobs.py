@@ -1,0 +1,54 @@
+"""The outbox payload of an SMS delivery: everything its send needs, so no read comes first.
+
+Written with the delivery, in the same transaction; the text is derived then (it is a pure
+function of the warning), so every retry sends the same words.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from services.warning.domain.model import Channel, Delivery
+from services.warning.domain.texts import delivery_text
+
+
+@dataclass(frozen=True)
+class SmsJob:
+    delivery_id: str
+    warning_id: str | None
+    phone_number: str
+    text: str
+    flash: bool
+
+    @classmethod
+    def of(cls, delivery: Delivery, warning_text: str | None, person_phone: str | None) -> SmsJob:
+        """The job of a warning's delivery (``warning_text`` given) or a notification's."""
+        if warning_text is None or person_phone is None:
+            text = delivery.text or ""
+        else:
+            text = delivery_text(delivery.channel, delivery.guardian, warning_text, person_phone)
+        return cls(
+            delivery.id,
+            delivery.warning_id,
+            delivery.phone_number or "",
+            text,
+            delivery.channel == Channel.FLASH_SMS,
+        )
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "d": self.delivery_id,
+                "w": self.warning_id,
+                "p": self.phone_number,
+                "t": self.text,
+                "f": self.flash,
+            },
+            ensure_ascii=False,
+        ).encode()
+
+    @classmethod
+    def decode(cls, payload: bytes) -> SmsJob:
+        raw = json.loads(payload)
+        return cls(raw["d"], raw["w"], raw["p"], raw["t"], bool(raw["f"]))

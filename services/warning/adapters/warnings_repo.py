@@ -1,0 +1,356 @@
+"""Warnings and their deliveries: the once-per-window claim, bulk inserts, reads, states."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.indicators import Indicator, IndicatorKind
+from services.warning.adapters.sms_jobs import SmsJob
+from services.warning.adapters.sql import (
+    OutboxItem,
+    chunks,
+    enqueue_many,
+    insert_for,
+)
+from services.warning.adapters.tables import deliveries, tasks, warning_dedup, warnings
+from services.warning.domain.model import (
+    CARRIER_CHANNELS,
+    TASK_CHANNELS,
+    TASK_TYPE_OF_CHANNEL,
+    Channel,
+    Delivery,
+    DeliveryState,
+    FraudCategory,
+    NotificationPurpose,
+    Reason,
+    RiskLevel,
+    TaskState,
+    Warning,
+    WarningState,
+)
+from services.warning.domain.rules import warning_state
+
+#: The outbox topic of SMS and flash SMS deliveries; the payload is an encoded SmsJob.
+SMS_TOPIC = "sms"
+
+
+@dataclass(frozen=True)
+class DedupClaim:
+    """A warning that wants to be the one for (person, reason) within the window."""
+
+    phone_number: str
+    reason_key: str
+    warning_id: str
+    level: RiskLevel
+
+
+async def claim_dedup(
+    conn: AsyncConnection, claims: Sequence[DedupClaim], cutoff: datetime, now: datetime
+) -> set[str]:
+    """Record each claim unless the person was warned about the same thing at the same or a
+    higher level since ``cutoff``; returns the ids of the warnings that won.
+
+    One statement per chunk (INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING), so
+    two replicas racing for the same person serialise on the row and exactly one wins.
+    """
+    if not claims:
+        return set()
+    insert = insert_for(conn, warning_dedup)
+    statement = insert.on_conflict_do_update(
+        index_elements=[warning_dedup.c.phone_number, warning_dedup.c.reason_key],
+        set_={
+            "warning_id": insert.excluded.warning_id,
+            "level": insert.excluded.level,
+            "create_time": insert.excluded.create_time,
+        },
+        where=sa.or_(
+            warning_dedup.c.create_time < cutoff,
+            warning_dedup.c.level < insert.excluded.level,
+        ),
+    ).returning(warning_dedup.c.warning_id)
+    # An executemany with RETURNING: SQLAlchemy sends it as multi-row statements it caches.
+    result = await conn.execute(
+        statement,
+        [
+            {
+                "phone_number": c.phone_number,
+                "reason_key": c.reason_key,
+                "warning_id": c.warning_id,
+                "level": int(c.level),
+                "create_time": now,
+            }
+            for c in claims
+        ],
+    )
+    return set(result.scalars())
+
+
+async def prune_dedup(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Forget claims older than the window: they no longer suppress anything."""
+    result = await conn.execute(
+        sa.delete(warning_dedup).where(warning_dedup.c.create_time < cutoff)
+    )
+    return int(result.rowcount)
+
+
+async def current_for(conn: AsyncConnection, phone_number: str, reason_key: str) -> str | None:
+    """The warning that holds (person, reason) now."""
+    found: str | None = await conn.scalar(
+        sa.select(warning_dedup.c.warning_id).where(
+            warning_dedup.c.phone_number == phone_number, warning_dedup.c.reason_key == reason_key
+        )
+    )
+    return found
+
+
+async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
+    """Write warnings with their deliveries, tasks and outbox events, a statement per table."""
+    if not new:
+        return
+    delivery_rows: list[dict[str, Any]] = []
+    task_rows: list[dict[str, Any]] = []
+    events: list[OutboxItem] = []
+    for warning in new:
+        for d in warning.deliveries:
+            delivery_rows.append(delivery_row(d))
+            if d.channel in CARRIER_CHANNELS:
+                job = SmsJob.of(d, warning.text, warning.phone_number)
+                events.append(OutboxItem(SMS_TOPIC, d.id, job.encode()))
+            elif d.channel in TASK_CHANNELS:
+                task_rows.append(_task_row(warning, d))
+    await conn.execute(sa.insert(warnings), [_warning_row(w) for w in new])
+    await conn.execute(sa.insert(deliveries), delivery_rows)
+    if task_rows:
+        await conn.execute(sa.insert(tasks), task_rows)
+    await enqueue_many(conn, events)
+
+
+async def get(conn: AsyncConnection, warning_id: str) -> Warning | None:
+    found = await get_many(conn, [warning_id])
+    return found[0] if found else None
+
+
+async def get_many(conn: AsyncConnection, warning_ids: Sequence[str]) -> list[Warning]:
+    """Warnings with their deliveries, in the order of ``warning_ids`` (missing ones left out)."""
+    if not warning_ids:
+        return []
+    rows = (await conn.execute(sa.select(warnings).where(warnings.c.id.in_(warning_ids)))).all()
+    delivery_rows = (
+        await conn.execute(sa.select(deliveries).where(deliveries.c.warning_id.in_(warning_ids)))
+    ).all()
+    by_warning: dict[str, list[Delivery]] = {}
+    for r in delivery_rows:
+        by_warning.setdefault(r.warning_id, []).append(delivery_of(r))
+    for listed in by_warning.values():
+        listed.sort(key=lambda d: (d.guardian, d.channel, d.phone_number or ""))  # person first
+    found = {r.id: _warning_of(r, tuple(by_warning.get(r.id, ()))) for r in rows}
+    return [found[i] for i in warning_ids if i in found]
+
+
+@dataclass(frozen=True)
+class WarningFilter:
+    user_id: str | None = None
+    phone_number: str | None = None
+    indicator: Indicator | None = None
+    case_id: str | None = None
+    fanout_id: str | None = None
+    state: WarningState | None = None
+
+
+async def list_page(
+    conn: AsyncConnection,
+    where: WarningFilter,
+    page_size: int,
+    after: tuple[datetime, str] | None,
+) -> list[Warning]:
+    """Up to ``page_size + 1`` warnings, newest first, after the keyset position ``after``."""
+    w = warnings.c
+    query = sa.select(w.id)
+    if where.user_id is not None:
+        query = query.where(w.user_id == where.user_id)
+    if where.phone_number is not None:
+        query = query.where(w.phone_number == where.phone_number)
+    if where.indicator is not None:
+        query = query.where(
+            w.indicator_kind == int(where.indicator.kind),
+            w.indicator_value == where.indicator.value,
+        )
+    if where.case_id is not None:
+        query = query.where(w.case_id == where.case_id)
+    if where.fanout_id is not None:
+        query = query.where(w.fanout_id == where.fanout_id)
+    if where.state is not None:
+        query = query.where(w.state == where.state.name)
+    if after is not None:
+        time, last_id = after
+        query = query.where(
+            sa.or_(w.create_time < time, sa.and_(w.create_time == time, w.id < last_id))
+        )
+    query = query.order_by(w.create_time.desc(), w.id.desc()).limit(page_size + 1)
+    ids = list((await conn.execute(query)).scalars())
+    return await get_many(conn, ids)
+
+
+async def refresh_states(conn: AsyncConnection, warning_ids: Iterable[str], now: datetime) -> None:
+    """Recompute the state of these warnings from their deliveries (after deliveries moved)."""
+    ids = sorted(set(warning_ids))
+    for chunk in chunks(ids):
+        heads = {
+            r.id: (r.state, r.acknowledge_time is not None)
+            for r in await conn.execute(
+                sa.select(warnings.c.id, warnings.c.state, warnings.c.acknowledge_time).where(
+                    warnings.c.id.in_(chunk)
+                )
+            )
+        }
+        states: dict[str, list[DeliveryState]] = {i: [] for i in heads}
+        for r in await conn.execute(
+            sa.select(deliveries.c.warning_id, deliveries.c.state).where(
+                deliveries.c.warning_id.in_(chunk)
+            )
+        ):
+            states[r.warning_id].append(DeliveryState[r.state])
+        changed = []
+        for warning_id, (current, acknowledged) in heads.items():
+            new = warning_state(states[warning_id], acknowledged).name
+            if new != current:
+                changed.append({"b_id": warning_id, "b_state": new})
+        if changed:
+            await conn.execute(
+                sa.update(warnings)
+                .where(warnings.c.id == sa.bindparam("b_id"))
+                .values(state=sa.bindparam("b_state"), update_time=now),
+                changed,
+            )
+
+
+async def acknowledge(conn: AsyncConnection, warning_id: str, now: datetime) -> None:
+    """Mark the warning and its app push acknowledged; a repeat changes nothing."""
+    await conn.execute(
+        sa.update(warnings)
+        .where(warnings.c.id == warning_id, warnings.c.acknowledge_time.is_(None))
+        .values(acknowledge_time=now, update_time=now)
+    )
+    await conn.execute(
+        sa.update(deliveries)
+        .where(
+            deliveries.c.warning_id == warning_id,
+            deliveries.c.channel == Channel.APP_PUSH.name,
+            deliveries.c.state.in_([DeliveryState.QUEUED.name, DeliveryState.DELIVERED.name]),
+        )
+        .values(state=DeliveryState.ACKNOWLEDGED.name, update_time=now)
+    )
+    await refresh_states(conn, [warning_id], now)
+
+
+def delivery_row(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "warning_id": d.warning_id,
+        "channel": d.channel.name,
+        "state": d.state.name,
+        "guardian": d.guardian,
+        "user_id": d.user_id,
+        "phone_number": d.phone_number,
+        "text": d.text,
+        "purpose": d.purpose.name if d.purpose is not None else None,
+        "carrier": d.carrier,
+        "carrier_message_id": d.carrier_message_id,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "next_poll_time": None,
+        "create_time": d.create_time,
+        "update_time": d.update_time,
+    }
+
+
+def delivery_of(r: Any) -> Delivery:
+    return Delivery(
+        id=r.id,
+        channel=Channel[r.channel],
+        state=DeliveryState[r.state],
+        warning_id=r.warning_id,
+        user_id=r.user_id,
+        phone_number=r.phone_number,
+        guardian=r.guardian,
+        carrier=r.carrier,
+        carrier_message_id=r.carrier_message_id,
+        attempts=r.attempts,
+        last_error=r.last_error,
+        create_time=r.create_time,
+        update_time=r.update_time,
+        text=r.text,
+        purpose=NotificationPurpose[r.purpose] if r.purpose else None,
+    )
+
+
+def _warning_row(w: Warning) -> dict[str, Any]:
+    indicator = w.reason.indicator
+    return {
+        "id": w.id,
+        "user_id": w.user_id,
+        "phone_number": w.phone_number,
+        "level": int(w.level),
+        "indicator_kind": int(indicator.kind) if indicator is not None else None,
+        "indicator_value": indicator.value if indicator is not None else None,
+        "case_id": w.reason.case_id,
+        "category": int(w.reason.category) if w.reason.category is not None else None,
+        "text": w.text,
+        "state": w.state.name,
+        "fanout_id": w.fanout_id,
+        "contact_count": w.contact_count,
+        "last_contact_time": w.last_contact_time,
+        "create_time": w.create_time,
+        "update_time": w.create_time,
+        "acknowledge_time": None,
+    }
+
+
+def _warning_of(r: Any, found: tuple[Delivery, ...]) -> Warning:
+    indicator = (
+        Indicator(IndicatorKind(r.indicator_kind), r.indicator_value)
+        if r.indicator_kind is not None
+        else None
+    )
+    category = FraudCategory(r.category) if r.category is not None else None
+    return Warning(
+        id=r.id,
+        user_id=r.user_id,
+        phone_number=r.phone_number,
+        level=RiskLevel(r.level),
+        reason=Reason(indicator, r.case_id, category),
+        text=r.text,
+        state=WarningState[r.state],
+        fanout_id=r.fanout_id,
+        contact_count=r.contact_count,
+        last_contact_time=r.last_contact_time,
+        create_time=r.create_time,
+        acknowledge_time=r.acknowledge_time,
+        deliveries=found,
+    )
+
+
+def _task_row(w: Warning, d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "warning_id": w.id,
+        "type": TASK_TYPE_OF_CHANNEL[d.channel].name,
+        "level": int(w.level),
+        "state": TaskState.OPEN.name,
+        "phone_number": d.phone_number,
+        "user_id": d.user_id,
+        "operator_id": None,
+        "lease_until": None,
+        "outcome": None,
+        "notes": None,
+        "claim_count": 0,
+        "create_time": d.create_time,
+        "update_time": d.create_time,
+        "complete_time": None,
+    }

@@ -1,0 +1,148 @@
+"""Wires the warning service: database, partner clients, outbox relay, background loops, servicer.
+
+Background work, each safe with several replicas on one database:
+
+- the outbox relay sends SMS and bank orders (leased rows);
+- the SMS poller asks carriers where sent messages are (rows held for a while);
+- the fan-out worker warns the contacts of numbers that became high risk (leased jobs);
+- the risk follower reads the risk change feed (one replica at a time, by lease);
+- the retention pruner deletes contacts past the retention window, and stale claims.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.api.antifraud.warning.v1 import warning_pb2, warning_pb2_grpc
+from services.common import config
+from services.common.db import Database
+from services.common.outbox import OutboxRelay
+from services.common.server import Binding
+from services.warning.adapters import tables
+from services.warning.adapters.bank_orders_repo import BANK_ORDER_TOPIC
+from services.warning.adapters.banks import BankClient
+from services.warning.adapters.carriers import CarrierClient
+from services.warning.adapters.directory import PartnerDirectory
+from services.warning.adapters.risk_feed import RiskFeed
+from services.warning.adapters.warnings_repo import SMS_TOPIC
+from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
+from services.warning.service_layer.bank_orders import BankOrderSender
+from services.warning.service_layer.contacts import RetentionPruner
+from services.warning.service_layer.fanout import FanoutWorker
+from services.warning.service_layer.follower import RiskFollower
+from services.warning.service_layer.loops import BackgroundLoop
+from services.warning.service_layer.push import PushHub
+from services.warning.service_layer.sms import SmsPoller, SmsSender
+from services.warning.settings import WarningSettings
+
+VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
+SERVICE_NAME = warning_pb2.DESCRIPTOR.services_by_name["WarningService"].full_name
+#: Who orders stop-payments, as banks record it.
+DEFAULT_AUTHORITY = "国家反诈中心"
+
+
+class WarningComponent:
+    name = "warning"
+
+    def __init__(
+        self,
+        db: Database,
+        settings: WarningSettings,
+        *,
+        directory: PartnerDirectory | None = None,
+        risk_target: str | None = None,
+        authority: str = DEFAULT_AUTHORITY,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.directory = directory or PartnerDirectory()
+        self.hub = PushHub()
+        self.carriers = CarrierClient(self.directory.clients)
+        self.banks = BankClient(self.directory.clients, authority)
+        self.sms_sender = SmsSender(
+            db, self.carriers, self.directory, settings.max_attempts, settings.sms_poll_seconds
+        )
+        self.relay = OutboxRelay(
+            db,
+            tables.outbox,
+            {
+                SMS_TOPIC: self.sms_sender,
+                BANK_ORDER_TOPIC: BankOrderSender(
+                    db, self.banks, self.directory, settings.max_attempts
+                ),
+            },
+            max_attempts=settings.max_attempts,
+        )
+        self.fanout = FanoutWorker(db, settings, self.hub, self.relay.wake)
+        self.loops = [
+            BackgroundLoop(
+                "sms-poller", SmsPoller(db, self.carriers, settings.sms_poll_seconds).step
+            ),
+            BackgroundLoop("retention-pruner", RetentionPruner(db, settings).step),
+        ]
+        self.fanout_loop = BackgroundLoop("fanout", self.fanout.step)
+        self.loops.append(self.fanout_loop)
+        self.follower: RiskFollower | None = None
+        self.feed: RiskFeed | None = None
+        if settings.follow_risk:
+            self.feed = RiskFeed(risk_target or config.target("risk"))
+            self.follower = RiskFollower(db, self.feed, settings, self.fanout_loop.wake)
+            self.loops.append(BackgroundLoop("risk-follower", self.follower.step))
+        self.servicer = WarningServicer(
+            db, Wiring(settings, self.hub, self.directory, self.relay.wake)
+        )
+
+    def bindings(self) -> Sequence[Binding]:
+        return [
+            Binding(
+                SERVICE_NAME, warning_pb2_grpc.add_WarningServiceServicer_to_server, self.servicer
+            )
+        ]
+
+    async def migrate(self) -> None:
+        await self.db.migrate(VERSIONS)
+
+    async def start(self) -> None:
+        await self.migrate()
+        self.relay.start()
+        for loop in self.loops:
+            loop.start()
+
+    async def stop(self) -> None:
+        """Stop background work, then release the lease, the partners' channels, the database:
+        each step runs even if one before it failed."""
+        try:
+            for loop in self.loops:
+                await loop.stop()
+            await self.relay.stop()
+            await self.sms_sender.stop()
+            if self.follower is not None:
+                with contextlib.suppress(Exception):
+                    await self.follower.release()
+        finally:
+            try:
+                if self.feed is not None:
+                    await self.feed.close()
+                await self.directory.close()
+            finally:
+                await self.db.dispose()
+
+
+def build(
+    name: str = "warning",
+    *,
+    url: str | None = None,
+    schema: str | None = None,
+    settings: WarningSettings | None = None,
+    risk_target: str | None = None,
+    directory: PartnerDirectory | None = None,
+) -> WarningComponent:
+    return WarningComponent(
+        Database("warning", url=url, schema=schema),
+        settings or WarningSettings.from_env(),
+        directory=directory,
+        risk_target=risk_target,
+        authority=config.env("WARNING_AUTHORITY", DEFAULT_AUTHORITY),
+    )

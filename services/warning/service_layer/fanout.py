@@ -1,0 +1,113 @@
+"""Warning everyone in contact with a number that became high risk (the 12381 model).
+
+A fan-out is a job row. Its first step copies the number's contacts into
+``fanout_targets`` with one INSERT ... SELECT; then each step warns one chunk
+of targets in number order and records how far it got, in the same
+transaction as the warnings. A crash loses at most an uncommitted chunk, which
+the next holder of the job (this process after a restart, or another replica
+once the lease ends) redoes; the once-per-window rule makes a redone chunk
+harmless even if two workers ever overlapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from services.common.db import Database, UnitOfWork
+from services.common.indicators import display
+from services.common.logs import get_logger
+from services.warning.adapters import contacts_repo, fanouts_repo, recipients_repo
+from services.warning.domain.model import Person, Reason, Warning
+from services.warning.service_layer.push import PushHub
+from services.warning.service_layer.warnings import Draft, create_warnings, new_id
+from services.warning.settings import WarningSettings
+
+log = get_logger("warning.fanout")
+
+IDLE_SECONDS = 1.0
+
+
+@dataclass
+class FanoutWorker:
+    db: Database
+    settings: WarningSettings
+    hub: PushHub
+    on_queued: Callable[[], None]  # wakes the outbox relay
+    holder: str = field(default_factory=new_id)
+
+    async def step(self) -> float:
+        now = datetime.now(UTC)
+        async with UnitOfWork(self.db) as uow:
+            fanout_id = await fanouts_repo.claim(uow.conn, self.holder, now, self.settings.lease)
+            await uow.commit()
+        if fanout_id is None:
+            return IDLE_SECONDS
+        while await self.work_chunk(fanout_id):
+            pass
+        return 0.0
+
+    async def work_chunk(self, fanout_id: str) -> bool:
+        """One step of a fan-out; False once it is done or no longer ours."""
+        now = datetime.now(UTC)
+        created: list[Warning] = []
+        async with UnitOfWork(self.db) as uow:
+            progress = await fanouts_repo.hold(
+                uow.conn, fanout_id, self.holder, now, self.settings.lease
+            )
+            if progress is None:
+                return False
+            fanout = progress.fanout
+            if not progress.snapshot_taken:
+                contacts = await contacts_repo.snapshot_contacts(
+                    uow.conn,
+                    fanout_id,
+                    fanout.indicator.value,
+                    now - self.settings.contact_retention,
+                )
+                await fanouts_repo.snapshot_taken(uow.conn, fanout_id, contacts, now)
+                await uow.commit()
+                log.info(
+                    "fan-out started",
+                    fanout_id=fanout_id,
+                    indicator=display(fanout.indicator),
+                    contacts=contacts,
+                )
+                return True
+            targets = await fanouts_repo.targets(
+                uow.conn, fanout_id, progress.after, self.settings.fanout_chunk
+            )
+            if not targets:
+                await fanouts_repo.finish(uow.conn, fanout_id, now)
+                await uow.commit()
+                log.info(
+                    "fan-out done",
+                    fanout_id=fanout_id,
+                    contacts=fanout.contact_count,
+                    warned=fanout.warned_count,
+                    suppressed=fanout.suppressed_count,
+                )
+                return False
+            persons = await recipients_repo.persons(uow.conn, [t.phone_number for t in targets])
+            reason = Reason(fanout.indicator, None, fanout.category)
+            rule = self.settings.contact_rule
+            drafts = [
+                Draft(
+                    person=persons.get(t.phone_number) or Person(t.phone_number),
+                    level=rule.level(t.last_time, t.contact_count, now),
+                    reason=reason,
+                    fanout_id=fanout_id,
+                    contact_count=t.contact_count,
+                    last_contact_time=t.last_time,
+                )
+                for t in targets
+            ]
+            created = [w for w in await create_warnings(uow.conn, self.settings, drafts, now) if w]
+            await fanouts_repo.record_chunk(
+                uow.conn, fanout_id, targets[-1].phone_number, len(targets), len(created), now
+            )
+            await uow.commit()
+        self.hub.notify(w.user_id for w in created)
+        self.on_queued()
+        return True

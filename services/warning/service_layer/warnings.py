@@ -1,0 +1,157 @@
+"""Creating, reading and acknowledging warnings.
+
+``create_warnings`` is the one way a warning comes to exist, for a single
+DispatchWarning and for a chunk of a contact fan-out alike: the once-per-window
+claim, the tier policy with guardians, and every row written with a statement
+per table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.db import UnitOfWork
+from services.common.errors import NotFound, PermissionDenied
+from services.warning.adapters import recipients_repo, warnings_repo
+from services.warning.domain.model import (
+    Delivery,
+    DeliveryState,
+    Person,
+    Reason,
+    RiskLevel,
+    Warning,
+    WarningState,
+)
+from services.warning.domain.rules import reason_key
+from services.warning.domain.texts import standard_text
+from services.warning.settings import WarningSettings
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A warning about to be created."""
+
+    person: Person
+    level: RiskLevel
+    reason: Reason
+    text: str | None = None  # the standard text for the level when None
+    fanout_id: str | None = None
+    contact_count: int | None = None
+    last_contact_time: datetime | None = None
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def build(settings: WarningSettings, draft: Draft, now: datetime) -> Warning:
+    """The warning a draft becomes, with one delivery per channel the policy picks."""
+    warning_id = new_id()
+    planned = settings.policy.plan(draft.level, draft.person)
+    deliveries = tuple(
+        Delivery(
+            id=new_id(),
+            channel=p.channel,
+            state=DeliveryState.QUEUED,
+            warning_id=warning_id,
+            user_id=p.user_id,
+            phone_number=p.phone_number,
+            guardian=p.guardian,
+            carrier=None,
+            carrier_message_id=None,
+            attempts=0,
+            last_error=None,
+            create_time=now,
+            update_time=now,
+        )
+        for p in planned
+    )
+    return Warning(
+        id=warning_id,
+        user_id=draft.person.user_id,
+        phone_number=draft.person.phone_number,
+        level=draft.level,
+        reason=draft.reason,
+        text=draft.text or standard_text(draft.level, draft.reason),
+        state=WarningState.PENDING,
+        fanout_id=draft.fanout_id,
+        contact_count=draft.contact_count,
+        last_contact_time=draft.last_contact_time,
+        create_time=now,
+        acknowledge_time=None,
+        deliveries=deliveries,
+    )
+
+
+async def create_warnings(
+    conn: AsyncConnection, settings: WarningSettings, drafts: Sequence[Draft], now: datetime
+) -> list[Warning | None]:
+    """Create the drafts' warnings; None where the person was already warned about the same
+    thing at the same or a higher level within the window. At most one draft per person and
+    reason in one call."""
+    built = [build(settings, draft, now) for draft in drafts]
+    claims = [
+        warnings_repo.DedupClaim(w.phone_number, reason_key(w.reason), w.id, w.level) for w in built
+    ]
+    won = await warnings_repo.claim_dedup(conn, claims, now - settings.dedup_window, now)
+    created = [w if w.id in won else None for w in built]
+    await warnings_repo.insert(conn, [w for w in created if w is not None])
+    return created
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    warning: Warning
+    suppressed: bool
+
+
+async def resolve_user(conn: AsyncConnection, user_id: str) -> Person:
+    recipient = await recipients_repo.get(conn, user_id)
+    if recipient is None:
+        raise NotFound(f"recipient {user_id} is not registered (UpsertRecipient first)")
+    return Person.of(recipient)
+
+
+async def resolve_phone(conn: AsyncConnection, phone_number: str) -> Person:
+    """A number is the registered user who holds it, when there is one."""
+    found = await recipients_repo.persons(conn, [phone_number])
+    return found.get(phone_number) or Person(phone_number)
+
+
+async def dispatch(
+    uow: UnitOfWork,
+    settings: WarningSettings,
+    person: Person,
+    level: RiskLevel,
+    reason: Reason,
+    text: str | None,
+    now: datetime,
+) -> Dispatched:
+    [created] = await create_warnings(uow.conn, settings, [Draft(person, level, reason, text)], now)
+    if created is not None:
+        return Dispatched(created, suppressed=False)
+    existing_id = await warnings_repo.current_for(uow.conn, person.phone_number, reason_key(reason))
+    existing = await warnings_repo.get(uow.conn, existing_id) if existing_id else None
+    if existing is None:
+        raise AssertionError("a suppressed warning has no current warning")
+    return Dispatched(existing, suppressed=True)
+
+
+async def get(conn: AsyncConnection, warning_id: str) -> Warning:
+    found = await warnings_repo.get(conn, warning_id)
+    if found is None:
+        raise NotFound(f"warnings/{warning_id} not found")
+    return found
+
+
+async def acknowledge(uow: UnitOfWork, warning_id: str, user_id: str, now: datetime) -> Warning:
+    found = await get(uow.conn, warning_id)
+    if found.user_id != user_id:
+        raise PermissionDenied(f"warnings/{warning_id} is not for user {user_id}")
+    await warnings_repo.acknowledge(uow.conn, warning_id, now)
+    return await get(uow.conn, warning_id)

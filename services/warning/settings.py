@@ -1,0 +1,60 @@
+"""The warning service's settings, from ``ANTIFRAUD_WARNING_*`` environment variables.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| ``WARNING_TIER_POLICY`` | see ``policy.DEFAULT_POLICY`` | channels per level, guardians' channel |
+| ``WARNING_DEDUP_WINDOW_HOURS`` | 168 | a person is warned once per thing in this window |
+| ``WARNING_CONTACT_RETENTION_DAYS`` | 30 | contact events are kept (and fanned out to) this long |
+| ``WARNING_TASK_LEASE_SECONDS`` | 900 | a claimed task returns to its queue after this |
+| ``WARNING_FOLLOW_RISK`` | 1 | follow the risk service's change feed |
+| ``WARNING_STREAM_POLL_SECONDS`` | 1.0 | how often an app stream looks for new warnings |
+| ``WARNING_SMS_POLL_SECONDS`` | 1.0 | first wait before asking a carrier whether an SMS arrived |
+| ``WARNING_PRUNE_SECONDS`` | 3600 | how often expired contacts and claims are deleted |
+| ``WARNING_MAX_ATTEMPTS`` | 50 | attempts of a delivery or bank order before it fails |
+| ``WARNING_LEASE_SECONDS`` | 15 | a dead replica's follower or fan-out is taken over after this |
+| ``WARNING_FANOUT_CHUNK`` | 1000 | contacts warned per transaction of a fan-out |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from services.common.config import env, env_float, env_int
+from services.warning.domain.contacts import ContactLevelRule
+from services.warning.domain.policy import DEFAULT_POLICY, TierPolicy
+
+
+@dataclass(frozen=True)
+class WarningSettings:
+    policy: TierPolicy = field(default_factory=lambda: TierPolicy.parse(DEFAULT_POLICY))
+    dedup_window: timedelta = timedelta(days=7)
+    contact_retention: timedelta = timedelta(days=30)
+    task_lease: timedelta = timedelta(minutes=15)
+    contact_rule: ContactLevelRule = field(default_factory=ContactLevelRule)
+    follow_risk: bool = True
+    stream_poll_seconds: float = 1.0
+    sms_poll_seconds: float = 1.0
+    prune_seconds: float = 3600.0
+    max_attempts: int = 50
+    #: A notification not pushed within this time is no longer offered on the stream.
+    notification_ttl: timedelta = timedelta(days=1)
+    #: The change-feed follower's and fan-out workers' leases.
+    lease: timedelta = timedelta(seconds=15)
+    fanout_chunk: int = 1000
+
+    @classmethod
+    def from_env(cls) -> WarningSettings:
+        return cls(
+            policy=TierPolicy.parse(env("WARNING_TIER_POLICY") or DEFAULT_POLICY),
+            dedup_window=timedelta(hours=env_float("WARNING_DEDUP_WINDOW_HOURS", 168.0)),
+            contact_retention=timedelta(days=env_float("WARNING_CONTACT_RETENTION_DAYS", 30.0)),
+            task_lease=timedelta(seconds=env_float("WARNING_TASK_LEASE_SECONDS", 900.0)),
+            follow_risk=env("WARNING_FOLLOW_RISK", "1") not in ("0", "false", "no"),
+            stream_poll_seconds=env_float("WARNING_STREAM_POLL_SECONDS", 1.0),
+            sms_poll_seconds=env_float("WARNING_SMS_POLL_SECONDS", 1.0),
+            prune_seconds=env_float("WARNING_PRUNE_SECONDS", 3600.0),
+            max_attempts=env_int("WARNING_MAX_ATTEMPTS", 50),
+            lease=timedelta(seconds=env_float("WARNING_LEASE_SECONDS", 15.0)),
+            fanout_chunk=env_int("WARNING_FANOUT_CHUNK", 1000),
+        )

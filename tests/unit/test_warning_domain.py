@@ -1,0 +1,203 @@
+"""The warning service's pure rules: tier policy, contact levels, states, texts, aggregation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.indicators import IndicatorKind, normalize
+from services.warning.domain.contacts import ContactEvent, ContactLevelRule, aggregate, day_of
+from services.warning.domain.model import (
+    Channel,
+    ContactKind,
+    DeliveryState,
+    Person,
+    Reason,
+    RiskLevel,
+    TaskOutcome,
+    WarningState,
+)
+from services.warning.domain.policy import DEFAULT_POLICY, PolicyError, TierPolicy
+from services.warning.domain.rules import (
+    delivery_state_of_outcome,
+    moves_forward,
+    reason_key,
+    warning_state,
+)
+from services.warning.domain.texts import (
+    FLASH_SMS_MAX_CHARS,
+    FLASH_TEXT,
+    delivery_text,
+    guardian_text,
+    standard_text,
+)
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+APP_USER = Person("+8613800138000", "u-1")
+PHONE_ONLY = Person("+8613800138001")
+ELDER = Person("+8613800138002", "u-2", True, ("+8613012345678", "+8613312345678"))
+FRAUD = normalize(IndicatorKind.PHONE_NUMBER, "13912345678")
+
+
+def channels(policy: TierPolicy, level: RiskLevel, person: Person) -> list[tuple[Channel, bool]]:
+    return [(d.channel, d.guardian) for d in policy.plan(level, person)]
+
+
+class TestTierPolicy:
+    policy = TierPolicy.parse(DEFAULT_POLICY)
+
+    def test_high_gives_visit_call_flash_and_push(self) -> None:
+        assert channels(self.policy, RiskLevel.HIGH, APP_USER) == [
+            (Channel.HOME_VISIT_TASK, False),
+            (Channel.CALL_TASK, False),
+            (Channel.FLASH_SMS, False),
+            (Channel.APP_PUSH, False),
+        ]
+
+    def test_medium_gives_call_sms_and_push(self) -> None:
+        assert channels(self.policy, RiskLevel.MEDIUM, APP_USER) == [
+            (Channel.CALL_TASK, False),
+            (Channel.SMS, False),
+            (Channel.APP_PUSH, False),
+        ]
+
+    def test_low_pushes_to_app_users_and_texts_the_others(self) -> None:
+        assert channels(self.policy, RiskLevel.LOW, APP_USER) == [(Channel.APP_PUSH, False)]
+        assert channels(self.policy, RiskLevel.LOW, PHONE_ONLY) == [(Channel.SMS, False)]
+
+    def test_push_is_skipped_for_a_number_without_the_app(self) -> None:
+        assert channels(self.policy, RiskLevel.HIGH, PHONE_ONLY) == [
+            (Channel.HOME_VISIT_TASK, False),
+            (Channel.CALL_TASK, False),
+            (Channel.FLASH_SMS, False),
+        ]
+
+    def test_guardians_of_a_protected_user_get_an_sms_each(self) -> None:
+        planned = self.policy.plan(RiskLevel.LOW, ELDER)
+        guardians = [(d.channel, d.phone_number) for d in planned if d.guardian]
+        assert guardians == [(Channel.SMS, "+8613012345678"), (Channel.SMS, "+8613312345678")]
+
+    def test_guardians_of_an_unprotected_user_are_not_warned(self) -> None:
+        person = Person("+8613800138003", "u-3", False, ("+8613012345678",))
+        assert not [d for d in self.policy.plan(RiskLevel.HIGH, person) if d.guardian]
+
+    def test_a_custom_policy_is_read(self) -> None:
+        policy = TierPolicy.parse("high=call;medium=sms;low=push|sms;guardian=flash_sms")
+        assert channels(policy, RiskLevel.HIGH, APP_USER) == [(Channel.CALL_TASK, False)]
+        assert policy.guardian_channel == Channel.FLASH_SMS
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "high=call;medium=sms",  # no low
+            "high=call;medium=sms;low=carrier_pigeon",
+            "high=call;medium=sms;low=sms;extreme=call",
+            "high=call;medium=sms;low=sms;guardian=call",
+            "high call",
+        ],
+    )
+    def test_a_bad_policy_is_refused(self, text: str) -> None:
+        with pytest.raises(PolicyError):
+            TierPolicy.parse(text)
+
+
+class TestContactLevel:
+    rule = ContactLevelRule()
+
+    @pytest.mark.parametrize(
+        ("hours_ago", "count", "level"),
+        [
+            (2, 1, RiskLevel.MEDIUM),  # recent, once
+            (2, 2, RiskLevel.HIGH),  # recent and repeated
+            (48, 1, RiskLevel.LOW),  # two days ago, once
+            (48, 2, RiskLevel.MEDIUM),
+            (48, 5, RiskLevel.HIGH),  # two days ago, often
+            (24 * 20, 1, RiskLevel.LOW),
+            (24 * 20, 10, RiskLevel.MEDIUM),
+        ],
+    )
+    def test_level_grows_with_recency_and_frequency(
+        self, hours_ago: int, count: int, level: RiskLevel
+    ) -> None:
+        assert self.rule.level(NOW - timedelta(hours=hours_ago), count, NOW) == level
+
+    def test_never_lower_for_more_recent_or_more_frequent(self) -> None:
+        for hours in range(0, 24 * 30, 7):
+            for count in range(1, 8):
+                level = self.rule.level(NOW - timedelta(hours=hours), count, NOW)
+                assert self.rule.level(NOW - timedelta(hours=hours), count + 1, NOW) >= level
+                assert (
+                    self.rule.level(NOW - timedelta(hours=max(0, hours - 7)), count, NOW) >= level
+                )
+
+
+class TestStates:
+    def test_delivered_once_any_channel_reached_the_person(self) -> None:
+        states = [DeliveryState.FAILED, DeliveryState.DELIVERED, DeliveryState.QUEUED]
+        assert warning_state(states, acknowledged=False) == WarningState.DELIVERED
+
+    def test_failed_only_when_every_channel_failed(self) -> None:
+        assert warning_state([DeliveryState.FAILED] * 2, False) == WarningState.FAILED
+        assert (
+            warning_state([DeliveryState.FAILED, DeliveryState.SENT], False) == WarningState.PENDING
+        )
+
+    def test_acknowledgement_wins(self) -> None:
+        assert warning_state([DeliveryState.FAILED], True) == WarningState.ACKNOWLEDGED
+
+    def test_deliveries_only_move_forward(self) -> None:
+        assert moves_forward(DeliveryState.QUEUED, DeliveryState.SENT)
+        assert moves_forward(DeliveryState.SENT, DeliveryState.DELIVERED)
+        assert moves_forward(DeliveryState.SENT, DeliveryState.FAILED)
+        assert moves_forward(DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED)
+        assert not moves_forward(DeliveryState.SENT, DeliveryState.QUEUED)
+        assert not moves_forward(DeliveryState.DELIVERED, DeliveryState.FAILED)
+        assert not moves_forward(DeliveryState.DELIVERED, DeliveryState.DELIVERED)
+        assert not moves_forward(DeliveryState.FAILED, DeliveryState.DELIVERED)
+
+    def test_an_unreachable_person_fails_the_task_delivery(self) -> None:
+        assert delivery_state_of_outcome(TaskOutcome.UNREACHABLE) == DeliveryState.FAILED
+        assert delivery_state_of_outcome(TaskOutcome.ALREADY_PAID) == DeliveryState.DELIVERED
+
+    def test_the_same_thing_is_the_indicator_else_the_case(self) -> None:
+        by_indicator = reason_key(Reason(FRAUD, "case-1"))
+        assert by_indicator == reason_key(Reason(FRAUD, None))
+        assert reason_key(Reason(None, "case-1")) != by_indicator
+        assert len(by_indicator) == 64
+
+
+class TestTexts:
+    def test_the_flash_text_fits_one_segment(self) -> None:
+        assert len(FLASH_TEXT) <= FLASH_SMS_MAX_CHARS
+
+    def test_standard_text_masks_the_indicator(self) -> None:
+        text = standard_text(RiskLevel.HIGH, Reason(FRAUD, None))
+        assert "+86139****5678" in text
+        assert FRAUD.value not in text
+        assert "96110" in text
+
+    def test_guardians_read_only_the_last_digits(self) -> None:
+        text = guardian_text("+8613800138002")
+        assert "8002" in text
+        assert "13800138002" not in text
+        assert delivery_text(Channel.SMS, True, "warning", "+8613800138002") == text
+
+    def test_flash_and_sms_words(self) -> None:
+        assert delivery_text(Channel.FLASH_SMS, False, "warning", "+86138") == FLASH_TEXT
+        assert delivery_text(Channel.SMS, False, "warning", "+86138") == "warning"
+
+
+class TestAggregation:
+    def test_events_become_counts_per_unordered_pair_and_day(self) -> None:
+        a, b = "+8613800138000", "+8613912345678"
+        events = [
+            ContactEvent(a, b, NOW - timedelta(hours=1), ContactKind.CALL),
+            ContactEvent(b, a, NOW - timedelta(hours=2), ContactKind.SMS),
+            ContactEvent(b, a, NOW - timedelta(days=2), ContactKind.CALL),
+        ]
+        found = aggregate(events)
+        assert len(found) == 2
+        today = next(v for k, v in found.items() if k.day == day_of(NOW))
+        assert (today.calls, today.sms, today.last_time) == (1, 1, NOW - timedelta(hours=1))
+        assert all(k.number_a < k.number_b for k in found)
