@@ -129,19 +129,19 @@ class UnitOfWork:
         return self.conn.dialect.name
 
     async def __aenter__(self) -> Self:
+        # The transaction begins with the first statement (BEGIN IMMEDIATE on SQLite).
         self._conn = await self.db.engine.connect()
-        await self._conn.begin()
         self._committed = False
         return self
 
     async def commit(self) -> None:
+        # No new transaction is begun here: the next statement begins one when it comes,
+        # so on SQLite the write lock is not held while the caller does other things.
         await self.conn.commit()
         self._committed = True
-        await self.conn.begin()
 
     async def rollback(self) -> None:
         await self.conn.rollback()
-        await self.conn.begin()
 
     async def __aexit__(
         self,

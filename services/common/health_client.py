@@ -8,9 +8,12 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.clients import open_channel
+
 
 async def is_serving(target: str, *, service: str = "", timeout: float = 1.0) -> bool:
-    async with grpc.aio.insecure_channel(target) as channel:
+    # The same credentials as every other client: TLS when ANTIFRAUD_TLS_CA is set.
+    async with open_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = await stub.Check(

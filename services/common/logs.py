@@ -11,6 +11,7 @@ import sys
 
 import orjson
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 from services.common.config import env
 
@@ -32,7 +33,10 @@ def configure(*, level: str | None = None, fmt: str | None = None, cache: bool =
         renderer = structlog.dev.ConsoleRenderer()
         logger_factory: structlog.typing.WrappedLogger = structlog.PrintLoggerFactory(sys.stderr)
     else:
-        processors.append(structlog.processors.dict_tracebacks)
+        # Tracebacks as data, but never with local variables: they hold personal values.
+        processors.append(
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        )
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
         logger_factory = structlog.BytesLoggerFactory(sys.stderr.buffer)
     structlog.configure(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +25,7 @@ from services.common.logs import get_logger
 log = get_logger("outbox")
 
 LEASE = timedelta(seconds=30)
+ENQUEUE_CHUNK = 1000
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -61,6 +62,38 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("last_error", sa.String(500), nullable=True),
         sa.Index("ix_outbox_due", "deliver_time", "fail_time", "next_attempt_time"),
     )
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    topic: str
+    key: str
+    payload: bytes
+
+
+async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[OutboxItem]) -> None:
+    """Write many events in the caller's transaction, in one statement per chunk.
+
+    For keys that are new by construction (fresh delivery or order ids): unlike
+    :func:`enqueue` it does not look for an existing key first, which a fan-out of
+    100,000 deliveries cannot afford. A repeated key fails the transaction.
+    """
+    now = datetime.now(UTC)
+    for start in range(0, len(items), ENQUEUE_CHUNK):
+        await conn.execute(
+            sa.insert(table),
+            [
+                {
+                    "topic": item.topic,
+                    "key": item.key,
+                    "payload": item.payload,
+                    "create_time": now,
+                    "attempts": 0,
+                    "next_attempt_time": now,
+                }
+                for item in items[start : start + ENQUEUE_CHUNK]
+            ],
+        )
 
 
 async def enqueue(
@@ -171,11 +204,24 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Claim and deliver one batch; returns how many were claimed."""
         events = await self._claim()
-        if events:
-            await asyncio.gather(*(self._deliver(event) for event in events))
+        if not events:
+            return 0
+        outcomes = await asyncio.gather(*(self._deliver(event) for event in events))
+        delivered = [event.id for event, ok in zip(events, outcomes, strict=True) if ok]
+        if delivered:
+            # One transaction marks the whole batch: a crash before it repeats the calls,
+            # which the receivers deduplicate by key.
+            t = self.table
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(delivered))
+                    .values(deliver_time=datetime.now(UTC), lease_until=None, last_error=None)
+                )
         return len(events)
 
-    async def _deliver(self, event: OutboxEvent) -> None:
+    async def _deliver(self, event: OutboxEvent) -> bool:
+        """True when delivered; a failure is recorded with its next attempt time."""
         handler = self.handlers.get(event.topic)
         t = self.table
         async with self._slots:
@@ -183,6 +229,7 @@ class OutboxRelay:
                 if handler is None:
                     raise PermanentFailure(f"no handler for topic {event.topic}")
                 await handler(event)
+                return True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -205,10 +252,4 @@ class OutboxRelay:
                 )
                 async with self.db.engine.begin() as conn:
                     await conn.execute(sa.update(t).where(t.c.id == event.id).values(**values))
-                return
-        async with self.db.engine.begin() as conn:
-            await conn.execute(
-                sa.update(t)
-                .where(t.c.id == event.id)
-                .values(deliver_time=datetime.now(UTC), lease_until=None, last_error=None)
-            )
+                return False

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.indicators import Indicator, IndicatorKind
-from services.warning.adapters.sql import OutboxItem, enqueue_many
-from services.warning.adapters.tables import bank_orders
+from services.common.outbox import OutboxItem, enqueue_many
+from services.warning.adapters.tables import bank_orders, outbox
 from services.warning.domain.model import BankOrder, BankOrderState, BankOrderType, Money
 
 #: The outbox topic of bank orders; the payload is the order id.
@@ -45,7 +45,9 @@ async def insert(conn: AsyncConnection, order: BankOrder) -> None:
         )
     )
     if order.state == BankOrderState.QUEUED:
-        await enqueue_many(conn, [OutboxItem(BANK_ORDER_TOPIC, order.id, order.id.encode())])
+        await enqueue_many(
+            conn, outbox, [OutboxItem(BANK_ORDER_TOPIC, order.id, order.id.encode())]
+        )
 
 
 async def get(conn: AsyncConnection, order_id: str) -> BankOrder | None:

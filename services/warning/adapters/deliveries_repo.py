@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.outbox import OutboxItem, enqueue_many
 from services.warning.adapters.sms_jobs import SmsJob
-from services.warning.adapters.sql import OutboxItem, chunks, enqueue_many, for_update
-from services.warning.adapters.tables import deliveries
+from services.warning.adapters.sql import chunks, for_update
+from services.warning.adapters.tables import deliveries, outbox
 from services.warning.adapters.warnings_repo import SMS_TOPIC, delivery_of, delivery_row
 from services.warning.domain.model import CARRIER_CHANNELS, Channel, Delivery, DeliveryState
 from services.warning.domain.rules import moves_forward
@@ -21,7 +22,7 @@ async def insert_notification(conn: AsyncConnection, delivery: Delivery) -> None
     await conn.execute(sa.insert(deliveries).values(**delivery_row(delivery)))
     if delivery.channel in CARRIER_CHANNELS:
         job = SmsJob.of(delivery, None, None)
-        await enqueue_many(conn, [OutboxItem(SMS_TOPIC, delivery.id, job.encode())])
+        await enqueue_many(conn, outbox, [OutboxItem(SMS_TOPIC, delivery.id, job.encode())])
 
 
 async def get(conn: AsyncConnection, delivery_id: str) -> Delivery | None:

@@ -1,17 +1,13 @@
-"""Small SQL helpers the repositories share: upserts on either backend, bulk outbox rows."""
+"""Small SQL helpers the repositories share: upserts and row locks on either backend."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from services.warning.adapters.tables import outbox
 
 T = TypeVar("T")
 
@@ -38,39 +34,6 @@ def for_update(conn: AsyncConnection, query: sa.Select[Any]) -> sa.Select[Any]:
     if conn.dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    topic: str
-    key: str
-    payload: bytes
-
-
-async def enqueue_many(conn: AsyncConnection, items: Sequence[OutboxItem]) -> None:
-    """Write many outbox events in the caller's transaction, in one executemany.
-
-    The rows are those ``services.common.outbox.enqueue`` writes; that function
-    checks for an existing key one event at a time, which a fan-out of 100,000
-    deliveries cannot afford. Every key here is a fresh delivery or order id.
-    """
-    if not items:
-        return
-    now = datetime.now(UTC)
-    await conn.execute(
-        sa.insert(outbox),
-        [
-            {
-                "topic": item.topic,
-                "key": item.key,
-                "payload": item.payload,
-                "create_time": now,
-                "attempts": 0,
-                "next_attempt_time": now,
-            }
-            for item in items
-        ],
-    )
 
 
 def chunks(items: Sequence[T], size: int = CHUNK_ROWS) -> list[Sequence[T]]:

@@ -11,14 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.indicators import Indicator, IndicatorKind
+from services.common.outbox import OutboxItem, enqueue_many
 from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.adapters.sql import (
-    OutboxItem,
     chunks,
-    enqueue_many,
     insert_for,
 )
-from services.warning.adapters.tables import deliveries, tasks, warning_dedup, warnings
+from services.warning.adapters.tables import deliveries, outbox, tasks, warning_dedup, warnings
 from services.warning.domain.model import (
     CARRIER_CHANNELS,
     TASK_CHANNELS,
@@ -128,7 +127,7 @@ async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
     await conn.execute(sa.insert(deliveries), delivery_rows)
     if task_rows:
         await conn.execute(sa.insert(tasks), task_rows)
-    await enqueue_many(conn, events)
+    await enqueue_many(conn, outbox, events)
 
 
 async def get(conn: AsyncConnection, warning_id: str) -> Warning | None:

@@ -1,0 +1,129 @@
+"""TLS and mutual TLS between clients and servers, switched on by certificate paths.
+
+Certificates are made here with ``cryptography``: a CA, a server certificate for
+127.0.0.1, and a client certificate for mutual TLS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from services.api.antifraud.common.v1 import common_pb2 as c
+from services.api.antifraud.echo.v1 import echo_pb2, echo_pb2_grpc
+from services.common.clients import open_channel
+from services.common.config import ServerSettings, TlsSettings
+from services.common.health_client import is_serving
+from services.common.server import start_server
+from services.echo.component import EchoComponent
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write(path: Path, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> tuple[str, str]:
+    key_path, cert_path = path.with_suffix(".key"), path.with_suffix(".crt")
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return str(key_path), str(cert_path)
+
+
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool = False,
+    server: bool = False,
+) -> x509.Certificate:
+    now = datetime.now(UTC)
+    issuer_name, issuer_key = issuer or (subject, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("pki")
+    ca_key = _key()
+    ca = _cert("antifraud test CA", ca_key, None, ca=True)
+    server_key, client_key = _key(), _key()
+    paths = {}
+    _, paths["ca"] = _write(folder / "ca", ca_key, ca)
+    paths["server_key"], paths["server_cert"] = _write(
+        folder / "server",
+        server_key,
+        _cert("risk", server_key, ("antifraud test CA", ca_key), server=True),
+    )
+    paths["client_key"], paths["client_cert"] = _write(
+        folder / "client", client_key, _cert("gateway", client_key, ("antifraud test CA", ca_key))
+    )
+    return paths
+
+
+async def _echo(channel: grpc.aio.Channel) -> str:
+    reply = await echo_pb2_grpc.EchoServiceStub(channel).Echo(
+        echo_pb2.EchoRequest(indicator=c.Indicator(kind=c.INDICATOR_KIND_QQ_NUMBER, value="12345")),
+        timeout=5,
+    )
+    return reply.indicator.value
+
+
+@pytest.mark.parametrize("mutual", [False, True], ids=["tls", "mutual-tls"])
+async def test_servers_speak_tls_and_clients_follow_configuration(
+    pki: dict[str, str], mutual: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls = TlsSettings(pki["server_cert"], pki["server_key"], pki["ca"] if mutual else "")
+    running = await start_server(EchoComponent(), ServerSettings("echo", "127.0.0.1:0", tls=tls))
+    try:
+        monkeypatch.setenv("ANTIFRAUD_TLS_CA", pki["ca"])
+        if mutual:
+            monkeypatch.setenv("ANTIFRAUD_TLS_CLIENT_CERT", pki["client_cert"])
+            monkeypatch.setenv("ANTIFRAUD_TLS_CLIENT_KEY", pki["client_key"])
+        async with open_channel(running.address) as channel:
+            assert await _echo(channel) == "12345"
+        assert await is_serving(running.address)  # container health checks speak TLS too
+        # A plaintext client gets nowhere.
+        async with grpc.aio.insecure_channel(running.address) as plain:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await _echo(plain)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        if mutual:
+            # TLS without a client certificate is refused when the server asks for one.
+            monkeypatch.delenv("ANTIFRAUD_TLS_CLIENT_CERT")
+            monkeypatch.delenv("ANTIFRAUD_TLS_CLIENT_KEY")
+            async with open_channel(running.address) as anonymous:
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await _echo(anonymous)
+                assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await running.stop(0.5)
