@@ -38,7 +38,7 @@ buflint: $(STAMP)
 	cd protos && ../$(BIN)/buf lint
 
 typecheck: setup
-	$(BIN)/mypy services gateway scripts bench
+	$(BIN)/mypy services gateway scripts bench tests
 
 check: lint typecheck test
 

@@ -110,8 +110,8 @@ class Deployment:
         return Citizen(registered.user.user_id, phone, id_number, name, registered.api_key)
 
     async def close(self) -> None:
-        await self.channel.close()
-        await self.partners_channel.close()
+        await self.channel.close(None)
+        await self.partners_channel.close(None)
 
 
 _used_phones: set[str] = set()

@@ -35,6 +35,7 @@ def _fill(msg: Any, desc: Descriptor, mode: str, depth: int = 0) -> None:
             continue  # one member per oneof
         repeated = field.is_repeated
         if field.type == FieldDescriptor.TYPE_MESSAGE:
+            assert field.message_type is not None
             if field.message_type.GetOptions().map_entry or depth > 2:
                 continue
             if field.message_type.full_name.startswith("google.protobuf."):
@@ -131,7 +132,7 @@ async def _call(
 
 def _methods(running: RunningServer) -> list[MethodDescriptor]:
     pool = descriptor_pool.Default()
-    found = []
+    found: list[MethodDescriptor] = []
     for name in running.names:
         found.extend(pool.FindServiceByName(name).methods)
     return found

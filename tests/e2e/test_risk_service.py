@@ -36,7 +36,7 @@ def assertion(
     **kw: Any,
 ) -> r.Assertion:
     return r.Assertion(
-        source_type=source,
+        source_type=source,  # type: ignore[arg-type]
         source_id=source_id,
         level=level,  # type: ignore[arg-type]
         reason=kw.pop("reason", "confirmed on review"),

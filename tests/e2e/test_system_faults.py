@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -114,20 +115,22 @@ async def test_kill_9_loses_nothing_and_does_nothing_twice(suite: Deployment) ->
             processes.start(name)
         await asyncio.gather(*(processes.wait(name) for name in VICTIMS))
 
-    work = [submit(r, n) for n in numbers for r in reporters]
+    work: list[Awaitable[object]] = [submit(r, n) for n in numbers for r in reporters]
     work += [file(v, p) for v, p in zip(victims, payees, strict=True)]
     results = await asyncio.gather(chaos(), *work)
     cases = [r for r in results if isinstance(r, str)]
     assert len(cases) == len(victims)
 
     # Every accepted report is there, as its reporter sees it.
-    for reporter, name in accepted:
+    for reporter, report_name in accepted:
         got = await until_accepted(
-            lambda r=reporter, n=name: suite.report.GetReport(
-                rp.GetReportRequest(name=n), metadata=r.metadata
+            partial(
+                suite.report.GetReport,
+                rp.GetReportRequest(name=report_name),
+                metadata=reporter.metadata,
             )
         )
-        assert got.report.name == name
+        assert got.report.name == report_name
     assert len(accepted) == len(numbers) * len(reporters)
 
     # Every number was corroborated by three reporters: promoted, and exactly once.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from google.protobuf import descriptor_pool
 
@@ -73,7 +75,7 @@ def test_every_policy_entry_names_a_real_method_and_owner_field() -> None:
         service_name, method_name = path.strip("/").split("/")
         method = pool.FindServiceByName(service_name).methods_by_name[method_name]
         if rule.owner_field:
-            message = method.input_type
+            message: Any = method.input_type
             for part in rule.owner_field.split("."):
                 field = message.fields_by_name[part]
                 message = field.message_type
