@@ -8,12 +8,13 @@ never puts back what a later decision took away.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+# Re-exported: the domain speaks this shared vocabulary.
+from services.common.fraud_types import RiskLevel as RiskLevel
 from services.report.domain.model import FraudCategory, Standing, case_name
 
 #: Our source id at the risk service for citizen-report assertions.
@@ -22,16 +23,6 @@ SOURCE_ID = "report-service"
 # Stable namespace for request ids derived from our own keys (uuid5), so a
 # redelivery after a crash sends the very same request id and the peer ignores it.
 _NAMESPACE = uuid.UUID("6f1c1a52-2b8e-4c57-9d0e-3c1f0a7e5b21")
-
-
-class RiskLevel(enum.IntEnum):
-    """antifraud.common.v1.RiskLevel."""
-
-    UNSPECIFIED = 0
-    NONE = 1
-    LOW = 2
-    MEDIUM = 3
-    HIGH = 4
 
 
 @dataclass(frozen=True, slots=True)

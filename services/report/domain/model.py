@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# Re-exported: the domain speaks this shared vocabulary.
+from services.common.fraud_types import FraudCategory as FraudCategory
 from services.common.indicators import Indicator
 
 
@@ -78,23 +80,6 @@ class StopPaymentStatus(enum.IntEnum):
     def replaces(self) -> tuple[StopPaymentStatus, ...]:
         """The statuses this one may overwrite (a late, older read never moves an order back)."""
         return tuple(s for s in StopPaymentStatus if s.rank < self.rank or s is self)
-
-
-class FraudCategory(enum.IntEnum):
-    """antifraud.common.v1.FraudCategory."""
-
-    UNSPECIFIED = 0
-    ONLINE_LOAN = 1
-    ORDER_BRUSHING = 2
-    PIG_BUTCHERING = 3
-    FAKE_CUSTOMER_SERVICE = 4
-    IMPERSONATING_ACQUAINTANCE = 5
-    IMPERSONATING_OFFICIALS = 6
-    STOCK_TIPS = 7
-    FAKE_SHOPPING = 8
-    CAMPUS_LOAN_CANCELLATION = 9
-    GAME_CURRENCY = 10
-    OTHER = 11
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,34 +12,10 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+# Re-exported: the domain speaks this shared vocabulary.
+from services.common.fraud_types import FraudCategory as FraudCategory
+from services.common.fraud_types import RiskLevel as RiskLevel
 from services.common.indicators import IndicatorKind
-
-
-class RiskLevel(enum.IntEnum):
-    """Same numbers as antifraud.common.v1.RiskLevel."""
-
-    UNSPECIFIED = 0
-    NONE = 1
-    LOW = 2
-    MEDIUM = 3
-    HIGH = 4
-
-
-class FraudCategory(enum.IntEnum):
-    """Same numbers as antifraud.common.v1.FraudCategory."""
-
-    UNSPECIFIED = 0
-    ONLINE_LOAN = 1
-    ORDER_BRUSHING = 2
-    PIG_BUTCHERING = 3
-    FAKE_CUSTOMER_SERVICE = 4
-    IMPERSONATING_ACQUAINTANCE = 5
-    IMPERSONATING_OFFICIALS = 6
-    STOCK_TIPS = 7
-    FAKE_SHOPPING = 8
-    CAMPUS_LOAN_CANCELLATION = 9
-    GAME_CURRENCY = 10
-    OTHER = 11
 
 
 class SourceType(enum.IntEnum):
