@@ -248,3 +248,24 @@ def test_index_round_trips_every_field() -> None:
     )
     index.put(IndicatorKind.BANK_ACCOUNT, "6222020200112233445", snap)
     assert index.get(IndicatorKind.BANK_ACCOUNT, "6222020200112233445") == snap
+
+
+def test_bulk_load_packs_rows_exactly_as_put_does() -> None:
+    snap = Snapshot(RiskLevel.HIGH, 0b110, int(SourceFlag.POLICE), 4, 10, 20, NOW_S + 60)
+    official = Snapshot(RiskLevel.NONE, 0, 0, 0, 10, 20, NOW_S + 60, True, "96110")
+    by_put, by_load = RiskIndex(), RiskIndex()
+    by_put.put(IndicatorKind.DOMAIN, "evil.example", snap)
+    by_put.put(IndicatorKind.PHONE_NUMBER, "96110", official)
+    by_load.load(
+        [
+            (int(IndicatorKind.DOMAIN), "evil.example", 4, snap.flags, snap.categories, 4, 10, 20,
+             NOW_S + 60, False, ""),
+            (int(IndicatorKind.PHONE_NUMBER), "96110", 1, 0, 0, 0, 10, 20, NOW_S + 60, True,
+             "96110"),
+        ]
+    )  # fmt: skip
+    for kind, value in [
+        (IndicatorKind.DOMAIN, "evil.example"),
+        (IndicatorKind.PHONE_NUMBER, "96110"),
+    ]:
+        assert by_load.get(kind, value) == by_put.get(kind, value)

@@ -358,16 +358,26 @@ class RiskRepository:
         ]
 
 
-async def stream_snapshots(
-    conn: AsyncConnection, chunk: int = 20_000
-) -> AsyncIterator[list[tuple[IndicatorKind, str, Snapshot]]]:
-    """Every listed value in chunks, for loading the index at start."""
+#: The columns of a listed row as ``RiskIndex.load`` takes them, in its order.
+_LOAD_COLUMNS = (
+    t.indicators.c.kind, t.indicators.c.value, t.indicators.c.level, t.indicators.c.flags,
+    t.indicators.c.categories, t.indicators.c.reporters, t.indicators.c.first_seen,
+    t.indicators.c.last_seen, t.indicators.c.expire, t.indicators.c.verified,
+    t.indicators.c.label,
+)  # fmt: skip
+
+
+async def stream_listed_rows(
+    conn: AsyncConnection, chunk: int = 50_000
+) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+    """Every listed value as plain tuples, in chunks, for loading the index at start:
+    no object per row, so a million rows load in seconds."""
     i_t = t.indicators
     last = 0
     while True:
         rows = (
             await conn.execute(
-                sa.select(i_t)
+                sa.select(i_t.c.id, *_LOAD_COLUMNS)
                 .where(i_t.c.id > last, sa.or_(i_t.c.level > int(RiskLevel.NONE), i_t.c.verified))
                 .order_by(i_t.c.id)
                 .limit(chunk)
@@ -375,5 +385,5 @@ async def stream_snapshots(
         ).all()
         if not rows:
             return
-        last = rows[-1].id
-        yield [(IndicatorKind(r.kind), r.value, _snapshot(r)) for r in rows]
+        last = rows[-1][0]
+        yield [tuple(r)[1:] for r in rows]

@@ -11,7 +11,9 @@ senders). The allow list wins over any hit; otherwise the highest level does.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from services.common.indicators import Indicator, IndicatorKind, lookup_keys
 from services.risk.domain.model import RiskLevel, Snapshot
@@ -118,6 +120,32 @@ class RiskIndex:
             self._labels[(kind, value)] = snapshot.label
         else:
             self._labels.pop((kind, value), None)
+
+    def load(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Bulk load at start from rows of (kind, value, level, flags, categories, reporters,
+        first_seen, last_seen, expire, verified, label), packed as ``put`` packs them."""
+        entries, labels, pack = self._entries, self._labels, _PACK.pack
+        kinds = {int(k): k for k in IndicatorKind}
+        for (
+            kind_number,
+            value,
+            level,
+            flags,
+            cats,
+            reporters,
+            first,
+            last,
+            expire,
+            verified,
+            label,
+        ) in rows:
+            kind = kinds[kind_number]
+            entries[kind][value] = pack(
+                level, (flags & 0x7F) | (_VERIFIED if verified else 0), cats & 0xFFFF,
+                min(reporters, 0xFFFFFFFF), first, last, expire,
+            )  # fmt: skip
+            if label:
+                labels[(kind, value)] = label
 
     def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
         packed = self._entries[kind].get(value)

@@ -14,7 +14,7 @@ import time
 from services.common.db import Database
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
-from services.risk.adapters.repository import RiskRepository, stream_snapshots
+from services.risk.adapters.repository import RiskRepository, stream_listed_rows
 from services.risk.domain.index import Hit, RiskIndex
 
 log = get_logger("risk.lookup")
@@ -39,9 +39,8 @@ class Lookup:
         async with self.db.read() as conn:
             # The cursor is read first: changes made while loading are replayed after.
             self.cursor = await RiskRepository(conn).last_change_id()
-            async for chunk in stream_snapshots(conn):
-                for kind, value, snapshot in chunk:
-                    self.index.put(kind, value, snapshot)
+            async for rows in stream_listed_rows(conn):
+                self.index.load(rows)
         await self.refresh_once()
         log.info(
             "risk index loaded",
