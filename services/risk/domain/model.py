@@ -9,6 +9,7 @@ allow list beats everything, lapsed assertions count for nothing.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -150,7 +151,8 @@ def compute_snapshot(assertions: list[Assertion], now: datetime) -> Snapshot:
         return NOTHING
     first_seen = int(min(a.create_time for a in active).timestamp())
     last_seen = int(max(a.update_time for a in active).timestamp())
-    expire = int(max(a.expire_time for a in active).timestamp())
+    # Rounded up: an assertion stands until its last second has passed, never less.
+    expire = math.ceil(max(a.expire_time for a in active).timestamp())
     allowed = [a for a in active if a.source_type is SourceType.ALLOW_LIST]
     if allowed:
         return Snapshot(
