@@ -15,7 +15,6 @@ CARRIER = frozenset({Role.CARRIER})
 BANK = frozenset({Role.BANK})
 ANALYST = frozenset({Role.ANALYST})
 PARTNERS = frozenset({Role.CARRIER, Role.BANK})
-EVERYONE = frozenset(Role)
 
 
 @dataclass(frozen=True)

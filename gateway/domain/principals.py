@@ -10,8 +10,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from services.common.principals import InvalidPrincipal, Principal
-from services.common.principals import Role as Role  # re-exported: `antifraud keys` imports it
+from services.common.principals import InvalidPrincipal, Principal, Role
 
 KEY_PREFIX = "afk"
 

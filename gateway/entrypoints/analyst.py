@@ -12,8 +12,10 @@ from gateway.adapters.backends import Backends
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.api.antifraud.report.v1 import report_pb2
 from services.api.antifraud.warning.v1 import warning_pb2
+from services.common.errors import Upstream
 
 Context = grpc.aio.ServicerContext[Any, Any]
+_DOWN = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
 class AnalystServicer(gateway_pb2_grpc.AnalystServiceServicer):
@@ -36,8 +38,10 @@ class AnalystServicer(gateway_pb2_grpc.AnalystServiceServicer):
         response = gateway_pb2.GetDashboardResponse()
         named = zip(("report", "warning"), results, ("reports", "warnings"), strict=True)
         for name, result, field in named:
-            if isinstance(result, grpc.aio.AioRpcError):
+            if isinstance(result, grpc.aio.AioRpcError) and result.code() in _DOWN:
                 response.unavailable.append(name)
+            elif isinstance(result, grpc.aio.AioRpcError):
+                raise Upstream.of(result)  # a refusal or a bug is not "unavailable"
             elif isinstance(result, BaseException):
                 raise result
             else:

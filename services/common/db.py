@@ -116,7 +116,6 @@ class UnitOfWork:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._conn: AsyncConnection | None = None
-        self._committed = False
 
     @property
     def conn(self) -> AsyncConnection:
@@ -131,14 +130,12 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         # The transaction begins with the first statement (BEGIN IMMEDIATE on SQLite).
         self._conn = await self.db.engine.connect()
-        self._committed = False
         return self
 
     async def commit(self) -> None:
         # No new transaction is begun here: the next statement begins one when it comes,
         # so on SQLite the write lock is not held while the caller does other things.
         await self.conn.commit()
-        self._committed = True
 
     async def rollback(self) -> None:
         await self.conn.rollback()

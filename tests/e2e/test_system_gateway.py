@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -410,3 +410,96 @@ async def test_the_gateway_refuses_what_it_must(suite: Deployment) -> None:
     finally:
         suite.suite.start("report")
         await suite.suite.wait("report")
+
+
+async def test_the_composites_answer_for_banks_citizens_and_analysts(suite: Deployment) -> None:
+    import random
+
+    citizen = await suite.register()
+    analyst = await suite.key(gw.ROLE_ANALYST, "analyst-9")
+    bank = await suite.key(gw.ROLE_BANK, "bank-icbc")
+    mule = card(random.Random(9))
+    for kind, value in [
+        (c.INDICATOR_KIND_BANK_ACCOUNT, mule),
+        (c.INDICATOR_KIND_APP, "com.fake.bank"),
+    ]:
+        await suite.risk.UpsertIndicator(
+            rk.UpsertIndicatorRequest(
+                request_id=str(uuid.uuid4()),
+                indicator=c.Indicator(kind=kind, value=value),
+                assertion=rk.Assertion(source_type=rk.SOURCE_TYPE_ANALYST, source_id="analyst-9",
+                                       level=c.RISK_LEVEL_HIGH, reason="mule account"),
+            ),
+            metadata=analyst,
+        )  # fmt: skip
+    account = c.Indicator(kind=c.INDICATOR_KIND_BANK_ACCOUNT, value=mule)
+
+    async def payee() -> gw.CheckPayeeResponse | None:
+        got = await suite.payee.CheckPayee(
+            gw.CheckPayeeRequest(account=account, payee_name="张三"), metadata=bank
+        )
+        return got if got.verdict.level == c.RISK_LEVEL_HIGH else None
+
+    checked = await eventually(payee)
+    assert checked.match != idn.PAYEE_MATCH_UNSPECIFIED  # a name was given: it was compared
+    unnamed = await suite.payee.CheckPayee(gw.CheckPayeeRequest(account=account), metadata=bank)
+    assert unnamed.match == idn.PAYEE_MATCH_UNSPECIFIED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await suite.payee.CheckPayee(
+            gw.CheckPayeeRequest(account=phone_indicator("13800138000")), metadata=bank
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    apps = await eventually(
+        lambda: _apps(suite, citizen, [gw.InstalledApp(package_name="com.fake.bank",
+                                                        certificate_sha256="ab" * 32),
+                                       gw.InstalledApp(package_name="com.good.app")])
+    )  # fmt: skip
+    assert [v.level for v in apps] == [c.RISK_LEVEL_HIGH, c.RISK_LEVEL_NONE]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await suite.citizen.CheckApps(
+            gw.CheckAppsRequest(apps=[gw.InstalledApp(package_name="not a package")]),
+            metadata=citizen.metadata,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    guardian = new_phone()
+    updated = await suite.citizen.SetGuardians(
+        gw.SetGuardiansRequest(protected=True, guardian_phone_numbers=[guardian]),
+        metadata=citizen.metadata,
+    )
+    assert list(updated.recipient.guardian_phone_numbers) == [guardian]
+    mine = await suite.warning.GetRecipient(wn.GetRecipientRequest(), metadata=citizen.metadata)
+    assert mine.recipient.protected
+    assert list(mine.recipient.guardian_phone_numbers) == [guardian]
+
+    await until_up(lambda: report_number(suite, citizen, new_phone()))
+
+    async def counted() -> gw.GetDashboardResponse | None:
+        got = await suite.analyst.GetDashboard(gw.GetDashboardRequest(), metadata=analyst)
+        return got if not got.unavailable and got.reports.total_count >= 1 else None
+
+    dashboard = await eventually(counted)
+    assert dashboard.HasField("warnings")
+
+
+async def _apps(
+    suite: Deployment, citizen: Citizen, apps: list[gw.InstalledApp]
+) -> list[rk.Verdict] | None:
+    got = await suite.citizen.CheckApps(gw.CheckAppsRequest(apps=apps), metadata=citizen.metadata)
+    return list(got.verdicts) if got.verdicts[0].level == c.RISK_LEVEL_HIGH else None
+
+
+async def until_up(call: Callable[[], Awaitable[object]]) -> None:
+    """Retry while a service is still coming back (an earlier test restarts report)."""
+
+    async def done() -> bool:
+        try:
+            await call()
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            return False
+        return True
+
+    await eventually(done)

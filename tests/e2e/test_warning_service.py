@@ -706,3 +706,28 @@ class TestHostileInput:
             [number(702)],
         )
         assert (await register(stack.stub, "second", number(700))).user_id == "second"
+
+
+async def test_a_citizen_reaching_the_service_directly_sees_only_their_own(stack: Stack) -> None:
+    """The gateway checks ownership first; the service checks again on its own."""
+    await register(stack.stub, "u-alice", number(901))
+    await register(stack.stub, "u-bob", number(902))
+    bob = (("x-principal", "citizen:u-bob"),)
+    own = await stack.stub.GetRecipient(pb.GetRecipientRequest(user_id="u-bob"), metadata=bob)
+    assert own.recipient.user_id == "u-bob"
+    refused = [
+        stack.stub.GetRecipient(pb.GetRecipientRequest(user_id="u-alice"), metadata=bob),
+        stack.stub.ListWarnings(pb.ListWarningsRequest(user_id="u-alice"), metadata=bob),
+        stack.stub.ListWarnings(pb.ListWarningsRequest(), metadata=bob),
+        stack.stub.GetRecipient(
+            pb.GetRecipientRequest(user_id="u-bob"), metadata=(("x-principal", "carrier:c1"),)
+        ),
+    ]
+    for call in refused:
+        assert (await rpc_error(call)).code() == grpc.StatusCode.PERMISSION_DENIED
+    stream = stack.stub.StreamWarnings(pb.StreamWarningsRequest(user_id="u-alice"), metadata=bob)
+    assert (await rpc_error(stream.read())).code() == grpc.StatusCode.PERMISSION_DENIED
+    staff = await stack.stub.GetRecipient(
+        pb.GetRecipientRequest(user_id="u-alice"), metadata=(("x-principal", "analyst:a1"),)
+    )
+    assert staff.recipient.user_id == "u-alice"

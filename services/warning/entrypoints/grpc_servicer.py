@@ -42,6 +42,7 @@ from services.warning.domain.model import (
 )
 from services.warning.entrypoints import convert
 from services.warning.service_layer import (
+    access,
     bank_orders,
     contacts,
     notifications,
@@ -140,6 +141,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             warning_id = convert.name(v, "name", request.name, "warnings")
         async with self.db.read() as conn:
             found = await warnings.get(conn, warning_id)
+        access.require_self_or_staff(found.user_id)
         return pb.GetWarningResponse(warning=convert.warning_pb(found))
 
     async def ListWarnings(
@@ -166,6 +168,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             )
             size = validation.page_size(v, request.page_size)
             after = convert.page_after_time(v, request.page_token)
+        access.require_self_or_staff(where.user_id)
         async with self.db.read() as conn:
             found = await warnings_repo.list_page(conn, where, size, after)
         response = pb.ListWarningsResponse(warnings=[convert.warning_pb(w) for w in found[:size]])
@@ -181,6 +184,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             warning_id = convert.name(v, "name", request.name, "warnings")
             user = convert.user_id(v, "user_id", request.user_id)
         assert user is not None
+        access.require_self_or_staff(user)
         async with self._uow() as uow:
             found = await warnings.acknowledge(uow, warning_id, user, _now())
             await uow.commit()
@@ -192,6 +196,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         with collecting() as v:
             user = convert.user_id(v, "user_id", request.user_id)
         assert user is not None
+        access.require_self_or_staff(user)
         async with self.db.read() as conn:
             await recipients.get(conn, user)
         async for item in push.follow(self.db, self.hub, self.settings, user):
@@ -283,6 +288,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         with collecting() as v:
             user = convert.user_id(v, "user_id", request.user_id)
         assert user is not None
+        access.require_self_or_staff(user)
         async with self.db.read() as conn:
             found = await recipients.get(conn, user)
         return pb.GetRecipientResponse(recipient=convert.recipient_pb(found))
