@@ -15,6 +15,9 @@ _PG = harness.postgres_reachable()
 
 def pytest_configure(config: pytest.Config) -> None:
     logs.configure(fmt="json", level="warning", cache=False)
+    # One set of token signing keys for the whole run, shared by the servers this process
+    # starts and the ones it starts as processes (they inherit the environment).
+    harness.use_token_keys()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -20,10 +20,14 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import grpc
 import sqlalchemy as sa
 
+from services.common import tokens
+from services.common.clients import Propagate, open_channel
 from services.common.config import ServerSettings, env_key
 from services.common.health_client import wait_serving
+from services.common.principals import InvalidPrincipal, Principal
 from services.common.server import Component, RunningServer, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +59,44 @@ def free_port() -> int:
         if port not in _handed_out:
             _handed_out.add(port)
             return port
+
+
+def use_token_keys() -> Path:
+    """Generate every issuer's signing key into a fresh directory and point this process
+    (and every process it starts) at it, so tests can speak as anyone."""
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="antifraud-token-keys-"))
+    os.environ["ANTIFRAUD_TOKEN_KEYS_DIR"] = str(directory)
+    for issuer in sorted(tokens.ISSUERS):
+        tokens.ensure_key(issuer, directory)
+    return directory
+
+
+#: Metadata naming whom a test call speaks as, e.g. ``("x-principal", "citizen:u1")``.
+AS = "x-principal"
+#: Whom a test call speaks as when it names no one: an administrator may call anything.
+DEFAULT_PRINCIPAL = "admin:tests"
+
+
+class _SpeakAs(Propagate):
+    """Each call is signed for the principal its ``x-principal`` metadata names."""
+
+    def principal(self, details: grpc.aio.ClientCallDetails) -> Principal | None:
+        """Whom the call names; no one (no token at all) for an empty or malformed name."""
+        for key, value in details.metadata or ():
+            if key == AS:
+                try:
+                    return Principal.parse(str(value)) if value else None
+                except InvalidPrincipal:
+                    return None
+        return Principal.parse(DEFAULT_PRINCIPAL)
+
+
+def channel(address: str) -> grpc.aio.Channel:
+    """A channel to one of our services whose calls carry a signed token, as the gateway's
+    and the services' own calls do (``x-principal`` metadata picks whom; empty: none)."""
+    return open_channel(address, budget=120.0, propagate=_SpeakAs(120.0))
 
 
 def new_schema(prefix: str) -> str:

@@ -45,6 +45,14 @@ class KeyStore:
         self.ttl = ttl_seconds
         self._cache: dict[str, tuple[float, StoredKey | None]] = {}
 
+    def cached(self, key_id: str) -> tuple[bool, StoredKey | None]:
+        """(True, the key or None for no such key) from a fresh cache entry, or (False, None)
+        when only the database can tell."""
+        cached = self._cache.get(key_id)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return True, cached[1]
+        return False, None
+
     async def find(self, key_id: str) -> StoredKey | None:
         now = time.monotonic()
         cached = self._cache.get(key_id)
@@ -90,6 +98,21 @@ class KeyStore:
     def forget(self, key_id: str) -> None:
         """Drop a cached entry (after a change made here)."""
         self._cache.pop(key_id, None)
+
+    async def revoked_among(self, key_ids: list[str]) -> set[str]:
+        """Which of ``key_ids`` are revoked or gone, read from the database (not the cache)."""
+        found: set[str] = set()
+        for start in range(0, len(key_ids), 500):
+            chunk = key_ids[start : start + 500]
+            async with self.db.read() as conn:
+                rows = await conn.execute(
+                    sa.select(api_keys.c.key_id).where(
+                        api_keys.c.key_id.in_(chunk), api_keys.c.revoke_time.is_(None)
+                    )
+                )
+                active = {r.key_id for r in rows}
+            found.update(k for k in chunk if k not in active)
+        return found
 
     async def list(self, after: str = "", limit: int = 10_000) -> list[StoredKey]:
         """Keys ordered by id, after ``after``."""

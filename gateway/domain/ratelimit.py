@@ -1,4 +1,4 @@
-"""Per-principal token buckets.
+"""Token buckets: per API key for calls, per peer address for failed authentications.
 
 Each gateway replica keeps its own buckets (a limit per replica): a caller
 spread over N replicas gets at most N times the rate, which is the usual
@@ -24,8 +24,7 @@ class RateLimiter:
         self.max_keys = max_keys
         self._buckets: dict[str, _Bucket] = {}
 
-    def take(self, key: str, cost: float = 1.0, now: float | None = None) -> float:
-        """0 when allowed; otherwise the seconds to wait before a retry can succeed."""
+    def _refilled(self, key: str, now: float | None) -> _Bucket:
         now = time.monotonic() if now is None else now
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -34,7 +33,17 @@ class RateLimiter:
             bucket = self._buckets[key] = _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
+        return bucket
+
+    def take(self, key: str, cost: float = 1.0, now: float | None = None) -> float:
+        """0 when allowed; otherwise the seconds to wait before a retry can succeed."""
+        bucket = self._refilled(key, now)
         if bucket.tokens >= cost:
             bucket.tokens -= cost
             return 0.0
         return (cost - bucket.tokens) / self.rate
+
+    def wait(self, key: str, cost: float = 1.0, now: float | None = None) -> float:
+        """What :meth:`take` would answer, without taking anything."""
+        bucket = self._refilled(key, now)
+        return 0.0 if bucket.tokens >= cost else (cost - bucket.tokens) / self.rate

@@ -8,6 +8,7 @@ import grpc
 
 from gateway.adapters.keystore import KeyStore, StoredKey
 from gateway.domain.principals import key_principal
+from gateway.service_layer.streams import OpenStreams
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.common import pagination, validation
 from services.common.errors import InvalidArgument, NotFound
@@ -36,8 +37,9 @@ def _key_pb(key: StoredKey) -> gateway_pb2.ApiKey:
 
 
 class AdminServicer(gateway_pb2_grpc.AdminServiceServicer):
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: KeyStore, streams: OpenStreams) -> None:
         self.keys = keys
+        self.streams = streams
 
     async def CreateApiKey(
         self, request: gateway_pb2.CreateApiKeyRequest, context: Context
@@ -68,6 +70,7 @@ class AdminServicer(gateway_pb2_grpc.AdminServiceServicer):
             key_id = validation.text(v, "key_id", request.key_id, max_len=16, required=True)
         await self.keys.revoke(key_id)
         self.keys.forget(key_id)
+        self.streams.revoke(key_id)  # other replicas end theirs when they read the revocation
         stored = await self.keys.find(key_id)
         if stored is None:
             raise NotFound("no such key")

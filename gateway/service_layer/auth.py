@@ -1,4 +1,9 @@
-"""Authenticating a call and deciding whether it may proceed."""
+"""Authenticating a call and deciding whether it may proceed.
+
+Failed authentications are limited per peer address before the key store is read:
+a flood of random keys costs a dictionary look-up each, not a database read, and
+callers whose keys are known (cached) are not slowed by it.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +17,48 @@ from services.common.principals import InvalidPrincipal
 AUTH_HEADER = "authorization"
 
 
+def peer_host(peer: str) -> str:
+    """``ipv4:10.1.2.3:5678`` → ``ipv4:10.1.2.3``: failures count per address, not per port."""
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdigit() else peer
+
+
 class Authenticator:
-    def __init__(self, keys: KeyStore, limiter: RateLimiter) -> None:
+    def __init__(self, keys: KeyStore, limiter: RateLimiter, failures: RateLimiter) -> None:
         self.keys = keys
         self.limiter = limiter
+        #: Failed authentications per peer address.
+        self.failures = failures
 
-    async def authenticate(self, authorization: str) -> KeyHolder:
+    def _refuse(self, peer: str, message: str) -> Unauthenticated:
+        self.failures.take(peer)
+        return Unauthenticated(message)
+
+    def _throttle(self, peer: str) -> None:
+        wait = self.failures.wait(peer)
+        if wait > 0:
+            raise ResourceExhausted("too many failed authentications; slow down", retry_after=wait)
+
+    async def authenticate(self, authorization: str, peer: str = "") -> KeyHolder:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("an API key is required: metadata 'authorization: Bearer <key>'")
+            self._throttle(peer)
+            raise self._refuse(
+                peer, "an API key is required: metadata 'authorization: Bearer <key>'"
+            )
         parsed = parse_token(token.strip())
         if parsed is None:
-            raise Unauthenticated("the API key is not valid")
+            self._throttle(peer)
+            raise self._refuse(peer, "the API key is not valid")
         key_id, secret = parsed
-        stored = await self.keys.find(key_id)
+        known, stored = self.keys.cached(key_id)
+        if not known:
+            self._throttle(peer)  # before the key store is read
+            stored = await self.keys.find(key_id)
         if stored is None or not secret_matches(secret, stored.secret_hash):
-            raise Unauthenticated("the API key is not valid")
+            raise self._refuse(peer, "the API key is not valid")
         if stored.revoked:
-            raise Unauthenticated("the API key has been revoked")
+            raise self._refuse(peer, "the API key has been revoked")
         try:
             principal = key_principal(stored.role, stored.subject)
         except InvalidPrincipal:

@@ -1,7 +1,9 @@
-"""Channels to peers: request id and deadline passed on, UNAVAILABLE retried where safe.
+"""Channels to peers: who calls, request id and deadline passed on, UNAVAILABLE retried.
 
-Every outgoing call made while serving a request carries that request's id and
-at most its remaining time, capped by the budget the caller names.
+Every outgoing call carries a signed token naming who makes it (this service, or
+the caller the gateway authenticated) for the one service it goes to; a call made
+while serving a request carries that request's id and at most its remaining time,
+capped by the budget the caller names.
 """
 
 from __future__ import annotations
@@ -13,55 +15,135 @@ from typing import Any
 import grpc
 
 from services.common import context as ctx
+from services.common import tokens
 from services.common.config import env
+from services.common.logs import get_logger
+from services.common.principals import Principal
+
+log = get_logger("client")
 
 DEFAULT_BUDGET_SECONDS = 5.0
 
 
-def _details(details: grpc.aio.ClientCallDetails, budget: float) -> grpc.aio.ClientCallDetails:
+#: gRPC packages whose service is served by a process of another name.
+_AUDIENCE_OF_AREA = {"partner": "partners"}
+
+
+def audience_of(method: str) -> str:
+    """The service a method belongs to: ``/antifraud.risk.v1.RiskService/X`` → ``risk``."""
+    parts = method.lstrip("/").split(".", 2)
+    if len(parts) < 3 or parts[0] != "antifraud":
+        return ""
+    return _AUDIENCE_OF_AREA.get(parts[1], parts[1])
+
+
+def outgoing_principal() -> Principal | None:
+    """Who a call made now speaks for: the gateway's authenticated caller, else this service."""
+    behalf = ctx.on_behalf_var.get()
+    if behalf:
+        return Principal.parse(behalf)
+    service = ctx.service_var.get()
+    return Principal.service(service) if service else None
+
+
+def add_token(
+    metadata: grpc.aio.Metadata, method: str, principal: Principal | None, key_id: str = ""
+) -> None:
+    """Put a signed token for ``principal`` and the method's service into ``metadata``."""
+    audience = audience_of(method)
+    if principal is None or not audience or ctx.AUTHORIZATION_KEY in metadata:
+        return
+    try:
+        token = _minter().token(principal, audience, key_id)
+    except tokens.InvalidToken as exc:
+        # The callee answers UNAUTHENTICATED; say here why no token was sent.
+        log.warning("no token sent", method=method, error=str(exc))
+        return
+    metadata[ctx.AUTHORIZATION_KEY] = f"Bearer {token}"
+
+
+_minters: dict[int, tokens.Minter] = {}
+
+
+def _minter() -> tokens.Minter:
+    keyring = tokens.keyring()
+    minter = _minters.get(id(keyring))
+    if minter is None:
+        _minters.clear()
+        minter = _minters[id(keyring)] = tokens.Minter(keyring)
+    return minter
+
+
+def _details(
+    details: grpc.aio.ClientCallDetails, budget: float | None, principal: Principal | None
+) -> grpc.aio.ClientCallDetails:
     metadata = grpc.aio.Metadata(*(details.metadata or ()))
     request_id = ctx.current_request_id()
     if request_id and ctx.REQUEST_ID_KEY not in metadata:
         metadata[ctx.REQUEST_ID_KEY] = request_id
-    principal = ctx.current_principal()
-    if principal and ctx.PRINCIPAL_KEY not in metadata:
-        metadata[ctx.PRINCIPAL_KEY] = principal
-    timeout = ctx.remaining_time(details.timeout if details.timeout is not None else budget)
+    method = details.method.decode() if isinstance(details.method, bytes) else details.method
+    add_token(metadata, method, principal, ctx.key_id_var.get() if principal else "")
+    timeout = details.timeout
+    if budget is not None:
+        timeout = ctx.remaining_time(timeout if timeout is not None else budget)
+    elif ctx.deadline_var.get() is not None:
+        timeout = ctx.remaining_time(timeout if timeout is not None else float("inf"))
     return grpc.aio.ClientCallDetails(
         details.method, timeout, metadata, details.credentials, details.wait_for_ready
     )
 
 
-class _Propagate(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
-    grpc.aio.StreamUnaryClientInterceptor,  # type: ignore[type-arg]
-):
-    def __init__(self, budget: float) -> None:
+class Propagate:
+    """Request id, deadline and a signed token on every call of a channel.
+
+    Streams keep their own timeout (often none), capped by the caller's deadline.
+    grpc.aio files each interceptor under one kind only, so :meth:`interceptors` gives
+    one per kind.
+    """
+
+    def __init__(self, budget: float = DEFAULT_BUDGET_SECONDS) -> None:
         self.budget = budget
 
+    def principal(self, details: grpc.aio.ClientCallDetails) -> Principal | None:
+        return outgoing_principal()
+
+    def details(self, details: Any, stream: bool = True) -> grpc.aio.ClientCallDetails:
+        return _details(details, None if stream else self.budget, self.principal(details))
+
+    def interceptors(self) -> list[Any]:
+        return [_UnaryUnary(self), _UnaryStream(self), _StreamUnary(self), _StreamStream(self)]
+
+
+class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    def __init__(self, propagate: Propagate) -> None:
+        self.propagate = propagate
+
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_details(details, self.budget), request)
+        return await continuation(self.propagate.details(details, stream=False), request)
+
+
+class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
+    def __init__(self, propagate: Propagate) -> None:
+        self.propagate = propagate
 
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_details(details, self.budget), request)
+        return await continuation(self.propagate.details(details), request)
+
+
+class _StreamUnary(grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[type-arg]
+    def __init__(self, propagate: Propagate) -> None:
+        self.propagate = propagate
 
     async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_details(details, self.budget), requests)
+        return await continuation(self.propagate.details(details), requests)
 
 
-class _PropagateStream(grpc.aio.StreamStreamClientInterceptor):  # type: ignore[type-arg]
-    """Streams keep their own timeout (often none): only the request id is passed on."""
+class _StreamStream(grpc.aio.StreamStreamClientInterceptor):  # type: ignore[type-arg]
+    def __init__(self, propagate: Propagate) -> None:
+        self.propagate = propagate
 
     async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        request_id = ctx.current_request_id()
-        if request_id and ctx.REQUEST_ID_KEY not in metadata:
-            metadata[ctx.REQUEST_ID_KEY] = request_id
-        new = grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-        )
-        return await continuation(new, requests)
+        return await continuation(self.propagate.details(details), requests)
 
 
 def service_config(retry_services: Sequence[str]) -> str:
@@ -107,6 +189,7 @@ def open_channel(
     *,
     retry_services: Sequence[str] = (),
     budget: float = DEFAULT_BUDGET_SECONDS,
+    propagate: Propagate | None = None,
 ) -> grpc.aio.Channel:
     """A channel to a peer with propagation, retries and (when configured) TLS."""
     options: list[tuple[str, Any]] = [
@@ -118,7 +201,7 @@ def open_channel(
         ("grpc.max_reconnect_backoff_ms", 2_000),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ]
-    interceptors: list[Any] = [_Propagate(budget), _PropagateStream()]
+    interceptors = (propagate or Propagate(budget)).interceptors()
     credentials = _channel_credentials()
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)

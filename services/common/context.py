@@ -1,7 +1,8 @@
-"""Per-request context: request id, deadline and calling principal.
+"""Per-request context: request id, deadline, the calling principal, and who this is.
 
-Set by the server interceptor at the start of each RPC and read by the client
-interceptor so they pass on to every downstream call.
+Set by the server interceptors at the start of each RPC and read by the client
+interceptor, so the request id and deadline pass on to every downstream call and
+each downstream call proves who makes it (see services.common.tokens).
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 REQUEST_ID_KEY = "x-request-id"
-#: Set by the gateway after it authenticates a caller; services trust it only from the gateway.
-PRINCIPAL_KEY = "x-principal"
+#: Where a call carries its signed principal token (``Bearer <token>``).
+AUTHORIZATION_KEY = "authorization"
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 deadline_var: ContextVar[float | None] = ContextVar("deadline", default=None)
+#: The verified caller of the RPC being served, as ``<role>:<subject>``.
 principal_var: ContextVar[str] = ContextVar("principal", default="")
+#: The API key that proved the caller at the gateway, for log lines.
+key_id_var: ContextVar[str] = ContextVar("key_id", default="")
+#: The service this code runs in; downstream calls are made as this service...
+service_var: ContextVar[str] = ContextVar("service", default="")
+#: ...unless the gateway is acting for an authenticated caller (``<role>:<subject>``).
+on_behalf_var: ContextVar[str] = ContextVar("on_behalf", default="")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ class DomainError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
     reason: str = "FAILED_PRECONDITION"
+    #: For the log line only, never the caller: what an upstream failure really was.
+    log_detail: str = ""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -101,6 +103,10 @@ class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UNAVAILABLE"
 
+    def retry_details(self, seconds: float) -> list[any_pb2.Any]:
+        """ErrorInfo and RetryInfo: try again after ``seconds``."""
+        return [*self.details(), retry_info(seconds)]
+
 
 class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -111,15 +117,20 @@ class ResourceExhausted(DomainError):
         self.retry_after = retry_after
 
     def details(self) -> list[any_pb2.Any]:
-        seconds = max(self.retry_after, 0.0)
-        retry = error_details_pb2.RetryInfo(
-            retry_delay=duration_pb2.Duration(
-                seconds=int(seconds), nanos=int((seconds - int(seconds)) * 1e9)
-            )
+        return [*super().details(), retry_info(self.retry_after)]
+
+
+def retry_info(seconds: float) -> any_pb2.Any:
+    """A packed ``google.rpc.RetryInfo``: try again after ``seconds``."""
+    seconds = max(seconds, 0.0)
+    retry = error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(
+            seconds=int(seconds), nanos=int((seconds - int(seconds)) * 1e9)
         )
-        packed = any_pb2.Any()
-        packed.Pack(retry)
-        return [*super().details(), packed]
+    )
+    packed = any_pb2.Any()
+    packed.Pack(retry)
+    return packed
 
 
 def to_status(error: DomainError) -> status_pb2.Status:
@@ -150,8 +161,26 @@ def field_violations(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[tuple[
     return found
 
 
+#: A peer's errors that are the caller's doing pass on as they came; any other is our
+#: own trouble, told to the caller as retryable without our topology in it.
+_PASSED_ON = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+UPSTREAM_RETRY_SECONDS = 1.0
+
+
 class Upstream(DomainError):
-    """A peer's error status, passed on as it came (code, message, rich details)."""
+    """A peer's error status, passed on as it came (code, message, rich details), or, when
+    it is not the caller's doing, as a generic retryable UNAVAILABLE / DEADLINE_EXCEEDED."""
 
     def __init__(self, code: grpc.StatusCode, message: str, details: list[any_pb2.Any]) -> None:
         super().__init__(message)
@@ -163,9 +192,22 @@ class Upstream(DomainError):
     def of(cls, error: grpc.aio.AioRpcError) -> Upstream:
         from grpc_status import rpc_status
 
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]
-        details = list(status.details) if status is not None else []
-        return cls(error.code(), error.details() or error.code().name, details)
+        code = error.code()
+        if code in _PASSED_ON:
+            status = rpc_status.from_call(error)  # type: ignore[arg-type]
+            details = list(status.details) if status is not None else []
+            return cls(code, error.details() or code.name, details)
+        retry = Unavailable("retry").retry_details(UPSTREAM_RETRY_SECONDS)
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+            found = cls(code, "the request did not complete in time; retry", retry)
+        elif code is grpc.StatusCode.CANCELLED:
+            found = cls(code, "the request was cancelled", [])
+        else:
+            found = cls(
+                grpc.StatusCode.UNAVAILABLE, "the service is unavailable; retry shortly", retry
+            )
+        found.log_detail = f"{code.name}: {error.details() or ''}"[:500]
+        return found
 
     def details(self) -> list[any_pb2.Any]:
         return self._details

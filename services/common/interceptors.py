@@ -22,7 +22,8 @@ from services.common.logs import get_logger
 
 log = get_logger("rpc")
 
-#: Standard services (health probes, reflection) pass through untouched and unlogged.
+#: Standard services (health probes, reflection) pass through untouched and unlogged,
+#: and answer without a token: probes and grpcurl need none.
 PASS_THROUGH_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -73,7 +74,8 @@ class _Call:
         remaining = context.time_remaining()
         self.tokens: tuple[Any, Any, Any] = (
             ctx.request_id_var.set(request_id),
-            ctx.principal_var.set(str(metadata.get(ctx.PRINCIPAL_KEY) or "")),
+            # Set only from a verified token (services.common.auth, the gateway's keys).
+            ctx.principal_var.set(""),
             ctx.deadline_var.set(time.monotonic() + remaining if remaining is not None else None),
         )
         context.set_trailing_metadata(((ctx.REQUEST_ID_KEY, request_id),))
@@ -86,9 +88,16 @@ class _Call:
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
             "request_id": self.request_id,
             "peer": self.context.peer(),
+            "service": ctx.service_var.get(),
+            "caller": ctx.principal_var.get() or "unauthenticated",
         }
+        key_id = ctx.key_id_var.get()
+        if key_id:
+            fields["key_id"] = key_id
         if isinstance(error, DomainError):
             # Domain messages name fields and reasons, never personal values.
+            if error.log_detail:
+                fields["upstream"] = error.log_detail
             log.info("rpc", **fields, error=error.message)
         elif error is not None:
             log.error("rpc", **fields, exc_info=error)

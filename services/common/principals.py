@@ -1,10 +1,11 @@
-"""Who is calling: the one reading of the ``x-principal`` the gateway sets, for every service.
+"""Who is calling: the one model of a caller, for every service.
 
-The gateway authenticates a caller and states who it is as ``<role>:<subject>``:
-``citizen:<user_id>`` (``citizen:`` for an app not yet registered), ``analyst:<id>``,
-``bank:<id>``, ``carrier:<id>``, ``admin:<id>``. An empty principal is a call from
-another service inside the suite, which is trusted; ``internal`` is never spelled
-out, so no caller can claim it. Anything else is refused rather than guessed at.
+A caller is named ``<role>:<subject>``: ``citizen:<user_id>`` (``citizen:`` for an app
+not yet registered), ``analyst:<id>``, ``bank:<id>``, ``carrier:<id>``, ``admin:<id>``,
+and ``internal:<service>`` for a service of the suite acting on its own behalf. The
+name travels only inside a signed token (:mod:`services.common.tokens`): the gateway
+signs for API key holders, a service only for itself, so nobody can claim a name by
+writing it. Anything else is refused rather than guessed at.
 
 What a role may do with a service's own records (whose report, whose verification)
 stays in that service; this module only says who the caller is.
@@ -21,6 +22,7 @@ from services.common import context
 #: Subjects are user ids (UUIDs), partner and staff ids: a short, plain charset keeps
 #: them safe to log, to use as keys and to put back into a header.
 _SUBJECT = re.compile(r"[A-Za-z0-9_.@\-]{1,100}")
+_SERVICE = re.compile(r"[a-z][a-z0-9\-]{0,30}")
 
 
 class Role(enum.StrEnum):
@@ -41,13 +43,13 @@ class Principal:
     """A caller: its role and, except for internal services, whom it names."""
 
     role: Role
-    #: A citizen's user id (empty while anonymous), a partner id or a staff id.
+    #: A citizen's user id (empty while anonymous), a partner or staff id, a service name.
     subject: str = ""
 
     def __post_init__(self) -> None:
         if self.role is Role.INTERNAL:
-            if self.subject:
-                raise InvalidPrincipal("internal callers have no subject")
+            if self.subject and _SERVICE.fullmatch(self.subject) is None:
+                raise InvalidPrincipal("an internal caller is named by its service")
         elif not self.subject:
             # Only a citizen may be anonymous (an app not yet registered).
             if self.role is not Role.CITIZEN:
@@ -59,7 +61,10 @@ class Principal:
 
     @classmethod
     def parse(cls, raw: str) -> Principal:
-        """The principal an ``x-principal`` value names; raises InvalidPrincipal."""
+        """The principal ``<role>:<subject>`` names; raises InvalidPrincipal.
+
+        Empty is this process itself (background work outside any call).
+        """
         if not raw:
             return cls(Role.INTERNAL)
         role_text, sep, subject = raw.partition(":")
@@ -67,14 +72,19 @@ class Principal:
             role = Role(role_text)
         except ValueError:
             raise InvalidPrincipal("unknown role") from None
-        if not sep or role is Role.INTERNAL:
+        if not sep or (role is Role.INTERNAL and not subject):
             raise InvalidPrincipal("malformed principal")
         return cls(role, subject)
 
+    @classmethod
+    def service(cls, name: str) -> Principal:
+        """A service of the suite acting on its own behalf."""
+        return cls(Role.INTERNAL, name)
+
     @property
     def header(self) -> str:
-        """The ``x-principal`` value that :meth:`parse` reads back as this principal."""
-        if self.role is Role.INTERNAL:
+        """The text that :meth:`parse` reads back as this principal."""
+        if self.role is Role.INTERNAL and not self.subject:
             return ""
         return f"{self.role}:{self.subject}"
 
@@ -99,6 +109,10 @@ class Principal:
             return bool(self.subject) and self.subject == user_id
         return self.role is Role.INTERNAL
 
+    def is_service(self, name: str) -> bool:
+        """True when the caller is the suite's service ``name`` acting on its own behalf."""
+        return self.role is Role.INTERNAL and self.subject == name
+
     @property
     def audit_actor(self) -> str:
         """How the caller is named in audit logs."""
@@ -108,3 +122,13 @@ class Principal:
 def current() -> Principal:
     """The caller of the RPC being served; raises InvalidPrincipal for a malformed one."""
     return Principal.parse(context.current_principal())
+
+
+def caller() -> Principal:
+    """The verified caller of the RPC being served; PermissionDenied if it names no one."""
+    from services.common.errors import PermissionDenied
+
+    try:
+        return current()
+    except InvalidPrincipal:
+        raise PermissionDenied("the caller's principal is not one this service knows") from None

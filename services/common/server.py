@@ -19,6 +19,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from services.common import context as ctx
+from services.common import tokens
+from services.common.auth import CallerPolicy, TokenInterceptor
 from services.common.config import ServerSettings
 from services.common.interceptors import ServerInterceptor
 from services.common.logs import get_logger
@@ -47,6 +50,10 @@ class Component(Protocol):
     def bindings(self) -> Sequence[Binding]: ...
 
     # Optional: ``interceptors() -> list[grpc.aio.ServerInterceptor]`` run inside the shared one.
+
+    def caller_policy(self) -> CallerPolicy:
+        """Who may call which method (deny by default); open only where another layer
+        authenticates (the gateway's API keys) or for the partner simulators."""
 
     async def start(self) -> None:
         """Migrate, load and start background work; the server is SERVING after it returns."""
@@ -98,8 +105,11 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
     # The shared interceptor is outermost, so whatever a component's own interceptors
     # raise (the gateway's authentication) is mapped and logged like any other error.
     extra = getattr(component, "interceptors", None)
+    if component.name in tokens.ISSUERS:
+        tokens.ensure_key(component.name)  # first start on one machine; Secrets elsewhere
+    guard = TokenInterceptor(component.name, component.caller_policy())
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(), *(extra() if extra is not None else [])],
+        interceptors=[ServerInterceptor(), guard, *(extra() if extra is not None else [])],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -122,8 +132,13 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
     running = RunningServer(component, server, port, health_servicer, names)
     await running.set_serving(False)
     # The component is ready (migrated, loaded) before the port takes calls, so no
-    # call is answered from a half-loaded state.
-    await component.start()
+    # call is answered from a half-loaded state. Background work it starts calls
+    # peers as this service.
+    as_service = ctx.service_var.set(component.name)
+    try:
+        await component.start()
+    finally:
+        ctx.service_var.reset(as_service)
     try:
         await server.start()
     except BaseException:

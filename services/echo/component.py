@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from services.api.antifraud.echo.v1 import echo_pb2, echo_pb2_grpc
+from services.common.auth import CallerPolicy
 from services.common.server import Binding
 
 
@@ -28,6 +29,10 @@ class EchoServicer(echo_pb2_grpc.EchoServiceServicer):
 
 class EchoComponent:
     name = "echo"
+
+    def caller_policy(self) -> CallerPolicy:
+        # The benchmark's baseline: the runtime without any work of ours.
+        return CallerPolicy.open(self.name)
 
     def bindings(self) -> Sequence[Binding]:
         return [

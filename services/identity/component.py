@@ -8,11 +8,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from services.api.antifraud.identity.v1 import identity_pb2, identity_pb2_grpc
+from services.common.auth import CallerPolicy
 from services.common.logs import get_logger
 from services.common.outbox import OutboxRelay
 from services.common.server import Binding
 from services.identity.adapters import tables
 from services.identity.entrypoints.grpc_servicer import IdentityServicer
+from services.identity.entrypoints.policy import POLICY
 from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.notifications import VerificationNotices
 from services.identity.service_layer.ports import Notifier
@@ -47,6 +49,9 @@ class IdentityComponent:
         )
         self._closers = list(closers)
         self._sweeper: asyncio.Task[None] | None = None
+
+    def caller_policy(self) -> CallerPolicy:
+        return CallerPolicy(self.name, POLICY)
 
     def bindings(self) -> Sequence[Binding]:
         return [

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from services.api.antifraud.partner.v1 import simulator_pb2_grpc
+from services.common.auth import CallerPolicy
 from services.common.config import ServerSettings
 from services.common.logs import get_logger
 from services.common.server import Binding, RunningServer, start_server
@@ -48,6 +49,10 @@ class PartnersComponent:
                 ControlServicer(self.simulators, fleet=True),
             )
         ]
+
+    def caller_policy(self) -> CallerPolicy:
+        # Simulated partners answer anyone, as a partner's test endpoint would.
+        return CallerPolicy.open(self.name)
 
     def bindings(self) -> Sequence[Binding]:
         return self._bindings

@@ -19,6 +19,7 @@ from services.api.antifraud.partner.v1 import (
     simulator_pb2,
     simulator_pb2_grpc,
 )
+from services.common.auth import CallerPolicy
 from services.common.server import Binding
 from services.partners.domain.bank import Bank
 from services.partners.domain.behavior import Behavior
@@ -84,6 +85,10 @@ class Simulator:
                 ControlServicer({name: self}, fleet=False),
             ),
         ]
+
+    def caller_policy(self) -> CallerPolicy:
+        # A simulated partner answers anyone, as a partner's test endpoint would.
+        return CallerPolicy.open(self.name)
 
     @property
     def kind(self) -> SimulatorKind:

@@ -17,6 +17,7 @@ from services.api.antifraud.report.v1 import (
     report_pb2,
     report_pb2_grpc,
 )
+from services.common.auth import CallerPolicy
 from services.common.config import env_float, env_int, target
 from services.common.db import Database
 from services.common.outbox import OutboxRelay
@@ -26,6 +27,7 @@ from services.report.adapters.risk_client import RiskClient
 from services.report.adapters.warning_client import WarningClient
 from services.report.domain.corroboration import Rules
 from services.report.entrypoints.grpc_servicer import ReportServicer
+from services.report.entrypoints.policy import POLICY
 from services.report.knowledge.adapters.identity_client import IdentityDirectory
 from services.report.knowledge.entrypoints.grpc_servicer import KnowledgeServicer
 from services.report.service_layer.delivery import Delivery
@@ -85,6 +87,9 @@ class ReportComponent:
         self.servicer = ReportServicer(db, self.rules, self.warning, self.relay.wake)
         self.identity = IdentityDirectory(identity_target or target("identity"))
         self.knowledge = KnowledgeServicer(db, self.identity)
+
+    def caller_policy(self) -> CallerPolicy:
+        return CallerPolicy(self.name, POLICY)
 
     def bindings(self) -> Sequence[Binding]:
         return [

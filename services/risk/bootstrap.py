@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.common.auth import CallerPolicy
 from services.common.config import env_float
 from services.common.db import Database
 from services.common.errors import NotFound
@@ -17,6 +18,7 @@ from services.common.logs import get_logger
 from services.common.server import Binding
 from services.risk.domain.model import RiskLevel, SourceType
 from services.risk.entrypoints.grpc_servicer import RiskServicer
+from services.risk.entrypoints.policy import POLICY
 from services.risk.service_layer import handlers
 from services.risk.service_layer.lookup import Lookup
 from services.risk.service_layer.unit_of_work import RiskUnitOfWork
@@ -39,6 +41,9 @@ class RiskComponent:
 
     def unit_of_work(self) -> RiskUnitOfWork:
         return RiskUnitOfWork(self.db)
+
+    def caller_policy(self) -> CallerPolicy:
+        return CallerPolicy(self.name, POLICY)
 
     def bindings(self) -> Sequence[Binding]:
         name = risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from services.api.antifraud.warning.v1 import warning_pb2, warning_pb2_grpc
 from services.common import config
+from services.common.auth import CallerPolicy
 from services.common.db import Database
 from services.common.outbox import OutboxRelay
 from services.common.server import Binding
@@ -28,6 +29,7 @@ from services.warning.adapters.directory import PartnerDirectory
 from services.warning.adapters.risk_feed import RiskFeed
 from services.warning.adapters.warnings_repo import SMS_TOPIC
 from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
+from services.warning.entrypoints.policy import POLICY
 from services.warning.service_layer.bank_orders import BankOrderSender
 from services.warning.service_layer.contacts import RetentionPruner
 from services.warning.service_layer.fanout import FanoutWorker
@@ -93,6 +95,9 @@ class WarningComponent:
         self.servicer = WarningServicer(
             db, Wiring(settings, self.hub, self.directory, self.relay.wake)
         )
+
+    def caller_policy(self) -> CallerPolicy:
+        return CallerPolicy(self.name, POLICY)
 
     def bindings(self) -> Sequence[Binding]:
         return [

@@ -22,6 +22,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from services import registry
 from services.common.health_client import is_serving
 from services.common.server import RunningServer
+from tests import harness
 from tests.harness import serving
 
 SERVERS = [name for name, entry in registry.REGISTRY.items() if entry.role != "tool"]
@@ -147,7 +148,7 @@ async def test_hostile_input_gets_deliberate_codes(
     for peer in ("RISK", "REPORT", "WARNING", "IDENTITY", "PARTNERS"):
         monkeypatch.setenv(f"ANTIFRAUD_{peer}_TARGET", "127.0.0.1:1")
     component = registry.build(name)
-    async with serving(component) as running, grpc.aio.insecure_channel(running.address) as channel:
+    async with serving(component) as running, harness.channel(running.address) as channel:
         methods = _methods(running)
         assert methods, f"{name} serves no methods"
         bad: list[str] = []

@@ -46,6 +46,7 @@ from services.identity.domain.id_number import check_character
 from services.partners.bootstrap import build_partners
 from services.partners.directory import SIMULATORS, PartnerClients
 from services.partners.domain.behavior import Behavior
+from tests import harness
 from tests.harness import serving
 
 T = TypeVar("T")
@@ -110,9 +111,9 @@ async def suite(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite
                     component = wire(db, KeyRing.generate(), settings, clock=clock)
                     async with (
                         serving(component) as identity_server,
-                        grpc.aio.insecure_channel(identity_server.address) as identity_channel,
-                        grpc.aio.insecure_channel(warning_server.address) as warning_channel,
-                        grpc.aio.insecure_channel(risk_server.address) as risk_channel,
+                        harness.channel(identity_server.address) as identity_channel,
+                        harness.channel(warning_server.address) as warning_channel,
+                        harness.channel(risk_server.address) as risk_channel,
                         PartnerClients(targets) as clients,
                     ):
                         yield Suite(
@@ -627,7 +628,7 @@ async def test_verification_inputs_are_checked(suite: Suite) -> None:
     forged = await rpc_error(
         suite.identity.GetUser(pb.GetUserRequest(name="users/x"), metadata=as_("hacker:1"))
     )
-    assert forged.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert forged.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 # ------------------------------------------------------------------------------ accounts

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -99,9 +98,9 @@ async def test_a_filed_case_stops_payment_at_the_banks_and_lists_the_payees(
 ) -> None:
     victim = [("x-principal", "citizen:victim")]
     async with (
-        grpc.aio.insecure_channel(suite.addrs["report"]) as rc,
-        grpc.aio.insecure_channel(suite.addrs["risk"]) as kc,
-        grpc.aio.insecure_channel(suite.addrs["warning"]) as wc,
+        harness.channel(suite.addrs["report"]) as rc,
+        harness.channel(suite.addrs["risk"]) as kc,
+        harness.channel(suite.addrs["warning"]) as wc,
     ):
         report = report_pb2_grpc.ReportServiceStub(rc)
         risk = risk_pb2_grpc.RiskServiceStub(kc)

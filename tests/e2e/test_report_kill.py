@@ -118,7 +118,7 @@ async def test_kill_9_between_accept_and_delivery_loses_and_doubles_nothing(
     processes, db = suite
     processes.start("report")  # the risk service is down
     await processes.wait("report")
-    async with grpc.aio.insecure_channel(processes.addrs["report"]) as channel:
+    async with harness.channel(processes.addrs["report"]) as channel:
         stub = report_pb2_grpc.ReportServiceStub(channel)
         for i in range(3):
             last = await submit(stub, f"citizen:k{i}")
@@ -137,7 +137,7 @@ async def test_kill_9_between_accept_and_delivery_loses_and_doubles_nothing(
     await processes.wait("report")
 
     upserted = (risk_pb2.CHANGE_TYPE_UPSERTED, common_pb2.RISK_LEVEL_MEDIUM, 3)
-    async with grpc.aio.insecure_channel(processes.addrs["risk"]) as channel:
+    async with harness.channel(processes.addrs["risk"]) as channel:
         risk = risk_pb2_grpc.RiskServiceStub(channel)
 
         async def promoted() -> list[tuple[int, int, int]]:
@@ -153,7 +153,7 @@ async def test_kill_9_between_accept_and_delivery_loses_and_doubles_nothing(
 
         # Now the other way round: kill -9 the risk service, report, start it again.
         processes.kill("risk")
-        async with grpc.aio.insecure_channel(processes.addrs["report"]) as channel2:
+        async with harness.channel(processes.addrs["report"]) as channel2:
             await submit(report_pb2_grpc.ReportServiceStub(channel2), "citizen:k3")
         processes.start("risk")
         await processes.wait("risk")

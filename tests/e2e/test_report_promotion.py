@@ -118,8 +118,8 @@ async def suite(db_target: tuple[str, str | None], tmp_path: Path) -> AsyncItera
             )
             async with (
                 serving(report) as running,
-                grpc.aio.insecure_channel(running.address) as rc,
-                grpc.aio.insecure_channel(risk.address) as kc,
+                harness.channel(running.address) as rc,
+                harness.channel(risk.address) as kc,
             ):
                 yield Suite(
                     report_pb2_grpc.ReportServiceStub(rc),

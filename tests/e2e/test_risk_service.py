@@ -18,6 +18,7 @@ from services.api.antifraud.risk.v1 import risk_pb2_grpc as rg
 from services.common.errors import field_violations
 from services.common.indicators import IndicatorKind
 from services.risk.bootstrap import RiskComponent, build
+from tests import harness
 from tests.factories import request_id
 from tests.harness import serving
 
@@ -63,7 +64,7 @@ def component(db_target: tuple[str, str | None]) -> RiskComponent:
 async def risk(db_target: tuple[str, str | None]) -> AsyncIterator[rg.RiskServiceStub]:
     async with (
         serving(component(db_target)) as running,
-        grpc.aio.insecure_channel(running.address) as channel,
+        harness.channel(running.address) as channel,
     ):
         yield rg.RiskServiceStub(channel)
 
@@ -157,13 +158,13 @@ async def test_sightings_count_each_reporter_once(risk: rg.RiskServiceStub) -> N
             r.AddIndicatorSightingRequest(
                 request_id=request_id(),
                 indicator=ind(PHONE, "13700001234"),
-                source_type=r.SOURCE_TYPE_CARRIER,
+                source_type=r.SOURCE_TYPE_CITIZEN_REPORTS,
                 reporter_ref=ref,
             )
         )
     assert response.verdict.sources.distinct_reporters == 3
     assert response.verdict.level == c.RISK_LEVEL_LOW
-    assert response.verdict.sources.carrier_feed
+    assert "reported by 3 distinct citizens" in response.verdict.reasons
 
 
 async def test_retiring_a_source_leaves_the_others(risk: rg.RiskServiceStub) -> None:
@@ -337,7 +338,7 @@ async def test_change_feed_resumes_from_a_cursor_across_a_restart(
     phones = [f"+86135000000{n:02d}" for n in range(6)]
     async with (
         serving(component(db_target)) as running,
-        grpc.aio.insecure_channel(running.address) as ch,
+        harness.channel(running.address) as ch,
     ):
         stub = rg.RiskServiceStub(ch)
         for p in phones[:3]:
@@ -357,7 +358,7 @@ async def test_change_feed_resumes_from_a_cursor_across_a_restart(
     # A new server process on the same database: the feed continues after the cursor.
     async with (
         serving(component(db_target)) as running,
-        grpc.aio.insecure_channel(running.address) as ch,
+        harness.channel(running.address) as ch,
     ):
         stub = rg.RiskServiceStub(ch)
         for p in phones[3:]:
@@ -384,8 +385,8 @@ async def test_a_change_through_one_replica_is_seen_by_another(
     async with (
         serving(component(db_target)) as a,
         serving(component(db_target)) as b,
-        grpc.aio.insecure_channel(a.address) as ch_a,
-        grpc.aio.insecure_channel(b.address) as ch_b,
+        harness.channel(a.address) as ch_a,
+        harness.channel(b.address) as ch_b,
     ):
         stub_a, stub_b = rg.RiskServiceStub(ch_a), rg.RiskServiceStub(ch_b)
         await stub_a.UpsertIndicator(
@@ -438,7 +439,7 @@ async def test_a_citizen_scale_data_set_loads_at_start_and_answers(
     await comp.db.dispose()
     async with (
         serving(component(db_target)) as running,
-        grpc.aio.insecure_channel(running.address) as ch,
+        harness.channel(running.address) as ch,
     ):
         stub = rg.RiskServiceStub(ch)
         kinds = {IndicatorKind(i.kind) for i in data}

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -63,9 +62,7 @@ async def world(db_target: tuple[str, str | None], tmp_path: Path) -> AsyncItera
             risk_running = await stack.enter_async_context(
                 serving(build_risk(url=risk_url, schema=risk_schema))
             )
-            channel = await stack.enter_async_context(
-                grpc.aio.insecure_channel(risk_running.address)
-            )
+            channel = await stack.enter_async_context(harness.channel(risk_running.address))
             warning = await stack.enter_async_context(
                 warning_stack(url, schema, settings=FOLLOWING, risk_target=risk_running.address)
             )
@@ -255,7 +252,7 @@ async def test_two_replicas_follow_the_feed_one_at_a_time(world: World) -> None:
     )
     async with (
         serving(second) as second_running,
-        grpc.aio.insecure_channel(second_running.address) as second_channel,
+        harness.channel(second_running.address) as second_channel,
     ):
         second_stub = warning_pb2_grpc.WarningServiceStub(second_channel)
         streams = [

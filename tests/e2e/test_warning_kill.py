@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import grpc
 import pytest
 
 from services.api.antifraud.risk.v1 import risk_pb2_grpc
@@ -75,8 +74,8 @@ async def test_kill_during_a_fanout_of_10000_delivers_each_warning_once(
     overrides["partners"] = suite.addrs["partners"]
     now = datetime.now(UTC)
     async with (
-        grpc.aio.insecure_channel(suite.addrs["warning"]) as warning_channel,
-        grpc.aio.insecure_channel(suite.addrs["risk"]) as risk_channel,
+        harness.channel(suite.addrs["warning"]) as warning_channel,
+        harness.channel(suite.addrs["risk"]) as risk_channel,
         PartnerClients(overrides) as partners,
     ):
         stub = warning_pb2_grpc.WarningServiceStub(warning_channel)

@@ -32,6 +32,7 @@ from services.partners.domain.cards import luhn_check_digit
 from services.warning.adapters.directory import PartnerDirectory
 from services.warning.bootstrap import WarningComponent, build
 from services.warning.settings import WarningSettings
+from tests import harness
 from tests.harness import serving
 
 T = TypeVar("T")
@@ -83,7 +84,7 @@ async def warning_stack(
         async with (
             serving(component) as running,
             PartnerClients(overrides) as partners,
-            grpc.aio.insecure_channel(running.address) as channel,
+            harness.channel(running.address) as channel,
         ):
             yield Stack(
                 component,

@@ -24,6 +24,7 @@ from services.common.db import Database
 from services.common.errors import field_violations
 from services.report.adapters import tables
 from services.report.bootstrap import build
+from tests import harness
 from tests.harness import serving
 
 NOWHERE = "127.0.0.1:1"
@@ -67,7 +68,7 @@ async def client(db_target: tuple[str, str | None]) -> AsyncIterator[Client]:
     )
     async with (
         serving(component) as running,
-        grpc.aio.insecure_channel(running.address) as channel,
+        harness.channel(running.address) as channel,
     ):
         yield Client(knowledge_pb2_grpc.KnowledgeServiceStub(channel), component.db)
 

@@ -27,6 +27,7 @@ from services.report.adapters import tables
 from services.report.bootstrap import ReportComponent, build
 from services.report.domain.corroboration import Rules
 from services.report.service_layer import events
+from tests import harness
 from tests.harness import serving
 
 # Nothing listens here: the relay's calls fail fast and its events stay queued.
@@ -118,7 +119,7 @@ async def _client(url: str, schema: str | None, rules: Rules) -> AsyncGenerator[
     )
     async with (
         serving(component) as running,
-        grpc.aio.insecure_channel(running.address) as channel,
+        harness.channel(running.address) as channel,
     ):
         yield Client(report_pb2_grpc.ReportServiceStub(channel), component.db, component)
 
@@ -365,8 +366,9 @@ async def test_a_citizen_sees_only_their_own_reports(client: Client) -> None:
         client.stub.GetReportStats(R.GetReportStatsRequest(), metadata=as_("citizen:u1"))
     )
     assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+    # A name nobody signed for is no proof at all.
     error = await rpc_error(client.get(mine.name, "martian:x"))
-    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 # --- listing and stats --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The one principal model every service reads ``x-principal`` with: parsing and roles."""
+"""The one principal model every service reads a verified caller with: parsing and roles."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from services.common.principals import InvalidPrincipal, Principal, Role
             "3f2b8c1e-9d4a-4c6e-8f00-1a2b3c4d5e6f",
         ),
         ("analyst:ops.1@example", Role.ANALYST, "ops.1@example"),
+        ("internal:report", Role.INTERNAL, "report"),
         ("citizen:" + "x" * 100, Role.CITIZEN, "x" * 100),
     ],
 )
@@ -41,8 +42,9 @@ def test_principals_parse_and_their_header_reads_back(raw: str, role: Role, subj
         ":u1",
         "robot:x",
         "Citizen:u1",
-        "internal:",  # internal is never spelled out
-        "internal:x",
+        "internal:",  # a service always names itself
+        "internal:Report",
+        "internal:a b",
         "analyst:",  # only a citizen may be anonymous
         "bank:",
         "carrier:",
@@ -60,7 +62,7 @@ def test_malformed_principals_are_refused(raw: str) -> None:
 
 def test_a_principal_cannot_be_built_in_a_shape_parse_would_refuse() -> None:
     with pytest.raises(InvalidPrincipal):
-        Principal(Role.INTERNAL, "x")
+        Principal(Role.INTERNAL, "not a service")
     with pytest.raises(InvalidPrincipal):
         Principal(Role.BANK)
     with pytest.raises(InvalidPrincipal):
@@ -72,6 +74,7 @@ def test_a_principal_cannot_be_built_in_a_shape_parse_would_refuse() -> None:
     ("raw", "anonymous", "trusted", "staff", "actor"),
     [
         ("", False, True, True, "internal"),
+        ("internal:report", False, True, True, "internal:report"),
         ("admin:root", False, True, True, "admin:root"),
         ("analyst:a7", False, False, True, "analyst:a7"),
         ("bank:icbc", False, False, False, "bank:icbc"),

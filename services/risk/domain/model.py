@@ -164,7 +164,12 @@ def compute_snapshot(assertions: list[Assertion], now: datetime) -> Snapshot:
     for a in active:
         categories |= categories_mask(a.categories)
         flags |= _FLAG_OF_SOURCE.get(a.source_type, 0)
-    reporters = max((a.reporter_count for a in active), default=0)
+    # Only citizens' reports count as "reported by N citizens"; partners and staff are
+    # named as what they are.
+    reporters = max(
+        (a.reporter_count for a in active if a.source_type is SourceType.CITIZEN_REPORTS),
+        default=0,
+    )
     return Snapshot(level, categories, flags, reporters, first_seen, last_seen, expire)
 
 
@@ -196,16 +201,18 @@ def reasons(snapshot: Snapshot, matched_value: str = "") -> list[str]:
         return []
     found = [_LEVEL_WORDS[snapshot.level]]
     flags = SourceFlag(snapshot.flags)
-    if snapshot.reporters:
+    if snapshot.reporters == 1:
+        found.append("reported by a citizen")
+    elif snapshot.reporters:
         found.append(f"reported by {snapshot.reporters} distinct citizens")
     if SourceFlag.POLICE in flags:
         found.append("confirmed by police")
     if SourceFlag.ANALYST in flags:
         found.append("reviewed by an anti-fraud analyst")
     if SourceFlag.CARRIER in flags:
-        found.append("named in a carrier's fraud feed")
+        found.append("flagged by a carrier")
     if SourceFlag.BANK in flags:
-        found.append("named in a bank's fraud feed")
+        found.append("flagged by a bank")
     if SourceFlag.CASE in flags:
         found.append("named as a payee in a filed fraud case")
     words = [_CATEGORY_WORDS[c] for c in categories_of(snapshot.categories)]

@@ -10,7 +10,9 @@ from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common import validation
 from services.common.indicators import Indicator
+from services.common.principals import Principal
 from services.common.validation import Violations
+from services.risk.domain import provenance
 from services.risk.domain.index import Hit
 from services.risk.domain.model import (
     Assertion,
@@ -167,12 +169,16 @@ def categories_in(v: Violations, field: str, raw: list[int]) -> frozenset[FraudC
     return frozenset(found)
 
 
-def assertion_in(v: Violations, field: str, a: risk_pb2.Assertion) -> AssertionInput | None:
-    source_type = validation.enum_value(v, f"{field}.source_type", a.source_type, SourceType)
-    level = validation.enum_value(v, f"{field}.level", a.level, RiskLevel)
-    source_id = validation.text(
-        v, f"{field}.source_id", a.source_id, max_len=MAX_SOURCE_ID, required=True
+def assertion_in(
+    v: Violations, field: str, a: risk_pb2.Assertion, caller: Principal
+) -> AssertionInput | None:
+    """The assertion of a request, its source taken from ``caller``'s key (PermissionDenied
+    for a source the caller does not hold)."""
+    source_type = validation.enum_value(
+        v, f"{field}.source_type", a.source_type, SourceType, required=False
     )
+    level = validation.enum_value(v, f"{field}.level", a.level, RiskLevel)
+    source_id = validation.text(v, f"{field}.source_id", a.source_id, max_len=MAX_SOURCE_ID)
     reason = validation.text(v, f"{field}.reason", a.reason, max_len=MAX_REASON, required=True)
     label = validation.text(v, f"{field}.label", a.label, max_len=MAX_LABEL)
     categories = categories_in(v, f"{field}.categories", list(a.categories))
@@ -182,8 +188,11 @@ def assertion_in(v: Violations, field: str, a: risk_pb2.Assertion) -> AssertionI
         if a.HasField("expire_time")
         else None
     )
-    if source_type is None or level is None:
+    if level is None or v.items:
         return None
+    source_type, source_id = provenance.source_of(caller, source_type, source_id, field)
+    if source_type is not SourceType.CITIZEN_REPORTS:
+        count = 0  # "reported by N citizens" is said only of citizens' reports
     return AssertionInput(
         source_type=source_type,
         source_id=source_id,

@@ -10,13 +10,14 @@ import grpc
 
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common import context as ctx
-from services.common import pagination, validation
+from services.common import pagination, principals, validation
 from services.common.errors import InvalidArgument
 from services.common.idempotency import run_once
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
 from services.common.validation import Violations, collecting
 from services.risk.adapters import tables
 from services.risk.adapters.repository import RiskRepository
+from services.risk.domain import provenance
 from services.risk.domain.model import FraudCategory, RiskLevel, SourceType
 from services.risk.entrypoints import convert
 from services.risk.service_layer import handlers
@@ -36,7 +37,7 @@ def _now() -> datetime:
 
 
 def _actor() -> str:
-    """Who made a change, for the feed: the caller as the gateway named it, or "internal"."""
+    """Who made a change, for the feed: the verified caller."""
     return ctx.current_principal() or "internal"
 
 
@@ -161,7 +162,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             indicator = validation.indicator(
                 v, "indicator", request.indicator.kind, request.indicator.value
             )
-            given = convert.assertion_in(v, "assertion", request.assertion)
+            given = convert.assertion_in(v, "assertion", request.assertion, principals.caller())
         assert indicator is not None
         assert given is not None
 
@@ -199,6 +200,10 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 v, "reason", request.reason, max_len=convert.MAX_REASON, required=True
             )
         assert indicator is not None
+        caller = principals.caller()
+        if source is not None or source_id or not caller.staff:
+            # Staff may withdraw every source at once; partners only their own assertion.
+            source, source_id = provenance.source_of(caller, source, source_id, "source")
 
         async def work(uow: RiskUnitOfWork) -> risk_pb2.RetireIndicatorResponse:
             record = await handlers.retire(
@@ -226,17 +231,18 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             indicator = validation.indicator(
                 v, "indicator", request.indicator.kind, request.indicator.value
             )
-            source = validation.enum_value(v, "source_type", request.source_type, SourceType)
-            ref = validation.text(
-                v, "reporter_ref", request.reporter_ref, max_len=128, required=True
+            source = validation.enum_value(
+                v, "source_type", request.source_type, SourceType, required=False
             )
+            ref = validation.text(v, "reporter_ref", request.reporter_ref, max_len=128)
             category = validation.enum_value(
                 v, "category", request.category, FraudCategory, required=False
             )
             if source is SourceType.ALLOW_LIST:
                 v.add("source_type", "the allow list takes no sightings")
         assert indicator is not None
-        assert source is not None
+        # The sighting's source and reporter are the caller's own, from its key.
+        source, ref = provenance.source_of(principals.caller(), source, ref, "sighting")
 
         async def work(uow: RiskUnitOfWork) -> risk_pb2.AddIndicatorSightingResponse:
             record = await handlers.sight(uow, indicator, source, ref, category, _actor(), _now())
@@ -260,6 +266,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self, request_iterator: AsyncIterator[risk_pb2.ImportIndicatorsRequest], context: Context
     ) -> risk_pb2.ImportIndicatorsResponse:
         response = risk_pb2.ImportIndicatorsResponse()
+        caller = principals.caller()
         pending: list[tuple[Any, handlers.AssertionInput]] = []
         index = -1
 
@@ -281,7 +288,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             indicator = validation.indicator(
                 v, "indicator", item.indicator.kind, item.indicator.value
             )
-            given = convert.assertion_in(v, "assertion", item.assertion)
+            given = convert.assertion_in(v, "assertion", item.assertion, caller)
             if given is not None and not v.items:
                 try:
                     handlers.check_assertion(given)

@@ -61,9 +61,13 @@ async def list_page(
     state: BankOrderState | None,
     page_size: int,
     after: tuple[datetime, str] | None,
+    *,
+    bank: str | None = None,
 ) -> list[BankOrder]:
-    """Up to ``page_size + 1`` orders, oldest first."""
+    """Up to ``page_size + 1`` orders, oldest first; only ``bank``'s when given."""
     query = sa.select(bank_orders)
+    if bank is not None:
+        query = query.where(b.bank == bank)
     if case_id is not None:
         query = query.where(b.case_id == case_id)
     if state is not None:

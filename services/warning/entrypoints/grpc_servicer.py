@@ -14,9 +14,10 @@ from services.api.antifraud.warning.v1 import warning_pb2 as pb
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
 from services.common import validation
 from services.common.db import Database, UnitOfWork
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, NotFound
 from services.common.idempotency import run_once
 from services.common.indicators import IndicatorKind
+from services.common.principals import Role
 from services.common.validation import Violations, collecting
 from services.warning.adapters import (
     bank_orders_repo,
@@ -378,7 +379,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         self, request: pb.ClaimTaskRequest, context: Context
     ) -> pb.ClaimTaskResponse:
         with collecting() as v:
-            operator = convert.user_id(v, "operator_id", request.operator_id)
+            operator = convert.user_id(v, "operator_id", access.as_operator(request.operator_id))
             task_id = convert.name(v, "name", request.name, "tasks") if request.name else None
             type_ = validation.enum_value(
                 v, "type", request.type, TaskType, required=task_id is None
@@ -396,7 +397,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
     ) -> pb.CompleteTaskResponse:
         with collecting() as v:
             task_id = convert.name(v, "name", request.name, "tasks")
-            operator = convert.user_id(v, "operator_id", request.operator_id)
+            operator = convert.user_id(v, "operator_id", access.as_operator(request.operator_id))
             outcome = validation.enum_value(v, "outcome", request.outcome, TaskOutcome)
             notes = validation.text(
                 v, "notes", request.notes, max_len=convert.MAX_NOTES, multiline=True
@@ -414,7 +415,13 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         self, request: pb.RecordDeliveryReceiptRequest, context: Context
     ) -> pb.RecordDeliveryReceiptResponse:
         with collecting() as v:
-            carrier = validation.text(v, "carrier", request.carrier, max_len=32, required=True)
+            carrier = validation.text(
+                v,
+                "carrier",
+                access.as_partner("carrier", request.carrier, Role.CARRIER),
+                max_len=32,
+                required=True,
+            )
             message_id = validation.text(
                 v, "carrier_message_id", request.carrier_message_id, max_len=128, required=True
             )
@@ -485,6 +492,10 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             order_id = convert.name(v, "name", request.name, "bankOrders")
         async with self.db.read() as conn:
             found = await bank_orders.get(conn, order_id)
+        bank = access.bank_scope()
+        if bank is not None and found.bank != bank:
+            # Another bank's order does not exist as far as this bank can tell.
+            raise NotFound(f"no bank order {request.name}")
         return pb.GetBankOrderResponse(bank_order=convert.bank_order_pb(found))
 
     async def ListBankOrders(
@@ -496,7 +507,9 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             size = validation.page_size(v, request.page_size)
             after = convert.page_after_time(v, request.page_token)
         async with self.db.read() as conn:
-            found = await bank_orders_repo.list_page(conn, case, state, size, after)
+            found = await bank_orders_repo.list_page(
+                conn, case, state, size, after, bank=access.bank_scope()
+            )
         response = pb.ListBankOrdersResponse(
             bank_orders=[convert.bank_order_pb(o) for o in found[:size]]
         )

@@ -1,0 +1,43 @@
+"""Who may call which WarningService method (deny by default; admin everywhere).
+
+Roles are callers the gateway vouches for; services are the suite's own, by name.
+"""
+
+from __future__ import annotations
+
+from services.common.auth import Callers, roles, services, table
+from services.common.principals import Role
+
+_CITIZEN = roles(Role.CITIZEN)
+_CARRIER = roles(Role.CARRIER)
+_ANALYST = roles(Role.ANALYST)
+
+POLICY: dict[str, Callers] = table(
+    "antifraud.warning.v1.WarningService",
+    {
+        # A carrier's screening warns the callee of a risky caller (through the gateway).
+        "DispatchWarning": _ANALYST | _CARRIER,
+        "GetWarning": _ANALYST,
+        "ListWarnings": _CITIZEN | _ANALYST,
+        "AcknowledgeWarning": _CITIZEN,
+        "StreamWarnings": _CITIZEN,
+        # Identity tells a citizen about a verification request.
+        "SendNotification": services("identity"),
+        "GetNotification": _ANALYST | services("identity"),
+        "UpsertRecipient": _CITIZEN,
+        "GetRecipient": _CITIZEN | _ANALYST,
+        "RecordContactEvents": _CARRIER,
+        "StreamContactEvents": _CARRIER,
+        "ListFanouts": _ANALYST,
+        "ListTasks": _ANALYST,
+        "GetTask": _ANALYST,
+        "ClaimTask": _ANALYST,
+        "CompleteTask": _ANALYST,
+        "RecordDeliveryReceipt": _CARRIER,
+        # Report intake orders stop-payments for filed cases and follows them.
+        "CreateBankOrder": _ANALYST | services("report"),
+        "GetBankOrder": _ANALYST | roles(Role.BANK) | services("report"),
+        "ListBankOrders": _ANALYST | roles(Role.BANK) | services("report"),
+        "GetWarningStats": _ANALYST,
+    },
+)
