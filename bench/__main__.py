@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.harness import Run, h2load_available, write_report
+from bench.harness import Run, h2load_available, use_token_keys, write_report
 from services.common import logs
 
 SUITES = ["risk", "report", "warning"]
@@ -30,6 +30,7 @@ async def main(argv: list[str]) -> int:
         print("bench: h2load not found; install Debian's nghttp2-client (make bench does)")
         return 2
     run = Run(quick=args.quick)
+    use_token_keys(run.workdir)
     print(f"benchmarks on {os.cpu_count()} cores; work dir {run.workdir}\n")
     try:
         for name in args.only.split(","):

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 import grpc
 
 from bench.harness import ROOT, Result, Run, Server, servers
+from bench.harness import channel as channel_as
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
 from services.common.db import Database
@@ -65,7 +66,7 @@ def _request(i: int, seed: int) -> tuple[report_pb2.SubmitReportRequest, str]:
 async def _load(address: str, count: int, in_flight: int, seed: int) -> dict[str, float]:
     """Submit ``count`` distinct reports with ``in_flight`` outstanding; reports per second."""
     failed = 0
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with channel_as(address, "") as channel:
         stub = report_pb2_grpc.ReportServiceStub(channel)  # type: ignore[no-untyped-call]
         queue = iter(range(count))
 

@@ -14,7 +14,16 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from bench.harness import Result, Run, Server, grpc_frame, h2load, servers, stream_load
+from bench.harness import (
+    Result,
+    Run,
+    Server,
+    bearer,
+    grpc_frame,
+    h2load,
+    servers,
+    stream_load,
+)
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.echo.v1 import echo_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
@@ -83,12 +92,15 @@ async def run(run: Run) -> None:
 async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> None:
     phone = next(i for i in listed if i.kind == 1)
     n = 20_000 if run.quick else 60_000
+    # Both servers get the same signed token: risk verifies it, echo carries the same bytes.
+    auth = (bearer("carrier:bench", "risk"),)
     h2load(
         echo.address,
         ECHO,
         grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))),
         requests=2000,
         workdir=run.workdir,
+        headers=auth,
     )  # warm up
     base = h2load(
         echo.address,
@@ -96,10 +108,11 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
         grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))),
         requests=n,
         workdir=run.workdir,
+        headers=auth,
     )
     body = grpc_frame(risk_pb2.CheckIndicatorRequest(indicator=_pb(phone)))
-    h2load(risk.address, CHECK, body, requests=2000, workdir=run.workdir)
-    hit = h2load(risk.address, CHECK, body, requests=n, workdir=run.workdir)
+    h2load(risk.address, CHECK, body, requests=2000, workdir=run.workdir, headers=auth)
+    hit = h2load(risk.address, CHECK, body, requests=n, workdir=run.workdir, headers=auth)
     run.add(
         Result(
             SUITE,
@@ -118,7 +131,7 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
             )
         )
     )
-    miss = h2load(risk.address, CHECK, miss_body, requests=n, workdir=run.workdir)
+    miss = h2load(risk.address, CHECK, miss_body, requests=n, workdir=run.workdir, headers=auth)
     run.add(
         Result(
             SUITE,
@@ -141,6 +154,7 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
         streams=4,
         rps_per_client=half / clients,
         workdir=run.workdir,
+        headers=auth,
     )
     base_paced = h2load(
         echo.address,
@@ -151,6 +165,7 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
         streams=4,
         rps_per_client=half / clients,
         workdir=run.workdir,
+        headers=auth,
     )
     run.add(
         Result(

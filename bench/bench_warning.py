@@ -29,10 +29,10 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bench.harness import Result, Run, Server, servers
+from bench.harness import channel as channel_as
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.api.antifraud.warning.v1 import warning_pb2 as pb
@@ -112,8 +112,8 @@ async def _confirm(risk: risk_pb2_grpc.RiskServiceStub) -> None:
 async def _measure(warning_address: str, risk_address: str, count: int) -> tuple[float, float]:
     """(seconds to all warnings queued, seconds to all carrier deliveries accepted)."""
     async with (
-        grpc.aio.insecure_channel(warning_address) as warning_channel,
-        grpc.aio.insecure_channel(risk_address) as risk_channel,
+        channel_as(warning_address, "admin:bench") as warning_channel,
+        channel_as(risk_address, "admin:bench") as risk_channel,
     ):
         stub = warning_pb2_grpc.WarningServiceStub(warning_channel)  # type: ignore[no-untyped-call]
         risk = risk_pb2_grpc.RiskServiceStub(risk_channel)  # type: ignore[no-untyped-call]

@@ -22,10 +22,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import grpc
 from google.protobuf.message import Message
 
+from services.common import tokens
+from services.common.clients import SpeakAs, open_channel
 from services.common.config import env_key
 from services.common.health_client import wait_serving
+from services.common.principals import Principal
 from tests.harness import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +109,7 @@ def h2load(
     streams: int = 16,
     rps_per_client: float | None = None,
     workdir: Path,
+    headers: tuple[str, ...] = (),
 ) -> H2Load:
     """Unary load from h2load (nghttp2): a C client in its own process, posting one gRPC frame."""
     data = workdir / "h2load-body.bin"
@@ -125,6 +130,7 @@ def h2load(
         "content-type: application/grpc",
         "-H",
         "te: trailers",
+        *(arg for header in headers for arg in ("-H", header)),
         "--log-file",
         str(log),
         f"http://{address}{method}",
@@ -139,6 +145,26 @@ def h2load(
     if not (rate and status and codes):
         raise RuntimeError(f"h2load output not understood:\n{out}")
     return H2Load(float(rate.group(1)), int(status.group(1)), int(status.group(2)), latencies)
+
+
+def use_token_keys(workdir: Path) -> None:
+    """Signing keys for every issuer in the run's work dir, for the servers it starts (they
+    inherit the environment) and for its own clients."""
+    directory = workdir / "token-keys"
+    os.environ["ANTIFRAUD_TOKEN_KEYS_DIR"] = str(directory)
+    for issuer in sorted(tokens.ISSUERS):
+        tokens.ensure_key(issuer, directory)
+
+
+def bearer(principal: str, audience: str) -> str:
+    """An ``authorization`` header for h2load: a token for ``principal`` at ``audience``."""
+    token = tokens.Minter(tokens.keyring()).token(Principal.parse(principal), audience)
+    return f"authorization: Bearer {token}"
+
+
+def channel(address: str, principal: str) -> grpc.aio.Channel:
+    """A channel whose calls speak as ``principal`` (or as each call's ``x-principal``)."""
+    return open_channel(address, budget=600.0, propagate=SpeakAs(principal, 600.0))
 
 
 class Server:

@@ -17,6 +17,8 @@ from typing import Any
 
 import grpc
 
+from bench.harness import channel as channel_as
+
 IN_FLIGHT = 8
 
 
@@ -47,7 +49,7 @@ async def one_stream(
 async def main(address: str, method: str, body_file: str, seconds: float, streams: int) -> None:
     with open(body_file, "rb") as f:  # noqa: ASYNC230 - before the measurement
         body = f.read()
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with channel_as(address, "carrier:bench") as channel:
         await one_stream(channel, method, body, time.monotonic() + 0.5)  # warm up
         started = time.monotonic()
         until = started + seconds

@@ -4,6 +4,9 @@ antifraud up                 start every service, simulator and the gateway
 antifraud serve NAME         run one of them in this process
 antifraud migrate [NAME...]  bring databases to the newest schema
 antifraud health ADDRESS     exit 0 when the server there is SERVING
+antifraud keys ...           gateway API keys
+antifraud token ...          a signed token for calling a service directly (grpcurl)
+antifraud token-keys ...     the keys that sign tokens between processes
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import signal
 import sys
 import time
 
-from services import registry
+from services import registry, token_command
 from services.common import config, logs
 from services.common.config import ServerSettings
 from services.common.health_client import is_serving, wait_serving
@@ -184,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
+    token_command.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in ("token", "token-keys"):
+        return token_command.run(args)
     if args.command == "keys":
         return _keys(args)
     if args.command == "serve":

@@ -24,10 +24,9 @@ import grpc
 import sqlalchemy as sa
 
 from services.common import tokens
-from services.common.clients import Propagate, open_channel
+from services.common.clients import SpeakAs
 from services.common.config import ServerSettings, env_key
 from services.common.health_client import wait_serving
-from services.common.principals import InvalidPrincipal, Principal
 from services.common.server import Component, RunningServer, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,30 +72,17 @@ def use_token_keys() -> Path:
     return directory
 
 
-#: Metadata naming whom a test call speaks as, e.g. ``("x-principal", "citizen:u1")``.
-AS = "x-principal"
-#: Whom a test call speaks as when it names no one: an administrator may call anything.
+#: Whom a test call speaks as when its ``x-principal`` metadata names no one: an
+#: administrator may call anything.
 DEFAULT_PRINCIPAL = "admin:tests"
-
-
-class _SpeakAs(Propagate):
-    """Each call is signed for the principal its ``x-principal`` metadata names."""
-
-    def principal(self, details: grpc.aio.ClientCallDetails) -> Principal | None:
-        """Whom the call names; no one (no token at all) for an empty or malformed name."""
-        for key, value in details.metadata or ():
-            if key == AS:
-                try:
-                    return Principal.parse(str(value)) if value else None
-                except InvalidPrincipal:
-                    return None
-        return Principal.parse(DEFAULT_PRINCIPAL)
 
 
 def channel(address: str) -> grpc.aio.Channel:
     """A channel to one of our services whose calls carry a signed token, as the gateway's
     and the services' own calls do (``x-principal`` metadata picks whom; empty: none)."""
-    return open_channel(address, budget=120.0, propagate=_SpeakAs(120.0))
+    return grpc.aio.insecure_channel(
+        address, interceptors=SpeakAs(DEFAULT_PRINCIPAL, 120.0).interceptors()
+    )
 
 
 def new_schema(prefix: str) -> str:

@@ -48,7 +48,7 @@ LEEWAY_SECONDS = 30
 _ALGORITHM = "EdDSA"
 _KID = re.compile(r"(?P<issuer>[a-z]+)-(?P<generation>[0-9]{1,6})")
 #: Rescanning the directory for an unknown key id happens at most this often.
-_RESCAN_SECONDS = 1.0
+_RESCAN_SECONDS = 0.1
 
 
 class InvalidToken(Exception):

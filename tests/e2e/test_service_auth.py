@@ -64,8 +64,8 @@ async def _call(address: str, method: MethodDescriptor, token: str | None) -> gr
                 else:
                     await channel.stream_unary(path, **_RAW)(none(), metadata=metadata, timeout=5)
             elif method.server_streaming:
-                call = channel.unary_stream(path, **_RAW)(b"", metadata=metadata, timeout=5)
-                async for _ in call:
+                streamed = channel.unary_stream(path, **_RAW)(b"", metadata=metadata, timeout=5)
+                async for _ in streamed:
                     pass
             else:
                 await channel.unary_unary(path, **_RAW)(b"", metadata=metadata, timeout=5)

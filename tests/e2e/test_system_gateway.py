@@ -291,12 +291,12 @@ async def test_an_elderly_users_guardian_is_warned_too(suite: Deployment) -> Non
             rk.UpsertIndicatorRequest(
                 request_id=str(uuid.uuid4()),
                 indicator=phone_indicator(fraudster),
+                # An analyst asserts as themselves: citizen reports come from report intake.
                 assertion=rk.Assertion(
-                    source_type=rk.SOURCE_TYPE_CITIZEN_REPORTS,
-                    source_id="report-service",
+                    source_type=rk.SOURCE_TYPE_ANALYST,
+                    source_id="analyst-7",
                     level=c.RISK_LEVEL_MEDIUM,
                     reason="corroborated",
-                    reporter_count=3,
                 ),
             ),
             metadata=analyst,

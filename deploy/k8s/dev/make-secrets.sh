@@ -3,6 +3,7 @@
 #   postgres.env        the in-cluster PostgreSQL's password
 #   database.env        ANTIFRAUD_DATABASE_URL pointing at it
 #   identity-keys.env   identity's data key and index key
+#   tokens/             each process's Ed25519 token signing key and its public key
 # Existing files are kept (identity data stays readable); delete them to start over.
 set -eu
 cd "$(dirname "$0")"
@@ -25,4 +26,11 @@ if [ ! -f identity-keys.env ]; then
         printf 'ANTIFRAUD_IDENTITY_INDEX_KEY=%s\n' "$(random_b64)"
     } > identity-keys.env
 fi
-echo "secrets in $(pwd): postgres.env database.env identity-keys.env"
+mkdir -p tokens
+for issuer in gateway identity risk report warning; do
+    if [ ! -f "tokens/$issuer-1.key" ]; then
+        openssl genpkey -algorithm ed25519 -out "tokens/$issuer-1.key"
+        openssl pkey -in "tokens/$issuer-1.key" -pubout -out "tokens/$issuer-1.pub"
+    fi
+done
+echo "secrets in $(pwd): postgres.env database.env identity-keys.env tokens/"
