@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -27,6 +28,8 @@ from tests.e2e.deployment import Deployment, deployment, eventually, new_phone
 from tests.factories import card
 
 pytestmark = pytest.mark.slow
+#: The gateway's default cap (ANTIFRAUD_GATEWAY_STREAMS_PER_KEY).
+STREAMS_PER_KEY = 20
 Metadata = tuple[tuple[str, str], ...]
 
 
@@ -250,30 +253,39 @@ async def _revoke(suite: Deployment, metadata: Metadata) -> None:
     )
 
 
+async def _ending(stream: grpc.aio.UnaryStreamCall[Any, Any]) -> grpc.aio.AioRpcError | None:
+    """The error a stream ends with, None if it ends well (it is never cancelled here:
+    cancelling a read would end the call itself)."""
+    try:
+        async for _ in stream:
+            pass
+    except grpc.aio.AioRpcError as err:
+        return err
+    return None
+
+
+def _code(error: grpc.aio.AioRpcError | None) -> grpc.StatusCode:
+    return grpc.StatusCode.OK if error is None else error.code()
+
+
 async def test_revoking_a_key_ends_its_open_streams(suite: Deployment) -> None:
     carrier = await suite.key(gw.ROLE_CARRIER, "carrier-ctcc")
-    stream = suite.risk.WatchIndicatorChanges(
-        rk.WatchIndicatorChangesRequest(from_now=True), metadata=carrier
-    )
-    await stream.initial_metadata()  # admitted and open
-
-    async def drain() -> grpc.StatusCode:
-        try:
-            async for _ in stream:
-                pass
-        except grpc.aio.AioRpcError as err:
-            return err.code()
-        return grpc.StatusCode.OK
-
-    ended = asyncio.create_task(drain())
-    await asyncio.sleep(0.5)
-    assert not ended.done()
+    streams = [
+        suite.risk.WatchIndicatorChanges(
+            rk.WatchIndicatorChangesRequest(from_now=True), metadata=carrier
+        )
+        for _ in range(3)
+    ]
+    ended = [asyncio.create_task(_ending(stream)) for stream in streams]
+    await asyncio.sleep(1.0)  # admitted and waiting for changes
+    early = [_code(task.result()) for task in ended if task.done()]
+    assert not early, f"streams ended before the revocation: {early}"
     revoked_at = time.monotonic()
     await _revoke(suite, carrier)
     # The promise is 2 s; the bound here only keeps a broken build from hanging.
-    code = await asyncio.wait_for(ended, timeout=15)
-    print(f"\nrevocation -> open stream ended: {(time.monotonic() - revoked_at) * 1000:.0f} ms")
-    assert code is grpc.StatusCode.UNAUTHENTICATED
+    errors = await asyncio.wait_for(asyncio.gather(*ended), timeout=15)
+    print(f"\nrevocation -> open streams ended: {(time.monotonic() - revoked_at) * 1000:.0f} ms")
+    assert {_code(e) for e in errors} == {grpc.StatusCode.UNAUTHENTICATED}
     again = await rpc_error(
         suite.risk.CheckIndicator(
             rk.CheckIndicatorRequest(indicator=phone("96110")), metadata=carrier
@@ -284,25 +296,22 @@ async def test_revoking_a_key_ends_its_open_streams(suite: Deployment) -> None:
 
 async def test_each_key_has_a_cap_on_open_streams(suite: Deployment) -> None:
     carrier = await suite.key(gw.ROLE_CARRIER, "carrier-cucc")
-    streams = []
+    streams = [
+        suite.risk.WatchIndicatorChanges(
+            rk.WatchIndicatorChangesRequest(from_now=True), metadata=carrier
+        )
+        for _ in range(STREAMS_PER_KEY + 5)
+    ]
+    ended = [asyncio.create_task(_ending(stream)) for stream in streams]
     try:
-        refused: grpc.aio.AioRpcError | None = None
-        for _ in range(100):
-            stream = suite.risk.WatchIndicatorChanges(
-                rk.WatchIndicatorChangesRequest(from_now=True), metadata=carrier
-            )
-            streams.append(stream)
-            try:
-                await asyncio.wait_for(stream.read(), timeout=0.3)
-            except TimeoutError:
-                continue  # open and waiting for changes
-            except grpc.aio.AioRpcError as err:
-                refused = err
-                break
-        assert refused is not None, "no cap on open streams"
-        assert refused.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert retry_delay(refused)
-        assert len(streams) > 1
+        deadline = time.monotonic() + 15
+        while sum(task.done() for task in ended) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # and no more than those
+        errors = [task.result() for task in ended if task.done()]
+        codes = [_code(e) for e in errors]
+        assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 5, codes
+        assert all(e is not None and retry_delay(e) for e in errors)
         # Other keys are not affected.
         other = await suite.key(gw.ROLE_CARRIER, "carrier-cucc")
         answer = await suite.risk.CheckIndicator(
@@ -312,6 +321,7 @@ async def test_each_key_has_a_cap_on_open_streams(suite: Deployment) -> None:
     finally:
         for stream in streams:
             stream.cancel()
+        await asyncio.gather(*ended, return_exceptions=True)
 
 
 async def test_random_keys_are_throttled_before_the_key_store(suite: Deployment) -> None:
