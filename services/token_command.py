@@ -28,7 +28,7 @@ def add_parsers(sub: Any) -> None:
         "--audience", required=True, help="the service called: risk, report, warning, identity"
     )
     keys = sub.add_parser("token-keys", help="the signing keys of tokens")
-    keys_sub = keys.add_subparsers(dest="token_keys_command", required=True)
+    keys_sub = keys.add_subparsers(dest="keys_action", required=True)
     keys_sub.add_parser("init", help="generate every issuer's first key where it has none")
     rotate = keys_sub.add_parser("rotate", help="add an issuer's next key")
     rotate.add_argument("issuer", choices=sorted(tokens.ISSUERS))
@@ -37,7 +37,7 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     logs.configure(level="warning")  # stdout carries the token alone: TOKEN=$(antifraud token)
     if args.command == "token-keys":
-        if args.token_keys_command == "init":
+        if args.keys_action == "init":
             for issuer in sorted(tokens.ISSUERS):
                 tokens.ensure_key(issuer)
             print(f"token keys in {tokens.keys_dir()}")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,10 +29,33 @@ log = get_logger("outbox")
 LEASE = timedelta(seconds=30)
 ENQUEUE_CHUNK = 1000
 MAX_BACKOFF_SECONDS = 30.0
+#: While a topic's peer is unreachable, its oldest waiting event is tried this often; the
+#: first that gets through makes every waiting event of the topic due at once, so a peer
+#: that comes back gets its backlog within about this long, without being hammered
+#: while it is down.
+PROBE_SECONDS = 0.5
+_UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class PermanentFailure(Exception):
     """The receiver refused the event for good; retrying cannot help."""
+
+
+def unreachable(error: BaseException) -> bool:
+    """True when the peer could not be reached (down, restarting, overloaded), as opposed
+    to a peer that answered; such failures never use up an event's attempts.
+
+    Adapters that wrap gRPC errors say so with an ``unreachable`` attribute or keep the
+    gRPC error as the cause."""
+    found: BaseException | None = error
+    while found is not None:
+        flag = getattr(found, "unreachable", None)
+        if isinstance(flag, bool):
+            return flag
+        if isinstance(found, grpc.aio.AioRpcError):
+            return found.code() in _UNREACHABLE
+        found = found.__cause__
+    return False
 
 
 @dataclass(frozen=True)
@@ -143,6 +168,8 @@ class OutboxRelay:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Topics whose peer was unreachable at the last try, with when it was last probed.
+        self._down: dict[str, float] = {}
 
     def wake(self) -> None:
         """Deliver now rather than at the next poll (call after committing new events)."""
@@ -159,8 +186,12 @@ class OutboxRelay:
             self._task = None
 
     async def _run(self) -> None:
+        # Backoff written before a restart says nothing about the peers now.
+        with contextlib.suppress(Exception):
+            await self._make_due()
         while True:
             try:
+                await self._probe()
                 delivered = await self.relay_once()
             except asyncio.CancelledError:
                 raise
@@ -172,20 +203,46 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 self._wake.clear()
 
-    async def _claim(self) -> list[OutboxEvent]:
+    async def _make_due(self, topic: str | None = None) -> None:
+        """Every waiting event (of ``topic``) is due now."""
+        t = self.table
+        query = sa.update(t).where(t.c.deliver_time.is_(None), t.c.fail_time.is_(None))
+        if topic is not None:
+            query = query.where(t.c.topic == topic)
+        async with self.db.engine.begin() as conn:
+            await conn.execute(query.values(next_attempt_time=datetime.now(UTC)))
+
+    async def _probe(self) -> None:
+        """Try the oldest event of each topic whose peer is down; on success, the rest now."""
+        now = time.monotonic()
+        for topic, probed in list(self._down.items()):
+            if now - probed < PROBE_SECONDS:
+                continue
+            self._down[topic] = now
+            events = await self._claim(topic=topic, limit=1)
+            if not events:
+                self._down.pop(topic, None)
+                continue
+            if await self._deliver(events[0]):
+                await self._mark_delivered([events[0].id])
+                self._down.pop(topic, None)
+                await self._make_due(topic)
+                log.info("peer reachable again", topic=topic)
+
+    async def _claim(self, *, topic: str | None = None, limit: int = 0) -> list[OutboxEvent]:
+        """Lease due events (or, for a probe, the oldest waiting one of ``topic``)."""
         t = self.table
         now = datetime.now(UTC)
-        due = (
-            sa.select(t.c.id)
-            .where(
-                t.c.deliver_time.is_(None),
-                t.c.fail_time.is_(None),
-                t.c.next_attempt_time <= now,
-                sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now),
-            )
-            .order_by(t.c.id)
-            .limit(self.batch)
-        )
+        waiting = [
+            t.c.deliver_time.is_(None),
+            t.c.fail_time.is_(None),
+            sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now),
+        ]
+        if topic is None:
+            waiting.append(t.c.next_attempt_time <= now)
+        else:
+            waiting.append(t.c.topic == topic)
+        due = sa.select(t.c.id).where(*waiting).order_by(t.c.id).limit(limit or self.batch)
         async with self.db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
@@ -207,18 +264,23 @@ class OutboxRelay:
         if not events:
             return 0
         outcomes = await asyncio.gather(*(self._deliver(event) for event in events))
-        delivered = [event.id for event, ok in zip(events, outcomes, strict=True) if ok]
-        if delivered:
-            # One transaction marks the whole batch: a crash before it repeats the calls,
-            # which the receivers deduplicate by key.
-            t = self.table
-            async with self.db.engine.begin() as conn:
-                await conn.execute(
-                    sa.update(t)
-                    .where(t.c.id.in_(delivered))
-                    .values(deliver_time=datetime.now(UTC), lease_until=None, last_error=None)
-                )
+        await self._mark_delivered(
+            [event.id for event, ok in zip(events, outcomes, strict=True) if ok]
+        )
         return len(events)
+
+    async def _mark_delivered(self, ids: list[int]) -> None:
+        # One transaction marks the whole batch: a crash before it repeats the calls,
+        # which the receivers deduplicate by key.
+        if not ids:
+            return
+        t = self.table
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t)
+                .where(t.c.id.in_(ids))
+                .values(deliver_time=datetime.now(UTC), lease_until=None, last_error=None)
+            )
 
     async def _deliver(self, event: OutboxEvent) -> bool:
         """True when delivered; a failure is recorded with its next attempt time."""
@@ -234,7 +296,13 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 now = datetime.now(UTC)
-                permanent = isinstance(exc, PermanentFailure) or event.attempts >= self.max_attempts
+                down = unreachable(exc)
+                if down:
+                    # Probed from now on; an outage never uses up an event's attempts.
+                    self._down.setdefault(event.topic, time.monotonic())
+                permanent = isinstance(exc, PermanentFailure) or (
+                    not down and event.attempts >= self.max_attempts
+                )
                 values: dict[str, object] = {
                     "lease_until": None,
                     "last_error": f"{type(exc).__name__}: {exc}"[:500],

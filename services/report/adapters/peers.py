@@ -7,14 +7,14 @@ import grpc
 from services.common.outbox import PermanentFailure
 
 #: A peer that answers with one of these will answer the same however often we ask: the
-#: request is wrong (our bug) or refused. Everything else (UNAVAILABLE, DEADLINE_EXCEEDED,
-#: RESOURCE_EXHAUSTED, ABORTED, INTERNAL, ...) may pass, so the relay retries it.
+#: request is wrong (our bug). Everything else (UNAVAILABLE, DEADLINE_EXCEEDED,
+#: RESOURCE_EXHAUSTED, ABORTED, INTERNAL, ...) may pass, so the relay retries it; so do
+#: UNAUTHENTICATED and PERMISSION_DENIED, which a key or table put right lets through:
+#: a stop-payment order is never dropped because of our own configuration.
 PERMANENT_CODES = frozenset(
     {
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.PERMISSION_DENIED,
-        grpc.StatusCode.UNAUTHENTICATED,
         grpc.StatusCode.UNIMPLEMENTED,
         grpc.StatusCode.OUT_OF_RANGE,
     }

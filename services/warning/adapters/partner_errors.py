@@ -8,10 +8,14 @@ import grpc
 class PartnerError(Exception):
     """A partner call failed; ``permanent`` says whether a retry can help."""
 
-    def __init__(self, partner: str, message: str, *, permanent: bool) -> None:
+    def __init__(
+        self, partner: str, message: str, *, permanent: bool, unreachable: bool = False
+    ) -> None:
         super().__init__(f"{partner}: {message}")
         self.partner = partner
         self.permanent = permanent
+        #: The partner could not be reached at all (the outbox probes it until it can).
+        self.unreachable = unreachable
 
 
 #: Codes after which the same call (same idempotency key) may succeed later.
@@ -31,4 +35,9 @@ def from_rpc_error(partner: str, error: grpc.aio.AioRpcError) -> PartnerError:
     code = error.code()
     # The partner's message names fields and reasons, never personal values (their contract).
     detail = (error.details() or "")[:200]
-    return PartnerError(partner, f"{code.name}: {detail}", permanent=code not in _TRANSIENT)
+    return PartnerError(
+        partner,
+        f"{code.name}: {detail}",
+        permanent=code not in _TRANSIENT,
+        unreachable=code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED),
+    )

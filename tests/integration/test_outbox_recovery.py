@@ -1,0 +1,133 @@
+"""The outbox after an outage: an unreachable peer never uses up an event's attempts, one
+probe finds the peer back and makes the whole backlog due, and a restarted relay does not
+wait out backoff written before it started. On a real database, both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from services.common.db import Database
+from services.common.outbox import OutboxEvent, OutboxRelay, enqueue, outbox_table
+
+TOPIC = "stop-payment"
+
+
+class PeerDown(Exception):
+    unreachable = True
+
+
+class Peer:
+    """A receiver that is down until told otherwise, and counts what it received."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.received: list[str] = []
+
+    async def __call__(self, event: OutboxEvent) -> None:
+        if not self.up:
+            raise PeerDown("connection refused")
+        self.received.append(event.key)
+
+
+@pytest.fixture
+async def outbox(db_target: tuple[str, str | None]) -> AsyncIterator[tuple[Database, sa.Table]]:
+    url, schema = db_target
+    db = Database("outboxtest", url=url, schema=schema)
+    metadata = sa.MetaData()
+    table = outbox_table(metadata)
+    async with db.engine.begin() as conn:
+        if schema:
+            await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield db, table
+    finally:
+        await db.dispose()
+
+
+async def _waiting(db: Database, table: sa.Table) -> list[sa.Row[Any]]:
+    async with db.engine.begin() as conn:
+        rows = await conn.execute(
+            sa.select(table.c.attempts, table.c.id).where(
+                table.c.deliver_time.is_(None), table.c.fail_time.is_(None)
+            )
+        )
+        return list(rows)
+
+
+async def _until(check: object, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def _defer_all(db: Database, table: sa.Table) -> None:
+    """As if the backoff had grown long: nothing is due for an hour."""
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sa.update(table).values(next_attempt_time=datetime.now(UTC) + timedelta(hours=1))
+        )
+
+
+async def test_a_peer_that_comes_back_gets_its_whole_backlog_at_once(
+    outbox: tuple[Database, sa.Table],
+) -> None:
+    db, table = outbox
+    async with db.engine.begin() as conn:
+        for i in range(30):
+            await enqueue(conn, table, TOPIC, f"order-{i}", b"x")
+    peer = Peer()
+    relay = OutboxRelay(db, table, {TOPIC: peer}, poll_seconds=0.05, max_attempts=1)
+    relay.start()
+    try:
+
+        async def all_tried() -> bool:
+            rows = await _waiting(db, table)
+            return len(rows) == 30 and all(r.attempts >= 1 for r in rows)
+
+        await _until(all_tried)
+        await _defer_all(db, table)
+        # Down for longer than max_attempts allows: an outage fails nothing for good.
+        await asyncio.sleep(1.5)
+        assert len(await _waiting(db, table)) == 30
+        peer.up = True
+
+        async def all_delivered() -> bool:
+            return len(await _waiting(db, table)) == 0
+
+        # Without the probe these would wait an hour.
+        await _until(all_delivered)
+        assert sorted(peer.received) == sorted(f"order-{i}" for i in range(30))
+    finally:
+        await relay.stop()
+
+
+async def test_a_restarted_relay_does_not_wait_out_old_backoff(
+    outbox: tuple[Database, sa.Table],
+) -> None:
+    db, table = outbox
+    async with db.engine.begin() as conn:
+        for i in range(5):
+            await enqueue(conn, table, TOPIC, f"promotion-{i}", b"x")
+    await _defer_all(db, table)
+    peer = Peer()
+    peer.up = True
+    relay = OutboxRelay(db, table, {TOPIC: peer}, poll_seconds=0.05)
+    relay.start()
+    try:
+
+        async def all_delivered() -> bool:
+            return len(await _waiting(db, table)) == 0
+
+        await _until(all_delivered)
+        assert len(peer.received) == 5
+    finally:
+        await relay.stop()
