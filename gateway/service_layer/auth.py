@@ -11,10 +11,12 @@ from gateway.adapters.keystore import KeyStore
 from gateway.domain.policy import Rule
 from gateway.domain.principals import KeyHolder, key_principal, parse_token, secret_matches
 from gateway.domain.ratelimit import RateLimiter
+from services.common import metrics
 from services.common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from services.common.principals import InvalidPrincipal
 
 AUTH_HEADER = "authorization"
+SERVICE = "gateway"
 
 
 def peer_host(peer: str) -> str:
@@ -32,11 +34,13 @@ class Authenticator:
 
     def _refuse(self, peer: str, message: str) -> Unauthenticated:
         self.failures.take(peer)
+        metrics.REFUSALS.labels(SERVICE, "unauthenticated").inc()
         return Unauthenticated(message)
 
     def _throttle(self, peer: str) -> None:
         wait = self.failures.wait(peer)
         if wait > 0:
+            metrics.REFUSALS.labels(SERVICE, "auth_throttled").inc()
             raise ResourceExhausted("too many failed authentications; slow down", retry_after=wait)
 
     async def authenticate(self, authorization: str, peer: str = "") -> KeyHolder:
@@ -68,10 +72,12 @@ class Authenticator:
 
     def authorize(self, caller: KeyHolder, rule: Rule, method: str) -> None:
         principal = caller.principal
-        if not rule.allows(principal.role):
+        if not rule.allows(principal.role) or (rule.registered and principal.anonymous):
+            metrics.REFUSALS.labels(SERVICE, "permission_denied").inc()
+            if principal.anonymous and rule.allows(principal.role):
+                raise PermissionDenied("register with your real name first")
             raise PermissionDenied(f"role {principal.role.value} may not call {method}")
-        if rule.registered and principal.anonymous:
-            raise PermissionDenied("register with your real name first")
         wait = self.limiter.take(caller.rate_key, rule.cost)
         if wait > 0:
+            metrics.REFUSALS.labels(SERVICE, "rate_limited").inc()
             raise ResourceExhausted("too many requests; slow down", retry_after=wait)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from services.common import metrics
 from services.common.errors import ResourceExhausted, Unauthenticated
 
 #: How soon a client may try again after hitting the cap.
@@ -45,6 +46,7 @@ class OpenStreams:
         if len(streams) >= self.cap:
             if not streams:
                 del self._open[key_id]
+            metrics.REFUSALS.labels("gateway", "stream_cap").inc()
             raise ResourceExhausted(
                 f"at most {self.cap} open streams per key; close one first",
                 retry_after=RETRY_AFTER_SECONDS,

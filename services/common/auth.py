@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 
 from services.common import context as ctx
-from services.common import tokens
+from services.common import metrics, tokens
 from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.interceptors import PASS_THROUGH_PREFIXES
 from services.common.principals import Principal, Role
@@ -158,12 +158,20 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         ctx.service_var.set(self.service)
         if self.policy.is_open:
             return
-        token = bearer(dict(context.invocation_metadata() or ()), "a signed token")
         try:
-            claims = self.verifier.verify(token)
-        except tokens.InvalidToken as exc:
-            raise Unauthenticated(str(exc)) from None
-        self.policy.check(method, claims.principal)
+            token = bearer(dict(context.invocation_metadata() or ()), "a signed token")
+            try:
+                claims = self.verifier.verify(token)
+            except tokens.InvalidToken as exc:
+                raise Unauthenticated(str(exc)) from None
+        except Unauthenticated:
+            metrics.REFUSALS.labels(self.service, "unauthenticated").inc()
+            raise
+        try:
+            self.policy.check(method, claims.principal)
+        except PermissionDenied:
+            metrics.REFUSALS.labels(self.service, "permission_denied").inc()
+            raise
         ctx.principal_var.set(claims.principal.header)
         ctx.key_id_var.set(claims.key_id)
 

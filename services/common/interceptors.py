@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
 from services.common import context as ctx
+from services.common import metrics
 from services.common.errors import DomainError, InvalidArgument, internal_status, to_status
 from services.common.logs import get_logger
 
@@ -65,10 +66,20 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: BaseExcepti
 class _Call:
     """The bookkeeping of one RPC: context variables, timing, the log line."""
 
-    def __init__(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    def __init__(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext[Any, Any],
+        service: str,
+        stream: bool = False,
+    ) -> None:
         self.method = method
         self.context = context
+        self.service = service
+        self.stream = stream
         self.started = time.perf_counter()
+        if stream:
+            metrics.STREAMS_OPEN.labels(service, method).inc()
         metadata = dict(context.invocation_metadata() or ())
         request_id = str(metadata.get(ctx.REQUEST_ID_KEY) or "")[:64] or ctx.new_request_id()
         remaining = context.time_remaining()
@@ -82,13 +93,19 @@ class _Call:
         self.request_id = request_id
 
     def finish(self, code: grpc.StatusCode, error: BaseException | None) -> None:
+        seconds = time.perf_counter() - self.started
+        service = self.service
+        metrics.RPCS.labels(service, self.method, code.name).inc()
+        metrics.RPC_SECONDS.labels(service, self.method).observe(seconds)
+        if self.stream:
+            metrics.STREAMS_OPEN.labels(service, self.method).dec()
         fields: dict[str, Any] = {
             "method": self.method,
             "code": code.name,
-            "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
+            "duration_ms": round(seconds * 1000, 3),
             "request_id": self.request_id,
             "peer": self.context.peer(),
-            "service": ctx.service_var.get(),
+            "service": service,
             "caller": ctx.principal_var.get() or "unauthenticated",
         }
         key_id = ctx.key_id_var.get()
@@ -129,7 +146,10 @@ async def _checked_requests(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Wraps every handler with request context, error mapping and the log line."""
+    """Wraps every handler with request context, error mapping, metrics and the log line."""
+
+    def __init__(self, service: str = "") -> None:
+        self.service = service
 
     async def intercept_service(
         self,
@@ -140,6 +160,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         method = handler_call_details.method
         if handler is None or method.startswith(PASS_THROUGH_PREFIXES):
             return handler
+        service = self.service
         deserializer = _safe_deserializer(handler.request_deserializer)
         serializer = handler.response_serializer
 
@@ -147,7 +168,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             inner_uu: Any = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                call = _Call(method, context)
+                call = _Call(method, context, service)
                 error: BaseException | None = None
                 try:
                     if request is MALFORMED:
@@ -169,7 +190,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             async def unary_stream(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
-                call = _Call(method, context)
+                call = _Call(method, context, service, stream=True)
                 error: BaseException | None = None
                 try:
                     if request is MALFORMED:
@@ -192,7 +213,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             async def stream_unary(
                 requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
             ) -> Any:
-                call = _Call(method, context)
+                call = _Call(method, context, service, stream=True)
                 error: BaseException | None = None
                 try:
                     return await inner_su(_checked_requests(requests), context)
@@ -211,7 +232,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def stream_stream(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            call = _Call(method, context)
+            call = _Call(method, context, service, stream=True)
             error: BaseException | None = None
             try:
                 async for response in inner_ss(_checked_requests(requests), context):

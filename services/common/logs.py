@@ -16,6 +16,16 @@ from structlog.tracebacks import ExceptionDictTransformer
 from services.common.config import env
 
 
+# The stream is looked up when a logger is made, not when logging is configured: a
+# stream replaced since (a test's captured output, closed after the test) is never used.
+def _print_logger(*args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
+
+
+def _bytes_logger(*args: object) -> structlog.BytesLogger:
+    return structlog.BytesLogger(sys.stderr.buffer)
+
+
 def configure(*, level: str | None = None, fmt: str | None = None, cache: bool = True) -> None:
     """Configure structlog once at start; ``fmt`` is ``json``, ``console`` or ``auto``."""
     level_name = (level or env("LOG_LEVEL", "info")).upper()
@@ -31,14 +41,14 @@ def configure(*, level: str | None = None, fmt: str | None = None, cache: bool =
     renderer: structlog.typing.Processor
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer()
-        logger_factory: structlog.typing.WrappedLogger = structlog.PrintLoggerFactory(sys.stderr)
+        logger_factory: structlog.typing.WrappedLogger = _print_logger
     else:
         # Tracebacks as data, but never with local variables: they hold personal values.
         processors.append(
             structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
         )
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-        logger_factory = structlog.BytesLoggerFactory(sys.stderr.buffer)
+        logger_factory = _bytes_logger
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level_name)),

@@ -21,6 +21,7 @@ import grpc
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import metrics
 from services.common.db import Database
 from services.common.logs import get_logger
 
@@ -225,6 +226,7 @@ class OutboxRelay:
                 continue
             if await self._deliver(events[0]):
                 await self._mark_delivered([events[0].id])
+                metrics.OUTBOX_DELIVERED.labels(self.db.service, topic).inc()
                 self._down.pop(topic, None)
                 await self._make_due(topic)
                 log.info("peer reachable again", topic=topic)
@@ -264,10 +266,30 @@ class OutboxRelay:
         if not events:
             return 0
         outcomes = await asyncio.gather(*(self._deliver(event) for event in events))
-        await self._mark_delivered(
-            [event.id for event, ok in zip(events, outcomes, strict=True) if ok]
-        )
+        delivered = [event for event, ok in zip(events, outcomes, strict=True) if ok]
+        await self._mark_delivered([event.id for event in delivered])
+        for event in delivered:
+            metrics.OUTBOX_DELIVERED.labels(self.db.service, event.topic).inc()
         return len(events)
+
+    async def refresh_metrics(self) -> None:
+        """Backlog and age of the oldest waiting event, by topic (for the metrics)."""
+        t = self.table
+        async with self.db.engine.begin() as conn:
+            rows = await conn.execute(
+                sa.select(t.c.topic, sa.func.count(), sa.func.min(t.c.create_time))
+                .where(t.c.deliver_time.is_(None), t.c.fail_time.is_(None))
+                .group_by(t.c.topic)
+            )
+            waiting = {r[0]: (int(r[1]), r[2]) for r in rows}
+        now = datetime.now(UTC)
+        for topic in set(self.handlers) | set(waiting):
+            count, oldest = waiting.get(topic, (0, None))
+            if oldest is not None and oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)  # SQLite keeps no zone
+            age = (now - oldest).total_seconds() if oldest is not None else 0.0
+            metrics.OUTBOX_BACKLOG.labels(self.db.service, topic).set(count)
+            metrics.OUTBOX_OLDEST.labels(self.db.service, topic).set(max(age, 0.0))
 
     async def _mark_delivered(self, ids: list[int]) -> None:
         # One transaction marks the whole batch: a crash before it repeats the calls,
@@ -303,6 +325,8 @@ class OutboxRelay:
                 permanent = isinstance(exc, PermanentFailure) or (
                     not down and event.attempts >= self.max_attempts
                 )
+                kind = "permanent" if permanent else "unreachable" if down else "retry"
+                metrics.OUTBOX_FAILURES.labels(self.db.service, event.topic, kind).inc()
                 values: dict[str, object] = {
                     "lease_until": None,
                     "last_error": f"{type(exc).__name__}: {exc}"[:500],

@@ -9,8 +9,9 @@ shared interceptors; ``serve`` runs it until SIGTERM or Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from services.common import context as ctx
-from services.common import tokens
+from services.common import metrics, tokens
 from services.common.auth import CallerPolicy, TokenInterceptor
 from services.common.config import ServerSettings
 from services.common.interceptors import ServerInterceptor
@@ -50,6 +51,8 @@ class Component(Protocol):
     def bindings(self) -> Sequence[Binding]: ...
 
     # Optional: ``interceptors() -> list[grpc.aio.ServerInterceptor]`` run inside the shared one.
+    # Optional: ``async refresh_metrics()``, called every few seconds for gauges that need
+    # a database read (services.common.metrics).
 
     def caller_policy(self) -> CallerPolicy:
         """Who may call which method (deny by default); open only where another layer
@@ -69,6 +72,7 @@ class RunningServer:
     port: int
     health: HealthServicer
     names: list[str] = field(default_factory=list)
+    refresher: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -82,6 +86,10 @@ class RunningServer:
     async def stop(self, grace: float) -> None:
         """Health NOT_SERVING, finish in-flight calls within ``grace``, then stop the component."""
         await self.health.enter_graceful_shutdown()
+        if self.refresher is not None:
+            self.refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.refresher
         await self.server.stop(grace)
         await self.component.stop()
 
@@ -109,7 +117,11 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
         tokens.ensure_key(component.name)  # first start on one machine; Secrets elsewhere
     guard = TokenInterceptor(component.name, component.caller_policy())
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(), guard, *(extra() if extra is not None else [])],
+        interceptors=[
+            ServerInterceptor(component.name),
+            guard,
+            *(extra() if extra is not None else []),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -145,8 +157,22 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
         await component.stop()
         raise
     await running.set_serving(True)
+    refresh = getattr(component, "refresh_metrics", None)
+    if refresh is not None:
+        running.refresher = asyncio.create_task(_refresh_metrics(component.name, refresh))
     log.info("serving", service=component.name, port=port, services=names)
     return running
+
+
+async def _refresh_metrics(service: str, refresh: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        try:
+            await refresh()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a database that is down: the gauges keep their last value
+            log.warning("metrics not refreshed", service=service, error=type(exc).__name__)
+        await asyncio.sleep(metrics.REFRESH_SECONDS)
 
 
 async def serve(component: Component, settings: ServerSettings) -> None:
@@ -156,6 +182,9 @@ async def serve(component: Component, settings: ServerSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = await start_server(component, settings)
+    address = metrics.metrics_addr(component.name, settings.addr)
+    if address is not None:
+        metrics.serve_metrics(address)
     await stop.wait()
     log.info("stopping", service=component.name, grace_seconds=settings.grace_seconds)
     await running.stop(settings.grace_seconds)

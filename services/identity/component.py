@@ -62,6 +62,9 @@ class IdentityComponent:
             )
         ]
 
+    async def refresh_metrics(self) -> None:
+        await self.relay.refresh_metrics()
+
     async def migrate(self) -> None:
         await self.deps.db.migrate(MIGRATIONS)
 

@@ -103,6 +103,9 @@ class ReportComponent:
             ),
         ]
 
+    async def refresh_metrics(self) -> None:
+        await self.relay.refresh_metrics()
+
     async def migrate(self) -> None:
         await self.db.migrate(VERSIONS)
 

@@ -49,6 +49,9 @@ class RiskComponent:
         name = risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name
         return [Binding(name, risk_pb2_grpc.add_RiskServiceServicer_to_server, self.servicer)]
 
+    async def refresh_metrics(self) -> None:
+        await self.lookup.refresh_metrics()
+
     async def migrate(self) -> None:
         await self.db.migrate(VERSIONS)
 

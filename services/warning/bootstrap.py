@@ -106,6 +106,9 @@ class WarningComponent:
             )
         ]
 
+    async def refresh_metrics(self) -> None:
+        await self.relay.refresh_metrics()
+
     async def migrate(self) -> None:
         await self.db.migrate(VERSIONS)
 

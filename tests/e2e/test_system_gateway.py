@@ -503,3 +503,66 @@ async def until_up(call: Callable[[], Awaitable[object]]) -> None:
         return True
 
     await eventually(done)
+
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+async def _scrape(address: str) -> Samples:
+    """Every sample a process's /metrics endpoint shows, by metric name."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def read() -> str:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as reply:
+            return str(reply.read().decode())
+
+    found: Samples = {}
+    for family in text_string_to_metric_families(await asyncio.to_thread(read)):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return found
+
+
+def _total(
+    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
+) -> float:
+    return sum(
+        value
+        for found, value in samples.get(name, [])
+        if all(found.get(k) == v for k, v in labels.items())
+    )
+
+
+async def test_the_scenarios_above_show_in_every_process_metrics(suite: Deployment) -> None:
+    """Runs last: what the scenarios did shows in the series, and no label holds a
+    personal value (a phone number, an ID number, a card number)."""
+    if suite.suite is None:
+        pytest.skip("the metrics ports of a remote deployment are not known here")
+    import re
+
+    from services.common.metrics import metrics_addr
+
+    scraped = {
+        name: await _scrape(address)
+        for name, grpc_addr in suite.suite.addrs.items()
+        if (address := metrics_addr(suite.suite.service_of[name], grpc_addr)) is not None
+    }
+    report, gateway = scraped["report"], scraped["gateway"]
+    submitted = "/antifraud.report.v1.ReportService/SubmitReport"
+    assert _total(report, "antifraud_rpcs_handled_total", method=submitted, code="OK") >= 3
+    filed = "/antifraud.report.v1.ReportService/FileCase"
+    assert _total(report, "antifraud_rpcs_handled_total", method=filed, code="OK") >= 1
+    assert _total(report, "antifraud_outbox_delivered_total", service="report") >= 1
+    assert _total(gateway, "antifraud_auth_refusals_total", reason="permission_denied") >= 1
+    assert _total(gateway, "antifraud_auth_refusals_total", reason="rate_limited") >= 1
+    assert _total(gateway, "antifraud_rpc_duration_seconds_count", method=submitted) >= 3
+    risks = [scraped[n] for n in scraped if n.startswith("risk")]
+    assert any(_total(r, "antifraud_risk_index_indicators") > 0 for r in risks)
+    personal = re.compile(r"\+?86\d{11}|\b1[3-9]\d{9}\b|\d{17}[\dXx]|\b\d{16,19}\b")
+    for name, samples in scraped.items():
+        for metric, found in samples.items():
+            for labels, _ in found:
+                for value in labels.values():
+                    assert not personal.search(value), f"{name} {metric} label {value!r}"

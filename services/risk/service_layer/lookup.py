@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 
+from services.common import metrics
 from services.common.db import Database
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
@@ -42,12 +43,22 @@ class Lookup:
             async for rows in stream_listed_rows(conn):
                 self.index.load(rows)
         await self.refresh_once()
+        seconds = time.perf_counter() - started
+        metrics.RISK_INDEX_LOAD_SECONDS.set(seconds)
         log.info(
             "risk index loaded",
             indicators=len(self.index),
-            seconds=round(time.perf_counter() - started, 3),
+            seconds=round(seconds, 3),
             cursor=self.cursor,
         )
+
+    async def refresh_metrics(self) -> None:
+        """Index size, the change applied, and how far the feed is ahead of it."""
+        async with self.db.read() as conn:
+            newest = await RiskRepository(conn).last_change_id()
+        metrics.RISK_INDEX_INDICATORS.set(len(self.index))
+        metrics.RISK_INDEX_CURSOR.set(self.cursor)
+        metrics.RISK_FEED_LAG.set(max(0, newest - self.cursor))
 
     async def refresh_once(self) -> int:
         async with self._refreshing:

@@ -1,0 +1,97 @@
+"""Prometheus metrics of every process: one registry, one HTTP endpoint next to the gRPC port.
+
+Names follow Prometheus conventions (``antifraud_`` prefix, units in the name, ``_total``
+for counters); labels have few values each (service, method, status code, topic, reason)
+and never a personal value. The endpoint listens on ``ANTIFRAUD_<NAME>_METRICS_ADDR``,
+by default the gRPC port plus 1000 on the same host (risk: ``:51052``); ``off`` turns
+it off. Gauges that need a database read (outbox backlog, feed lag) are refreshed by
+the runtime every few seconds through a component's ``refresh_metrics``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from services.common.config import env, env_key
+from services.common.logs import get_logger
+
+log = get_logger("metrics")
+
+#: How often gauges that read the database are refreshed.
+REFRESH_SECONDS = 5.0
+_PORT_OFFSET = 1000
+
+RPCS = Counter(
+    "antifraud_rpcs_handled_total",
+    "RPCs handled, by the status code they ended with.",
+    ["service", "method", "code"],
+)
+RPC_SECONDS = Histogram(
+    "antifraud_rpc_duration_seconds",
+    "Time to handle an RPC (for streams: how long the stream was open).",
+    ["service", "method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
+)
+STREAMS_OPEN = Gauge(
+    "antifraud_rpc_streams_open", "Streaming RPCs open now.", ["service", "method"]
+)
+REFUSALS = Counter(
+    "antifraud_auth_refusals_total",
+    "Calls refused before their handler ran: unauthenticated, permission_denied, "
+    "rate_limited, auth_throttled, stream_cap.",
+    ["service", "reason"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "antifraud_outbox_backlog_events",
+    "Events waiting to leave the service, by topic.",
+    ["service", "topic"],
+)
+OUTBOX_OLDEST = Gauge(
+    "antifraud_outbox_oldest_event_age_seconds",
+    "Age of the oldest event waiting to leave the service, by topic (0 when none wait).",
+    ["service", "topic"],
+)
+OUTBOX_DELIVERED = Counter(
+    "antifraud_outbox_delivered_total", "Events delivered, by topic.", ["service", "topic"]
+)
+OUTBOX_FAILURES = Counter(
+    "antifraud_outbox_failures_total",
+    "Failed delivery attempts, by topic and kind: unreachable (peer down, probed), "
+    "retry (answered, tried again later), permanent (given up).",
+    ["service", "topic", "kind"],
+)
+RISK_INDEX_INDICATORS = Gauge(
+    "antifraud_risk_index_indicators", "Indicators held by this replica's look-up index."
+)
+RISK_INDEX_CURSOR = Gauge(
+    "antifraud_risk_index_applied_change", "The newest change of the feed this replica applied."
+)
+RISK_FEED_LAG = Gauge(
+    "antifraud_risk_feed_lag_changes",
+    "Changes recorded in the database that this replica has not applied yet.",
+)
+RISK_INDEX_LOAD_SECONDS = Gauge(
+    "antifraud_risk_index_load_seconds", "How long the last full load of the index took."
+)
+
+
+def metrics_addr(service: str, grpc_addr: str) -> str | None:
+    """Where a process serves /metrics; None when turned off or the gRPC port is ephemeral."""
+    configured = env(f"{env_key(service)}_METRICS_ADDR")
+    if configured.lower() == "off":
+        return None
+    if configured:
+        return configured
+    host, _, port = grpc_addr.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return None
+    return f"{host}:{int(port) + _PORT_OFFSET}"
+
+
+def serve_metrics(address: str) -> int:
+    """Start the /metrics endpoint (a thread of prometheus_client); returns its port."""
+    host, _, port = address.rpartition(":")
+    server, _ = start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0")
+    bound: int = server.server_port
+    log.info("metrics", address=f"{host}:{bound}")
+    return bound
