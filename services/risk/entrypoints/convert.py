@@ -9,9 +9,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common import validation
-from services.common.indicators import Indicator
+from services.common.indicators import NOTE_SPOOFED_SERVICE_CODE, Indicator
 from services.common.validation import Violations
-from services.risk.domain.index import Hit
+from services.risk.domain.index import Hit, Lookalike
 from services.risk.domain.model import (
     Assertion,
     Change,
@@ -91,7 +91,12 @@ _EXPLAINED: dict[tuple[bytes, str, str], risk_pb2.Verdict] = {}
 _EXPLAINED_MAX = 50_000
 
 
-def fill_verdict(verdict: risk_pb2.Verdict, indicator: Indicator, hit: Hit | None) -> None:
+def fill_verdict(
+    verdict: risk_pb2.Verdict,
+    indicator: Indicator,
+    hit: Hit | None,
+    lookalike: Lookalike | None = None,
+) -> None:
     """Write the verdict for ``indicator`` into ``verdict`` (fresh, or added to a response)."""
     if hit is None:
         verdict.level = RiskLevel.NONE  # type: ignore[assignment]
@@ -106,11 +111,36 @@ def fill_verdict(verdict: risk_pb2.Verdict, indicator: Indicator, hit: Hit | Non
             _explain(template, hit.snapshot, matched)
         verdict.MergeFrom(template)
     _set_indicator(verdict, indicator)
+    if NOTE_SPOOFED_SERVICE_CODE in indicator.notes:
+        if verdict.level < RiskLevel.MEDIUM:  # nothing listed says more: spoofing is a risk
+            verdict.level = RiskLevel.MEDIUM  # type: ignore[assignment]
+            impersonating = int(FraudCategory.IMPERSONATING_OFFICIALS)
+            if impersonating not in verdict.categories:
+                verdict.categories.append(impersonating)  # type: ignore[arg-type]
+        verdict.reasons.append(SPOOFING_REASON)
+    if lookalike is not None:
+        verdict.lookalike_of = lookalike.domain
+        verdict.reasons.append(lookalike_reason(lookalike))
 
 
-def hit_verdict_pb(indicator: Indicator, hit: Hit | None) -> risk_pb2.Verdict:
+SPOOFING_REASON = (
+    "spoofing: an official service number shown with an international prefix (+86, 0086); "
+    "real calls from it never carry one"
+)
+
+
+def lookalike_reason(lookalike: Lookalike) -> str:
+    """Words fit to show a citizen for a look-alike of a verified domain."""
+    name = f"{lookalike.domain} ({lookalike.label})" if lookalike.label else lookalike.domain
+    how = "mixes alphabets to look like" if lookalike.mixed_script else "looks like"
+    return f"look-alike: {lookalike.imitation} {how} the verified {name} but is not it"
+
+
+def hit_verdict_pb(
+    indicator: Indicator, hit: Hit | None, lookalike: Lookalike | None = None
+) -> risk_pb2.Verdict:
     verdict = risk_pb2.Verdict()
-    fill_verdict(verdict, indicator, hit)
+    fill_verdict(verdict, indicator, hit, lookalike)
     return verdict
 
 

@@ -56,8 +56,11 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 v, "indicator", request.indicator.kind, request.indicator.value
             )
         assert indicator is not None
+        lookup = self.lookup
         return risk_pb2.CheckIndicatorResponse(
-            verdict=convert.hit_verdict_pb(indicator, self.lookup.check(indicator))
+            verdict=convert.hit_verdict_pb(
+                indicator, lookup.check(indicator), lookup.lookalike(indicator)
+            )
         )
 
     async def BatchCheckIndicators(
@@ -68,15 +71,23 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise InvalidArgument.field(
                 "indicators", f"must hold 1 to {MAX_BATCH} values, got {count}"
             )
-        found = []
-        with collecting() as v:
-            for i, item in enumerate(request.indicators):
-                found.append(validation.indicator(v, f"indicators[{i}]", item.kind, item.value))
+        lookup = self.lookup
         response = risk_pb2.BatchCheckIndicatorsResponse()
         add = response.verdicts.add
-        for indicator in found:
-            assert indicator is not None
-            convert.fill_verdict(add(), indicator, self.lookup.check(indicator))
+        for i, item in enumerate(request.indicators):
+            v = Violations()
+            indicator = validation.indicator(v, f"indicators[{i}]", item.kind, item.value)
+            if indicator is None:  # this value alone is answered with its error
+                first = v.items[0]
+                verdict = add()
+                verdict.indicator.kind = item.kind
+                verdict.indicator.value = item.value
+                verdict.notes.append(first.description)
+                response.errors.add(index=i, field=first.field, reason=first.description)
+                continue
+            convert.fill_verdict(
+                add(), indicator, lookup.check(indicator), lookup.lookalike(indicator)
+            )
         return response
 
     async def StreamCheckIndicators(
@@ -84,7 +95,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         request_iterator: AsyncIterator[risk_pb2.StreamCheckIndicatorsRequest],
         context: Context,
     ) -> AsyncIterator[risk_pb2.StreamCheckIndicatorsResponse]:
-        check = self.lookup.check
+        check, lookalike = self.lookup.check, self.lookup.lookalike
         async for request in request_iterator:
             if len(request.indicators) > MAX_BATCH:
                 raise InvalidArgument.field("indicators", f"must hold at most {MAX_BATCH} values")
@@ -101,7 +112,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 except InvalidIndicator as exc:
                     add().notes.append(exc.reason)
                     continue
-                convert.fill_verdict(add(), indicator, check(indicator))
+                convert.fill_verdict(add(), indicator, check(indicator), lookalike(indicator))
             yield response
 
     # Management: from the database.
@@ -282,9 +293,11 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 v, "indicator", item.indicator.kind, item.indicator.value
             )
             given = convert.assertion_in(v, "assertion", item.assertion)
-            if given is not None and not v.items:
-                try:
+            if given is not None and indicator is not None and not v.items:
+                try:  # every rule an upsert applies, so one bad item never fails the import
                     handlers.check_assertion(given)
+                    handlers.check_listable(indicator)
+                    handlers.check_expiry(given, _now())
                 except InvalidArgument as exc:
                     v.items.extend(exc.violations)
             if v.items or indicator is None or given is None:

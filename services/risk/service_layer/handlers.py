@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common.errors import InvalidArgument, NotFound
-from services.common.indicators import Indicator
+from services.common.indicators import Indicator, listing_problem
 from services.risk.adapters.repository import RiskRepository
 from services.risk.domain.model import (
     SIGHTINGS_SOURCE_ID,
@@ -58,6 +58,18 @@ def check_assertion(given: AssertionInput, field: str = "assertion") -> None:
         raise InvalidArgument.field(f"{field}.level", "RISK_LEVEL_NONE is only for the allow list")
 
 
+def check_listable(indicator: Indicator, field: str = "indicator.value") -> None:
+    """Only what the matcher can match, and nothing that brands everyone, may be listed."""
+    problem = listing_problem(indicator)
+    if problem is not None:
+        raise InvalidArgument.field(field, problem)
+
+
+def check_expiry(given: AssertionInput, now: datetime, field: str = "assertion") -> None:
+    if given.expire_time is not None and given.expire_time <= now:
+        raise InvalidArgument.field(f"{field}.expire_time", "must be in the future")
+
+
 async def _apply(
     uow: RiskUnitOfWork,
     indicator_id: int,
@@ -90,11 +102,11 @@ async def upsert(
     uow: RiskUnitOfWork, indicator: Indicator, given: AssertionInput, actor: str, now: datetime
 ) -> Record:
     check_assertion(given)
+    check_listable(indicator)
+    check_expiry(given, now)
     await uow.repo.lock_feed()
     indicator_id = await uow.repo.ensure(indicator.kind, indicator.value, now)
     expire = given.expire_time or default_expiry(indicator.kind, given.source_type, now)
-    if expire <= now:
-        raise InvalidArgument.field("assertion.expire_time", "must be in the future")
     fresh = Assertion(
         source_type=given.source_type,
         source_id=given.source_id,
@@ -163,6 +175,7 @@ async def sight(
     now: datetime,
 ) -> Record:
     """A sighting counts its reporter once; sightings together make a LOW assertion."""
+    check_listable(indicator)
     await uow.repo.lock_feed()
     indicator_id = await uow.repo.ensure(indicator.kind, indicator.value, now)
     count = await uow.repo.add_sighting(

@@ -15,7 +15,7 @@ from services.common.db import Database
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
 from services.risk.adapters.repository import RiskRepository, stream_listed_rows
-from services.risk.domain.index import Hit, RiskIndex
+from services.risk.domain.index import Hit, Lookalike, RiskIndex
 
 log = get_logger("risk.lookup")
 
@@ -33,6 +33,9 @@ class Lookup:
 
     def check(self, indicator: Indicator) -> Hit | None:
         return self.index.lookup(indicator, int(time.time()))
+
+    def lookalike(self, indicator: Indicator) -> Lookalike | None:
+        return self.index.lookalike(indicator)
 
     async def load(self) -> None:
         started = time.perf_counter()
