@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -26,7 +27,7 @@ DOMAIN = c.INDICATOR_KIND_DOMAIN
 IP = c.INDICATOR_KIND_IP_ADDRESS
 
 
-async def upsert(stub: rg.RiskServiceStub, kind: int, value: str, **kw: object) -> None:
+async def upsert(stub: rg.RiskServiceStub, kind: int, value: str, **kw: Any) -> None:
     await stub.UpsertIndicator(
         r.UpsertIndicatorRequest(
             request_id=request_id(), indicator=ind(kind, value), assertion=assertion(**kw)
@@ -138,7 +139,9 @@ async def test_lookalikes_of_verified_domains_are_flagged(
     verdict = await check(risk, kind, checked)
     assert verdict.lookalike_of == imitated
     assert not verdict.verified
-    assert any(reason.startswith("look-alike:") and imitated in reason for reason in verdict.reasons)
+    flagged = [reason for reason in verdict.reasons if reason.startswith("look-alike:")]
+    assert flagged
+    assert imitated in flagged[0]
     real = await check(risk, DOMAIN, imitated)
     assert real.verified
     assert real.lookalike_of == ""
@@ -203,14 +206,17 @@ async def test_an_import_answers_each_item(risk: rg.RiskServiceStub) -> None:
     past = Timestamp()
     past.FromDatetime(datetime.now(UTC) - timedelta(days=1))
 
+    def item(kind: int, value: str, **kw: Any) -> r.ImportIndicatorsRequest:
+        return r.ImportIndicatorsRequest(indicator=ind(kind, value), assertion=assertion(**kw))
+
     async def items() -> AsyncIterator[r.ImportIndicatorsRequest]:
-        yield r.ImportIndicatorsRequest(indicator=ind(DOMAIN, "ok-1.example"), assertion=assertion())
+        yield item(DOMAIN, "ok-1.example")
         yield r.ImportIndicatorsRequest(indicator=ind(DOMAIN, "com.cn"), assertion=assertion())
         yield r.ImportIndicatorsRequest(
             indicator=ind(DOMAIN, "late.example"), assertion=assertion(expire_time=past)
         )
         yield r.ImportIndicatorsRequest(indicator=ind(IP, "1.0.0.0/4"), assertion=assertion())
-        yield r.ImportIndicatorsRequest(indicator=ind(DOMAIN, "ok-2.example"), assertion=assertion())
+        yield item(DOMAIN, "ok-2.example")
 
     response = await risk.ImportIndicators(items())
     assert (response.accepted_count, response.rejected_count) == (2, 3)

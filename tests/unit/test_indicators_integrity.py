@@ -346,7 +346,7 @@ def test_phone_forms(raw: str, expected: str, notes: tuple[str, ...]) -> None:
     ],
 )
 def test_impossible_mobiles_and_forms_are_invalid(raw: str) -> None:
-    with pytest.raises(InvalidIndicator, match="^not a valid phone number$"):
+    with pytest.raises(InvalidIndicator, match=r"^not a valid phone number$"):
         normalize(K.PHONE_NUMBER, raw)
 
 
@@ -409,9 +409,7 @@ def test_url_hosts_match_listings_of_other_kinds(
 # ---------------------------------------------------------------------------------------------
 
 _LABEL = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
-_ULABEL = st.text(
-    alphabet=st.sampled_from("abcxyzßäöüçéσςа例子中国ру"), min_size=1, max_size=6
-)
+_ULABEL = st.text(alphabet=st.sampled_from("abcxyzßäöüçéσςа例子中国ру"), min_size=1, max_size=6)
 _TLD = st.sampled_from(["com", "cn", "example", "com.cn", "github.io", "xn--fiqs8s", "co.uk"])
 _DOMAIN = st.builds(
     lambda labels, tld: ".".join([*labels, tld]),
