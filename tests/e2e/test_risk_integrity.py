@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,9 +17,11 @@ from services.api.antifraud.common.v1 import common_pb2 as c
 from services.api.antifraud.risk.v1 import risk_pb2 as r
 from services.api.antifraud.risk.v1 import risk_pb2_grpc as rg
 from services.common.errors import field_violations
-from tests.e2e.test_risk_service import assertion, check, ind
+from tests import harness
+from tests.e2e.test_risk_service import assertion, check, component, ind
 from tests.e2e.test_risk_service import risk as risk  # the fixture
 from tests.factories import request_id
+from tests.harness import serving
 
 PHONE = c.INDICATOR_KIND_PHONE_NUMBER
 SMS = c.INDICATOR_KIND_SMS_SENDER
@@ -228,3 +231,63 @@ async def test_an_import_answers_each_item(risk: rg.RiskServiceStub) -> None:
     assert "public suffix" in response.errors[0].reason
     for listed in ["ok-1.example", "ok-2.example"]:
         assert (await check(risk, DOMAIN, listed)).level == c.RISK_LEVEL_HIGH
+
+
+async def _first_change(stub: rg.RiskServiceStub, **request: Any) -> r.IndicatorChange:
+    call = stub.WatchIndicatorChanges(r.WatchIndicatorChangesRequest(**request))
+    async for response in call:
+        if response.changes:
+            call.cancel()
+            return response.changes[0]
+    raise AssertionError("no change")
+
+
+async def _watch_error(stub: rg.RiskServiceStub, cursor: str) -> grpc.aio.AioRpcError:
+    call = stub.WatchIndicatorChanges(r.WatchIndicatorChangesRequest(cursor=cursor))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in call:
+            pass
+    return err.value
+
+
+async def test_feed_cursors_carry_the_feeds_identity(
+    db_target: tuple[str, str | None], tmp_path: Path
+) -> None:
+    async with (
+        serving(component(db_target)) as running,
+        grpc.aio.insecure_channel(running.address) as channel,
+    ):
+        stub = rg.RiskServiceStub(channel)
+        await upsert(stub, PHONE, "13800138000")
+        first = await _first_change(stub)
+        feed_id, _, number = first.cursor.rpartition("-")
+        assert len(feed_id) == 16
+        assert number.isdigit()
+        # The cursor resumes after its change; so does the plain number (cursors before ids).
+        after = await _first_change(stub, cursor=first.cursor)
+        assert after.cursor == f"{feed_id}-{int(number) + 1}"
+        plain = await _first_change(stub, cursor=number)
+        assert plain.cursor == after.cursor
+        # Beyond the end of the feed: OUT_OF_RANGE, with the feed's identity or without.
+        last = int(number) + 1000
+        for beyond in [f"{feed_id}-{last}", str(last)]:
+            assert (await _watch_error(stub, beyond)).code() == grpc.StatusCode.OUT_OF_RANGE
+        # The end itself is a fine place to wait.
+        history = await stub.GetIndicator(
+            r.GetIndicatorRequest(indicator=ind(PHONE, "13800138000"))
+        )
+        assert history.history[0].cursor.startswith(feed_id + "-")
+        # Another database's cursor: FAILED_PRECONDITION.
+        other = await _watch_error(stub, f"0123456789abcdef-{number}")
+        assert other.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert (await _watch_error(stub, "not-a-cursor")).code() == (
+            grpc.StatusCode.INVALID_ARGUMENT
+        )
+    # Another database has another identity.
+    other_db = (harness.sqlite_url(tmp_path, "other"), None)
+    async with (
+        serving(component(other_db)) as running,
+        grpc.aio.insecure_channel(running.address) as channel,
+    ):
+        theirs = await _first_change(rg.RiskServiceStub(channel))
+        assert theirs.cursor.rpartition("-")[0] != feed_id

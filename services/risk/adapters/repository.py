@@ -286,6 +286,10 @@ class RiskRepository:
         rows = await self.conn.execute(query.limit(limit))
         return [_change(r) for r in rows]
 
+    async def feed_id(self) -> str:
+        found: str | None = await self.conn.scalar(sa.select(t.feed.c.feed_id).limit(1))
+        return found or ""
+
     async def last_change_id(self) -> int:
         last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
         return int(last or 0)

@@ -87,4 +87,13 @@ changes = sa.Table(
     sa.Index("ix_changes_kind_value", "kind", "value"),
 )
 
+#: The feed's identity: one random id per database, made when the schema is, carried in every
+#: cursor so that a cursor from another database is refused rather than misread.
+feed = sa.Table(
+    "feed",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("feed_id", sa.String(32), nullable=False),
+)
+
 idempotency_keys = idempotency_table(metadata)

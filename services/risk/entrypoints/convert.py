@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common import validation
+from services.common.errors import FailedPrecondition
 from services.common.indicators import NOTE_SPOOFED_SERVICE_CODE, Indicator
 from services.common.validation import Violations
 from services.risk.domain.index import Hit, Lookalike
@@ -166,9 +167,14 @@ def record_pb(record: Record) -> risk_pb2.IndicatorRecord:
     )
 
 
-def change_pb(change: Change) -> risk_pb2.IndicatorChange:
+def cursor_text(feed_id: str, change_id: int) -> str:
+    """The cursor of a change: the feed's identity and the change's place in it."""
+    return f"{feed_id}-{change_id}" if feed_id else str(change_id)
+
+
+def change_pb(change: Change, feed_id: str = "") -> risk_pb2.IndicatorChange:
     return risk_pb2.IndicatorChange(
-        cursor=str(change.id),
+        cursor=cursor_text(feed_id, change.id),
         change_type=int(change.change_type),  # type: ignore[arg-type]
         verdict=verdict_pb(Indicator(change.kind, change.value), change.snapshot),
         source_type=int(change.source_type),  # type: ignore[arg-type]
@@ -179,13 +185,21 @@ def change_pb(change: Change) -> risk_pb2.IndicatorChange:
     )
 
 
-def cursor_of(v: Violations, raw: str) -> int:
+def cursor_of(v: Violations, raw: str, feed_id: str = "") -> int:
+    """The change id of a cursor: ``<feed id>-<change id>``, or a plain change id as cursors
+    were before they carried the feed's identity. A cursor of another feed (another database)
+    is FAILED_PRECONDITION: its ids mean nothing here."""
     if not raw:
         return 0
-    if not raw.isdigit() or len(raw) > 19:
+    given_feed, dash, number = raw.rpartition("-")
+    if not number.isdigit() or not number.isascii() or len(number) > 19:
         v.add("cursor", "is not a cursor from this feed")
         return 0
-    return int(raw)
+    if dash and feed_id and given_feed != feed_id:
+        raise FailedPrecondition(
+            "the cursor is from another feed (another database): start again without a cursor"
+        )
+    return int(number)
 
 
 def categories_in(v: Violations, field: str, raw: list[int]) -> frozenset[FraudCategory]:

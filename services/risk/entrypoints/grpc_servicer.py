@@ -11,7 +11,7 @@ import grpc
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common import context as ctx
 from services.common import pagination, validation
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, OutOfRange
 from services.common.idempotency import run_once
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
 from services.common.validation import Violations, collecting
@@ -128,7 +128,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         async with self.db.read() as conn:
             record, history = await handlers.get_record(RiskRepository(conn), indicator, _now())
         return risk_pb2.GetIndicatorResponse(
-            record=convert.record_pb(record), history=[convert.change_pb(c) for c in history]
+            record=convert.record_pb(record),
+            history=[convert.change_pb(c, self.lookup.feed_id) for c in history],
         )
 
     async def ListIndicators(
@@ -316,16 +317,22 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self, request: risk_pb2.WatchIndicatorChangesRequest, context: Context
     ) -> AsyncIterator[risk_pb2.WatchIndicatorChangesResponse]:
         with collecting() as v:
-            cursor = convert.cursor_of(v, request.cursor)
+            cursor = convert.cursor_of(v, request.cursor, self.lookup.feed_id)
             kinds = [
                 kind
                 for i, number in enumerate(request.kinds)
                 if (kind := validation.enum_value(v, f"kinds[{i}]", number, IndicatorKind))
                 is not None
             ]
+        async with self.db.read() as conn:
+            last = await RiskRepository(conn).last_change_id()
         if request.from_now:
-            async with self.db.read() as conn:
-                cursor = await RiskRepository(conn).last_change_id()
+            cursor = last
+        elif cursor > last:
+            raise OutOfRange(
+                f"the cursor is beyond the end of the feed (its last change is {last})"
+            )
+        feed_id = self.lookup.feed_id
         while True:
             horizon = self.lookup.cursor
             async with self.db.read() as conn:
@@ -335,7 +342,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             if batch:
                 cursor = batch[-1].id
                 yield risk_pb2.WatchIndicatorChangesResponse(
-                    changes=[convert.change_pb(c) for c in batch]
+                    changes=[convert.change_pb(c, feed_id) for c in batch]
                 )
                 continue
             cursor = max(cursor, horizon)

@@ -25,6 +25,7 @@ class Lookup:
         self.db = db
         self.index = RiskIndex()
         self.cursor = 0
+        self.feed_id = ""  # the feed's identity, carried in every cursor
         self.poll_seconds = poll_seconds
         self._poke = asyncio.Event()
         self._advanced = asyncio.Condition()
@@ -41,6 +42,7 @@ class Lookup:
         started = time.perf_counter()
         async with self.db.read() as conn:
             # The cursor is read first: changes made while loading are replayed after.
+            self.feed_id = await RiskRepository(conn).feed_id()
             self.cursor = await RiskRepository(conn).last_change_id()
             async for rows in stream_listed_rows(conn):
                 self.index.load(rows)
