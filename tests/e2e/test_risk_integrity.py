@@ -4,6 +4,7 @@ itself."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -291,3 +292,29 @@ async def test_feed_cursors_carry_the_feeds_identity(
     ):
         theirs = await _first_change(rg.RiskServiceStub(channel))
         assert theirs.cursor.rpartition("-")[0] != feed_id
+
+
+async def test_a_lapsed_assertion_never_decides_even_before_the_sweeper_runs(
+    db_target: tuple[str, str | None],
+) -> None:
+    comp = component(db_target)
+    comp.sweep_seconds = 3600  # the sweeper does not run in this test
+    async with (
+        serving(comp) as running,
+        grpc.aio.insecure_channel(running.address) as channel,
+    ):
+        stub = rg.RiskServiceStub(channel)
+        await upsert(
+            stub, PHONE, "13800138000", source=r.SOURCE_TYPE_CARRIER, level=c.RISK_LEVEL_LOW
+        )
+        soon = Timestamp()
+        lapse = datetime.now(UTC) + timedelta(seconds=2)
+        soon.FromDatetime(lapse)
+        await upsert(stub, PHONE, "13800138000", expire_time=soon)
+        assert (await check(stub, PHONE, "13800138000")).level == c.RISK_LEVEL_HIGH
+        # Rounded up to the second, the HIGH stands until its last second has passed.
+        await asyncio.sleep((lapse - datetime.now(UTC)).total_seconds() + 1.1)
+        verdict = await check(stub, PHONE, "13800138000")
+        assert verdict.level == c.RISK_LEVEL_LOW
+        assert verdict.sources.carrier_feed
+        assert not verdict.sources.analyst_reviewed

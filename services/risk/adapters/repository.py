@@ -22,6 +22,8 @@ from services.risk.domain.model import (
     SourceType,
     categories_mask,
     categories_of,
+    stages_of,
+    stages_text,
 )
 
 #: Serialises writers of the change feed on PostgreSQL so change ids become
@@ -44,6 +46,7 @@ def _snapshot(row: Any) -> Snapshot:
         row.expire,
         bool(row.verified),
         row.label,
+        stages_of(row.stages),
     )
 
 
@@ -58,6 +61,7 @@ def _snapshot_values(s: Snapshot) -> dict[str, Any]:
         "expire": s.expire,
         "verified": s.verified,
         "label": s.label,
+        "stages": stages_text(s),
     }
 
 
@@ -367,7 +371,7 @@ _LOAD_COLUMNS = (
     t.indicators.c.kind, t.indicators.c.value, t.indicators.c.level, t.indicators.c.flags,
     t.indicators.c.categories, t.indicators.c.reporters, t.indicators.c.first_seen,
     t.indicators.c.last_seen, t.indicators.c.expire, t.indicators.c.verified,
-    t.indicators.c.label,
+    t.indicators.c.label, t.indicators.c.stages,
 )  # fmt: skip
 
 

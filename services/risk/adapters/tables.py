@@ -27,6 +27,8 @@ indicators = sa.Table(
     sa.Column("verified", sa.Boolean, nullable=False),
     sa.Column("label", sa.String(200), nullable=False),
     sa.Column("update_time", _TS, nullable=False),
+    # The verdict's later stages as its assertions lapse (model.stages_text), "" when none.
+    sa.Column("stages", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("kind", "value", name="uq_indicators_kind_value"),
     sa.Index("ix_indicators_level", "level"),
 )
@@ -84,6 +86,7 @@ changes = sa.Table(
     sa.Column("expire", sa.BigInteger, nullable=False),
     sa.Column("verified", sa.Boolean, nullable=False),
     sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("stages", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_changes_kind_value", "kind", "value"),
 )
 

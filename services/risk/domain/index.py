@@ -24,11 +24,12 @@ from services.common.indicators import (
     mixed_script,
     normalize,
 )
-from services.risk.domain.model import RiskLevel, Snapshot
+from services.risk.domain.model import RiskLevel, Snapshot, stages_of
 
 # level, flags, categories, reporters, first_seen, last_seen, expire: 20 bytes.
 _PACK = struct.Struct("<BBHIIII")
 _VERIFIED = 0x80  # a bit of the flags byte: the allow list stands behind the value
+_NONE = int(RiskLevel.NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,8 @@ class RiskIndex:
         # One dictionary per kind: look-ups need no key building, only the value.
         self._entries: dict[IndicatorKind, dict[str, bytes]] = {k: {} for k in IndicatorKind}
         self._labels: dict[tuple[IndicatorKind, str], str] = {}
+        # Verdicts that change as their assertions lapse: (start, packed, label) per stage.
+        self._stages: dict[tuple[IndicatorKind, str], tuple[tuple[int, bytes, str], ...]] = {}
         # Verified domains by what they look like (lookalike_skeleton): skeleton -> domains.
         self._verified_looks: dict[str, set[str]] = {}
 
@@ -157,6 +160,12 @@ class RiskIndex:
     def put(self, kind: IndicatorKind, value: str, snapshot: Snapshot) -> None:
         entries = self._entries[kind]
         self._track_verified(kind, value, snapshot.listed and snapshot.verified)
+        if snapshot.later:
+            self._stages[(kind, value)] = tuple(
+                (start, _pack(stage), stage.label) for start, stage in snapshot.later
+            )
+        else:
+            self._stages.pop((kind, value), None)
         if not snapshot.listed:
             entries.pop(value, None)
             self._labels.pop((kind, value), None)
@@ -169,7 +178,8 @@ class RiskIndex:
 
     def load(self, rows: Iterable[Sequence[Any]]) -> None:
         """Bulk load at start from rows of (kind, value, level, flags, categories, reporters,
-        first_seen, last_seen, expire, verified, label), packed as ``put`` packs them."""
+        first_seen, last_seen, expire, verified, label, stages), packed as ``put`` packs them
+        (``stages`` as stored: model.stages_text)."""
         entries, labels, pack = self._entries, self._labels, _PACK.pack
         kinds = {int(k): k for k in IndicatorKind}
         for (
@@ -184,6 +194,7 @@ class RiskIndex:
             expire,
             verified,
             label,
+            stages,
         ) in rows:
             kind = kinds[kind_number]
             entries[kind][value] = pack(
@@ -194,6 +205,10 @@ class RiskIndex:
                 labels[(kind, value)] = label
             if verified:
                 self._track_verified(kind, value, True)
+            if stages:
+                self._stages[(kind, value)] = tuple(
+                    (start, _pack(stage), stage.label) for start, stage in stages_of(stages)
+                )
 
     def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
         packed = self._entries[kind].get(value)
@@ -201,18 +216,30 @@ class RiskIndex:
 
     def lookup(self, indicator: Indicator, now: int) -> Hit | None:
         """The hit that decides the verdict, or None when nothing listed matches."""
-        entries = self._entries
+        entries, staged = self._entries, self._stages
         best: Hit | None = None
         for kind, value in _candidates(indicator):
             packed = entries[kind].get(value)
             if packed is None:
                 continue
+            label = None
+            if staged:
+                stages = staged.get((kind, value))
+                if stages is not None:  # assertions behind it lapse: the stage in force
+                    for start, stage_packed, stage_label in stages:
+                        if start > now:
+                            break
+                        packed, label = stage_packed, stage_label
             if _PACK.unpack_from(packed)[6] <= now:
                 continue  # lapsed; the sweeper will record it
+            if packed[0] <= _NONE and not packed[1] & _VERIFIED:
+                continue  # nothing stands any more
+            if label is None:
+                label = self._labels.get((kind, value), "")
             if packed[1] & _VERIFIED:
-                return Hit(packed, self._labels.get((kind, value), ""), kind, value)
+                return Hit(packed, label, kind, value)
             if best is None or packed[0] > best.packed[0]:
-                best = Hit(packed, self._labels.get((kind, value), ""), kind, value)
+                best = Hit(packed, label, kind, value)
         return best
 
     def lookalike(self, indicator: Indicator) -> Lookalike | None:

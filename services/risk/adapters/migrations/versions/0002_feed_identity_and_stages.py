@@ -1,4 +1,5 @@
-"""the change feed's identity: one random id per database, carried in every cursor
+"""the change feed's identity (one random id per database, carried in every cursor), and the
+stages of a verdict as its assertions lapse (read time never lets a lapsed assertion decide)
 
 Revision ID: 6c1f0e9a2b7d
 Revises: afb7de42b528
@@ -25,7 +26,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.bulk_insert(feed, [{"id": 1, "feed_id": uuid.uuid4().hex[:16]}])
+    for table in ("indicators", "changes"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("stages", sa.Text(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
+    for table in ("indicators", "changes"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("stages")
     op.drop_table("feed")
