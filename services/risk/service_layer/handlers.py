@@ -215,23 +215,38 @@ async def sight(
     )
 
 
-async def expire_due(uow: RiskUnitOfWork, now: datetime, limit: int = 500) -> int:
-    """Lapse assertions whose time is up and record the new verdicts in the feed."""
+#: Assertions lapsed per transaction by the sweeper: a few statements per batch, not per value.
+EXPIRY_BATCH = 5000
+
+
+async def expire_due(uow: RiskUnitOfWork, now: datetime, limit: int = EXPIRY_BATCH) -> int:
+    """Lapse up to ``limit`` assertions whose time is up and record the new verdicts in the
+    feed, set-based: one statement each to lapse them, read what still stands on their
+    indicators, save the verdicts and append the changes (one per lapsed assertion)."""
     await uow.repo.lock_feed()
     due = await uow.repo.due(now, limit)
-    for item in due:
-        await uow.repo.mark_lapsed(item.indicator_id, item.source_type, item.source_id)
-        await _apply(
-            uow,
-            item.indicator_id,
-            Indicator(item.kind, item.value),
-            ChangeType.EXPIRED,
-            item.source_type,
-            item.source_id,
-            "risk-service",
-            "the assertion lapsed",
-            now,
-        )
+    if not due:
+        return 0
+    await uow.repo.mark_lapsed_many(due)
+    by_id = await uow.repo.standing_assertions_of(sorted({d.indicator_id for d in due}))
+    snapshots = {i: compute_snapshot(found, now) for i, found in by_id.items()}
+    await uow.repo.save_snapshots(snapshots, now)
+    await uow.repo.append_changes(
+        [
+            {
+                "kind": item.kind,
+                "value": item.value,
+                "change_type": ChangeType.EXPIRED,
+                "source_type": item.source_type,
+                "source_id": item.source_id,
+                "actor": "risk-service",
+                "reason": "the assertion lapsed",
+                "time": now,
+                "snapshot": snapshots[item.indicator_id],
+            }
+            for item in due
+        ]
+    )
     return len(due)
 
 
