@@ -140,19 +140,23 @@ class RiskIndex:
         self._stages: dict[tuple[IndicatorKind, str], tuple[tuple[int, bytes, str], ...]] = {}
         # Verified domains by what they look like (lookalike_skeleton): skeleton -> domains.
         self._verified_looks: dict[str, set[str]] = {}
+        self._verified_skeleton: dict[str, str] = {}
 
     def _track_verified(self, kind: IndicatorKind, value: str, verified: bool) -> None:
         if kind is not IndicatorKind.DOMAIN:
             return
-        skeleton = lookalike_skeleton(value)
         if verified:
+            skeleton = self._verified_skeleton[value] = lookalike_skeleton(value)
             self._verified_looks.setdefault(skeleton, set()).add(value)
             return
-        found = self._verified_looks.get(skeleton)
+        old: str | None = self._verified_skeleton.pop(value, None)  # cheap: a dict miss
+        if old is None:
+            return
+        found = self._verified_looks.get(old)
         if found is not None:
             found.discard(value)
             if not found:
-                del self._verified_looks[skeleton]
+                del self._verified_looks[old]
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._entries.values())
