@@ -272,18 +272,28 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self, request_iterator: AsyncIterator[risk_pb2.ImportIndicatorsRequest], context: Context
     ) -> risk_pb2.ImportIndicatorsResponse:
         response = risk_pb2.ImportIndicatorsResponse()
-        pending: list[tuple[Any, handlers.AssertionInput]] = []
+        pending: list[tuple[int, Indicator, handlers.AssertionInput]] = []
         index = -1
+
+        def reject(at: int, field: str, reason: str) -> None:
+            response.rejected_count += 1
+            if len(response.errors) < MAX_IMPORT_ERRORS:
+                response.errors.add(index=at, field=field, reason=reason)
 
         async def flush() -> None:
             if not pending:
                 return
             async with self.uow() as uow:
                 now = _now()
-                for indicator, given in pending:
-                    await handlers.upsert(uow, indicator, given, _actor(), now)
+                for at, indicator, given in pending:
+                    try:  # every rule is checked before any write: the rest goes on
+                        await handlers.upsert(uow, indicator, given, _actor(), now)
+                    except InvalidArgument as exc:
+                        first = exc.violations[0]
+                        reject(at, first.field, first.description)
+                    else:
+                        response.accepted_count += 1
                 await uow.commit()
-            response.accepted_count += len(pending)
             pending.clear()
             await self.lookup.caught_up()
 
@@ -302,15 +312,16 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 except InvalidArgument as exc:
                     v.items.extend(exc.violations)
             if v.items or indicator is None or given is None:
-                response.rejected_count += 1
-                if len(response.errors) < MAX_IMPORT_ERRORS:
-                    first = v.items[0]
-                    response.errors.add(index=index, field=first.field, reason=first.description)
+                first = v.items[0]
+                reject(index, first.field, first.description)
                 continue
-            pending.append((indicator, given))
+            pending.append((index, indicator, given))
             if len(pending) >= IMPORT_CHUNK:
                 await flush()
         await flush()
+        in_order = sorted(response.errors, key=lambda e: e.index)
+        del response.errors[:]
+        response.errors.extend(in_order)
         return response
 
     async def WatchIndicatorChanges(
