@@ -203,7 +203,22 @@ def _cn_mobile_pattern() -> re.Pattern[str]:
     return re.compile(str(metadata.mobile.national_number_pattern))
 
 
-_CN_MOBILE = _cn_mobile_pattern()
+#: China Telecom's 149 range is in service (and in the carriers' directory) but not yet in
+#: phonenumbers' metadata.
+_CN_MOBILE_IN_SERVICE = re.compile(r"149[0-9]{8}")
+
+
+class _Mobiles:
+    """Chinese mobile numbers as issued: phonenumbers' pattern, and ranges it lacks."""
+
+    def __init__(self) -> None:
+        self.pattern = _cn_mobile_pattern()
+
+    def fullmatch(self, national: str) -> re.Match[str] | None:
+        return self.pattern.fullmatch(national) or _CN_MOBILE_IN_SERVICE.fullmatch(national)
+
+
+_CN_MOBILE = _Mobiles()
 # Area code (010, 02x, 0xxx) followed by a regional service code (95xxx, 96xxx): the local
 # form that official publicity says 96110 calls show (025-96110).
 _LOCAL_SERVICE_FORM = re.compile(r"0(10|2[0-9]|[3-9][0-9]{2})(9[56][0-9]{3})")
