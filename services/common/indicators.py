@@ -24,6 +24,7 @@ Canonical forms (see each ``_normalize_*`` function for the details):
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import ipaddress
@@ -31,18 +32,24 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from encodings import idna as _idna
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
+import ada_url
+import idna
 import phonenumbers
+from confusable_homoglyphs import categories as _scripts
+from publicsuffixlist import PublicSuffixList
 
 __all__ = [
     "Indicator",
     "IndicatorKind",
     "InvalidIndicator",
     "display",
+    "listing_problem",
+    "lookalike_skeleton",
     "lookup_keys",
     "luhn_valid",
+    "mixed_script",
     "normalize",
 ]
 
@@ -105,6 +112,12 @@ _APP_INVALID = "not a valid app package name or signing certificate digest"
 
 NOTE_LUHN_FAILED = "card number fails the Luhn check"
 NOTE_SHORT_CODE = "service or short code kept as dialled"
+NOTE_LOCAL_SERVICE_CODE = "local form of a service code (area code and code): the code itself"
+NOTE_SPOOFED_SERVICE_CODE = (
+    "a service code with an international prefix: official service numbers never call from "
+    "abroad, a sign of a spoofed caller"
+)
+NOTE_SP_CODE = "an SMS sender (SP) code: matched as the SMS sender too"
 NOTE_USERINFO = "URL carried user info before the host, which was removed"
 NOTE_NUMERIC_HOST = "host was an IPv4 address in an obfuscated form"
 NOTE_IDN_HOST = "host has internationalised (IDNA) labels"
@@ -180,6 +193,36 @@ def _memoize(
 _PHONE_SEPARATORS = str.maketrans("", "", " \t-.()/\u2010\u2011\u2012\u2013\u2014\u2212")
 _PHONE_COMPACT = re.compile(r"\+?[0-9]+")
 _CN_MOBILE_SECOND = frozenset("3456789")
+# Chinese mobile numbers as issued (phonenumbers' metadata): "possible" is only a length check.
+
+
+def _cn_mobile_pattern() -> re.Pattern[str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    assert metadata is not None
+    assert metadata.mobile is not None
+    return re.compile(str(metadata.mobile.national_number_pattern))
+
+
+#: China Telecom's 149 range is in service (and in the carriers' directory) but not yet in
+#: phonenumbers' metadata.
+_CN_MOBILE_IN_SERVICE = re.compile(r"149[0-9]{8}")
+
+
+class _Mobiles:
+    """Chinese mobile numbers as issued: phonenumbers' pattern, and ranges it lacks."""
+
+    def __init__(self) -> None:
+        self.pattern = _cn_mobile_pattern()
+
+    def fullmatch(self, national: str) -> re.Match[str] | None:
+        return self.pattern.fullmatch(national) or _CN_MOBILE_IN_SERVICE.fullmatch(national)
+
+
+_CN_MOBILE = _Mobiles()
+# Area code (010, 02x, 0xxx) followed by a regional service code (95xxx, 96xxx): the local
+# form that official publicity says 96110 calls show (025-96110).
+_LOCAL_SERVICE_FORM = re.compile(r"0(10|2[0-9]|[3-9][0-9]{2})(9[56][0-9]{3})")
+_SP_CODE = re.compile(r"(106[0-9]{5,17})")  # with a 0 first it is a Beijing landline
 _IS_POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 _E164 = phonenumbers.PhoneNumberFormat.E164
 
@@ -197,30 +240,36 @@ def _cn_mobile_fast(s: str) -> str | None:
     if not s.isascii():
         return None
     n = len(s)
+    national = None
     if n == 14:  # +86 1[3-9]xxxxxxxxx
         if s.startswith("+861") and s[4] in _CN_MOBILE_SECOND and s[1:].isdigit():
-            return s
+            national = s[3:]
     elif n == 11:  # 1[3-9]xxxxxxxxx
         if s[0] == "1" and s[1] in _CN_MOBILE_SECOND and s.isdigit():
-            return "+86" + s
+            national = s
     elif n == 13:  # 86 1[3-9]xxxxxxxxx
         if s.startswith("861") and s[3] in _CN_MOBILE_SECOND and s.isdigit():
-            return "+" + s
+            national = s[2:]
     elif n == 15 and s.startswith("00861") and s[5] in _CN_MOBILE_SECOND and s.isdigit():
-        return "+" + s[2:]
-    return None
+        national = s[4:]
+    if national is None or _CN_MOBILE.fullmatch(national) is None:
+        return None  # not a mobile as issued: the slow path decides (and refuses a bad one)
+    return "+86" + national
 
 
 @functools.lru_cache(maxsize=65536)
 def _phone_e164(compact: str) -> str | None:
     """E.164 form of a compact number (``+``? digits) via phonenumbers, or None if invalid.
 
-    ``is_possible`` (a length check) rather than ``is_valid`` (pattern check), because newly
-    issued ranges would fail ``is_valid``; the sanity check on top: the number must be possible
-    internationally (not "local only"), at most 15 digits, and a Chinese national number must
-    have 10-12 digits (every Chinese number reachable from outside its area does) and must not
-    start with 0 (that is the trunk prefix, never part of the number). Finally the E.164 form
-    must parse back to itself, so that normalising a canonical value never changes it.
+    ``is_possible`` (a length check) rather than ``is_valid`` (pattern check) for landlines
+    and foreign numbers, because newly issued ranges would fail ``is_valid``; but a Chinese
+    mobile number (national ``1``, not Beijing's ``10``) must be valid, as issued: a mobile of
+    10 or 12 digits is impossible, not "possible". The sanity check on top: the number must be
+    possible internationally (not "local only"), at most 15 digits, and a Chinese national
+    number must have 10-12 digits (every Chinese number reachable from outside its area does)
+    and must not start with 0 (that is the trunk prefix, never part of the number). Finally
+    the E.164 form must parse back to itself, so that normalising a canonical value never
+    changes it.
     """
     try:
         number = phonenumbers.parse(compact, "CN")
@@ -231,10 +280,12 @@ def _phone_e164(compact: str) -> str | None:
     e164 = str(phonenumbers.format_number(number, _E164))
     if not 8 <= len(e164) <= 16:
         return None
-    if number.country_code == 86 and (
-        e164.startswith("+860") or not 10 <= len(str(number.national_number)) <= 12
-    ):
-        return None
+    if number.country_code == 86:
+        national = str(number.national_number)
+        if e164.startswith("+860") or not 10 <= len(national) <= 12:
+            return None
+        if national[0] == "1" and national[1] != "0" and _CN_MOBILE.fullmatch(national) is None:
+            return None
     if e164 != compact:  # the canonical form must read back as itself (carrier codes may not)
         reread = phonenumbers.parse(e164, "CN")
         if phonenumbers.format_number(reread, _E164) != e164:
@@ -242,17 +293,30 @@ def _phone_e164(compact: str) -> str | None:
     return e164
 
 
-def _cn_short_code(compact: str) -> str | None:
-    """The digits of a 3-6 digit service/short code (optionally written with +86/0086)."""
+def _cn_short_code(compact: str) -> tuple[str, tuple[str, ...]] | None:
+    """A 3-6 digit service/short code: its digits; its local form (area code + 95xxx/96xxx,
+    ``025-96110``): the code, noted; written with +86/0086 (``+86 96110``, also with an area
+    code): ``+86`` and the code, noted as spoofing, so it never matches the verified code."""
     digits = compact
+    international = False
     if digits.startswith("+86"):
-        digits = digits[3:]
+        digits, international = digits[3:], True
     elif digits.startswith("0086"):
-        digits = digits[4:]
+        digits, international = digits[4:], True
     elif digits.startswith("+"):
         return None
+    local = _LOCAL_SERVICE_FORM.fullmatch(digits)
+    if international and local is None and digits[:1] in "23456789" and len(digits) == 7:
+        local = _LOCAL_SERVICE_FORM.fullmatch("0" + digits)  # +86 25 96110: area code, no 0
+    if local is not None:
+        code = local.group(2)
+        if international:
+            return "+86" + code, (NOTE_SPOOFED_SERVICE_CODE,)
+        return code, (NOTE_LOCAL_SERVICE_CODE,)
     if 3 <= len(digits) <= 6 and digits[0] != "0":
-        return digits
+        if international:
+            return "+86" + digits, (NOTE_SPOOFED_SERVICE_CODE,)
+        return digits, (NOTE_SHORT_CODE,)
     return None
 
 
@@ -269,7 +333,10 @@ def _phone_value(s: str) -> tuple[str, tuple[str, ...]] | None:
         return fast, ()
     short = _cn_short_code(compact)
     if short is not None:
-        return short, (NOTE_SHORT_CODE,)
+        return short
+    sp_code = _SP_CODE.fullmatch(compact)
+    if sp_code is not None:  # 1065 7550 1234: a bulk SMS sender, not a Beijing landline
+        return sp_code.group(1), (NOTE_SP_CODE,)
     e164 = _phone_e164(compact)
     if e164 is None:
         return None
@@ -294,7 +361,7 @@ def _phone_like(s: str) -> str | None:
     if compact is None or _PHONE_LIKE.fullmatch(compact) is None:
         return None
     result = _phone_value(compact)
-    if result is None or not result[0].startswith("+"):
+    if result is None or not result[0].startswith("+") or result[1]:
         return None
     return result[0]
 
@@ -318,6 +385,8 @@ def _normalize_sms_sender(s: str) -> Indicator:
                 national = compact[len(prefix) :]
         if national.startswith("10") and 5 <= len(national) <= 20:
             return Indicator(IndicatorKind.SMS_SENDER, national)
+        if national != compact and 3 <= len(national) <= 6 and national[0] != "0":
+            return Indicator(IndicatorKind.SMS_SENDER, national)  # +86 95588 seen roaming
         phone = _phone_value(compact)
         if phone is not None:
             if phone[0].startswith("+8610"):  # written with a trunk 0: 0106...
@@ -411,16 +480,12 @@ def _parse_loose_ipv4(host: str) -> str | None:
 
 
 def _idna_label(label: str) -> str | None:
-    """ASCII form of a non-ASCII label: IDNA (2003) ToASCII, else plain punycode, else None."""
+    """ASCII form of a non-ASCII label by UTS #46 (non-transitional) and IDNA 2008, as browsers
+    and the WHATWG URL standard map hosts (``faß`` -> ``xn--fa-hia``, not ``fass``); None when
+    the label is not a valid internationalised label."""
     try:
-        return _idna.ToASCII(label).decode("ascii")
-    except UnicodeError:
-        pass
-    if not label.isprintable() or " " in label:
-        return None
-    try:
-        return "xn--" + label.lower().encode("punycode").decode("ascii")
-    except UnicodeError:
+        return idna.encode(label, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
         return None
 
 
@@ -507,8 +572,105 @@ def _url_port(port: bytes) -> str:
     return "" if number in (80, 443) else f":{number}"
 
 
+#: Schemes taken as http: the web's, and their defanged spellings in threat reports.
+_WEB_SCHEMES = frozenset({"http", "https", "hxxp", "hxxps", "h__p", "ws", "wss"})
+_STR_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def _as_http(s: str) -> str:
+    """``s`` as an http URL: Safe Browsing ignores the scheme, and the WHATWG parser treats
+    every special scheme (http, https, ws, ftp) alike; so any ``scheme://`` or web scheme
+    becomes ``http:``, ``//host`` is scheme-relative, and no scheme means http."""
+    match = _STR_URL_SCHEME.match(s)
+    if match is not None:
+        rest = s[match.end() :]
+        if match.group(1).lower() in _WEB_SCHEMES or rest[:2] in ("//", "\\\\", "/\\", "\\/"):
+            return "http:" + rest
+    if s[:2] in ("//", "\\\\", "/\\", "\\/"):
+        return "http:" + s
+    return "http://" + s
+
+
 def _normalize_url(s: str) -> Indicator:
-    """Safe Browsing canonicalisation of a prepared URL, returned as ``host[:port]/path[?q]``.
+    """:func:`_canonical_url`, repeated until the value reads back as itself (a host the lenient
+    rules escaped can be one the WHATWG parser reads); values that never settle are refused."""
+    result = _canonical_url(s)
+    for _ in range(3):
+        again = _canonical_url(result.value)
+        if again.value == result.value:
+            return result
+        result = Indicator(IndicatorKind.URL, again.value, result.notes)
+    raise InvalidIndicator(_URL_INVALID)
+
+
+def _canonical_url(s: str) -> Indicator:
+    """Safe Browsing canonicalisation of a prepared URL, returned as ``host[:port]/path[?q]``,
+    applied to what the WHATWG URL parser (ada) makes of it, so the host is the host a browser
+    opens: ``http://phish.example\\@mps.gov.cn/`` is ``phish.example`` (a backslash ends the
+    authority), user info is dropped (noted), IDN hosts are UTS #46 non-transitional
+    (``faß.de`` -> ``xn--fa-hia.de``), IPv4 hosts in any form are dotted quads, IPv6 hosts
+    compressed in brackets.
+
+    Then Safe Browsing: the fragment is dropped; host dots stripped and collapsed; the port kept
+    unless ``:80``/``:443`` (Google drops every port; :func:`lookup_keys` also yields the
+    port-less keys, so a port-less listing still matches); the path and query are
+    percent-unescaped until nothing changes, ``.``/``..`` resolved and ``//`` collapsed in
+    the path, and bytes <= 0x20, >= 0x7F, ``#`` and ``%`` escaped as ``%XX``. A URL the WHATWG
+    parser refuses is canonicalised by Safe Browsing's own lenient rules
+    (:func:`_normalize_url_lenient`); only NUL characters, a missing host, a bad port or bad
+    brackets are rejected.
+    """
+    fragment = s.find("#")
+    if fragment >= 0:
+        s = s[:fragment]
+    s = s.translate(_URL_STRIP_CHARS).strip()
+    if not s:
+        raise InvalidIndicator("URL has no host")
+    try:
+        parsed = ada_url.parse_url(_as_http(s))
+    except ValueError:
+        return _normalize_url_lenient(s)
+    notes: list[str] = []
+    host = parsed["hostname"]
+    host_type = parsed["host_type"]
+    if host_type == ada_url.HostType.IPV6:
+        try:
+            address = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise InvalidIndicator(_URL_INVALID) from None
+        host = f"[{address.compressed}]"
+    elif host_type == ada_url.HostType.IPV4:
+        if host not in s:
+            notes.append(NOTE_NUMERIC_HOST)
+    else:
+        host = ".".join(label for label in host.split(".") if label)
+        if not host:
+            raise InvalidIndicator("URL has no host")
+        if "%" in host or "[" in host or "]" in host:
+            return _normalize_url_lenient(s)
+        if host.startswith("xn--") or ".xn--" in host:
+            notes.append(NOTE_IDN_HOST)
+    if parsed["username"] or parsed["password"]:
+        notes.append(NOTE_USERINFO)
+    port = parsed["port"]
+    port_part = "" if port in ("", "80", "443") else ":" + port
+    path = _escape(_url_path(_unescape_fully(parsed["pathname"].encode("ascii"))))
+    href = parsed["href"]
+    query_at = href.find("?")
+    query_part = ""
+    if query_at >= 0:
+        query = href[query_at + 1 :]
+        hash_at = query.find("#")
+        if hash_at >= 0:
+            query = query[:hash_at]
+        query_part = "?" + _escape(_unescape_fully(query.encode("ascii")))
+    return Indicator(IndicatorKind.URL, host + port_part + path + query_part, tuple(notes))
+
+
+def _normalize_url_lenient(s: str) -> Indicator:
+    """Safe Browsing's own canonicalisation, for URLs the WHATWG parser refuses (hosts no
+    browser opens, such as ``http://\x01\x80.com/`` in Safe Browsing's suite); it splits the
+    authority as the WHATWG standard does for http: at the first ``/``, ``\\`` or ``?``.
 
     In order: drop the fragment; remove tab/CR/LF and surrounding spaces; work on the UTF-8
     bytes; percent-unescape until nothing changes; take any ``scheme://`` off (any scheme,
@@ -533,9 +695,9 @@ def _normalize_url(s: str) -> Indicator:
     # Without a scheme http is assumed (and dropped anyway); "//host/" is scheme-relative.
     skip = scheme.end() if scheme is not None else 2 if b.startswith(b"//") else 0
     rest = b[skip:]
-    # The authority runs up to the first '/' or '?'.
+    # The authority runs up to the first '/', '\\' or '?' (a backslash is a slash in http).
     end = len(rest)
-    for separator in (b"/", b"?"):
+    for separator in (b"/", b"\\", b"?"):
         i = rest.find(separator, 0, end)
         if i >= 0:
             end = i
@@ -558,6 +720,7 @@ def _normalize_url(s: str) -> Indicator:
             raise InvalidIndicator(_URL_INVALID)
     canonical_host = _url_host(host, notes)
     canonical_port = _url_port(port)
+    tail = tail.replace(b"\\", b"/")
     query_at = tail.find(b"?")
     if query_at >= 0:
         path, query = tail[:query_at], tail[query_at + 1 :]
@@ -684,6 +847,8 @@ def _domain_lookup_keys(value: str) -> list[str]:
 # IP_ADDRESS
 # --------------------------------------------------------------------------------------------
 
+#: The widest ranges the matcher looks up (a look-up tries every containing network down to
+#: these prefix lengths); a wider listed range could never match, so it cannot be listed.
 _IP_FLOOR = {4: 8, 6: 16}
 
 
@@ -1003,3 +1168,123 @@ def display(indicator: Indicator) -> str:
     if len(shown) > MAX_DISPLAY:
         shown = shown[: MAX_DISPLAY - 3] + "..."
     return shown
+
+
+# --------------------------------------------------------------------------------------------
+# Listing guards: what may be put on a list so that it matches, and only what it should
+# --------------------------------------------------------------------------------------------
+
+#: The deepest path prefix (directories below ``/``) a URL look-up tries, as Safe Browsing does.
+MAX_URL_PREFIX_DIRECTORIES = 3
+MIN_IPV4_PREFIX = _IP_FLOOR[4]
+MIN_IPV6_PREFIX = _IP_FLOOR[6]
+
+# The Public Suffix List as the package ships it (never fetched); unknown top-level labels count
+# as public suffixes, so `example` is one and `phish.example` is not.
+_PSL = PublicSuffixList(accept_unknown=True)
+
+
+def _public_suffix(host: str) -> bool:
+    return bool(_PSL.is_public(host))
+
+
+def listing_problem(indicator: Indicator) -> str | None:
+    """Why a normalised indicator cannot be put on a list, naming the limit; None when it can.
+
+    * DOMAIN: a public suffix (``com.cn``, ``github.io``, by the Public Suffix List) would brand
+      every site registered under it.
+    * URL: likewise a URL whose host is a public suffix; and a path prefix (a path ending in
+      ``/``) deeper than 3 directories, which look-ups never try (Safe Browsing's limit), so it
+      would match only itself, never what lies under it.
+    * IP_ADDRESS: a range wider than /8 (IPv4) or /16 (IPv6), which look-ups never try.
+    """
+    kind, value = indicator.kind, indicator.value
+    if kind == IndicatorKind.DOMAIN:
+        if _public_suffix(value):
+            return f"{value} is a public suffix (Public Suffix List): list a domain under it"
+        return None
+    if kind == IndicatorKind.URL:
+        hostport, _, rest = value.partition("/")
+        path = "/" + rest.partition("?")[0]
+        if not hostport.startswith("["):
+            host = hostport.rsplit(":", 1)[0] if ":" in hostport else hostport
+            if _DOTTED_QUAD.fullmatch(host) is None and _public_suffix(host):
+                return f"the host {host} is a public suffix (Public Suffix List)"
+        if "?" not in rest and path.endswith("/"):
+            depth = path.count("/") - 1
+            if depth > MAX_URL_PREFIX_DIRECTORIES:
+                return (
+                    f"a path prefix may be at most {MAX_URL_PREFIX_DIRECTORIES} directories "
+                    f"deep (this one is {depth}): look-ups try no deeper prefix"
+                )
+        return None
+    if kind == IndicatorKind.IP_ADDRESS and "/" in value:
+        address, _, length = value.partition("/")
+        floor = MIN_IPV6_PREFIX if ":" in address else MIN_IPV4_PREFIX
+        if int(length) < floor:
+            version = 6 if ":" in address else 4
+            return f"an IPv{version} range may be at most /{floor} wide: look-ups try no wider"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Look-alike domains
+# --------------------------------------------------------------------------------------------
+
+# Digits and letters that pass for one another in a domain (`app1e`, `g00gle`, `paypa1`).
+_DIGIT_LETTER = str.maketrans({"0": "o", "1": "l", "i": "l", "3": "e", "5": "s", "8": "b"})
+
+
+@functools.lru_cache(maxsize=1)
+def _confusables() -> dict[str, str]:
+    """Characters of other scripts that look like a Latin letter or digit, mapped to it (from
+    the Unicode confusables data shipped with ``confusable_homoglyphs``)."""
+    import json
+    from importlib import resources
+
+    data = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    )
+    found: dict[str, str] = {}
+    for char, glyphs in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for glyph in glyphs:
+            c = glyph["c"]
+            if len(c) == 1 and c.isascii() and c.isalnum():
+                found[char] = c.lower()
+                break
+    return found
+
+
+def _unicode_labels(domain: str) -> list[str]:
+    labels = []
+    for label in domain.split("."):
+        if label.startswith("xn--"):
+            with contextlib.suppress(UnicodeError):
+                label = label[4:].encode("ascii").decode("punycode")
+        labels.append(label)
+    return labels
+
+
+@functools.lru_cache(maxsize=65536)
+def lookalike_skeleton(domain: str) -> str:
+    """What a domain (canonical, IDNA) looks like to a reader: other scripts' look-alike
+    characters as the Latin ones (Cyrillic ``а`` -> ``a``), then digits and letters that pass
+    for each other made one (``1``/``i``/``l``, ``0``/``o``, ...). Two domains with the same
+    skeleton look alike."""
+    confusables = _confusables()
+    text = ".".join(_unicode_labels(domain)).lower()
+    text = "".join(confusables.get(ch, ch) for ch in text)
+    return text.translate(_DIGIT_LETTER)
+
+
+def mixed_script(domain: str) -> bool:
+    """Whether a label of the domain mixes letters of two scripts (Latin with Cyrillic, ...)."""
+    for label in _unicode_labels(domain):
+        if label.isascii():
+            continue
+        scripts = {_scripts.alias(ch) for ch in label if ch.isalpha()} - {"COMMON", "INHERITED"}
+        if len(scripts) > 1:
+            return True
+    return False

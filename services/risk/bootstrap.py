@@ -94,16 +94,27 @@ class RiskComponent:
                 await handlers.upsert(uow, indicator, given, "risk-service", now)
             await uow.commit()
 
+    async def sweep_once(self) -> int:
+        """Record every lapse that is due, a batch per transaction, until none is left."""
+        total = 0
+        while True:
+            async with self.unit_of_work() as uow:
+                lapsed = await handlers.expire_due(uow, datetime.now(UTC))
+                await uow.commit()
+            total += lapsed
+            if lapsed:
+                self.lookup.poke()
+            if lapsed < handlers.EXPIRY_BATCH:
+                break
+        if total:
+            log.info("assertions lapsed", count=total)
+        return total
+
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_seconds)
             try:
-                async with self.unit_of_work() as uow:
-                    lapsed = await handlers.expire_due(uow, datetime.now(UTC))
-                    await uow.commit()
-                if lapsed:
-                    self.lookup.poke()
-                    log.info("assertions lapsed", count=lapsed)
+                await self.sweep_once()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -52,10 +52,16 @@ def test_numbers_are_normalised_before_routing(written: str) -> None:
 
 @pytest.mark.parametrize(
     "phone",
-    ["+12025550123", "19012345678", "+861621234567", "96110", "+862012345678"],
+    ["+12025550123", "19012345678", "+8616212345678", "96110", "+862012345678"],
 )
 def test_numbers_of_no_simulated_carrier_route_nowhere(phone: str) -> None:
     assert directory.carrier_for_phone(phone) is None
+
+
+@pytest.mark.parametrize("phone", ["+861621234567", "1380013800", "138001380001"])
+def test_impossible_mobiles_are_not_phone_numbers(phone: str) -> None:
+    with pytest.raises(InvalidIndicator):
+        directory.carrier_for_phone(phone)
 
 
 def test_a_value_that_is_not_a_phone_number_is_an_error() -> None:

@@ -18,6 +18,8 @@ from services.risk.domain.model import (
     categories_of,
     compute_snapshot,
     reasons,
+    stages_of,
+    stages_text,
 )
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -259,9 +261,9 @@ def test_bulk_load_packs_rows_exactly_as_put_does() -> None:
     by_load.load(
         [
             (int(IndicatorKind.DOMAIN), "evil.example", 4, snap.flags, snap.categories, 4, 10, 20,
-             NOW_S + 60, False, ""),
+             NOW_S + 60, False, "", ""),
             (int(IndicatorKind.PHONE_NUMBER), "96110", 1, 0, 0, 0, 10, 20, NOW_S + 60, True,
-             "96110"),
+             "96110", ""),
         ]
     )  # fmt: skip
     for kind, value in [
@@ -269,3 +271,75 @@ def test_bulk_load_packs_rows_exactly_as_put_does() -> None:
         (IndicatorKind.PHONE_NUMBER, "96110"),
     ]:
         assert by_load.get(kind, value) == by_put.get(kind, value)
+
+
+@pytest.mark.parametrize(
+    ("offset", "level", "verified"),
+    [
+        (0, RiskLevel.HIGH, False),
+        (59, RiskLevel.HIGH, False),
+        (60, RiskLevel.LOW, False),  # the HIGH lapsed: the standing LOW decides at once
+        (3599, RiskLevel.LOW, False),
+        (3600, None, False),  # everything lapsed
+    ],
+)
+def test_a_lapsed_assertion_never_decides_the_verdict(
+    offset: int, level: RiskLevel | None, verified: bool
+) -> None:
+    snap = compute_snapshot(
+        [
+            assertion(
+                SourceType.ANALYST, RiskLevel.HIGH, source_id="a", expires_in=timedelta(seconds=60)
+            ),
+            assertion(
+                SourceType.CARRIER, RiskLevel.LOW, source_id="c", expires_in=timedelta(hours=1)
+            ),
+        ],
+        NOW,
+    )
+    assert snap.level is RiskLevel.HIGH
+    assert [(start - NOW_S, s.level) for start, s in snap.later] == [(60, RiskLevel.LOW)]
+    assert snap.at(NOW_S + offset).level is (level or RiskLevel.LOW)
+    assert stages_of(stages_text(snap)) == snap.later
+    for index in _by_put_and_by_load(IndicatorKind.PHONE_NUMBER, "+8613800138000", snap):
+        hit = index.lookup(normalize(IndicatorKind.PHONE_NUMBER, "13800138000"), NOW_S + offset)
+        if level is None:
+            assert hit is None
+        else:
+            assert hit is not None
+            assert hit.snapshot.level is level
+            assert hit.snapshot.verified is verified
+
+
+def test_an_allow_list_entry_lapsing_over_a_report_stops_vouching_at_once() -> None:
+    snap = compute_snapshot(
+        [
+            assertion(SourceType.ALLOW_LIST, RiskLevel.NONE, source_id="allow",
+                      expires_in=timedelta(seconds=10), label="客服"),
+            assertion(SourceType.CITIZEN_REPORTS, RiskLevel.MEDIUM, source_id="r", reporters=5),
+        ],
+        NOW,
+    )  # fmt: skip
+    assert snap.verified
+    for index in _by_put_and_by_load(IndicatorKind.PHONE_NUMBER, "95588", snap):
+        before = index.lookup(normalize(IndicatorKind.PHONE_NUMBER, "95588"), NOW_S + 9)
+        after = index.lookup(normalize(IndicatorKind.PHONE_NUMBER, "95588"), NOW_S + 10)
+        assert before is not None
+        assert before.snapshot.verified
+        assert after is not None
+        assert not after.snapshot.verified
+        assert after.snapshot.level is RiskLevel.MEDIUM
+        assert after.label == ""
+
+
+def _by_put_and_by_load(kind: IndicatorKind, value: str, snap: Snapshot) -> list[RiskIndex]:
+    by_put, by_load = RiskIndex(), RiskIndex()
+    by_put.put(kind, value, snap)
+    by_load.load(
+        [
+            (int(kind), value, int(snap.level), snap.flags, snap.categories, snap.reporters,
+             snap.first_seen, snap.last_seen, snap.expire, snap.verified, snap.label,
+             stages_text(snap)),
+        ]
+    )  # fmt: skip
+    return [by_put, by_load]

@@ -22,6 +22,8 @@ from services.risk.domain.model import (
     SourceType,
     categories_mask,
     categories_of,
+    stages_of,
+    stages_text,
 )
 
 #: Serialises writers of the change feed on PostgreSQL so change ids become
@@ -44,6 +46,7 @@ def _snapshot(row: Any) -> Snapshot:
         row.expire,
         bool(row.verified),
         row.label,
+        stages_of(row.stages),
     )
 
 
@@ -58,7 +61,14 @@ def _snapshot_values(s: Snapshot) -> dict[str, Any]:
         "expire": s.expire,
         "verified": s.verified,
         "label": s.label,
+        "stages": stages_text(s),
     }
+
+
+_SNAPSHOT_COLUMNS = (
+    "level", "categories", "flags", "reporters", "first_seen", "last_seen", "expire",
+    "verified", "label", "stages",
+)  # fmt: skip
 
 
 def _assertion(row: Any) -> Assertion:
@@ -189,16 +199,80 @@ class RiskRepository:
         result = await self.conn.execute(query)
         return int(result.rowcount or 0)
 
-    async def mark_lapsed(self, indicator_id: int, source_type: SourceType, source_id: str) -> None:
+    async def mark_lapsed_many(self, due: Sequence[Due]) -> None:
+        """Lapse many assertions in one statement (executemany)."""
         a_t = t.assertions
         await self.conn.execute(
             sa.update(a_t)
             .where(
-                a_t.c.indicator_id == indicator_id,
-                a_t.c.source_type == int(source_type),
-                a_t.c.source_id == source_id,
+                a_t.c.indicator_id == sa.bindparam("b_indicator_id"),
+                a_t.c.source_type == sa.bindparam("b_source_type"),
+                a_t.c.source_id == sa.bindparam("b_source_id"),
             )
-            .values(lapsed=True)
+            .values(lapsed=True),
+            [
+                {
+                    "b_indicator_id": d.indicator_id,
+                    "b_source_type": int(d.source_type),
+                    "b_source_id": d.source_id,
+                }
+                for d in due
+            ],
+        )
+
+    async def standing_assertions_of(
+        self, indicator_ids: Sequence[int]
+    ) -> dict[int, list[Assertion]]:
+        """The assertions not yet lapsed of many indicators, in one query per 1,000 of them
+        (when many lapse at once, most indicators have none left: few rows to read)."""
+        found: dict[int, list[Assertion]] = {i: [] for i in indicator_ids}
+        ids = list(indicator_ids)
+        for start in range(0, len(ids), 1000):
+            rows = await self.conn.execute(
+                sa.select(t.assertions).where(
+                    t.assertions.c.indicator_id.in_(ids[start : start + 1000]),
+                    t.assertions.c.lapsed.is_(False),
+                )
+            )
+            for row in rows:
+                found[row.indicator_id].append(_assertion(row))
+        return found
+
+    async def save_snapshots(self, snapshots: dict[int, Snapshot], now: datetime) -> None:
+        """Save many verdicts in one statement (executemany)."""
+        if not snapshots:
+            return
+        i_t = t.indicators
+        await self.conn.execute(
+            sa.update(i_t)
+            .where(i_t.c.id == sa.bindparam("b_id"))
+            .values(
+                {**{name: sa.bindparam(name) for name in _SNAPSHOT_COLUMNS}, "update_time": now}
+            ),
+            [{"b_id": i, **_snapshot_values(s)} for i, s in snapshots.items()],
+        )
+
+    async def append_changes(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record many changes at once, in the order given (executemany): each row holds
+        kind, value, change_type, source_type, source_id, actor, reason, time, snapshot."""
+        if not rows:
+            return
+        await self.conn.execute(
+            sa.insert(t.changes),
+            [
+                {
+                    "kind": int(row["kind"]),
+                    "value": row["value"],
+                    "change_type": int(row["change_type"]),
+                    "source_type": int(row["source_type"]),
+                    "source_id": row["source_id"],
+                    "actor": row["actor"][:128],
+                    "reason": row["reason"][:1000],
+                    "time": row["time"],
+                    **_snapshot_values(row["snapshot"]),
+                }
+                for row in rows
+            ],
         )
 
     async def add_sighting(
@@ -286,6 +360,10 @@ class RiskRepository:
         rows = await self.conn.execute(query.limit(limit))
         return [_change(r) for r in rows]
 
+    async def feed_id(self) -> str:
+        found: str | None = await self.conn.scalar(sa.select(t.feed.c.feed_id).limit(1))
+        return found or ""
+
     async def last_change_id(self) -> int:
         last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
         return int(last or 0)
@@ -363,7 +441,7 @@ _LOAD_COLUMNS = (
     t.indicators.c.kind, t.indicators.c.value, t.indicators.c.level, t.indicators.c.flags,
     t.indicators.c.categories, t.indicators.c.reporters, t.indicators.c.first_seen,
     t.indicators.c.last_seen, t.indicators.c.expire, t.indicators.c.verified,
-    t.indicators.c.label,
+    t.indicators.c.label, t.indicators.c.stages,
 )  # fmt: skip
 
 

@@ -27,6 +27,8 @@ indicators = sa.Table(
     sa.Column("verified", sa.Boolean, nullable=False),
     sa.Column("label", sa.String(200), nullable=False),
     sa.Column("update_time", _TS, nullable=False),
+    # The verdict's later stages as its assertions lapse (model.stages_text), "" when none.
+    sa.Column("stages", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("kind", "value", name="uq_indicators_kind_value"),
     sa.Index("ix_indicators_level", "level"),
 )
@@ -84,7 +86,17 @@ changes = sa.Table(
     sa.Column("expire", sa.BigInteger, nullable=False),
     sa.Column("verified", sa.Boolean, nullable=False),
     sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("stages", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_changes_kind_value", "kind", "value"),
+)
+
+#: The feed's identity: one random id per database, made when the schema is, carried in every
+#: cursor so that a cursor from another database is refused rather than misread.
+feed = sa.Table(
+    "feed",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("feed_id", sa.String(32), nullable=False),
 )
 
 idempotency_keys = idempotency_table(metadata)

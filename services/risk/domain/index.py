@@ -15,12 +15,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.indicators import Indicator, IndicatorKind, lookup_keys
-from services.risk.domain.model import RiskLevel, Snapshot
+from services.common.indicators import (
+    Indicator,
+    IndicatorKind,
+    InvalidIndicator,
+    lookalike_skeleton,
+    lookup_keys,
+    mixed_script,
+    normalize,
+)
+from services.risk.domain.model import RiskLevel, Snapshot, stages_of
 
 # level, flags, categories, reporters, first_seen, last_seen, expire: 20 bytes.
 _PACK = struct.Struct("<BBHIIII")
 _VERIFIED = 0x80  # a bit of the flags byte: the allow list stands behind the value
+_NONE = int(RiskLevel.NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,16 @@ class Hit:
     @property
     def snapshot(self) -> Snapshot:
         return _unpack(self.packed, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookalike:
+    """A domain or URL host that looks like a verified domain and is not it."""
+
+    domain: str  # the verified domain imitated
+    label: str  # its label
+    imitation: str  # the domain (the host or a parent of it) that imitates it
+    mixed_script: bool  # the imitation mixes scripts in one label
 
 
 def _pack(s: Snapshot) -> bytes:
@@ -83,19 +102,31 @@ def _candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
         return [(kind, indicator.value)]
     found: list[tuple[IndicatorKind, str]] = [(kind, key) for key in lookup_keys(indicator)]
     if kind is IndicatorKind.URL:
-        host = indicator.value.split("/", 1)[0].rsplit(":", 1)[0]
-        if host and host[-1].isdigit() and host.replace(".", "").isdigit():
-            ip = Indicator(IndicatorKind.IP_ADDRESS, host)
-            found.extend((IndicatorKind.IP_ADDRESS, k) for k in lookup_keys(ip))
-        elif host.startswith("[") and host.endswith("]"):
-            ip = Indicator(IndicatorKind.IP_ADDRESS, host[1:-1])
-            found.extend((IndicatorKind.IP_ADDRESS, k) for k in lookup_keys(ip))
-        else:
-            domain = Indicator(IndicatorKind.DOMAIN, host)
-            found.extend((IndicatorKind.DOMAIN, k) for k in lookup_keys(domain))
-    elif kind is IndicatorKind.SMS_SENDER and indicator.value.startswith("+"):
+        found.extend(_url_host_candidates(indicator.value))
+    elif kind is IndicatorKind.SMS_SENDER and (
+        indicator.value[0] == "+" or indicator.value.isdigit()
+    ):  # a number or code sending SMS: as listed among phone numbers too (SP codes, 95588)
         found.append((IndicatorKind.PHONE_NUMBER, indicator.value))
     return found
+
+
+def _url_host_candidates(value: str) -> list[tuple[IndicatorKind, str]]:
+    """A URL's host as the listed IP address, range or domain that would contain it."""
+    hostport = value.split("/", 1)[0]
+    if hostport.startswith("["):  # an IPv6 host, as "[2001:db8::1]" or "[2001:db8::1]:8443"
+        host = hostport[1 : hostport.find("]")]
+        kind = IndicatorKind.IP_ADDRESS
+    else:
+        host = hostport.rsplit(":", 1)[0]
+        is_ipv4 = host[-1:].isdigit() and host.replace(".", "").isdigit()
+        kind = IndicatorKind.IP_ADDRESS if is_ipv4 else IndicatorKind.DOMAIN
+    if not host:
+        return []
+    try:
+        listed = normalize(kind, host)
+    except InvalidIndicator:
+        return []
+    return [(kind, key) for key in lookup_keys(listed)]
 
 
 class RiskIndex:
@@ -105,12 +136,40 @@ class RiskIndex:
         # One dictionary per kind: look-ups need no key building, only the value.
         self._entries: dict[IndicatorKind, dict[str, bytes]] = {k: {} for k in IndicatorKind}
         self._labels: dict[tuple[IndicatorKind, str], str] = {}
+        # Verdicts that change as their assertions lapse: (start, packed, label) per stage.
+        self._stages: dict[tuple[IndicatorKind, str], tuple[tuple[int, bytes, str], ...]] = {}
+        # Verified domains by what they look like (lookalike_skeleton): skeleton -> domains.
+        self._verified_looks: dict[str, set[str]] = {}
+        self._verified_skeleton: dict[str, str] = {}
+
+    def _track_verified(self, kind: IndicatorKind, value: str, verified: bool) -> None:
+        if kind is not IndicatorKind.DOMAIN:
+            return
+        if verified:
+            skeleton = self._verified_skeleton[value] = lookalike_skeleton(value)
+            self._verified_looks.setdefault(skeleton, set()).add(value)
+            return
+        old: str | None = self._verified_skeleton.pop(value, None)  # cheap: a dict miss
+        if old is None:
+            return
+        found = self._verified_looks.get(old)
+        if found is not None:
+            found.discard(value)
+            if not found:
+                del self._verified_looks[old]
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._entries.values())
 
     def put(self, kind: IndicatorKind, value: str, snapshot: Snapshot) -> None:
         entries = self._entries[kind]
+        self._track_verified(kind, value, snapshot.listed and snapshot.verified)
+        if snapshot.later:
+            self._stages[(kind, value)] = tuple(
+                (start, _pack(stage), stage.label) for start, stage in snapshot.later
+            )
+        else:
+            self._stages.pop((kind, value), None)
         if not snapshot.listed:
             entries.pop(value, None)
             self._labels.pop((kind, value), None)
@@ -123,7 +182,8 @@ class RiskIndex:
 
     def load(self, rows: Iterable[Sequence[Any]]) -> None:
         """Bulk load at start from rows of (kind, value, level, flags, categories, reporters,
-        first_seen, last_seen, expire, verified, label), packed as ``put`` packs them."""
+        first_seen, last_seen, expire, verified, label, stages), packed as ``put`` packs them
+        (``stages`` as stored: model.stages_text)."""
         entries, labels, pack = self._entries, self._labels, _PACK.pack
         kinds = {int(k): k for k in IndicatorKind}
         for (
@@ -138,6 +198,7 @@ class RiskIndex:
             expire,
             verified,
             label,
+            stages,
         ) in rows:
             kind = kinds[kind_number]
             entries[kind][value] = pack(
@@ -146,6 +207,12 @@ class RiskIndex:
             )  # fmt: skip
             if label:
                 labels[(kind, value)] = label
+            if verified:
+                self._track_verified(kind, value, True)
+            if stages:
+                self._stages[(kind, value)] = tuple(
+                    (start, _pack(stage), stage.label) for start, stage in stages_of(stages)
+                )
 
     def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
         packed = self._entries[kind].get(value)
@@ -153,16 +220,53 @@ class RiskIndex:
 
     def lookup(self, indicator: Indicator, now: int) -> Hit | None:
         """The hit that decides the verdict, or None when nothing listed matches."""
-        entries = self._entries
+        entries, staged = self._entries, self._stages
         best: Hit | None = None
         for kind, value in _candidates(indicator):
             packed = entries[kind].get(value)
             if packed is None:
                 continue
+            label = None
+            if staged:
+                stages = staged.get((kind, value))
+                if stages is not None:  # assertions behind it lapse: the stage in force
+                    for start, stage_packed, stage_label in stages:
+                        if start > now:
+                            break
+                        packed, label = stage_packed, stage_label
             if _PACK.unpack_from(packed)[6] <= now:
                 continue  # lapsed; the sweeper will record it
+            if packed[0] <= _NONE and not packed[1] & _VERIFIED:
+                continue  # nothing stands any more
+            if label is None:
+                label = self._labels.get((kind, value), "")
             if packed[1] & _VERIFIED:
-                return Hit(packed, self._labels.get((kind, value), ""), kind, value)
+                return Hit(packed, label, kind, value)
             if best is None or packed[0] > best.packed[0]:
-                best = Hit(packed, self._labels.get((kind, value), ""), kind, value)
+                best = Hit(packed, label, kind, value)
         return best
+
+    def lookalike(self, indicator: Indicator) -> Lookalike | None:
+        """The verified domain a domain or URL host imitates (it, or a parent of it, looks like
+        a verified domain and is not one), or None."""
+        looks = self._verified_looks
+        if not looks:
+            return None
+        kind = indicator.kind
+        if kind is IndicatorKind.URL:
+            domains = [v for k, v in _url_host_candidates(indicator.value) if k is kind.DOMAIN]
+        elif kind is IndicatorKind.DOMAIN:
+            domains = lookup_keys(indicator)
+        else:
+            return None
+        if not domains:
+            return None
+        verified = self._entries[IndicatorKind.DOMAIN]
+        if any(d in verified and verified[d][1] & _VERIFIED for d in domains):
+            return None  # the real one, or under it
+        for domain in domains:
+            for original in sorted(looks.get(lookalike_skeleton(domain), ())):
+                if original != domain:
+                    label = self._labels.get((IndicatorKind.DOMAIN, original), "")
+                    return Lookalike(original, label, domain, mixed_script(domain))
+        return None

@@ -9,9 +9,10 @@ allow list beats everything, lapsed assertions count for nothing.
 from __future__ import annotations
 
 import enum
+import json
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 # Re-exported: the domain speaks this shared vocabulary.
 from services.common.fraud_types import FraudCategory as FraudCategory
@@ -135,24 +136,64 @@ class Snapshot:
     expire: int  # epoch seconds after which nothing stands
     verified: bool = False
     label: str = ""
+    #: What the verdict becomes as the assertions behind it lapse one by one, before the
+    #: sweeper records it: (from epoch second, verdict), in time order. Read time uses it, so
+    #: a lapsed assertion never decides a verdict, not even for a moment.
+    later: tuple[tuple[int, Snapshot], ...] = ()
 
     @property
     def listed(self) -> bool:
         return self.verified or self.level > RiskLevel.NONE
 
+    def at(self, now: int) -> Snapshot:
+        """The verdict in force at ``now`` (epoch seconds): this one, or a later stage."""
+        current = self
+        for start, stage in self.later:
+            if start > now:
+                break
+            current = stage
+        return current
+
 
 NOTHING = Snapshot(RiskLevel.NONE, 0, 0, 0, 0, 0, 0)
 
 
+#: At most this many later stages are kept with a verdict (distinct lapse times); the sweeper
+#: records the rest as they come.
+MAX_STAGES = 8
+
+
 def compute_snapshot(assertions: list[Assertion], now: datetime) -> Snapshot:
-    """Add up the assertions in force. The allow list beats every report."""
+    """Add up the assertions in force. The allow list beats every report. The verdict carries
+    what it becomes as its assertions lapse (``later``)."""
+    snapshot = _verdict(assertions, now)
+    if not snapshot.listed:
+        return snapshot
+    active = [a for a in assertions if a.in_force(now)]
+    lapse_times = sorted({_lapse_second(a) for a in active})[:-1][:MAX_STAGES]
+    if not lapse_times:
+        return snapshot
+    stages: list[tuple[int, Snapshot]] = []
+    for second in lapse_times:
+        stage = _verdict(active, datetime.fromtimestamp(second, UTC))
+        if stages and stages[-1][1] == stage:
+            continue
+        stages.append((second, stage))
+    return replace(snapshot, later=tuple(stages))
+
+
+def _lapse_second(a: Assertion) -> int:
+    # Rounded up: an assertion stands until its last second has passed, never less.
+    return math.ceil(a.expire_time.timestamp())
+
+
+def _verdict(assertions: list[Assertion], now: datetime) -> Snapshot:
     active = [a for a in assertions if a.in_force(now)]
     if not active:
         return NOTHING
     first_seen = int(min(a.create_time for a in active).timestamp())
     last_seen = int(max(a.update_time for a in active).timestamp())
-    # Rounded up: an assertion stands until its last second has passed, never less.
-    expire = math.ceil(max(a.expire_time for a in active).timestamp())
+    expire = max(_lapse_second(a) for a in active)
     allowed = [a for a in active if a.source_type is SourceType.ALLOW_LIST]
     if allowed:
         return Snapshot(
@@ -171,6 +212,35 @@ def compute_snapshot(assertions: list[Assertion], now: datetime) -> Snapshot:
         default=0,
     )
     return Snapshot(level, categories, flags, reporters, first_seen, last_seen, expire)
+
+
+def stages_text(snapshot: Snapshot) -> str:
+    """``snapshot.later`` as stored (JSON), empty when there are none."""
+    if not snapshot.later:
+        return ""
+    return json.dumps(
+        [
+            [start, int(s.level), s.categories, s.flags, s.reporters, s.first_seen,
+             s.last_seen, s.expire, s.verified, s.label]
+            for start, s in snapshot.later
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def stages_of(text: str | None) -> tuple[tuple[int, Snapshot], ...]:
+    if not text:
+        return ()
+    found: list[tuple[int, Snapshot]] = []
+    for start, level, cats, flags, reporters, first, last, expire, verified, label in json.loads(
+        text
+    ):
+        snapshot = Snapshot(
+            RiskLevel(level), cats, flags, reporters, first, last, expire, bool(verified), label
+        )
+        found.append((int(start), snapshot))
+    return tuple(found)
 
 
 _LEVEL_WORDS = {

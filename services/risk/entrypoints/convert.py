@@ -9,11 +9,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common import validation
-from services.common.indicators import Indicator
+from services.common.errors import FailedPrecondition
+from services.common.indicators import NOTE_SPOOFED_SERVICE_CODE, Indicator
 from services.common.principals import Principal
 from services.common.validation import Violations
 from services.risk.domain import provenance
-from services.risk.domain.index import Hit
+from services.risk.domain.index import Hit, Lookalike
 from services.risk.domain.model import (
     Assertion,
     Change,
@@ -93,7 +94,12 @@ _EXPLAINED: dict[tuple[bytes, str, str], risk_pb2.Verdict] = {}
 _EXPLAINED_MAX = 50_000
 
 
-def fill_verdict(verdict: risk_pb2.Verdict, indicator: Indicator, hit: Hit | None) -> None:
+def fill_verdict(
+    verdict: risk_pb2.Verdict,
+    indicator: Indicator,
+    hit: Hit | None,
+    lookalike: Lookalike | None = None,
+) -> None:
     """Write the verdict for ``indicator`` into ``verdict`` (fresh, or added to a response)."""
     if hit is None:
         verdict.level = RiskLevel.NONE  # type: ignore[assignment]
@@ -108,11 +114,36 @@ def fill_verdict(verdict: risk_pb2.Verdict, indicator: Indicator, hit: Hit | Non
             _explain(template, hit.snapshot, matched)
         verdict.MergeFrom(template)
     _set_indicator(verdict, indicator)
+    if NOTE_SPOOFED_SERVICE_CODE in indicator.notes:
+        if verdict.level < RiskLevel.MEDIUM:  # nothing listed says more: spoofing is a risk
+            verdict.level = RiskLevel.MEDIUM  # type: ignore[assignment]
+            impersonating = int(FraudCategory.IMPERSONATING_OFFICIALS)
+            if impersonating not in verdict.categories:
+                verdict.categories.append(impersonating)  # type: ignore[arg-type]
+        verdict.reasons.append(SPOOFING_REASON)
+    if lookalike is not None:
+        verdict.lookalike_of = lookalike.domain
+        verdict.reasons.append(lookalike_reason(lookalike))
 
 
-def hit_verdict_pb(indicator: Indicator, hit: Hit | None) -> risk_pb2.Verdict:
+SPOOFING_REASON = (
+    "spoofing: an official service number shown with an international prefix (+86, 0086); "
+    "real calls from it never carry one"
+)
+
+
+def lookalike_reason(lookalike: Lookalike) -> str:
+    """Words fit to show a citizen for a look-alike of a verified domain."""
+    name = f"{lookalike.domain} ({lookalike.label})" if lookalike.label else lookalike.domain
+    how = "mixes alphabets to look like" if lookalike.mixed_script else "looks like"
+    return f"look-alike: {lookalike.imitation} {how} the verified {name} but is not it"
+
+
+def hit_verdict_pb(
+    indicator: Indicator, hit: Hit | None, lookalike: Lookalike | None = None
+) -> risk_pb2.Verdict:
     verdict = risk_pb2.Verdict()
-    fill_verdict(verdict, indicator, hit)
+    fill_verdict(verdict, indicator, hit, lookalike)
     return verdict
 
 
@@ -138,9 +169,14 @@ def record_pb(record: Record) -> risk_pb2.IndicatorRecord:
     )
 
 
-def change_pb(change: Change) -> risk_pb2.IndicatorChange:
+def cursor_text(feed_id: str, change_id: int) -> str:
+    """The cursor of a change: the feed's identity and the change's place in it."""
+    return f"{feed_id}-{change_id}" if feed_id else str(change_id)
+
+
+def change_pb(change: Change, feed_id: str = "") -> risk_pb2.IndicatorChange:
     return risk_pb2.IndicatorChange(
-        cursor=str(change.id),
+        cursor=cursor_text(feed_id, change.id),
         change_type=int(change.change_type),  # type: ignore[arg-type]
         verdict=verdict_pb(Indicator(change.kind, change.value), change.snapshot),
         source_type=int(change.source_type),  # type: ignore[arg-type]
@@ -151,13 +187,21 @@ def change_pb(change: Change) -> risk_pb2.IndicatorChange:
     )
 
 
-def cursor_of(v: Violations, raw: str) -> int:
+def cursor_of(v: Violations, raw: str, feed_id: str = "") -> int:
+    """The change id of a cursor: ``<feed id>-<change id>``, or a plain change id as cursors
+    were before they carried the feed's identity. A cursor of another feed (another database)
+    is FAILED_PRECONDITION: its ids mean nothing here."""
     if not raw:
         return 0
-    if not raw.isdigit() or len(raw) > 19:
+    given_feed, dash, number = raw.rpartition("-")
+    if not number.isdigit() or not number.isascii() or len(number) > 19:
         v.add("cursor", "is not a cursor from this feed")
         return 0
-    return int(raw)
+    if dash and feed_id and given_feed != feed_id:
+        raise FailedPrecondition(
+            "the cursor is from another feed (another database): start again without a cursor"
+        )
+    return int(number)
 
 
 def categories_in(v: Violations, field: str, raw: list[int]) -> frozenset[FraudCategory]:

@@ -11,7 +11,7 @@ import grpc
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common import context as ctx
 from services.common import pagination, principals, validation
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, OutOfRange
 from services.common.idempotency import run_once
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
 from services.common.validation import Violations, collecting
@@ -57,8 +57,11 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 v, "indicator", request.indicator.kind, request.indicator.value
             )
         assert indicator is not None
+        lookup = self.lookup
         return risk_pb2.CheckIndicatorResponse(
-            verdict=convert.hit_verdict_pb(indicator, self.lookup.check(indicator))
+            verdict=convert.hit_verdict_pb(
+                indicator, lookup.check(indicator), lookup.lookalike(indicator)
+            )
         )
 
     async def BatchCheckIndicators(
@@ -69,15 +72,23 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise InvalidArgument.field(
                 "indicators", f"must hold 1 to {MAX_BATCH} values, got {count}"
             )
-        found = []
-        with collecting() as v:
-            for i, item in enumerate(request.indicators):
-                found.append(validation.indicator(v, f"indicators[{i}]", item.kind, item.value))
+        lookup = self.lookup
         response = risk_pb2.BatchCheckIndicatorsResponse()
         add = response.verdicts.add
-        for indicator in found:
-            assert indicator is not None
-            convert.fill_verdict(add(), indicator, self.lookup.check(indicator))
+        for i, item in enumerate(request.indicators):
+            v = Violations()
+            indicator = validation.indicator(v, f"indicators[{i}]", item.kind, item.value)
+            if indicator is None:  # this value alone is answered with its error
+                first = v.items[0]
+                verdict = add()
+                verdict.indicator.kind = item.kind
+                verdict.indicator.value = item.value
+                verdict.notes.append(first.description)
+                response.errors.add(index=i, field=first.field, reason=first.description)
+                continue
+            convert.fill_verdict(
+                add(), indicator, lookup.check(indicator), lookup.lookalike(indicator)
+            )
         return response
 
     async def StreamCheckIndicators(
@@ -85,7 +96,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         request_iterator: AsyncIterator[risk_pb2.StreamCheckIndicatorsRequest],
         context: Context,
     ) -> AsyncIterator[risk_pb2.StreamCheckIndicatorsResponse]:
-        check = self.lookup.check
+        check, lookalike = self.lookup.check, self.lookup.lookalike
         async for request in request_iterator:
             if len(request.indicators) > MAX_BATCH:
                 raise InvalidArgument.field("indicators", f"must hold at most {MAX_BATCH} values")
@@ -102,7 +113,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 except InvalidIndicator as exc:
                     add().notes.append(exc.reason)
                     continue
-                convert.fill_verdict(add(), indicator, check(indicator))
+                convert.fill_verdict(add(), indicator, check(indicator), lookalike(indicator))
             yield response
 
     # Management: from the database.
@@ -118,7 +129,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         async with self.db.read() as conn:
             record, history = await handlers.get_record(RiskRepository(conn), indicator, _now())
         return risk_pb2.GetIndicatorResponse(
-            record=convert.record_pb(record), history=[convert.change_pb(c) for c in history]
+            record=convert.record_pb(record),
+            history=[convert.change_pb(c, self.lookup.feed_id) for c in history],
         )
 
     async def ListIndicators(
@@ -267,18 +279,28 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     ) -> risk_pb2.ImportIndicatorsResponse:
         response = risk_pb2.ImportIndicatorsResponse()
         caller = principals.caller()
-        pending: list[tuple[Any, handlers.AssertionInput]] = []
+        pending: list[tuple[int, Indicator, handlers.AssertionInput]] = []
         index = -1
+
+        def reject(at: int, field: str, reason: str) -> None:
+            response.rejected_count += 1
+            if len(response.errors) < MAX_IMPORT_ERRORS:
+                response.errors.add(index=at, field=field, reason=reason)
 
         async def flush() -> None:
             if not pending:
                 return
             async with self.uow() as uow:
                 now = _now()
-                for indicator, given in pending:
-                    await handlers.upsert(uow, indicator, given, _actor(), now)
+                for at, indicator, given in pending:
+                    try:  # every rule is checked before any write: the rest goes on
+                        await handlers.upsert(uow, indicator, given, _actor(), now)
+                    except InvalidArgument as exc:
+                        first = exc.violations[0]
+                        reject(at, first.field, first.description)
+                    else:
+                        response.accepted_count += 1
                 await uow.commit()
-            response.accepted_count += len(pending)
             pending.clear()
             await self.lookup.caught_up()
 
@@ -289,37 +311,46 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 v, "indicator", item.indicator.kind, item.indicator.value
             )
             given = convert.assertion_in(v, "assertion", item.assertion, caller)
-            if given is not None and not v.items:
-                try:
+            if given is not None and indicator is not None and not v.items:
+                try:  # every rule an upsert applies, so one bad item never fails the import
                     handlers.check_assertion(given)
+                    handlers.check_listable(indicator)
+                    handlers.check_expiry(given, _now())
                 except InvalidArgument as exc:
                     v.items.extend(exc.violations)
             if v.items or indicator is None or given is None:
-                response.rejected_count += 1
-                if len(response.errors) < MAX_IMPORT_ERRORS:
-                    first = v.items[0]
-                    response.errors.add(index=index, field=first.field, reason=first.description)
+                first = v.items[0]
+                reject(index, first.field, first.description)
                 continue
-            pending.append((indicator, given))
+            pending.append((index, indicator, given))
             if len(pending) >= IMPORT_CHUNK:
                 await flush()
         await flush()
+        in_order = sorted(response.errors, key=lambda e: e.index)
+        del response.errors[:]
+        response.errors.extend(in_order)
         return response
 
     async def WatchIndicatorChanges(
         self, request: risk_pb2.WatchIndicatorChangesRequest, context: Context
     ) -> AsyncIterator[risk_pb2.WatchIndicatorChangesResponse]:
         with collecting() as v:
-            cursor = convert.cursor_of(v, request.cursor)
+            cursor = convert.cursor_of(v, request.cursor, self.lookup.feed_id)
             kinds = [
                 kind
                 for i, number in enumerate(request.kinds)
                 if (kind := validation.enum_value(v, f"kinds[{i}]", number, IndicatorKind))
                 is not None
             ]
+        async with self.db.read() as conn:
+            last = await RiskRepository(conn).last_change_id()
         if request.from_now:
-            async with self.db.read() as conn:
-                cursor = await RiskRepository(conn).last_change_id()
+            cursor = last
+        elif cursor > last:
+            raise OutOfRange(
+                f"the cursor is beyond the end of the feed (its last change is {last})"
+            )
+        feed_id = self.lookup.feed_id
         while True:
             horizon = self.lookup.cursor
             async with self.db.read() as conn:
@@ -329,7 +360,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             if batch:
                 cursor = batch[-1].id
                 yield risk_pb2.WatchIndicatorChangesResponse(
-                    changes=[convert.change_pb(c) for c in batch]
+                    changes=[convert.change_pb(c, feed_id) for c in batch]
                 )
                 continue
             cursor = max(cursor, horizon)

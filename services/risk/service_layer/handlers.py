@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common.errors import InvalidArgument, NotFound
-from services.common.indicators import Indicator
+from services.common.indicators import Indicator, listing_problem
 from services.risk.adapters.repository import RiskRepository
 from services.risk.domain.model import (
     SIGHTINGS_SOURCE_ID,
@@ -58,6 +58,18 @@ def check_assertion(given: AssertionInput, field: str = "assertion") -> None:
         raise InvalidArgument.field(f"{field}.level", "RISK_LEVEL_NONE is only for the allow list")
 
 
+def check_listable(indicator: Indicator, field: str = "indicator.value") -> None:
+    """Only what the matcher can match, and nothing that brands everyone, may be listed."""
+    problem = listing_problem(indicator)
+    if problem is not None:
+        raise InvalidArgument.field(field, problem)
+
+
+def check_expiry(given: AssertionInput, now: datetime, field: str = "assertion") -> None:
+    if given.expire_time is not None and given.expire_time <= now:
+        raise InvalidArgument.field(f"{field}.expire_time", "must be in the future")
+
+
 async def _apply(
     uow: RiskUnitOfWork,
     indicator_id: int,
@@ -90,11 +102,11 @@ async def upsert(
     uow: RiskUnitOfWork, indicator: Indicator, given: AssertionInput, actor: str, now: datetime
 ) -> Record:
     check_assertion(given)
+    check_listable(indicator)
+    check_expiry(given, now)
     await uow.repo.lock_feed()
     indicator_id = await uow.repo.ensure(indicator.kind, indicator.value, now)
     expire = given.expire_time or default_expiry(indicator.kind, given.source_type, now)
-    if expire <= now:
-        raise InvalidArgument.field("assertion.expire_time", "must be in the future")
     fresh = Assertion(
         source_type=given.source_type,
         source_id=given.source_id,
@@ -163,6 +175,7 @@ async def sight(
     now: datetime,
 ) -> Record:
     """A sighting counts its reporter once; sightings together make a LOW assertion."""
+    check_listable(indicator)
     await uow.repo.lock_feed()
     indicator_id = await uow.repo.ensure(indicator.kind, indicator.value, now)
     count = await uow.repo.add_sighting(
@@ -202,23 +215,38 @@ async def sight(
     )
 
 
-async def expire_due(uow: RiskUnitOfWork, now: datetime, limit: int = 500) -> int:
-    """Lapse assertions whose time is up and record the new verdicts in the feed."""
+#: Assertions lapsed per transaction by the sweeper: a few statements per batch, not per value.
+EXPIRY_BATCH = 5000
+
+
+async def expire_due(uow: RiskUnitOfWork, now: datetime, limit: int = EXPIRY_BATCH) -> int:
+    """Lapse up to ``limit`` assertions whose time is up and record the new verdicts in the
+    feed, set-based: one statement each to lapse them, read what still stands on their
+    indicators, save the verdicts and append the changes (one per lapsed assertion)."""
     await uow.repo.lock_feed()
     due = await uow.repo.due(now, limit)
-    for item in due:
-        await uow.repo.mark_lapsed(item.indicator_id, item.source_type, item.source_id)
-        await _apply(
-            uow,
-            item.indicator_id,
-            Indicator(item.kind, item.value),
-            ChangeType.EXPIRED,
-            item.source_type,
-            item.source_id,
-            "risk-service",
-            "the assertion lapsed",
-            now,
-        )
+    if not due:
+        return 0
+    await uow.repo.mark_lapsed_many(due)
+    by_id = await uow.repo.standing_assertions_of(sorted({d.indicator_id for d in due}))
+    snapshots = {i: compute_snapshot(found, now) for i, found in by_id.items()}
+    await uow.repo.save_snapshots(snapshots, now)
+    await uow.repo.append_changes(
+        [
+            {
+                "kind": item.kind,
+                "value": item.value,
+                "change_type": ChangeType.EXPIRED,
+                "source_type": item.source_type,
+                "source_id": item.source_id,
+                "actor": "risk-service",
+                "reason": "the assertion lapsed",
+                "time": now,
+                "snapshot": snapshots[item.indicator_id],
+            }
+            for item in due
+        ]
+    )
     return len(due)
 
 

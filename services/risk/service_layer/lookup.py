@@ -16,7 +16,7 @@ from services.common.db import Database
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
 from services.risk.adapters.repository import RiskRepository, stream_listed_rows
-from services.risk.domain.index import Hit, RiskIndex
+from services.risk.domain.index import Hit, Lookalike, RiskIndex
 
 log = get_logger("risk.lookup")
 
@@ -26,6 +26,7 @@ class Lookup:
         self.db = db
         self.index = RiskIndex()
         self.cursor = 0
+        self.feed_id = ""  # the feed's identity, carried in every cursor
         self.poll_seconds = poll_seconds
         self._poke = asyncio.Event()
         self._advanced = asyncio.Condition()
@@ -35,10 +36,14 @@ class Lookup:
     def check(self, indicator: Indicator) -> Hit | None:
         return self.index.lookup(indicator, int(time.time()))
 
+    def lookalike(self, indicator: Indicator) -> Lookalike | None:
+        return self.index.lookalike(indicator)
+
     async def load(self) -> None:
         started = time.perf_counter()
         async with self.db.read() as conn:
             # The cursor is read first: changes made while loading are replayed after.
+            self.feed_id = await RiskRepository(conn).feed_id()
             self.cursor = await RiskRepository(conn).last_change_id()
             async for rows in stream_listed_rows(conn):
                 self.index.load(rows)
