@@ -153,7 +153,14 @@ PROXIED: dict[str, Rule] = {
 
 #: The gateway's own composite methods.
 COMPOSED: dict[str, Rule] = {
-    f"/{_GATEWAY}.CitizenService/RegisterCitizen": Rule(CITIZEN, budget=10),
+    # Sends an SMS: costly, so it takes more of the install's rate limit (the identity
+    # service also caps codes per number). Open before registering: it is step 1.
+    f"/{_GATEWAY}.CitizenService/SendPhoneCode": Rule(CITIZEN, budget=8, cost=10),
+    f"/{_GATEWAY}.CitizenService/RegisterCitizen": Rule(CITIZEN, budget=15, cost=5),
+    # A new device: an unregistered install key, the code and a face check.
+    f"/{_GATEWAY}.CitizenService/SignInCitizen": Rule(CITIZEN, budget=15, cost=5),
+    f"/{_GATEWAY}.CitizenService/ListMyApiKeys": Rule(CITIZEN, registered=True),
+    f"/{_GATEWAY}.CitizenService/RevokeMyApiKey": Rule(CITIZEN, registered=True),
     f"/{_GATEWAY}.CitizenService/SetGuardians": Rule(CITIZEN, registered=True),
     f"/{_GATEWAY}.CitizenService/CheckApps": Rule(CITIZEN, budget=2.0, cost=5),
     f"/{_GATEWAY}.CallScreeningService/ScreenEvents": Rule(CARRIER, budget=3600),

@@ -18,6 +18,7 @@ from services.identity.entrypoints.policy import POLICY
 from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.notifications import VerificationNotices
 from services.identity.service_layer.ports import Notifier
+from services.identity.service_layer.registration import TOPIC_PHONE_RELEASED
 from services.identity.service_layer.verification import (
     TOPIC_INVITE,
     TOPIC_OUTCOME,
@@ -45,7 +46,11 @@ class IdentityComponent:
         self.relay = OutboxRelay(
             deps.db,
             tables.outbox,
-            {TOPIC_INVITE: self.notices.invite, TOPIC_OUTCOME: self.notices.outcome},
+            {
+                TOPIC_INVITE: self.notices.invite,
+                TOPIC_OUTCOME: self.notices.outcome,
+                TOPIC_PHONE_RELEASED: self.notices.phone_released,
+            },
         )
         self._closers = list(closers)
         self._sweeper: asyncio.Task[None] | None = None

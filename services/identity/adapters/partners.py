@@ -26,6 +26,7 @@ from services.api.antifraud.partner.v1 import (
 )
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
+from services.identity.domain.challenges import CODE_SENDER, CodeCheck, SentCode, SubscriberMatch
 from services.identity.domain.lookups import (
     BankCard,
     CarrierCards,
@@ -120,9 +121,72 @@ class GrpcCarriers:
         self.clients = clients
         self.timeout = timeout
         self._carriers = [Partner(c, _display_name(c)) for c in directory.CARRIERS]
+        self._by_id = {c.id: c for c in self._carriers}
 
     def carriers(self) -> Sequence[Partner]:
         return self._carriers
+
+    def carrier_for(self, phone_e164: str) -> Partner | None:
+        found = directory.carrier_of_e164(phone_e164)
+        return None if found is None else self._by_id.get(found)
+
+    def carrier_for_id(self, carrier_id: str) -> Partner | None:
+        return self._by_id.get(carrier_id)
+
+    async def send_code(
+        self, carrier: Partner, phone_e164: str, message: str, *, key: str, consent: str
+    ) -> SentCode | None:
+        stub = self._stub(carrier)
+        request = carrier_pb2.SendOneTimeCodeRequest(
+            idempotency_key=key,
+            phone_number=phone_e164,
+            message=message,
+            sender_id=CODE_SENDER,
+            consent_reference=consent,
+        )
+        reply = await call_partner(
+            carrier.id, lambda: stub.SendOneTimeCode(request, timeout=self.timeout)
+        )
+        if reply.state != carrier_pb2.SMS_SUBMIT_STATE_ACCEPTED or not reply.authentication_id:
+            return None
+        return SentCode(
+            reply.authentication_id, _time(reply.expire_time, reply.HasField("expire_time"))
+        )
+
+    async def validate_code(
+        self, carrier: Partner, authentication_id: str, code: str, *, key: str
+    ) -> CodeCheck:
+        stub = self._stub(carrier)
+        request = carrier_pb2.ValidateOneTimeCodeRequest(
+            idempotency_key=key, authentication_id=authentication_id, code=code
+        )
+        try:
+            reply = await call_partner(
+                carrier.id, lambda: stub.ValidateOneTimeCode(request, timeout=self.timeout)
+            )
+        except PartnerFailure as exc:
+            if exc.detail in ("NOT_FOUND", "INVALID_ARGUMENT"):
+                return CodeCheck.INVALID  # a code the carrier no longer has, or not a code at all
+            raise
+        try:
+            return CodeCheck(reply.result)
+        except ValueError:
+            raise PartnerFailure(carrier.id, SourceStatus.UNAVAILABLE, "no answer") from None
+
+    async def match_subscriber(
+        self, carrier: Partner, phone_e164: str, id_number: str, *, consent: str
+    ) -> SubscriberMatch:
+        stub = self._stub(carrier)
+        request = carrier_pb2.MatchSubscriberIdentityRequest(
+            phone_number=phone_e164, resident_id_number=id_number, consent_reference=consent
+        )
+        reply = await call_partner(
+            carrier.id, lambda: stub.MatchSubscriberIdentity(request, timeout=self.timeout)
+        )
+        try:
+            return SubscriberMatch(reply.id_number_match)
+        except ValueError:
+            raise PartnerFailure(carrier.id, SourceStatus.UNAVAILABLE, "no answer") from None
 
     def _stub(self, carrier: Partner) -> carrier_pb2_grpc.CarrierServiceStub:
         return self.clients.carrier(carrier.id)

@@ -19,6 +19,7 @@ from services.identity.adapters import tables as t
 from services.identity.adapters.vault import Vault
 from services.identity.domain.accounts import BoundAccount, Confirmation
 from services.identity.domain.audit import AuditEvent
+from services.identity.domain.challenges import ChallengePurpose, PhoneChallenge
 from services.identity.domain.masking import mask_id_number, mask_name, mask_phone
 from services.identity.domain.users import NewUser, Revealed, User
 from services.identity.domain.verification import (
@@ -33,6 +34,7 @@ ID_NUMBER_INDEX = "id_number"
 PHONE_INDEX = "phone"
 ACCOUNT_INDEX = "account"
 FACE_SUBJECT_INDEX = "face_subject"
+CODE_PROOF_INDEX = "code_proof"
 
 USER_FIELDS = ("name", "id_number", "phone")
 
@@ -224,6 +226,78 @@ class IdentityRepository:
             name=opened.get("name", ""),
             id_number=opened.get("id_number", ""),
             phone_e164=opened.get("phone", ""),
+        )
+
+    async def release_phone(self, user_id: str, now: datetime) -> None:
+        """The number went to someone else (the carrier says so): it is no longer this user's.
+
+        The index no longer finds the user by it; the sealed value stays for the audit trail.
+        """
+        await self.conn.execute(
+            sa.update(t.users)
+            .where(t.users.c.id == user_id)
+            .values(phone_hmac=f"released:{user_id}", masked_phone="")
+        )
+
+    async def user_by_id_number_index(self, id_hmac: str) -> User | None:
+        query = sa.select(*self._USER_COLUMNS).where(t.users.c.id_number_hmac == id_hmac)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else self._user(row._mapping)
+
+    # -------------------------------------------------------- phone challenges
+
+    def code_proof(self, challenge_id: str, code: str) -> str:
+        return self.vault.index(CODE_PROOF_INDEX, f"{challenge_id}:{code}")
+
+    async def add_challenge(self, challenge: PhoneChallenge) -> None:
+        await self.conn.execute(
+            sa.insert(t.phone_challenges).values(
+                id=challenge.id,
+                purpose=int(challenge.purpose),
+                phone_hmac=challenge.phone_hmac,
+                masked_phone=challenge.masked_phone,
+                carrier_id=challenge.carrier_id,
+                authentication_id=challenge.authentication_id,
+                create_time=challenge.create_time,
+                expire_time=challenge.expire_time,
+            )
+        )
+
+    async def get_challenge(
+        self, challenge_id: str, *, for_update: bool = False
+    ) -> PhoneChallenge | None:
+        query = sa.select(t.phone_challenges).where(t.phone_challenges.c.id == challenge_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return PhoneChallenge(
+            id=m["id"],
+            purpose=ChallengePurpose(m["purpose"]),
+            phone_hmac=m["phone_hmac"],
+            masked_phone=m["masked_phone"],
+            carrier_id=m["carrier_id"],
+            authentication_id=m["authentication_id"],
+            create_time=utc(m["create_time"]),
+            expire_time=utc(m["expire_time"]),
+            proof_hmac=m["proof_hmac"],
+            use_time=_utc_or_none(m["use_time"]),
+        )
+
+    async def prove_challenge(self, challenge_id: str, proof_hmac: str) -> None:
+        await self.conn.execute(
+            sa.update(t.phone_challenges)
+            .where(t.phone_challenges.c.id == challenge_id)
+            .values(proof_hmac=proof_hmac)
+        )
+
+    async def use_challenge(self, challenge_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            sa.update(t.phone_challenges)
+            .where(t.phone_challenges.c.id == challenge_id)
+            .values(use_time=now)
         )
 
     # ---------------------------------------------------- verification requests

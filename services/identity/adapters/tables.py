@@ -98,5 +98,21 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_actor", "actor", "id"),
 )
 
+phone_challenges = sa.Table(
+    "phone_challenges",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("purpose", sa.SmallInteger, nullable=False),
+    sa.Column("phone_hmac", _HMAC, nullable=False, index=True),
+    sa.Column("masked_phone", sa.String(32), nullable=False),
+    sa.Column("carrier_id", sa.String(32), nullable=False),
+    # The carrier's id of the code; the code itself stays at the carrier.
+    sa.Column("authentication_id", sa.String(64), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Column("expire_time", _TIME, nullable=False),
+    sa.Column("proof_hmac", _HMAC, nullable=True),
+    sa.Column("use_time", _TIME, nullable=True),
+)
+
 idempotency = idempotency_table(metadata)
 outbox = outbox_table(metadata)

@@ -50,3 +50,11 @@ def outcome(state: VerificationState, target_masked_phone: str, target_masked_na
     else:
         result = "已过期"
     return f"【国家反诈中心】您对{target_masked_phone}发起的身份核验{result}。"
+
+
+def phone_released(masked_phone: str) -> str:
+    """Tells a user that the carrier registered their former number to someone else."""
+    return (
+        f"【国家反诈中心】运营商确认号码{masked_phone}已登记在他人名下，"
+        "该号码已与您的账号解绑。请在App中登录并绑定您本人的手机号码。"
+    )

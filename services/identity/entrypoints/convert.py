@@ -25,6 +25,7 @@ MAX_ID = 64
 MAX_FACE_TOKEN = 8192
 USERS = "users/"
 VERIFICATION_REQUESTS = "verificationRequests/"
+PHONE_CHALLENGES = "phoneChallenges/"
 
 #: China has one time zone and no daylight saving: a birth date is a date in UTC+8.
 CHINA = timezone(timedelta(hours=8))
@@ -71,6 +72,16 @@ def resource_id(v: Violations, field: str, name: str, collection: str) -> str:
         v.add(field, f"must be {collection}{{id}}")
         return ""
     return identifier(v, field, name[len(collection) :])
+
+
+def one_time_code(v: Violations, field: str, value: str) -> str:
+    """A code as typed: 4 to 8 ASCII digits (spaces around it ignored)."""
+    code = value.strip()
+    if not code:
+        v.add(field, "is required")
+    elif not (4 <= len(code) <= 8 and code.isascii() and code.isdigit()):
+        v.add(field, "must be 4 to 8 digits")
+    return code
 
 
 def person_name(v: Violations, field: str, value: str) -> str:

@@ -14,6 +14,7 @@ from services.common.idempotency import fingerprint
 from services.common.principals import InvalidPrincipal, Principal
 from services.common.validation import collecting
 from services.identity.domain.accounts import BoundAccount
+from services.identity.domain.challenges import ChallengePurpose
 from services.identity.domain.users import User
 from services.identity.domain.verification import Decision, Purpose, VerificationState
 from services.identity.entrypoints import convert
@@ -21,6 +22,7 @@ from services.identity.service_layer import (
     accounts,
     audit_log,
     lookups,
+    phone_proof,
     registration,
     verification,
 )
@@ -59,6 +61,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             name = convert.person_name(v, "full_name", request.full_name)
             resident = convert.resident_id(v, "id_number", request.id_number, today)
             phone = convert.cn_mobile(v, "phone_number", request.phone_number)
+            challenge_id = code = ""
+            if request.phone_challenge or request.code:
+                challenge_id = convert.resource_id(
+                    v, "phone_challenge", request.phone_challenge, convert.PHONE_CHALLENGES
+                )
+                code = convert.one_time_code(v, "code", request.code)
         assert resident is not None
         replay: Replay[User, pb.RegisterUserResponse] = Replay(
             "RegisterUser",
@@ -67,8 +75,46 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             pb.RegisterUserResponse,
             lambda user: pb.RegisterUserResponse(user=convert.user(user)),
         )
-        cmd = registration.RegisterUser(name, resident, phone)
+        cmd = registration.RegisterUser(name, resident, phone, challenge_id, code)
         return await registration.register_user(self.deps, principal, cmd, replay)
+
+    async def StartPhoneChallenge(
+        self, request: pb.StartPhoneChallengeRequest, context: Context
+    ) -> pb.StartPhoneChallengeResponse:
+        principal = _principal()
+        with collecting() as v:
+            phone = convert.cn_mobile(v, "phone_number", request.phone_number)
+            purpose = validation.enum_value(v, "purpose", request.purpose, ChallengePurpose)
+        assert purpose is not None
+        challenge = await phone_proof.start_challenge(self.deps, principal, phone, purpose)
+        return pb.StartPhoneChallengeResponse(
+            phone_challenge=f"{convert.PHONE_CHALLENGES}{challenge.id}",
+            masked_phone_number=challenge.masked_phone,
+            expire_time=convert.timestamp(challenge.expire_time),
+        )
+
+    async def SignInUser(
+        self, request: pb.SignInUserRequest, context: Context
+    ) -> pb.SignInUserResponse:
+        principal = _principal()
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            challenge_id = convert.resource_id(
+                v, "phone_challenge", request.phone_challenge, convert.PHONE_CHALLENGES
+            )
+            code = convert.one_time_code(v, "code", request.code)
+            face_token = validation.text(
+                v, "face_token", request.face_token, max_len=convert.MAX_FACE_TOKEN, required=True
+            )
+        replay: Replay[User, pb.SignInUserResponse] = Replay(
+            "SignInUser",
+            request_id,
+            fingerprint(request),
+            pb.SignInUserResponse,
+            lambda user: pb.SignInUserResponse(user=convert.user(user)),
+        )
+        cmd = registration.SignIn(challenge_id, code, face_token, request_id)
+        return await registration.sign_in(self.deps, principal, cmd, replay)
 
     async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.GetUserResponse:
         principal = _principal()

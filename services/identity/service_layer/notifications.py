@@ -103,6 +103,29 @@ class VerificationNotices:
         text = messages.outcome(request.state, request.masked_target_phone, target_name)
         await self._send(event, user_id=request.requester_id, phone=None, text=text, result=True)
 
+    async def phone_released(self, event: OutboxEvent) -> None:
+        """Tells a user, in the app only, that their number was released: the carrier says it
+        is someone else's now, so an SMS to it would reach the new holder."""
+        try:
+            payload = json.loads(event.payload)
+            user_id, masked = str(payload["user_id"]), str(payload["masked_phone"])
+        except (ValueError, KeyError, TypeError):
+            raise PermanentFailure("malformed event payload") from None
+        try:
+            await self.notifier.notify(
+                _request_id(event),
+                user_id=user_id,
+                phone_e164=None,
+                text=messages.phone_released(masked),
+                result=True,
+            )
+        except RecipientUnknown:
+            log.info("released user has no app profile; not told", user_id=user_id)
+        except PartnerFailure as exc:
+            raise RuntimeError(str(exc)) from None
+        except NotificationRefused as exc:
+            raise PermanentFailure(str(exc)) from None
+
     async def _send(
         self, event: OutboxEvent, *, user_id: str | None, phone: str | None, text: str, result: bool
     ) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from services.common.indicators import Indicator
+from services.identity.domain.challenges import CodeCheck, SentCode, SubscriberMatch
 from services.identity.domain.lookups import (
     BankCard,
     CarrierCards,
@@ -42,6 +43,26 @@ class Carriers(Protocol):
     async def list_linked_accounts(
         self, carrier: Partner, phone_e164: str, id_last_six: str
     ) -> list[LinkedAccount]: ...
+
+    def carrier_for(self, phone_e164: str) -> Partner | None:
+        """The carrier that serves a number, by the directory; None when no partner does."""
+        ...
+
+    def carrier_for_id(self, carrier_id: str) -> Partner | None: ...
+
+    async def send_code(
+        self, carrier: Partner, phone_e164: str, message: str, *, key: str, consent: str
+    ) -> SentCode | None:
+        """Has the carrier send a one-time code; None when it does not serve the number."""
+        ...
+
+    async def validate_code(
+        self, carrier: Partner, authentication_id: str, code: str, *, key: str
+    ) -> CodeCheck: ...
+
+    async def match_subscriber(
+        self, carrier: Partner, phone_e164: str, id_number: str, *, consent: str
+    ) -> SubscriberMatch: ...
 
 
 class Banks(Protocol):

@@ -356,5 +356,32 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
                     provider.seed_outcome(subject, outcome)
         return pb.SeedFaceOutcomesResponse(outcome_count=len(outcomes))
 
+    async def ListHandsetMessages(
+        self, request: pb.ListHandsetMessagesRequest, context: Context
+    ) -> pb.ListHandsetMessagesResponse:
+        carriers = self._of_kind(request.simulator, Carrier, "carrier")
+        with collecting() as v:
+            phone = fields.mobile_number(v, "phone_number", request.phone_number)
+            limit = page_size(v, request.page_size)
+        now = fields.now()
+        found = [
+            (message, name)
+            for name, carrier in carriers
+            for message in carrier.handset_messages(phone, now)
+        ]
+        found.sort(key=lambda pair: pair[0].due_time, reverse=True)
+        return pb.ListHandsetMessagesResponse(
+            messages=[
+                pb.HandsetMessage(
+                    simulator=name,
+                    message_id=message.message_id,
+                    sender_id=message.sender,
+                    text=message.text,
+                    delivered_time=fields.timestamp(message.due_time),
+                )
+                for message, name in found[:limit]
+            ]
+        )
+
 
 _UNROUTED_ACCOUNT = "no simulated bank holds this account (BIN or provider); name the simulator"
