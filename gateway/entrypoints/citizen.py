@@ -226,7 +226,9 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                             phone_number=phone.value,
                             protected=request.protected,
                             guardian_phone_numbers=guardians,
-                        )
+                        ),
+                        # Identity proved the number is this user's now (code, carrier).
+                        take_over_phone_number=True,
                     )
                 )
             except grpc.aio.AioRpcError as err:

@@ -278,7 +278,13 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         assert number is not None
         async with self._uow() as uow:
             stored = await recipients.upsert(
-                uow, user, number, given.protected, tuple(guardians), _now()
+                uow,
+                user,
+                number,
+                given.protected,
+                tuple(guardians),
+                _now(),
+                take_over=request.take_over_phone_number,
             )
             await uow.commit()
         return pb.UpsertRecipientResponse(recipient=convert.recipient_pb(stored))
