@@ -143,6 +143,9 @@ PROXIED: dict[str, Rule] = {
             "UnblockRequester": Rule(CITIZEN, owner_field="user_id", registered=True),
             "BindAccount": Rule(CITIZEN, owner_field="user_id", registered=True),
             "VerifyAccount": Rule(CHECKERS),
+            # The look-ups need a face check of the last few minutes (the identity service
+            # checks it): the citizen makes one here, from the app, just before.
+            "CreateFaceCheck": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
             "CountPhoneCards": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
             "ListLinkedAccounts": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
             "ListBankCards": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),

@@ -334,3 +334,58 @@ async def test_sign_in_on_a_new_device_and_manage_ones_keys(suite: Deployment) -
         )
     )
     assert missing.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_look_ups_need_a_fresh_face_check_and_carry_it_to_partners(
+    suite: Deployment,
+) -> None:
+    citizen = await suite.register()
+    lookups = (
+        suite.identity.CountPhoneCards(idn.CountPhoneCardsRequest(), metadata=citizen.metadata),
+        suite.identity.ListLinkedAccounts(
+            idn.ListLinkedAccountsRequest(), metadata=citizen.metadata
+        ),
+        suite.identity.ListBankCards(idn.ListBankCardsRequest(), metadata=citizen.metadata),
+    )
+    for call in lookups:
+        refused = await error_of(call)
+        assert refused.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+    # Someone else's face in front of the citizen's phone: a failed check opens nothing.
+    stranger_face = f"someone-else-{uuid.uuid4()}"
+    await suite.control.SeedFaceOutcomes(
+        sim.SeedFaceOutcomesRequest(
+            outcomes=[
+                face_pb2.FaceOutcomeSeed(
+                    face_token=stranger_face, outcome=face_pb2.FACE_OUTCOME_FAIL
+                )
+            ]
+        )
+    )
+    failed = await suite.identity.CreateFaceCheck(
+        idn.CreateFaceCheckRequest(request_id=str(uuid.uuid4()), face_token=stranger_face),
+        metadata=citizen.metadata,
+    )
+    assert failed.face_check.result == idn.FACE_CHECK_RESULT_FAILED
+    assert not failed.face_check.HasField("expire_time")
+    still = await error_of(
+        suite.identity.CountPhoneCards(idn.CountPhoneCardsRequest(), metadata=citizen.metadata)
+    )
+    assert still.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+    passed = await suite.identity.CreateFaceCheck(
+        idn.CreateFaceCheckRequest(
+            request_id=str(uuid.uuid4()), face_token=f"liveness-{uuid.uuid4()}"
+        ),
+        metadata=citizen.metadata,
+    )
+    assert passed.face_check.result == idn.FACE_CHECK_RESULT_PASSED
+    consent = passed.face_check.name
+    assert consent.startswith("faceChecks/")
+    await suite.identity.CountPhoneCards(idn.CountPhoneCardsRequest(), metadata=citizen.metadata)
+    await suite.identity.ListBankCards(idn.ListBankCardsRequest(), metadata=citizen.metadata)
+    for method in ("CountPhoneCards", "ListCards"):
+        seen = await suite.control.ListReceived(
+            sim.ListReceivedRequest(method=method, page_size=500)
+        )
+        assert consent in {c.summary.get("consent_reference") for c in seen.received_calls}

@@ -191,9 +191,13 @@ class GrpcCarriers:
     def _stub(self, carrier: Partner) -> carrier_pb2_grpc.CarrierServiceStub:
         return self.clients.carrier(carrier.id)
 
-    async def count_phone_cards(self, carrier: Partner, id_number: str) -> CarrierCards:
+    async def count_phone_cards(
+        self, carrier: Partner, id_number: str, *, consent: str = ""
+    ) -> CarrierCards:
         stub = self._stub(carrier)
-        request = carrier_pb2.CountPhoneCardsRequest(resident_id_number=id_number)
+        request = carrier_pb2.CountPhoneCardsRequest(
+            resident_id_number=id_number, consent_reference=consent
+        )
         reply = await call_partner(
             carrier.id, lambda: stub.CountPhoneCards(request, timeout=self.timeout)
         )
@@ -204,7 +208,7 @@ class GrpcCarriers:
         return CarrierCards(reply.card_count, cards)
 
     async def list_linked_accounts(
-        self, carrier: Partner, phone_e164: str, id_last_six: str
+        self, carrier: Partner, phone_e164: str, id_last_six: str, *, consent: str = ""
     ) -> list[LinkedAccount]:
         stub = self._stub(carrier)
         found: list[LinkedAccount] = []
@@ -215,6 +219,7 @@ class GrpcCarriers:
                 resident_id_last_six=id_last_six,
                 page_size=PAGE_SIZE,
                 page_token=token,
+                consent_reference=consent,
             )
             reply = await call_partner(
                 carrier.id,
@@ -254,13 +259,19 @@ class GrpcBanks:
     def _stub(self, bank: Partner) -> bank_pb2_grpc.BankServiceStub:
         return self.clients.bank(bank.id)
 
-    async def list_cards(self, bank: Partner, id_number: str, name: str) -> list[BankCard]:
+    async def list_cards(
+        self, bank: Partner, id_number: str, name: str, *, consent: str = ""
+    ) -> list[BankCard]:
         stub = self._stub(bank)
         found: list[BankCard] = []
         token = ""
         for _ in range(MAX_PAGES):
             request = bank_pb2.ListCardsRequest(
-                resident_id_number=id_number, name=name, page_size=PAGE_SIZE, page_token=token
+                resident_id_number=id_number,
+                name=name,
+                page_size=PAGE_SIZE,
+                page_token=token,
+                consent_reference=consent,
             )
             reply = await call_partner(
                 bank.id,

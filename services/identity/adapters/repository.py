@@ -300,6 +300,42 @@ class IdentityRepository:
             .values(use_time=now)
         )
 
+    # ------------------------------------------------------------- face checks
+
+    async def add_face_check(
+        self, check_id: str, user_id: str, result: FaceResult, reference: str, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(t.face_checks).values(
+                id=check_id,
+                user_id=user_id,
+                result=int(result),
+                provider_reference=reference[:128],
+                create_time=now,
+            )
+        )
+
+    async def face_check_exists(self, check_id: str) -> bool:
+        found = await self.conn.scalar(
+            sa.select(t.face_checks.c.id).where(t.face_checks.c.id == check_id)
+        )
+        return found is not None
+
+    async def latest_passed_face_check(self, user_id: str, since: datetime) -> str | None:
+        """The id of the user's newest passed face check made after ``since``."""
+        fc = t.face_checks
+        value = await self.conn.scalar(
+            sa.select(fc.c.id)
+            .where(
+                fc.c.user_id == user_id,
+                fc.c.result == int(FaceResult.PASSED),
+                fc.c.create_time > since,
+            )
+            .order_by(fc.c.create_time.desc())
+            .limit(1)
+        )
+        return None if value is None else str(value)
+
     # ---------------------------------------------------- verification requests
 
     async def add_request(self, request: VerificationRequest, target_phone_e164: str) -> None:

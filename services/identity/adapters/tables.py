@@ -114,5 +114,17 @@ phone_challenges = sa.Table(
     sa.Column("use_time", _TIME, nullable=True),
 )
 
+face_checks = sa.Table(
+    "face_checks",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("user_id", _ID, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("result", sa.SmallInteger, nullable=False),
+    # The provider's reference of the check; never the image or the token.
+    sa.Column("provider_reference", sa.String(128), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Index("ix_face_checks_user", "user_id", "create_time"),
+)
+
 idempotency = idempotency_table(metadata)
 outbox = outbox_table(metadata)

@@ -317,6 +317,28 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     # ------------------------------------------------------------------- look-ups
 
+    async def CreateFaceCheck(
+        self, request: pb.CreateFaceCheckRequest, context: Context
+    ) -> pb.CreateFaceCheckResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            request_id = validation.request_id(v, request.request_id)
+            face_token = validation.text(
+                v, "face_token", request.face_token, max_len=convert.MAX_FACE_TOKEN, required=True
+            )
+        check = await lookups.create_face_check(
+            self.deps, principal, user_id, request_id, face_token
+        )
+        made = pb.FaceCheck(
+            name=f"{lookups.FACE_CHECKS}{check.id}",
+            result=convert.enum("FACE_CHECK_RESULT", check.result),  # type: ignore[arg-type]
+            create_time=convert.timestamp(check.create_time),
+        )
+        if check.expire_time is not None:
+            made.expire_time.CopyFrom(convert.timestamp(check.expire_time))
+        return pb.CreateFaceCheckResponse(face_check=made)
+
     async def CountPhoneCards(
         self, request: pb.CountPhoneCardsRequest, context: Context
     ) -> pb.CountPhoneCardsResponse:

@@ -1,16 +1,21 @@
 """一证通查, 一证通查2.0 and 一键查卡: what partners hold about the caller's own identity.
 
-Each look-up reads the caller's values in clear (audited, committed first),
-asks every carrier or bank at once, and answers with what came back in time.
+Each look-up needs a passed face check of the caller from the last few minutes (as the
+app asks for one), whose name goes to every partner asked as the record of the
+person's consent; then it reads the caller's values in clear (audited, committed
+first), asks every carrier or bank at once, and answers with what came back in time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from services.common import pagination
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from services.common.logs import get_logger
 from services.common.principals import Principal
 from services.identity.domain.lookups import (
@@ -19,10 +24,12 @@ from services.identity.domain.lookups import (
     CarrierCards,
     LinkedAccount,
     Page,
+    PartnerFailure,
     complete,
     page_of,
 )
 from services.identity.domain.users import Revealed
+from services.identity.domain.verification import FaceResult
 from services.identity.service_layer.access import require_self
 from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.fanout import ask_all
@@ -30,6 +37,17 @@ from services.identity.service_layer.fanout import ask_all
 log = get_logger("identity.lookups")
 
 T = TypeVar("T")
+
+
+FACE_CHECKS = "faceChecks/"
+
+
+@dataclass(frozen=True)
+class FaceCheck:
+    id: str
+    result: FaceResult
+    create_time: datetime
+    expire_time: datetime | None
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,48 @@ class Listing(Generic[T]):
     next_page_token: str
     sources: list[Answer[object]]
     complete: bool
+
+
+async def create_face_check(
+    deps: Deps, principal: Principal, user_id: str, request_id: str, face_token: str
+) -> FaceCheck:
+    """A face check of the caller against their registered identity, kept as consent."""
+    require_self(principal, user_id)
+    async with deps.uow() as uow:
+        user = await uow.repo.get_user(user_id)
+    if user is None:
+        raise NotFound(f"users/{user_id} not found")
+    token_key = hashlib.sha256(face_token.encode()).hexdigest()[:16]
+    try:
+        result, reference = await deps.face.verify_face(
+            user.face_subject_ref, face_token, f"identity-face-check-{request_id}-{token_key}"
+        )
+    except PartnerFailure:
+        raise Unavailable("the face verification service is unavailable; try again") from None
+    now = deps.clock()
+    check_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"faceChecks/{user_id}/{request_id}/{token_key}"))
+    async with deps.uow() as uow:
+        if not await uow.repo.face_check_exists(check_id):
+            await uow.repo.add_face_check(check_id, user_id, result, reference, now)
+            await uow.commit()
+    passed = result is FaceResult.PASSED
+    log.info("face check made", user_id=user_id, passed=passed)
+    return FaceCheck(
+        check_id, result, now, now + deps.settings.lookup_face_check_ttl if passed else None
+    )
+
+
+async def _consent(deps: Deps, user_id: str) -> str:
+    """The name of the caller's passed face check of the last few minutes, else refused."""
+    ttl = deps.settings.lookup_face_check_ttl
+    async with deps.uow() as uow:
+        found = await uow.repo.latest_passed_face_check(user_id, deps.clock() - ttl)
+    if found is None:
+        minutes = max(int(ttl.total_seconds() // 60), 1)
+        raise FailedPrecondition(
+            f"this look-up needs a face check of the last {minutes} minutes: CreateFaceCheck first"
+        )
+    return f"{FACE_CHECKS}{found}"
 
 
 async def _reveal(
@@ -88,12 +148,16 @@ def _token(page: Page[T]) -> str:
 async def count_phone_cards(
     deps: Deps, principal: Principal, user_id: str, request_id: str
 ) -> PhoneCardCount:
+    require_self(principal, user_id)
+    consent = await _consent(deps, user_id)
     revealed = await _reveal(
         deps, principal, user_id, ("id_number",), "CountPhoneCards (一证通查)", request_id
     )
     answers = await ask_all(
         deps.carriers.carriers(),
-        lambda carrier: deps.carriers.count_phone_cards(carrier, revealed.id_number),
+        lambda carrier: deps.carriers.count_phone_cards(
+            carrier, revealed.id_number, consent=consent
+        ),
         deps.settings.partner_timeout_seconds,
     )
     total = sum(a.value.card_count for a in answers if a.value is not None)
@@ -108,6 +172,8 @@ async def list_linked_accounts(
     deps: Deps, principal: Principal, user_id: str, page_size: int, page_token: str, request_id: str
 ) -> Listing[LinkedAccount]:
     offset = _offset(page_token)
+    require_self(principal, user_id)
+    consent = await _consent(deps, user_id)
     revealed = await _reveal(
         deps,
         principal,
@@ -119,7 +185,9 @@ async def list_linked_accounts(
     last_six = revealed.id_number[-6:]
     answers = await ask_all(
         deps.carriers.carriers(),
-        lambda carrier: deps.carriers.list_linked_accounts(carrier, revealed.phone_e164, last_six),
+        lambda carrier: deps.carriers.list_linked_accounts(
+            carrier, revealed.phone_e164, last_six, consent=consent
+        ),
         deps.settings.partner_timeout_seconds,
     )
     merged = sorted(
@@ -135,12 +203,16 @@ async def list_bank_cards(
     deps: Deps, principal: Principal, user_id: str, page_size: int, page_token: str, request_id: str
 ) -> Listing[BankCard]:
     offset = _offset(page_token)
+    require_self(principal, user_id)
+    consent = await _consent(deps, user_id)
     revealed = await _reveal(
         deps, principal, user_id, ("name", "id_number"), "ListBankCards (一键查卡)", request_id
     )
     answers = await ask_all(
         deps.banks.banks(),
-        lambda bank: deps.banks.list_cards(bank, revealed.id_number, revealed.name),
+        lambda bank: deps.banks.list_cards(
+            bank, revealed.id_number, revealed.name, consent=consent
+        ),
         deps.settings.partner_timeout_seconds,
     )
     merged = sorted(

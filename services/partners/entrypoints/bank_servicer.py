@@ -124,6 +124,7 @@ class BankServicer(bank_pb2_grpc.BankServiceServicer):
             )
             name = fields.person_name(v, "name", request.name)
             limit, offset = fields.page(v, request.page_size, request.page_token)
+            consent = fields.consent_reference(v, request.consent_reference)
 
         def answer() -> tuple[pb.ListCardsResponse, Summary]:
             cards = self.bank.cards(id_number, name)
@@ -141,6 +142,7 @@ class BankServicer(bank_pb2_grpc.BankServiceServicer):
             summary = {
                 "masked_resident_id_number": resident_id.mask(id_number),
                 "card_count": str(len(cards)),
+                "consent_reference": consent,
             }
             return response, summary
 

@@ -110,6 +110,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
             id_number = fields.resident_id_number(
                 v, "resident_id_number", request.resident_id_number
             )
+            consent = fields.consent_reference(v, request.consent_reference)
 
         def answer() -> tuple[pb.CountPhoneCardsResponse, Summary]:
             lines = self.carrier.phone_cards(id_number)
@@ -126,6 +127,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
             summary = {
                 "masked_resident_id_number": resident_id.mask(id_number),
                 "card_count": str(len(lines)),
+                "consent_reference": consent,
             }
             return response, summary
 
@@ -140,6 +142,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
                 v, "resident_id_last_six", request.resident_id_last_six
             )
             limit, offset = fields.page(v, request.page_size, request.page_token)
+            consent = fields.consent_reference(v, request.consent_reference)
 
         def answer() -> tuple[pb.ListLinkedAccountsResponse, Summary]:
             accounts = self.carrier.linked_accounts(phone, last_six)
@@ -157,6 +160,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
             summary = {
                 "masked_phone_number": _masked_phone(phone),
                 "account_count": str(len(accounts)),
+                "consent_reference": consent,
             }
             return response, summary
 
@@ -172,9 +176,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
             if template and template.count(CODE_PLACEHOLDER) != 1:
                 v.add("message", f"must hold {CODE_PLACEHOLDER} once")
             sender = fields.sms_sender(v, "sender_id", request.sender_id)
-            consent = text(
-                v, "consent_reference", request.consent_reference, max_len=fields.MAX_REFERENCE
-            )
+            consent = fields.consent_reference(v, request.consent_reference)
 
         def answer() -> tuple[pb.SendOneTimeCodeResponse, Summary]:
             delay, fails = self.gate.draw_delivery()
@@ -238,9 +240,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
             id_number = fields.resident_id_number(
                 v, "resident_id_number", request.resident_id_number
             )
-            consent = text(
-                v, "consent_reference", request.consent_reference, max_len=fields.MAX_REFERENCE
-            )
+            consent = fields.consent_reference(v, request.consent_reference)
 
         def answer() -> tuple[pb.MatchSubscriberIdentityResponse, Summary]:
             result = self.carrier.match_identity(phone, id_number)

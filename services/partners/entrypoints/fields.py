@@ -174,3 +174,8 @@ def seed_count(v: Violations, field: str, count: int, *, required: bool = True) 
         v.add(field, "needs at least one item")
     if count > MAX_SEED_ITEMS:
         v.add(field, f"must have at most {MAX_SEED_ITEMS} items")
+
+
+def consent_reference(v: Violations, value: str) -> str:
+    """The caller's record of the person's consent to a look-up (recorded, not checked)."""
+    return text(v, "consent_reference", value, max_len=MAX_REFERENCE)

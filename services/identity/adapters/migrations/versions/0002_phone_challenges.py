@@ -1,4 +1,4 @@
-"""identity: phone challenges (one-time codes sent by the number's carrier)
+"""identity: phone challenges (one-time codes sent by the number's carrier), face checks
 
 Revision ID: 0002_phone_challenges
 Revises: 0001_identity_initial
@@ -31,6 +31,15 @@ def upgrade() -> None:
         sa.Column("use_time", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_phone_challenges_phone_hmac", "phone_challenges", ["phone_hmac"])
+    op.create_table(
+        "face_checks",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("result", sa.SmallInteger, nullable=False),
+        sa.Column("provider_reference", sa.String(128), nullable=False),
+        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_face_checks_user", "face_checks", ["user_id", "create_time"])
 
 
 def downgrade() -> None:
