@@ -801,6 +801,7 @@ async def test_phone_cards_per_carrier_with_a_partial_answer_when_carriers_fail(
         "carrier-cucc": ["+8613012345670"],
         "carrier-ctcc": [],
         "carrier-mvno": [],
+        "carrier-cbn": [],
     }
     for carrier, phones in lines.items():
         await suite.partners.control().SeedSubscribers(
@@ -823,6 +824,7 @@ async def test_phone_cards_per_carrier_with_a_partial_answer_when_carriers_fail(
         ("carrier-cucc", 1),
         ("carrier-ctcc", 0),
         ("carrier-mvno", 0),
+        ("carrier-cbn", 0),
     ]
     assert full.carriers[0].display_name == "中国移动"
     assert full.carriers[1].phone_cards[0].masked_phone_number == "+86130****5670"
@@ -837,6 +839,7 @@ async def test_phone_cards_per_carrier_with_a_partial_answer_when_carriers_fail(
         ("carrier-cucc", pb.SOURCE_STATUS_UNAVAILABLE),
         ("carrier-ctcc", pb.SOURCE_STATUS_DEADLINE_EXCEEDED),
         ("carrier-mvno", pb.SOURCE_STATUS_OK),
+        ("carrier-cbn", pb.SOURCE_STATUS_OK),
     ]
 
     # Only about one's own identity, and every look-up is audited.
