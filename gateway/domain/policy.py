@@ -142,7 +142,13 @@ PROXIED: dict[str, Rule] = {
             "BlockRequester": Rule(CITIZEN, owner_field="user_id", registered=True),
             "UnblockRequester": Rule(CITIZEN, owner_field="user_id", registered=True),
             "BindAccount": Rule(CITIZEN, owner_field="user_id", registered=True),
-            "VerifyAccount": Rule(CHECKERS),
+            "ListBoundAccounts": Rule(CITIZEN, owner_field="user_id", registered=True),
+            "UnbindAccount": Rule(CITIZEN, owner_field="user_id", registered=True),
+            # Who holds an account (masked name) is asked by a registered citizen before
+            # paying or befriending someone, and by analysts. Not by unregistered installs
+            # (anonymous enumeration of holders), carriers (no account business) or banks
+            # (PayeeService/CheckPayee answers them by the name the payer typed instead).
+            "VerifyAccount": Rule(CITIZEN_OR_ANALYST, registered=True),
             # The look-ups need a face check of the last few minutes (the identity service
             # checks it): the citizen makes one here, from the app, just before.
             "CreateFaceCheck": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),

@@ -16,9 +16,8 @@ from services.identity.adapters import tables
 from services.identity.entrypoints.grpc_servicer import IdentityServicer
 from services.identity.entrypoints.policy import POLICY
 from services.identity.service_layer.deps import Deps
-from services.identity.service_layer.notifications import VerificationNotices
+from services.identity.service_layer.notifications import TOPIC_USER_NOTICE, VerificationNotices
 from services.identity.service_layer.ports import Notifier
-from services.identity.service_layer.registration import TOPIC_PHONE_RELEASED
 from services.identity.service_layer.verification import (
     TOPIC_INVITE,
     TOPIC_OUTCOME,
@@ -49,7 +48,7 @@ class IdentityComponent:
             {
                 TOPIC_INVITE: self.notices.invite,
                 TOPIC_OUTCOME: self.notices.outcome,
-                TOPIC_PHONE_RELEASED: self.notices.phone_released,
+                TOPIC_USER_NOTICE: self.notices.user_notice,
             },
         )
         self._closers = list(closers)

@@ -56,6 +56,7 @@ from services.partners.domain.routing import (
     bank_for_card,
     carrier_for_phone,
     carrier_of_e164,
+    partner_for_account,
 )
 from services.partners.simulator import (
     BANK_SERVICE,
@@ -91,6 +92,7 @@ __all__ = [
     "carrier_for_phone",
     "carrier_of_e164",
     "carrier_targets",
+    "partner_for_account",
     "targets",
 ]
 

@@ -7,19 +7,27 @@ same key, an install key registers one person, and a citizen signs in on a new d
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import grpc
 import pytest
 
+from services.api.antifraud.common.v1 import common_pb2 as c
 from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.identity.v1 import identity_pb2 as idn
-from services.api.antifraud.partner.v1 import carrier_pb2, face_pb2, registry_pb2
+from services.api.antifraud.partner.v1 import bank_pb2, carrier_pb2, face_pb2, registry_pb2
 from services.api.antifraud.partner.v1 import simulator_pb2 as sim
 from services.common.errors import field_violations
 from tests.conftest import BACKENDS
-from tests.e2e.deployment import Deployment, deployment, eventually, new_id_number, new_phone
+from tests.e2e.deployment import (
+    Citizen,
+    Deployment,
+    deployment,
+    eventually,
+    new_id_number,
+    new_phone,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +43,9 @@ async def suite(
         yield found
 
 
-async def error_of(call: object) -> grpc.aio.AioRpcError:
+async def error_of(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
+        await call
     return caught.value
 
 
@@ -389,3 +397,118 @@ async def test_the_look_ups_need_a_fresh_face_check_and_carry_it_to_partners(
             sim.ListReceivedRequest(method=method, page_size=500)
         )
         assert consent in {c.summary.get("consent_reference") for c in seen.received_calls}
+
+
+async def test_a_broadnet_subscriber_is_looked_up_at_broadnet_too(suite: Deployment) -> None:
+    phone = f"+86192{uuid.uuid4().int % 10**8:08d}"
+    id_number = new_id_number()
+    await owns(suite, id_number, phone)
+    citizen = await suite.register(phone=phone, id_number=id_number)
+    await suite.identity.CreateFaceCheck(
+        idn.CreateFaceCheckRequest(
+            request_id=str(uuid.uuid4()), face_token=f"liveness-{uuid.uuid4()}"
+        ),
+        metadata=citizen.metadata,
+    )
+    counted = await suite.identity.CountPhoneCards(
+        idn.CountPhoneCardsRequest(), metadata=citizen.metadata
+    )
+    by_carrier = {c.carrier_id: c for c in counted.carriers}
+    assert by_carrier["carrier-cbn"].card_count == 1
+    assert counted.complete
+    # Broadnet silent: the answer says it may be missing cards.
+    await suite.control.SetBehavior(
+        sim.SetBehaviorRequest(simulator="carrier-cbn", behavior=sim.Behavior(failure_rate=1.0))
+    )
+    try:
+        partial = await suite.identity.CountPhoneCards(
+            idn.CountPhoneCardsRequest(), metadata=citizen.metadata
+        )
+    finally:
+        await suite.control.SetBehavior(
+            sim.SetBehaviorRequest(simulator="carrier-cbn", behavior=sim.Behavior())
+        )
+    assert not partial.complete
+
+
+async def test_an_account_is_bound_only_when_its_platform_says_it_is_yours(
+    suite: Deployment,
+) -> None:
+    owner = await suite.register(name="欧阳娜娜")
+    squatter = await suite.register(name="李强")
+    qq = c.Indicator(kind=c.INDICATOR_KIND_QQ_NUMBER, value=f"{uuid.uuid4().int % 10**9 + 10**8}")
+    await suite.control.SeedCards(
+        sim.SeedCardsRequest(
+            account_holders=[
+                bank_pb2.AccountHolder(
+                    account=qq, holder_name="欧阳娜娜", resident_id_number=owner.id_number
+                )
+            ]
+        )
+    )
+
+    async def bind(citizen: Citizen) -> idn.BindAccountResponse:
+        response: idn.BindAccountResponse = await suite.identity.BindAccount(
+            idn.BindAccountRequest(request_id=str(uuid.uuid4()), account=qq),
+            metadata=citizen.metadata,
+        )
+        return response
+
+    # The squatter cannot bind it, so nothing vouches for him.
+    refused = await error_of(bind(squatter))
+    assert refused.code() is grpc.StatusCode.FAILED_PRECONDITION
+    bound = await bind(owner)
+    assert bound.bound_account.confirmation == idn.ACCOUNT_CONFIRMATION_PLATFORM_CONFIRMED
+    checked = await suite.identity.VerifyAccount(
+        idn.VerifyAccountRequest(account=qq), metadata=squatter.metadata
+    )
+    assert checked.bound_to_verified_person
+    assert checked.holder_identity.masked_name == "欧***"
+
+    # Who holds an account is not for unregistered installs nor carriers to ask.
+    for role in (gw.ROLE_CITIZEN, gw.ROLE_CARRIER):
+        key = await suite.key(role, "" if role == gw.ROLE_CITIZEN else "carrier-cmcc")
+        denied = await error_of(
+            suite.identity.VerifyAccount(idn.VerifyAccountRequest(account=qq), metadata=key)
+        )
+        assert denied.code() is grpc.StatusCode.PERMISSION_DENIED
+
+    # The owner lists and unbinds; then nothing vouches for the account.
+    listed = await suite.identity.ListBoundAccounts(
+        idn.ListBoundAccountsRequest(), metadata=owner.metadata
+    )
+    assert [a.name for a in listed.bound_accounts] == [bound.bound_account.name]
+    await suite.identity.UnbindAccount(
+        idn.UnbindAccountRequest(name=bound.bound_account.name),
+        metadata=owner.metadata,
+    )
+    after = await suite.identity.VerifyAccount(
+        idn.VerifyAccountRequest(account=qq), metadata=squatter.metadata
+    )
+    assert not after.bound_to_verified_person
+    foreign = await error_of(
+        suite.identity.UnbindAccount(
+            idn.UnbindAccountRequest(name=bound.bound_account.name),
+            metadata=squatter.metadata,
+        )
+    )
+    assert foreign.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT)
+
+    # A dispute: bound again by the owner, then the platform says the account is now
+    # another person's; that person's binding takes it over.
+    again = await bind(owner)
+    await suite.control.SeedCards(
+        sim.SeedCardsRequest(
+            account_holders=[
+                bank_pb2.AccountHolder(
+                    account=qq, holder_name="李强", resident_id_number=squatter.id_number
+                )
+            ]
+        )
+    )
+    moved = await bind(squatter)
+    assert moved.bound_account.name != again.bound_account.name
+    mine = await suite.identity.ListBoundAccounts(
+        idn.ListBoundAccountsRequest(), metadata=owner.metadata
+    )
+    assert not mine.bound_accounts

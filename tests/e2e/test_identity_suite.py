@@ -691,11 +691,28 @@ async def test_bind_verify_and_confirm_payee(suite: Suite) -> None:
     qq = common_pb2.Indicator(
         kind=common_pb2.INDICATOR_KIND_QQ_NUMBER, value=f"{next(_serial) + 10**8}"
     )
-    self_declared = await suite.identity.BindAccount(
+    # An account its platform does not know as the caller's is not bound.
+    unknown = await rpc_error(
+        suite.identity.BindAccount(
+            pb.BindAccountRequest(request_id=str(uuid.uuid4()), user_id=a.user_id, account=qq),
+            metadata=a.metadata,
+        )
+    )
+    assert unknown.code() is grpc.StatusCode.FAILED_PRECONDITION
+    await suite.partners.control().SeedCards(
+        sim.SeedCardsRequest(
+            account_holders=[
+                bank_pb2.AccountHolder(
+                    account=qq, holder_name="张三丰", resident_id_number=a.id_number
+                )
+            ],
+        )
+    )
+    confirmed = await suite.identity.BindAccount(
         pb.BindAccountRequest(request_id=str(uuid.uuid4()), user_id=a.user_id, account=qq),
         metadata=a.metadata,
     )
-    assert self_declared.bound_account.confirmation == pb.ACCOUNT_CONFIRMATION_SELF_DECLARED
+    assert confirmed.bound_account.confirmation == pb.ACCOUNT_CONFIRMATION_PLATFORM_CONFIRMED
     taken = await rpc_error(
         suite.identity.BindAccount(
             pb.BindAccountRequest(request_id=str(uuid.uuid4()), user_id=a.user_id, account=qq),
@@ -704,14 +721,14 @@ async def test_bind_verify_and_confirm_payee(suite: Suite) -> None:
     )
     assert taken.code() is grpc.StatusCode.ALREADY_EXISTS
 
-    # Anyone may ask about an account: bound or not, and the risk verdict.
+    # A registered citizen may ask about an account: bound or not, and the risk verdict.
     other = await register(suite)
     checked = await suite.identity.VerifyAccount(
         pb.VerifyAccountRequest(account=qq), metadata=other.metadata
     )
     assert checked.bound_to_verified_person
     assert checked.holder_identity == common_pb2.MaskedIdentity(masked_name="张**")
-    assert checked.confirmation == pb.ACCOUNT_CONFIRMATION_SELF_DECLARED
+    assert checked.confirmation == pb.ACCOUNT_CONFIRMATION_PLATFORM_CONFIRMED
     assert checked.risk_status == pb.SOURCE_STATUS_OK
     assert checked.risk_verdict.level == common_pb2.RISK_LEVEL_NONE
 
@@ -860,6 +877,22 @@ async def test_phone_cards_per_carrier_with_a_partial_answer_when_carriers_fail(
         )
     )
     assert peek.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_face_check_opens_the_look_ups_for_a_few_minutes_only(suite: Suite) -> None:
+    a = await register(suite)
+    request = pb.CountPhoneCardsRequest(user_id=a.user_id)
+    before = await rpc_error(suite.identity.CountPhoneCards(request, metadata=a.metadata))
+    assert before.code() is grpc.StatusCode.FAILED_PRECONDITION
+    await face_checked(suite, a)
+    await suite.identity.CountPhoneCards(request, metadata=a.metadata)
+    later = timedelta(minutes=5, seconds=1)  # the default window is 5 minutes
+    suite.clock.offset += later
+    try:
+        stale = await rpc_error(suite.identity.CountPhoneCards(request, metadata=a.metadata))
+    finally:
+        suite.clock.offset -= later
+    assert stale.code() is grpc.StatusCode.FAILED_PRECONDITION
 
 
 async def test_linked_accounts_of_my_number(suite: Suite) -> None:

@@ -26,6 +26,7 @@ from services.api.antifraud.partner.v1 import (
 )
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
+from services.identity.domain.accounts import HolderAnswer
 from services.identity.domain.challenges import CODE_SENDER, CodeCheck, SentCode, SubscriberMatch
 from services.identity.domain.lookups import (
     BankCard,
@@ -292,6 +293,30 @@ class GrpcBanks:
             if not token:
                 break
         return found
+
+    def holder_confirmer(self, account: Indicator) -> Partner | None:
+        found = directory.partner_for_account(account)
+        return None if found is None else self._by_id.get(found)
+
+    async def confirm_holder(
+        self, partner: Partner, account: Indicator, id_number: str, name: str, *, consent: str
+    ) -> HolderAnswer:
+        stub = self._stub(partner)
+        request = bank_pb2.ConfirmAccountHolderRequest(
+            account=common_pb2.Indicator(
+                kind=f"INDICATOR_KIND_{account.kind.name}", value=account.value
+            ),
+            resident_id_number=id_number,
+            name=name,
+            consent_reference=consent,
+        )
+        reply = await call_partner(
+            partner.id, lambda: stub.ConfirmAccountHolder(request, timeout=self.timeout)
+        )
+        try:
+            return HolderAnswer(reply.holder_match)
+        except ValueError:
+            raise PartnerFailure(partner.id, SourceStatus.UNAVAILABLE, "no answer") from None
 
     async def check_payee(self, bank: Partner, account: Indicator, name: str) -> PayeeCheck:
         stub = self._stub(bank)

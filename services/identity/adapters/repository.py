@@ -586,6 +586,33 @@ class IdentityRepository:
             raise DuplicateAccount("") from None
         return BoundAccount(account_id, user_id, account.kind, masked, confirmation, now)
 
+    async def release_account(self, account_id: str) -> None:
+        """Unbind (the user's wish, or the account went to the person its partner confirms)."""
+        await self.conn.execute(
+            sa.delete(t.bound_accounts).where(t.bound_accounts.c.id == account_id)
+        )
+
+    async def accounts_of(self, user_id: str) -> list[BoundAccount]:
+        a = t.bound_accounts
+        rows = await self.conn.execute(
+            sa.select(
+                a.c.id, a.c.user_id, a.c.kind, a.c.masked_account, a.c.confirmation, a.c.create_time
+            )
+            .where(a.c.user_id == user_id)
+            .order_by(a.c.create_time, a.c.id)
+        )
+        return [
+            BoundAccount(
+                id=row.id,
+                user_id=row.user_id,
+                kind=IndicatorKind(row.kind),
+                masked_account=row.masked_account,
+                confirmation=Confirmation(row.confirmation),
+                create_time=utc(row.create_time),
+            )
+            for row in rows
+        ]
+
     async def account_holder(self, account: Indicator) -> BoundAccount | None:
         a = t.bound_accounts
         row = (

@@ -58,3 +58,11 @@ def phone_released(masked_phone: str) -> str:
         f"【国家反诈中心】运营商确认号码{masked_phone}已登记在他人名下，"
         "该号码已与您的账号解绑。请在App中登录并绑定您本人的手机号码。"
     )
+
+
+def account_moved(masked_account: str) -> str:
+    """Tells a user that an account they had bound was confirmed as someone else's."""
+    return (
+        f"【国家反诈中心】账户{masked_account}的平台或银行确认其属于他人实名，"
+        "已从您的账号解绑。如有疑问，请联系该平台或银行。"
+    )

@@ -272,6 +272,29 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             self.deps, principal, user_id, account, replay, ctx.current_request_id()
         )
 
+    async def ListBoundAccounts(
+        self, request: pb.ListBoundAccountsRequest, context: Context
+    ) -> pb.ListBoundAccountsResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+        found = await accounts.list_accounts(self.deps, principal, user_id)
+        return pb.ListBoundAccountsResponse(
+            bound_accounts=[convert.bound_account(a) for a in found]
+        )
+
+    async def UnbindAccount(
+        self, request: pb.UnbindAccountRequest, context: Context
+    ) -> pb.UnbindAccountResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            account_id = convert.resource_id(
+                v, "name", request.name, f"{convert.USERS}{user_id}/accounts/"
+            )
+        await accounts.unbind_account(self.deps, principal, user_id, account_id)
+        return pb.UnbindAccountResponse()
+
     async def VerifyAccount(
         self, request: pb.VerifyAccountRequest, context: Context
     ) -> pb.VerifyAccountResponse:

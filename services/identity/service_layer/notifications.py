@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from services.common.logs import get_logger
-from services.common.outbox import OutboxEvent, PermanentFailure
+from services.common.outbox import OutboxEvent, PermanentFailure, enqueue
+from services.identity.adapters import tables
 from services.identity.domain import messages
 from services.identity.domain.lookups import PartnerFailure
 from services.identity.domain.verification import VerificationState
@@ -35,6 +38,16 @@ def _verification_id(event: OutboxEvent) -> str:
     except (ValueError, KeyError, TypeError):
         raise PermanentFailure("malformed event payload") from None
     return str(value)
+
+
+#: Outbox topic: a notice to a user about their own record (see ``user_notice``).
+TOPIC_USER_NOTICE = "user.notice"
+
+
+async def enqueue_user_notice(conn: AsyncConnection, key: str, user_id: str, text: str) -> None:
+    """Queue a notice to a user in the caller's transaction; ``key`` makes it once only."""
+    payload = json.dumps({"user_id": user_id, "text": text}).encode()
+    await enqueue(conn, tables.outbox, TOPIC_USER_NOTICE, f"{TOPIC_USER_NOTICE}:{key}", payload)
 
 
 class VerificationNotices:
@@ -103,24 +116,20 @@ class VerificationNotices:
         text = messages.outcome(request.state, request.masked_target_phone, target_name)
         await self._send(event, user_id=request.requester_id, phone=None, text=text, result=True)
 
-    async def phone_released(self, event: OutboxEvent) -> None:
-        """Tells a user, in the app only, that their number was released: the carrier says it
-        is someone else's now, so an SMS to it would reach the new holder."""
+    async def user_notice(self, event: OutboxEvent) -> None:
+        """Tells a user something about their own record, in the app only: the notices of a
+        released number or a moved binding must not go by SMS to a number no longer theirs."""
         try:
             payload = json.loads(event.payload)
-            user_id, masked = str(payload["user_id"]), str(payload["masked_phone"])
+            user_id, text = str(payload["user_id"]), str(payload["text"])
         except (ValueError, KeyError, TypeError):
             raise PermanentFailure("malformed event payload") from None
         try:
             await self.notifier.notify(
-                _request_id(event),
-                user_id=user_id,
-                phone_e164=None,
-                text=messages.phone_released(masked),
-                result=True,
+                _request_id(event), user_id=user_id, phone_e164=None, text=text, result=True
             )
         except RecipientUnknown:
-            log.info("released user has no app profile; not told", user_id=user_id)
+            log.info("user has no app profile; notice not delivered", user_id=user_id)
         except PartnerFailure as exc:
             raise RuntimeError(str(exc)) from None
         except NotificationRefused as exc:

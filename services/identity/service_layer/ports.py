@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from services.common.indicators import Indicator
+from services.identity.domain.accounts import HolderAnswer
 from services.identity.domain.challenges import CodeCheck, SentCode, SubscriberMatch
 from services.identity.domain.lookups import (
     BankCard,
@@ -79,6 +80,15 @@ class Banks(Protocol):
     ) -> list[BankCard]: ...
 
     async def check_payee(self, bank: Partner, account: Indicator, name: str) -> PayeeCheck: ...
+
+    def holder_confirmer(self, account: Indicator) -> Partner | None:
+        """The partner that can confirm who holds an account (its bank, payment institution
+        or platform operator); None when no partner can."""
+        ...
+
+    async def confirm_holder(
+        self, partner: Partner, account: Indicator, id_number: str, name: str, *, consent: str
+    ) -> HolderAnswer: ...
 
 
 class RiskChecker(Protocol):

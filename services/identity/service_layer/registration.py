@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from typing import TypeVar
@@ -19,10 +18,9 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.logs import get_logger
-from services.common.outbox import enqueue
 from services.common.principals import Principal, Role
-from services.identity.adapters import tables
 from services.identity.adapters.repository import DuplicateUser
+from services.identity.domain import messages
 from services.identity.domain.challenges import ChallengePurpose, PhoneChallenge, SubscriberMatch
 from services.identity.domain.id_number import ResidentId
 from services.identity.domain.lookups import PartnerFailure, RegistryMatch
@@ -31,6 +29,7 @@ from services.identity.domain.verification import FaceResult
 from services.identity.service_layer import phone_proof
 from services.identity.service_layer.access import require_role
 from services.identity.service_layer.deps import Deps
+from services.identity.service_layer.notifications import enqueue_user_notice
 from services.identity.service_layer.replay import Replay
 
 log = get_logger("identity.registration")
@@ -42,9 +41,6 @@ _CARRIER_NOT_CONFIRMED = (
     "the number's carrier does not confirm that this number is registered to this ID number"
 )
 _NO_CARRIER = "no carrier partner serves this number, so it cannot be confirmed as yours"
-
-#: Outbox topic: a number was released from a user because the carrier says it changed hands.
-TOPIC_PHONE_RELEASED = "user.phone_released"
 
 
 @dataclass(frozen=True)
@@ -142,12 +138,11 @@ async def register_user(
             # The carrier says the number is this person's now: the old binding is stale
             # (a recycled number, or one taken before numbers were proven). Release it.
             await repo.release_phone(holder.id, now)
-            await enqueue(
+            await enqueue_user_notice(
                 uow.conn,
-                tables.outbox,
-                TOPIC_PHONE_RELEASED,
-                f"{TOPIC_PHONE_RELEASED}:{holder.id}:{now.isoformat()}",
-                json.dumps({"user_id": holder.id, "masked_phone": holder.masked_phone}).encode(),
+                f"phone-released:{holder.id}:{now.isoformat()}",
+                holder.id,
+                messages.phone_released(holder.masked_phone),
             )
             released = holder
         new = NewUser(str(uuid.uuid4()), cmd.name, cmd.id_number, cmd.phone_e164, verify_time=now)

@@ -74,6 +74,12 @@ CARRIER_PREFIXES: dict[str, tuple[str, ...]] = {
 _CARRIER_BY_PREFIX = {p: c for c, prefixes in CARRIER_PREFIXES.items() for p in prefixes}
 
 PAYMENT_PROVIDER_BANKS: dict[str, str] = {"alipay": BANK_ICBC, "wechat_pay": BANK_CCB}
+#: WeChat and QQ accounts are confirmed by their operator, Tencent, whose payment
+#: institution (WeChat Pay) bank-ccb stands for.
+PLATFORM_ACCOUNT_BANKS: dict[IndicatorKind, str] = {
+    IndicatorKind.WECHAT_ID: BANK_CCB,
+    IndicatorKind.QQ_NUMBER: BANK_CCB,
+}
 
 
 def carrier_of_e164(e164: str) -> str | None:
@@ -103,6 +109,12 @@ def bank_for_account(account: Indicator) -> str | None:
     if account.kind == IndicatorKind.PAYMENT_ACCOUNT:
         return PAYMENT_PROVIDER_BANKS.get(account.value.partition(":")[0])
     return None
+
+
+def partner_for_account(account: Indicator) -> str | None:
+    """The partner that can confirm who holds an account: its bank or payment institution,
+    or the operator of a WeChat or QQ account; None when no simulated partner can."""
+    return PLATFORM_ACCOUNT_BANKS.get(account.kind) or bank_for_account(account)
 
 
 def bank_for_card(number: str) -> str | None:
