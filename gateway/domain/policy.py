@@ -155,7 +155,9 @@ PROXIED: dict[str, Rule] = {
             "CountPhoneCards": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
             "ListLinkedAccounts": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
             "ListBankCards": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
-            "ListAuditEvents": Rule(ANALYST),
+            # PIPL gives a person the right to know who read their data, when and why: a
+            # citizen lists the reads of their own record (the service enforces whose).
+            "ListAuditEvents": Rule(CITIZEN_OR_ANALYST, registered=True),
         },
     ),
 }

@@ -71,15 +71,23 @@ def api_key_message(key: StoredKey) -> gateway_pb2.ApiKey:
     )
 
 
+def _mobile(v: validation.Violations, field: str, raw: str) -> str:
+    found = validation.indicator(v, field, IndicatorKind.PHONE_NUMBER, raw)
+    if found is None:
+        return ""
+    if not (found.value.startswith("+861") and len(found.value) == 14):
+        # A guardian is warned by SMS and in the app, and confirms by a code: a mobile.
+        v.add(field, "must be a Chinese mobile number")
+        return ""
+    return found.value
+
+
 def _phones(field: str, raw: Any) -> list[str]:
     if len(raw) > MAX_GUARDIANS:
         raise InvalidArgument.field(field, f"at most {MAX_GUARDIANS} guardians")
     with collecting() as v:
-        found = [
-            validation.indicator(v, f"{field}[{i}]", IndicatorKind.PHONE_NUMBER, p)
-            for i, p in enumerate(raw)
-        ]
-    return [f.value for f in found if f is not None]
+        found = [_mobile(v, f"{field}[{i}]", p) for i, p in enumerate(raw)]
+    return [f for f in found if f]
 
 
 class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
@@ -179,6 +187,38 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
         response.api_key = issued.token  # type: ignore[attr-defined]
         return response
 
+    async def _confirm_guardians(
+        self, numbers: list[str], confirmations: Any, already: set[str]
+    ) -> None:
+        """Every new guardian has passed on the code sent to their number: they agreed."""
+        by_phone: dict[str, Any] = {}
+        with collecting() as v:
+            for i, given in enumerate(confirmations):
+                phone = _mobile(v, f"guardian_confirmations[{i}].phone_number", given.phone_number)
+                if phone:
+                    by_phone[phone] = given
+        for i, number in enumerate(numbers):
+            if number in already:
+                continue
+            given = by_phone.get(number)
+            if given is None:
+                raise InvalidArgument.field(
+                    f"guardian_phone_numbers[{i}]",
+                    "a new guardian confirms with the code sent to their number "
+                    "(SendPhoneCode, purpose GUARDIAN)",
+                )
+            try:
+                await self.backends.identity.ConfirmPhoneChallenge(
+                    identity_pb2.ConfirmPhoneChallengeRequest(
+                        phone_challenge=given.phone_challenge,
+                        phone_number=number,
+                        code=given.code,
+                        purpose=identity_pb2.PHONE_CHALLENGE_PURPOSE_GUARDIAN,
+                    )
+                )
+            except grpc.aio.AioRpcError as err:
+                raise Upstream.of(err) from None
+
     async def SendPhoneCode(
         self, request: gateway_pb2.SendPhoneCodeRequest, context: Context
     ) -> gateway_pb2.SendPhoneCodeResponse:
@@ -219,6 +259,10 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                         code=request.code,
                     )
                 )
+            except grpc.aio.AioRpcError as err:
+                raise Upstream.of(err) from None
+            await self._confirm_guardians(guardians, request.guardian_confirmations, set())
+            try:
                 await self.backends.warning.UpsertRecipient(
                     warning_pb2.UpsertRecipientRequest(
                         recipient=warning_pb2.Recipient(
@@ -301,7 +345,15 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
             current = await self.backends.warning.GetRecipient(
                 warning_pb2.GetRecipientRequest(user_id=user_id)
             )
-            recipient = current.recipient
+        except grpc.aio.AioRpcError as err:
+            raise Upstream.of(err) from None
+        recipient = current.recipient
+        await self._confirm_guardians(
+            guardians,
+            request.guardian_confirmations,
+            set(recipient.guardian_phone_numbers),
+        )
+        try:
             recipient.protected = request.protected
             del recipient.guardian_phone_numbers[:]
             recipient.guardian_phone_numbers.extend(guardians)

@@ -122,6 +122,15 @@ class Deployment:
         assert found is not None, "the SMS carries no code"
         return sent.phone_challenge, found.group(1)
 
+    async def guardian_consent(
+        self, guardian: str, metadata: tuple[tuple[str, str], ...]
+    ) -> gw.GuardianConfirmation:
+        """A code sent to the guardian's phone, which the guardian passes on: their consent."""
+        challenge, code = await self.send_code(
+            guardian, metadata, idn.PHONE_CHALLENGE_PURPOSE_GUARDIAN
+        )
+        return gw.GuardianConfirmation(phone_number=guardian, phone_challenge=challenge, code=code)
+
     async def register(
         self,
         *,
@@ -136,6 +145,9 @@ class Deployment:
         phone = phone or new_phone()
         id_number = id_number or new_id_number()
         name = name or random.choice("王李张刘陈杨黄赵") + random.choice("伟芳娜敏静丽强磊军洋")
+        confirmations = [
+            await self.guardian_consent(guardian, anonymous) for guardian in guardians or []
+        ]
         challenge, code = await self.send_code(phone, anonymous)
         registered = await self.citizen.RegisterCitizen(
             gw.RegisterCitizenRequest(
@@ -145,6 +157,7 @@ class Deployment:
                 phone_number=phone,
                 protected=protected,
                 guardian_phone_numbers=guardians or [],
+                guardian_confirmations=confirmations,
                 phone_challenge=challenge,
                 code=code,
             ),

@@ -512,3 +512,76 @@ async def test_an_account_is_bound_only_when_its_platform_says_it_is_yours(
         idn.ListBoundAccountsRequest(), metadata=owner.metadata
     )
     assert not mine.bound_accounts
+
+
+async def test_a_citizen_reads_who_read_their_data(suite: Deployment) -> None:
+    citizen = await suite.register()
+    await suite.identity.CreateFaceCheck(
+        idn.CreateFaceCheckRequest(
+            request_id=str(uuid.uuid4()), face_token=f"liveness-{uuid.uuid4()}"
+        ),
+        metadata=citizen.metadata,
+    )
+    await suite.identity.ListBankCards(idn.ListBankCardsRequest(), metadata=citizen.metadata)
+    own = await suite.identity.ListAuditEvents(
+        idn.ListAuditEventsRequest(), metadata=citizen.metadata
+    )
+    reads = [(e.actor, e.purpose.split(" ")[0]) for e in own.audit_events]
+    assert (f"citizen:{citizen.user_id}", "ListBankCards") in reads
+    assert all(e.record == f"users/{citizen.user_id}" for e in own.audit_events)
+    other = await suite.register()
+    peek = await error_of(
+        suite.identity.ListAuditEvents(
+            idn.ListAuditEventsRequest(record=f"users/{other.user_id}"),
+            metadata=citizen.metadata,
+        )
+    )
+    assert peek.code() is grpc.StatusCode.PERMISSION_DENIED
+    anonymous = await suite.key(gw.ROLE_CITIZEN)
+    refused = await error_of(
+        suite.identity.ListAuditEvents(idn.ListAuditEventsRequest(), metadata=anonymous)
+    )
+    assert refused.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_guardian_agrees_by_code_and_is_a_mobile(suite: Deployment) -> None:
+    elder = await suite.register(protected=True)
+    guardian = new_phone()
+
+    def setting(*confirmations: gw.GuardianConfirmation) -> gw.SetGuardiansRequest:
+        return gw.SetGuardiansRequest(
+            protected=True,
+            guardian_phone_numbers=[guardian],
+            guardian_confirmations=list(confirmations),
+        )
+
+    # Named without their consent: refused.
+    unasked = await error_of(suite.citizen.SetGuardians(setting(), metadata=elder.metadata))
+    assert unasked.code() is grpc.StatusCode.INVALID_ARGUMENT
+    # A wrong code is no consent either.
+    consent = await suite.guardian_consent(guardian, elder.metadata)
+    forged = gw.GuardianConfirmation(
+        phone_number=guardian, phone_challenge=consent.phone_challenge, code=wrong(consent.code)
+    )
+    bad = await error_of(suite.citizen.SetGuardians(setting(forged), metadata=elder.metadata))
+    assert bad.code() is grpc.StatusCode.INVALID_ARGUMENT
+    # The code the guardian received and passed on: a guardian.
+    consent = await suite.guardian_consent(guardian, elder.metadata)
+    done = await suite.citizen.SetGuardians(setting(consent), metadata=elder.metadata)
+    assert list(done.recipient.guardian_phone_numbers) == [guardian]
+    # Kept on the next change without a new code; removed by the elder.
+    again = await suite.citizen.SetGuardians(setting(), metadata=elder.metadata)
+    assert list(again.recipient.guardian_phone_numbers) == [guardian]
+    ended = await suite.citizen.SetGuardians(
+        gw.SetGuardiansRequest(protected=True), metadata=elder.metadata
+    )
+    assert not ended.recipient.guardian_phone_numbers
+    # A landline cannot be a guardian.
+    landline = await error_of(
+        suite.citizen.SetGuardians(
+            gw.SetGuardiansRequest(protected=True, guardian_phone_numbers=["010-62345678"]),
+            metadata=elder.metadata,
+        )
+    )
+    assert landline.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(landline)] == ["guardian_phone_numbers[0]"]

@@ -19,6 +19,7 @@ class ChallengePurpose(enum.IntEnum):
 
     REGISTRATION = 1
     SIGN_IN = 2
+    GUARDIAN = 3
 
 
 #: The text the carrier sends; it puts the code where ``{{code}}`` is (one SMS segment).
@@ -26,6 +27,10 @@ _WARNING = "，5分钟内有效，切勿告诉他人。"
 CODE_MESSAGES: dict[ChallengePurpose, str] = {
     ChallengePurpose.REGISTRATION: "【国家反诈中心】注册验证码{{code}}" + _WARNING,
     ChallengePurpose.SIGN_IN: "【国家反诈中心】登录验证码{{code}}" + _WARNING,
+    # The code is meant to be passed on, to the person the holder agrees to guard.
+    ChallengePurpose.GUARDIAN: (
+        "【国家反诈中心】亲情守护验证码{{code}}，同意守护对方请告知，否则请忽略。"
+    ),
 }
 CODE_SENDER = "12381"
 

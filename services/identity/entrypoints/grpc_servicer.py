@@ -93,6 +93,23 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             expire_time=convert.timestamp(challenge.expire_time),
         )
 
+    async def ConfirmPhoneChallenge(
+        self, request: pb.ConfirmPhoneChallengeRequest, context: Context
+    ) -> pb.ConfirmPhoneChallengeResponse:
+        principal = _principal()
+        with collecting() as v:
+            challenge_id = convert.resource_id(
+                v, "phone_challenge", request.phone_challenge, convert.PHONE_CHALLENGES
+            )
+            phone = convert.cn_mobile(v, "phone_number", request.phone_number)
+            code = convert.one_time_code(v, "code", request.code)
+            purpose = validation.enum_value(v, "purpose", request.purpose, ChallengePurpose)
+        assert purpose is not None
+        challenge = await phone_proof.confirm(
+            self.deps, principal, challenge_id, code, purpose, phone
+        )
+        return pb.ConfirmPhoneChallengeResponse(masked_phone_number=challenge.masked_phone)
+
     async def SignInUser(
         self, request: pb.SignInUserRequest, context: Context
     ) -> pb.SignInUserResponse:

@@ -142,3 +142,20 @@ async def prove(
         await uow.repo.prove_challenge(challenge_id, proof)
         await uow.commit()
     return challenge
+
+
+async def confirm(
+    deps: Deps,
+    principal: Principal,
+    challenge_id: str,
+    code: str,
+    purpose: ChallengePurpose,
+    phone_e164: str,
+) -> PhoneChallenge:
+    """Prove a challenge and use it up: the holder of the number agreed (a guardian)."""
+    require_role(principal, Role.INTERNAL, Role.ADMIN, Role.CITIZEN)
+    challenge = await prove(deps, challenge_id, code, purpose, phone_e164=phone_e164)
+    async with deps.uow() as uow:
+        await uow.repo.use_challenge(challenge.id, deps.clock())
+        await uow.commit()
+    return challenge
