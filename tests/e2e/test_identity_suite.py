@@ -492,6 +492,20 @@ async def test_expired_after_ten_minutes_on_read_and_by_the_sweeper(suite: Suite
 
     assert await eventually(swept)
 
+    # The requester is told it expired (A has no app profile: by SMS, on A's handset) ...
+    async def told() -> str | None:
+        inbox = await suite.partners.control().ListHandsetMessages(
+            sim.ListHandsetMessagesRequest(phone_number=a.phone)
+        )
+        return next((m.text for m in inbox.messages if "已过期" in m.text), None)
+
+    assert b.phone[-4:] in await eventually(told)
+    # ... and the invitation is withdrawn from the target's open ones.
+    open_ones = await suite.identity.ListIncomingVerificationRequests(
+        pb.ListIncomingVerificationRequestsRequest(user_id=b.user_id), metadata=b.metadata
+    )
+    assert created.name not in [r.name for r in open_ones.verification_requests]
+
 
 async def test_blocked_requester_is_declined_and_refused(suite: Suite) -> None:
     a, b = await register(suite), await register(suite)

@@ -465,15 +465,27 @@ class IdentityRepository:
         query = query.order_by(vr.c.create_time.desc(), vr.c.id.desc()).limit(limit)
         return [self._request(row._mapping) for row in await self.conn.execute(query)]
 
-    async def expire_due(self, now: datetime) -> int:
-        """Mark every pending request past its expiry EXPIRED; returns how many."""
+    async def expire_due(self, now: datetime, limit: int = 500) -> list[str]:
+        """Mark pending requests past their expiry EXPIRED (at most ``limit``); their ids."""
         vr = t.verification_requests
-        result = await self.conn.execute(
-            sa.update(vr)
-            .where(vr.c.state == int(VerificationState.PENDING), vr.c.expire_time <= now)
-            .values(state=int(VerificationState.EXPIRED))
+        due = list(
+            (
+                await self.conn.execute(
+                    sa.select(vr.c.id)
+                    .where(vr.c.state == int(VerificationState.PENDING), vr.c.expire_time <= now)
+                    .order_by(vr.c.expire_time)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
         )
-        return int(result.rowcount)
+        if due:
+            await self.conn.execute(
+                sa.update(vr)
+                .where(vr.c.id.in_(due), vr.c.state == int(VerificationState.PENDING))
+                .values(state=int(VerificationState.EXPIRED))
+            )
+        return [str(i) for i in due]
 
     async def reveal_target_phone(
         self, request_id: str, *, actor: str, purpose: str, request_id_of_call: str, now: datetime

@@ -248,6 +248,8 @@ async def list_incoming(
     page_token: str,
 ) -> tuple[list[VerificationView], str]:
     require_self(principal, user_id)
+    # By default the open invitations only: an answered or expired request is withdrawn.
+    state = VerificationState.PENDING if state is None else state
     position = pagination.decode(page_token)
     after: tuple[datetime, str] | None = None
     if position is not None:
@@ -411,10 +413,20 @@ async def unblock_requester(
 
 
 async def expire_overdue(deps: Deps) -> int:
-    """One sweep: pending requests past their expiry become EXPIRED in the database."""
+    """One sweep: pending requests past their expiry become EXPIRED in the database, and
+    each requester is told (the same outcome notice as for an answer)."""
     async with deps.uow() as uow:
-        count = await uow.repo.expire_due(deps.clock())
+        expired = await uow.repo.expire_due(deps.clock())
+        for verification_id in expired:
+            await enqueue(
+                uow.conn,
+                tables.outbox,
+                TOPIC_OUTCOME,
+                f"{TOPIC_OUTCOME}:{verification_id}",
+                json.dumps({"verification_request": verification_id}).encode(),
+            )
         await uow.commit()
-    if count:
-        log.info("verification requests expired", count=count)
-    return count
+    if expired:
+        deps.wake_outbox()
+        log.info("verification requests expired", count=len(expired))
+    return len(expired)
