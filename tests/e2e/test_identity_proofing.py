@@ -585,3 +585,52 @@ async def test_a_guardian_agrees_by_code_and_is_a_mobile(suite: Deployment) -> N
     )
     assert landline.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in field_violations(landline)] == ["guardian_phone_numbers[0]"]
+
+
+async def test_is_this_guan_yu_gets_yes_or_no_and_the_phone_holder_answers(
+    suite: Deployment,
+) -> None:
+    requester = await suite.register()
+    guan_yu = await suite.register(name="关羽")
+
+    async def ask_and_answer(expected: str) -> idn.VerificationRequest:
+        created = await suite.identity.CreateVerificationRequest(
+            idn.CreateVerificationRequestRequest(
+                request_id=str(uuid.uuid4()),
+                target_phone_number=guan_yu.phone,
+                purpose=idn.VERIFICATION_PURPOSE_ACQUAINTANCE,
+                expected_name=expected,
+            ),
+            metadata=requester.metadata,
+        )
+        name = created.verification_request.name
+        # The invitation is open to the holder until answered, then withdrawn.
+        open_ones = await suite.identity.ListIncomingVerificationRequests(
+            idn.ListIncomingVerificationRequestsRequest(), metadata=guan_yu.metadata
+        )
+        assert name in [r.name for r in open_ones.verification_requests]
+        await suite.identity.RespondToVerificationRequest(
+            idn.RespondToVerificationRequestRequest(
+                request_id=str(uuid.uuid4()),
+                name=name,
+                decision=idn.VERIFICATION_DECISION_ACCEPT,
+                face_token=f"liveness-{uuid.uuid4()}",
+            ),
+            metadata=guan_yu.metadata,
+        )
+        open_ones = await suite.identity.ListIncomingVerificationRequests(
+            idn.ListIncomingVerificationRequestsRequest(), metadata=guan_yu.metadata
+        )
+        assert name not in [r.name for r in open_ones.verification_requests]
+        seen = await suite.identity.GetVerificationRequest(
+            idn.GetVerificationRequestRequest(name=name), metadata=requester.metadata
+        )
+        return seen.verification_request
+
+    yes = await ask_and_answer("关羽")
+    assert yes.state == idn.VERIFICATION_STATE_VERIFIED
+    assert yes.name_check == idn.NAME_CHECK_MATCH
+    assert not yes.HasField("target_identity")  # yes or no is all the requester learns
+    no = await ask_and_answer("关平")
+    assert no.name_check == idn.NAME_CHECK_NO_MATCH
+    assert not no.HasField("target_identity")

@@ -338,7 +338,16 @@ class IdentityRepository:
 
     # ---------------------------------------------------- verification requests
 
-    async def add_request(self, request: VerificationRequest, target_phone_e164: str) -> None:
+    async def add_request(
+        self, request: VerificationRequest, target_phone_e164: str, expected_name: str = ""
+    ) -> None:
+        expected = (
+            self.vault.seal(
+                expected_name, place=f"verification_requests.expected_name:{request.id}"
+            )
+            if expected_name
+            else None
+        )
         await self.conn.execute(
             sa.insert(t.verification_requests).values(
                 id=request.id,
@@ -354,7 +363,21 @@ class IdentityRepository:
                 create_time=request.create_time,
                 expire_time=request.expire_time,
                 face_attempts=request.face_attempts,
+                expected_name_sealed=expected,
             )
+        )
+
+    async def expected_name(self, request_id: str) -> str | None:
+        """The name a requester expects, in clear (compared, never shown or logged)."""
+        sealed = await self.conn.scalar(
+            sa.select(t.verification_requests.c.expected_name_sealed).where(
+                t.verification_requests.c.id == request_id
+            )
+        )
+        if sealed is None:
+            return None
+        return self.vault.open(
+            bytes(sealed), place=f"verification_requests.expected_name:{request_id}"
         )
 
     @staticmethod
@@ -373,6 +396,8 @@ class IdentityRepository:
             face_attempts=m["face_attempts"],
             face_result=None if m["face_result"] is None else FaceResult(m["face_result"]),
             face_reference=m["face_reference"],
+            name_asked=m["name_asked"],
+            name_matches=m["name_matches"],
         )
 
     _REQUEST_COLUMNS = (
@@ -389,6 +414,8 @@ class IdentityRepository:
         t.verification_requests.c.face_attempts,
         t.verification_requests.c.face_result,
         t.verification_requests.c.face_reference,
+        t.verification_requests.c.expected_name_sealed.is_not(None).label("name_asked"),
+        t.verification_requests.c.name_matches,
     )
 
     async def get_request(
@@ -412,6 +439,7 @@ class IdentityRepository:
                 face_attempts=request.face_attempts,
                 face_result=None if request.face_result is None else int(request.face_result),
                 face_reference=request.face_reference,
+                name_matches=request.name_matches,
             )
         )
 

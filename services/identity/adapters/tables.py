@@ -57,6 +57,9 @@ verification_requests = sa.Table(
     sa.Column("face_result", sa.SmallInteger, nullable=True),
     # The provider's reference of the last face check; never the image or the token.
     sa.Column("face_reference", sa.String(128), nullable=True),
+    # "Is this <name>?": the name the requester expects, and the yes / no once verified.
+    sa.Column("expected_name_sealed", sa.LargeBinary, nullable=True),
+    sa.Column("name_matches", sa.Boolean, nullable=True),
     sa.Index("ix_verification_requests_requester", "requester_id", "create_time"),
     sa.Index("ix_verification_requests_target", "target_phone_hmac", "create_time"),
     sa.Index("ix_verification_requests_due", "state", "expire_time"),

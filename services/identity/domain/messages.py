@@ -39,9 +39,17 @@ def invitation(
     )
 
 
-def outcome(state: VerificationState, target_masked_phone: str, target_masked_name: str) -> str:
-    """Tells the requester how their request ended."""
-    if state is VerificationState.VERIFIED:
+def outcome(
+    state: VerificationState,
+    target_masked_phone: str,
+    target_masked_name: str,
+    name_matches: bool | None = None,
+) -> str:
+    """Tells the requester how their request ended (yes or no when they asked for a name)."""
+    if state is VerificationState.VERIFIED and name_matches is not None:
+        same = "一致" if name_matches else "不一致，请提高警惕"
+        result = f"已通过，对方实名与您核对的姓名{same}"
+    elif state is VerificationState.VERIFIED:
         result = f"已通过，对方实名为{target_masked_name}"
     elif state is VerificationState.DECLINED:
         result = "被对方拒绝"

@@ -19,6 +19,7 @@ from services.identity.domain.audit import AuditEvent
 from services.identity.domain.id_number import ResidentId
 from services.identity.domain.lookups import Answer, BankCard, LinkedAccount
 from services.identity.domain.users import User
+from services.identity.domain.verification import VerificationState
 from services.identity.service_layer.verification import VerificationView
 
 MAX_ID = 64
@@ -175,6 +176,8 @@ def verification_request(view: VerificationView) -> pb.VerificationRequest:
         message.face_attempts_remaining = view.attempts_left
     if request.respond_time is not None:
         message.respond_time.CopyFrom(timestamp(request.respond_time))
+    if view.state is VerificationState.VERIFIED and request.name_matches is not None:
+        message.name_check = pb.NAME_CHECK_MATCH if request.name_matches else pb.NAME_CHECK_NO_MATCH
     return message
 
 

@@ -160,6 +160,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             requester = convert.identifier(v, "requester_user_id", request.requester_user_id)
             target = convert.cn_mobile(v, "target_phone_number", request.target_phone_number)
             purpose = validation.enum_value(v, "purpose", request.purpose, Purpose)
+            expected = (
+                convert.person_name(v, "expected_name", request.expected_name)
+                if request.expected_name
+                else ""
+            )
         assert purpose is not None
         replay: Replay[VerificationView, pb.CreateVerificationRequestResponse] = Replay(
             "CreateVerificationRequest",
@@ -170,7 +175,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 verification_request=convert.verification_request(view)
             ),
         )
-        cmd = CreateRequest(requester, target, purpose)
+        cmd = CreateRequest(requester, target, purpose, expected)
         return await verification.create_request(self.deps, principal, cmd, replay)
 
     async def GetVerificationRequest(

@@ -110,10 +110,16 @@ class VerificationNotices:
             if request is None:
                 raise PermanentFailure("verification request not found")
             target_name = ""
-            if request.state is VerificationState.VERIFIED and request.responder_id is not None:
+            if (
+                request.state is VerificationState.VERIFIED
+                and request.responder_id is not None
+                and not request.name_asked
+            ):
                 target = await repo.get_user(request.responder_id)
                 target_name = target.masked_name if target is not None else ""
-        text = messages.outcome(request.state, request.masked_target_phone, target_name)
+        text = messages.outcome(
+            request.state, request.masked_target_phone, target_name, request.name_matches
+        )
         await self._send(event, user_id=request.requester_id, phone=None, text=text, result=True)
 
     async def user_notice(self, event: OutboxEvent) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from services.common import pagination
+from services.common import names, pagination
 from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -72,6 +72,8 @@ class CreateRequest:
     requester_id: str
     target_phone_e164: str
     purpose: Purpose
+    #: "Is this <name>?": then the answer is yes or no, never a masked name.
+    expected_name: str = ""
 
     def __repr__(self) -> str:
         return f"CreateRequest(requester_id={self.requester_id!r})"
@@ -117,7 +119,11 @@ async def _view(
             raise RuntimeError(f"requester of {request.id} is missing")
     state = request.state_at(now)
     target_name = None
-    if state is VerificationState.VERIFIED and request.responder_id is not None:
+    if (
+        state is VerificationState.VERIFIED
+        and request.responder_id is not None
+        and not request.name_asked  # asked "is this <name>?": yes or no only
+    ):
         target = await repo.get_user(request.responder_id)
         target_name = target.masked_name if target is not None else None
     attempts = request.attempts_left(deps.settings.max_face_attempts) if show_attempts else None
@@ -196,8 +202,9 @@ async def create_request(
             state=VerificationState.PENDING,
             create_time=now,
             expire_time=now + deps.settings.verification_ttl,
+            name_asked=bool(cmd.expected_name),
         )
-        await repo.add_request(request, cmd.target_phone_e164)
+        await repo.add_request(request, cmd.target_phone_e164, cmd.expected_name)
         await enqueue(
             uow.conn,
             tables.outbox,
@@ -357,6 +364,18 @@ async def respond(
             )
         except RequestClosed as exc:
             raise _closed(exc) from None
+        if answered.state is VerificationState.VERIFIED and answered.name_asked:
+            expected = await repo.expected_name(answered.id)
+            revealed = await repo.reveal(
+                responder.id,
+                ("name",),
+                actor=principal.audit_actor,
+                purpose="RespondToVerificationRequest (is the holder the expected name?)",
+                request_id=cmd.call_request_id,
+                now=now,
+            )
+            if expected is not None and revealed is not None:
+                answered = replace(answered, name_matches=names.same_name(expected, revealed.name))
         await repo.save_request(answered)
         if answered.state is not VerificationState.PENDING:
             await enqueue(

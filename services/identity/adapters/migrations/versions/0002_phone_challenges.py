@@ -1,4 +1,5 @@
-"""identity: phone challenges (one-time codes sent by the number's carrier), face checks
+"""identity: phone challenges (one-time codes sent by the number's carrier), face checks,
+"is this <name>?" on verification requests
 
 Revision ID: 0002_phone_challenges
 Revises: 0001_identity_initial
@@ -40,6 +41,10 @@ def upgrade() -> None:
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_face_checks_user", "face_checks", ["user_id", "create_time"])
+    op.add_column(
+        "verification_requests", sa.Column("expected_name_sealed", sa.LargeBinary, nullable=True)
+    )
+    op.add_column("verification_requests", sa.Column("name_matches", sa.Boolean, nullable=True))
 
 
 def downgrade() -> None:
