@@ -244,6 +244,12 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
             phone = validation.indicator(
                 v, "phone_number", IndicatorKind.PHONE_NUMBER, request.phone_number
             )
+            # Checked here too: whatever principal the gateway calls identity as, no
+            # registration through the front door skips proving the phone.
+            if not request.phone_challenge.strip():
+                v.add("phone_challenge", "is required: SendPhoneCode first")
+            if not request.code.strip():
+                v.add("code", "is required: the code the SMS carried")
         guardians = _phones("guardian_phone_numbers", request.guardian_phone_numbers)
         assert phone is not None
 
