@@ -112,6 +112,8 @@ PROXIED: dict[str, Rule] = {
             "ListWarnings": Rule(CITIZEN_OR_ANALYST, owner_field="user_id"),
             "GetWarning": Rule(ANALYST),
             "GetRecipient": Rule(CITIZEN, owner_field="user_id", registered=True),
+            # Either side ends a guardianship: the elder with SetGuardians, the guardian here.
+            "StopGuarding": Rule(CITIZEN, owner_field="user_id", registered=True),
             "RecordContactEvents": Rule(CARRIER, budget=10, cost=10),
             "StreamContactEvents": Rule(CARRIER, budget=3600, cost=10),
             "RecordDeliveryReceipt": Rule(CARRIER),

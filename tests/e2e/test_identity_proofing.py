@@ -18,6 +18,7 @@ from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.identity.v1 import identity_pb2 as idn
 from services.api.antifraud.partner.v1 import bank_pb2, carrier_pb2, face_pb2, registry_pb2
 from services.api.antifraud.partner.v1 import simulator_pb2 as sim
+from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from services.common.errors import field_violations
 from tests.conftest import BACKENDS
 from tests.e2e.deployment import (
@@ -634,3 +635,12 @@ async def test_is_this_guan_yu_gets_yes_or_no_and_the_phone_holder_answers(
     no = await ask_and_answer("关平")
     assert no.name_check == idn.NAME_CHECK_NO_MATCH
     assert not no.HasField("target_identity")
+
+
+async def test_a_guardian_ends_the_guardianship_too(suite: Deployment) -> None:
+    guardian = await suite.register()
+    elder = await suite.register(protected=True, guardians=[guardian.phone])
+    stopped = await suite.warning.StopGuarding(wn.StopGuardingRequest(), metadata=guardian.metadata)
+    assert stopped.removed_count == 1
+    profile = await suite.warning.GetRecipient(wn.GetRecipientRequest(), metadata=elder.metadata)
+    assert not profile.recipient.guardian_phone_numbers

@@ -47,6 +47,14 @@ async def release_phone(conn: AsyncConnection, user_id: str, now: datetime) -> N
     )
 
 
+async def remove_guardian(conn: AsyncConnection, phone_number: str) -> int:
+    """Remove a number from every user's guardians; how many users had it."""
+    result = await conn.execute(
+        sa.delete(guardians).where(guardians.c.phone_number == phone_number)
+    )
+    return int(result.rowcount)
+
+
 async def persons(conn: AsyncConnection, phone_numbers: Iterable[str]) -> dict[str, Person]:
     """The registered users among these numbers, as persons with their guardians."""
     found: dict[str, Person] = {}
