@@ -1012,6 +1012,60 @@ async def test_bank_cards_from_every_bank_with_a_partial_answer(suite: Suite) ->
     ]
 
 
+async def test_paging_a_look_up_is_stable_while_a_bank_drops_out(suite: Suite) -> None:
+    a = await face_checked(suite, await register(suite, new_person("周杰")))
+    cards = {"bank-icbc": card_number("622202"), "bank-ccb": card_number("621700")}
+    for bank, number in cards.items():
+        await suite.partners.control().SeedCards(
+            sim.SeedCardsRequest(
+                simulator=bank,
+                card_holders=[
+                    bank_pb2.CardHolder(
+                        resident_id_number=a.id_number,
+                        name="周杰",
+                        cards=[
+                            bank_pb2.SeededCard(
+                                card_number=number, card_type=bank_pb2.CARD_TYPE_DEBIT
+                            )
+                        ],
+                    )
+                ],
+            )
+        )
+    await suite.partners.control().SeedCards(
+        sim.SeedCardsRequest(
+            simulator="bank-abc",
+            card_holders=[bank_pb2.CardHolder(resident_id_number=a.id_number, name="周杰")],
+        )
+    )
+    first = await suite.identity.ListBankCards(
+        pb.ListBankCardsRequest(user_id=a.user_id, page_size=1), metadata=a.metadata
+    )
+    assert first.complete
+    asked = len(await received(suite, "bank-icbc", "ListCards"))
+    # The bank of the second page drops out: the page comes from the first answer.
+    await set_behavior(suite, "bank-icbc", failure_rate=1.0)
+    second = await suite.identity.ListBankCards(
+        pb.ListBankCardsRequest(user_id=a.user_id, page_size=1, page_token=first.next_page_token),
+        metadata=a.metadata,
+    )
+    assert [c.bank_id for c in first.cards + second.cards] == ["bank-ccb", "bank-icbc"]
+    assert second.complete
+    assert second.next_page_token == ""
+    assert len(await received(suite, "bank-icbc", "ListCards")) == asked
+    # A page token is the caller's own.
+    b = await face_checked(suite, await register(suite))
+    stolen = await rpc_error(
+        suite.identity.ListBankCards(
+            pb.ListBankCardsRequest(
+                user_id=b.user_id, page_size=1, page_token=first.next_page_token
+            ),
+            metadata=b.metadata,
+        )
+    )
+    assert stolen.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_audit_log_is_for_staff_and_the_person_themselves(suite: Suite) -> None:
     a = await face_checked(suite, await register(suite))
     await suite.identity.CountPhoneCards(

@@ -9,7 +9,7 @@ used without its audit event being durable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,6 +35,8 @@ PHONE_INDEX = "phone"
 ACCOUNT_INDEX = "account"
 FACE_SUBJECT_INDEX = "face_subject"
 CODE_PROOF_INDEX = "code_proof"
+#: Expired look-up snapshots are deleted this long after they expire (when another is made).
+SNAPSHOT_KEEP = timedelta(hours=1)
 
 USER_FIELDS = ("name", "id_number", "phone")
 
@@ -335,6 +337,33 @@ class IdentityRepository:
             .limit(1)
         )
         return None if value is None else str(value)
+
+    # -------------------------------------------------------- look-up snapshots
+
+    async def add_snapshot(
+        self, snapshot_id: str, user_id: str, kind: str, payload: bytes, expire: datetime
+    ) -> None:
+        ls = t.lookup_snapshots
+        await self.conn.execute(sa.delete(ls).where(ls.c.expire_time < expire - SNAPSHOT_KEEP))
+        await self.conn.execute(
+            sa.insert(ls).values(
+                id=snapshot_id, user_id=user_id, kind=kind, payload=payload, expire_time=expire
+            )
+        )
+
+    async def get_snapshot(
+        self, snapshot_id: str, user_id: str, kind: str, now: datetime
+    ) -> bytes | None:
+        ls = t.lookup_snapshots
+        value = await self.conn.scalar(
+            sa.select(ls.c.payload).where(
+                ls.c.id == snapshot_id,
+                ls.c.user_id == user_id,
+                ls.c.kind == kind,
+                ls.c.expire_time > now,
+            )
+        )
+        return None if value is None else bytes(value)
 
     # ---------------------------------------------------- verification requests
 

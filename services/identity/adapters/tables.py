@@ -129,5 +129,16 @@ face_checks = sa.Table(
     sa.Index("ix_face_checks_user", "user_id", "create_time"),
 )
 
+# One look-up's merged answer (masked values only), so that its pages come from one moment.
+lookup_snapshots = sa.Table(
+    "lookup_snapshots",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("user_id", _ID, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("expire_time", _TIME, nullable=False, index=True),
+)
+
 idempotency = idempotency_table(metadata)
 outbox = outbox_table(metadata)

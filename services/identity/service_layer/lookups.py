@@ -9,10 +9,12 @@ first), asks every carrier or bank at once, and answers with what came back in t
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Generic, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from services.common import pagination
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -24,7 +26,9 @@ from services.identity.domain.lookups import (
     CarrierCards,
     LinkedAccount,
     Page,
+    Partner,
     PartnerFailure,
+    SourceStatus,
     complete,
     page_of,
 )
@@ -131,18 +135,85 @@ async def _reveal(
     return revealed
 
 
-def _offset(page_token: str) -> int:
+#: How long a look-up's later pages are served from its first answer.
+SNAPSHOT_TTL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Fetched(Generic[T]):
+    items: list[T]
+    sources: list[Answer[object]]
+    complete: bool
+
+
+def _position(page_token: str) -> tuple[str, int] | None:
+    """(snapshot id, offset) of a page token, None for the first page."""
     position = pagination.decode(page_token)
     if position is None:
-        return 0
-    offset = position.get("o")
-    if not isinstance(offset, int) or offset < 0:
+        return None
+    snapshot, offset = position.get("s"), position.get("o")
+    if not isinstance(snapshot, str) or not isinstance(offset, int) or offset < 0:
         raise InvalidArgument.field("page_token", "is not a page token from this API")
-    return offset
+    return snapshot, offset
 
 
-def _token(page: Page[T]) -> str:
-    return "" if page.next_offset is None else pagination.encode({"o": page.next_offset})
+async def _paged(
+    deps: Deps,
+    user_id: str,
+    kind: str,
+    page_size: int,
+    page_token: str,
+    fetch: Callable[[], Awaitable[Fetched[T]]],
+    encode: Callable[[T], dict[str, Any]],
+    decode: Callable[[dict[str, Any]], T],
+) -> Listing[T]:
+    """The first page asks the partners and keeps their whole answer (masked values only);
+    later pages come from it, so paging is stable while a partner comes and goes."""
+    position = _position(page_token)
+    now = deps.clock()
+    if position is None:
+        fetched, offset, snapshot_id = await fetch(), 0, str(uuid.uuid4())
+        if len(fetched.items) > page_size:
+            payload = {
+                "items": [encode(item) for item in fetched.items],
+                "sources": [
+                    [a.partner.id, a.partner.display_name, int(a.status)] for a in fetched.sources
+                ],
+                "complete": fetched.complete,
+            }
+            async with deps.uow() as uow:
+                await uow.repo.add_snapshot(
+                    snapshot_id, user_id, kind, json.dumps(payload).encode(), now + SNAPSHOT_TTL
+                )
+                await uow.commit()
+    else:
+        snapshot_id, offset = position
+        async with deps.uow() as uow:
+            stored = await uow.repo.get_snapshot(snapshot_id, user_id, kind, now)
+        if stored is None:
+            raise InvalidArgument.field(
+                "page_token", "has expired or is not yours; start again without it"
+            )
+        payload = json.loads(stored)
+        fetched = Fetched(
+            [decode(item) for item in payload["items"]],
+            [
+                Answer(Partner(pid, name), SourceStatus(status))
+                for pid, name, status in payload["sources"]
+            ],
+            bool(payload["complete"]),
+        )
+    page = page_of(fetched.items, offset, page_size)
+    token = (
+        ""
+        if page.next_offset is None
+        else pagination.encode({"s": snapshot_id, "o": page.next_offset})
+    )
+    return Listing(page, token, fetched.sources, fetched.complete)
+
+
+def _time_or_none(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 async def count_phone_cards(
@@ -171,54 +242,86 @@ async def count_phone_cards(
 async def list_linked_accounts(
     deps: Deps, principal: Principal, user_id: str, page_size: int, page_token: str, request_id: str
 ) -> Listing[LinkedAccount]:
-    offset = _offset(page_token)
     require_self(principal, user_id)
-    consent = await _consent(deps, user_id)
-    revealed = await _reveal(
+
+    async def fetch() -> Fetched[LinkedAccount]:
+        consent = await _consent(deps, user_id)
+        revealed = await _reveal(
+            deps,
+            principal,
+            user_id,
+            ("phone", "id_number"),
+            "ListLinkedAccounts (一证通查2.0)",
+            request_id,
+        )
+        last_six = revealed.id_number[-6:]
+        answers = await ask_all(
+            deps.carriers.carriers(),
+            lambda carrier: deps.carriers.list_linked_accounts(
+                carrier, revealed.phone_e164, last_six, consent=consent
+            ),
+            deps.settings.partner_timeout_seconds,
+        )
+        merged = sorted(
+            (account for a in answers if a.value is not None for account in a.value),
+            key=lambda x: (
+                x.platform,
+                x.register_time is None,
+                x.register_time,
+                x.masked_account_name,
+            ),
+        )
+        sources: list[Answer[object]] = [Answer(a.partner, a.status) for a in answers]
+        return Fetched(merged, sources, complete(answers))
+
+    return await _paged(
         deps,
-        principal,
         user_id,
-        ("phone", "id_number"),
-        "ListLinkedAccounts (一证通查2.0)",
-        request_id,
+        "linked_accounts",
+        page_size,
+        page_token,
+        fetch,
+        lambda a: {
+            "p": a.platform,
+            "n": a.masked_account_name,
+            "t": None if a.register_time is None else a.register_time.isoformat(),
+            "c": a.carrier_id,
+        },
+        lambda d: LinkedAccount(int(d["p"]), str(d["n"]), _time_or_none(d["t"]), str(d["c"])),
     )
-    last_six = revealed.id_number[-6:]
-    answers = await ask_all(
-        deps.carriers.carriers(),
-        lambda carrier: deps.carriers.list_linked_accounts(
-            carrier, revealed.phone_e164, last_six, consent=consent
-        ),
-        deps.settings.partner_timeout_seconds,
-    )
-    merged = sorted(
-        (account for a in answers if a.value is not None for account in a.value),
-        key=lambda x: (x.platform, x.register_time is None, x.register_time, x.masked_account_name),
-    )
-    page = page_of(merged, offset, page_size)
-    sources: list[Answer[object]] = [Answer(a.partner, a.status) for a in answers]
-    return Listing(page, _token(page), sources, complete(answers))
 
 
 async def list_bank_cards(
     deps: Deps, principal: Principal, user_id: str, page_size: int, page_token: str, request_id: str
 ) -> Listing[BankCard]:
-    offset = _offset(page_token)
     require_self(principal, user_id)
-    consent = await _consent(deps, user_id)
-    revealed = await _reveal(
-        deps, principal, user_id, ("name", "id_number"), "ListBankCards (一键查卡)", request_id
+
+    async def fetch() -> Fetched[BankCard]:
+        consent = await _consent(deps, user_id)
+        revealed = await _reveal(
+            deps, principal, user_id, ("name", "id_number"), "ListBankCards (一键查卡)", request_id
+        )
+        answers = await ask_all(
+            deps.banks.banks(),
+            lambda bank: deps.banks.list_cards(
+                bank, revealed.id_number, revealed.name, consent=consent
+            ),
+            deps.settings.partner_timeout_seconds,
+        )
+        merged = sorted(
+            (card for a in answers if a.value is not None for card in a.value),
+            key=lambda c: (c.bank_id, c.masked_card_number, c.card_type),
+        )
+        sources: list[Answer[object]] = [Answer(a.partner, a.status) for a in answers]
+        return Fetched(merged, sources, complete(answers))
+
+    return await _paged(
+        deps,
+        user_id,
+        "bank_cards",
+        page_size,
+        page_token,
+        fetch,
+        lambda c: {"b": c.bank_id, "n": c.bank_name, "t": c.card_type, "m": c.masked_card_number},
+        lambda d: BankCard(str(d["b"]), str(d["n"]), int(d["t"]), str(d["m"])),
     )
-    answers = await ask_all(
-        deps.banks.banks(),
-        lambda bank: deps.banks.list_cards(
-            bank, revealed.id_number, revealed.name, consent=consent
-        ),
-        deps.settings.partner_timeout_seconds,
-    )
-    merged = sorted(
-        (card for a in answers if a.value is not None for card in a.value),
-        key=lambda c: (c.bank_id, c.masked_card_number, c.card_type),
-    )
-    page = page_of(merged, offset, page_size)
-    sources: list[Answer[object]] = [Answer(a.partner, a.status) for a in answers]
-    return Listing(page, _token(page), sources, complete(answers))

@@ -1,5 +1,5 @@
 """identity: phone challenges (one-time codes sent by the number's carrier), face checks,
-"is this <name>?" on verification requests
+"is this <name>?" on verification requests, look-up snapshots (stable paging)
 
 Revision ID: 0002_phone_challenges
 Revises: 0001_identity_initial
@@ -41,6 +41,15 @@ def upgrade() -> None:
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_face_checks_user", "face_checks", ["user_id", "create_time"])
+    op.create_table(
+        "lookup_snapshots",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("user_id", sa.String(36), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("expire_time", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_lookup_snapshots_expire_time", "lookup_snapshots", ["expire_time"])
     op.add_column(
         "verification_requests", sa.Column("expected_name_sealed", sa.LargeBinary, nullable=True)
     )
