@@ -1049,7 +1049,7 @@ async def test_paging_a_look_up_is_stable_while_a_bank_drops_out(suite: Suite) -
         pb.ListBankCardsRequest(user_id=a.user_id, page_size=1, page_token=first.next_page_token),
         metadata=a.metadata,
     )
-    assert [c.bank_id for c in first.cards + second.cards] == ["bank-ccb", "bank-icbc"]
+    assert [c.bank_id for c in [*first.cards, *second.cards]] == ["bank-ccb", "bank-icbc"]
     assert second.complete
     assert second.next_page_token == ""
     assert len(await received(suite, "bank-icbc", "ListCards")) == asked
