@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,14 +28,21 @@ class StoredKey:
     revoked: bool
 
 
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _stored(row: Any) -> StoredKey:
+    # A revoke time in the future is a consumed install key's grace for retries.
+    revoked = row.revoke_time is not None and _aware(row.revoke_time) <= datetime.now(UTC)
     return StoredKey(
         row.key_id,
         row.secret_hash,
         Role(row.role),
         row.subject,
         row.description,
-        row.revoke_time is not None,
+        revoked,
     )
 
 
@@ -85,15 +92,31 @@ class KeyStore:
             )
         return issued
 
-    async def revoke(self, key_id: str) -> bool:
+    async def revoke(self, key_id: str, *, after: timedelta = timedelta()) -> bool:
+        """Revoke now, or once ``after`` has passed (a consumed install key keeps working that
+        long, for retries); an earlier revocation in force is kept."""
+        now = datetime.now(UTC)
         async with self.db.engine.begin() as conn:
             result = await conn.execute(
                 sa.update(api_keys)
-                .where(api_keys.c.key_id == key_id, api_keys.c.revoke_time.is_(None))
-                .values(revoke_time=datetime.now(UTC))
+                .where(
+                    api_keys.c.key_id == key_id,
+                    sa.or_(api_keys.c.revoke_time.is_(None), api_keys.c.revoke_time > now + after),
+                )
+                .values(revoke_time=now + after)
             )
         self._cache.pop(key_id, None)
         return bool(result.rowcount)
+
+    async def list_for(self, role: Role, subject: str) -> list[StoredKey]:
+        """One principal's keys, by id."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(api_keys)
+                .where(api_keys.c.role == role.value, api_keys.c.subject == subject)
+                .order_by(api_keys.c.key_id)
+            )
+            return [_stored(r) for r in rows]
 
     def forget(self, key_id: str) -> None:
         """Drop a cached entry (after a change made here)."""

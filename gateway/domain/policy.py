@@ -112,6 +112,8 @@ PROXIED: dict[str, Rule] = {
             "ListWarnings": Rule(CITIZEN_OR_ANALYST, owner_field="user_id"),
             "GetWarning": Rule(ANALYST),
             "GetRecipient": Rule(CITIZEN, owner_field="user_id", registered=True),
+            # Either side ends a guardianship: the elder with SetGuardians, the guardian here.
+            "StopGuarding": Rule(CITIZEN, owner_field="user_id", registered=True),
             "RecordContactEvents": Rule(CARRIER, budget=10, cost=10),
             "StreamContactEvents": Rule(CARRIER, budget=3600, cost=10),
             "RecordDeliveryReceipt": Rule(CARRIER),
@@ -142,18 +144,36 @@ PROXIED: dict[str, Rule] = {
             "BlockRequester": Rule(CITIZEN, owner_field="user_id", registered=True),
             "UnblockRequester": Rule(CITIZEN, owner_field="user_id", registered=True),
             "BindAccount": Rule(CITIZEN, owner_field="user_id", registered=True),
-            "VerifyAccount": Rule(CHECKERS),
+            "ListBoundAccounts": Rule(CITIZEN, owner_field="user_id", registered=True),
+            "UnbindAccount": Rule(CITIZEN, owner_field="user_id", registered=True),
+            # Who holds an account (masked name) is asked by a registered citizen before
+            # paying or befriending someone, and by analysts. Not by unregistered installs
+            # (anonymous enumeration of holders), carriers (no account business) or banks
+            # (PayeeService/CheckPayee answers them by the name the payer typed instead).
+            "VerifyAccount": Rule(CITIZEN_OR_ANALYST, registered=True),
+            # The look-ups need a face check of the last few minutes (the identity service
+            # checks it): the citizen makes one here, from the app, just before.
+            "CreateFaceCheck": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
             "CountPhoneCards": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
             "ListLinkedAccounts": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
             "ListBankCards": Rule(CITIZEN, owner_field="user_id", registered=True, budget=8),
-            "ListAuditEvents": Rule(ANALYST),
+            # PIPL gives a person the right to know who read their data, when and why: a
+            # citizen lists the reads of their own record (the service enforces whose).
+            "ListAuditEvents": Rule(CITIZEN_OR_ANALYST, registered=True),
         },
     ),
 }
 
 #: The gateway's own composite methods.
 COMPOSED: dict[str, Rule] = {
-    f"/{_GATEWAY}.CitizenService/RegisterCitizen": Rule(CITIZEN, budget=10),
+    # Sends an SMS: costly, so it takes more of the install's rate limit (the identity
+    # service also caps codes per number). Open before registering: it is step 1.
+    f"/{_GATEWAY}.CitizenService/SendPhoneCode": Rule(CITIZEN, budget=8, cost=10),
+    f"/{_GATEWAY}.CitizenService/RegisterCitizen": Rule(CITIZEN, budget=15, cost=5),
+    # A new device: an unregistered install key, the code and a face check.
+    f"/{_GATEWAY}.CitizenService/SignInCitizen": Rule(CITIZEN, budget=15, cost=5),
+    f"/{_GATEWAY}.CitizenService/ListMyApiKeys": Rule(CITIZEN, registered=True),
+    f"/{_GATEWAY}.CitizenService/RevokeMyApiKey": Rule(CITIZEN, registered=True),
     f"/{_GATEWAY}.CitizenService/SetGuardians": Rule(CITIZEN, registered=True),
     f"/{_GATEWAY}.CitizenService/CheckApps": Rule(CITIZEN, budget=2.0, cost=5),
     f"/{_GATEWAY}.CallScreeningService/ScreenEvents": Rule(CARRIER, budget=3600),

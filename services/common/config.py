@@ -18,12 +18,14 @@ DEFAULT_ADDRS: dict[str, str] = {
     "report": "127.0.0.1:50053",
     "warning": "127.0.0.1:50054",
     # Partner simulators, all hosted by one "partners" process, each on its own port:
-    # three carriers and an MVNO, three banks, face check, the national ID registry.
+    # four carriers (China Broadnet included) and the MVNOs, three banks, face check,
+    # the national ID registry.
     "partners": "127.0.0.1:50060",
     "carrier-cmcc": "127.0.0.1:50061",
     "carrier-cucc": "127.0.0.1:50062",
     "carrier-ctcc": "127.0.0.1:50063",
     "carrier-mvno": "127.0.0.1:50064",
+    "carrier-cbn": "127.0.0.1:50065",
     "bank-icbc": "127.0.0.1:50071",
     "bank-ccb": "127.0.0.1:50072",
     "bank-abc": "127.0.0.1:50073",

@@ -16,7 +16,7 @@ from services.identity.adapters import tables
 from services.identity.entrypoints.grpc_servicer import IdentityServicer
 from services.identity.entrypoints.policy import POLICY
 from services.identity.service_layer.deps import Deps
-from services.identity.service_layer.notifications import VerificationNotices
+from services.identity.service_layer.notifications import TOPIC_USER_NOTICE, VerificationNotices
 from services.identity.service_layer.ports import Notifier
 from services.identity.service_layer.verification import (
     TOPIC_INVITE,
@@ -45,7 +45,11 @@ class IdentityComponent:
         self.relay = OutboxRelay(
             deps.db,
             tables.outbox,
-            {TOPIC_INVITE: self.notices.invite, TOPIC_OUTCOME: self.notices.outcome},
+            {
+                TOPIC_INVITE: self.notices.invite,
+                TOPIC_OUTCOME: self.notices.outcome,
+                TOPIC_USER_NOTICE: self.notices.user_notice,
+            },
         )
         self._closers = list(closers)
         self._sweeper: asyncio.Task[None] | None = None

@@ -26,6 +26,8 @@ class IdentitySettings:
     sweep_interval_seconds: float = 30.0
     #: How long a fan-out look-up waits for each partner before answering without it.
     partner_timeout_seconds: float = 3.0
+    #: A passed face check opens the look-ups (一证通查, 2.0, 一键查卡) this long.
+    lookup_face_check_ttl: timedelta = timedelta(minutes=5)
     #: Where peers (``risk``, ``warning``) and partners are, when not where the
     #: environment and the partner directory say (tests).
     targets: dict[str, str] = field(default_factory=dict)
@@ -52,6 +54,12 @@ class IdentitySettings:
             ),
             partner_timeout_seconds=env_float(
                 "IDENTITY_PARTNER_TIMEOUT_SECONDS", defaults.partner_timeout_seconds
+            ),
+            lookup_face_check_ttl=timedelta(
+                seconds=env_float(
+                    "IDENTITY_LOOKUP_FACE_CHECK_SECONDS",
+                    defaults.lookup_face_check_ttl.total_seconds(),
+                )
             ),
         )
 

@@ -5,7 +5,8 @@ Every service that calls a partner routes through here, never through its own ta
 * ``carrier_for_phone(phone)``: the carrier of a Chinese mobile number by its 3-digit
   prefix (134-139, 147, 150-152, 157-159, 178, 182-184, 187, 188, 198 -> carrier-cmcc;
   130-132, 145, 155, 156, 166, 175, 176, 185, 186 -> carrier-cucc; 133, 149, 153, 173,
-  177, 180, 181, 189, 199 -> carrier-ctcc; 170, 171 -> carrier-mvno); None for others.
+  177, 180, 181, 189, 199 -> carrier-ctcc; 162, 165, 167, 170, 171 -> carrier-mvno;
+  192 -> carrier-cbn (China Broadnet)); None for others.
 * ``bank_for_account(indicator)`` / ``bank_for_card(number)``: the bank of a card by its
   BIN (``cards.BINS``), of a payment account by provider (``alipay:`` -> bank-icbc,
   ``wechat_pay:`` -> bank-ccb); None when no simulated bank holds it (ask each bank:
@@ -39,6 +40,7 @@ from services.partners.domain.routing import (
     BANK_CCB,
     BANK_ICBC,
     BANKS,
+    CARRIER_CBN,
     CARRIER_CMCC,
     CARRIER_CTCC,
     CARRIER_CUCC,
@@ -54,6 +56,7 @@ from services.partners.domain.routing import (
     bank_for_card,
     carrier_for_phone,
     carrier_of_e164,
+    partner_for_account,
 )
 from services.partners.simulator import (
     BANK_SERVICE,
@@ -69,6 +72,7 @@ __all__ = [
     "BANK_CCB",
     "BANK_ICBC",
     "CARRIERS",
+    "CARRIER_CBN",
     "CARRIER_CMCC",
     "CARRIER_CTCC",
     "CARRIER_CUCC",
@@ -88,6 +92,7 @@ __all__ = [
     "carrier_for_phone",
     "carrier_of_e164",
     "carrier_targets",
+    "partner_for_account",
     "targets",
 ]
 

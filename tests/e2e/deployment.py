@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import sys
 import time
 import uuid
@@ -25,8 +26,9 @@ import grpc
 
 from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.gateway.v1 import gateway_pb2_grpc as gw_grpc
+from services.api.antifraud.identity.v1 import identity_pb2 as idn
 from services.api.antifraud.identity.v1 import identity_pb2_grpc
-from services.api.antifraud.partner.v1 import simulator_pb2_grpc
+from services.api.antifraud.partner.v1 import simulator_pb2, simulator_pb2_grpc
 from services.api.antifraud.report.v1 import report_pb2_grpc
 from services.api.antifraud.risk.v1 import risk_pb2_grpc
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
@@ -39,6 +41,8 @@ T = TypeVar("T")
 SERVICES = ["partners", "risk", "report", "warning", "identity", "gateway"]
 REPLICAS = {"risk": 2, "warning": 2}
 WITH_DATABASE = ["risk", "report", "warning", "identity", "gateway"]
+#: A one-time code in an SMS (验证码123456).
+CODE = re.compile(r"验证码(\d{4,8})")
 
 
 @dataclass
@@ -88,14 +92,63 @@ class Deployment:
         )
         return (("authorization", f"Bearer {created.api_key}"),)
 
+    async def handset(self, phone: str) -> list[str]:
+        """The texts delivered to a phone so far, newest first: what its holder reads."""
+        found = await self.control.ListHandsetMessages(
+            simulator_pb2.ListHandsetMessagesRequest(phone_number=phone, page_size=500)
+        )
+        return [m.text for m in found.messages]
+
+    async def send_code(
+        self,
+        phone: str,
+        metadata: tuple[tuple[str, str], ...],
+        purpose: int = idn.PHONE_CHALLENGE_PURPOSE_REGISTRATION,
+    ) -> tuple[str, str]:
+        """Step 1 through the gateway, then the code as the phone's holder reads it:
+        (phone challenge, code)."""
+        before = len(await self.handset(phone))
+        sent = await self.citizen.SendPhoneCode(
+            gw.SendPhoneCodeRequest(phone_number=phone, purpose=purpose),  # type: ignore[arg-type]
+            metadata=metadata,
+        )
+
+        async def arrived() -> list[str] | None:
+            texts = await self.handset(phone)
+            return texts if len(texts) > before else None
+
+        texts = await eventually(arrived)
+        found = CODE.search(texts[0])
+        assert found is not None, "the SMS carries no code"
+        return sent.phone_challenge, found.group(1)
+
+    async def guardian_consent(
+        self, guardian: str, metadata: tuple[tuple[str, str], ...]
+    ) -> gw.GuardianConfirmation:
+        """A code sent to the guardian's phone, which the guardian passes on: their consent."""
+        challenge, code = await self.send_code(
+            guardian, metadata, idn.PHONE_CHALLENGE_PURPOSE_GUARDIAN
+        )
+        return gw.GuardianConfirmation(phone_number=guardian, phone_challenge=challenge, code=code)
+
     async def register(
-        self, *, protected: bool = False, guardians: list[str] | None = None
+        self,
+        *,
+        protected: bool = False,
+        guardians: list[str] | None = None,
+        phone: str = "",
+        id_number: str = "",
+        name: str = "",
     ) -> Citizen:
         """A new citizen, registered through the app's front door, with a key of their own."""
         anonymous = await self.key(gw.ROLE_CITIZEN)
-        phone = new_phone()
-        id_number = new_id_number()
-        name = random.choice("王李张刘陈杨黄赵") + random.choice("伟芳娜敏静丽强磊军洋")
+        phone = phone or new_phone()
+        id_number = id_number or new_id_number()
+        name = name or random.choice("王李张刘陈杨黄赵") + random.choice("伟芳娜敏静丽强磊军洋")
+        confirmations = [
+            await self.guardian_consent(guardian, anonymous) for guardian in guardians or []
+        ]
+        challenge, code = await self.send_code(phone, anonymous)
         registered = await self.citizen.RegisterCitizen(
             gw.RegisterCitizenRequest(
                 request_id=str(uuid.uuid4()),
@@ -104,6 +157,9 @@ class Deployment:
                 phone_number=phone,
                 protected=protected,
                 guardian_phone_numbers=guardians or [],
+                guardian_confirmations=confirmations,
+                phone_challenge=challenge,
+                code=code,
             ),
             metadata=anonymous,
         )

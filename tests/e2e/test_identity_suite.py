@@ -175,6 +175,20 @@ async def register(suite: Suite, person: Person | None = None) -> Person:
     return Person(person.name, person.id_number, person.phone, response.user.user_id)
 
 
+async def face_checked(suite: Suite, person: Person) -> Person:
+    """A passed face check of the person just now: it opens their look-ups for a while."""
+    made = await suite.identity.CreateFaceCheck(
+        pb.CreateFaceCheckRequest(
+            user_id=person.user_id,
+            request_id=str(uuid.uuid4()),
+            face_token=f"liveness-{uuid.uuid4()}",
+        ),
+        metadata=person.metadata,
+    )
+    assert made.face_check.result == pb.FACE_CHECK_RESULT_PASSED
+    return person
+
+
 async def rpc_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
@@ -478,6 +492,20 @@ async def test_expired_after_ten_minutes_on_read_and_by_the_sweeper(suite: Suite
 
     assert await eventually(swept)
 
+    # The requester is told it expired (A has no app profile: by SMS, on A's handset) ...
+    async def told() -> str | None:
+        inbox = await suite.partners.control().ListHandsetMessages(
+            sim.ListHandsetMessagesRequest(phone_number=a.phone)
+        )
+        return next((m.text for m in inbox.messages if "已过期" in m.text), None)
+
+    assert b.phone[-4:] in await eventually(told)
+    # ... and the invitation is withdrawn from the target's open ones.
+    open_ones = await suite.identity.ListIncomingVerificationRequests(
+        pb.ListIncomingVerificationRequestsRequest(user_id=b.user_id), metadata=b.metadata
+    )
+    assert created.name not in [r.name for r in open_ones.verification_requests]
+
 
 async def test_blocked_requester_is_declined_and_refused(suite: Suite) -> None:
     a, b = await register(suite), await register(suite)
@@ -677,11 +705,28 @@ async def test_bind_verify_and_confirm_payee(suite: Suite) -> None:
     qq = common_pb2.Indicator(
         kind=common_pb2.INDICATOR_KIND_QQ_NUMBER, value=f"{next(_serial) + 10**8}"
     )
-    self_declared = await suite.identity.BindAccount(
+    # An account its platform does not know as the caller's is not bound.
+    unknown = await rpc_error(
+        suite.identity.BindAccount(
+            pb.BindAccountRequest(request_id=str(uuid.uuid4()), user_id=a.user_id, account=qq),
+            metadata=a.metadata,
+        )
+    )
+    assert unknown.code() is grpc.StatusCode.FAILED_PRECONDITION
+    await suite.partners.control().SeedCards(
+        sim.SeedCardsRequest(
+            account_holders=[
+                bank_pb2.AccountHolder(
+                    account=qq, holder_name="张三丰", resident_id_number=a.id_number
+                )
+            ],
+        )
+    )
+    confirmed = await suite.identity.BindAccount(
         pb.BindAccountRequest(request_id=str(uuid.uuid4()), user_id=a.user_id, account=qq),
         metadata=a.metadata,
     )
-    assert self_declared.bound_account.confirmation == pb.ACCOUNT_CONFIRMATION_SELF_DECLARED
+    assert confirmed.bound_account.confirmation == pb.ACCOUNT_CONFIRMATION_PLATFORM_CONFIRMED
     taken = await rpc_error(
         suite.identity.BindAccount(
             pb.BindAccountRequest(request_id=str(uuid.uuid4()), user_id=a.user_id, account=qq),
@@ -690,14 +735,14 @@ async def test_bind_verify_and_confirm_payee(suite: Suite) -> None:
     )
     assert taken.code() is grpc.StatusCode.ALREADY_EXISTS
 
-    # Anyone may ask about an account: bound or not, and the risk verdict.
+    # A registered citizen may ask about an account: bound or not, and the risk verdict.
     other = await register(suite)
     checked = await suite.identity.VerifyAccount(
         pb.VerifyAccountRequest(account=qq), metadata=other.metadata
     )
     assert checked.bound_to_verified_person
     assert checked.holder_identity == common_pb2.MaskedIdentity(masked_name="张**")
-    assert checked.confirmation == pb.ACCOUNT_CONFIRMATION_SELF_DECLARED
+    assert checked.confirmation == pb.ACCOUNT_CONFIRMATION_PLATFORM_CONFIRMED
     assert checked.risk_status == pb.SOURCE_STATUS_OK
     assert checked.risk_verdict.level == common_pb2.RISK_LEVEL_NONE
 
@@ -781,12 +826,13 @@ async def test_bind_verify_and_confirm_payee(suite: Suite) -> None:
 async def test_phone_cards_per_carrier_with_a_partial_answer_when_carriers_fail(
     suite: Suite,
 ) -> None:
-    a = await register(suite)
+    a = await face_checked(suite, await register(suite))
     lines = {
         "carrier-cmcc": [a.phone, "+8613900000001"],
         "carrier-cucc": ["+8613012345670"],
         "carrier-ctcc": [],
         "carrier-mvno": [],
+        "carrier-cbn": [],
     }
     for carrier, phones in lines.items():
         await suite.partners.control().SeedSubscribers(
@@ -809,6 +855,7 @@ async def test_phone_cards_per_carrier_with_a_partial_answer_when_carriers_fail(
         ("carrier-cucc", 1),
         ("carrier-ctcc", 0),
         ("carrier-mvno", 0),
+        ("carrier-cbn", 0),
     ]
     assert full.carriers[0].display_name == "中国移动"
     assert full.carriers[1].phone_cards[0].masked_phone_number == "+86130****5670"
@@ -823,6 +870,7 @@ async def test_phone_cards_per_carrier_with_a_partial_answer_when_carriers_fail(
         ("carrier-cucc", pb.SOURCE_STATUS_UNAVAILABLE),
         ("carrier-ctcc", pb.SOURCE_STATUS_DEADLINE_EXCEEDED),
         ("carrier-mvno", pb.SOURCE_STATUS_OK),
+        ("carrier-cbn", pb.SOURCE_STATUS_OK),
     ]
 
     # Only about one's own identity, and every look-up is audited.
@@ -845,8 +893,24 @@ async def test_phone_cards_per_carrier_with_a_partial_answer_when_carriers_fail(
     assert peek.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
-async def test_linked_accounts_of_my_number(suite: Suite) -> None:
+async def test_a_face_check_opens_the_look_ups_for_a_few_minutes_only(suite: Suite) -> None:
     a = await register(suite)
+    request = pb.CountPhoneCardsRequest(user_id=a.user_id)
+    before = await rpc_error(suite.identity.CountPhoneCards(request, metadata=a.metadata))
+    assert before.code() is grpc.StatusCode.FAILED_PRECONDITION
+    await face_checked(suite, a)
+    await suite.identity.CountPhoneCards(request, metadata=a.metadata)
+    later = timedelta(minutes=5, seconds=1)  # the default window is 5 minutes
+    suite.clock.offset += later
+    try:
+        stale = await rpc_error(suite.identity.CountPhoneCards(request, metadata=a.metadata))
+    finally:
+        suite.clock.offset -= later
+    assert stale.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_linked_accounts_of_my_number(suite: Suite) -> None:
+    a = await face_checked(suite, await register(suite))
     await suite.partners.control().SeedSubscribers(
         sim.SeedSubscribersRequest(
             simulator="carrier-cmcc",
@@ -896,7 +960,7 @@ async def test_linked_accounts_of_my_number(suite: Suite) -> None:
 
 
 async def test_bank_cards_from_every_bank_with_a_partial_answer(suite: Suite) -> None:
-    a = await register(suite, new_person("周杰"))
+    a = await face_checked(suite, await register(suite, new_person("周杰")))
     seeded = {
         "bank-icbc": [
             (card_number("622202"), bank_pb2.CARD_TYPE_DEBIT),
@@ -948,8 +1012,62 @@ async def test_bank_cards_from_every_bank_with_a_partial_answer(suite: Suite) ->
     ]
 
 
+async def test_paging_a_look_up_is_stable_while_a_bank_drops_out(suite: Suite) -> None:
+    a = await face_checked(suite, await register(suite, new_person("周杰")))
+    cards = {"bank-icbc": card_number("622202"), "bank-ccb": card_number("621700")}
+    for bank, number in cards.items():
+        await suite.partners.control().SeedCards(
+            sim.SeedCardsRequest(
+                simulator=bank,
+                card_holders=[
+                    bank_pb2.CardHolder(
+                        resident_id_number=a.id_number,
+                        name="周杰",
+                        cards=[
+                            bank_pb2.SeededCard(
+                                card_number=number, card_type=bank_pb2.CARD_TYPE_DEBIT
+                            )
+                        ],
+                    )
+                ],
+            )
+        )
+    await suite.partners.control().SeedCards(
+        sim.SeedCardsRequest(
+            simulator="bank-abc",
+            card_holders=[bank_pb2.CardHolder(resident_id_number=a.id_number, name="周杰")],
+        )
+    )
+    first = await suite.identity.ListBankCards(
+        pb.ListBankCardsRequest(user_id=a.user_id, page_size=1), metadata=a.metadata
+    )
+    assert first.complete
+    asked = len(await received(suite, "bank-icbc", "ListCards"))
+    # The bank of the second page drops out: the page comes from the first answer.
+    await set_behavior(suite, "bank-icbc", failure_rate=1.0)
+    second = await suite.identity.ListBankCards(
+        pb.ListBankCardsRequest(user_id=a.user_id, page_size=1, page_token=first.next_page_token),
+        metadata=a.metadata,
+    )
+    assert [c.bank_id for c in [*first.cards, *second.cards]] == ["bank-ccb", "bank-icbc"]
+    assert second.complete
+    assert second.next_page_token == ""
+    assert len(await received(suite, "bank-icbc", "ListCards")) == asked
+    # A page token is the caller's own.
+    b = await face_checked(suite, await register(suite))
+    stolen = await rpc_error(
+        suite.identity.ListBankCards(
+            pb.ListBankCardsRequest(
+                user_id=b.user_id, page_size=1, page_token=first.next_page_token
+            ),
+            metadata=b.metadata,
+        )
+    )
+    assert stolen.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_audit_log_is_for_staff_and_the_person_themselves(suite: Suite) -> None:
-    a = await register(suite)
+    a = await face_checked(suite, await register(suite))
     await suite.identity.CountPhoneCards(
         pb.CountPhoneCardsRequest(user_id=a.user_id), metadata=a.metadata
     )
@@ -977,7 +1095,7 @@ async def test_no_personal_value_reaches_a_log_line(suite: Suite) -> None:
     try:
         with capture_logs() as logs:
             person = new_person("诸葛孔明")
-            a = await register(suite, person)
+            a = await face_checked(suite, await register(suite, person))
             b = await register(suite)
             created = await ask(suite, a, b.phone)
             await answer(suite, b, created.name, accept=True, token="secret-face-token")

@@ -699,3 +699,101 @@ async def test_unknown_enum_values_and_wrong_kinds_are_named(fleet: Fleet) -> No
         )
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_carrier_proves_a_number_by_code_and_matches_its_real_name(fleet: Fleet) -> None:
+    cmcc = fleet.clients.carrier("carrier-cmcc")
+    await fleet.clients.control().SeedSubscribers(
+        sim.SeedSubscribersRequest(
+            subscribers=[
+                carrier_pb2.Subscriber(
+                    resident_id_number=ID_A,
+                    lines=[carrier_pb2.SubscriberLine(phone_number=PHONE_CMCC)],
+                )
+            ]
+        )
+    )
+    sent = await cmcc.SendOneTimeCode(
+        carrier_pb2.SendOneTimeCodeRequest(
+            idempotency_key="otp-1",
+            phone_number=PHONE_CMCC,
+            message="验证码{{code}}，5分钟内有效",
+            sender_id="12381",
+            consent_reference="phoneChallenges/1",
+        )
+    )
+    assert sent.state == carrier_pb2.SMS_SUBMIT_STATE_ACCEPTED
+    inbox = await fleet.clients.control().ListHandsetMessages(
+        sim.ListHandsetMessagesRequest(phone_number=PHONE_CMCC)
+    )
+    code = inbox.messages[0].text.removeprefix("验证码")[:6]
+    assert code.isdigit()
+
+    async def validate(key: str, given: str) -> int:
+        reply = await cmcc.ValidateOneTimeCode(
+            carrier_pb2.ValidateOneTimeCodeRequest(
+                idempotency_key=key, authentication_id=sent.authentication_id, code=given
+            )
+        )
+        return int(reply.result)
+
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    assert await validate("v-1", wrong) == carrier_pb2.ONE_TIME_CODE_RESULT_INVALID
+    assert await validate("v-2", code) == carrier_pb2.ONE_TIME_CODE_RESULT_VALID
+    # A repeat of a key answers as before; the code is used up for new tries.
+    assert await validate("v-2", code) == carrier_pb2.ONE_TIME_CODE_RESULT_VALID
+    assert await validate("v-3", code) == carrier_pb2.ONE_TIME_CODE_RESULT_INVALID
+    bad = await rpc_error(validate("v-4", "12ab"))
+    assert violated(bad) == {"code"}
+
+    for id_number, expected in (
+        (ID_A, carrier_pb2.SUBSCRIBER_MATCH_MATCH),
+        (ID_B, carrier_pb2.SUBSCRIBER_MATCH_NO_MATCH),
+    ):
+        matched = await cmcc.MatchSubscriberIdentity(
+            carrier_pb2.MatchSubscriberIdentityRequest(
+                phone_number=PHONE_CMCC, resident_id_number=id_number
+            )
+        )
+        assert matched.id_number_match == expected
+    elsewhere = await cmcc.MatchSubscriberIdentity(
+        carrier_pb2.MatchSubscriberIdentityRequest(phone_number=PHONE_CUCC, resident_id_number=ID_A)
+    )
+    assert elsewhere.id_number_match == carrier_pb2.SUBSCRIBER_MATCH_NOT_SUBSCRIBER
+
+    # Recorded, with no value in clear: no code, no full number, no ID number.
+    record = await fleet.clients.control().ListReceived(
+        sim.ListReceivedRequest(simulator="carrier-cmcc", page_size=500)
+    )
+    methods = [c.method for c in record.received_calls]
+    assert {"SendOneTimeCode", "ValidateOneTimeCode", "MatchSubscriberIdentity"} <= set(methods)
+    text = str([dict(c.summary) for c in record.received_calls])
+    for value in (code, PHONE_CMCC, ID_A):
+        assert value not in text
+
+
+async def test_a_platform_confirms_who_holds_an_account(fleet: Fleet) -> None:
+    wechat = common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_WECHAT_ID, value="wxid_abc123")
+    await fleet.clients.control().SeedCards(
+        sim.SeedCardsRequest(
+            account_holders=[
+                bank_pb2.AccountHolder(account=wechat, holder_name="王芳", resident_id_number=ID_A)
+            ]
+        )
+    )
+    # Tencent's accounts are answered by the simulator standing for WeChat Pay.
+    tencent = fleet.clients.bank("bank-ccb")
+
+    async def confirm(account: common_pb2.Indicator, id_number: str, name: str) -> int:
+        reply = await tencent.ConfirmAccountHolder(
+            bank_pb2.ConfirmAccountHolderRequest(
+                account=account, resident_id_number=id_number, name=name
+            )
+        )
+        return int(reply.holder_match)
+
+    assert await confirm(wechat, ID_A, "王芳") == bank_pb2.HOLDER_MATCH_MATCH
+    assert await confirm(wechat, ID_B, "王芳") == bank_pb2.HOLDER_MATCH_NO_MATCH
+    assert await confirm(wechat, ID_A, "李芳") == bank_pb2.HOLDER_MATCH_NO_MATCH
+    unknown = common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_QQ_NUMBER, value="123456789")
+    assert await confirm(unknown, ID_A, "王芳") == bank_pb2.HOLDER_MATCH_ACCOUNT_NOT_FOUND

@@ -465,7 +465,11 @@ async def test_the_composites_answer_for_banks_citizens_and_analysts(suite: Depl
 
     guardian = new_phone()
     updated = await suite.citizen.SetGuardians(
-        gw.SetGuardiansRequest(protected=True, guardian_phone_numbers=[guardian]),
+        gw.SetGuardiansRequest(
+            protected=True,
+            guardian_phone_numbers=[guardian],
+            guardian_confirmations=[await suite.guardian_consent(guardian, citizen.metadata)],
+        ),
         metadata=citizen.metadata,
     )
     assert list(updated.recipient.guardian_phone_numbers) == [guardian]

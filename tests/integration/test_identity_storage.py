@@ -8,13 +8,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from services.api.antifraud.identity.v1 import identity_pb2 as pb
 from services.common.db import Database
-from services.common.errors import ResourceExhausted
+from services.common.errors import PermissionDenied, ResourceExhausted
 from services.common.indicators import IndicatorKind, normalize
 from services.common.principals import Principal
 from services.identity.adapters import tables
@@ -286,14 +287,38 @@ async def test_account_verification_answers_when_the_risk_service_is_down(
     qq = normalize(IndicatorKind.QQ_NUMBER, "123456789")
     async with deps.uow() as uow:
         await uow.repo.add_account(
-            str(uuid.uuid4()), user.id, qq, "123456789", Confirmation.SELF_DECLARED, T0
+            str(uuid.uuid4()), user.id, qq, "123456789", Confirmation.PLATFORM_CONFIRMED, T0
         )
         await uow.commit()
     try:
-        result = await accounts.verify_account(deps, Principal.parse("bank:icbc"), qq)
+        result = await accounts.verify_account(deps, Principal.parse("analyst:7"), qq)
     finally:
         await component.stop()
     assert result.holder_masked_name == "张**"
-    assert result.confirmation is Confirmation.SELF_DECLARED
+    assert result.confirmation is Confirmation.PLATFORM_CONFIRMED
     assert result.risk_verdict is None
     assert result.risk_status is SourceStatus.UNAVAILABLE
+
+
+async def test_a_binding_no_partner_confirmed_vouches_for_no_one(
+    db_target: tuple[str, str | None],
+) -> None:
+    component = _component(db_target, KeyRing.generate(), Clock(T0))
+    await component.migrate()
+    deps = component.deps
+    user = await _add_user(component, NAME, ID, PHONE)
+    wechat = normalize(IndicatorKind.WECHAT_ID, "wxid_legacy01")
+    async with deps.uow() as uow:
+        # A binding made before partners confirmed them: the holder's word only.
+        await uow.repo.add_account(
+            str(uuid.uuid4()), user.id, wechat, "w***1", Confirmation.SELF_DECLARED, T0
+        )
+        await uow.commit()
+    try:
+        result = await accounts.verify_account(deps, Principal.parse("analyst:7"), wechat)
+        with pytest.raises(PermissionDenied):
+            await accounts.verify_account(deps, Principal.parse("carrier:cmcc"), wechat)
+    finally:
+        await component.stop()
+    assert result.holder_masked_name is None
+    assert result.confirmation is None

@@ -11,7 +11,8 @@ from services.partners.domain.cards import BINS, luhn_check_digit
 CMCC = "134 135 136 137 138 139 147 150 151 152 157 158 159 178 182 183 184 187 188 198"
 CUCC = "130 131 132 145 155 156 166 175 176 185 186"
 CTCC = "133 149 153 173 177 180 181 189 199"
-MVNO = "170 171"
+MVNO = "162 165 167 170 171"
+CBN = "192"  # China Broadnet: a carrier whose users a look-up must not leave out
 
 
 @pytest.mark.parametrize(
@@ -21,6 +22,7 @@ MVNO = "170 171"
         (CUCC, "carrier-cucc"),
         (CTCC, "carrier-ctcc"),
         (MVNO, "carrier-mvno"),
+        (CBN, "carrier-cbn"),
     ],
 )
 def test_every_listed_prefix_routes_to_its_carrier(prefixes: str, carrier: str) -> None:
@@ -30,7 +32,7 @@ def test_every_listed_prefix_routes_to_its_carrier(prefixes: str, carrier: str) 
 
 
 def test_the_prefix_table_has_no_overlap_and_covers_exactly_the_listed_prefixes() -> None:
-    listed = {p for group in (CMCC, CUCC, CTCC, MVNO) for p in group.split()}
+    listed = {p for group in (CMCC, CUCC, CTCC, MVNO, CBN) for p in group.split()}
     tabled = [p for prefixes in directory.CARRIER_PREFIXES.values() for p in prefixes]
     assert len(tabled) == len(set(tabled))
     assert set(tabled) == listed
@@ -122,7 +124,13 @@ def test_other_indicator_kinds_route_to_no_bank() -> None:
 
 
 def test_partner_lists_and_default_targets_follow_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert directory.CARRIERS == ("carrier-cmcc", "carrier-cucc", "carrier-ctcc", "carrier-mvno")
+    assert directory.CARRIERS == (
+        "carrier-cmcc",
+        "carrier-cucc",
+        "carrier-ctcc",
+        "carrier-mvno",
+        "carrier-cbn",
+    )
     assert directory.BANKS == ("bank-icbc", "bank-ccb", "bank-abc")
     for name in ("carrier-cmcc", "bank-icbc", "face", "registry"):
         monkeypatch.delenv(f"ANTIFRAUD_{name.upper().replace('-', '_')}_TARGET", raising=False)

@@ -26,6 +26,8 @@ from services.api.antifraud.partner.v1 import (
 )
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
+from services.identity.domain.accounts import HolderAnswer
+from services.identity.domain.challenges import CODE_SENDER, CodeCheck, SentCode, SubscriberMatch
 from services.identity.domain.lookups import (
     BankCard,
     CarrierCards,
@@ -120,16 +122,83 @@ class GrpcCarriers:
         self.clients = clients
         self.timeout = timeout
         self._carriers = [Partner(c, _display_name(c)) for c in directory.CARRIERS]
+        self._by_id = {c.id: c for c in self._carriers}
 
     def carriers(self) -> Sequence[Partner]:
         return self._carriers
 
+    def carrier_for(self, phone_e164: str) -> Partner | None:
+        found = directory.carrier_of_e164(phone_e164)
+        return None if found is None else self._by_id.get(found)
+
+    def carrier_for_id(self, carrier_id: str) -> Partner | None:
+        return self._by_id.get(carrier_id)
+
+    async def send_code(
+        self, carrier: Partner, phone_e164: str, message: str, *, key: str, consent: str
+    ) -> SentCode | None:
+        stub = self._stub(carrier)
+        request = carrier_pb2.SendOneTimeCodeRequest(
+            idempotency_key=key,
+            phone_number=phone_e164,
+            message=message,
+            sender_id=CODE_SENDER,
+            consent_reference=consent,
+        )
+        reply = await call_partner(
+            carrier.id, lambda: stub.SendOneTimeCode(request, timeout=self.timeout)
+        )
+        if reply.state != carrier_pb2.SMS_SUBMIT_STATE_ACCEPTED or not reply.authentication_id:
+            return None
+        return SentCode(
+            reply.authentication_id, _time(reply.expire_time, reply.HasField("expire_time"))
+        )
+
+    async def validate_code(
+        self, carrier: Partner, authentication_id: str, code: str, *, key: str
+    ) -> CodeCheck:
+        stub = self._stub(carrier)
+        request = carrier_pb2.ValidateOneTimeCodeRequest(
+            idempotency_key=key, authentication_id=authentication_id, code=code
+        )
+        try:
+            reply = await call_partner(
+                carrier.id, lambda: stub.ValidateOneTimeCode(request, timeout=self.timeout)
+            )
+        except PartnerFailure as exc:
+            if exc.detail in ("NOT_FOUND", "INVALID_ARGUMENT"):
+                return CodeCheck.INVALID  # a code the carrier no longer has, or not a code at all
+            raise
+        try:
+            return CodeCheck(reply.result)
+        except ValueError:
+            raise PartnerFailure(carrier.id, SourceStatus.UNAVAILABLE, "no answer") from None
+
+    async def match_subscriber(
+        self, carrier: Partner, phone_e164: str, id_number: str, *, consent: str
+    ) -> SubscriberMatch:
+        stub = self._stub(carrier)
+        request = carrier_pb2.MatchSubscriberIdentityRequest(
+            phone_number=phone_e164, resident_id_number=id_number, consent_reference=consent
+        )
+        reply = await call_partner(
+            carrier.id, lambda: stub.MatchSubscriberIdentity(request, timeout=self.timeout)
+        )
+        try:
+            return SubscriberMatch(reply.id_number_match)
+        except ValueError:
+            raise PartnerFailure(carrier.id, SourceStatus.UNAVAILABLE, "no answer") from None
+
     def _stub(self, carrier: Partner) -> carrier_pb2_grpc.CarrierServiceStub:
         return self.clients.carrier(carrier.id)
 
-    async def count_phone_cards(self, carrier: Partner, id_number: str) -> CarrierCards:
+    async def count_phone_cards(
+        self, carrier: Partner, id_number: str, *, consent: str = ""
+    ) -> CarrierCards:
         stub = self._stub(carrier)
-        request = carrier_pb2.CountPhoneCardsRequest(resident_id_number=id_number)
+        request = carrier_pb2.CountPhoneCardsRequest(
+            resident_id_number=id_number, consent_reference=consent
+        )
         reply = await call_partner(
             carrier.id, lambda: stub.CountPhoneCards(request, timeout=self.timeout)
         )
@@ -140,7 +209,7 @@ class GrpcCarriers:
         return CarrierCards(reply.card_count, cards)
 
     async def list_linked_accounts(
-        self, carrier: Partner, phone_e164: str, id_last_six: str
+        self, carrier: Partner, phone_e164: str, id_last_six: str, *, consent: str = ""
     ) -> list[LinkedAccount]:
         stub = self._stub(carrier)
         found: list[LinkedAccount] = []
@@ -151,6 +220,7 @@ class GrpcCarriers:
                 resident_id_last_six=id_last_six,
                 page_size=PAGE_SIZE,
                 page_token=token,
+                consent_reference=consent,
             )
             reply = await call_partner(
                 carrier.id,
@@ -190,13 +260,19 @@ class GrpcBanks:
     def _stub(self, bank: Partner) -> bank_pb2_grpc.BankServiceStub:
         return self.clients.bank(bank.id)
 
-    async def list_cards(self, bank: Partner, id_number: str, name: str) -> list[BankCard]:
+    async def list_cards(
+        self, bank: Partner, id_number: str, name: str, *, consent: str = ""
+    ) -> list[BankCard]:
         stub = self._stub(bank)
         found: list[BankCard] = []
         token = ""
         for _ in range(MAX_PAGES):
             request = bank_pb2.ListCardsRequest(
-                resident_id_number=id_number, name=name, page_size=PAGE_SIZE, page_token=token
+                resident_id_number=id_number,
+                name=name,
+                page_size=PAGE_SIZE,
+                page_token=token,
+                consent_reference=consent,
             )
             reply = await call_partner(
                 bank.id,
@@ -217,6 +293,30 @@ class GrpcBanks:
             if not token:
                 break
         return found
+
+    def holder_confirmer(self, account: Indicator) -> Partner | None:
+        found = directory.partner_for_account(account)
+        return None if found is None else self._by_id.get(found)
+
+    async def confirm_holder(
+        self, partner: Partner, account: Indicator, id_number: str, name: str, *, consent: str
+    ) -> HolderAnswer:
+        stub = self._stub(partner)
+        request = bank_pb2.ConfirmAccountHolderRequest(
+            account=common_pb2.Indicator(
+                kind=f"INDICATOR_KIND_{account.kind.name}", value=account.value
+            ),
+            resident_id_number=id_number,
+            name=name,
+            consent_reference=consent,
+        )
+        reply = await call_partner(
+            partner.id, lambda: stub.ConfirmAccountHolder(request, timeout=self.timeout)
+        )
+        try:
+            return HolderAnswer(reply.holder_match)
+        except ValueError:
+            raise PartnerFailure(partner.id, SourceStatus.UNAVAILABLE, "no answer") from None
 
     async def check_payee(self, bank: Partner, account: Indicator, name: str) -> PayeeCheck:
         stub = self._stub(bank)

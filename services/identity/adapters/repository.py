@@ -9,7 +9,7 @@ used without its audit event being durable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +19,7 @@ from services.identity.adapters import tables as t
 from services.identity.adapters.vault import Vault
 from services.identity.domain.accounts import BoundAccount, Confirmation
 from services.identity.domain.audit import AuditEvent
+from services.identity.domain.challenges import ChallengePurpose, PhoneChallenge
 from services.identity.domain.masking import mask_id_number, mask_name, mask_phone
 from services.identity.domain.users import NewUser, Revealed, User
 from services.identity.domain.verification import (
@@ -33,6 +34,9 @@ ID_NUMBER_INDEX = "id_number"
 PHONE_INDEX = "phone"
 ACCOUNT_INDEX = "account"
 FACE_SUBJECT_INDEX = "face_subject"
+CODE_PROOF_INDEX = "code_proof"
+#: Expired look-up snapshots are deleted this long after they expire (when another is made).
+SNAPSHOT_KEEP = timedelta(hours=1)
 
 USER_FIELDS = ("name", "id_number", "phone")
 
@@ -226,9 +230,153 @@ class IdentityRepository:
             phone_e164=opened.get("phone", ""),
         )
 
+    async def release_phone(self, user_id: str, now: datetime) -> None:
+        """The number went to someone else (the carrier says so): it is no longer this user's.
+
+        The index no longer finds the user by it; the sealed value stays for the audit trail.
+        """
+        await self.conn.execute(
+            sa.update(t.users)
+            .where(t.users.c.id == user_id)
+            .values(phone_hmac=f"released:{user_id}", masked_phone="")
+        )
+
+    async def user_by_id_number_index(self, id_hmac: str) -> User | None:
+        query = sa.select(*self._USER_COLUMNS).where(t.users.c.id_number_hmac == id_hmac)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else self._user(row._mapping)
+
+    # -------------------------------------------------------- phone challenges
+
+    def code_proof(self, challenge_id: str, code: str) -> str:
+        return self.vault.index(CODE_PROOF_INDEX, f"{challenge_id}:{code}")
+
+    async def add_challenge(self, challenge: PhoneChallenge) -> None:
+        await self.conn.execute(
+            sa.insert(t.phone_challenges).values(
+                id=challenge.id,
+                purpose=int(challenge.purpose),
+                phone_hmac=challenge.phone_hmac,
+                masked_phone=challenge.masked_phone,
+                carrier_id=challenge.carrier_id,
+                authentication_id=challenge.authentication_id,
+                create_time=challenge.create_time,
+                expire_time=challenge.expire_time,
+            )
+        )
+
+    async def get_challenge(
+        self, challenge_id: str, *, for_update: bool = False
+    ) -> PhoneChallenge | None:
+        query = sa.select(t.phone_challenges).where(t.phone_challenges.c.id == challenge_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return PhoneChallenge(
+            id=m["id"],
+            purpose=ChallengePurpose(m["purpose"]),
+            phone_hmac=m["phone_hmac"],
+            masked_phone=m["masked_phone"],
+            carrier_id=m["carrier_id"],
+            authentication_id=m["authentication_id"],
+            create_time=utc(m["create_time"]),
+            expire_time=utc(m["expire_time"]),
+            proof_hmac=m["proof_hmac"],
+            use_time=_utc_or_none(m["use_time"]),
+        )
+
+    async def prove_challenge(self, challenge_id: str, proof_hmac: str) -> None:
+        await self.conn.execute(
+            sa.update(t.phone_challenges)
+            .where(t.phone_challenges.c.id == challenge_id)
+            .values(proof_hmac=proof_hmac)
+        )
+
+    async def use_challenge(self, challenge_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            sa.update(t.phone_challenges)
+            .where(t.phone_challenges.c.id == challenge_id)
+            .values(use_time=now)
+        )
+
+    # ------------------------------------------------------------- face checks
+
+    async def add_face_check(
+        self, check_id: str, user_id: str, result: FaceResult, reference: str, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(t.face_checks).values(
+                id=check_id,
+                user_id=user_id,
+                result=int(result),
+                provider_reference=reference[:128],
+                create_time=now,
+            )
+        )
+
+    async def face_check_exists(self, check_id: str) -> bool:
+        found = await self.conn.scalar(
+            sa.select(t.face_checks.c.id).where(t.face_checks.c.id == check_id)
+        )
+        return found is not None
+
+    async def latest_passed_face_check(self, user_id: str, since: datetime) -> str | None:
+        """The id of the user's newest passed face check made after ``since``."""
+        fc = t.face_checks
+        value = await self.conn.scalar(
+            sa.select(fc.c.id)
+            .where(
+                fc.c.user_id == user_id,
+                fc.c.result == int(FaceResult.PASSED),
+                fc.c.create_time > since,
+            )
+            .order_by(fc.c.create_time.desc())
+            .limit(1)
+        )
+        return None if value is None else str(value)
+
+    # -------------------------------------------------------- look-up snapshots
+
+    async def add_snapshot(
+        self, snapshot_id: str, user_id: str, kind: str, payload: bytes, expire: datetime
+    ) -> None:
+        ls = t.lookup_snapshots
+        await self.conn.execute(sa.delete(ls).where(ls.c.expire_time < expire - SNAPSHOT_KEEP))
+        await self.conn.execute(
+            sa.insert(ls).values(
+                id=snapshot_id, user_id=user_id, kind=kind, payload=payload, expire_time=expire
+            )
+        )
+
+    async def get_snapshot(
+        self, snapshot_id: str, user_id: str, kind: str, now: datetime
+    ) -> bytes | None:
+        ls = t.lookup_snapshots
+        value = await self.conn.scalar(
+            sa.select(ls.c.payload).where(
+                ls.c.id == snapshot_id,
+                ls.c.user_id == user_id,
+                ls.c.kind == kind,
+                ls.c.expire_time > now,
+            )
+        )
+        return None if value is None else bytes(value)
+
     # ---------------------------------------------------- verification requests
 
-    async def add_request(self, request: VerificationRequest, target_phone_e164: str) -> None:
+    async def add_request(
+        self, request: VerificationRequest, target_phone_e164: str, expected_name: str = ""
+    ) -> None:
+        expected = (
+            self.vault.seal(
+                expected_name, place=f"verification_requests.expected_name:{request.id}"
+            )
+            if expected_name
+            else None
+        )
         await self.conn.execute(
             sa.insert(t.verification_requests).values(
                 id=request.id,
@@ -244,7 +392,21 @@ class IdentityRepository:
                 create_time=request.create_time,
                 expire_time=request.expire_time,
                 face_attempts=request.face_attempts,
+                expected_name_sealed=expected,
             )
+        )
+
+    async def expected_name(self, request_id: str) -> str | None:
+        """The name a requester expects, in clear (compared, never shown or logged)."""
+        sealed = await self.conn.scalar(
+            sa.select(t.verification_requests.c.expected_name_sealed).where(
+                t.verification_requests.c.id == request_id
+            )
+        )
+        if sealed is None:
+            return None
+        return self.vault.open(
+            bytes(sealed), place=f"verification_requests.expected_name:{request_id}"
         )
 
     @staticmethod
@@ -263,6 +425,8 @@ class IdentityRepository:
             face_attempts=m["face_attempts"],
             face_result=None if m["face_result"] is None else FaceResult(m["face_result"]),
             face_reference=m["face_reference"],
+            name_asked=m["name_asked"],
+            name_matches=m["name_matches"],
         )
 
     _REQUEST_COLUMNS = (
@@ -279,6 +443,8 @@ class IdentityRepository:
         t.verification_requests.c.face_attempts,
         t.verification_requests.c.face_result,
         t.verification_requests.c.face_reference,
+        t.verification_requests.c.expected_name_sealed.is_not(None).label("name_asked"),
+        t.verification_requests.c.name_matches,
     )
 
     async def get_request(
@@ -302,6 +468,7 @@ class IdentityRepository:
                 face_attempts=request.face_attempts,
                 face_result=None if request.face_result is None else int(request.face_result),
                 face_reference=request.face_reference,
+                name_matches=request.name_matches,
             )
         )
 
@@ -355,15 +522,27 @@ class IdentityRepository:
         query = query.order_by(vr.c.create_time.desc(), vr.c.id.desc()).limit(limit)
         return [self._request(row._mapping) for row in await self.conn.execute(query)]
 
-    async def expire_due(self, now: datetime) -> int:
-        """Mark every pending request past its expiry EXPIRED; returns how many."""
+    async def expire_due(self, now: datetime, limit: int = 500) -> list[str]:
+        """Mark pending requests past their expiry EXPIRED (at most ``limit``); their ids."""
         vr = t.verification_requests
-        result = await self.conn.execute(
-            sa.update(vr)
-            .where(vr.c.state == int(VerificationState.PENDING), vr.c.expire_time <= now)
-            .values(state=int(VerificationState.EXPIRED))
+        due = list(
+            (
+                await self.conn.execute(
+                    sa.select(vr.c.id)
+                    .where(vr.c.state == int(VerificationState.PENDING), vr.c.expire_time <= now)
+                    .order_by(vr.c.expire_time)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
         )
-        return int(result.rowcount)
+        if due:
+            await self.conn.execute(
+                sa.update(vr)
+                .where(vr.c.id.in_(due), vr.c.state == int(VerificationState.PENDING))
+                .values(state=int(VerificationState.EXPIRED))
+            )
+        return [str(i) for i in due]
 
     async def reveal_target_phone(
         self, request_id: str, *, actor: str, purpose: str, request_id_of_call: str, now: datetime
@@ -475,6 +654,33 @@ class IdentityRepository:
         except sa.exc.IntegrityError:
             raise DuplicateAccount("") from None
         return BoundAccount(account_id, user_id, account.kind, masked, confirmation, now)
+
+    async def release_account(self, account_id: str) -> None:
+        """Unbind (the user's wish, or the account went to the person its partner confirms)."""
+        await self.conn.execute(
+            sa.delete(t.bound_accounts).where(t.bound_accounts.c.id == account_id)
+        )
+
+    async def accounts_of(self, user_id: str) -> list[BoundAccount]:
+        a = t.bound_accounts
+        rows = await self.conn.execute(
+            sa.select(
+                a.c.id, a.c.user_id, a.c.kind, a.c.masked_account, a.c.confirmation, a.c.create_time
+            )
+            .where(a.c.user_id == user_id)
+            .order_by(a.c.create_time, a.c.id)
+        )
+        return [
+            BoundAccount(
+                id=row.id,
+                user_id=row.user_id,
+                kind=IndicatorKind(row.kind),
+                masked_account=row.masked_account,
+                confirmation=Confirmation(row.confirmation),
+                create_time=utc(row.create_time),
+            )
+            for row in rows
+        ]
 
     async def account_holder(self, account: Indicator) -> BoundAccount | None:
         a = t.bound_accounts

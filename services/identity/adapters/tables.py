@@ -57,6 +57,9 @@ verification_requests = sa.Table(
     sa.Column("face_result", sa.SmallInteger, nullable=True),
     # The provider's reference of the last face check; never the image or the token.
     sa.Column("face_reference", sa.String(128), nullable=True),
+    # "Is this <name>?": the name the requester expects, and the yes / no once verified.
+    sa.Column("expected_name_sealed", sa.LargeBinary, nullable=True),
+    sa.Column("name_matches", sa.Boolean, nullable=True),
     sa.Index("ix_verification_requests_requester", "requester_id", "create_time"),
     sa.Index("ix_verification_requests_target", "target_phone_hmac", "create_time"),
     sa.Index("ix_verification_requests_due", "state", "expire_time"),
@@ -96,6 +99,45 @@ audit_events = sa.Table(
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Index("ix_audit_events_record", "record", "id"),
     sa.Index("ix_audit_events_actor", "actor", "id"),
+)
+
+phone_challenges = sa.Table(
+    "phone_challenges",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("purpose", sa.SmallInteger, nullable=False),
+    sa.Column("phone_hmac", _HMAC, nullable=False, index=True),
+    sa.Column("masked_phone", sa.String(32), nullable=False),
+    sa.Column("carrier_id", sa.String(32), nullable=False),
+    # The carrier's id of the code; the code itself stays at the carrier.
+    sa.Column("authentication_id", sa.String(64), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Column("expire_time", _TIME, nullable=False),
+    sa.Column("proof_hmac", _HMAC, nullable=True),
+    sa.Column("use_time", _TIME, nullable=True),
+)
+
+face_checks = sa.Table(
+    "face_checks",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("user_id", _ID, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("result", sa.SmallInteger, nullable=False),
+    # The provider's reference of the check; never the image or the token.
+    sa.Column("provider_reference", sa.String(128), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Index("ix_face_checks_user", "user_id", "create_time"),
+)
+
+# One look-up's merged answer (masked values only), so that its pages come from one moment.
+lookup_snapshots = sa.Table(
+    "lookup_snapshots",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("user_id", _ID, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("expire_time", _TIME, nullable=False, index=True),
 )
 
 idempotency = idempotency_table(metadata)

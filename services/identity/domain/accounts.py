@@ -22,15 +22,31 @@ BINDABLE_KINDS = frozenset(
 class Confirmation(enum.IntEnum):
     """How a binding was established; numbers match the proto's AccountConfirmation."""
 
-    SELF_DECLARED = 1  # the holder said so; no partner can confirm internet accounts yet
-    BANK_CONFIRMED = 2  # the bank confirmed the account holder's name is the user's
+    SELF_DECLARED = 1  # the holder said so (bindings made before partners confirmed them)
+    BANK_CONFIRMED = 2  # the bank confirmed the account is held by the user's ID and name
+    PLATFORM_CONFIRMED = 3  # the platform (WeChat, QQ, Alipay, WeChat Pay) confirmed it
+
+    @property
+    def vouched(self) -> bool:
+        """Whether a partner confirmed the binding, so that we may vouch for it."""
+        return self is not Confirmation.SELF_DECLARED
 
 
 def confirmation_for(kind: IndicatorKind) -> Confirmation:
-    """Bank accounts must be confirmed by the bank before they are bound; others are declared."""
+    """Every account is confirmed by its partner before it is bound: a bank account by its
+    bank, a payment, WeChat or QQ account by its platform."""
     if kind is IndicatorKind.BANK_ACCOUNT:
         return Confirmation.BANK_CONFIRMED
-    return Confirmation.SELF_DECLARED
+    return Confirmation.PLATFORM_CONFIRMED
+
+
+class HolderAnswer(enum.IntEnum):
+    """A partner's answer to "is this account this person's"; numbers match
+    antifraud.partner.v1.HolderMatch."""
+
+    MATCH = 1
+    NO_MATCH = 2
+    ACCOUNT_NOT_FOUND = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ class PartnerFailure(Exception):
         super().__init__(f"{partner_id}: {status.name} {detail}".strip())
         self.partner_id = partner_id
         self.status = status
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)

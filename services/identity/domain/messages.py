@@ -39,9 +39,17 @@ def invitation(
     )
 
 
-def outcome(state: VerificationState, target_masked_phone: str, target_masked_name: str) -> str:
-    """Tells the requester how their request ended."""
-    if state is VerificationState.VERIFIED:
+def outcome(
+    state: VerificationState,
+    target_masked_phone: str,
+    target_masked_name: str,
+    name_matches: bool | None = None,
+) -> str:
+    """Tells the requester how their request ended (yes or no when they asked for a name)."""
+    if state is VerificationState.VERIFIED and name_matches is not None:
+        same = "一致" if name_matches else "不一致，请提高警惕"
+        result = f"已通过，对方实名与您核对的姓名{same}"
+    elif state is VerificationState.VERIFIED:
         result = f"已通过，对方实名为{target_masked_name}"
     elif state is VerificationState.DECLINED:
         result = "被对方拒绝"
@@ -50,3 +58,19 @@ def outcome(state: VerificationState, target_masked_phone: str, target_masked_na
     else:
         result = "已过期"
     return f"【国家反诈中心】您对{target_masked_phone}发起的身份核验{result}。"
+
+
+def phone_released(masked_phone: str) -> str:
+    """Tells a user that the carrier registered their former number to someone else."""
+    return (
+        f"【国家反诈中心】运营商确认号码{masked_phone}已登记在他人名下，"
+        "该号码已与您的账号解绑。请在App中登录并绑定您本人的手机号码。"
+    )
+
+
+def account_moved(masked_account: str) -> str:
+    """Tells a user that an account they had bound was confirmed as someone else's."""
+    return (
+        f"【国家反诈中心】账户{masked_account}的平台或银行确认其属于他人实名，"
+        "已从您的账号解绑。如有疑问，请联系该平台或银行。"
+    )

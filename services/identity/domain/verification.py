@@ -69,6 +69,10 @@ class VerificationRequest:
     face_attempts: int = 0
     face_result: FaceResult | None = None
     face_reference: str | None = None
+    #: The requester asked "is this <name>?" (the name is sealed in storage).
+    name_asked: bool = False
+    #: Once VERIFIED with a name asked: whether the holder's registered name is it.
+    name_matches: bool | None = None
 
     def state_at(self, now: datetime) -> VerificationState:
         """The state as of ``now``: a pending request past its expiry is expired, sweeper or not."""

@@ -19,12 +19,14 @@ from services.identity.domain.audit import AuditEvent
 from services.identity.domain.id_number import ResidentId
 from services.identity.domain.lookups import Answer, BankCard, LinkedAccount
 from services.identity.domain.users import User
+from services.identity.domain.verification import VerificationState
 from services.identity.service_layer.verification import VerificationView
 
 MAX_ID = 64
 MAX_FACE_TOKEN = 8192
 USERS = "users/"
 VERIFICATION_REQUESTS = "verificationRequests/"
+PHONE_CHALLENGES = "phoneChallenges/"
 
 #: China has one time zone and no daylight saving: a birth date is a date in UTC+8.
 CHINA = timezone(timedelta(hours=8))
@@ -71,6 +73,16 @@ def resource_id(v: Violations, field: str, name: str, collection: str) -> str:
         v.add(field, f"must be {collection}{{id}}")
         return ""
     return identifier(v, field, name[len(collection) :])
+
+
+def one_time_code(v: Violations, field: str, value: str) -> str:
+    """A code as typed: 4 to 8 ASCII digits (spaces around it ignored)."""
+    code = value.strip()
+    if not code:
+        v.add(field, "is required")
+    elif not (4 <= len(code) <= 8 and code.isascii() and code.isdigit()):
+        v.add(field, "must be 4 to 8 digits")
+    return code
 
 
 def person_name(v: Violations, field: str, value: str) -> str:
@@ -164,6 +176,8 @@ def verification_request(view: VerificationView) -> pb.VerificationRequest:
         message.face_attempts_remaining = view.attempts_left
     if request.respond_time is not None:
         message.respond_time.CopyFrom(timestamp(request.respond_time))
+    if view.state is VerificationState.VERIFIED and request.name_matches is not None:
+        message.name_check = pb.NAME_CHECK_MATCH if request.name_matches else pb.NAME_CHECK_NO_MATCH
     return message
 
 

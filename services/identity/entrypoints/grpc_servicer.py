@@ -14,6 +14,7 @@ from services.common.idempotency import fingerprint
 from services.common.principals import InvalidPrincipal, Principal
 from services.common.validation import collecting
 from services.identity.domain.accounts import BoundAccount
+from services.identity.domain.challenges import ChallengePurpose
 from services.identity.domain.users import User
 from services.identity.domain.verification import Decision, Purpose, VerificationState
 from services.identity.entrypoints import convert
@@ -21,6 +22,7 @@ from services.identity.service_layer import (
     accounts,
     audit_log,
     lookups,
+    phone_proof,
     registration,
     verification,
 )
@@ -59,6 +61,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             name = convert.person_name(v, "full_name", request.full_name)
             resident = convert.resident_id(v, "id_number", request.id_number, today)
             phone = convert.cn_mobile(v, "phone_number", request.phone_number)
+            challenge_id = code = ""
+            if request.phone_challenge or request.code:
+                challenge_id = convert.resource_id(
+                    v, "phone_challenge", request.phone_challenge, convert.PHONE_CHALLENGES
+                )
+                code = convert.one_time_code(v, "code", request.code)
         assert resident is not None
         replay: Replay[User, pb.RegisterUserResponse] = Replay(
             "RegisterUser",
@@ -67,8 +75,63 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             pb.RegisterUserResponse,
             lambda user: pb.RegisterUserResponse(user=convert.user(user)),
         )
-        cmd = registration.RegisterUser(name, resident, phone)
+        cmd = registration.RegisterUser(name, resident, phone, challenge_id, code)
         return await registration.register_user(self.deps, principal, cmd, replay)
+
+    async def StartPhoneChallenge(
+        self, request: pb.StartPhoneChallengeRequest, context: Context
+    ) -> pb.StartPhoneChallengeResponse:
+        principal = _principal()
+        with collecting() as v:
+            phone = convert.cn_mobile(v, "phone_number", request.phone_number)
+            purpose = validation.enum_value(v, "purpose", request.purpose, ChallengePurpose)
+        assert purpose is not None
+        challenge = await phone_proof.start_challenge(self.deps, principal, phone, purpose)
+        return pb.StartPhoneChallengeResponse(
+            phone_challenge=f"{convert.PHONE_CHALLENGES}{challenge.id}",
+            masked_phone_number=challenge.masked_phone,
+            expire_time=convert.timestamp(challenge.expire_time),
+        )
+
+    async def ConfirmPhoneChallenge(
+        self, request: pb.ConfirmPhoneChallengeRequest, context: Context
+    ) -> pb.ConfirmPhoneChallengeResponse:
+        principal = _principal()
+        with collecting() as v:
+            challenge_id = convert.resource_id(
+                v, "phone_challenge", request.phone_challenge, convert.PHONE_CHALLENGES
+            )
+            phone = convert.cn_mobile(v, "phone_number", request.phone_number)
+            code = convert.one_time_code(v, "code", request.code)
+            purpose = validation.enum_value(v, "purpose", request.purpose, ChallengePurpose)
+        assert purpose is not None
+        challenge = await phone_proof.confirm(
+            self.deps, principal, challenge_id, code, purpose, phone
+        )
+        return pb.ConfirmPhoneChallengeResponse(masked_phone_number=challenge.masked_phone)
+
+    async def SignInUser(
+        self, request: pb.SignInUserRequest, context: Context
+    ) -> pb.SignInUserResponse:
+        principal = _principal()
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            challenge_id = convert.resource_id(
+                v, "phone_challenge", request.phone_challenge, convert.PHONE_CHALLENGES
+            )
+            code = convert.one_time_code(v, "code", request.code)
+            face_token = validation.text(
+                v, "face_token", request.face_token, max_len=convert.MAX_FACE_TOKEN, required=True
+            )
+        replay: Replay[User, pb.SignInUserResponse] = Replay(
+            "SignInUser",
+            request_id,
+            fingerprint(request),
+            pb.SignInUserResponse,
+            lambda user: pb.SignInUserResponse(user=convert.user(user)),
+        )
+        cmd = registration.SignIn(challenge_id, code, face_token, request_id)
+        return await registration.sign_in(self.deps, principal, cmd, replay)
 
     async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.GetUserResponse:
         principal = _principal()
@@ -97,6 +160,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             requester = convert.identifier(v, "requester_user_id", request.requester_user_id)
             target = convert.cn_mobile(v, "target_phone_number", request.target_phone_number)
             purpose = validation.enum_value(v, "purpose", request.purpose, Purpose)
+            expected = (
+                convert.person_name(v, "expected_name", request.expected_name)
+                if request.expected_name
+                else ""
+            )
         assert purpose is not None
         replay: Replay[VerificationView, pb.CreateVerificationRequestResponse] = Replay(
             "CreateVerificationRequest",
@@ -107,7 +175,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 verification_request=convert.verification_request(view)
             ),
         )
-        cmd = CreateRequest(requester, target, purpose)
+        cmd = CreateRequest(requester, target, purpose, expected)
         return await verification.create_request(self.deps, principal, cmd, replay)
 
     async def GetVerificationRequest(
@@ -226,6 +294,29 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             self.deps, principal, user_id, account, replay, ctx.current_request_id()
         )
 
+    async def ListBoundAccounts(
+        self, request: pb.ListBoundAccountsRequest, context: Context
+    ) -> pb.ListBoundAccountsResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+        found = await accounts.list_accounts(self.deps, principal, user_id)
+        return pb.ListBoundAccountsResponse(
+            bound_accounts=[convert.bound_account(a) for a in found]
+        )
+
+    async def UnbindAccount(
+        self, request: pb.UnbindAccountRequest, context: Context
+    ) -> pb.UnbindAccountResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            account_id = convert.resource_id(
+                v, "name", request.name, f"{convert.USERS}{user_id}/accounts/"
+            )
+        await accounts.unbind_account(self.deps, principal, user_id, account_id)
+        return pb.UnbindAccountResponse()
+
     async def VerifyAccount(
         self, request: pb.VerifyAccountRequest, context: Context
     ) -> pb.VerifyAccountResponse:
@@ -270,6 +361,28 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         )
 
     # ------------------------------------------------------------------- look-ups
+
+    async def CreateFaceCheck(
+        self, request: pb.CreateFaceCheckRequest, context: Context
+    ) -> pb.CreateFaceCheckResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = convert.identifier(v, "user_id", request.user_id)
+            request_id = validation.request_id(v, request.request_id)
+            face_token = validation.text(
+                v, "face_token", request.face_token, max_len=convert.MAX_FACE_TOKEN, required=True
+            )
+        check = await lookups.create_face_check(
+            self.deps, principal, user_id, request_id, face_token
+        )
+        made = pb.FaceCheck(
+            name=f"{lookups.FACE_CHECKS}{check.id}",
+            result=convert.enum("FACE_CHECK_RESULT", check.result),  # type: ignore[arg-type]
+            create_time=convert.timestamp(check.create_time),
+        )
+        if check.expire_time is not None:
+            made.expire_time.CopyFrom(convert.timestamp(check.expire_time))
+        return pb.CreateFaceCheckResponse(face_check=made)
 
     async def CountPhoneCards(
         self, request: pb.CountPhoneCardsRequest, context: Context

@@ -13,7 +13,12 @@ _CITIZEN = roles(Role.CITIZEN)
 POLICY: dict[str, Callers] = table(
     "antifraud.identity.v1.IdentityService",
     {
+        # Registration and sign-in come through the gateway's composites, as the install.
+        "StartPhoneChallenge": _CITIZEN,
         "RegisterUser": _CITIZEN,
+        "SignInUser": _CITIZEN,
+        # A guardian's consent, checked when the gateway sets guardians for a citizen.
+        "ConfirmPhoneChallenge": _CITIZEN,
         "GetUser": _CITIZEN,
         # Report intake finds the user an announced police call is for.
         "FindUserByPhone": services("report"),
@@ -24,11 +29,16 @@ POLICY: dict[str, Callers] = table(
         "BlockRequester": _CITIZEN,
         "UnblockRequester": _CITIZEN,
         "BindAccount": _CITIZEN,
-        "VerifyAccount": roles(Role.CITIZEN, Role.CARRIER, Role.BANK, Role.ANALYST),
+        "ListBoundAccounts": _CITIZEN,
+        "UnbindAccount": _CITIZEN,
+        # Who holds an account: registered citizens and analysts (see the gateway's table).
+        "VerifyAccount": roles(Role.CITIZEN, Role.ANALYST),
         "CheckPayee": roles(Role.BANK),
+        "CreateFaceCheck": _CITIZEN,
         "CountPhoneCards": _CITIZEN,
         "ListLinkedAccounts": _CITIZEN,
         "ListBankCards": _CITIZEN,
-        "ListAuditEvents": roles(Role.ANALYST),
+        # Staff, and a citizen for the reads of their own record (PIPL).
+        "ListAuditEvents": roles(Role.CITIZEN, Role.ANALYST),
     },
 )

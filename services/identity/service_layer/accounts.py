@@ -13,18 +13,20 @@ from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     Unavailable,
 )
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.logs import get_logger
-from services.common.principals import Principal
+from services.common.principals import Principal, Role
 from services.identity.adapters.repository import DuplicateAccount
-from services.identity.domain import names
+from services.identity.domain import messages, names
 from services.identity.domain.accounts import (
     BINDABLE_KINDS,
     PAYEE_KINDS,
     BoundAccount,
     Confirmation,
+    HolderAnswer,
     PayeeMatch,
     PayeeSource,
     confirmation_for,
@@ -37,9 +39,10 @@ from services.identity.domain.lookups import (
     SourceStatus,
 )
 from services.identity.domain.masking import mask_account
-from services.identity.service_layer.access import require_self
+from services.identity.service_layer.access import require_role, require_self
 from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.fanout import ask_all
+from services.identity.service_layer.notifications import enqueue_user_notice
 from services.identity.service_layer.replay import Replay
 
 log = get_logger("identity.accounts")
@@ -103,62 +106,116 @@ async def bind_account(
     replay: Replay[BoundAccount, M],
     request_id: str,
 ) -> M:
+    """Binds an account its partner confirms is the caller's; moves it from whoever had it."""
     require_self(principal, user_id)
     _check_kind(account, BINDABLE_KINDS, "account")
     confirmation = confirmation_for(account.kind)
+    partner = deps.banks.holder_confirmer(account)
+    if partner is None:
+        raise FailedPrecondition("no platform or bank partner can confirm this account is yours")
     async with deps.uow() as uow:
         done = await replay.recall(uow.conn)
         if done is not None:
             return done
         repo = uow.repo
-        if await repo.get_user(user_id) is None:
+        held = await repo.account_holder(account)
+        if held is not None and held.user_id == user_id:
+            raise AlreadyExists("you have bound this account already")
+        revealed = await repo.reveal(
+            user_id,
+            ("name", "id_number"),
+            actor=principal.audit_actor,
+            purpose="BindAccount (the platform or bank confirms the holder)",
+            request_id=request_id,
+            now=deps.clock(),
+        )
+        if revealed is None:
             raise NotFound(f"users/{user_id} not found")
-        if await repo.account_holder(account) is not None:
-            raise AlreadyExists("the account is already bound to a verified person")
-        name = ""
-        if confirmation is Confirmation.BANK_CONFIRMED:
-            revealed = await repo.reveal(
-                user_id,
-                ("name",),
-                actor=principal.audit_actor,
-                purpose="BindAccount (bank confirms the holder's name)",
-                request_id=request_id,
-                now=deps.clock(),
-            )
-            name = revealed.name if revealed is not None else ""
-            await uow.commit()
-    if confirmation is Confirmation.BANK_CONFIRMED:
-        answer = await ask_bank(deps, account, name)
-        if answer.check is None:
-            raise Unavailable("the bank is unavailable; retry with the same request_id")
-        if answer.check.answer is not PayeeAnswer.MATCH:
-            raise FailedPrecondition("the bank does not confirm the account is held in your name")
+        await uow.commit()
+    try:
+        answer = await deps.banks.confirm_holder(
+            partner,
+            account,
+            revealed.id_number,
+            revealed.name,
+            consent=f"users/{user_id}/bindAccount/{request_id}",
+        )
+    except PartnerFailure:
+        raise Unavailable(
+            "the account's platform or bank is unavailable; retry with the same request_id"
+        ) from None
+    if answer is not HolderAnswer.MATCH:
+        # Said the same way whether the account exists or is someone else's.
+        raise FailedPrecondition("the account's platform or bank does not confirm it is yours")
     now = deps.clock()
     async with deps.uow() as uow:
         done = await replay.recall(uow.conn)
         if done is not None:
             return done
+        repo = uow.repo
+        former = await repo.account_holder(account)
+        if former is not None and former.user_id == user_id:
+            raise AlreadyExists("you have bound this account already")
+        if former is not None:
+            # The partner just confirmed the caller holds it: the other binding is a squat
+            # or out of date (the account changed hands). It goes; its binder is told.
+            await repo.release_account(former.id)
+            await enqueue_user_notice(
+                uow.conn,
+                f"account-moved:{former.id}",
+                former.user_id,
+                messages.account_moved(former.masked_account),
+            )
         try:
-            bound = await uow.repo.add_account(
+            bound = await repo.add_account(
                 str(uuid.uuid4()), user_id, account, mask_account(account), confirmation, now
             )
         except DuplicateAccount:
-            raise AlreadyExists("the account is already bound to a verified person") from None
+            raise Unavailable("the account is being bound right now; retry") from None
         response = await replay.remember(uow.conn, bound)
         await uow.commit()
+    if former is not None:
+        deps.wake_outbox()
     log.info(
-        "account bound", user_id=user_id, kind=account.kind.name, confirmation=confirmation.name
+        "account bound",
+        user_id=user_id,
+        kind=account.kind.name,
+        confirmation=confirmation.name,
+        moved_from=None if former is None else former.user_id,
     )
     return response
+
+
+async def list_accounts(deps: Deps, principal: Principal, user_id: str) -> list[BoundAccount]:
+    require_self(principal, user_id)
+    async with deps.uow() as uow:
+        return await uow.repo.accounts_of(user_id)
+
+
+async def unbind_account(deps: Deps, principal: Principal, user_id: str, account_id: str) -> None:
+    require_self(principal, user_id)
+    async with deps.uow() as uow:
+        mine = [a for a in await uow.repo.accounts_of(user_id) if a.id == account_id]
+        if not mine:
+            raise NotFound(f"users/{user_id}/accounts/{account_id} not found")
+        await uow.repo.release_account(account_id)
+        await uow.commit()
+    log.info("account unbound", user_id=user_id)
 
 
 async def verify_account(
     deps: Deps, principal: Principal, account: Indicator
 ) -> AccountVerification:
+    # Registered citizens (before paying someone) and staff; see the gateway policy table.
+    if principal.role is Role.CITIZEN and principal.anonymous:
+        raise PermissionDenied("register with your real name first")
+    require_role(principal, Role.CITIZEN, Role.ANALYST, Role.ADMIN, Role.INTERNAL)
     _check_kind(account, BINDABLE_KINDS, "account")
     async with deps.uow() as uow:
         repo = uow.repo
         bound = await repo.account_holder(account)
+        if bound is not None and not bound.confirmation.vouched:
+            bound = None  # a binding no partner confirmed vouches for no one
         holder = None if bound is None else await repo.get_user(bound.user_id)
     try:
         verdict = await deps.risk.check(account)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from services.common.logs import get_logger
-from services.common.outbox import OutboxEvent, PermanentFailure
+from services.common.outbox import OutboxEvent, PermanentFailure, enqueue
+from services.identity.adapters import tables
 from services.identity.domain import messages
 from services.identity.domain.lookups import PartnerFailure
 from services.identity.domain.verification import VerificationState
@@ -35,6 +38,16 @@ def _verification_id(event: OutboxEvent) -> str:
     except (ValueError, KeyError, TypeError):
         raise PermanentFailure("malformed event payload") from None
     return str(value)
+
+
+#: Outbox topic: a notice to a user about their own record (see ``user_notice``).
+TOPIC_USER_NOTICE = "user.notice"
+
+
+async def enqueue_user_notice(conn: AsyncConnection, key: str, user_id: str, text: str) -> None:
+    """Queue a notice to a user in the caller's transaction; ``key`` makes it once only."""
+    payload = json.dumps({"user_id": user_id, "text": text}).encode()
+    await enqueue(conn, tables.outbox, TOPIC_USER_NOTICE, f"{TOPIC_USER_NOTICE}:{key}", payload)
 
 
 class VerificationNotices:
@@ -97,11 +110,36 @@ class VerificationNotices:
             if request is None:
                 raise PermanentFailure("verification request not found")
             target_name = ""
-            if request.state is VerificationState.VERIFIED and request.responder_id is not None:
+            if (
+                request.state is VerificationState.VERIFIED
+                and request.responder_id is not None
+                and not request.name_asked
+            ):
                 target = await repo.get_user(request.responder_id)
                 target_name = target.masked_name if target is not None else ""
-        text = messages.outcome(request.state, request.masked_target_phone, target_name)
+        text = messages.outcome(
+            request.state, request.masked_target_phone, target_name, request.name_matches
+        )
         await self._send(event, user_id=request.requester_id, phone=None, text=text, result=True)
+
+    async def user_notice(self, event: OutboxEvent) -> None:
+        """Tells a user something about their own record, in the app only: the notices of a
+        released number or a moved binding must not go by SMS to a number no longer theirs."""
+        try:
+            payload = json.loads(event.payload)
+            user_id, text = str(payload["user_id"]), str(payload["text"])
+        except (ValueError, KeyError, TypeError):
+            raise PermanentFailure("malformed event payload") from None
+        try:
+            await self.notifier.notify(
+                _request_id(event), user_id=user_id, phone_e164=None, text=text, result=True
+            )
+        except RecipientUnknown:
+            log.info("user has no app profile; notice not delivered", user_id=user_id)
+        except PartnerFailure as exc:
+            raise RuntimeError(str(exc)) from None
+        except NotificationRefused as exc:
+            raise PermanentFailure(str(exc)) from None
 
     async def _send(
         self, event: OutboxEvent, *, user_id: str | None, phone: str | None, text: str, result: bool

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from services.common.indicators import Indicator
+from services.identity.domain.accounts import HolderAnswer
+from services.identity.domain.challenges import CodeCheck, SentCode, SubscriberMatch
 from services.identity.domain.lookups import (
     BankCard,
     CarrierCards,
@@ -37,11 +39,33 @@ class FaceVerifier(Protocol):
 class Carriers(Protocol):
     def carriers(self) -> Sequence[Partner]: ...
 
-    async def count_phone_cards(self, carrier: Partner, id_number: str) -> CarrierCards: ...
+    async def count_phone_cards(
+        self, carrier: Partner, id_number: str, *, consent: str = ""
+    ) -> CarrierCards: ...
 
     async def list_linked_accounts(
-        self, carrier: Partner, phone_e164: str, id_last_six: str
+        self, carrier: Partner, phone_e164: str, id_last_six: str, *, consent: str = ""
     ) -> list[LinkedAccount]: ...
+
+    def carrier_for(self, phone_e164: str) -> Partner | None:
+        """The carrier that serves a number, by the directory; None when no partner does."""
+        ...
+
+    def carrier_for_id(self, carrier_id: str) -> Partner | None: ...
+
+    async def send_code(
+        self, carrier: Partner, phone_e164: str, message: str, *, key: str, consent: str
+    ) -> SentCode | None:
+        """Has the carrier send a one-time code; None when it does not serve the number."""
+        ...
+
+    async def validate_code(
+        self, carrier: Partner, authentication_id: str, code: str, *, key: str
+    ) -> CodeCheck: ...
+
+    async def match_subscriber(
+        self, carrier: Partner, phone_e164: str, id_number: str, *, consent: str
+    ) -> SubscriberMatch: ...
 
 
 class Banks(Protocol):
@@ -51,9 +75,20 @@ class Banks(Protocol):
         """The bank that holds an account, when the directory can tell; None to ask every bank."""
         ...
 
-    async def list_cards(self, bank: Partner, id_number: str, name: str) -> list[BankCard]: ...
+    async def list_cards(
+        self, bank: Partner, id_number: str, name: str, *, consent: str = ""
+    ) -> list[BankCard]: ...
 
     async def check_payee(self, bank: Partner, account: Indicator, name: str) -> PayeeCheck: ...
+
+    def holder_confirmer(self, account: Indicator) -> Partner | None:
+        """The partner that can confirm who holds an account (its bank, payment institution
+        or platform operator); None when no partner can."""
+        ...
+
+    async def confirm_holder(
+        self, partner: Partner, account: Indicator, id_number: str, name: str, *, consent: str
+    ) -> HolderAnswer: ...
 
 
 class RiskChecker(Protocol):

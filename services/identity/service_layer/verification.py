@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from services.common import pagination
+from services.common import names, pagination
 from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -72,6 +72,8 @@ class CreateRequest:
     requester_id: str
     target_phone_e164: str
     purpose: Purpose
+    #: "Is this <name>?": then the answer is yes or no, never a masked name.
+    expected_name: str = ""
 
     def __repr__(self) -> str:
         return f"CreateRequest(requester_id={self.requester_id!r})"
@@ -117,7 +119,11 @@ async def _view(
             raise RuntimeError(f"requester of {request.id} is missing")
     state = request.state_at(now)
     target_name = None
-    if state is VerificationState.VERIFIED and request.responder_id is not None:
+    if (
+        state is VerificationState.VERIFIED
+        and request.responder_id is not None
+        and not request.name_asked  # asked "is this <name>?": yes or no only
+    ):
         target = await repo.get_user(request.responder_id)
         target_name = target.masked_name if target is not None else None
     attempts = request.attempts_left(deps.settings.max_face_attempts) if show_attempts else None
@@ -196,8 +202,9 @@ async def create_request(
             state=VerificationState.PENDING,
             create_time=now,
             expire_time=now + deps.settings.verification_ttl,
+            name_asked=bool(cmd.expected_name),
         )
-        await repo.add_request(request, cmd.target_phone_e164)
+        await repo.add_request(request, cmd.target_phone_e164, cmd.expected_name)
         await enqueue(
             uow.conn,
             tables.outbox,
@@ -248,6 +255,8 @@ async def list_incoming(
     page_token: str,
 ) -> tuple[list[VerificationView], str]:
     require_self(principal, user_id)
+    # By default the open invitations only: an answered or expired request is withdrawn.
+    state = VerificationState.PENDING if state is None else state
     position = pagination.decode(page_token)
     after: tuple[datetime, str] | None = None
     if position is not None:
@@ -355,6 +364,18 @@ async def respond(
             )
         except RequestClosed as exc:
             raise _closed(exc) from None
+        if answered.state is VerificationState.VERIFIED and answered.name_asked:
+            expected = await repo.expected_name(answered.id)
+            revealed = await repo.reveal(
+                responder.id,
+                ("name",),
+                actor=principal.audit_actor,
+                purpose="RespondToVerificationRequest (is the holder the expected name?)",
+                request_id=cmd.call_request_id,
+                now=now,
+            )
+            if expected is not None and revealed is not None:
+                answered = replace(answered, name_matches=names.same_name(expected, revealed.name))
         await repo.save_request(answered)
         if answered.state is not VerificationState.PENDING:
             await enqueue(
@@ -411,10 +432,20 @@ async def unblock_requester(
 
 
 async def expire_overdue(deps: Deps) -> int:
-    """One sweep: pending requests past their expiry become EXPIRED in the database."""
+    """One sweep: pending requests past their expiry become EXPIRED in the database, and
+    each requester is told (the same outcome notice as for an answer)."""
     async with deps.uow() as uow:
-        count = await uow.repo.expire_due(deps.clock())
+        expired = await uow.repo.expire_due(deps.clock())
+        for verification_id in expired:
+            await enqueue(
+                uow.conn,
+                tables.outbox,
+                TOPIC_OUTCOME,
+                f"{TOPIC_OUTCOME}:{verification_id}",
+                json.dumps({"verification_request": verification_id}).encode(),
+            )
         await uow.commit()
-    if count:
-        log.info("verification requests expired", count=count)
-    return count
+    if expired:
+        deps.wake_outbox()
+        log.info("verification requests expired", count=len(expired))
+    return len(expired)

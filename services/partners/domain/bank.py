@@ -76,6 +76,7 @@ class Card:
 class AccountRecord:
     holder_name: str
     closed: bool = False
+    holder_id: str = ""  # the holder's resident ID number, when seeded
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +107,20 @@ class Bank:
         for card in cards:
             self._accounts[card.number] = AccountRecord(name)
 
-    def seed_account(self, account: Indicator, holder_name: str, *, closed: bool) -> None:
-        self._accounts[account.value] = AccountRecord(holder_name, closed)
+    def seed_account(
+        self, account: Indicator, holder_name: str, *, closed: bool, holder_id: str = ""
+    ) -> None:
+        self._accounts[_account_key(account)] = AccountRecord(holder_name, closed, holder_id)
 
     # -- accounts --------------------------------------------------------------------------
 
     def account(self, account: Indicator) -> AccountRecord | None:
         """The record of an account this bank holds, or None."""
-        seeded = self._accounts.get(account.value)
+        seeded = self._accounts.get(_account_key(account))
         if seeded is not None:
             return seeded
+        if account.kind in (IndicatorKind.WECHAT_ID, IndicatorKind.QQ_NUMBER):
+            return None  # platform accounts exist only as seeded
         if bank_for_account(account) != self.name:
             return None
         return AccountRecord(synthetic.holder_name(self.name, account.value))
@@ -162,6 +167,27 @@ class Bank:
             return []
         return sorted(customer.cards, key=lambda card: card.number)
 
+    def confirm_holder(self, account: Indicator, id_number: str, name: str) -> HolderMatch:
+        """Whether the account is held here by this ID number and name; nothing else."""
+        record = self.account(account)
+        if record is None:
+            return HolderMatch.ACCOUNT_NOT_FOUND
+        if record.holder_id and record.holder_id != id_number:
+            return HolderMatch.NO_MATCH
+        if not record.holder_id:
+            # A card of a seeded customer: the customer's ID is on file. Else the name only.
+            owner = next(
+                (
+                    holder
+                    for holder, customer in self._customers.items()
+                    if any(card.number == account.value for card in customer.cards)
+                ),
+                None,
+            )
+            if owner is not None and owner != id_number:
+                return HolderMatch.NO_MATCH
+        return HolderMatch.MATCH if same_name(record.holder_name, name) else HolderMatch.NO_MATCH
+
     def check_payee(self, account: Indicator, typed_name: str) -> tuple[PayeeNameMatch, str]:
         """How the typed name compares with the holder's, and the holder's name (empty when
         the account is not found)."""
@@ -169,6 +195,22 @@ class Bank:
         if record is None:
             return PayeeNameMatch.ACCOUNT_NOT_FOUND, ""
         return compare_payee_name(typed_name, record.holder_name), record.holder_name
+
+
+class HolderMatch(enum.IntEnum):
+    """Numbers match antifraud.partner.v1.HolderMatch."""
+
+    MATCH = 1
+    NO_MATCH = 2
+    ACCOUNT_NOT_FOUND = 3
+
+
+def _account_key(account: Indicator) -> str:
+    # Bank and payment accounts keep their plain value (the card number is the key the
+    # customer seeding uses); platform accounts are prefixed so a QQ number is no card.
+    if account.kind in (IndicatorKind.WECHAT_ID, IndicatorKind.QQ_NUMBER):
+        return f"{account.kind.name}:{account.value}"
+    return account.value
 
 
 def is_order_account(account: Indicator) -> bool:

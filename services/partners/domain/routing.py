@@ -7,8 +7,10 @@ Decisions where the real world is not one table:
 
 * Carriers by the 3-digit prefix of a Chinese mobile number, as issued; number
   portability is not modelled (a carrier simulator seeded with a ported number
-  serves it all the same). Prefixes not listed (e.g. 190-197 of China Broadnet,
-  162/165/167 MVNO blocks) belong to no simulated carrier.
+  serves it all the same). China Broadnet (中国广电, 192) is a carrier of its own;
+  the MVNO blocks (162, 165, 167, 170, 171) are served by one MVNO simulator. Every
+  number a Chinese carrier issues is some simulator's, so a look-up that asked every
+  carrier has asked everyone who could hold a card.
 * Payment institutions are simulated by bank simulators: ``alipay:`` accounts by
   bank-icbc, ``wechat_pay:`` accounts by bank-ccb (the BankService contract is the
   same for banks and payment institutions).
@@ -23,13 +25,14 @@ CARRIER_CMCC = "carrier-cmcc"
 CARRIER_CUCC = "carrier-cucc"
 CARRIER_CTCC = "carrier-ctcc"
 CARRIER_MVNO = "carrier-mvno"
+CARRIER_CBN = "carrier-cbn"
 BANK_ICBC = "bank-icbc"
 BANK_CCB = "bank-ccb"
 BANK_ABC = "bank-abc"
 FACE = "face"
 REGISTRY = "registry"
 
-CARRIERS: tuple[str, ...] = (CARRIER_CMCC, CARRIER_CUCC, CARRIER_CTCC, CARRIER_MVNO)
+CARRIERS: tuple[str, ...] = (CARRIER_CMCC, CARRIER_CUCC, CARRIER_CTCC, CARRIER_MVNO, CARRIER_CBN)
 BANKS: tuple[str, ...] = (BANK_ICBC, BANK_CCB, BANK_ABC)
 SIMULATORS: tuple[str, ...] = (*CARRIERS, *BANKS, FACE, REGISTRY)
 
@@ -37,7 +40,8 @@ DISPLAY_NAMES: dict[str, str] = {
     CARRIER_CMCC: "中国移动",
     CARRIER_CUCC: "中国联通",
     CARRIER_CTCC: "中国电信",
-    CARRIER_MVNO: "虚拟运营商 (170/171)",
+    CARRIER_MVNO: "虚拟运营商 (162/165/167/170/171)",
+    CARRIER_CBN: "中国广电",
     BANK_ICBC: "中国工商银行",
     BANK_CCB: "中国建设银行",
     BANK_ABC: "中国农业银行",
@@ -63,12 +67,19 @@ CARRIER_PREFIXES: dict[str, tuple[str, ...]] = {
         (133, 133), (149, 149), (153, 153), (173, 173), (177, 177), (180, 181), (189, 189),
         (199, 199),
     ),
-    CARRIER_MVNO: _prefixes((170, 171)),
+    CARRIER_MVNO: _prefixes((162, 162), (165, 165), (167, 167), (170, 171)),
+    CARRIER_CBN: _prefixes((192, 192)),
 }
 # fmt: on
 _CARRIER_BY_PREFIX = {p: c for c, prefixes in CARRIER_PREFIXES.items() for p in prefixes}
 
 PAYMENT_PROVIDER_BANKS: dict[str, str] = {"alipay": BANK_ICBC, "wechat_pay": BANK_CCB}
+#: WeChat and QQ accounts are confirmed by their operator, Tencent, whose payment
+#: institution (WeChat Pay) bank-ccb stands for.
+PLATFORM_ACCOUNT_BANKS: dict[IndicatorKind, str] = {
+    IndicatorKind.WECHAT_ID: BANK_CCB,
+    IndicatorKind.QQ_NUMBER: BANK_CCB,
+}
 
 
 def carrier_of_e164(e164: str) -> str | None:
@@ -98,6 +109,12 @@ def bank_for_account(account: Indicator) -> str | None:
     if account.kind == IndicatorKind.PAYMENT_ACCOUNT:
         return PAYMENT_PROVIDER_BANKS.get(account.value.partition(":")[0])
     return None
+
+
+def partner_for_account(account: Indicator) -> str | None:
+    """The partner that can confirm who holds an account: its bank or payment institution,
+    or the operator of a WeChat or QQ account; None when no simulated partner can."""
+    return PLATFORM_ACCOUNT_BANKS.get(account.kind) or bank_for_account(account)
 
 
 def bank_for_card(number: str) -> str | None:

@@ -124,6 +124,7 @@ class BankServicer(bank_pb2_grpc.BankServiceServicer):
             )
             name = fields.person_name(v, "name", request.name)
             limit, offset = fields.page(v, request.page_size, request.page_token)
+            consent = fields.consent_reference(v, request.consent_reference)
 
         def answer() -> tuple[pb.ListCardsResponse, Summary]:
             cards = self.bank.cards(id_number, name)
@@ -141,6 +142,7 @@ class BankServicer(bank_pb2_grpc.BankServiceServicer):
             summary = {
                 "masked_resident_id_number": resident_id.mask(id_number),
                 "card_count": str(len(cards)),
+                "consent_reference": consent,
             }
             return response, summary
 
@@ -162,6 +164,35 @@ class BankServicer(bank_pb2_grpc.BankServiceServicer):
             return response, summary
 
         return await self.gate.read("CheckPayeeName", answer)
+
+    async def ConfirmAccountHolder(
+        self, request: pb.ConfirmAccountHolderRequest, context: Context
+    ) -> pb.ConfirmAccountHolderResponse:
+        with collecting() as v:
+            account = fields.account(
+                v, "account", request.HasField("account"), request.account,
+                kinds=fields.HOLDER_KINDS,
+            )  # fmt: skip
+            id_number = fields.resident_id_number(
+                v, "resident_id_number", request.resident_id_number
+            )
+            name = fields.person_name(v, "name", request.name)
+            consent = fields.consent_reference(v, request.consent_reference)
+
+        def answer() -> tuple[pb.ConfirmAccountHolderResponse, Summary]:
+            match = self.bank.confirm_holder(account, id_number, name)
+            response = pb.ConfirmAccountHolderResponse(
+                holder_match=int(match)  # type: ignore[arg-type]
+            )
+            summary = {
+                "masked_account": display(account),
+                "masked_resident_id_number": resident_id.mask(id_number),
+                "holder_match": pb.HolderMatch.Name(match),
+                "consent_reference": consent,
+            }
+            return response, summary
+
+        return await self.gate.read("ConfirmAccountHolder", answer)
 
 
 def _masked_card(number: str) -> str:

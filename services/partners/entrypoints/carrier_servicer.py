@@ -9,10 +9,12 @@ from services.common.errors import NotFound
 from services.common.indicators import Indicator, IndicatorKind, display
 from services.common.validation import collecting, text
 from services.partners.domain.carrier import (
+    CODE_PLACEHOLDER,
     MAX_TEXT,
     SINGLE_SEGMENT,
     Carrier,
     SmsDeliveryState,
+    UnknownCode,
     UnknownMessage,
 )
 from services.partners.domain.names import mask_account_name
@@ -21,6 +23,7 @@ from services.partners.entrypoints.fields import Context
 from services.partners.entrypoints.gate import Gate, Summary
 
 MAX_MESSAGE_ID = 64
+MAX_CODE_TEXT = SINGLE_SEGMENT - 8  # the template, before the code goes in
 
 
 def _masked_phone(phone: str) -> str:
@@ -44,7 +47,12 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
         def answer() -> tuple[pb.SendSmsResponse, Summary]:
             delay, fails = self.gate.draw_delivery()
             sent = self.carrier.send_sms(
-                phone, body, now=fields.now(), delivery_delay=delay, delivery_fails=fails
+                phone,
+                body,
+                now=fields.now(),
+                delivery_delay=delay,
+                delivery_fails=fails,
+                sender=sender,
             )
             response = pb.SendSmsResponse(
                 segment_count=sent.segments, submit_time=fields.timestamp(sent.submit_time)
@@ -102,6 +110,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
             id_number = fields.resident_id_number(
                 v, "resident_id_number", request.resident_id_number
             )
+            consent = fields.consent_reference(v, request.consent_reference)
 
         def answer() -> tuple[pb.CountPhoneCardsResponse, Summary]:
             lines = self.carrier.phone_cards(id_number)
@@ -118,6 +127,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
             summary = {
                 "masked_resident_id_number": resident_id.mask(id_number),
                 "card_count": str(len(lines)),
+                "consent_reference": consent,
             }
             return response, summary
 
@@ -132,6 +142,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
                 v, "resident_id_last_six", request.resident_id_last_six
             )
             limit, offset = fields.page(v, request.page_size, request.page_token)
+            consent = fields.consent_reference(v, request.consent_reference)
 
         def answer() -> tuple[pb.ListLinkedAccountsResponse, Summary]:
             accounts = self.carrier.linked_accounts(phone, last_six)
@@ -149,7 +160,99 @@ class CarrierServicer(carrier_pb2_grpc.CarrierServiceServicer):
             summary = {
                 "masked_phone_number": _masked_phone(phone),
                 "account_count": str(len(accounts)),
+                "consent_reference": consent,
             }
             return response, summary
 
         return await self.gate.read("ListLinkedAccounts", answer)
+
+    async def SendOneTimeCode(
+        self, request: pb.SendOneTimeCodeRequest, context: Context
+    ) -> pb.SendOneTimeCodeResponse:
+        with collecting() as v:
+            key = fields.idempotency_key(v, request.idempotency_key)
+            phone = fields.mobile_number(v, "phone_number", request.phone_number)
+            template = text(v, "message", request.message, max_len=MAX_CODE_TEXT, required=True)
+            if template and template.count(CODE_PLACEHOLDER) != 1:
+                v.add("message", f"must hold {CODE_PLACEHOLDER} once")
+            sender = fields.sms_sender(v, "sender_id", request.sender_id)
+            consent = fields.consent_reference(v, request.consent_reference)
+
+        def answer() -> tuple[pb.SendOneTimeCodeResponse, Summary]:
+            delay, fails = self.gate.draw_delivery()
+            now = fields.now()
+            authentication_id, sent = self.carrier.send_code(
+                phone, template, sender=sender, now=now, delivery_delay=delay, delivery_fails=fails
+            )
+            response = pb.SendOneTimeCodeResponse(authentication_id=authentication_id)
+            if authentication_id:
+                response.state = pb.SMS_SUBMIT_STATE_ACCEPTED
+                code = self.carrier.code(authentication_id)
+                response.expire_time.CopyFrom(fields.timestamp(code.expire_time))
+            else:
+                response.state = pb.SMS_SUBMIT_STATE_REJECTED
+                response.reject_reason = int(sent.reject_reason or 0)  # type: ignore[assignment]
+            summary = {
+                "masked_phone_number": _masked_phone(phone),
+                "state": pb.SmsSubmitState.Name(response.state),
+                "authentication_id": authentication_id,
+                "consent_reference": consent,
+            }
+            return response, summary
+
+        return await self.gate.effect("SendOneTimeCode", key, request, answer)
+
+    async def ValidateOneTimeCode(
+        self, request: pb.ValidateOneTimeCodeRequest, context: Context
+    ) -> pb.ValidateOneTimeCodeResponse:
+        with collecting() as v:
+            key = fields.idempotency_key(v, request.idempotency_key)
+            authentication_id = text(
+                v, "authentication_id", request.authentication_id,
+                max_len=MAX_MESSAGE_ID, required=True,
+            )  # fmt: skip
+            code = request.code.strip()
+            if not (4 <= len(code) <= 8 and code.isascii() and code.isdigit()):
+                v.add("code", "must be 4 to 8 digits")
+
+        def answer() -> tuple[pb.ValidateOneTimeCodeResponse, Summary]:
+            try:
+                result, left = self.carrier.validate_code(authentication_id, code, fields.now())
+            except UnknownCode:
+                raise NotFound(f"authentication_id: no such code at {self.carrier.name}") from None
+            response = pb.ValidateOneTimeCodeResponse(
+                result=int(result),  # type: ignore[arg-type]
+                remaining_attempts=left,
+            )
+            summary = {
+                "authentication_id": authentication_id,
+                "result": pb.OneTimeCodeResult.Name(response.result),
+            }
+            return response, summary
+
+        return await self.gate.effect("ValidateOneTimeCode", key, request, answer)
+
+    async def MatchSubscriberIdentity(
+        self, request: pb.MatchSubscriberIdentityRequest, context: Context
+    ) -> pb.MatchSubscriberIdentityResponse:
+        with collecting() as v:
+            phone = fields.mobile_number(v, "phone_number", request.phone_number)
+            id_number = fields.resident_id_number(
+                v, "resident_id_number", request.resident_id_number
+            )
+            consent = fields.consent_reference(v, request.consent_reference)
+
+        def answer() -> tuple[pb.MatchSubscriberIdentityResponse, Summary]:
+            result = self.carrier.match_identity(phone, id_number)
+            response = pb.MatchSubscriberIdentityResponse(
+                id_number_match=int(result)  # type: ignore[arg-type]
+            )
+            summary = {
+                "masked_phone_number": _masked_phone(phone),
+                "masked_resident_id_number": resident_id.mask(id_number),
+                "id_number_match": pb.SubscriberMatch.Name(response.id_number_match),
+                "consent_reference": consent,
+            }
+            return response, summary
+
+        return await self.gate.read("MatchSubscriberIdentity", answer)

@@ -31,7 +31,7 @@ from services.partners.domain.carrier import Carrier, InternetPlatform, Line, Li
 from services.partners.domain.face import FaceOutcome, FaceProvider
 from services.partners.domain.received import ReceivedCall
 from services.partners.domain.registry import Registry
-from services.partners.domain.routing import bank_for_account, carrier_of_e164
+from services.partners.domain.routing import bank_for_account, carrier_of_e164, partner_for_account
 from services.partners.entrypoints import fields
 from services.partners.entrypoints.fields import Context
 
@@ -260,7 +260,7 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
         route = self._routes(request.simulator)
         only = next(iter(banks))
         customers: list[tuple[str, str, dict[str, list[Card]]]] = []
-        accounts: list[tuple[str, Indicator, str, bool]] = []
+        accounts: list[tuple[str, Indicator, str, bool, str]] = []
         with collecting() as v:
             if not request.card_holders and not request.account_holders:
                 v.add("card_holders", "needs at least one card holder or account holder")
@@ -291,21 +291,27 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
             for i, seeded in enumerate(request.account_holders[: fields.MAX_SEED_ITEMS]):
                 at = f"account_holders[{i}]"
                 account = fields.account(
-                    v, f"{at}.account", seeded.HasField("account"), seeded.account
-                )
+                    v, f"{at}.account", seeded.HasField("account"), seeded.account,
+                    kinds=fields.HOLDER_KINDS,
+                )  # fmt: skip
                 holder_name = fields.person_name(v, f"{at}.holder_name", seeded.holder_name)
+                holder_id = ""
+                if seeded.resident_id_number:
+                    holder_id = fields.resident_id_number(
+                        v, f"{at}.resident_id_number", seeded.resident_id_number, checked=True
+                    )
                 if not account.value:
                     continue
-                target = bank_for_account(account) if route else only
+                target = partner_for_account(account) if route else only
                 if target is None or target not in banks:
                     v.add(f"{at}.account", _UNROUTED_ACCOUNT)
                     continue
-                accounts.append((target, account, holder_name, seeded.closed))
+                accounts.append((target, account, holder_name, seeded.closed, holder_id))
         for id_number, name, cards in customers:
             for bank, bank_cards in cards.items():
                 banks[bank].seed_customer(id_number, name, bank_cards)
-        for bank, account, holder_name, closed in accounts:
-            banks[bank].seed_account(account, holder_name, closed=closed)
+        for bank, account, holder_name, closed, holder_id in accounts:
+            banks[bank].seed_account(account, holder_name, closed=closed, holder_id=holder_id)
         return pb.SeedCardsResponse(
             card_count=sum(len(cs) for _, _, cards in customers for cs in cards.values()),
             account_count=len(accounts),
@@ -355,6 +361,33 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
                 else:
                     provider.seed_outcome(subject, outcome)
         return pb.SeedFaceOutcomesResponse(outcome_count=len(outcomes))
+
+    async def ListHandsetMessages(
+        self, request: pb.ListHandsetMessagesRequest, context: Context
+    ) -> pb.ListHandsetMessagesResponse:
+        carriers = self._of_kind(request.simulator, Carrier, "carrier")
+        with collecting() as v:
+            phone = fields.mobile_number(v, "phone_number", request.phone_number)
+            limit = page_size(v, request.page_size)
+        now = fields.now()
+        found = [
+            (message, name)
+            for name, carrier in carriers
+            for message in carrier.handset_messages(phone, now)
+        ]
+        found.sort(key=lambda pair: pair[0].due_time, reverse=True)
+        return pb.ListHandsetMessagesResponse(
+            messages=[
+                pb.HandsetMessage(
+                    simulator=name,
+                    message_id=message.message_id,
+                    sender_id=message.sender,
+                    text=message.text,
+                    delivered_time=fields.timestamp(message.due_time),
+                )
+                for message, name in found[:limit]
+            ]
+        )
 
 
 _UNROUTED_ACCOUNT = "no simulated bank holds this account (BIN or provider); name the simulator"

@@ -107,8 +107,19 @@ def sms_sender(v: Violations, field: str, value: str) -> str:
         return value
 
 
-def account(v: Violations, field: str, present: bool, message: common_pb2.Indicator) -> Indicator:
-    """A canonical BANK_ACCOUNT or PAYMENT_ACCOUNT indicator."""
+ACCOUNT_KINDS = (IndicatorKind.BANK_ACCOUNT, IndicatorKind.PAYMENT_ACCOUNT)
+HOLDER_KINDS = (*ACCOUNT_KINDS, IndicatorKind.WECHAT_ID, IndicatorKind.QQ_NUMBER)
+
+
+def account(
+    v: Violations,
+    field: str,
+    present: bool,
+    message: common_pb2.Indicator,
+    *,
+    kinds: tuple[IndicatorKind, ...] = ACCOUNT_KINDS,
+) -> Indicator:
+    """A canonical indicator of one of ``kinds`` (by default BANK_ACCOUNT or PAYMENT_ACCOUNT)."""
     placeholder = Indicator(IndicatorKind.BANK_ACCOUNT, "")
     if not present:
         v.add(field, "is required")
@@ -116,8 +127,8 @@ def account(v: Violations, field: str, present: bool, message: common_pb2.Indica
     kind = enum_value(v, f"{field}.kind", message.kind, IndicatorKind)
     if kind is None:
         return placeholder
-    if kind not in (IndicatorKind.BANK_ACCOUNT, IndicatorKind.PAYMENT_ACCOUNT):
-        v.add(f"{field}.kind", "must be BANK_ACCOUNT or PAYMENT_ACCOUNT")
+    if kind not in kinds:
+        v.add(f"{field}.kind", "must be " + " or ".join(k.name for k in kinds))
         return placeholder
     try:
         return normalize(kind, message.value)
@@ -174,3 +185,8 @@ def seed_count(v: Violations, field: str, count: int, *, required: bool = True) 
         v.add(field, "needs at least one item")
     if count > MAX_SEED_ITEMS:
         v.add(field, f"must have at most {MAX_SEED_ITEMS} items")
+
+
+def consent_reference(v: Violations, value: str) -> str:
+    """The caller's record of the person's consent to a look-up (recorded, not checked)."""
+    return text(v, "consent_reference", value, max_len=MAX_REFERENCE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -33,6 +34,25 @@ async def user_of_phone(conn: AsyncConnection, phone_number: str) -> str | None:
         sa.select(recipients.c.user_id).where(recipients.c.phone_number == phone_number)
     )
     return user_id
+
+
+async def release_phone(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    """The user no longer holds their number: a placeholder no number can equal takes its
+    place (the column is unique and required), so nothing meant for the number reaches them."""
+    placeholder = "rel:" + hashlib.sha256(user_id.encode()).hexdigest()[:16]
+    await conn.execute(
+        sa.update(recipients)
+        .where(recipients.c.user_id == user_id)
+        .values(phone_number=placeholder, update_time=now)
+    )
+
+
+async def remove_guardian(conn: AsyncConnection, phone_number: str) -> int:
+    """Remove a number from every user's guardians; how many users had it."""
+    result = await conn.execute(
+        sa.delete(guardians).where(guardians.c.phone_number == phone_number)
+    )
+    return int(result.rowcount)
 
 
 async def persons(conn: AsyncConnection, phone_numbers: Iterable[str]) -> dict[str, Person]:

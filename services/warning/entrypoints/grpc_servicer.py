@@ -22,6 +22,7 @@ from services.common.validation import Violations, collecting
 from services.warning.adapters import (
     bank_orders_repo,
     fanouts_repo,
+    recipients_repo,
     stats_repo,
     tables,
     tasks_repo,
@@ -278,7 +279,13 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         assert number is not None
         async with self._uow() as uow:
             stored = await recipients.upsert(
-                uow, user, number, given.protected, tuple(guardians), _now()
+                uow,
+                user,
+                number,
+                given.protected,
+                tuple(guardians),
+                _now(),
+                take_over=request.take_over_phone_number,
             )
             await uow.commit()
         return pb.UpsertRecipientResponse(recipient=convert.recipient_pb(stored))
@@ -293,6 +300,19 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         async with self.db.read() as conn:
             found = await recipients.get(conn, user)
         return pb.GetRecipientResponse(recipient=convert.recipient_pb(found))
+
+    async def StopGuarding(
+        self, request: pb.StopGuardingRequest, context: Context
+    ) -> pb.StopGuardingResponse:
+        with collecting() as v:
+            user = convert.user_id(v, "user_id", request.user_id)
+        assert user is not None
+        access.require_self_or_staff(user)
+        async with self._uow() as uow:
+            profile = await recipients.get(uow.conn, user)
+            removed = await recipients_repo.remove_guardian(uow.conn, profile.phone_number)
+            await uow.commit()
+        return pb.StopGuardingResponse(removed_count=removed)
 
     # Contact events
 

@@ -26,6 +26,8 @@ POLICY: dict[str, Callers] = table(
         "GetNotification": _ANALYST | services("identity"),
         "UpsertRecipient": _CITIZEN,
         "GetRecipient": _CITIZEN | _ANALYST,
+        # A guardian ends their own guardianship (the service checks whose number).
+        "StopGuarding": _CITIZEN,
         "RecordContactEvents": _CARRIER,
         "StreamContactEvents": _CARRIER,
         "ListFanouts": _ANALYST,

@@ -21,9 +21,14 @@ async def upsert(
     protected: bool,
     guardians: tuple[str, ...],
     now: datetime,
+    *,
+    take_over: bool = False,
 ) -> Recipient:
     holder = await recipients_repo.user_of_phone(uow.conn, phone_number)
-    if holder is not None and holder != user_id:
+    if holder is not None and holder != user_id and take_over:
+        # The number changed hands: its former holder keeps a profile but not the number.
+        await recipients_repo.release_phone(uow.conn, holder, now)
+    elif holder is not None and holder != user_id:
         # Do not say which user holds it: the caller may be probing.
         raise AlreadyExists("the phone number belongs to another registered user")
     await recipients_repo.upsert(uow.conn, user_id, phone_number, protected, guardians, now)
