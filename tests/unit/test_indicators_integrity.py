@@ -471,6 +471,9 @@ def _variants(indicator: Indicator) -> list[Indicator]:
     if kind is K.IP_ADDRESS and "/" in listed:
         network = ipaddress.ip_network(listed)
         last = network.broadcast_address
+        if isinstance(last, ipaddress.IPv6Address) and last.ipv4_mapped is not None:
+            # Mapped addresses are read as the IPv4 address they carry: take one that is not.
+            last = network.network_address
         return [normalize(K.IP_ADDRESS, str(last)), normalize(K.IP_ADDRESS, f"{last}")]
     return []
 
