@@ -58,7 +58,7 @@ class WarningComponent:
         self.db = db
         self.settings = settings
         self.directory = directory or PartnerDirectory()
-        self.hub = PushHub()
+        self.hub = PushHub(db, settings)
         self.carriers = CarrierClient(self.directory.clients)
         self.banks = BankClient(self.directory.clients, authority)
         self.sms_sender = SmsSender(
@@ -107,6 +107,7 @@ class WarningComponent:
     async def start(self) -> None:
         await self.migrate()
         self.relay.start()
+        self.hub.start()
         for loop in self.loops:
             loop.start()
 
@@ -114,6 +115,7 @@ class WarningComponent:
         """Stop background work, then release the lease, the partners' channels, the database:
         each step runs even if one before it failed."""
         try:
+            await self.hub.stop()
             for loop in self.loops:
                 await loop.stop()
             await self.relay.stop()
