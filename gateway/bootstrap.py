@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 
+from gateway.adapters import tables
 from gateway.adapters.backends import Backends
 from gateway.adapters.keystore import KeyStore
 from gateway.domain.policy import POLICY, PROXIED
@@ -31,6 +32,8 @@ from services.api.antifraud.risk.v1 import risk_pb2  # noqa: F401
 from services.api.antifraud.warning.v1 import warning_pb2  # noqa: F401
 from services.common.config import env_float
 from services.common.db import Database
+from services.common.idempotency import retention_job
+from services.common.retention import Retention, RetentionSettings
 from services.common.server import Binding
 
 VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
@@ -49,8 +52,19 @@ def _service(name: str) -> Any:
 class GatewayComponent:
     name = "gateway"
 
-    def __init__(self, db: Database, *, rate: float, burst: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        rate: float,
+        burst: float,
+        retention: RetentionSettings | None = None,
+    ) -> None:
         self.db = db
+        kept = retention or RetentionSettings()
+        self.retention = Retention.of(
+            db, [retention_job(tables.idempotency_keys, kept.idempotency)], kept
+        )
         self.keys = KeyStore(db)
         self.limiter = RateLimiter(rate, burst)
         self.backends = Backends()
@@ -107,8 +121,10 @@ class GatewayComponent:
 
     async def start(self) -> None:
         await self.migrate()
+        self.retention.start()
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.background.drain()
         await self.backends.close()
         await self.db.dispose()
@@ -125,4 +141,5 @@ def build(
         Database("gateway", url=url, schema=schema),
         rate=env_float("GATEWAY_RATE_PER_SECOND", 50.0),
         burst=env_float("GATEWAY_RATE_BURST", 100.0),
+        retention=RetentionSettings.from_env(),
     )
