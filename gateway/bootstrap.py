@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 
+from gateway.adapters import tables
 from gateway.adapters.backends import Backends
 from gateway.adapters.keystore import KeyStore
 from gateway.domain.policy import POLICY, PROXIED
@@ -35,7 +36,9 @@ from services.api.antifraud.warning.v1 import warning_pb2  # noqa: F401
 from services.common.auth import CallerPolicy
 from services.common.config import env_float, env_int
 from services.common.db import Database
+from services.common.idempotency import retention_job
 from services.common.logs import get_logger
+from services.common.retention import Retention, RetentionSettings
 from services.common.server import Binding
 
 VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
@@ -67,8 +70,13 @@ class GatewayComponent:
         failures_per_second: float = 5.0,
         failure_burst: float = 20.0,
         streams_per_key: int = 20,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self.db = db
+        kept = retention or RetentionSettings()
+        self.retention = Retention.of(
+            db, [retention_job(tables.idempotency_keys, kept.idempotency)], kept
+        )
         self.keys = KeyStore(db)
         self.limiter = RateLimiter(rate, burst)
         self.backends = Backends()
@@ -134,6 +142,7 @@ class GatewayComponent:
     async def start(self) -> None:
         await self.migrate()
         self._revocations = asyncio.create_task(self._follow_revocations(), name="revocations")
+        self.retention.start()
 
     async def _follow_revocations(self) -> None:
         """End the open streams of keys revoked anywhere (any replica, the CLI)."""
@@ -152,6 +161,7 @@ class GatewayComponent:
                 log.info("streams of a revoked key ended", key_id=key_id, streams=ended)
 
     async def stop(self) -> None:
+        await self.retention.stop()
         if self._revocations is not None:
             self._revocations.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -175,4 +185,5 @@ def build(
         failures_per_second=env_float("GATEWAY_AUTH_FAILURES_PER_SECOND", 5.0),
         failure_burst=env_float("GATEWAY_AUTH_FAILURE_BURST", 20.0),
         streams_per_key=env_int("GATEWAY_STREAMS_PER_KEY", 20),
+        retention=RetentionSettings.from_env(),
     )

@@ -13,6 +13,9 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 DOMAIN = "antifraud.gov.example"
+#: ErrorInfo reason (with OUT_OF_RANGE) of a feed cursor older than the feed keeps; the
+#: metadata's ``oldestCursor`` is where what is kept begins.
+CURSOR_EXPIRED = "CURSOR_EXPIRED"
 
 
 class DomainError(Exception):
@@ -90,8 +93,43 @@ class FailedPrecondition(DomainError):
 
 
 class OutOfRange(DomainError):
+    """A position before what is kept or after what exists (an expired feed cursor).
+
+    ``reason`` and ``metadata`` go into the ErrorInfo (AIP-193: an UPPER_SNAKE_CASE reason
+    and lowerCamelCase keys), so a client can act on them without reading the message.
+    """
+
     code = grpc.StatusCode.OUT_OF_RANGE
     reason = "OUT_OF_RANGE"
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, metadata: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+        self.metadata = dict(metadata or {})
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=DOMAIN, metadata=self.metadata
+        )
+        packed = any_pb2.Any()
+        packed.Pack(info)
+        return [packed]
+
+
+def error_info(error: grpc.aio.AioRpcError | grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo an error status carries, if any (for clients and tests)."""
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    return None
 
 
 class PermissionDenied(DomainError):

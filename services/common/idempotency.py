@@ -3,13 +3,17 @@
 Each service adds ``idempotency_table`` to its metadata. ``recall`` and
 ``remember`` run inside the handler's transaction, so the response is stored
 atomically with the change it describes.
+
+A request id is remembered for a window (``ANTIFRAUD_IDEMPOTENCY_RETENTION_HOURS``,
+24 by default; ``retention_job``): a retry within it gets the first response, the
+same id after it is a new request.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -19,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict
+from services.common.retention import RetentionJob, delete_batch
 
 U = TypeVar("U", bound=UnitOfWork)
 M = TypeVar("M", bound=Message)
@@ -34,7 +39,20 @@ def idempotency_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("response", sa.LargeBinary, nullable=False),
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("ix_idempotency_keys_create_time", "create_time"),
     )
+
+
+async def prune(conn: AsyncConnection, table: sa.Table, before: datetime, limit: int) -> int:
+    """Forget up to ``limit`` request ids first answered before ``before``."""
+    return await delete_batch(conn, table, table.c.create_time < before, limit)
+
+
+def retention_job(table: sa.Table, window: timedelta) -> RetentionJob:
+    async def run(conn: AsyncConnection, before: datetime, limit: int) -> int:
+        return await prune(conn, table, before, limit)
+
+    return RetentionJob("idempotency_keys", window, run)
 
 
 def fingerprint(request: Message) -> str:

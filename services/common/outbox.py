@@ -6,6 +6,9 @@ unit of work, and runs one ``OutboxRelay`` with a handler per topic. Rows are
 claimed with a lease, so several replicas can relay the same table: a row is
 delivered by one of them, and the receiver deduplicates on the row's key, so a
 crash between delivery and marking it done repeats the call, never its effect.
+
+Delivered rows are deleted after a window (``ANTIFRAUD_OUTBOX_RETENTION_HOURS``, 24
+by default; ``retention_job``); rows that failed for good stay for an operator.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common import metrics
 from services.common.db import Database
 from services.common.logs import get_logger
+from services.common.retention import RetentionJob, delete_batch
 
 log = get_logger("outbox")
 
@@ -88,6 +92,20 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("last_error", sa.String(500), nullable=True),
         sa.Index("ix_outbox_due", "deliver_time", "fail_time", "next_attempt_time"),
     )
+
+
+async def prune_delivered(
+    conn: AsyncConnection, table: sa.Table, before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` rows delivered before ``before``."""
+    return await delete_batch(conn, table, table.c.deliver_time < before, limit)
+
+
+def retention_job(table: sa.Table, window: timedelta) -> RetentionJob:
+    async def run(conn: AsyncConnection, before: datetime, limit: int) -> int:
+        return await prune_delivered(conn, table, before, limit)
+
+    return RetentionJob("outbox", window, run)
 
 
 @dataclass(frozen=True)

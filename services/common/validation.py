@@ -3,6 +3,21 @@
 A servicer converts a request into domain values with these helpers; a
 ``Violations`` collects every problem of one request so the caller sees them
 all at once.
+
+The limits are what the suite can store and compute with, checked at the edge so
+that no value gets as far as a column, an index or an arithmetic it does not fit:
+
+- times (``time_of``): 1970-01-01T00:00:00Z to 2099-12-31T23:59:59Z. The risk index
+  packs epoch seconds into 32 unsigned bits (it ends at 2106-02-07), and lifetimes
+  and windows are added to stored times; the years in between are that headroom.
+- durations (``duration_of``): within the bounds each field names, checked on the
+  protobuf's seconds before any ``timedelta`` is made (``timedelta`` overflows at
+  about 2.7 million years; a Duration may hold 10,000 years, a raw int64 more).
+- integers (``integer``): within the bounds the caller names; a count or a size
+  must also fit the column it goes to (``INT32_MAX`` for an ``Integer``).
+- indicator values (``indicator``): at most ``MAX_INDICATOR_VALUE`` characters once
+  normalised, the shortest column any service stores one in (a URL's canonical
+  form is longer than what was typed: every non-ASCII byte becomes ``%XX``).
 """
 
 from __future__ import annotations
@@ -11,9 +26,10 @@ import enum
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import FieldViolation, InvalidArgument
@@ -23,6 +39,21 @@ E = TypeVar("E", bound=enum.IntEnum)
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
+
+#: The earliest and (exclusive) latest time a request may carry; see the module's docstring.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+#: The longest normalised indicator value: ``warnings.indicator_value`` is VARCHAR(2048),
+#: the risk tables' ``value`` VARCHAR(2100), the report tables' TEXT.
+MAX_INDICATOR_VALUE = 2048
+#: What a SQL ``Integer`` column holds (32-bit signed on PostgreSQL).
+INT32_MAX = 2**31 - 1
+#: 10^13 yuan is more than any loss or order; a larger amount is a typo or an attack on
+#: our arithmetic (and far inside the BIGINT that stores it).
+MAX_MONEY_UNITS = 10**13
+#: google.protobuf.Duration's own range: about 10,000 years.
+_DURATION_MAX_SECONDS = 315_576_000_000
+_NANOS = 10**9
 
 
 class Violations:
@@ -104,10 +135,18 @@ def indicator(v: Violations, field: str, kind: int, value: str) -> Indicator | N
     if kind_enum is None:
         return None
     try:
-        return normalize(kind_enum, value)
+        found = normalize(kind_enum, value)
     except InvalidIndicator as exc:
         v.add(f"{field}.value", exc.reason)
         return None
+    if len(found.value) > MAX_INDICATOR_VALUE:
+        v.add(
+            f"{field}.value",
+            f"is {len(found.value)} characters once normalised; "
+            f"at most {MAX_INDICATOR_VALUE} can be stored",
+        )
+        return None
+    return found
 
 
 def page_size(v: Violations, value: int, *, field: str = "page_size") -> int:
@@ -125,13 +164,69 @@ def non_negative(v: Violations, field: str, value: int) -> int:
     return value
 
 
-#: 0001-01-01 .. 9999-12-31, the range google.protobuf.Timestamp allows.
-_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799
+def integer(v: Violations, field: str, value: int, *, minimum: int, maximum: int) -> int:
+    """An integer within ``minimum``..``maximum``; else a violation, and the nearest bound."""
+    if not minimum <= value <= maximum:
+        v.add(field, f"must be from {minimum} to {maximum}, got {value}")
+        return min(max(value, minimum), maximum)
+    return value
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_EARLIEST_SECONDS = int(EARLIEST_TIME.timestamp())
+_END_SECONDS = int(END_OF_TIME.timestamp())
+_TIME_RANGE = f"{_iso(EARLIEST_TIME)} to {_iso(END_OF_TIME - timedelta(seconds=1))}"
 
 
 def time_of(v: Violations, field: str, stamp: Timestamp) -> datetime | None:
-    """A Timestamp as an aware datetime; out-of-range values are a violation, not a crash."""
-    if not (_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS) or not (0 <= stamp.nanos < 10**9):
-        v.add(field, "is not a valid timestamp")
+    """A Timestamp as an aware datetime within ``EARLIEST_TIME``..``END_OF_TIME``."""
+    if not 0 <= stamp.nanos < _NANOS:
+        v.add(f"{field}.nanos", "must be from 0 to 999,999,999")
+        return None
+    if not _EARLIEST_SECONDS <= stamp.seconds < _END_SECONDS:
+        v.add(field, f"must be from {_TIME_RANGE}")
         return None
     return stamp.ToDatetime(tzinfo=UTC)
+
+
+def optional_time(
+    v: Violations, field: str, stamp: Timestamp, present: bool, *, required: bool = False
+) -> datetime | None:
+    """``time_of`` for a message field that may be absent (None then, or "is required")."""
+    if not present:
+        if required:
+            v.add(field, "is required")
+        return None
+    return time_of(v, field, stamp)
+
+
+def duration_of(
+    v: Violations, field: str, given: Duration, *, minimum: timedelta, maximum: timedelta
+) -> timedelta | None:
+    """A Duration within ``minimum``..``maximum``, checked before it becomes a timedelta."""
+    seconds, nanos = given.seconds, given.nanos
+    if not -_NANOS < nanos < _NANOS or (seconds > 0 > nanos) or (seconds < 0 < nanos):
+        v.add(f"{field}.nanos", "must be within one second and have the sign of seconds")
+        return None
+    words = f"must be from {_words(minimum)} to {_words(maximum)}"
+    # Whole seconds first: they are compared as integers, so no value can overflow.
+    if not -_DURATION_MAX_SECONDS <= seconds <= _DURATION_MAX_SECONDS:
+        v.add(field, words)
+        return None
+    value = timedelta(seconds=seconds, microseconds=nanos // 1000)
+    if not minimum <= value <= maximum:
+        v.add(field, words)
+        return None
+    return value
+
+
+def _words(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit[:-1] if count == 1 else unit}"
+    return f"{seconds} seconds" if seconds != 1 else "1 second"

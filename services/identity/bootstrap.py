@@ -7,6 +7,7 @@ from datetime import datetime
 
 from services.common.config import data_dir, target
 from services.common.db import Database
+from services.common.retention import RetentionSettings
 from services.identity.adapters import keys
 from services.identity.adapters.keys import KeyRing
 from services.identity.adapters.partners import (
@@ -29,6 +30,7 @@ def wire(
     settings: IdentitySettings,
     *,
     clock: Callable[[], datetime] = utc_now,
+    retention: RetentionSettings | None = None,
 ) -> IdentityComponent:
     """The component on ``db`` with ``keyring``; peers and partners at ``settings.targets``
     (or where the environment and the partner directory put them)."""
@@ -47,10 +49,12 @@ def wire(
         risk=risk,
         clock=clock,
     )
-    return IdentityComponent(deps, warning, closers=[partners.close, risk.close, warning.close])
+    return IdentityComponent(
+        deps, warning, closers=[partners.close, risk.close, warning.close], retention=retention
+    )
 
 
 def build(name: str = "identity") -> IdentityComponent:
     settings = IdentitySettings.from_env()
     keyring = keys.load(data_keys_setting(), index_key_setting(), data_dir())
-    return wire(Database(name), keyring, settings)
+    return wire(Database(name), keyring, settings, retention=RetentionSettings.from_env())

@@ -1,4 +1,5 @@
-"""The identity service as the runtime runs it: servicer, migrations, outbox relay, sweeper."""
+"""The identity service as the runtime runs it: servicer, migrations, outbox relay, sweeper,
+retention."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from services.api.antifraud.identity.v1 import identity_pb2, identity_pb2_grpc
+from services.common import idempotency, outbox
 from services.common.auth import CallerPolicy
 from services.common.logs import get_logger
 from services.common.outbox import OutboxRelay
+from services.common.retention import Retention, RetentionSettings
 from services.common.server import Binding
 from services.identity.adapters import tables
 from services.identity.entrypoints.grpc_servicer import IdentityServicer
@@ -39,8 +42,18 @@ class IdentityComponent:
         notifier: Notifier,
         *,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        retention: RetentionSettings | None = None,
     ) -> None:
         self.deps = deps
+        kept = retention or RetentionSettings()
+        self.retention = Retention.of(
+            deps.db,
+            [
+                idempotency.retention_job(tables.idempotency, kept.idempotency),
+                outbox.retention_job(tables.outbox, kept.outbox),
+            ],
+            kept,
+        )
         self.notices = VerificationNotices(deps, notifier)
         self.relay = OutboxRelay(
             deps.db,
@@ -76,9 +89,11 @@ class IdentityComponent:
         await self.migrate()
         self.deps.wake_outbox = self.relay.wake
         self.relay.start()
+        self.retention.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="identity-sweeper")
 
     async def stop(self) -> None:
+        await self.retention.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,4 +1,4 @@
-"""Wires the report service: database, peers, outbox relay, servicer.
+"""Wires the report service: database, peers, outbox relay, retention, servicer.
 
 Settings come from ``ANTIFRAUD_REPORT_*`` variables (see README.md); peers are found
 at ``target("risk")``, ``target("warning")`` and ``target("identity")``. Two services are
@@ -17,10 +17,12 @@ from services.api.antifraud.report.v1 import (
     report_pb2,
     report_pb2_grpc,
 )
+from services.common import idempotency, outbox
 from services.common.auth import CallerPolicy
 from services.common.config import env_float, env_int, target
 from services.common.db import Database
 from services.common.outbox import OutboxRelay
+from services.common.retention import Retention, RetentionSettings
 from services.common.server import Binding
 from services.report.adapters import tables
 from services.report.adapters.risk_client import RiskClient
@@ -71,8 +73,18 @@ class ReportComponent:
         warning_target: str | None = None,
         identity_target: str | None = None,
         poll_seconds: float = 0.25,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self.db = db
+        kept = retention or RetentionSettings()
+        self.retention = Retention.of(
+            db,
+            [
+                idempotency.retention_job(tables.idempotency, kept.idempotency),
+                outbox.retention_job(tables.outbox, kept.outbox),
+            ],
+            kept,
+        )
         self.rules = rules or rules_from_env()
         self.risk = RiskClient(risk_target or target("risk"))
         self.warning = WarningClient(warning_target or target("warning"))
@@ -113,8 +125,10 @@ class ReportComponent:
         await self.migrate()
         # Events left by a previous run (or a crashed one) are delivered from here on.
         self.relay.start()
+        self.retention.start()
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.relay.stop()
         await self.risk.close()
         await self.warning.close()
@@ -140,4 +154,5 @@ def build(
         warning_target=warning_target,
         identity_target=identity_target,
         poll_seconds=env_float("REPORT_POLL_SECONDS", 0.25),
+        retention=RetentionSettings.from_env(),
     )

@@ -1,4 +1,4 @@
-"""Wires the risk service: database, index, refresher, expiry sweeper, servicer."""
+"""Wires the risk service: database, index, refresher, expiry sweeper, retention, servicer."""
 
 from __future__ import annotations
 
@@ -8,14 +8,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common.auth import CallerPolicy
 from services.common.config import env_float
 from services.common.db import Database
 from services.common.errors import NotFound
+from services.common.idempotency import retention_job
 from services.common.indicators import IndicatorKind, normalize
 from services.common.logs import get_logger
+from services.common.retention import Retention, RetentionJob, RetentionSettings
 from services.common.server import Binding
+from services.risk.adapters import tables
+from services.risk.adapters.repository import RiskRepository
 from services.risk.domain.model import RiskLevel, SourceType
 from services.risk.entrypoints.grpc_servicer import RiskServicer
 from services.risk.entrypoints.policy import POLICY
@@ -31,12 +37,26 @@ class RiskComponent:
     name = "risk"
 
     def __init__(
-        self, db: Database, *, poll_seconds: float = 0.2, sweep_seconds: float = 5.0
+        self,
+        db: Database,
+        *,
+        poll_seconds: float = 0.2,
+        sweep_seconds: float = 5.0,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self.db = db
         self.lookup = Lookup(db, poll_seconds=poll_seconds)
         self.sweep_seconds = sweep_seconds
-        self.servicer = RiskServicer(self.lookup, self.unit_of_work)
+        kept = retention or RetentionSettings()
+        self.servicer = RiskServicer(self.lookup, self.unit_of_work, feed_retention=kept.risk_feed)
+        self.retention = Retention.of(
+            db,
+            [
+                retention_job(tables.idempotency_keys, kept.idempotency),
+                RetentionJob("changes", kept.risk_feed, _compact_feed),
+            ],
+            kept,
+        )
         self._sweeper: asyncio.Task[None] | None = None
 
     def unit_of_work(self) -> RiskUnitOfWork:
@@ -60,9 +80,11 @@ class RiskComponent:
         await self.seed_allow_list()
         await self.lookup.load()
         self.lookup.start()
+        self.retention.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="risk-sweeper")
 
     async def stop(self) -> None:
+        await self.retention.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -121,6 +143,11 @@ class RiskComponent:
                 log.exception("expiry sweep failed")
 
 
+async def _compact_feed(conn: AsyncConnection, before: datetime, limit: int) -> int:
+    """The change feed below the window; a cursor older than what is kept gets CURSOR_EXPIRED."""
+    return await RiskRepository(conn).compact_feed(before, limit)
+
+
 def build(
     name: str = "risk", *, url: str | None = None, schema: str | None = None
 ) -> RiskComponent:
@@ -128,4 +155,5 @@ def build(
         Database("risk", url=url, schema=schema),
         poll_seconds=env_float("RISK_POLL_SECONDS", 0.2),
         sweep_seconds=env_float("RISK_SWEEP_SECONDS", 5.0),
+        retention=RetentionSettings.from_env(),
     )

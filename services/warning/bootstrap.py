@@ -6,7 +6,8 @@ Background work, each safe with several replicas on one database:
 - the SMS poller asks carriers where sent messages are (rows held for a while);
 - the fan-out worker warns the contacts of numbers that became high risk (leased jobs);
 - the risk follower reads the risk change feed (one replica at a time, by lease);
-- the retention pruner deletes contacts past the retention window, and stale claims.
+- the shared retention loop deletes idempotency keys, delivered outbox rows, contacts and
+  once-per-window claims past their windows.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.api.antifraud.warning.v1 import warning_pb2, warning_pb2_grpc
-from services.common import config
+from services.common import config, idempotency, outbox
 from services.common.auth import CallerPolicy
 from services.common.db import Database
 from services.common.outbox import OutboxRelay
+from services.common.retention import Retention, RetentionSettings
 from services.common.server import Binding
 from services.warning.adapters import tables
 from services.warning.adapters.bank_orders_repo import BANK_ORDER_TOPIC
@@ -30,8 +32,8 @@ from services.warning.adapters.risk_feed import RiskFeed
 from services.warning.adapters.warnings_repo import SMS_TOPIC
 from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
 from services.warning.entrypoints.policy import POLICY
+from services.warning.service_layer import contacts
 from services.warning.service_layer.bank_orders import BankOrderSender
-from services.warning.service_layer.contacts import RetentionPruner
 from services.warning.service_layer.fanout import FanoutWorker
 from services.warning.service_layer.follower import RiskFollower
 from services.warning.service_layer.loops import BackgroundLoop
@@ -56,11 +58,22 @@ class WarningComponent:
         directory: PartnerDirectory | None = None,
         risk_target: str | None = None,
         authority: str = DEFAULT_AUTHORITY,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
+        kept = retention or RetentionSettings()
+        self.retention = Retention.of(
+            db,
+            [
+                idempotency.retention_job(tables.idempotency, kept.idempotency),
+                outbox.retention_job(tables.outbox, kept.outbox),
+                *contacts.retention_jobs(settings),
+            ],
+            kept,
+        )
         self.directory = directory or PartnerDirectory()
-        self.hub = PushHub()
+        self.hub = PushHub(db, settings)
         self.carriers = CarrierClient(self.directory.clients)
         self.banks = BankClient(self.directory.clients, authority)
         self.sms_sender = SmsSender(
@@ -82,7 +95,6 @@ class WarningComponent:
             BackgroundLoop(
                 "sms-poller", SmsPoller(db, self.carriers, settings.sms_poll_seconds).step
             ),
-            BackgroundLoop("retention-pruner", RetentionPruner(db, settings).step),
         ]
         self.fanout_loop = BackgroundLoop("fanout", self.fanout.step)
         self.loops.append(self.fanout_loop)
@@ -115,13 +127,17 @@ class WarningComponent:
     async def start(self) -> None:
         await self.migrate()
         self.relay.start()
+        self.hub.start()
         for loop in self.loops:
             loop.start()
+        self.retention.start()
 
     async def stop(self) -> None:
         """Stop background work, then release the lease, the partners' channels, the database:
         each step runs even if one before it failed."""
         try:
+            await self.retention.stop()
+            await self.hub.stop()
             for loop in self.loops:
                 await loop.stop()
             await self.relay.stop()
@@ -153,4 +169,5 @@ def build(
         directory=directory,
         risk_target=risk_target,
         authority=config.env("WARNING_AUTHORITY", DEFAULT_AUTHORITY),
+        retention=RetentionSettings.from_env(),
     )

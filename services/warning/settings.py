@@ -1,5 +1,9 @@
 """The warning service's settings, from ``ANTIFRAUD_WARNING_*`` environment variables.
 
+Contacts and once-per-window claims past their windows are deleted by the shared
+retention loop (``services/common/retention.py``), with the idempotency keys and the
+delivered outbox rows, every ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS``.
+
 | variable | default | meaning |
 | --- | --- | --- |
 | ``WARNING_TIER_POLICY`` | see ``policy.DEFAULT_POLICY`` | channels per level, guardians' channel |
@@ -7,9 +11,8 @@
 | ``WARNING_CONTACT_RETENTION_DAYS`` | 30 | contact events are kept (and fanned out to) this long |
 | ``WARNING_TASK_LEASE_SECONDS`` | 900 | a claimed task returns to its queue after this |
 | ``WARNING_FOLLOW_RISK`` | 1 | follow the risk service's change feed |
-| ``WARNING_STREAM_POLL_SECONDS`` | 1.0 | how often an app stream looks for new warnings |
+| ``WARNING_STREAM_POLL_SECONDS`` | 1.0 | how often one query looks for pushes for all streams |
 | ``WARNING_SMS_POLL_SECONDS`` | 1.0 | first wait before asking a carrier whether an SMS arrived |
-| ``WARNING_PRUNE_SECONDS`` | 3600 | how often expired contacts and claims are deleted |
 | ``WARNING_MAX_ATTEMPTS`` | 50 | attempts of a delivery or bank order before it fails |
 | ``WARNING_LEASE_SECONDS`` | 15 | a dead replica's follower or fan-out is taken over after this |
 | ``WARNING_FANOUT_CHUNK`` | 1000 | contacts warned per transaction of a fan-out |
@@ -35,7 +38,6 @@ class WarningSettings:
     follow_risk: bool = True
     stream_poll_seconds: float = 1.0
     sms_poll_seconds: float = 1.0
-    prune_seconds: float = 3600.0
     max_attempts: int = 50
     #: A notification not pushed within this time is no longer offered on the stream.
     notification_ttl: timedelta = timedelta(days=1)
@@ -53,7 +55,6 @@ class WarningSettings:
             follow_risk=env("WARNING_FOLLOW_RISK", "1") not in ("0", "false", "no"),
             stream_poll_seconds=env_float("WARNING_STREAM_POLL_SECONDS", 1.0),
             sms_poll_seconds=env_float("WARNING_SMS_POLL_SECONDS", 1.0),
-            prune_seconds=env_float("WARNING_PRUNE_SECONDS", 3600.0),
             max_attempts=env_int("WARNING_MAX_ATTEMPTS", 50),
             lease=timedelta(seconds=env_float("WARNING_LEASE_SECONDS", 15.0)),
             fanout_chunk=env_int("WARNING_FANOUT_CHUNK", 1000),

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from services.common.db import Database, UnitOfWork
 from services.common.errors import FailedPrecondition, NotFound
 from services.common.indicators import IndicatorKind, normalize
+from services.common.retention import Retention
 from services.warning.adapters import contacts_repo, fanouts_repo, feed_repo, tables, warnings_repo
-from services.warning.adapters.risk_feed import Change, RiskFeed
+from services.warning.adapters.risk_feed import Change, FeedReset, RiskFeed
 from services.warning.bootstrap import VERSIONS
 from services.warning.domain.contacts import ContactEvent
 from services.warning.domain.model import (
@@ -180,8 +181,8 @@ class TestContacts:
         )
         await dispatch(db, Person(number(23)), RiskLevel.LOW, t)
         short = replace(SETTINGS, contact_retention=timedelta(days=20))
-        pause = await contacts.RetentionPruner(db, short).step()
-        assert pause == short.prune_seconds
+        deleted = await Retention(db, contacts.retention_jobs(short), batch=1).run_once()
+        assert deleted == {"contact_pairs": 1, "warning_dedup": 1}
         assert await count(db, tables.contact_pairs) == 1
         assert await count(db, tables.warning_dedup) == 1  # the stale claim is gone
         assert await count(db, tables.warnings) == 2  # warnings themselves are kept
@@ -391,6 +392,22 @@ class TestFollower:
         assert await follower.apply([self.change("7", "13900000001", RiskLevel.HIGH)]) == 1
         async with db.read() as conn:
             assert await feed_repo.cursor(conn, "risk-feed") == "7"
+
+    async def test_an_expired_cursor_resumes_from_the_oldest_change_kept(
+        self, db: Database
+    ) -> None:
+        class CompactedFeed(RiskFeed):
+            async def watch(self, cursor: str | None) -> AsyncIterator[list[Change]]:
+                assert cursor == "7"
+                raise FeedReset("cursor 7 is older than the oldest change kept", "41")
+                yield []  # an async generator, like the real one
+
+        follower = await self.follower(db)
+        await follower.apply([self.change("7", "13900000007", RiskLevel.LOW)])
+        follower.feed = CompactedFeed("127.0.0.1:1")
+        assert await follower.step() == 0.0  # at once, from the new cursor
+        async with db.read() as conn:
+            assert await feed_repo.cursor(conn, "risk-feed") == "41"
 
     async def test_a_follower_without_the_lease_applies_nothing(self, db: Database) -> None:
         await self.follower(db)

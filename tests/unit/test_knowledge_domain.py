@@ -23,7 +23,6 @@ from services.report.knowledge.domain.calls import (
     NOT_ANNOUNCED_ADVICE,
     AnnouncedCall,
     CallCheck,
-    ttl_problem,
 )
 from services.report.knowledge.domain.notices import period_problems
 from services.report.knowledge.domain.trends import ranked
@@ -102,19 +101,6 @@ def test_a_notice_period_ends_after_it_starts_in_the_future_within_a_year() -> N
     assert [f for f, _ in period_problems(NOW, NOW, NOW)] == ["notice.end_time"] * 2
     assert period_problems(NOW, NOW + timedelta(days=400), NOW)
     assert period_problems(NOW - timedelta(days=3), NOW - timedelta(days=1), NOW)
-
-
-@pytest.mark.parametrize(
-    ("ttl", "ok"),
-    [
-        (timedelta(seconds=59), False),
-        (timedelta(minutes=1), True),
-        (timedelta(hours=24), True),
-        (timedelta(hours=24, seconds=1), False),
-    ],
-)
-def test_an_announcement_lives_from_a_minute_to_a_day(ttl: timedelta, ok: bool) -> None:
-    assert (ttl_problem(ttl) is None) is ok
 
 
 def test_the_callee_is_always_the_asking_citizen() -> None:

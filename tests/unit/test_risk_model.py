@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.common.indicators import IndicatorKind, normalize
-from services.risk.domain.index import RiskIndex
+from services.risk.domain.index import U32_MAX, RiskIndex
 from services.risk.domain.model import (
     Assertion,
     FraudCategory,
@@ -258,14 +258,15 @@ def test_bulk_load_packs_rows_exactly_as_put_does() -> None:
     by_put, by_load = RiskIndex(), RiskIndex()
     by_put.put(IndicatorKind.DOMAIN, "evil.example", snap)
     by_put.put(IndicatorKind.PHONE_NUMBER, "96110", official)
-    by_load.load(
+    skipped = by_load.load(
         [
-            (int(IndicatorKind.DOMAIN), "evil.example", 4, snap.flags, snap.categories, 4, 10, 20,
-             NOW_S + 60, False, "", ""),
-            (int(IndicatorKind.PHONE_NUMBER), "96110", 1, 0, 0, 0, 10, 20, NOW_S + 60, True,
+            (1, int(IndicatorKind.DOMAIN), "evil.example", 4, snap.flags, snap.categories, 4, 10,
+             20, NOW_S + 60, False, "", ""),
+            (2, int(IndicatorKind.PHONE_NUMBER), "96110", 1, 0, 0, 0, 10, 20, NOW_S + 60, True,
              "96110", ""),
         ]
     )  # fmt: skip
+    assert skipped == []
     for kind, value in [
         (IndicatorKind.DOMAIN, "evil.example"),
         (IndicatorKind.PHONE_NUMBER, "96110"),
@@ -337,9 +338,48 @@ def _by_put_and_by_load(kind: IndicatorKind, value: str, snap: Snapshot) -> list
     by_put.put(kind, value, snap)
     by_load.load(
         [
-            (int(kind), value, int(snap.level), snap.flags, snap.categories, snap.reporters,
+            (1, int(kind), value, int(snap.level), snap.flags, snap.categories, snap.reporters,
              snap.first_seen, snap.last_seen, snap.expire, snap.verified, snap.label,
              stages_text(snap)),
         ]
     )  # fmt: skip
     return [by_put, by_load]
+
+
+def test_bulk_load_leaves_out_rows_it_cannot_hold_and_loads_the_rest() -> None:
+    index = RiskIndex()
+    domain = int(IndicatorKind.DOMAIN)
+    skipped = index.load(
+        [
+            (1, 99, "x", 4, 0, 0, 0, 0, 0, NOW_S + 60, False, "", ""),  # unknown kind
+            (2, domain, "a.example", 42, 0, 0, 0, 0, 0, NOW_S + 60, False, "", ""),  # unknown level
+            (3, domain, None, 4, 0, 0, 0, 0, 0, NOW_S + 60, False, "", ""),  # no value
+            (4, domain, "b.example", 4, 0, 0, 0, 0, 0, "soon", False, "", ""),  # not a number
+            (5,),  # not a row at all
+            (6, domain, "ok.example", 4, 0, 0, 0, 0, 0, NOW_S + 60, False, "", ""),
+        ]
+    )
+    assert [row_id for row_id, _ in skipped] == [1, 2, 3, 4, 5]
+    assert all(why for _, why in skipped)
+    assert index.lookup(normalize(IndicatorKind.DOMAIN, "ok.example"), NOW_S) is not None
+    assert len(index) == 1
+
+
+def test_times_past_32_bits_are_held_as_the_last_second_not_an_error() -> None:
+    # An expiry of 2200-01-01 (stored before the edge refused it) or a negative count must
+    # neither stop a load nor a change from being applied: it is held within 32 bits.
+    far = 7_258_118_400
+    index = RiskIndex()
+    index.put(IndicatorKind.QQ_NUMBER, "123456", _listed(expire=far))
+    snapshot = index.get(IndicatorKind.QQ_NUMBER, "123456")
+    assert snapshot is not None
+    assert snapshot.expire == U32_MAX
+    assert index.lookup(normalize(IndicatorKind.QQ_NUMBER, "123456"), NOW_S) is not None
+    loaded = RiskIndex()
+    skipped = loaded.load(
+        [(1, int(IndicatorKind.QQ_NUMBER), "123456", 4, 0, 0, -3, -1, far, far, False, "", "")]
+    )
+    assert skipped == []
+    held = loaded.get(IndicatorKind.QQ_NUMBER, "123456")
+    assert held is not None
+    assert (held.reporters, held.first_seen, held.expire) == (0, 0, U32_MAX)

@@ -224,7 +224,11 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
                         )  # fmt: skip
                         if platform is not None:
                             registered = fields.moment(
-                                account.HasField("register_time"), account.register_time, seeded_at
+                                v,
+                                f"{account_at}.register_time",
+                                account.HasField("register_time"),
+                                account.register_time,
+                                seeded_at,
                             )
                             accounts.append(LinkedAccount(platform, account_name, registered))
                     target = carrier_of_e164(phone) if route else only
@@ -239,7 +243,11 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
                             phone=phone,
                             owner_id=id_number,
                             activate_time=fields.moment(
-                                line.HasField("activate_time"), line.activate_time, seeded_at
+                                v,
+                                f"{line_at}.activate_time",
+                                line.HasField("activate_time"),
+                                line.activate_time,
+                                seeded_at,
                             ),
                             switched_off=line.switched_off,
                             linked_accounts=tuple(accounts),

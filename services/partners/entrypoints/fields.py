@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.api.antifraud.common.v1 import common_pb2
 from services.common import pagination, resident_id
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
-from services.common.validation import Violations, enum_value, page_size, text
+from services.common.validation import Violations, enum_value, page_size, text, time_of
 from services.partners.domain.bank import Amount
 
 #: The servicer context as grpc-stubs types it (a string: the class is not subscriptable).
@@ -39,9 +39,13 @@ def timestamp(moment: datetime) -> Timestamp:
     return ts
 
 
-def moment(present: bool, ts: Timestamp, default: datetime) -> datetime:
-    """A Timestamp field as an aware datetime; ``default`` when it is not set."""
-    return ts.ToDatetime(tzinfo=UTC) if present else default
+def moment(v: Violations, field: str, present: bool, ts: Timestamp, default: datetime) -> datetime:
+    """A Timestamp field as an aware datetime (``default`` when it is not set or not valid:
+    then a violation names it)."""
+    if not present:
+        return default
+    found = time_of(v, field, ts)
+    return default if found is None else found
 
 
 def idempotency_key(v: Violations, value: str, *, field: str = "idempotency_key") -> str:

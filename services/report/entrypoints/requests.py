@@ -41,12 +41,9 @@ MAX_ATTACHMENTS = 10
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_MEDIA_TYPE = 100
 MAX_REPORTER = 128
-#: 10^13 yuan is more than any loss; a larger amount is a typo or an attack on our arithmetic.
-MAX_MONEY_UNITS = 10**13
+MAX_MONEY_UNITS = validation.MAX_MONEY_UNITS
 #: Phones' clocks run ahead a little; more than this is a time in the future.
 CLOCK_SKEW = timedelta(minutes=5)
-#: Timestamp's valid range (0001-01-01 to 9999-12-31).
-_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+\-]*/[a-z0-9][a-z0-9!#$&^_.+\-]*")
@@ -74,14 +71,9 @@ def timestamp(
     past: bool = False,
 ) -> datetime | None:
     """A valid timestamp, or None when absent; ``past`` refuses times in the future."""
-    if not present:
-        if required:
-            v.add(field, "is required")
+    when = validation.optional_time(v, field, value, present, required=required)
+    if when is None:
         return None
-    if not (_MIN_SECONDS <= value.seconds <= _MAX_SECONDS) or not 0 <= value.nanos < 10**9:
-        v.add(field, "is not a valid timestamp")
-        return None
-    when = value.ToDatetime(tzinfo=now.tzinfo)
     if past and when > now + CLOCK_SKEW:
         v.add(field, "must not be in the future")
     return when

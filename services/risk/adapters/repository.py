@@ -1,16 +1,22 @@
-"""Reading and writing the risk tables; the only place with risk SQL."""
+"""Reading and writing the risk tables; the only place with risk SQL.
+
+A stored row that cannot be read back (a level or kind this code does not know,
+written by hand or by a newer version) is logged with its id and left out of what
+is read, never raised: one bad row must not stop the feed, a listing or a start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.indicators import IndicatorKind
+from services.common.logs import get_logger
 from services.risk.adapters import tables as t
 from services.risk.domain.model import (
     Assertion,
@@ -25,6 +31,9 @@ from services.risk.domain.model import (
     stages_of,
     stages_text,
 )
+
+log = get_logger("risk.repository")
+T = TypeVar("T")
 
 #: Serialises writers of the change feed on PostgreSQL so change ids become
 #: visible in order; a follower at cursor N can then never miss an id below N.
@@ -102,6 +111,30 @@ def _change(row: Any) -> Change:
     )
 
 
+def _readable(
+    table: str, rows: Iterable[Any], read: Callable[[Any], T], key: str = "id"
+) -> list[T | None]:
+    """Each row read, or None (logged with its key) for a row that cannot be."""
+    found: list[T | None] = []
+    for row in rows:
+        try:
+            found.append(read(row))
+        except (ValueError, TypeError) as exc:
+            log.error("unreadable row left out", table=table, row=getattr(row, key), error=str(exc))
+            found.append(None)
+    return found
+
+
+@dataclass(frozen=True)
+class FeedRead:
+    """Changes read from the feed; ``last_id`` is the last row read, readable or not, so a
+    reader moves past a row it cannot read instead of reading it again for ever."""
+
+    changes: list[Change]
+    last_id: int
+    skipped: list[int] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Due:
     """An assertion whose time is up."""
@@ -159,7 +192,11 @@ class RiskRepository:
         rows = await self.conn.execute(
             sa.select(t.assertions).where(t.assertions.c.indicator_id == indicator_id)
         )
-        return [_assertion(r) for r in rows]
+        return [
+            a
+            for a in _readable("assertions", rows, _assertion, key="indicator_id")
+            if a is not None
+        ]
 
     async def save_assertion(self, indicator_id: int, a: Assertion) -> None:
         a_t = t.assertions
@@ -351,14 +388,19 @@ class RiskRepository:
         limit: int,
         kinds: Sequence[IndicatorKind] = (),
         upto: int | None = None,
-    ) -> list[Change]:
+    ) -> FeedRead:
         query = sa.select(t.changes).where(t.changes.c.id > after).order_by(t.changes.c.id)
         if upto is not None:
             query = query.where(t.changes.c.id <= upto)
         if kinds:
             query = query.where(t.changes.c.kind.in_([int(k) for k in kinds]))
-        rows = await self.conn.execute(query.limit(limit))
-        return [_change(r) for r in rows]
+        rows = (await self.conn.execute(query.limit(limit))).all()
+        read = _readable("changes", rows, _change)
+        return FeedRead(
+            changes=[c for c in read if c is not None],
+            last_id=rows[-1].id if rows else after,
+            skipped=[r.id for r, c in zip(rows, read, strict=True) if c is None],
+        )
 
     async def feed_id(self) -> str:
         found: str | None = await self.conn.scalar(sa.select(t.feed.c.feed_id).limit(1))
@@ -368,6 +410,32 @@ class RiskRepository:
         last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
         return int(last or 0)
 
+    async def first_change_id(self) -> int | None:
+        """The oldest change kept (the feed is compacted from below), None when it is empty."""
+        first = await self.conn.scalar(sa.select(sa.func.min(t.changes.c.id)))
+        return None if first is None else int(first)
+
+    async def compact_feed(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest changes recorded before ``before``, in id order,
+        stopping at the first newer one; the newest change is always kept, so the feed's
+        position survives a quiet spell longer than the window. Returns how many went."""
+        c = t.changes.c
+        newest = await self.last_change_id()
+        rows = (
+            await self.conn.execute(
+                sa.select(c.id, c.time).where(c.id < newest).order_by(c.id).limit(limit)
+            )
+        ).all()
+        upto = None
+        for row in rows:
+            if _aware(row.time) >= before:
+                break
+            upto = row.id
+        if upto is None:
+            return 0
+        result = await self.conn.execute(sa.delete(t.changes).where(c.id <= upto))
+        return int(result.rowcount or 0)
+
     async def history(self, kind: IndicatorKind, value: str, limit: int) -> list[Change]:
         rows = await self.conn.execute(
             sa.select(t.changes)
@@ -375,7 +443,7 @@ class RiskRepository:
             .order_by(t.changes.c.id.desc())
             .limit(limit)
         )
-        return [_change(r) for r in rows]
+        return [c for c in _readable("changes", rows, _change) if c is not None]
 
     async def snapshot(self, kind: IndicatorKind, value: str) -> Snapshot | None:
         row = (
@@ -385,7 +453,7 @@ class RiskRepository:
                 )
             )
         ).first()
-        return None if row is None else _snapshot(row)
+        return None if row is None else _readable("indicators", [row], _snapshot)[0]
 
     async def listed(
         self,
@@ -394,7 +462,9 @@ class RiskRepository:
         source_type: SourceType | None,
         after: tuple[int, str] | None,
         limit: int,
-    ) -> list[tuple[IndicatorKind, str, Snapshot]]:
+    ) -> list[tuple[int, str, tuple[IndicatorKind, Snapshot] | None]]:
+        """(kind number, value, what was read) in (kind, value) order; what was read is None
+        for an unreadable row, which still counts for the page (its position is the token)."""
         i_t = t.indicators
         query = sa.select(i_t).where(sa.or_(i_t.c.level > int(RiskLevel.NONE), i_t.c.verified))
         if kind is not None:
@@ -411,8 +481,9 @@ class RiskRepository:
             )
         if after is not None:
             query = query.where(sa.tuple_(i_t.c.kind, i_t.c.value) > sa.tuple_(*after))
-        rows = await self.conn.execute(query.order_by(i_t.c.kind, i_t.c.value).limit(limit))
-        return [(IndicatorKind(r.kind), r.value, _snapshot(r)) for r in rows]
+        rows = (await self.conn.execute(query.order_by(i_t.c.kind, i_t.c.value).limit(limit))).all()
+        read = _readable("indicators", rows, lambda r: (IndicatorKind(r.kind), _snapshot(r)))
+        return [(r.kind, r.value, found) for r, found in zip(rows, read, strict=True)]
 
     async def due(self, now: datetime, limit: int) -> list[Due]:
         a_t, i_t = t.assertions, t.indicators
@@ -424,38 +495,41 @@ class RiskRepository:
             .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
             .limit(limit)
         )
-        return [
-            Due(
+        read = _readable(
+            "assertions",
+            rows,
+            lambda r: Due(
                 r.indicator_id,
                 IndicatorKind(r.kind),
                 r.value,
                 SourceType(r.source_type),
                 r.source_id,
-            )
-            for r in rows
-        ]
+            ),
+            key="indicator_id",
+        )
+        return [d for d in read if d is not None]
 
 
 #: The columns of a listed row as ``RiskIndex.load`` takes them, in its order.
 _LOAD_COLUMNS = (
-    t.indicators.c.kind, t.indicators.c.value, t.indicators.c.level, t.indicators.c.flags,
-    t.indicators.c.categories, t.indicators.c.reporters, t.indicators.c.first_seen,
-    t.indicators.c.last_seen, t.indicators.c.expire, t.indicators.c.verified,
-    t.indicators.c.label, t.indicators.c.stages,
+    t.indicators.c.id, t.indicators.c.kind, t.indicators.c.value, t.indicators.c.level,
+    t.indicators.c.flags, t.indicators.c.categories, t.indicators.c.reporters,
+    t.indicators.c.first_seen, t.indicators.c.last_seen, t.indicators.c.expire,
+    t.indicators.c.verified, t.indicators.c.label, t.indicators.c.stages,
 )  # fmt: skip
 
 
 async def stream_listed_rows(
     conn: AsyncConnection, chunk: int = 50_000
 ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
-    """Every listed value as plain tuples, in chunks, for loading the index at start:
-    no object per row, so a million rows load in seconds."""
+    """Every listed value as plain tuples (row id first), in chunks, for loading the index at
+    start: no object per row, so a million rows load in seconds."""
     i_t = t.indicators
     last = 0
     while True:
         rows = (
             await conn.execute(
-                sa.select(i_t.c.id, *_LOAD_COLUMNS)
+                sa.select(*_LOAD_COLUMNS)
                 .where(i_t.c.id > last, sa.or_(i_t.c.level > int(RiskLevel.NONE), i_t.c.verified))
                 .order_by(i_t.c.id)
                 .limit(chunk)
@@ -464,4 +538,4 @@ async def stream_listed_rows(
         if not rows:
             return
         last = rows[-1][0]
-        yield [tuple(r)[1:] for r in rows]
+        yield [tuple(r) for r in rows]

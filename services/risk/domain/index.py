@@ -30,6 +30,18 @@ from services.risk.domain.model import RiskLevel, Snapshot, stages_of
 _PACK = struct.Struct("<BBHIIII")
 _VERIFIED = 0x80  # a bit of the flags byte: the allow list stands behind the value
 _NONE = int(RiskLevel.NONE)
+#: The largest epoch second and count an entry holds (2106-02-07T06:28:15Z). Requests cannot
+#: carry later times (``services.common.validation``); a stored one is held as this, "for ever".
+U32_MAX = 0xFFFFFFFF
+_LEVELS = frozenset(int(level) for level in RiskLevel)
+
+
+def _u32(value: int) -> int:
+    return 0 if value < 0 else U32_MAX if value > U32_MAX else value
+
+
+class UnloadableRow(ValueError):
+    """A stored row the index cannot hold (an unknown kind or level, a value not a string)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +67,16 @@ class Lookalike:
 
 
 def _pack(s: Snapshot) -> bytes:
+    """The entry for a snapshot; never fails: times and counts are held within 32 bits."""
     flags = (s.flags & 0x7F) | (_VERIFIED if s.verified else 0)
     return _PACK.pack(
         int(s.level),
         flags,
         s.categories & 0xFFFF,
-        min(s.reporters, 0xFFFFFFFF),
-        s.first_seen,
-        s.last_seen,
-        s.expire,
+        _u32(s.reporters),
+        _u32(s.first_seen),
+        _u32(s.last_seen),
+        _u32(s.expire),
     )
 
 
@@ -80,6 +93,14 @@ def _unpack(packed: bytes, label: str) -> Snapshot:
         bool(flags & _VERIFIED),
         label,
     )
+
+
+def _why(kind: IndicatorKind | None, level: Any, value: Any) -> str:
+    if kind is None:
+        return "unknown indicator kind"
+    if level not in _LEVELS:
+        return f"unknown risk level {level!r}"
+    return f"value is {type(value).__name__}, not text"
 
 
 #: Kinds whose only listed form is the value itself (phone numbers add SMS senders below).
@@ -180,39 +201,42 @@ class RiskIndex:
         else:
             self._labels.pop((kind, value), None)
 
-    def load(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Bulk load at start from rows of (kind, value, level, flags, categories, reporters,
-        first_seen, last_seen, expire, verified, label, stages), packed as ``put`` packs them
-        (``stages`` as stored: model.stages_text)."""
+    def load(self, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, str]]:
+        """Bulk load at start from rows of (row id, kind, value, level, flags, categories,
+        reporters, first_seen, last_seen, expire, verified, label, stages), packed as ``put``
+        packs them (``stages`` as stored: model.stages_text). A row the index cannot hold
+        is left out and returned as (row id, why): one bad row never stops a server."""
         entries, labels, pack = self._entries, self._labels, _PACK.pack
-        kinds = {int(k): k for k in IndicatorKind}
-        for (
-            kind_number,
-            value,
-            level,
-            flags,
-            cats,
-            reporters,
-            first,
-            last,
-            expire,
-            verified,
-            label,
-            stages,
-        ) in rows:
-            kind = kinds[kind_number]
-            entries[kind][value] = pack(
-                level, (flags & 0x7F) | (_VERIFIED if verified else 0), cats & 0xFFFF,
-                min(reporters, 0xFFFFFFFF), first, last, expire,
-            )  # fmt: skip
-            if label:
-                labels[(kind, value)] = label
-            if verified:
-                self._track_verified(kind, value, True)
-            if stages:
-                self._stages[(kind, value)] = tuple(
-                    (start, _pack(stage), stage.label) for start, stage in stages_of(stages)
+        kinds = {int(k): k for k in IndicatorKind if k}
+        levels, u32 = _LEVELS, _u32
+        skipped: list[tuple[Any, str]] = []
+        for row in rows:
+            try:
+                (
+                    _row_id, kind_number, value, level, flags, cats, reporters,
+                    first, last, expire, verified, label, stages,
+                ) = row  # fmt: skip
+                kind = kinds.get(kind_number)
+                if kind is None or level not in levels or type(value) is not str:
+                    raise UnloadableRow(_why(kind, level, value))
+                staged = (
+                    tuple((start, _pack(stage), stage.label) for start, stage in stages_of(stages))
+                    if stages
+                    else ()
                 )
+                entries[kind][value] = pack(
+                    level, (flags & 0x7F) | (_VERIFIED if verified else 0), cats & 0xFFFF,
+                    u32(reporters), u32(first), u32(last), u32(expire),
+                )  # fmt: skip
+                if label:
+                    labels[(kind, value)] = label
+                if verified:
+                    self._track_verified(kind, value, True)
+                if staged:
+                    self._stages[(kind, value)] = staged
+            except (UnloadableRow, TypeError, ValueError, struct.error) as exc:
+                skipped.append((row[0] if row else None, str(exc) or type(exc).__name__))
+        return skipped
 
     def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
         packed = self._entries[kind].get(value)

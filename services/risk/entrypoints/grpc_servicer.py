@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -11,14 +11,14 @@ import grpc
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common import context as ctx
 from services.common import pagination, principals, validation
-from services.common.errors import InvalidArgument, OutOfRange
+from services.common.errors import CURSOR_EXPIRED, InvalidArgument, OutOfRange
 from services.common.idempotency import run_once
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
 from services.common.validation import Violations, collecting
 from services.risk.adapters import tables
 from services.risk.adapters.repository import RiskRepository
 from services.risk.domain import provenance
-from services.risk.domain.model import FraudCategory, RiskLevel, SourceType
+from services.risk.domain.model import Change, FraudCategory, RiskLevel, SourceType
 from services.risk.entrypoints import convert
 from services.risk.service_layer import handlers
 from services.risk.service_layer.lookup import Lookup
@@ -42,10 +42,18 @@ def _actor() -> str:
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
-    def __init__(self, lookup: Lookup, uow_factory: Callable[[], RiskUnitOfWork]) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        uow_factory: Callable[[], RiskUnitOfWork],
+        *,
+        feed_retention: timedelta | None = None,
+    ) -> None:
         self.lookup = lookup
         self.uow = uow_factory
         self.db = lookup.db
+        #: How long the change feed is kept (said in the answer to an expired cursor).
+        self.feed_retention = feed_retention
 
     # Look-ups: from memory only.
 
@@ -157,13 +165,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         async with self.db.read() as conn:
             rows = await RiskRepository(conn).listed(kind, level, source, after, size + 1)
         response = risk_pb2.ListIndicatorsResponse()
-        for row_kind, value, snapshot in rows[:size]:
-            response.verdicts.append(convert.verdict_pb(Indicator(row_kind, value), snapshot))
+        for _, value, read in rows[:size]:
+            if read is not None:
+                row_kind, snapshot = read
+                response.verdicts.append(convert.verdict_pb(Indicator(row_kind, value), snapshot))
         if len(rows) > size:
             last_kind, last_value, _ = rows[size - 1]
-            response.next_page_token = pagination.encode(
-                {"kind": int(last_kind), "value": last_value}
-            )
+            response.next_page_token = pagination.encode({"kind": last_kind, "value": last_value})
         return response
 
     async def UpsertIndicator(
@@ -334,34 +342,75 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def WatchIndicatorChanges(
         self, request: risk_pb2.WatchIndicatorChangesRequest, context: Context
     ) -> AsyncIterator[risk_pb2.WatchIndicatorChangesResponse]:
+        """Changes after the cursor: from the refresher's memory when the cursor is recent
+        (no query however many watch), from the database when it is further behind."""
         with collecting() as v:
             cursor = convert.cursor_of(v, request.cursor, self.lookup.feed_id)
-            kinds = [
+            kinds = frozenset(
                 kind
                 for i, number in enumerate(request.kinds)
                 if (kind := validation.enum_value(v, f"kinds[{i}]", number, IndicatorKind))
                 is not None
-            ]
-        async with self.db.read() as conn:
-            last = await RiskRepository(conn).last_change_id()
-        if request.from_now:
-            cursor = last
-        elif cursor > last:
-            raise OutOfRange(
-                f"the cursor is beyond the end of the feed (its last change is {last})"
             )
+        if request.from_now:
+            # The end of the feed as this process has applied it (its own writes included):
+            # opening a thousand watches costs no query.
+            cursor = self.lookup.cursor
+        elif cursor > self.lookup.cursor:
+            # Ahead of this replica: only the database can say whether it is past the end.
+            async with self.db.read() as conn:
+                last = await RiskRepository(conn).last_change_id()
+            if cursor > last:
+                raise OutOfRange(
+                    f"the cursor is beyond the end of the feed (its last change is {last})"
+                )
         feed_id = self.lookup.feed_id
         while True:
             horizon = self.lookup.cursor
-            async with self.db.read() as conn:
-                batch = await RiskRepository(conn).changes_after(
-                    cursor, WATCH_BATCH, kinds, upto=max(horizon, cursor)
-                )
+            batch = self.lookup.recent_after(cursor, kinds, WATCH_BATCH)
+            if batch is not None:
+                after = batch[-1].id if batch else max(cursor, horizon)
+            else:
+                batch, after = await self._changes_kept_after(cursor, kinds, horizon)
             if batch:
-                cursor = batch[-1].id
                 yield risk_pb2.WatchIndicatorChangesResponse(
                     changes=[convert.change_pb(c, feed_id) for c in batch]
                 )
-                continue
-            cursor = max(cursor, horizon)
-            await self.lookup.wait_beyond(cursor, timeout=5.0)
+            caught_up = not batch and after >= horizon
+            cursor = after
+            if caught_up:
+                await self.lookup.wait_beyond(cursor, timeout=5.0)
+
+    async def _changes_kept_after(
+        self, cursor: int, kinds: frozenset[IndicatorKind], horizon: int
+    ) -> tuple[list[Change], int]:
+        """A batch from the database, and the cursor it moves to; OUT_OF_RANGE when changes
+        after ``cursor`` were compacted away (cursor 0 means the oldest kept: no check)."""
+        upto = max(horizon, cursor)
+        async with self.db.read() as conn:
+            repo = RiskRepository(conn)
+            read = await repo.changes_after(cursor, WATCH_BATCH, sorted(kinds), upto=upto)
+            # Checked after the read: a compaction between two batches is caught by the next.
+            oldest = await repo.first_change_id() if cursor else None
+        if oldest is not None and cursor < oldest - 1:
+            raise cursor_expired(cursor, oldest, self.feed_retention)
+        # A full batch moves to its last row (readable or not); a short one read everything
+        # of these kinds up to ``upto``.
+        full = len(read.changes) + len(read.skipped) >= WATCH_BATCH
+        return read.changes, read.last_id if full else upto
+
+
+def cursor_expired(cursor: int, oldest: int, retention: timedelta | None) -> OutOfRange:
+    kept = f"the feed keeps {_days(retention)}" if retention else "the feed was compacted"
+    return OutOfRange(
+        f"cursor {cursor} is older than the oldest change kept ({kept}): read the list "
+        "again (ListIndicators) and watch from now, or resume from oldestCursor and accept "
+        "the gap",
+        reason=CURSOR_EXPIRED,
+        metadata={"oldestCursor": str(oldest - 1)},
+    )
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} days" if days != 1 else "1 day"

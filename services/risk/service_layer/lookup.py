@@ -3,31 +3,56 @@
 At start the index is loaded from the indicator snapshots; afterwards a
 refresher applies every change recorded after its cursor, whichever process
 wrote it, so a change anywhere is visible here within ``poll_seconds``.
+
+The refresher is also the one reader of the feed for every watcher in this
+process: it keeps the latest changes in memory (``recent_after``), so a thousand
+open WatchIndicatorChanges streams that are caught up cost the database nothing;
+only a watcher further behind than that memory reads the database.
+
+A stored row the index cannot hold is logged, counted in ``unloadable`` and left
+out: one bad row never keeps a server from starting or the feed from moving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
+from collections.abc import Collection
 
 from services.common import metrics
 from services.common.db import Database
-from services.common.indicators import Indicator
+from services.common.indicators import Indicator, IndicatorKind
 from services.common.logs import get_logger
 from services.risk.adapters.repository import RiskRepository, stream_listed_rows
 from services.risk.domain.index import Hit, Lookalike, RiskIndex
+from services.risk.domain.model import Change
 
 log = get_logger("risk.lookup")
 
+#: Changes read per query by the refresher.
+FEED_BATCH = 5000
+#: Changes kept in memory for watchers (about 1 KB each).
+RECENT_CHANGES = 20_000
+
 
 class Lookup:
-    def __init__(self, db: Database, *, poll_seconds: float = 0.2) -> None:
+    def __init__(
+        self, db: Database, *, poll_seconds: float = 0.2, recent: int = RECENT_CHANGES
+    ) -> None:
         self.db = db
         self.index = RiskIndex()
         self.cursor = 0
         self.feed_id = ""  # the feed's identity, carried in every cursor
         self.poll_seconds = poll_seconds
+        #: Stored rows (indicators or changes) that could not be loaded; each was logged.
+        self.unloadable = 0
+        self._recent: list[Change] = []
+        self._recent_ids: list[int] = []
+        #: Every readable change after this id, up to ``cursor``, is in ``_recent``.
+        self._recent_floor = 0
+        self._recent_max = max(recent, 1)
         self._poke = asyncio.Event()
         self._advanced = asyncio.Condition()
         self._refreshing = asyncio.Lock()  # changes must be applied in feed order
@@ -46,13 +71,17 @@ class Lookup:
             self.feed_id = await RiskRepository(conn).feed_id()
             self.cursor = await RiskRepository(conn).last_change_id()
             async for rows in stream_listed_rows(conn):
-                self.index.load(rows)
+                for row_id, why in self.index.load(rows):
+                    self.unloadable += 1
+                    log.error("indicator row not loaded", row_id=row_id, error=why)
+        self._recent_floor = self.cursor
         await self.refresh_once()
         seconds = time.perf_counter() - started
         metrics.RISK_INDEX_LOAD_SECONDS.set(seconds)
         log.info(
             "risk index loaded",
             indicators=len(self.index),
+            unloadable=self.unloadable,
             seconds=round(seconds, 3),
             cursor=self.cursor,
         )
@@ -77,13 +106,42 @@ class Lookup:
         applied = 0
         while True:
             async with self.db.read() as conn:
-                batch = await RiskRepository(conn).changes_after(self.cursor, 5000)
-            for change in batch:
+                read = await RiskRepository(conn).changes_after(self.cursor, FEED_BATCH)
+            for change in read.changes:
                 self.index.put(change.kind, change.value, change.snapshot)
-                self.cursor = change.id
-            applied += len(batch)
-            if len(batch) < 5000:
+            self.unloadable += len(read.skipped)
+            self._remember(read.changes)
+            self.cursor = read.last_id
+            applied += len(read.changes) + len(read.skipped)
+            if len(read.changes) + len(read.skipped) < FEED_BATCH:
                 return applied
+
+    def _remember(self, changes: list[Change]) -> None:
+        self._recent.extend(changes)
+        self._recent_ids.extend(c.id for c in changes)
+        excess = len(self._recent) - self._recent_max
+        if excess > self._recent_max // 4:  # trim in steps, not on every change
+            self._recent_floor = self._recent_ids[excess - 1]
+            del self._recent[:excess]
+            del self._recent_ids[:excess]
+
+    def recent_after(
+        self, cursor: int, kinds: Collection[IndicatorKind], limit: int
+    ) -> list[Change] | None:
+        """Changes after ``cursor`` that this process has applied, from memory (at most
+        ``limit``, of ``kinds`` when given); None when ``cursor`` is older than the memory."""
+        if cursor < self._recent_floor:
+            return None
+        start = bisect.bisect_right(self._recent_ids, cursor)
+        if not kinds:
+            return self._recent[start : start + limit]
+        found: list[Change] = []
+        for change in self._recent[start:]:
+            if change.kind in kinds:
+                found.append(change)
+                if len(found) >= limit:
+                    break
+        return found
 
     def poke(self) -> None:
         """Something was committed elsewhere: refresh now rather than at the next poll."""

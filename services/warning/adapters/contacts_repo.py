@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.retention import delete_batch
 from services.warning.adapters.sql import greatest, insert_for
 from services.warning.adapters.tables import contact_pairs, fanout_targets
 from services.warning.domain.contacts import PairCounts, PairDay
@@ -43,10 +44,9 @@ async def add(conn: AsyncConnection, counts: dict[PairDay, PairCounts]) -> None:
     )
 
 
-async def prune(conn: AsyncConnection, cutoff: datetime) -> int:
-    """Delete pair-days whose latest contact is older than ``cutoff``."""
-    result = await conn.execute(sa.delete(contact_pairs).where(c.last_time < cutoff))
-    return int(result.rowcount)
+async def prune(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` pair-days whose latest contact is older than ``cutoff``."""
+    return await delete_batch(conn, contact_pairs, c.last_time < cutoff, limit)
 
 
 async def snapshot_contacts(

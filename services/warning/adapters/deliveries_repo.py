@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.outbox import OutboxItem, enqueue_many
 from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.adapters.sql import chunks, for_update
-from services.warning.adapters.tables import deliveries, outbox
+from services.warning.adapters.tables import deliveries, outbox, warnings
 from services.warning.adapters.warnings_repo import SMS_TOPIC, delivery_of, delivery_row
 from services.warning.domain.model import CARRIER_CHANNELS, Channel, Delivery, DeliveryState
 from services.warning.domain.rules import moves_forward
@@ -225,30 +225,76 @@ async def advance(
     return touched
 
 
-async def pending_pushes(
-    conn: AsyncConnection, user_id: str, notifications_since: datetime, limit: int
-) -> list[Delivery]:
-    """App pushes the user should see: warnings not yet acknowledged (even if streamed before,
+def _pending_push(notifications_since: datetime) -> sa.ColumnElement[bool]:
+    """App pushes a user should see: warnings not yet acknowledged (even if streamed before,
     they are shown again after a reconnect) and notifications not yet streamed."""
     d = deliveries.c
-    query = (
-        sa.select(deliveries)
-        .where(
-            d.user_id == user_id,
-            d.channel == Channel.APP_PUSH.name,
-            sa.or_(
-                sa.and_(
-                    d.warning_id.is_not(None),
-                    d.state.in_([DeliveryState.QUEUED.name, DeliveryState.DELIVERED.name]),
-                ),
-                sa.and_(
-                    d.warning_id.is_(None),
-                    d.state == DeliveryState.QUEUED.name,
-                    d.create_time >= notifications_since,
-                ),
+    return sa.and_(
+        d.channel == Channel.APP_PUSH.name,
+        sa.or_(
+            sa.and_(
+                d.warning_id.is_not(None),
+                d.state.in_([DeliveryState.QUEUED.name, DeliveryState.DELIVERED.name]),
             ),
-        )
-        .order_by(d.create_time, d.id)
-        .limit(limit)
+            sa.and_(
+                d.warning_id.is_(None),
+                d.state == DeliveryState.QUEUED.name,
+                d.create_time >= notifications_since,
+            ),
+        ),
     )
-    return [delivery_of(r) for r in await conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class PendingPush:
+    """A push pending for a user; ``version`` changes whenever what it shows may have."""
+
+    id: str
+    user_id: str
+    warning_id: str | None
+    version: tuple[datetime, datetime | None]
+
+
+async def pending_push_versions(
+    conn: AsyncConnection, user_ids: Sequence[str], notifications_since: datetime, per_user: int
+) -> list[PendingPush]:
+    """The first ``per_user`` pending pushes of each user (oldest first), ids and versions
+    only: one query for many users, cheap enough to repeat every second."""
+    d = deliveries.c
+    ranked = (
+        sa.select(
+            d.id,
+            d.user_id,
+            d.warning_id,
+            d.create_time,
+            d.update_time,
+            sa.func.row_number()
+            .over(partition_by=d.user_id, order_by=(d.create_time, d.id))
+            .label("position"),
+        )
+        .where(d.user_id.in_(user_ids), _pending_push(notifications_since))
+        .subquery()
+    )
+    w = warnings.c
+    rows = await conn.execute(
+        sa.select(
+            ranked.c.id,
+            ranked.c.user_id,
+            ranked.c.warning_id,
+            ranked.c.update_time,
+            w.update_time.label("warning_time"),
+        )
+        .select_from(ranked.outerjoin(warnings, w.id == ranked.c.warning_id))
+        .where(ranked.c.position <= per_user)
+        .order_by(ranked.c.user_id, ranked.c.create_time, ranked.c.id)
+    )
+    return [
+        PendingPush(r.id, r.user_id, r.warning_id, (r.update_time, r.warning_time)) for r in rows
+    ]
+
+
+async def get_many(conn: AsyncConnection, delivery_ids: Sequence[str]) -> list[Delivery]:
+    if not delivery_ids:
+        return []
+    rows = await conn.execute(sa.select(deliveries).where(deliveries.c.id.in_(delivery_ids)))
+    return [delivery_of(r) for r in rows]

@@ -10,6 +10,7 @@ import grpc
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common.clients import open_channel
+from services.common.errors import CURSOR_EXPIRED, error_info
 from services.common.indicators import Indicator, IndicatorKind
 from services.warning.domain.model import FraudCategory, RiskLevel
 
@@ -31,6 +32,15 @@ class Change:
 
 class FeedUnavailable(Exception):
     """The risk service could not be reached or ended the watch with an error."""
+
+
+class FeedReset(Exception):
+    """The cursor is older than the risk service keeps its feed (CURSOR_EXPIRED): changes
+    after it were compacted away. ``oldest_cursor`` is where the feed kept is complete."""
+
+    def __init__(self, message: str, oldest_cursor: str) -> None:
+        super().__init__(message)
+        self.oldest_cursor = oldest_cursor
 
 
 class RiskFeed:
@@ -62,6 +72,9 @@ class RiskFeed:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 return
+            info = error_info(exc) if exc.code() == grpc.StatusCode.OUT_OF_RANGE else None
+            if info is not None and info.reason == CURSOR_EXPIRED:
+                raise FeedReset(exc.details() or "", info.metadata["oldestCursor"]) from None
             raise FeedUnavailable(f"{exc.code().name}: {exc.details()}") from None
         finally:
             call.cancel()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.outbox import OutboxItem, enqueue_many
+from services.common.retention import delete_batch
 from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.adapters.sql import (
     chunks,
@@ -90,12 +91,9 @@ async def claim_dedup(
     return set(result.scalars())
 
 
-async def prune_dedup(conn: AsyncConnection, cutoff: datetime) -> int:
-    """Forget claims older than the window: they no longer suppress anything."""
-    result = await conn.execute(
-        sa.delete(warning_dedup).where(warning_dedup.c.create_time < cutoff)
-    )
-    return int(result.rowcount)
+async def prune_dedup(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Forget up to ``limit`` claims older than the window: they no longer suppress anything."""
+    return await delete_batch(conn, warning_dedup, warning_dedup.c.create_time < cutoff, limit)
 
 
 async def current_for(conn: AsyncConnection, phone_number: str, reason_key: str) -> str | None:

@@ -158,6 +158,8 @@ def money(
         v.add(f"{field}.currency_code", "must be an ISO 4217 code such as CNY")
     if not 0 <= given.nanos <= 999_999_999 or given.units < 0 or given.units == given.nanos == 0:
         v.add(field, "must be positive")
+    elif given.units > validation.MAX_MONEY_UNITS:
+        v.add(field, f"must be at most {validation.MAX_MONEY_UNITS} units")
     return Money(currency, given.units, given.nanos)
 
 

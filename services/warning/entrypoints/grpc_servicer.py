@@ -201,7 +201,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         access.require_self_or_staff(user)
         async with self.db.read() as conn:
             await recipients.get(conn, user)
-        async for item in push.follow(self.db, self.hub, self.settings, user):
+        async for item in push.follow(self.hub, user):
             if isinstance(item, model.Warning):
                 yield pb.StreamWarningsResponse(warning=convert.warning_pb(item))
             else:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from services.common.db import Database, UnitOfWork
-from services.common.logs import get_logger
+from services.common.db import UnitOfWork
+from services.common.retention import RetentionJob
 from services.warning.adapters import contacts_repo, warnings_repo
 from services.warning.domain.contacts import ContactEvent, aggregate
 from services.warning.settings import WarningSettings
-
-log = get_logger("warning.contacts")
 
 
 @dataclass(frozen=True)
@@ -31,20 +29,10 @@ async def record(
     return Recorded(accepted=len(fresh), expired=len(events) - len(fresh))
 
 
-@dataclass
-class RetentionPruner:
-    """Every ``prune_seconds``: deletes contacts past the retention window, and once-per-window
-    claims past the window (they no longer suppress anything)."""
-
-    db: Database
-    settings: WarningSettings
-
-    async def step(self) -> float:
-        now = datetime.now(UTC)
-        async with UnitOfWork(self.db) as uow:
-            contacts = await contacts_repo.prune(uow.conn, now - self.settings.contact_retention)
-            claims = await warnings_repo.prune_dedup(uow.conn, now - self.settings.dedup_window)
-            await uow.commit()
-        if contacts or claims:
-            log.info("retention pruned", contact_pair_days=contacts, dedup_claims=claims)
-        return self.settings.prune_seconds
+def retention_jobs(settings: WarningSettings) -> list[RetentionJob]:
+    """Contacts past the retention window, and once-per-window claims past the window (they
+    no longer suppress anything); run by the shared retention loop."""
+    return [
+        RetentionJob("contact_pairs", settings.contact_retention, contacts_repo.prune),
+        RetentionJob("warning_dedup", settings.dedup_window, warnings_repo.prune_dedup),
+    ]

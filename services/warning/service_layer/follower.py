@@ -19,7 +19,7 @@ from services.common.db import Database, UnitOfWork
 from services.common.indicators import display
 from services.common.logs import get_logger
 from services.warning.adapters import fanouts_repo, feed_repo
-from services.warning.adapters.risk_feed import Change, FeedUnavailable, RiskFeed
+from services.warning.adapters.risk_feed import Change, FeedReset, FeedUnavailable, RiskFeed
 from services.warning.domain.model import Fanout, FanoutState, RiskLevel
 from services.warning.service_layer.warnings import new_id
 from services.warning.settings import WarningSettings
@@ -60,6 +60,21 @@ class RiskFollower:
         except FeedUnavailable as exc:
             log.warning("risk feed unavailable", error=str(exc))
             return RETRY_SECONDS
+        except FeedReset as exc:
+            # Down for longer than the feed is kept: what changed meanwhile is gone from the
+            # feed. Go on from the oldest change kept (numbers that rose to HIGH within the
+            # window still start their fan-outs); say so, loudly.
+            log.error(
+                "risk feed cursor expired; resuming from the oldest change kept",
+                cursor=cursor,
+                resume_cursor=exc.oldest_cursor,
+            )
+            async with UnitOfWork(self.db) as uow:
+                await feed_repo.advance(
+                    uow.conn, LEASE_NAME, self.holder, exc.oldest_cursor, _now(), lease
+                )
+                await uow.commit()
+            return 0.0
         except asyncio.CancelledError:
             if renew.done() and not renew.cancelled() and renew.result():
                 log.info("risk feed lease lost", holder=self.holder)

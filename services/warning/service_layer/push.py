@@ -1,10 +1,25 @@
-"""App pushes: each user's live stream of warnings and notifications.
+"""App pushes: each user's live stream of warnings and notifications, fed by one reader.
 
-The database is the only state: a stream reads what is pending for its user,
-sends what it has not sent yet, and marks it delivered. ``PushHub`` only wakes
-the streams of this process early when a warning is created here; warnings
-created on another replica are found by the stream's regular poll, so a user
-connected anywhere receives everything.
+The database is the only state: what is pending for a user is what their streams
+send. ``PushHub`` is the one reader of it for every stream open in this process:
+each ``stream_poll_seconds`` (at once when a warning is created here or a stream
+opens for a user it does not follow yet) one pass asks what is pending for every
+user with an open stream, in one query per 500 users that returns ids and versions
+only, and reads the items themselves only for users whose pending set changed. Each
+stream then takes its user's items from memory. What the streams sent is marked
+delivered by the same loop, in one transaction per pass. So N open streams cost one
+pass per interval, whether N is 1 or 1,000 and whether they are one user's or many.
+
+Why a poller and not PostgreSQL LISTEN/NOTIFY: warnings are created by every
+replica and by the fan-out workers, on SQLite and PostgreSQL alike; one loop per
+process that polls works the same on both, needs no connection held outside the
+pool, no triggers and no reconnect logic (a notification sent while a listener
+reconnects is lost, so a poll would be needed anyway), and a warning created in
+this process still wakes the loop at once (``notify``). The cost that matters, a
+query per open stream, is gone either way.
+
+A warning is sent once per stream and again on the next stream until acknowledged;
+a notification is sent once.
 """
 
 from __future__ import annotations
@@ -12,100 +27,210 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from services.common.db import Database, UnitOfWork
+from services.common.logs import get_logger
 from services.warning.adapters import deliveries_repo, warnings_repo
+from services.warning.adapters.sql import chunks
 from services.warning.domain.model import Delivery, DeliveryState, Warning
 from services.warning.settings import WarningSettings
 
-#: At most this many pending items are read per look.
+log = get_logger("warning.push")
+
+#: At most this many pending items of one user are offered at a time.
 BATCH = 200
-
-
-class PushHub:
-    """Wake-ups for the streams open in this process, by user."""
-
-    def __init__(self) -> None:
-        self._listeners: dict[str, set[asyncio.Event]] = {}
-
-    def subscribe(self, user_id: str) -> asyncio.Event:
-        event = asyncio.Event()
-        self._listeners.setdefault(user_id, set()).add(event)
-        return event
-
-    def unsubscribe(self, user_id: str, event: asyncio.Event) -> None:
-        listeners = self._listeners.get(user_id)
-        if listeners is not None:
-            listeners.discard(event)
-            if not listeners:
-                del self._listeners[user_id]
-
-    def notify(self, user_ids: Iterable[str | None]) -> None:
-        for user_id in user_ids:
-            if user_id is None:
-                continue
-            for event in self._listeners.get(user_id, ()):
-                event.set()
-
-    @property
-    def listening(self) -> int:
-        return sum(len(v) for v in self._listeners.values())
-
+#: Users per query of a pass.
+USERS_PER_QUERY = 500
 
 PushItem = Warning | Delivery  # a Delivery here is a notification
 
 
-async def follow(
-    db: Database, hub: PushHub, settings: WarningSettings, user_id: str
-) -> AsyncIterator[PushItem]:
-    """Everything pending for the user, then new items as they come, until the caller stops.
+@dataclass(eq=False)
+class Subscription:
+    """One open stream: it is woken when its user's pending items are (re)published."""
 
-    A warning is sent once per stream and again on the next stream until acknowledged; a
-    notification is sent once.
-    """
-    wake = hub.subscribe(user_id)
+    user_id: str
+    items: list[tuple[str, PushItem]] = field(default_factory=list)
+    published: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _Pending:
+    """What is pending for one user, as last read."""
+
+    versions: tuple[tuple[str, object], ...] = ()
+    items: list[tuple[str, PushItem]] = field(default_factory=list)
+
+
+class PushHub:
+    """The one reader of pending pushes for every stream open in this process."""
+
+    def __init__(self, db: Database | None = None, settings: WarningSettings | None = None):
+        self.db = db
+        self.settings = settings or WarningSettings()
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._delivered: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: Passes made (each costs one query per 500 followed users, plus reads of changes).
+        self.passes = 0
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def subscribe(self, user_id: str) -> Subscription:
+        sub = Subscription(user_id)
+        self._subscriptions.setdefault(user_id, set()).add(sub)
+        known = self._pending.get(user_id)
+        if known is not None:
+            self._publish_to(sub, known.items)
+        else:
+            self._wake.set()  # a user not followed yet: read now, not at the next interval
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subscriptions.get(sub.user_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subscriptions[sub.user_id]
+                self._pending.pop(sub.user_id, None)
+
+    def delivered(self, delivery_id: str) -> None:
+        """A stream sent this item; it is marked delivered by the next pass (at once)."""
+        self._delivered.add(delivery_id)
+        self._wake.set()
+
+    def notify(self, user_ids: Iterable[str | None]) -> None:
+        """Something was created here for these users: look now."""
+        if any(u is not None and u in self._subscriptions for u in user_ids):
+            self._wake.set()
+
+    @property
+    def listening(self) -> int:
+        return sum(len(v) for v in self._subscriptions.values())
+
+    # -- the reader ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="warning-push")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self._flush_delivered()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.stream_poll_seconds)
+            self._wake.clear()
+            try:
+                await self.pass_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The type only: a database error's parameters may hold phone numbers.
+                log.error("push pass failed", error=type(exc).__name__)
+                await asyncio.sleep(min(1.0, self.settings.stream_poll_seconds))
+
+    async def pass_once(self) -> None:
+        """Mark what was sent, then read what is pending for every followed user."""
+        await self._flush_delivered()
+        users = sorted(self._subscriptions)
+        if not users:
+            return
+        assert self.db is not None, "a PushHub that reads needs its database"
+        self.passes += 1
+        since = datetime.now(UTC) - self.settings.notification_ttl
+        async with self.db.read() as conn:
+            pending: list[deliveries_repo.PendingPush] = []
+            for chunk in chunks(users, USERS_PER_QUERY):
+                pending += await deliveries_repo.pending_push_versions(conn, chunk, since, BATCH)
+            by_user: dict[str, list[deliveries_repo.PendingPush]] = {u: [] for u in users}
+            for p in pending:
+                by_user.setdefault(p.user_id, []).append(p)
+            changed = {
+                user: tuple((p.id, p.version) for p in found)
+                for user, found in by_user.items()
+                if user not in self._pending
+                or self._pending[user].versions != tuple((p.id, p.version) for p in found)
+            }
+            read = await _read_items(conn, [p for p in pending if p.user_id in changed])
+        for user, versions in changed.items():
+            subs = self._subscriptions.get(user)
+            if not subs:
+                continue  # every stream of the user closed while we read
+            items = [(p.id, read[p.id]) for p in by_user[user] if p.id in read]
+            self._pending[user] = _Pending(versions, items)
+            for sub in subs:
+                self._publish_to(sub, items)
+
+    def _publish_to(self, sub: Subscription, items: list[tuple[str, PushItem]]) -> None:
+        sub.items = items
+        sub.published = True
+        sub.wake.set()
+
+    async def _flush_delivered(self) -> None:
+        if not self._delivered or self.db is None:
+            return
+        ids, self._delivered = sorted(self._delivered), set()
+        try:
+            await _mark_delivered(self.db, ids)
+        except BaseException:
+            self._delivered.update(ids)  # tried again on the next pass
+            raise
+
+
+async def _read_items(
+    conn: AsyncConnection, pending: list[deliveries_repo.PendingPush]
+) -> dict[str, PushItem]:
+    """The items (warnings with their deliveries, notifications) of these pending pushes."""
+    found: dict[str, PushItem] = {}
+    notifications = [p.id for p in pending if p.warning_id is None]
+    warned = {p.id: p.warning_id for p in pending if p.warning_id is not None}
+    for chunk in chunks(notifications):
+        for d in await deliveries_repo.get_many(conn, chunk):
+            found[d.id] = d
+    warning_ids = sorted(set(warned.values()))
+    by_id: dict[str, Warning] = {}
+    for chunk in chunks(warning_ids):
+        by_id.update((w.id, w) for w in await warnings_repo.get_many(conn, chunk))
+    for delivery_id, warning_id in warned.items():
+        if warning_id in by_id:
+            found[delivery_id] = by_id[warning_id]
+    return found
+
+
+async def follow(hub: PushHub, user_id: str) -> AsyncIterator[PushItem]:
+    """Everything pending for the user, then new items as they come, until the caller stops."""
+    sub = hub.subscribe(user_id)
     sent: set[str] = set()
     try:
         while True:
-            wake.clear()
-            items = await _pending(db, settings, user_id, sent)
-            written: list[str] = []
-            try:
-                for delivery_id, item in items:
-                    yield item
-                    sent.add(delivery_id)
-                    written.append(delivery_id)
-            finally:
-                # Shielded: the app may hang up right after reading, and what it read counts.
-                if written:
-                    await asyncio.shield(_mark_delivered(db, written))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), settings.stream_poll_seconds)
+            await sub.wake.wait()
+            sub.wake.clear()
+            items = sub.items
+            # What is no longer pending never comes back: forget it (the set stays small).
+            sent.intersection_update(d for d, _ in items)
+            for delivery_id, item in items:
+                if delivery_id in sent:
+                    continue
+                yield item
+                sent.add(delivery_id)
+                hub.delivered(delivery_id)
     finally:
-        hub.unsubscribe(user_id, wake)
-
-
-async def _pending(
-    db: Database, settings: WarningSettings, user_id: str, sent: set[str]
-) -> list[tuple[str, PushItem]]:
-    now = datetime.now(UTC)
-    async with db.read() as conn:
-        pushes = await deliveries_repo.pending_pushes(
-            conn, user_id, now - settings.notification_ttl, BATCH
-        )
-        fresh = [d for d in pushes if d.id not in sent]
-        found = await warnings_repo.get_many(
-            conn, [d.warning_id for d in fresh if d.warning_id is not None]
-        )
-    by_id = {w.id: w for w in found}
-    items: list[tuple[str, PushItem]] = []
-    for d in fresh:
-        if d.warning_id is None:
-            items.append((d.id, d))
-        elif d.warning_id in by_id:
-            items.append((d.id, by_id[d.warning_id]))
-    return items
+        hub.unsubscribe(sub)
 
 
 async def _mark_delivered(db: Database, delivery_ids: list[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+#: How long an announcement stands (checked at the edge, with the Duration it came in).
 MIN_TTL = timedelta(minutes=1)
 MAX_TTL = timedelta(hours=24)
 
@@ -66,12 +67,6 @@ class CallCheck:
         if self.call is None:
             return NOT_ANNOUNCED_ADVICE
         return announced_advice(self.call.station_name)
-
-
-def ttl_problem(ttl: timedelta) -> str | None:
-    if not MIN_TTL <= ttl <= MAX_TTL:
-        return "must be from 1 minute to 24 hours"
-    return None
 
 
 def call_name(call_id: str) -> str:

@@ -171,15 +171,7 @@ def ttl(v: Violations, given: Duration, present: bool) -> timedelta | None:
     if not present:
         v.add("ttl", "is required")
         return None
-    if not 0 <= given.nanos < 10**9 or given.seconds < 0:
-        v.add("ttl", "must be a positive duration")
-        return None
-    value = timedelta(seconds=given.seconds, microseconds=given.nanos // 1000)
-    problem = calls.ttl_problem(value)
-    if problem is not None:
-        v.add("ttl", problem)
-        return None
-    return value
+    return validation.duration_of(v, "ttl", given, minimum=calls.MIN_TTL, maximum=calls.MAX_TTL)
 
 
 def announcement(
