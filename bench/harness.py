@@ -177,6 +177,7 @@ class Server:
             **os.environ,
             **env,
             f"ANTIFRAUD_{env_key(name)}_ADDR": self.address,
+            f"ANTIFRAUD_{env_key(name)}_METRICS_ADDR": "off",
             "ANTIFRAUD_LOG_LEVEL": "warning",
             "ANTIFRAUD_LOG_FORMAT": "json",
             "ANTIFRAUD_DATA_DIR": str(workdir / "data"),

@@ -136,6 +136,9 @@ class ProcessSuite:
                 self.names.append(f"{service}-{i}")
                 self.service_of[f"{service}-{i}"] = service
         self.addrs = {name: f"127.0.0.1:{free_port()}" for name in self.names}
+        #: Where each process serves /metrics: free ports of their own (the default, the
+        #: gRPC port + 1000, could be another process's free port).
+        self.metrics_addrs = {name: f"127.0.0.1:{free_port()}" for name in self.names}
         self.env = {
             **os.environ,
             "ANTIFRAUD_DATA_DIR": str(data_dir),
@@ -162,6 +165,7 @@ class ProcessSuite:
         env = dict(self.env)
         if name in self.addrs:
             env[f"ANTIFRAUD_{env_key(service)}_ADDR"] = self.addrs[name]
+            env[f"ANTIFRAUD_{env_key(service)}_METRICS_ADDR"] = self.metrics_addrs[name]
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", service],

@@ -546,13 +546,7 @@ async def test_the_scenarios_above_show_in_every_process_metrics(suite: Deployme
         pytest.skip("the metrics ports of a remote deployment are not known here")
     import re
 
-    from services.common.metrics import metrics_addr
-
-    scraped = {
-        name: await _scrape(address)
-        for name, grpc_addr in suite.suite.addrs.items()
-        if (address := metrics_addr(suite.suite.service_of[name], grpc_addr)) is not None
-    }
+    scraped = {name: await _scrape(address) for name, address in suite.suite.metrics_addrs.items()}
     # The report service was restarted by a scenario (its counters began again): the
     # gateway, which was not, counts the calls that went through it.
     report, gateway = scraped["report"], scraped["gateway"]
