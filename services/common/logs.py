@@ -88,6 +88,11 @@ def configure(
         if route_native:
             _route_native_stderr()
         logger_factory = _bytes_logger
+    if route_native:
+        # Libraries' stdlib logging (grpc's Cython layer, asyncio) as records of ours too;
+        # their warnings and errors only, as before (their info is chatter: alembic's plugins).
+        logging.root.handlers = [_StdlibToStructlog()]
+        logging.root.setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
