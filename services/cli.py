@@ -13,40 +13,66 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import signal
 import sys
-import time
+from functools import partial
 
 from services import registry, token_command
-from services.common import config, logs
-from services.common.config import ServerSettings
-from services.common.health_client import is_serving, wait_serving
-from services.common.server import serve
+from services.common import config, lifecycle, logs
+from services.common.config import ServerSettings, SettingError
+from services.common.health_client import is_serving
+from services.common.server import RunningServer, serve
+from services.supervisor import Child, Supervisor, child_argv
 
-STOP_TIMEOUT_SECONDS = 4.0
+log = logs.get_logger("antifraud")
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logs.configure()
+    logs.configure(route_native=True)
+    ready = False
+
+    def on_ready(_: RunningServer) -> None:
+        nonlocal ready
+        ready = True
+        lifecycle.notify_ready()
 
     async def run() -> None:
+        addresses = [args.addr] if args.addr else registry.listen_addresses(args.name)
+        for addr in addresses:
+            lifecycle.check_can_listen(addr)
         # Built inside the loop: channels a component opens belong to the loop that serves it.
-        component = registry.build(args.name)
-        await serve(component, ServerSettings.from_env(args.name, args.addr))
+        component = lifecycle.build_checked(lambda: registry.build(args.name))
+        await serve(component, ServerSettings.from_env(args.name, args.addr), on_ready)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except Exception as exc:
+        return _failed(exc, args.name, starting=not ready)
     return 0
+
+
+def _failed(exc: Exception, service: str, *, starting: bool) -> int:
+    """Log what stopped a process, in one line; its exit status."""
+    fatal = lifecycle.fatal_start_error(exc) if starting else None
+    if fatal is None:
+        # A bug, not the environment: its traceback is wanted (one JSON record in JSON mode).
+        log.exception("failed", service=service)
+        return 1
+    event, fields, status = fatal
+    log.error(event, service=service, **fields)
+    return status
 
 
 def _migrate(args: argparse.Namespace) -> int:
     """Migrate the named components, or every one that has a database."""
     logs.configure()
 
+    current = ""
+
     async def run() -> None:
+        nonlocal current
         for name in args.names or registry.UP_ORDER:
-            component = registry.build(name)
+            current = name
+            component = lifecycle.build_checked(partial(registry.build, name))
             migrate = getattr(component, "migrate", None)
             if migrate is None:
                 continue
@@ -56,7 +82,10 @@ def _migrate(args: argparse.Namespace) -> int:
                 await db.dispose()
             print(f"{name}: migrated")
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except Exception as exc:
+        return _failed(exc, current, starting=True)
     return 0
 
 
@@ -99,62 +128,30 @@ def _health(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(is_serving(args.address, timeout=args.timeout)) else 1
 
 
-async def _up(names: list[str]) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    started = time.monotonic()
-    children: dict[str, asyncio.subprocess.Process] = {}
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for name in names:
-        children[name] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.cli", "serve", name, env=env, start_new_session=True
-        )
+def _up(args: argparse.Namespace) -> int:
+    logs.configure(route_native=True)
+    names: list[str] = args.only or registry.UP_ORDER
     try:
-        await asyncio.gather(*(wait_serving(config.listen_addr(n), timeout=60) for n in names))
-    except TimeoutError as exc:
-        print(f"antifraud up: {exc}", file=sys.stderr)
-        stop.set()
-    else:
-        width = max(len(n) for n in names)
-        print(f"\nall {len(names)} servers SERVING in {time.monotonic() - started:.1f}s:")
+        # Before any child starts: a port another process holds is one line, and no child
+        # is started only to fail on it.
         for name in names:
-            role = registry.REGISTRY[name].role
-            print(f"  {name:<{width}}  {config.listen_addr(name):<16} {role}")
-        print("Ctrl-C or SIGTERM stops them all.\n", flush=True)
-    exited = asyncio.ensure_future(
-        asyncio.wait(
-            [asyncio.ensure_future(p.wait()) for p in children.values()],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+            for addr in registry.listen_addresses(name):
+                lifecycle.check_can_listen(addr)
+    except lifecycle.StartError as exc:
+        log.error("cannot start", error=str(exc))
+        return lifecycle.EXIT_CANNOT_START
+    children = [
+        Child(name, child_argv(name), label=f"{config.listen_addr(name):<16} {_role(name)}")
+        for name in names
+    ]
+    supervisor = Supervisor(
+        children, grace_seconds=config.shared().grace_seconds, start_timeout=args.timeout
     )
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([exited, stopper], return_when=asyncio.FIRST_COMPLETED)
-    code = 0
-    for name, proc in children.items():
-        if proc.returncode is not None and not stop.is_set():
-            print(
-                f"antifraud up: {name} exited with {proc.returncode}; stopping all", file=sys.stderr
-            )
-            code = 1
-    for proc in children.values():
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(
-            asyncio.gather(*(p.wait() for p in children.values())), STOP_TIMEOUT_SECONDS
-        )
-    except TimeoutError:
-        for proc in children.values():
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-        await asyncio.gather(*(p.wait() for p in children.values()))
-    stopper.cancel()
-    exited.cancel()
-    return code
+    return asyncio.run(supervisor.run())
+
+
+def _role(name: str) -> str:
+    return registry.REGISTRY[name].role
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the whole suite as separate processes")
-    up.add_argument("--only", nargs="*", help="start only these")
+    up.add_argument("--only", nargs="*", choices=sorted(registry.REGISTRY), help="start only these")
+    up.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds for every server to be SERVING"
+    )
     one = sub.add_parser("serve", help="run one server")
     one.add_argument("name", choices=sorted(registry.REGISTRY))
     one.add_argument("--addr", help="listen address (default from the environment)")
@@ -189,17 +189,26 @@ def main(argv: list[str] | None = None) -> int:
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     token_command.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        lifecycle.die_with_supervisor()  # first: the supervisor may die at any moment
+    try:
+        # Every setting present, once, before anything starts.
+        config.check_environment()
+    except SettingError as exc:
+        logs.configure_for_failure(route_native=args.command in ("serve", "up"))
+        log.error("bad setting", variable=exc.variable, value=exc.value, expected=exc.expected)
+        return lifecycle.EXIT_BAD_SETTING
     if args.command in ("token", "token-keys"):
         return token_command.run(args)
+    if args.command == "up":
+        return _up(args)
     if args.command == "keys":
         return _keys(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "migrate":
         return _migrate(args)
-    if args.command == "health":
-        return _health(args)
-    return asyncio.run(_up(args.only or registry.UP_ORDER))
+    return _health(args)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from services.common.config import listen_addr
 from services.common.server import Component
 
 
@@ -39,3 +40,14 @@ def build(name: str) -> Component:
     module = importlib.import_module(entry.module)
     component: Component = module.build(name)
     return component
+
+
+def listen_addresses(name: str) -> list[str]:
+    """Every address the process ``name`` listens on: its own; for ``partners`` also each
+    simulator's, which that one process hosts."""
+    names = [name]
+    if name == "partners":
+        from services.partners.domain.routing import SIMULATORS
+
+        names += list(SIMULATORS)
+    return [listen_addr(n) for n in names]

@@ -175,16 +175,34 @@ async def _refresh_metrics(service: str, refresh: Callable[[], Awaitable[None]])
         await asyncio.sleep(metrics.REFRESH_SECONDS)
 
 
-async def serve(component: Component, settings: ServerSettings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(
+    component: Component,
+    settings: ServerSettings,
+    on_ready: Callable[[RunningServer], None] | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully; ``on_ready`` once SERVING."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    running = await start_server(component, settings)
+    # SIGTERM is honoured while starting too (a database that does not answer): the
+    # start is given up at once rather than when its connect finally times out.
+    starting = asyncio.ensure_future(start_server(component, settings))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        log.info("stopped before serving", service=component.name)
+        return
+    stopped.cancel()
+    running = starting.result()
     address = metrics.metrics_addr(component.name, settings.addr)
     if address is not None:
         metrics.serve_metrics(address)
+    if on_ready is not None:
+        on_ready(running)
     await stop.wait()
     log.info("stopping", service=component.name, grace_seconds=settings.grace_seconds)
     await running.stop(settings.grace_seconds)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from services.common.config import ServerSettings, env, env_key
+from services.common.config import ServerSettings, SettingError, env, env_key
 from services.common.server import Component
 from services.partners.domain.bank import Bank
 from services.partners.domain.behavior import Behavior
@@ -52,7 +52,8 @@ def _number(name: str, suffix: str, parse: Callable[[str], float]) -> float | No
     try:
         return parse(raw)
     except ValueError:
-        raise ValueError(f"{variable}={raw!r} is not a number") from None
+        kind = "a whole number" if parse is int else "a number"
+        raise SettingError(variable, raw, kind) from None
 
 
 def behavior_from_env(name: str) -> Behavior:
@@ -72,7 +73,9 @@ def behavior_from_env(name: str) -> Behavior:
     problems = behavior.problems()
     if problems:
         field, reason = problems[0]
-        raise ValueError(f"ANTIFRAUD_{env_key(name)}_{field.upper()} (or PARTNERS_): {reason}")
+        variable, raw = _setting(name, field.upper())
+        expected = "a number " + reason.removeprefix("must be ")
+        raise SettingError(variable or f"ANTIFRAUD_{env_key(name)}_{field.upper()}", raw, expected)
     return behavior
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from services.common.config import env, env_float, env_int
+from services.common.config import env, env_float, env_int, env_parsed
 from services.warning.domain.contacts import ContactLevelRule
 from services.warning.domain.policy import DEFAULT_POLICY, TierPolicy
 
@@ -48,7 +48,12 @@ class WarningSettings:
     @classmethod
     def from_env(cls) -> WarningSettings:
         return cls(
-            policy=TierPolicy.parse(env("WARNING_TIER_POLICY") or DEFAULT_POLICY),
+            policy=env_parsed(
+                "WARNING_TIER_POLICY",
+                TierPolicy.parse(DEFAULT_POLICY),
+                TierPolicy.parse,
+                "channels per level, as in policy.DEFAULT_POLICY",
+            ),
             dedup_window=timedelta(hours=env_float("WARNING_DEDUP_WINDOW_HOURS", 168.0)),
             contact_retention=timedelta(days=env_float("WARNING_CONTACT_RETENTION_DAYS", 30.0)),
             task_lease=timedelta(seconds=env_float("WARNING_TASK_LEASE_SECONDS", 900.0)),

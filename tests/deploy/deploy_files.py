@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from services.common.config import DEFAULT_ADDRS, env_key
+from services.common.config import DEFAULT_ADDRS, SharedSettings, env_key
 from services.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,15 +37,18 @@ IMAGE_ONLY_SETTINGS = frozenset({"ANTIFRAUD_HEALTH_PORT"})
 
 # ---- settings the code reads ---------------------------------------------------------------
 
-_LITERAL_ENV = re.compile(r"\benv(?:_int|_float)?\(\s*\"([A-Z0-9_]+)\"")
-_PER_PROCESS_ENV = re.compile(r"\benv(?:_int|_float)?\(\s*f\"\{env_key\(\w+\)\}_([A-Z0-9_]+)\"")
+_LITERAL_ENV = re.compile(r"\benv(?:_int|_float|_parsed)?\(\s*\"([A-Z0-9_]+)\"")
+_PER_PROCESS_ENV = re.compile(
+    r"\benv(?:_int|_float|_parsed)?\(\s*f\"\{env_key\(\w+\)\}_([A-Z0-9_]+)\""
+)
 
 
 @cache
 def settings_read_by_code() -> frozenset[str]:
     """Every ``ANTIFRAUD_*`` variable the code reads through ``services.common.config.env``.
 
-    Literal names (``env("LOG_LEVEL")``) anywhere in services/ and gateway/, and the
+    The shared settings (``SharedSettings``' fields), literal names (``env("RISK_POLL_SECONDS")``)
+    anywhere in services/ and gateway/, and the
     per-process ones (``env(f"{env_key(service)}_ADDR")``) for every process name.
     """
     literal: set[str] = set()
@@ -58,6 +61,7 @@ def settings_read_by_code() -> frozenset[str]:
             literal.update(_LITERAL_ENV.findall(text))
             per_process.update(_PER_PROCESS_ENV.findall(text))
     processes = set(DEFAULT_ADDRS) | set(REGISTRY)
+    literal.update(name.upper() for name in SharedSettings.model_fields)
     names = {f"ANTIFRAUD_{name}" for name in literal}
     names |= {f"ANTIFRAUD_{env_key(p)}_{suffix}" for p in processes for suffix in per_process}
     return frozenset(names)
