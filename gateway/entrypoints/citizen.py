@@ -131,17 +131,7 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                 )
             )
         if prior is not None:
-            response = response_type.FromString(prior)
-            try:
-                response.api_key = key_sealing.open_sealed(  # type: ignore[attr-defined]
-                    response.api_key,  # type: ignore[attr-defined]
-                    install_key_id=key_id,
-                    install_secret=secret,
-                    request_id=request_id,
-                )
-            except key_sealing.NotYours:
-                raise PermissionDenied("this request id was used by another install") from None
-            return response
+            return _opened(response_type.FromString(prior), key_id, secret, request_id)
         mine = f"{method}:{request_id}"
         if claim is not None and claim != mine:
             raise FailedPrecondition(
@@ -158,6 +148,14 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                     await uow.commit()
             except IntegrityError:
                 raise FailedPrecondition("this install key is registering a user already") from None
+        # The request id is claimed before any work: a twin is told "in progress" (ABORTED).
+        async with UnitOfWork(self.db) as uow:
+            prior = await idempotency.claim(
+                uow.conn, tables.idempotency_keys, method, request_id, print_
+            )
+            await uow.commit()
+        if prior is not None:
+            return _opened(response_type.FromString(prior), key_id, secret, request_id)
         try:
             response, user_id = await work()
         except BaseException:
@@ -169,6 +167,7 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                         tables.idempotency_keys.c.request_id == key_id,
                     )
                 )
+                await idempotency.release(uow.conn, tables.idempotency_keys, method, request_id)
                 await uow.commit()
             raise
         issued = await self.keys.create(Role.CITIZEN, user_id, DESCRIPTIONS[method])
@@ -393,3 +392,17 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
         except grpc.aio.AioRpcError as err:
             raise Upstream.of(err) from None
         return gateway_pb2.CheckAppsResponse(verdicts=checked.verdicts)
+
+
+def _opened(response: R, key_id: str, secret: str, request_id: str) -> R:
+    """A stored response with its key unsealed for the install that asked."""
+    try:
+        response.api_key = key_sealing.open_sealed(  # type: ignore[attr-defined]
+            response.api_key,  # type: ignore[attr-defined]
+            install_key_id=key_id,
+            install_secret=secret,
+            request_id=request_id,
+        )
+    except key_sealing.NotYours:
+        raise PermissionDenied("this request id was used by another install") from None
+    return response

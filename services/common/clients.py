@@ -220,7 +220,12 @@ def open_channel(
     options: list[tuple[str, Any]] = [
         ("grpc.service_config", service_config(retry_services)),
         ("grpc.enable_retries", 1),
+        # Keepalive as the servers allow it (services.common.server.channel_options): a ping
+        # every 30 s, idle or not, so a dead peer is noticed and idle streams stay up.
         ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
         # Fail fast on a peer that is down instead of waiting out the deadline.
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2_000),

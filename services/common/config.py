@@ -99,6 +99,8 @@ class ServerSettings:
     name: str
     addr: str
     grace_seconds: float = 5.0
+    #: On SIGTERM: NOT_SERVING, still taking calls this long, then the grace.
+    drain_seconds: float = 0.0
     tls: TlsSettings = field(default_factory=TlsSettings)
 
     @classmethod
@@ -107,6 +109,7 @@ class ServerSettings:
             name=name,
             addr=addr if addr is not None else listen_addr(name),
             grace_seconds=env_float("GRACE_SECONDS", 5.0),
+            drain_seconds=env_float("DRAIN_SECONDS", 1.0),
             tls=TlsSettings(
                 cert=env("TLS_CERT"), key=env("TLS_KEY"), client_ca=env("TLS_CLIENT_CA")
             ),
