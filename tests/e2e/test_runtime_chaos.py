@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
 from services.common.health_client import is_serving
 from tests.e2e.deployment import Deployment, deployment, new_phone
+from tests.harness import ProcessSuite
 
 pytestmark = pytest.mark.slow
 
@@ -425,3 +427,38 @@ async def test_no_client_behaviour_takes_a_server_down(suite: Deployment) -> Non
     # The servers saw the cancellations and deadlines as such.
     assert '"code":"CANCELLED"' in suite.suite.log_text("risk")
     assert '"code":"DEADLINE_EXCEEDED"' in suite.suite.log_text("risk")
+
+
+async def test_a_burst_during_sigterm_is_served_not_cancelled(tmp_path: Path) -> None:
+    """SIGTERM in the middle of a burst: health goes NOT_SERVING, the drain keeps taking
+    calls, those in flight finish; nothing is CANCELLED and the process exits cleanly."""
+    suite = ProcessSuite(["risk"], data_dir=tmp_path, extra_env={"ANTIFRAUD_DRAIN_SECONDS": "1"})
+    await suite.start_all()
+    codes: Counter[grpc.StatusCode] = Counter()
+    try:
+        async with grpc.aio.insecure_channel(suite.addrs["risk"]) as channel:
+            risk = risk_pb2_grpc.RiskServiceStub(channel)
+
+            async def one() -> None:
+                try:
+                    await risk.CheckIndicator(
+                        rk.CheckIndicatorRequest(indicator=phone_indicator()), timeout=10
+                    )
+                    codes[grpc.StatusCode.OK] += 1
+                except grpc.aio.AioRpcError as err:
+                    codes[err.code()] += 1
+
+            await one()
+            burst = [asyncio.create_task(one()) for _ in range(200)]
+            await asyncio.sleep(0.02)
+            proc = suite.procs.pop("risk")
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.gather(*burst)
+            returncode = await asyncio.to_thread(proc.wait, 30)
+    finally:
+        suite.stop_all()
+    assert codes[grpc.StatusCode.CANCELLED] == 0, codes
+    # Calls that reach a server already refusing new ones get UNAVAILABLE (retryable).
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, codes
+    assert returncode == 0
+    assert '"event":"stopped"' in suite.log_text("risk")
