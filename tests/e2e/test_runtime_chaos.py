@@ -15,6 +15,7 @@ import asyncio
 import os
 import random
 import signal
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -25,12 +26,13 @@ import pytest
 
 from services.api.antifraud.common.v1 import common_pb2 as c
 from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
+from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from services.api.antifraud.risk.v1 import risk_pb2_grpc
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
 from services.common.health_client import is_serving
-from tests.e2e.deployment import Deployment, deployment, new_phone
+from tests.e2e.deployment import Deployment, deployment, new_id_number, new_phone
 from tests.harness import ProcessSuite
 
 pytestmark = pytest.mark.slow
@@ -462,3 +464,61 @@ async def test_a_burst_during_sigterm_is_served_not_cancelled(tmp_path: Path) ->
     assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, codes
     assert returncode == 0
     assert '"event":"stopped"' in suite.log_text("risk")
+
+
+TWINS = 6
+
+
+async def test_twin_registrations_issue_one_user_and_one_key(suite: Deployment) -> None:
+    """The same RegisterCitizen sent six times at once: one user, one key; the twins are
+    told "in progress" (ABORTED, retry with the same id) or get the first response."""
+    anonymous = await suite.key(gw.ROLE_CITIZEN)
+    request = gw.RegisterCitizenRequest(
+        request_id=str(uuid.uuid4()),
+        full_name="王芳",
+        id_number=new_id_number(),
+        phone_number=new_phone(),
+    )
+    outcomes = await asyncio.gather(
+        *(suite.citizen.RegisterCitizen(request, metadata=anonymous) for _ in range(TWINS)),
+        return_exceptions=True,
+    )
+    answered = [o for o in outcomes if isinstance(o, gw.RegisterCitizenResponse)]
+    failed = [o for o in outcomes if not isinstance(o, gw.RegisterCitizenResponse)]
+    assert all(isinstance(f, grpc.aio.AioRpcError) for f in failed), failed
+    assert {f.code() for f in failed if isinstance(f, grpc.aio.AioRpcError)} <= {
+        grpc.StatusCode.ABORTED
+    }
+    assert answered
+    assert len({a.user.user_id for a in answered}) == 1
+    assert len([a for a in answered if a.api_key]) <= 1
+    # Once done, a repeat is the first response (without the key, shown once).
+    again = await suite.citizen.RegisterCitizen(request, metadata=anonymous)
+    assert again.user.user_id == answered[0].user.user_id
+    mine, token = [], ""
+    while True:
+        page = await suite.admin.ListApiKeys(
+            gw.ListApiKeysRequest(page_size=100, page_token=token),
+            metadata=(("authorization", f"Bearer {suite.admin_key}"),),
+        )
+        mine += [k for k in page.keys if k.subject == again.user.user_id and not k.revoked]
+        if not (token := page.next_page_token):
+            break
+    assert len(mine) == 1, mine
+
+
+async def test_twin_reports_are_accepted_once_with_identical_answers(suite: Deployment) -> None:
+    citizen = await suite.register()
+    request = rp.SubmitReportRequest(
+        request_id=str(uuid.uuid4()),
+        report=rp.Report(
+            kind=rp.REPORT_KIND_FRAUD_CALL,
+            indicators=[phone_indicator()],
+            description="自称客服说我的订单异常，要我转账退款",
+            category=c.FRAUD_CATEGORY_FAKE_CUSTOMER_SERVICE,
+        ),
+    )
+    answers = await asyncio.gather(
+        *(suite.report.SubmitReport(request, metadata=citizen.metadata) for _ in range(TWINS))
+    )
+    assert len({a.SerializeToString(deterministic=True) for a in answers}) == 1

@@ -191,7 +191,7 @@ async def sign_in(deps: Deps, principal: Principal, cmd: SignIn, replay: Replay[
         raise PermissionDenied("the face check does not match the registered holder")
     now = deps.clock()
     async with deps.uow() as uow:
-        done = await replay.recall(uow.conn)
+        done = await replay.claim(uow.conn)
         if done is not None:
             return done
         await uow.repo.use_challenge(challenge.id, now)
