@@ -134,9 +134,11 @@ class Database:
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query within the connect timeout."""
-        async with asyncio.timeout(self.connect_timeout + self.statement_timeout):
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+        async with (
+            asyncio.timeout(self.connect_timeout + self.statement_timeout),
+            self.read() as conn,
+        ):
+            await conn.execute(text("SELECT 1"))  # a reader: never waits for SQLite's write lock
 
     async def dispose(self) -> None:
         await self.engine.dispose()
