@@ -9,8 +9,9 @@ less than its deadline: connecting, waiting for a pooled connection and each
 statement are bounded (``ANTIFRAUD_DB_CONNECT_TIMEOUT_SECONDS``, default 2;
 ``ANTIFRAUD_DB_STATEMENT_TIMEOUT_SECONDS``, default 4, also SQLite's busy
 timeout), and the failure is answered UNAVAILABLE (``services.common.errors``).
-Migrations run on an engine of their own without these bounds: a replica may
-wait for another's migration.
+Migrations run on an engine of their own without these bounds (a replica may
+wait for another's migration), and so does ``Database.unbounded()`` for bulk
+and offline work.
 """
 
 from __future__ import annotations
@@ -131,6 +132,17 @@ class Database:
             yield await conn.execution_options(antifraud_readonly=True)
         finally:
             await _release(conn)
+
+    @asynccontextmanager
+    async def unbounded(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction free of the request path's time limits, for bulk and offline
+        work (loading a data set, benchmarks); committed when the block ends cleanly."""
+        engine = self._create_engine(bounded=False)
+        try:
+            async with engine.begin() as conn:
+                yield conn
+        finally:
+            await engine.dispose()
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query within the connect timeout."""
