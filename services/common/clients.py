@@ -23,6 +23,8 @@ from services.common.principals import InvalidPrincipal, Principal
 log = get_logger("client")
 
 DEFAULT_BUDGET_SECONDS = 5.0
+#: Clients ping every 30 s; servers allow pings this often (services.common.server).
+KEEPALIVE_MS = 30_000
 
 
 #: gRPC packages whose service is served by a process of another name.
@@ -222,7 +224,7 @@ def open_channel(
         ("grpc.enable_retries", 1),
         # Keepalive as the servers allow it (services.common.server.channel_options): a ping
         # every 30 s, idle or not, so a dead peer is noticed and idle streams stay up.
-        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),

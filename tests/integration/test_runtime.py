@@ -103,8 +103,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class DatabaseEcho(echo_pb2_grpc.EchoServiceServicer):
-    """Echo, after asking the database; a value of "invalid" fails on 500 fields at once;
-    "slow" takes a while."""
+    """Echo, after asking the database; a value of "invalid" fails on 500 fields at once,
+    "slow" takes a while, "peer" answers with the caller's address."""
 
     def __init__(self, db: Database | None) -> None:
         self.db = db
@@ -116,6 +116,8 @@ class DatabaseEcho(echo_pb2_grpc.EchoServiceServicer):
             )
         if request.indicator.value == "slow":
             await asyncio.sleep(0.3)
+        if request.indicator.value == "peer":
+            return echo_pb2.EchoResponse(indicator=common_pb2.Indicator(value=context.peer()))
         if self.db is not None:
             async with self.db.read() as conn:
                 await conn.execute(sa.text("SELECT 1"))
@@ -367,3 +369,24 @@ async def test_a_claim_in_progress_is_answered_in_progress_then_the_response(
         await uow.commit()
     async with UnitOfWork(twin_db) as uow:
         assert await idempotency.claim(uow.conn, _keys, "Long", other, print_) is None
+
+
+async def test_connections_are_aged_out_so_clients_reconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After its maximum age a connection is closed (GOAWAY, calls finish in the grace) and
+    the client opens another: behind a Service, that is how new replicas get traffic."""
+    monkeypatch.setenv("ANTIFRAUD_MAX_CONNECTION_AGE_SECONDS", "0.5")
+    monkeypatch.setenv("ANTIFRAUD_MAX_CONNECTION_AGE_GRACE_SECONDS", "1")
+    async with (
+        harness.serving(EchoOnDatabase()) as running,
+        grpc.aio.insecure_channel(running.address) as channel,
+    ):
+        stub = echo_pb2_grpc.EchoServiceStub(channel)
+        peers: set[str] = set()
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            answer = await stub.Echo(echo("peer"), timeout=5, wait_for_ready=True)
+            peers.add(answer.indicator.value)
+            await asyncio.sleep(0.05)
+    assert len(peers) >= 2, peers
