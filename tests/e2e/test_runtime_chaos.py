@@ -32,6 +32,7 @@ from services.api.antifraud.risk.v1 import risk_pb2_grpc
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
 from services.common.health_client import is_serving
+from tests import harness
 from tests.e2e.deployment import Deployment, deployment, new_id_number, new_phone
 from tests.harness import ProcessSuite
 
@@ -244,8 +245,9 @@ async def test_no_client_behaviour_takes_a_server_down(suite: Deployment) -> Non
     analyst = await suite.key(gw.ROLE_ANALYST, "chaos")
     citizen = await suite.register()
     seen = Outcomes()
-    risk_channel = grpc.aio.insecure_channel(addrs["risk"])
-    warning_channel = grpc.aio.insecure_channel(addrs["warning"])
+    # Directly, as the gateway and the services speak to each other: with signed tokens.
+    risk_channel = harness.channel(addrs["risk"])
+    warning_channel = harness.channel(addrs["warning"])
     risk = risk_pb2_grpc.RiskServiceStub(risk_channel)
     warning = warning_pb2_grpc.WarningServiceStub(warning_channel)
     as_carrier = (("x-principal", "carrier:carrier-cmcc"),)
@@ -440,7 +442,7 @@ async def test_a_burst_during_sigterm_is_served_not_cancelled(tmp_path: Path) ->
     await suite.start_all()
     codes: Counter[grpc.StatusCode] = Counter()
     try:
-        async with grpc.aio.insecure_channel(suite.addrs["risk"]) as channel:
+        async with harness.channel(suite.addrs["risk"]) as channel:
             risk = risk_pb2_grpc.RiskServiceStub(channel)
 
             async def one() -> None:

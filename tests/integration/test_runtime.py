@@ -27,6 +27,7 @@ from grpc_status import rpc_status
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.echo.v1 import echo_pb2, echo_pb2_grpc
 from services.common import idempotency
+from services.common.auth import CallerPolicy
 from services.common.config import ServerSettings
 from services.common.db import Database, UnitOfWork
 from services.common.errors import FieldViolation, InvalidArgument, field_violations
@@ -129,6 +130,9 @@ class EchoOnDatabase:
 
     def __init__(self, db: Database | None = None) -> None:
         self.db = db
+
+    def caller_policy(self) -> CallerPolicy:
+        return CallerPolicy.open(self.name)
 
     def bindings(self) -> Sequence[Binding]:
         return [
