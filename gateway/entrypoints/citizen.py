@@ -147,6 +147,18 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                     )  # fmt: skip
                     await uow.commit()
             except IntegrityError:
+                # A twin of this very request (same request id) is told "in progress".
+                async with UnitOfWork(self.db) as uow:
+                    holder = await uow.conn.scalar(
+                        sa.select(tables.idempotency_keys.c.fingerprint).where(
+                            tables.idempotency_keys.c.method == CONSUMED,
+                            tables.idempotency_keys.c.request_id == key_id,
+                        )
+                    )
+                if holder == mine:
+                    raise idempotency.InProgress(
+                        f"request_id {request_id} is still being processed; retry shortly"
+                    ) from None
                 raise FailedPrecondition("this install key is registering a user already") from None
         # The request id is claimed before any work: a twin is told "in progress" (ABORTED).
         async with UnitOfWork(self.db) as uow:
