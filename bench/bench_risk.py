@@ -72,7 +72,7 @@ def _assertions(data: list[Indicator]) -> list[tuple[Indicator, Assertion]]:
 async def _prepare(url: str, data: list[Indicator]) -> None:
     component = build(url=url)
     await component.migrate()
-    async with component.db.engine.begin() as conn:
+    async with component.db.unbounded() as conn:
         await load_new(conn, _assertions(data), "bench", datetime.now(UTC))
     await component.db.dispose()
 

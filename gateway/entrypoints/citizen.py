@@ -131,17 +131,7 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                 )
             )
         if prior is not None:
-            response = response_type.FromString(prior)
-            try:
-                response.api_key = key_sealing.open_sealed(  # type: ignore[attr-defined]
-                    response.api_key,  # type: ignore[attr-defined]
-                    install_key_id=key_id,
-                    install_secret=secret,
-                    request_id=request_id,
-                )
-            except key_sealing.NotYours:
-                raise PermissionDenied("this request id was used by another install") from None
-            return response
+            return _opened(response_type.FromString(prior), key_id, secret, request_id)
         mine = f"{method}:{request_id}"
         if claim is not None and claim != mine:
             raise FailedPrecondition(
@@ -157,7 +147,27 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                     )  # fmt: skip
                     await uow.commit()
             except IntegrityError:
+                # A twin of this very request (same request id) is told "in progress".
+                async with UnitOfWork(self.db) as uow:
+                    holder = await uow.conn.scalar(
+                        sa.select(tables.idempotency_keys.c.fingerprint).where(
+                            tables.idempotency_keys.c.method == CONSUMED,
+                            tables.idempotency_keys.c.request_id == key_id,
+                        )
+                    )
+                if holder == mine:
+                    raise idempotency.InProgress(
+                        f"request_id {request_id} is still being processed; retry shortly"
+                    ) from None
                 raise FailedPrecondition("this install key is registering a user already") from None
+        # The request id is claimed before any work: a twin is told "in progress" (ABORTED).
+        async with UnitOfWork(self.db) as uow:
+            prior = await idempotency.claim(
+                uow.conn, tables.idempotency_keys, method, request_id, print_
+            )
+            await uow.commit()
+        if prior is not None:
+            return _opened(response_type.FromString(prior), key_id, secret, request_id)
         try:
             response, user_id = await work()
         except BaseException:
@@ -169,6 +179,7 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                         tables.idempotency_keys.c.request_id == key_id,
                     )
                 )
+                await idempotency.release(uow.conn, tables.idempotency_keys, method, request_id)
                 await uow.commit()
             raise
         issued = await self.keys.create(Role.CITIZEN, user_id, DESCRIPTIONS[method])
@@ -393,3 +404,17 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
         except grpc.aio.AioRpcError as err:
             raise Upstream.of(err) from None
         return gateway_pb2.CheckAppsResponse(verdicts=checked.verdicts)
+
+
+def _opened(response: R, key_id: str, secret: str, request_id: str) -> R:
+    """A stored response with its key unsealed for the install that asked."""
+    try:
+        response.api_key = key_sealing.open_sealed(  # type: ignore[attr-defined]
+            response.api_key,  # type: ignore[attr-defined]
+            install_key_id=key_id,
+            install_secret=secret,
+            request_id=request_id,
+        )
+    except key_sealing.NotYours:
+        raise PermissionDenied("this request id was used by another install") from None
+    return response

@@ -11,7 +11,7 @@ inside the shared interceptor, so its refusals are mapped and logged like any er
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +121,10 @@ def guarded(
 
         async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
             await admit(method, context)
-            async with scope():
-                async for response in inner_us(request, context):
+            # The handler's generator is closed here, in the call's own task, even when
+            # the call is cancelled mid-stream (services.common.interceptors).
+            async with scope(), aclosing(inner_us(request, context)) as responses:
+                async for response in responses:
                     yield response
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, deserializer, serializer)
@@ -139,8 +141,8 @@ def guarded(
 
     async def stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
         await admit(method, context)
-        async with scope():
-            async for response in inner_ss(requests, context):
+        async with scope(), aclosing(inner_ss(requests, context)) as responses:
+            async for response in responses:
                 yield response
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, deserializer, serializer)

@@ -23,6 +23,8 @@ from services.common.principals import InvalidPrincipal, Principal
 log = get_logger("client")
 
 DEFAULT_BUDGET_SECONDS = 5.0
+#: Clients ping every 30 s; servers allow pings this often (services.common.server).
+KEEPALIVE_MS = 30_000
 
 
 #: gRPC packages whose service is served by a process of another name.
@@ -220,7 +222,12 @@ def open_channel(
     options: list[tuple[str, Any]] = [
         ("grpc.service_config", service_config(retry_services)),
         ("grpc.enable_retries", 1),
-        ("grpc.keepalive_time_ms", 30_000),
+        # Keepalive as the servers allow it (services.common.server.channel_options): a ping
+        # every 30 s, idle or not, so a dead peer is noticed and idle streams stay up.
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
         # Fail fast on a peer that is down instead of waiting out the deadline.
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2_000),

@@ -315,6 +315,8 @@ class ServerSettings:
     name: str
     addr: str
     grace_seconds: float = 5.0
+    #: On SIGTERM: NOT_SERVING, still taking calls this long, then the grace.
+    drain_seconds: float = 0.0
     tls: TlsSettings = field(default_factory=TlsSettings)
 
     @classmethod
@@ -324,6 +326,7 @@ class ServerSettings:
             name=name,
             addr=addr if addr is not None else listen_addr(name),
             grace_seconds=settings.grace_seconds,
+            drain_seconds=env_float("DRAIN_SECONDS", 1.0),
             tls=TlsSettings(
                 cert=settings.tls_cert, key=settings.tls_key, client_ca=settings.tls_client_ca
             ),

@@ -3,10 +3,20 @@
 Each service owns its own database: a SQLite file by default, or a schema of
 its own on PostgreSQL. Handlers work inside a ``UnitOfWork``: leaving the block
 without ``commit()`` rolls everything back.
+
+A database that is down, refuses or black-holes connections must cost a call
+less than its deadline: connecting, waiting for a pooled connection and each
+statement are bounded (``ANTIFRAUD_DB_CONNECT_TIMEOUT_SECONDS``, default 2;
+``ANTIFRAUD_DB_STATEMENT_TIMEOUT_SECONDS``, default 4, also SQLite's busy
+timeout), and the failure is answered UNAVAILABLE (``services.common.errors``).
+Migrations run on an engine of their own without these bounds (a replica may
+wait for another's migration), and so does ``Database.unbounded()`` for bulk
+and offline work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +29,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from services.common import config
 
@@ -33,24 +44,46 @@ class Database:
         self.url = url or config.database_url(service)
         self.is_sqlite = self.url.startswith("sqlite")
         self.schema = schema if schema is not None else config.database_schema(service)
-        self.engine = self._create_engine()
+        self.connect_timeout = config.env_float("DB_CONNECT_TIMEOUT_SECONDS", 2.0)
+        self.statement_timeout = config.env_float("DB_STATEMENT_TIMEOUT_SECONDS", 4.0)
+        self.engine = self._create_engine(bounded=True)
 
-    def _create_engine(self) -> AsyncEngine:
+    def _create_engine(self, *, bounded: bool) -> AsyncEngine:
+        """The service's engine (``bounded``: every wait has a limit) or one for migrations."""
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(self.url, connect_args={"timeout": 30})
-            _sqlite_write_transactions(engine)
+            busy = self.statement_timeout if bounded else 60.0
+            engine = create_async_engine(
+                self.url,
+                connect_args={"timeout": busy},
+                **({} if bounded else {"poolclass": NullPool}),
+            )
+            _sqlite_write_transactions(engine, busy)
             return engine
-        connect_args: dict[str, Any] = {}
+        server_settings: dict[str, str] = {}
         if self.schema:
-            connect_args["server_settings"] = {"search_path": self.schema}
+            server_settings["search_path"] = self.schema
+        if not bounded:
+            return create_async_engine(
+                self.url,
+                connect_args={"server_settings": server_settings},
+                poolclass=NullPool,
+            )
+        # The server cancels a statement first (57014, answered UNAVAILABLE); the client's
+        # own limit, a little longer, covers a server that does not answer at all.
+        server_settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
         return create_async_engine(
             self.url,
-            connect_args=connect_args,
+            connect_args={
+                "server_settings": server_settings,
+                "timeout": self.connect_timeout,
+                "command_timeout": self.statement_timeout + 1.0,
+            },
             pool_size=10,
             max_overflow=10,
+            pool_timeout=self.connect_timeout,
             pool_pre_ping=True,
         )
 
@@ -60,7 +93,17 @@ class Database:
         cfg.set_main_option("script_location", str(ALEMBIC_DIR))
         cfg.set_main_option("version_locations", str(versions))
         cfg.set_main_option("path_separator", "os")
-        async with self.engine.connect() as conn:
+        if self.is_sqlite and make_url(self.url).database in (None, "", ":memory:"):
+            await self._migrate(self.engine, cfg)  # one connection's database: no second engine
+            return
+        engine = self._create_engine(bounded=False)
+        try:
+            await self._migrate(engine, cfg)
+        finally:
+            await engine.dispose()
+
+    async def _migrate(self, engine: AsyncEngine, cfg: Config) -> None:
+        async with engine.connect() as conn:
             if not self.is_sqlite:
                 # One migrator at a time per service; the others wait, then find nothing to do.
                 key = int.from_bytes(hashlib.sha256(self.service.encode()).digest()[:4], "big")
@@ -84,14 +127,36 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reading only: on SQLite it does not take the write lock."""
-        async with self.engine.connect() as conn:
+        conn = await self.engine.connect()
+        try:
             yield await conn.execution_options(antifraud_readonly=True)
+        finally:
+            await _release(conn)
+
+    @asynccontextmanager
+    async def unbounded(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction free of the request path's time limits, for bulk and offline
+        work (loading a data set, benchmarks); committed when the block ends cleanly."""
+        engine = self._create_engine(bounded=False)
+        try:
+            async with engine.begin() as conn:
+                yield conn
+        finally:
+            await engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query within the connect timeout."""
+        async with (
+            asyncio.timeout(self.connect_timeout + self.statement_timeout),
+            self.read() as conn,
+        ):
+            await conn.execute(text("SELECT 1"))  # a reader: never waits for SQLite's write lock
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-def _sqlite_write_transactions(engine: AsyncEngine) -> None:
+def _sqlite_write_transactions(engine: AsyncEngine, busy_seconds: float) -> None:
     """SQLite: WAL, foreign keys, and BEGIN IMMEDIATE so two writers wait instead of failing."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -101,7 +166,7 @@ def _sqlite_write_transactions(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -147,7 +212,18 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self.conn, None
+        await _release(conn)
+
+
+async def _release(conn: AsyncConnection) -> None:
+    """Roll back and return a connection to the pool, even when the call that used it is
+    being cancelled (a client gone, a deadline passed): the clean-up runs to its end in a
+    task of its own, so the pool never sees a half-reset connection."""
+
+    async def release() -> None:
         try:
             await conn.rollback()
         finally:
             await conn.close()
+
+    await asyncio.shield(release())

@@ -6,16 +6,31 @@ Nothing else in the code base chooses a status code for an error.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from sqlalchemy import exc as sa_exc
 
 DOMAIN = "antifraud.gov.example"
 #: ErrorInfo reason (with OUT_OF_RANGE) of a feed cursor older than the feed keeps; the
 #: metadata's ``oldestCursor`` is where what is kept begins.
 CURSOR_EXPIRED = "CURSOR_EXPIRED"
+
+#: A status travels in the trailers, which gRPC limits to 8 KiB by default: the details
+#: base64-encoded, the message percent-encoded (up to 9 bytes a character) and again
+#: inside the details. So a BadRequest carries at most MAX_VIOLATIONS violations within
+#: DETAILS_BUDGET bytes, each clipped, and one more that counts the rest; the message is
+#: clipped to MESSAGE_MAX characters.
+MAX_VIOLATIONS = 20
+DETAILS_BUDGET = 2048
+FIELD_MAX = 100
+DESCRIPTION_MAX = 160
+MESSAGE_MAX = 256
+#: How long a client should wait before retrying an unreachable dependency.
+RETRY_AFTER_SECONDS = 1.0
 
 
 class DomainError(Exception):
@@ -49,8 +64,22 @@ class InvalidArgument(DomainError):
 
     def __init__(self, violations: list[FieldViolation] | FieldViolation) -> None:
         self.violations = violations if isinstance(violations, list) else [violations]
-        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-        super().__init__(summary)
+        super().__init__(_clip("; ".join(f"{v.field}: {v.description}" for v in self.shown())))
+
+    def shown(self) -> list[FieldViolation]:
+        """The violations as sent: at most MAX_VIOLATIONS, clipped, and a count of the rest."""
+        shown: list[FieldViolation] = []
+        size = 0
+        for v in self.violations[:MAX_VIOLATIONS]:
+            item = FieldViolation(_clip(v.field, FIELD_MAX), _clip(v.description, DESCRIPTION_MAX))
+            size += len(item.field.encode()) + len(item.description.encode())
+            if shown and size > DETAILS_BUDGET:
+                break
+            shown.append(item)
+        rest = len(self.violations) - len(shown)
+        if rest > 0:
+            shown.append(FieldViolation("request", f"and {rest} more invalid fields"))
+        return shown
 
     @classmethod
     def field(cls, field: str, description: str) -> InvalidArgument:
@@ -62,7 +91,7 @@ class InvalidArgument(DomainError):
                 error_details_pb2.BadRequest.FieldViolation(
                     field=v.field, description=v.description
                 )
-                for v in self.violations
+                for v in self.shown()
             ]
         )
         packed = any_pb2.Any()
@@ -143,12 +172,21 @@ class Unauthenticated(DomainError):
 
 
 class Unavailable(DomainError):
+    """Try again later: a dependency cannot be reached now. Carries RetryInfo."""
+
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UNAVAILABLE"
 
+    def __init__(self, message: str, retry_after: float = RETRY_AFTER_SECONDS) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def details(self) -> list[any_pb2.Any]:
+        return [*super().details(), retry_info(self.retry_after)]
+
     def retry_details(self, seconds: float) -> list[any_pb2.Any]:
         """ErrorInfo and RetryInfo: try again after ``seconds``."""
-        return [*self.details(), retry_info(seconds)]
+        return [*DomainError.details(self), retry_info(seconds)]
 
 
 class ResourceExhausted(DomainError):
@@ -161,6 +199,10 @@ class ResourceExhausted(DomainError):
 
     def details(self) -> list[any_pb2.Any]:
         return [*super().details(), retry_info(self.retry_after)]
+
+
+def _clip(text: str, limit: int = MESSAGE_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def retry_info(seconds: float) -> any_pb2.Any:
@@ -176,9 +218,59 @@ def retry_info(seconds: float) -> any_pb2.Any:
     return packed
 
 
+#: PostgreSQL error classes that mean "not now" rather than "not this request":
+#: 08 connection exception, 53 insufficient resources, 57 operator intervention
+#: (57014: statement timeout, 57P01-03: shutdown, cannot connect now), 40 rollback
+#: (serialization failure, deadlock): retrying is safe and may well succeed.
+_RETRYABLE_SQLSTATE_CLASSES = ("08", "53", "57", "40")
+
+
+def _sqlstate(error: BaseException) -> str:
+    for name in ("sqlstate", "pgcode"):
+        value = getattr(error, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(found) < 8:
+        found.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return found
+
+
+def infrastructure_error(error: BaseException) -> Unavailable | None:
+    """The one mapping of infrastructure failures: a database or peer that cannot be
+    reached, refuses, times out or has no connection to spare is UNAVAILABLE with
+    RetryInfo, so standard retry policies try again. None for anything else."""
+    for cause in _causes(error):
+        if isinstance(cause, sa_exc.IntegrityError | sa_exc.ProgrammingError):
+            return None
+        if isinstance(
+            cause,
+            sa_exc.OperationalError
+            | sa_exc.InterfaceError
+            | sa_exc.TimeoutError  # no pooled connection free in time
+            | sa_exc.DisconnectionError
+            | ConnectionError
+            | OSError
+            | asyncio.TimeoutError,
+        ):
+            return Unavailable("a dependency is unavailable; retry later")
+        if isinstance(cause, sa_exc.DBAPIError) and cause.connection_invalidated:
+            return Unavailable("a dependency is unavailable; retry later")
+        if _sqlstate(cause)[:2] in _RETRYABLE_SQLSTATE_CLASSES:
+            return Unavailable("a dependency is unavailable; retry later")
+    return None
+
+
 def to_status(error: DomainError) -> status_pb2.Status:
     return status_pb2.Status(
-        code=error.code.value[0], message=error.message, details=error.details()
+        code=error.code.value[0], message=_clip(error.message), details=error.details()
     )
 
 

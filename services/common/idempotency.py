@@ -1,8 +1,21 @@
-"""AIP-155 request ids: a repeat of a create returns the first response.
+"""AIP-155 request ids: a repeat of a create returns the first response, even at once.
 
-Each service adds ``idempotency_table`` to its metadata. ``recall`` and
-``remember`` run inside the handler's transaction, so the response is stored
-atomically with the change it describes.
+Each service adds ``idempotency_table`` to its metadata. A request id is first
+*claimed* (a row whose response is PENDING), then the response replaces the
+claim in the transaction that makes the change, so it is stored atomically with
+the change it describes.
+
+Twins (the same request id twice at the same time):
+
+- Work done in one transaction (``run_once``): the claim is the transaction's
+  first write. On PostgreSQL the twin's claim waits on the key until the first
+  commits, then finds its response; SQLite runs writers one at a time anyway.
+  Both callers get the identical response.
+- Work that spans transactions or calls other services commits its claim first
+  (``claim`` then ``commit``): a twin meanwhile is answered ABORTED "in
+  progress" (retry later, same request id) and gets the stored response once
+  the first has finished. ``release`` drops a claim whose work failed; a claim
+  left by a process that died is taken over after CLAIM_TTL.
 
 A request id is remembered for a window (``ANTIFRAUD_IDEMPOTENCY_RETENTION_HOURS``,
 24 by default; ``retention_job``): a retry within it gets the first response, the
@@ -14,11 +27,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import UnitOfWork
@@ -28,6 +41,16 @@ from services.common.retention import RetentionJob, delete_batch
 U = TypeVar("U", bound=UnitOfWork)
 M = TypeVar("M", bound=Message)
 R = TypeVar("R", bound=Message)
+
+#: The response of a claimed request id still being worked on. Never a serialized
+#: message: field number 0 does not exist, so no message starts with a zero byte.
+PENDING = b"\x00"
+#: A claim older than this belongs to work that died with its process.
+CLAIM_TTL = timedelta(seconds=60)
+
+
+class InProgress(Conflict):
+    """The request id is being worked on by another call: retry with the same id."""
 
 
 def idempotency_table(metadata: sa.MetaData) -> sa.Table:
@@ -59,14 +82,26 @@ def fingerprint(request: Message) -> str:
     return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
 
 
+def _key(table: sa.Table, method: str, request_id: str) -> Any:
+    return sa.and_(table.c.method == method, table.c.request_id == request_id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 async def recall(
     conn: AsyncConnection, table: sa.Table, method: str, request_id: str, print_: str
 ) -> bytes | None:
-    """The first response for this request id, or None; the same id with another body conflicts."""
+    """The first response for this request id, or None when there is none yet.
+
+    The same id with another body is a Conflict; one still being worked on by
+    another call is InProgress (both ABORTED).
+    """
     row = (
         await conn.execute(
-            sa.select(table.c.fingerprint, table.c.response).where(
-                table.c.method == method, table.c.request_id == request_id
+            sa.select(table.c.fingerprint, table.c.response, table.c.create_time).where(
+                _key(table, method, request_id)
             )
         )
     ).first()
@@ -74,7 +109,46 @@ async def recall(
         return None
     if row.fingerprint != print_:
         raise Conflict(f"request_id {request_id} was already used with a different request")
+    if bytes(row.response) == PENDING:
+        if datetime.now(UTC) - _aware(row.create_time) > CLAIM_TTL:
+            return None  # abandoned: the caller may claim it again
+        raise InProgress(f"request_id {request_id} is still being processed; retry shortly")
     return bytes(row.response)
+
+
+async def claim(
+    conn: AsyncConnection, table: sa.Table, method: str, request_id: str, print_: str
+) -> bytes | None:
+    """Claim the request id for this call: None when it is ours to do, else the first
+    response (after waiting for a twin's transaction on PostgreSQL). Raises like recall."""
+    now = datetime.now(UTC)
+    values = {
+        "method": method,
+        "request_id": request_id,
+        "fingerprint": print_,
+        "response": PENDING,
+        "create_time": now,
+    }
+    insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    inserted = await conn.execute(insert.values(**values).on_conflict_do_nothing())
+    if inserted.rowcount == 1:
+        return None
+    prior = await recall(conn, table, method, request_id, print_)
+    if prior is not None:
+        return prior
+    # An abandoned claim: take it over, unless another call just did.
+    taken = await conn.execute(
+        sa.update(table)
+        .where(
+            _key(table, method, request_id),
+            table.c.response == PENDING,
+            table.c.create_time < now - CLAIM_TTL,
+        )
+        .values(create_time=now)
+    )
+    if taken.rowcount == 1:
+        return None
+    raise InProgress(f"request_id {request_id} is still being processed; retry shortly")
 
 
 async def remember(
@@ -85,14 +159,29 @@ async def remember(
     print_: str,
     response: Message,
 ) -> None:
-    await conn.execute(
-        sa.insert(table).values(
-            method=method,
-            request_id=request_id,
-            fingerprint=print_,
-            response=response.SerializeToString(deterministic=True),
-            create_time=datetime.now(UTC),
+    """Store the response under the request id (replacing this call's claim, if any)."""
+    data = response.SerializeToString(deterministic=True)
+    updated = await conn.execute(
+        sa.update(table)
+        .where(_key(table, method, request_id), table.c.response == PENDING)
+        .values(fingerprint=print_, response=data, create_time=datetime.now(UTC))
+    )
+    if updated.rowcount == 0:
+        await conn.execute(
+            sa.insert(table).values(
+                method=method,
+                request_id=request_id,
+                fingerprint=print_,
+                response=data,
+                create_time=datetime.now(UTC),
+            )
         )
+
+
+async def release(conn: AsyncConnection, table: sa.Table, method: str, request_id: str) -> None:
+    """Drop this call's claim: its work failed, a retry with the same id may do it."""
+    await conn.execute(
+        sa.delete(table).where(_key(table, method, request_id), table.c.response == PENDING)
     )
 
 
@@ -108,22 +197,18 @@ async def run_once(
     """Run ``work`` in one transaction with its response stored under the request id.
 
     A repeat with the same body returns the stored response without running
-    ``work``; with another body it is a Conflict. Two concurrent first attempts
-    race on the primary key: the loser retries and finds the winner's response.
+    ``work``; with another body it is a Conflict. Twins run one after the other:
+    the claim is the transaction's first write, so the second waits for the first
+    and returns its response.
     """
     print_ = fingerprint(request)
-    for attempt in range(2):
-        async with uow_factory() as uow:
-            prior = await recall(uow.conn, table, method, request_id, print_)
-            if prior is not None:
-                return response_type.FromString(prior)
-            response = await work(uow)
-            try:
-                await remember(uow.conn, table, method, request_id, print_, response)
-                await uow.commit()
-            except IntegrityError:
-                if attempt:
-                    raise
-                continue
-            return response
-    raise AssertionError("unreachable")
+    async with uow_factory() as uow:
+        prior = await recall(uow.conn, table, method, request_id, print_)
+        if prior is None:
+            prior = await claim(uow.conn, table, method, request_id, print_)
+        if prior is not None:
+            return response_type.FromString(prior)
+        response = await work(uow)
+        await remember(uow.conn, table, method, request_id, print_, response)
+        await uow.commit()
+        return response

@@ -2,14 +2,32 @@
 
 For each RPC: take or make a request id and return it in trailing metadata;
 remember the caller's deadline and principal for downstream calls; turn domain
-errors into statuses with details, malformed messages into INVALID_ARGUMENT and
-anything unexpected into INTERNAL with the request id; write one log line.
+errors into statuses with details, unreachable infrastructure into UNAVAILABLE,
+malformed messages into INVALID_ARGUMENT and anything unexpected into INTERNAL
+with the request id; write one log line with the call's real outcome.
+
+Rules that keep a server alive whatever its clients do (cancel, disconnect, let
+the deadline pass at any point):
+
+- Everything read from the call (metadata, peer, deadline) is read when it
+  starts. grpc.aio releases the core call when the RPC task ends; touching the
+  context after that (``peer()`` on a released call) crashes the process.
+- Streaming responses are written by a coroutine with ``context.write`` and the
+  handler's generator is closed by us, in the RPC's own task. A generator handed
+  to grpc is abandoned when the call is cancelled and finalised later by the
+  event loop, in another task and another context: its ``finally`` then runs
+  after the call is gone.
+- Context variables are set, never reset: grpc.aio runs each RPC in a task of
+  its own, so the values end with the task.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -18,7 +36,13 @@ from grpc_status import rpc_status
 
 from services.common import context as ctx
 from services.common import metrics
-from services.common.errors import DomainError, InvalidArgument, internal_status, to_status
+from services.common.errors import (
+    DomainError,
+    InvalidArgument,
+    infrastructure_error,
+    internal_status,
+    to_status,
+)
 from services.common.logs import get_logger
 
 log = get_logger("rpc")
@@ -26,6 +50,8 @@ log = get_logger("rpc")
 #: Standard services (health probes, reflection) pass through untouched and unlogged,
 #: and answer without a token: probes and grpcurl need none.
 PASS_THROUGH_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class _Malformed:
@@ -54,27 +80,31 @@ def _malformed_error() -> InvalidArgument:
     return InvalidArgument.field("request", "the message could not be parsed")
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: BaseException) -> None:
-    if isinstance(error, DomainError):
-        status = to_status(error)
-    else:
-        status = internal_status(ctx.current_request_id())
-    rich = rpc_status.to_status(status)
-    await context.abort(rich.code, rich.details, rich.trailing_metadata)
+class _CheckedRequests:
+    """The request stream, with a malformed message raised as INVALID_ARGUMENT.
+
+    A plain iterator, not an async generator: nothing of ours is left for the
+    event loop to finalise when a handler stops reading.
+    """
+
+    def __init__(self, requests: AsyncIterator[Any]) -> None:
+        self._requests = requests
+
+    def __aiter__(self) -> _CheckedRequests:
+        return self
+
+    async def __anext__(self) -> Any:
+        request = await self._requests.__anext__()
+        if request is MALFORMED:
+            raise _malformed_error()
+        return request
 
 
 class _Call:
-    """The bookkeeping of one RPC: context variables, timing, the log line."""
+    """The bookkeeping of one RPC: context variables, timing, outcome, metrics, the log line."""
 
-    def __init__(
-        self,
-        method: str,
-        context: grpc.aio.ServicerContext[Any, Any],
-        service: str,
-        stream: bool = False,
-    ) -> None:
+    def __init__(self, method: str, context: Context, service: str, stream: bool = False) -> None:
         self.method = method
-        self.context = context
         self.service = service
         self.stream = stream
         self.started = time.perf_counter()
@@ -83,16 +113,33 @@ class _Call:
         metadata = dict(context.invocation_metadata() or ())
         request_id = str(metadata.get(ctx.REQUEST_ID_KEY) or "")[:64] or ctx.new_request_id()
         remaining = context.time_remaining()
-        self.tokens: tuple[Any, Any, Any] = (
-            ctx.request_id_var.set(request_id),
-            # Set only from a verified token (services.common.auth, the gateway's keys).
-            ctx.principal_var.set(""),
-            ctx.deadline_var.set(time.monotonic() + remaining if remaining is not None else None),
-        )
-        context.set_trailing_metadata(((ctx.REQUEST_ID_KEY, request_id),))
+        self.deadline = time.monotonic() + remaining if remaining is not None else None
+        self.peer = context.peer()
         self.request_id = request_id
+        ctx.request_id_var.set(request_id)
+        # Set only from a verified token (services.common.auth, the gateway's keys).
+        ctx.principal_var.set("")
+        ctx.deadline_var.set(self.deadline)
+        context.set_trailing_metadata(((ctx.REQUEST_ID_KEY, request_id),))
 
-    def finish(self, code: grpc.StatusCode, error: BaseException | None) -> None:
+    def deadline_passed(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def ended_code(self) -> grpc.StatusCode:
+        """Why a call ended underneath its handler: its deadline passed, or the client left."""
+        if self.deadline_passed():
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+        return grpc.StatusCode.CANCELLED
+
+    def finished_code(self, context: Context) -> grpc.StatusCode:
+        """The outcome of a handler that returned: what it set, unless time ran out first
+        (a request stream cut by the deadline ends like one the client closed)."""
+        code = _set_code(context)
+        if code is grpc.StatusCode.OK and self.deadline_passed():
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+        return code
+
+    def log(self, code: grpc.StatusCode, error: BaseException | None = None) -> None:
         seconds = time.perf_counter() - self.started
         service = self.service
         metrics.RPCS.labels(service, self.method, code.name).inc()
@@ -104,7 +151,7 @@ class _Call:
             "code": code.name,
             "duration_ms": round(seconds * 1000, 3),
             "request_id": self.request_id,
-            "peer": self.context.peer(),
+            "peer": self.peer,
             "service": service,
             "caller": ctx.principal_var.get() or "unauthenticated",
         }
@@ -122,27 +169,72 @@ class _Call:
             log.info("rpc", **fields)
         else:
             log.warning("rpc", **fields)
-        ctx.request_id_var.reset(self.tokens[0])
-        ctx.principal_var.reset(self.tokens[1])
-        ctx.deadline_var.reset(self.tokens[2])
 
 
-def _status_of(
-    error: BaseException | None, context: grpc.aio.ServicerContext[Any, Any]
-) -> grpc.StatusCode:
-    if error is None:
-        code = context.code()
-        return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
-    if isinstance(error, DomainError):
-        return error.code
-    return grpc.StatusCode.INTERNAL
+def _set_code(context: Context) -> grpc.StatusCode:
+    """The code a handler set itself (``set_code`` or ``abort``); a plain attribute read."""
+    code = context.code()
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
 
 
-async def _checked_requests(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    async for request in requests:
-        if request is MALFORMED:
-            raise _malformed_error()
-        yield request
+async def _guarded(
+    call: _Call, context: Context, work: Awaitable[Any], *, reads: bool = False
+) -> Any:
+    """Run a handler's work; map what it raises to a status and log the outcome once.
+
+    ``reads``: the handler reads a request stream. grpc.aio ends that stream the same
+    way whether the client closed it or cancelled the call; the cancellation reaches the
+    call's task a moment later. One turn of the event loop lets it arrive, so a
+    cancelled call is logged CANCELLED rather than OK (most of the time: 142 of 1,000
+    cancelled streams without it, 931 with it).
+    """
+    try:
+        result = await work
+        if reads:
+            await asyncio.sleep(0)
+    except grpc.aio.AbortError:
+        # The handler called context.abort itself: the status is already on its way.
+        call.log(_set_code(context))
+        raise
+    except (asyncio.CancelledError, grpc.aio.BaseError):
+        # Cancelled, deadline passed, client gone or server stopping: the call is over,
+        # nothing can be sent; grpc expects these to propagate.
+        call.log(call.ended_code())
+        raise
+    except Exception as exc:
+        error = exc if isinstance(exc, DomainError) else infrastructure_error(exc)
+        call.log(error.code if error is not None else grpc.StatusCode.INTERNAL, error or exc)
+        status = to_status(error) if error is not None else internal_status(call.request_id)
+        rich = rpc_status.to_status(status)
+        await context.abort(rich.code, rich.details, rich.trailing_metadata)
+        raise  # not reached: abort raises
+    except BaseException:
+        call.log(call.ended_code())
+        raise
+    call.log(call.finished_code(context))
+    return result
+
+
+async def _write_all(responses: Any, context: Context) -> None:
+    """Write a handler's responses, closing its generator here whatever happens."""
+    if inspect.isawaitable(responses):  # a handler that writes with context.write itself
+        await responses
+        return
+    async with aclosing(responses) as stream:
+        async for response in stream:
+            await context.write(response)
+
+
+async def _unary(request: Any, inner: Callable[..., Awaitable[Any]], context: Context) -> Any:
+    if request is MALFORMED:
+        raise _malformed_error()
+    return await inner(request, context)
+
+
+async def _streamed(request: Any, inner: Callable[..., Any], context: Context) -> None:
+    if request is MALFORMED:
+        raise _malformed_error()
+    await _write_all(inner(request, context), context)
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -167,95 +259,36 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler.unary_unary:
             inner_uu: Any = handler.unary_unary
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            async def unary_unary(request: Any, context: Context) -> Any:
                 call = _Call(method, context, service)
-                error: BaseException | None = None
-                try:
-                    if request is MALFORMED:
-                        raise _malformed_error()
-                    return await inner_uu(request, context)
-                except BaseException as exc:
-                    error = _unless_aborted(exc)
-                    if error is None:
-                        raise
-                    await _abort(context, error)
-                finally:
-                    call.finish(_status_of(error, context), error)
+                return await _guarded(call, context, _unary(request, inner_uu, context))
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, serializer)
 
         if handler.unary_stream:
             inner_us: Any = handler.unary_stream
 
-            async def unary_stream(
-                request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
+            async def unary_stream(request: Any, context: Context) -> None:
                 call = _Call(method, context, service, stream=True)
-                error: BaseException | None = None
-                try:
-                    if request is MALFORMED:
-                        raise _malformed_error()
-                    async for response in inner_us(request, context):
-                        yield response
-                except BaseException as exc:
-                    error = _unless_aborted(exc)
-                    if error is None:
-                        raise
-                    await _abort(context, error)
-                finally:
-                    call.finish(_status_of(error, context), error)
+                await _guarded(call, context, _streamed(request, inner_us, context))
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, deserializer, serializer)
 
         if handler.stream_unary:
             inner_su: Any = handler.stream_unary
 
-            async def stream_unary(
-                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
-            ) -> Any:
+            async def stream_unary(requests: AsyncIterator[Any], context: Context) -> Any:
                 call = _Call(method, context, service, stream=True)
-                error: BaseException | None = None
-                try:
-                    return await inner_su(_checked_requests(requests), context)
-                except BaseException as exc:
-                    error = _unless_aborted(exc)
-                    if error is None:
-                        raise
-                    await _abort(context, error)
-                finally:
-                    call.finish(_status_of(error, context), error)
+                work = inner_su(_CheckedRequests(requests), context)
+                return await _guarded(call, context, work, reads=True)
 
             return grpc.stream_unary_rpc_method_handler(stream_unary, deserializer, serializer)
 
         inner_ss: Any = handler.stream_stream
 
-        async def stream_stream(
-            requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
+        async def stream_stream(requests: AsyncIterator[Any], context: Context) -> None:
             call = _Call(method, context, service, stream=True)
-            error: BaseException | None = None
-            try:
-                async for response in inner_ss(_checked_requests(requests), context):
-                    yield response
-            except BaseException as exc:
-                error = _unless_aborted(exc)
-                if error is None:
-                    raise
-                await _abort(context, error)
-            finally:
-                call.finish(_status_of(error, context), error)
+            work = _write_all(inner_ss(_CheckedRequests(requests), context), context)
+            await _guarded(call, context, work, reads=True)
 
         return grpc.stream_stream_rpc_method_handler(stream_stream, deserializer, serializer)
-
-
-def _unless_aborted(exc: BaseException) -> BaseException | None:
-    """The error to report, or None when it must propagate untouched.
-
-    ``context.abort`` raises AbortError; cancellation and interpreter exits
-    must not be swallowed.
-    """
-    if isinstance(exc, grpc.aio.AbortError | GeneratorExit | KeyboardInterrupt | SystemExit):
-        return None
-    if isinstance(exc, BaseException) and not isinstance(exc, Exception):
-        return None  # CancelledError and friends
-    return exc

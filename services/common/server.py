@@ -2,8 +2,18 @@
 
 A ``Component`` is what a service's bootstrap builds: its servicers and what
 must happen before it is ready (migrations, loading) and after it stops.
-``start_server`` binds it to a grpc.aio server with health, reflection and the
-shared interceptors; ``serve`` runs it until SIGTERM or Ctrl-C.
+``start_server`` binds it to a grpc.aio server with health, reflection (v1 and
+v1alpha) and the shared interceptors; ``serve`` runs it until SIGTERM or Ctrl-C.
+
+- Readiness: while the component's own database does not answer, health says
+  NOT_SERVING, and SERVING again once it does (a probe every few seconds).
+- Connections: keepalive pings from clients every 30 s are welcome, with or
+  without calls; a connection lives at most ``ANTIFRAUD_MAX_CONNECTION_AGE_SECONDS``
+  (then GOAWAY, with a grace for its calls), so clients reconnect and new replicas
+  behind a Service receive their share.
+- Shutdown drains: NOT_SERVING first, ``ANTIFRAUD_DRAIN_SECONDS`` during which
+  calls are still taken (load balancers stop sending), then no new calls and
+  ``ANTIFRAUD_GRACE_SECONDS`` for the ones in flight.
 """
 
 from __future__ import annotations
@@ -18,12 +28,15 @@ from typing import Any, Protocol
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from services.common import context as ctx
 from services.common import metrics, tokens
 from services.common.auth import CallerPolicy, TokenInterceptor
-from services.common.config import ServerSettings
+from services.common.clients import KEEPALIVE_MS
+from services.common.config import ServerSettings, env_float
+from services.common.db import Database
 from services.common.interceptors import ServerInterceptor
 from services.common.logs import get_logger
 
@@ -32,6 +45,33 @@ log = get_logger("server")
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+#: grpcio-reflection 1.85 ships only v1alpha; v1 has the same messages under another
+#: package (same fields, same numbers), so the v1alpha servicer answers both.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+#: How often readiness asks the component's database whether it answers.
+PROBE_SECONDS = 2.0
+
+
+def channel_options() -> list[tuple[str, Any]]:
+    """Server options: message sizes, the keepalive policy clients follow, connection age."""
+    age = env_float("MAX_CONNECTION_AGE_SECONDS", 300.0)
+    age_grace = env_float("MAX_CONNECTION_AGE_GRACE_SECONDS", 30.0)
+    return [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+        # Clients (services.common.clients) ping every 30 s, idle or not: allow pings
+        # three times as often so jitter never counts as abuse (GOAWAY too_many_pings).
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MS // 3),
+        ("grpc.http2.max_ping_strikes", 5),
+        # The server pings idle clients too, to let go of dead connections.
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        # gRPC adds +-10 % jitter so replicas' clients do not reconnect all at once.
+        ("grpc.max_connection_age_ms", int(age * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(age_grace * 1000)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -73,6 +113,7 @@ class RunningServer:
     health: HealthServicer
     names: list[str] = field(default_factory=list)
     refresher: asyncio.Task[None] | None = None
+    probe: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -83,15 +124,39 @@ class RunningServer:
         for name in ["", *self.names]:
             await self.health.set(name, status)
 
-    async def stop(self, grace: float) -> None:
-        """Health NOT_SERVING, finish in-flight calls within ``grace``, then stop the component."""
+    async def stop(self, grace: float, drain: float = 0.0) -> None:
+        """Health NOT_SERVING; calls still taken for ``drain`` seconds; then no new calls and
+        ``grace`` seconds for those in flight; then the component stops."""
         await self.health.enter_graceful_shutdown()
-        if self.refresher is not None:
-            self.refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.refresher
+        for task in (self.refresher, self.probe):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.refresher = self.probe = None
+        if drain > 0:
+            await asyncio.sleep(drain)
         await self.server.stop(grace)
         await self.component.stop()
+
+    async def watch_database(self, db: Database) -> None:
+        """Readiness follows the database: NOT_SERVING while it does not answer."""
+        reachable = True
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            try:
+                await db.ping()
+                now = True
+            except Exception as exc:  # whatever the driver raises, the answer is "not now"
+                now, reason = False, type(exc).__name__
+            if now == reachable:
+                continue
+            reachable = now
+            if now:
+                log.info("database reachable again", service=self.component.name)
+            else:
+                log.warning("database unreachable", service=self.component.name, error=reason)
+            await self.set_serving(now)
 
 
 def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
@@ -122,20 +187,14 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
             guard,
             *(extra() if extra is not None else []),
         ],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
-        ],
+        options=channel_options(),
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [binding.name for binding in component.bindings()]
     for binding in component.bindings():
         binding.add(binding.servicer, server)
-    reflection.enable_server_reflection(
-        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-    )
+    _enable_reflection([*names, health.SERVICE_NAME], server)
     credentials = _credentials(settings)
     if credentials is None:
         port = server.add_insecure_port(settings.addr)
@@ -160,8 +219,26 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
     refresh = getattr(component, "refresh_metrics", None)
     if refresh is not None:
         running.refresher = asyncio.create_task(_refresh_metrics(component.name, refresh))
+    db = getattr(component, "db", None)
+    if isinstance(db, Database):
+        running.probe = asyncio.create_task(
+            running.watch_database(db), name=f"{component.name}-readiness"
+        )
     log.info("serving", service=component.name, port=port, services=names)
     return running
+
+
+def _enable_reflection(names: list[str], server: grpc.aio.Server) -> None:
+    servicer = ReflectionServicer([*names, reflection.SERVICE_NAME, REFLECTION_V1])
+    info = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    for service in (reflection.SERVICE_NAME, REFLECTION_V1):
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, {"ServerReflectionInfo": info}),)
+        )
 
 
 async def _refresh_metrics(service: str, refresh: Callable[[], Awaitable[None]]) -> None:
@@ -204,6 +281,11 @@ async def serve(
     if on_ready is not None:
         on_ready(running)
     await stop.wait()
-    log.info("stopping", service=component.name, grace_seconds=settings.grace_seconds)
-    await running.stop(settings.grace_seconds)
+    log.info(
+        "stopping",
+        service=component.name,
+        drain_seconds=settings.drain_seconds,
+        grace_seconds=settings.grace_seconds,
+    )
+    await running.stop(settings.grace_seconds, settings.drain_seconds)
     log.info("stopped", service=component.name)

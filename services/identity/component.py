@@ -11,6 +11,7 @@ from pathlib import Path
 from services.api.antifraud.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.common import idempotency, outbox
 from services.common.auth import CallerPolicy
+from services.common.db import Database
 from services.common.logs import get_logger
 from services.common.outbox import OutboxRelay
 from services.common.retention import Retention, RetentionSettings
@@ -69,6 +70,11 @@ class IdentityComponent:
 
     def caller_policy(self) -> CallerPolicy:
         return CallerPolicy(self.name, POLICY)
+
+    @property
+    def db(self) -> Database:
+        """The component's own database, which readiness follows (services.common.server)."""
+        return self.deps.db
 
     def bindings(self) -> Sequence[Binding]:
         return [

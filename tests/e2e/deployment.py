@@ -210,7 +210,13 @@ def _pg_env(schemas: dict[str, str]) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def deployment(backend: str, data_dir: Path) -> AsyncIterator[Deployment]:
+async def deployment(
+    backend: str,
+    data_dir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    replicas: dict[str, int] | None = None,
+) -> AsyncIterator[Deployment]:
     remote = os.environ.get("ANTIFRAUD_E2E_GATEWAY")
     if remote:
         found = Deployment(
@@ -229,9 +235,14 @@ async def deployment(backend: str, data_dir: Path) -> AsyncIterator[Deployment]:
         "ANTIFRAUD_PARTNERS_LATENCY_MS": "5",
         "ANTIFRAUD_PARTNERS_JITTER_MS": "5",
         "ANTIFRAUD_LOG_LEVEL": "info",
+        **(extra_env or {}),
     }
     suite = harness.ProcessSuite(
-        SERVICES, data_dir=data_dir, extra_env=env, replicas=REPLICAS, also_ports=list(SIMULATORS)
+        SERVICES,
+        data_dir=data_dir,
+        extra_env=env,
+        replicas=REPLICAS if replicas is None else replicas,
+        also_ports=list(SIMULATORS),
     )
     created = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli", "keys", "create", "--role", "admin",

@@ -439,7 +439,7 @@ async def test_a_citizen_scale_data_set_loads_at_start_and_answers(
         )
         for n, i in enumerate(data)
     ]
-    async with comp.db.engine.begin() as conn:
+    async with comp.db.unbounded() as conn:
         assert await load_new(conn, items, "test", now) == 100_000
     await comp.db.dispose()
     async with (

@@ -149,7 +149,7 @@ async def bind_account(
         raise FailedPrecondition("the account's platform or bank does not confirm it is yours")
     now = deps.clock()
     async with deps.uow() as uow:
-        done = await replay.recall(uow.conn)
+        done = await replay.claim(uow.conn)
         if done is not None:
             return done
         repo = uow.repo

@@ -125,7 +125,7 @@ async def register_user(
     released: User | None = None
     async with deps.uow() as uow:
         repo = uow.repo
-        done = await replay.recall(uow.conn)
+        done = await replay.claim(uow.conn)
         if done is not None:
             return done
         if await repo.user_by_id_number_index(repo.id_number_index(cmd.id_number.value)):
@@ -191,7 +191,7 @@ async def sign_in(deps: Deps, principal: Principal, cmd: SignIn, replay: Replay[
         raise PermissionDenied("the face check does not match the registered holder")
     now = deps.clock()
     async with deps.uow() as uow:
-        done = await replay.recall(uow.conn)
+        done = await replay.claim(uow.conn)
         if done is not None:
             return done
         await uow.repo.use_challenge(challenge.id, now)

@@ -37,6 +37,17 @@ class Replay(Generic[R, M]):
             return None
         return self.response_type.FromString(stored)
 
+    async def claim(self, conn: AsyncConnection) -> M | None:
+        """Recall, and claim the request id for this transaction when there is no response
+        yet: a twin then waits for this transaction and gets its response. Only in a block
+        that ends with ``remember`` and a commit."""
+        stored = await idempotency.claim(
+            conn, tables.idempotency, self.method, self.request_id, self.fingerprint
+        )
+        if stored is None:
+            return None
+        return self.response_type.FromString(stored)
+
     async def remember(self, conn: AsyncConnection, result: R) -> M:
         response = self.render(result)
         await idempotency.remember(

@@ -175,7 +175,7 @@ async def create_request(
     require_self(principal, cmd.requester_id, field="requester_user_id")
     now = deps.clock()
     async with deps.uow() as uow:
-        done = await replay.recall(uow.conn)
+        done = await replay.claim(uow.conn)
         if done is not None:
             return done
         repo = uow.repo
@@ -351,7 +351,7 @@ async def respond(
         ) from None
     now = deps.clock()
     async with deps.uow() as uow:
-        done = await replay.recall(uow.conn)
+        done = await replay.claim(uow.conn)
         if done is not None:
             return done
         repo = uow.repo
