@@ -1,7 +1,7 @@
 """Idempotency keys indexed by age, for the retention job that forgets them after a window.
 
 Revision ID: risk_0002_retention
-Revises: afb7de42b528
+Revises: 6c1f0e9a2b7d
 Create Date: 2026-11-30 17:00:00
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "risk_0002_retention"
-down_revision: str | None = "afb7de42b528"
+down_revision: str | None = "6c1f0e9a2b7d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

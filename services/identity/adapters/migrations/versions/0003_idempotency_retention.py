@@ -1,7 +1,7 @@
 """Idempotency keys indexed by age, for the retention job that forgets them after a window.
 
 Revision ID: identity_0002_retention
-Revises: 0001_identity_initial
+Revises: 0002_phone_challenges
 Create Date: 2026-11-30 17:00:00
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "identity_0002_retention"
-down_revision: str | None = "0001_identity_initial"
+down_revision: str | None = "0002_phone_challenges"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
