@@ -21,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.common import config
+from services.common.files import private_file
+from services.common.vault import Vault, attach
 
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
 
@@ -28,18 +30,35 @@ ALEMBIC_DIR = Path(__file__).with_name("alembic")
 class Database:
     """A service's database: its engine, its schema and its migrations."""
 
-    def __init__(self, service: str, url: str | None = None, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        url: str | None = None,
+        schema: str | None = None,
+        *,
+        vault: Vault | None = None,
+    ) -> None:
         self.service = service
         self.url = url or config.database_url(service)
         self.is_sqlite = self.url.startswith("sqlite")
         self.schema = schema if schema is not None else config.database_schema(service)
         self.engine = self._create_engine()
+        self.vault: Vault | None = None
+        if vault is not None:
+            self.attach_vault(vault)
+
+    def attach_vault(self, vault: Vault) -> None:
+        """The service's keys, for its sealed columns (``services.common.sealed``)."""
+        self.vault = vault
+        attach(self.engine, vault)
 
     def _create_engine(self) -> AsyncEngine:
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # 0600 in a 0700 directory before SQLite opens it; its -wal and -shm
+                # files take the database file's mode.
+                private_file(Path(database))
             engine = create_async_engine(self.url, connect_args={"timeout": 30})
             _sqlite_write_transactions(engine)
             return engine

@@ -17,8 +17,10 @@ from services.api.antifraud.report.v1 import (
     report_pb2,
     report_pb2_grpc,
 )
+from services.common import keys
 from services.common.config import env_float, env_int, target
 from services.common.db import Database
+from services.common.loops import BackgroundLoop
 from services.common.outbox import OutboxRelay
 from services.common.server import Binding
 from services.report.adapters import tables
@@ -28,7 +30,9 @@ from services.report.domain.corroboration import Rules
 from services.report.entrypoints.grpc_servicer import ReportServicer
 from services.report.knowledge.adapters.identity_client import IdentityDirectory
 from services.report.knowledge.entrypoints.grpc_servicer import KnowledgeServicer
+from services.common.vault import Vault
 from services.report.service_layer.delivery import Delivery
+from services.report.service_layer.privacy import PrivacyJobs
 
 VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
 SERVICE_NAME = report_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name
@@ -69,8 +73,12 @@ class ReportComponent:
         warning_target: str | None = None,
         identity_target: str | None = None,
         poll_seconds: float = 0.25,
+        retention: timedelta | None = None,
     ) -> None:
         self.db = db
+        if db.vault is None:
+            # Texts as typed are sealed with the report service's own keys.
+            db.attach_vault(Vault(keys.load_service("report")))
         self.rules = rules or rules_from_env()
         self.risk = RiskClient(risk_target or target("risk"))
         self.warning = WarningClient(warning_target or target("warning"))
@@ -85,6 +93,13 @@ class ReportComponent:
         self.servicer = ReportServicer(db, self.rules, self.warning, self.relay.wake)
         self.identity = IdentityDirectory(identity_target or target("identity"))
         self.knowledge = KnowledgeServicer(db, self.identity)
+        self.privacy = PrivacyJobs(
+            db,
+            retention=retention
+            or timedelta(days=env_float("REPORT_RETENTION_DAYS", 365.0)),
+            retention_seconds=env_float("REPORT_PRUNE_SECONDS", 3600.0),
+        )
+        self.privacy_loop = BackgroundLoop("report-privacy", self.privacy.step)
 
     def bindings(self) -> Sequence[Binding]:
         return [
@@ -105,8 +120,12 @@ class ReportComponent:
         await self.migrate()
         # Events left by a previous run (or a crashed one) are delivered from here on.
         self.relay.start()
+        # Rows an older version left in clear are sealed first thing, then kept moving to
+        # the current key; reports past their retention are deleted.
+        self.privacy_loop.start()
 
     async def stop(self) -> None:
+        await self.privacy_loop.stop()
         await self.relay.stop()
         await self.risk.close()
         await self.warning.close()
