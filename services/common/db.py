@@ -20,11 +20,14 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from services.common import config
+from services.common import config, keys
 from services.common.files import private_file
 from services.common.vault import Vault, attach
 
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
+
+#: Services whose tables hold sealed values: their database comes with their keys.
+SEALING_SERVICES = frozenset({"identity", "report", "warning"})
 
 
 class Database:
@@ -44,6 +47,9 @@ class Database:
         self.schema = schema if schema is not None else config.database_schema(service)
         self.engine = self._create_engine()
         self.vault: Vault | None = None
+        if vault is None and service in SEALING_SERVICES:
+            # ANTIFRAUD_<SERVICE>_DATA_KEYS / _INDEX_KEY, else the keys dir (keys.py).
+            vault = Vault(keys.load_service(service))
         if vault is not None:
             self.attach_vault(vault)
 

@@ -17,7 +17,6 @@ from services.api.antifraud.report.v1 import (
     report_pb2,
     report_pb2_grpc,
 )
-from services.common import keys
 from services.common.config import env_float, env_int, target
 from services.common.db import Database
 from services.common.loops import BackgroundLoop
@@ -30,7 +29,6 @@ from services.report.domain.corroboration import Rules
 from services.report.entrypoints.grpc_servicer import ReportServicer
 from services.report.knowledge.adapters.identity_client import IdentityDirectory
 from services.report.knowledge.entrypoints.grpc_servicer import KnowledgeServicer
-from services.common.vault import Vault
 from services.report.service_layer.delivery import Delivery
 from services.report.service_layer.privacy import PrivacyJobs
 
@@ -76,9 +74,6 @@ class ReportComponent:
         retention: timedelta | None = None,
     ) -> None:
         self.db = db
-        if db.vault is None:
-            # Texts as typed are sealed with the report service's own keys.
-            db.attach_vault(Vault(keys.load_service("report")))
         self.rules = rules or rules_from_env()
         self.risk = RiskClient(risk_target or target("risk"))
         self.warning = WarningClient(warning_target or target("warning"))

@@ -6,7 +6,11 @@ Background work, each safe with several replicas on one database:
 - the SMS poller asks carriers where sent messages are (rows held for a while);
 - the fan-out worker warns the contacts of numbers that became high risk (leased jobs);
 - the risk follower reads the risk change feed (one replica at a time, by lease);
-- the retention pruner deletes contacts past the retention window, and stale claims.
+- the retention pruner deletes what is past its retention (contacts after 30 days,
+  warnings after 180; docs/data.md).
+
+Phone numbers are sealed with the warning service's keys (its database carries its
+vault); numbers an older version left in clear are sealed at start, before serving.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from services.warning.adapters.risk_feed import RiskFeed
 from services.warning.adapters.warnings_repo import SMS_TOPIC
 from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
 from services.warning.service_layer.bank_orders import BankOrderSender
-from services.warning.service_layer.contacts import RetentionPruner
+from services.warning.service_layer.privacy import RetentionPruner, reseal_all
 from services.warning.service_layer.fanout import FanoutWorker
 from services.warning.service_layer.follower import RiskFollower
 from services.warning.service_layer.loops import BackgroundLoop
@@ -106,6 +110,7 @@ class WarningComponent:
 
     async def start(self) -> None:
         await self.migrate()
+        await reseal_all(self.db)
         self.relay.start()
         for loop in self.loops:
             loop.start()

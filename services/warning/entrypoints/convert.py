@@ -161,6 +161,9 @@ def money(
     return Money(currency, given.units, given.nanos)
 
 
+_LEVELS = frozenset(int(level) for level in RiskLevel)
+
+
 def contact_events(
     given: Any, start_index: int, now: datetime, errors: list[pb.ContactEventError]
 ) -> tuple[list[ContactEvent], int]:
@@ -193,7 +196,8 @@ def contact_events(
                     pb.ContactEventError(index=index, field=first.field, reason=first.description)
                 )
             continue
-        valid.append(ContactEvent(caller, callee, time, kind))
+        level = RiskLevel(event.caller_level) if event.caller_level in _LEVELS else RiskLevel.NONE
+        valid.append(ContactEvent(caller, callee, time, kind, level))
     return valid, rejected
 
 

@@ -310,6 +310,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             rejected_count=rejected,
             expired_count=recorded.expired,
             errors=errors,
+            ignored_count=recorded.ignored,
         )
 
     async def StreamContactEvents(
@@ -328,6 +329,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
                 await uow.commit()
             response.accepted_count += recorded.accepted
             response.expired_count += recorded.expired
+            response.ignored_count += recorded.ignored
             response.rejected_count += rejected
         response.errors.extend(errors)
         return response

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from services.common.db import Database, UnitOfWork
+from services.common.db import UnitOfWork
 from services.common.logs import get_logger
-from services.warning.adapters import contacts_repo, warnings_repo
-from services.warning.domain.contacts import ContactEvent, aggregate
+from services.warning.adapters import contacts_repo, feed_repo
+from services.warning.domain.contacts import ContactEvent, aggregate, worth_keeping
+from services.warning.domain.model import RiskLevel
 from services.warning.settings import WarningSettings
 
 log = get_logger("warning.contacts")
@@ -19,32 +20,21 @@ log = get_logger("warning.contacts")
 class Recorded:
     accepted: int
     expired: int
+    #: Valid events between numbers of no known risk: not kept.
+    ignored: int = 0
 
 
 async def record(
     uow: UnitOfWork, events: Sequence[ContactEvent], settings: WarningSettings, now: datetime
 ) -> Recorded:
-    """Add valid events; those already past the retention window are counted, not kept."""
+    """Add valid events that may serve a warning (``worth_keeping``); those past the
+    retention window, or with no risk on either side, are counted, not kept."""
     cutoff = now - settings.contact_retention
     fresh = [e for e in events if e.time >= cutoff]
-    await contacts_repo.add(uow.conn, aggregate(fresh))
-    return Recorded(accepted=len(fresh), expired=len(events) - len(fresh))
-
-
-@dataclass
-class RetentionPruner:
-    """Every ``prune_seconds``: deletes contacts past the retention window, and once-per-window
-    claims past the window (they no longer suppress anything)."""
-
-    db: Database
-    settings: WarningSettings
-
-    async def step(self) -> float:
-        now = datetime.now(UTC)
-        async with UnitOfWork(self.db) as uow:
-            contacts = await contacts_repo.prune(uow.conn, now - self.settings.contact_retention)
-            claims = await warnings_repo.prune_dedup(uow.conn, now - self.settings.dedup_window)
-            await uow.commit()
-        if contacts or claims:
-            log.info("retention pruned", contact_pair_days=contacts, dedup_claims=claims)
-        return self.settings.prune_seconds
+    unscreened = {n for e in fresh if e.caller_level < RiskLevel.MEDIUM for n in (e.caller, e.callee)}
+    listed = await feed_repo.levels(uow.conn, unscreened) if unscreened else {}
+    kept = [e for e in fresh if worth_keeping(e, listed)]
+    await contacts_repo.add(uow.conn, aggregate(kept))
+    return Recorded(
+        accepted=len(kept), expired=len(events) - len(fresh), ignored=len(fresh) - len(kept)
+    )
