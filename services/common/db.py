@@ -79,8 +79,9 @@ class Database:
             pool_pre_ping=True,
         )
 
-    async def migrate(self, versions: Path) -> None:
-        """Bring the schema to the newest revision; safe to run from many replicas at once."""
+    async def migrate(self, versions: Path, revision: str = "head") -> None:
+        """Bring the schema to the newest revision (or ``revision``); safe to run from many
+        replicas at once."""
         cfg = Config()
         cfg.set_main_option("script_location", str(ALEMBIC_DIR))
         cfg.set_main_option("version_locations", str(versions))
@@ -96,7 +97,7 @@ class Database:
 
             def upgrade(sync_conn: Connection) -> None:
                 cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
 
             try:
                 await conn.run_sync(upgrade)

@@ -304,11 +304,12 @@ def reason_pb(r: Reason) -> pb.WarningReason:
     )
 
 
-def warning_pb(w: Warning) -> pb.Warning:
+def warning_pb(w: Warning, *, unmasked: bool = False) -> pb.Warning:
+    """A warning as shown; ``unmasked`` (the person's own export only) gives the number."""
     return pb.Warning(
         name=f"warnings/{w.id}",
         user_id=w.user_id or "",
-        masked_phone_number=masked_phone(w.phone_number),
+        masked_phone_number=w.phone_number if unmasked else masked_phone(w.phone_number),
         level=enum_pb(w.level, RiskLevel),
         reason=reason_pb(w.reason),
         text=w.text,

@@ -19,3 +19,13 @@ def require_self_or_staff(user_id: str | None) -> None:
             raise PermissionDenied("citizens may only see and answer their own warnings")
     elif not who.staff:
         raise PermissionDenied(f"role {who.role} may not read warnings")
+
+
+def require_internal(why: str) -> None:
+    """Only another service of the suite (no principal) may call this."""
+    try:
+        who = principals.current()
+    except InvalidPrincipal:
+        raise PermissionDenied("the caller's principal is not one this service knows") from None
+    if who.role is not Role.INTERNAL:
+        raise PermissionDenied(why)
