@@ -30,8 +30,8 @@ from services.common.errors import (
     PermissionDenied,
     Upstream,
 )
-from services.common.logs import get_logger
 from services.common.indicators import IndicatorKind
+from services.common.logs import get_logger
 from services.common.principals import Role
 from services.common.validation import collecting
 
@@ -50,6 +50,8 @@ def as_the_gateway() -> Iterator[None]:
         yield
     finally:
         ctx.principal_var.reset(token)
+
+
 MAX_APPS = 1000
 MAX_GUARDIANS = 5
 

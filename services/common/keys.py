@@ -81,9 +81,9 @@ def _decode_key(text: str, what: str) -> bytes:
         raise KeyConfigError(f"{what} is not valid base64") from None
 
 
-def parse_data_keys(raw: str, setting: str = "ANTIFRAUD_IDENTITY_DATA_KEYS") -> tuple[
-    tuple[str, bytes], ...
-]:
+def parse_data_keys(
+    raw: str, setting: str = "ANTIFRAUD_IDENTITY_DATA_KEYS"
+) -> tuple[tuple[str, bytes], ...]:
     """``k1:<b64>,k2:<b64>`` → ((id, key), ...), first first."""
     keys: list[tuple[str, bytes]] = []
     for item in raw.split(","):

@@ -325,7 +325,9 @@ class Masked:
 
 
 #: A run of digits with the separators people type (spaces, dashes), long enough to identify.
-_NUMBER_RUN = re.compile(rf"(?<![\dA-Za-z])(?:\+?86{_SEP})?\d(?:{_SEP}\d){{6,}}[\dXx]?(?![\dA-Za-z])")
+_NUMBER_RUN = re.compile(
+    rf"(?<![\dA-Za-z])(?:\+?86{_SEP})?\d(?:{_SEP}\d){{6,}}[\dXx]?(?![\dA-Za-z])"
+)
 _ID_SHAPE = re.compile(r"\d{17}[\dX]")
 
 

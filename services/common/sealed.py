@@ -58,15 +58,17 @@ async def reseal_clear(conn: AsyncConnection, column: sa.Column[Any], *, batch: 
     done = 0
     while True:
         values = (
-            await conn.execute(
-                sa.select(raw).where(raw.not_like("s1.%")).distinct().limit(batch)
-            )
-        ).scalars().all()
+            (await conn.execute(sa.select(raw).where(raw.not_like("s1.%")).distinct().limit(batch)))
+            .scalars()
+            .all()
+        )
         if not values:
             return done
         for value in values:
             sealed = vault.seal_fixed(str(value), purpose=column_type.purpose)
             result = await conn.execute(
-                sa.update(column.table).where(raw == value).values({column.name: sa.literal(sealed, sa.String)})
+                sa.update(column.table)
+                .where(raw == value)
+                .values({column.name: sa.literal(sealed, sa.String)})
             )
             done += int(result.rowcount)

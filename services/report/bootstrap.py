@@ -90,8 +90,7 @@ class ReportComponent:
         self.knowledge = KnowledgeServicer(db, self.identity)
         self.privacy = PrivacyJobs(
             db,
-            retention=retention
-            or timedelta(days=env_float("REPORT_RETENTION_DAYS", 365.0)),
+            retention=retention or timedelta(days=env_float("REPORT_RETENTION_DAYS", 365.0)),
             retention_seconds=env_float("REPORT_PRUNE_SECONDS", 3600.0),
         )
         self.privacy_loop = BackgroundLoop("report-privacy", self.privacy.step)

@@ -33,10 +33,10 @@ from services.warning.adapters.risk_feed import RiskFeed
 from services.warning.adapters.warnings_repo import SMS_TOPIC
 from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
 from services.warning.service_layer.bank_orders import BankOrderSender
-from services.warning.service_layer.privacy import RetentionPruner, reseal_all
 from services.warning.service_layer.fanout import FanoutWorker
 from services.warning.service_layer.follower import RiskFollower
 from services.warning.service_layer.loops import BackgroundLoop
+from services.warning.service_layer.privacy import RetentionPruner, reseal_all
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.sms import SmsPoller, SmsSender
 from services.warning.settings import WarningSettings

@@ -4,13 +4,13 @@
 | --- | --- | --- |
 | ``WARNING_TIER_POLICY`` | see ``policy.DEFAULT_POLICY`` | channels per level, guardians' channel |
 | ``WARNING_DEDUP_WINDOW_HOURS`` | 168 | a person is warned once per thing in this window |
-| ``WARNING_CONTACT_RETENTION_DAYS`` | 30 | contacts with a risky number are kept (and fanned out to) this long |
+| ``WARNING_CONTACT_RETENTION_DAYS`` | 30 | contacts with a risky number are kept this long |
 | ``WARNING_RETENTION_DAYS`` | 180 | warnings, their deliveries and tasks are kept this long |
 | ``WARNING_TASK_LEASE_SECONDS`` | 900 | a claimed task returns to its queue after this |
 | ``WARNING_FOLLOW_RISK`` | 1 | follow the risk service's change feed |
 | ``WARNING_STREAM_POLL_SECONDS`` | 1.0 | how often an app stream looks for new warnings |
 | ``WARNING_SMS_POLL_SECONDS`` | 1.0 | first wait before asking a carrier whether an SMS arrived |
-| ``WARNING_PRUNE_SECONDS`` | 3600 | how often what is past its retention is deleted (docs/data.md) |
+| ``WARNING_PRUNE_SECONDS`` | 3600 | how often what is past its retention is deleted |
 | ``WARNING_MAX_ATTEMPTS`` | 50 | attempts of a delivery or bank order before it fails |
 | ``WARNING_LEASE_SECONDS`` | 15 | a dead replica's follower or fan-out is taken over after this |
 | ``WARNING_FANOUT_CHUNK`` | 1000 | contacts warned per transaction of a fan-out |

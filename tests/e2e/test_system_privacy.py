@@ -65,7 +65,10 @@ async def screen(suite: Deployment, carrier: object, caller: str, callee: str) -
         yield gw.ScreenEventsRequest(
             events=[
                 gw.ScreenEvent(
-                    event_id=str(uuid.uuid4()), caller=caller, callee=callee, kind=wn.CONTACT_KIND_CALL
+                    event_id=str(uuid.uuid4()),
+                    caller=caller,
+                    callee=callee,
+                    kind=wn.CONTACT_KIND_CALL,
                 )
             ]
         )
@@ -74,7 +77,7 @@ async def screen(suite: Deployment, carrier: object, caller: str, callee: str) -
         pass
 
 
-async def sqlite_bytes(data_dir: Path) -> dict[str, bytes]:
+def sqlite_bytes(data_dir: Path) -> dict[str, bytes]:
     """Every database file (with its WAL and shared memory) of the deployment."""
     return {
         path.name: path.read_bytes()
@@ -102,7 +105,7 @@ async def postgres_text(env: dict[str, str]) -> dict[str, str]:
                 ).scalars()
                 for table in list(tables):
                     rows = await conn.execute(
-                        sa.text(f'SELECT t::text FROM "{schema}"."{table}" t')  # noqa: S608
+                        sa.text(f'SELECT t::text FROM "{schema}"."{table}" t')
                     )
                     found[f"{schema}.{table}"] = "\n".join(r[0] for r in rows)
     finally:
@@ -270,7 +273,9 @@ async def test_personal_data_is_masked_sealed_exportable_and_erasable(
             assert stat.S_IMODE((keys_dir / f"{service}.keys").stat().st_mode) == 0o600
 
     # --- erasure: gone where the law allows, unlinked where it keeps ------------------------
-    erase = system.citizen.EraseMyData(gw.EraseMyDataRequest(confirm="yes"), metadata=victim.metadata)
+    erase = system.citizen.EraseMyData(
+        gw.EraseMyDataRequest(confirm="yes"), metadata=victim.metadata
+    )
     assert await code_of(erase) == grpc.StatusCode.INVALID_ARGUMENT
     erased = await system.citizen.EraseMyData(
         gw.EraseMyDataRequest(confirm="ERASE"), metadata=victim.metadata
@@ -282,7 +287,9 @@ async def test_personal_data_is_masked_sealed_exportable_and_erasable(
     assert erased.warning.deleted_count >= 1  # the profile, and what screening recorded
     assert erased.revoked_key_count == 1
     assert (
-        await code_of(system.citizen.ExportMyData(gw.ExportMyDataRequest(), metadata=victim.metadata))
+        await code_of(
+            system.citizen.ExportMyData(gw.ExportMyDataRequest(), metadata=victim.metadata)
+        )
         == grpc.StatusCode.UNAUTHENTICATED
     )
     kept = (
@@ -306,7 +313,9 @@ async def test_personal_data_is_masked_sealed_exportable_and_erasable(
         ),
         metadata=await system.key(gw.ROLE_CITIZEN),
     )
-    returned = Citizen(again.user.user_id, victim.phone, victim.id_number, victim.name, again.api_key)
+    returned = Citizen(
+        again.user.user_id, victim.phone, victim.id_number, victim.name, again.api_key
+    )
     assert returned.user_id != victim.user_id
 
     # --- the scan: no ID number, card, phone number or name in clear, anywhere --------------
@@ -322,7 +331,7 @@ async def test_personal_data_is_masked_sealed_exportable_and_erasable(
         "name": victim.name,
     }
     if backend == "sqlite":
-        stored = await sqlite_bytes(data_dir)
+        stored = sqlite_bytes(data_dir)
     else:
         assert system.suite is not None
         stored = {k: v.encode() for k, v in (await postgres_text(system.suite.env)).items()}

@@ -19,8 +19,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from services.api.antifraud.risk.v1 import risk_pb2_grpc
 from services.api.antifraud.common.v1 import common_pb2
+from services.api.antifraud.risk.v1 import risk_pb2_grpc
 from services.api.antifraud.warning.v1 import warning_pb2 as pb
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
 from services.partners.directory import SIMULATORS, PartnerClients

@@ -187,7 +187,10 @@ class TestContacts:
             await uow.commit()
         assert (recorded.accepted, recorded.ignored) == (2, 1)
         async with db.read() as conn:
-            pairs = {(r.number_a, r.number_b) for r in await conn.execute(sa.select(tables.contact_pairs))}
+            pairs = {
+                (r.number_a, r.number_b)
+                for r in await conn.execute(sa.select(tables.contact_pairs))
+            }
             raw = sa.type_coerce(tables.contact_pairs.c.number_a, sa.String)
             stored = set((await conn.execute(sa.select(raw))).scalars())
         assert pairs == {

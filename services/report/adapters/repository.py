@@ -873,7 +873,9 @@ class ReportRepository:
         if row is None:
             return None
         if row.original_sealed is not None:
-            return Original.open(of_connection(self.conn), bytes(row.original_sealed), place(row_id))
+            return Original.open(
+                of_connection(self.conn), bytes(row.original_sealed), place(row_id)
+            )
         sms = evidence_from(row.evidence).sms_text if kind == "reports" else ""
         return Original(row.description, sms)
 

@@ -23,7 +23,9 @@ async def insert_notification(conn: AsyncConnection, delivery: Delivery) -> None
     await conn.execute(sa.insert(deliveries).values(**delivery_row(delivery)))
     if delivery.channel in CARRIER_CHANNELS:
         job = SmsJob.of(delivery, None, None)
-        await enqueue_many(conn, outbox, [OutboxItem(SMS_TOPIC, delivery.id, job.encode(of_connection(conn)))])
+        await enqueue_many(
+            conn, outbox, [OutboxItem(SMS_TOPIC, delivery.id, job.encode(of_connection(conn)))]
+        )
 
 
 async def get(conn: AsyncConnection, delivery_id: str) -> Delivery | None:

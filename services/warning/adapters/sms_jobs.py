@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from services.common.vault import Vault
 from services.warning.domain.model import Channel, Delivery
+from services.warning.domain.texts import delivery_text
 
 _PLACE = "outbox.payload:sms"
-from services.warning.domain.texts import delivery_text
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from services.common.audit import audit_table
 from services.common.idempotency import idempotency_table
-from services.common.sealed import FixedSealed
 from services.common.outbox import outbox_table
+from services.common.sealed import FixedSealed
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -45,9 +45,10 @@ metadata = sa.MetaData()
 PHONE = 20  # E.164 is at most 16 characters
 
 
-def SealedPhone() -> FixedSealed:  # noqa: N802 (reads as a column type)
+def SealedPhone() -> FixedSealed:
     """A phone number column: its fixed seal, one purpose for every table so they join."""
     return FixedSealed("warning.phone")
+
 
 ID = 36  # UUIDs
 USER_ID = 64

@@ -31,7 +31,9 @@ async def record(
     retention window, or with no risk on either side, are counted, not kept."""
     cutoff = now - settings.contact_retention
     fresh = [e for e in events if e.time >= cutoff]
-    unscreened = {n for e in fresh if e.caller_level < RiskLevel.MEDIUM for n in (e.caller, e.callee)}
+    unscreened = {
+        n for e in fresh if e.caller_level < RiskLevel.MEDIUM for n in (e.caller, e.callee)
+    }
     listed = await feed_repo.levels(uow.conn, unscreened) if unscreened else {}
     kept = [e for e in fresh if worth_keeping(e, listed)]
     await contacts_repo.add(uow.conn, aggregate(kept))
