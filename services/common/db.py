@@ -46,16 +46,29 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self.schema = schema if schema is not None else config.database_schema(service)
         self.engine = self._create_engine()
-        self.vault: Vault | None = None
-        if vault is None and service in SEALING_SERVICES:
-            # ANTIFRAUD_<SERVICE>_DATA_KEYS / _INDEX_KEY, else the keys dir (keys.py).
-            vault = Vault(keys.load_service(service))
+        self._vault: Vault | None = None
         if vault is not None:
             self.attach_vault(vault)
+        elif service in SEALING_SERVICES:
+            # ANTIFRAUD_<SERVICE>_DATA_KEYS / _INDEX_KEY, else the keys dir (keys.py); loaded
+            # when first needed, so that ``antifraud migrate`` needs no keys.
+            attach(self.engine, self._load_vault)
+
+    def _load_vault(self) -> Vault:
+        if self._vault is None:
+            self._vault = Vault(keys.load_service(self.service))
+        return self._vault
+
+    @property
+    def vault(self) -> Vault | None:
+        """The service's vault; None for a service that seals nothing."""
+        if self._vault is None and self.service in SEALING_SERVICES:
+            return self._load_vault()
+        return self._vault
 
     def attach_vault(self, vault: Vault) -> None:
         """The service's keys, for its sealed columns (``services.common.sealed``)."""
-        self.vault = vault
+        self._vault = vault
         attach(self.engine, vault)
 
     def _create_engine(self) -> AsyncEngine:

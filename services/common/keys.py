@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common import config
+from services.common.config import env, env_key
 from services.common.files import private_dir
 from services.common.logs import get_logger
 
@@ -217,10 +218,9 @@ def load(
 def load_service(service: str) -> KeyRing:
     """A service's key ring from its ``ANTIFRAUD_<SERVICE>_DATA_KEYS`` / ``_INDEX_KEY``, else
     from the keys dir."""
-    name = config.env_key(service)
     return load(
-        config.env(f"{name}_DATA_KEYS"),
-        config.env(f"{name}_INDEX_KEY"),
+        env(f"{env_key(service)}_DATA_KEYS"),
+        env(f"{env_key(service)}_INDEX_KEY"),
         config.data_dir(),
         service=service,
     )

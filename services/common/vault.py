@@ -25,6 +25,7 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -123,8 +124,10 @@ class Vault:
 _ATTRIBUTE = "_antifraud_vault"
 
 
-def attach(engine: Any, vault: Vault) -> None:
-    """Give an engine (sync or async) its service's vault, for the sealed column types."""
+def attach(engine: Any, vault: Vault | Callable[[], Vault]) -> None:
+    """Give an engine (sync or async) its service's vault, for the sealed column types; a
+    loader is called the first time a value is sealed or opened (so migrations, which
+    never do, need no keys)."""
     sync = getattr(engine, "sync_engine", engine)
     setattr(sync.dialect, _ATTRIBUTE, vault)
 
@@ -133,6 +136,9 @@ def of_dialect(dialect: Any) -> Vault:
     found = getattr(dialect, _ATTRIBUTE, None)
     if found is None:
         raise VaultError("this database has no vault: the service must attach its keys")
+    if not isinstance(found, Vault):
+        found = found()
+        setattr(dialect, _ATTRIBUTE, found)
     assert isinstance(found, Vault)
     return found
 
