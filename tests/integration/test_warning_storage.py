@@ -216,8 +216,12 @@ class TestContacts:
             db, Person(number(22)), RiskLevel.LOW, t - SETTINGS.dedup_window - timedelta(1)
         )
         await dispatch(db, Person(number(23)), RiskLevel.LOW, t)
+        async with UnitOfWork(db) as uow:  # a number the feed showed at no risk, long ago
+            await feed_repo.set_levels(uow.conn, {number(24): RiskLevel.NONE}, t - timedelta(40))
+            await uow.commit()
         short = replace(SETTINGS, contact_retention=timedelta(days=20))
         pause = await privacy.RetentionPruner(db, short).step()
+        assert await count(db, tables.followed_numbers) == 1  # FRAUD, still listed
         assert pause == short.prune_seconds
         assert await count(db, tables.contact_pairs) == 1
         assert await count(db, tables.warning_dedup) == 1  # the stale claim is gone

@@ -130,7 +130,8 @@ def test_keys_are_generated_once_into_the_keys_dir_with_mode_0600(tmp_path: Path
 
 
 def test_a_keys_file_readable_by_others_is_refused(tmp_path: Path) -> None:
-    keys.load("", "", tmp_path, keys_dir=tmp_path / "keys")
+    with capture_logs():
+        keys.load("", "", tmp_path, keys_dir=tmp_path / "keys")
     (tmp_path / "keys" / KEYS_FILE).chmod(0o644)
     with pytest.raises(KeyConfigError, match="chmod 600"):
         keys.load("", "", tmp_path, keys_dir=tmp_path / "keys")
@@ -138,16 +139,19 @@ def test_a_keys_file_readable_by_others_is_refused(tmp_path: Path) -> None:
 
 def test_a_key_file_left_in_the_data_dir_moves_to_the_keys_dir(tmp_path: Path) -> None:
     data, key_dir = tmp_path / "data", tmp_path / "keys"
-    old = keys.load_or_create(data / KEYS_FILE)
-    moved = keys.load("", "", data, keys_dir=key_dir)
+    with capture_logs() as logs:
+        old = keys.load_or_create(data / KEYS_FILE)
+        moved = keys.load("", "", data, keys_dir=key_dir)
+    assert any("moved" in e["event"] for e in logs)
     assert moved == old
     assert not (data / KEYS_FILE).exists()
     assert stat.S_IMODE((key_dir / KEYS_FILE).stat().st_mode) == 0o600
 
 
 def test_each_service_has_its_own_keys(tmp_path: Path) -> None:
-    report = keys.load("", "", tmp_path, service="report", keys_dir=tmp_path / "keys")
-    warning = keys.load("", "", tmp_path, service="warning", keys_dir=tmp_path / "keys")
+    with capture_logs():
+        report = keys.load("", "", tmp_path, service="report", keys_dir=tmp_path / "keys")
+        warning = keys.load("", "", tmp_path, service="warning", keys_dir=tmp_path / "keys")
     assert report != warning
     assert (tmp_path / "keys" / "report.keys").exists()
     with pytest.raises(KeyConfigError, match="ANTIFRAUD_REPORT_DATA_KEYS"):

@@ -10,6 +10,7 @@ from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common import validation
 from services.common.indicators import Indicator
+from services.common.redaction import mask_identifiers
 from services.common.validation import Violations
 from services.risk.domain.index import Hit
 from services.risk.domain.model import (
@@ -174,6 +175,8 @@ def assertion_in(v: Violations, field: str, a: risk_pb2.Assertion) -> AssertionI
         v, f"{field}.source_id", a.source_id, max_len=MAX_SOURCE_ID, required=True
     )
     reason = validation.text(v, f"{field}.reason", a.reason, max_len=MAX_REASON, required=True)
+    # Free text: identifiers someone typed into it are masked before it is stored (docs/data.md).
+    reason = mask_identifiers(reason).text
     label = validation.text(v, f"{field}.label", a.label, max_len=MAX_LABEL)
     categories = categories_in(v, f"{field}.categories", list(a.categories))
     count = validation.non_negative(v, f"{field}.reporter_count", a.reporter_count)

@@ -29,11 +29,12 @@ from services.warning.adapters.tables import (
     deliveries,
     fanout_targets,
     fanouts,
+    followed_numbers,
     tasks,
     warning_dedup,
     warnings,
 )
-from services.warning.domain.model import Recipient, Warning
+from services.warning.domain.model import Recipient, RiskLevel, Warning
 from services.warning.settings import WarningSettings
 
 log = get_logger("warning.privacy")
@@ -214,6 +215,28 @@ class RetentionPruner:
             )
             found["warning_rows"] = await _delete_warnings(
                 conn, warnings.c.create_time < now - s.warning_retention
+            )
+            d = deliveries.c
+            found["notifications"] = int(
+                (
+                    await conn.execute(
+                        sa.delete(deliveries).where(
+                            d.warning_id.is_(None), d.create_time < now - s.warning_retention
+                        )
+                    )
+                ).rowcount
+            )
+            # A number the feed shows at no risk any more is not worth remembering.
+            f = followed_numbers.c
+            found["followed_numbers"] = int(
+                (
+                    await conn.execute(
+                        sa.delete(followed_numbers).where(
+                            f.level <= int(RiskLevel.NONE),
+                            f.update_time < now - s.contact_retention,
+                        )
+                    )
+                ).rowcount
             )
             await uow.commit()
         if any(found.values()):
