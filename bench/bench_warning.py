@@ -82,6 +82,7 @@ async def _record_contacts(stub: warning_pb2_grpc.WarningServiceStub, count: int
                 callee=contact(i),
                 time=stamp(last_contact(i, now)),
                 kind=pb.CONTACT_KIND_CALL,
+                caller_level=common_pb2.RISK_LEVEL_MEDIUM,
             )
             for i in range(start, min(count, start + EVENTS_PER_CALL))
         ]

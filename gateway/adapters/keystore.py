@@ -118,6 +118,30 @@ class KeyStore:
             )
             return [_stored(r) for r in rows]
 
+    async def revoke_subject(self, role: Role, subject: str) -> int:
+        """Revoke every key speaking for ``role:subject`` (an erased citizen's)."""
+        async with self.db.engine.begin() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        sa.select(api_keys.c.key_id).where(
+                            api_keys.c.role == role.value,
+                            api_keys.c.subject == subject,
+                            api_keys.c.revoke_time.is_(None),
+                        )
+                    )
+                ).scalars()
+            )
+            if ids:
+                await conn.execute(
+                    sa.update(api_keys)
+                    .where(api_keys.c.key_id.in_(ids))
+                    .values(revoke_time=datetime.now(UTC))
+                )
+        for key_id in ids:
+            self._cache.pop(key_id, None)
+        return len(ids)
+
     def forget(self, key_id: str) -> None:
         """Drop a cached entry (after a change made here)."""
         self._cache.pop(key_id, None)

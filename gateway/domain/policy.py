@@ -81,6 +81,10 @@ PROXIED: dict[str, Rule] = {
             "FileCase": Rule(CITIZEN, registered=True),
             "GetCase": Rule(CITIZEN_OR_ANALYST),
             "ListCases": Rule(CITIZEN_OR_ANALYST),
+            # The text as typed, identifiers and all: analysts, with a purpose, audited.
+            "RevealOriginalText": Rule(ANALYST),
+            # ExportPersonalData / ErasePersonalData are not served here: the citizen's own
+            # CitizenService/ExportMyData and EraseMyData compose them.
         },
     ),
     **_service(
@@ -176,6 +180,8 @@ COMPOSED: dict[str, Rule] = {
     f"/{_GATEWAY}.CitizenService/RevokeMyApiKey": Rule(CITIZEN, registered=True),
     f"/{_GATEWAY}.CitizenService/SetGuardians": Rule(CITIZEN, registered=True),
     f"/{_GATEWAY}.CitizenService/CheckApps": Rule(CITIZEN, budget=2.0, cost=5),
+    f"/{_GATEWAY}.CitizenService/ExportMyData": Rule(CITIZEN, registered=True, budget=10, cost=20),
+    f"/{_GATEWAY}.CitizenService/EraseMyData": Rule(CITIZEN, registered=True, budget=20, cost=20),
     f"/{_GATEWAY}.CallScreeningService/ScreenEvents": Rule(CARRIER, budget=3600),
     f"/{_GATEWAY}.PayeeService/CheckPayee": Rule(BANK, budget=2.0),
     f"/{_GATEWAY}.AnalystService/GetDashboard": Rule(ANALYST),

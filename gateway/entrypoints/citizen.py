@@ -3,8 +3,9 @@ one's own, guardians, and the app self-check."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import grpc
@@ -22,8 +23,10 @@ from gateway.service_layer.auth import AUTH_HEADER
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.api.antifraud.identity.v1 import identity_pb2
+from services.api.antifraud.report.v1 import report_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.api.antifraud.warning.v1 import warning_pb2
+from services.common import context as ctx
 from services.common import idempotency, validation
 from services.common.config import env_float
 from services.common.db import Database, UnitOfWork
@@ -35,10 +38,27 @@ from services.common.errors import (
     Upstream,
 )
 from services.common.indicators import IndicatorKind
+from services.common.logs import get_logger
 from services.common.principals import Role
 from services.common.validation import collecting
 
 Context = grpc.aio.ServicerContext[Any, Any]
+log = get_logger("gateway.citizen")
+ERASE_CONFIRMATION = "ERASE"
+
+
+@contextlib.contextmanager
+def as_the_gateway() -> Iterator[None]:
+    """Call the services as the gateway itself (its own signed token), for the citizen it
+    authenticated: export and erasure are served to the gateway only, so that no citizen
+    key can name another user id to them."""
+    token = ctx.on_behalf_var.set("")
+    try:
+        yield
+    finally:
+        ctx.on_behalf_var.reset(token)
+
+
 MAX_APPS = 1000
 MAX_GUARDIANS = 5
 R = TypeVar("R", gateway_pb2.RegisterCitizenResponse, gateway_pb2.SignInCitizenResponse)
@@ -404,6 +424,60 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
         except grpc.aio.AioRpcError as err:
             raise Upstream.of(err) from None
         return gateway_pb2.CheckAppsResponse(verdicts=checked.verdicts)
+
+    async def ExportMyData(
+        self, request: gateway_pb2.ExportMyDataRequest, context: Context
+    ) -> gateway_pb2.ExportMyDataResponse:
+        """Each service's part, unmasked: only ever for the caller's own user id."""
+        user_id = _user_id()
+        try:
+            with as_the_gateway():
+                identity = await self.backends.identity.ExportPersonalData(
+                    identity_pb2.ExportPersonalDataRequest(user_id=user_id)
+                )
+                report = await self.backends.report.ExportPersonalData(
+                    report_pb2.ExportPersonalDataRequest(user_id=user_id)
+                )
+                warning = await self.backends.warning.ExportPersonalData(
+                    warning_pb2.ExportPersonalDataRequest(user_id=user_id)
+                )
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                raise NotFound("no data is held for this user") from None
+            raise Upstream.of(err) from None
+        response = gateway_pb2.ExportMyDataResponse(
+            user_id=user_id, identity=identity, report=report, warning=warning
+        )
+        response.export_time.FromDatetime(datetime.now(UTC))
+        return response
+
+    async def EraseMyData(
+        self, request: gateway_pb2.EraseMyDataRequest, context: Context
+    ) -> gateway_pb2.EraseMyDataResponse:
+        """Erase the caller everywhere, then revoke their keys. Each step can be repeated, so a
+        failure half-way is finished by calling again with a key that still works."""
+        user_id = _user_id()
+        if request.confirm != ERASE_CONFIRMATION:
+            raise InvalidArgument.field("confirm", f"must be {ERASE_CONFIRMATION}")
+        try:
+            with as_the_gateway():
+                report = await self.backends.report.ErasePersonalData(
+                    report_pb2.ErasePersonalDataRequest(user_id=user_id)
+                )
+                warning = await self.backends.warning.ErasePersonalData(
+                    warning_pb2.ErasePersonalDataRequest(user_id=user_id)
+                )
+                # Identity last: until it is gone, the key still names a registered user.
+                identity = await self.backends.identity.ErasePersonalData(
+                    identity_pb2.ErasePersonalDataRequest(user_id=user_id)
+                )
+        except grpc.aio.AioRpcError as err:
+            raise Upstream.of(err) from None
+        revoked = await self.keys.revoke_subject(Role.CITIZEN, user_id)
+        log.info("citizen erased", revoked_keys=revoked)
+        return gateway_pb2.EraseMyDataResponse(
+            identity=identity, report=report, warning=warning, revoked_key_count=revoked
+        )
 
 
 def _opened(response: R, key_id: str, secret: str, request_id: str) -> R:

@@ -1,5 +1,5 @@
-"""Call screening for carriers: a risk look-up, a decision, a contact record and,
-for a risky caller, a warning to the callee — composed, with no rule of its own
+"""Call screening for carriers: a risk look-up, a decision and, for a risky caller
+(MEDIUM or higher), a contact record and a warning to the callee — composed, with no rule of its own
 beyond turning a verdict into an action."""
 
 from __future__ import annotations
@@ -127,16 +127,24 @@ class ScreeningServicer(gateway_pb2_grpc.CallScreeningServiceServicer):
         ):
             decision.verdict.CopyFrom(verdict)
             decision.action, decision.label = decide(verdict)  # type: ignore[assignment]
-            contact = contacts.events.add(caller=caller, callee=callee, kind=event.kind)
-            if event.HasField("time"):
-                contact.time.CopyFrom(event.time)
-            else:
-                contact.time.FromDatetime(now)
+            if verdict.level >= common_pb2.RISK_LEVEL_MEDIUM and not verdict.verified:
+                # Only a contact with a risky caller can serve a warning: the rest are the
+                # carriers' records, not ours (docs/data.md).
+                contact = contacts.events.add(
+                    caller=caller, callee=callee, kind=event.kind, caller_level=verdict.level
+                )
+                if event.HasField("time"):
+                    contact.time.CopyFrom(event.time)
+                else:
+                    contact.time.FromDatetime(now)
             level = CALLEE_WARNING_LEVEL.get(verdict.level)
             if level is not None and not verdict.verified:
                 warn = self._warning(carrier, event.event_id, caller, callee, level, verdict)
                 self.background.run("warn callee", partial(self.warning.DispatchWarning, warn))
-        self.background.run("record contacts", partial(self.warning.RecordContactEvents, contacts))
+        if contacts.events:
+            self.background.run(
+                "record contacts", partial(self.warning.RecordContactEvents, contacts)
+            )
         return response
 
     @staticmethod

@@ -271,6 +271,15 @@ def data_dir() -> Path:
     return shared().data_dir
 
 
+def keys_dir() -> Path:
+    """Where generated development keys live: ``ANTIFRAUD_KEYS_DIR``, else ``keys`` beside
+    the data dir (``var/keys`` for ``var/data``), never inside it (see keys.py)."""
+    configured = env("KEYS_DIR")
+    if configured:
+        return Path(configured)
+    return data_dir().parent / "keys"
+
+
 def database_url(service: str) -> str:
     """``ANTIFRAUD_<SERVICE>_DATABASE_URL``, else ``ANTIFRAUD_DATABASE_URL``, else SQLite."""
     own = env_parsed(f"{env_key(service)}_DATABASE_URL", "", _check_database_url, DATABASE_FORM)

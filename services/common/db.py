@@ -31,15 +31,27 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from services.common import config
+from services.common import config, keys
+from services.common.files import private_file
+from services.common.vault import Vault, attach
 
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
+
+#: Services whose tables hold sealed values: their database comes with their keys.
+SEALING_SERVICES = frozenset({"identity", "report", "warning"})
 
 
 class Database:
     """A service's database: its engine, its schema and its migrations."""
 
-    def __init__(self, service: str, url: str | None = None, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        url: str | None = None,
+        schema: str | None = None,
+        *,
+        vault: Vault | None = None,
+    ) -> None:
         self.service = service
         self.url = url or config.database_url(service)
         self.is_sqlite = self.url.startswith("sqlite")
@@ -47,13 +59,39 @@ class Database:
         self.connect_timeout = config.env_float("DB_CONNECT_TIMEOUT_SECONDS", 2.0)
         self.statement_timeout = config.env_float("DB_STATEMENT_TIMEOUT_SECONDS", 4.0)
         self.engine = self._create_engine(bounded=True)
+        self._vault: Vault | None = None
+        if vault is not None:
+            self.attach_vault(vault)
+        elif service in SEALING_SERVICES:
+            # ANTIFRAUD_<SERVICE>_DATA_KEYS / _INDEX_KEY, else the keys dir (keys.py); loaded
+            # when first needed, so that ``antifraud migrate`` needs no keys.
+            attach(self.engine, self._load_vault)
+
+    def _load_vault(self) -> Vault:
+        if self._vault is None:
+            self._vault = Vault(keys.load_service(self.service))
+        return self._vault
+
+    @property
+    def vault(self) -> Vault | None:
+        """The service's vault; None for a service that seals nothing."""
+        if self._vault is None and self.service in SEALING_SERVICES:
+            return self._load_vault()
+        return self._vault
+
+    def attach_vault(self, vault: Vault) -> None:
+        """The service's keys, for its sealed columns (``services.common.sealed``)."""
+        self._vault = vault
+        attach(self.engine, vault)
 
     def _create_engine(self, *, bounded: bool) -> AsyncEngine:
         """The service's engine (``bounded``: every wait has a limit) or one for migrations."""
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # 0600 in a 0700 directory before SQLite opens it; its -wal and -shm
+                # files take the database file's mode.
+                private_file(Path(database))
             busy = self.statement_timeout if bounded else 60.0
             engine = create_async_engine(
                 self.url,
@@ -87,22 +125,25 @@ class Database:
             pool_pre_ping=True,
         )
 
-    async def migrate(self, versions: Path) -> None:
-        """Bring the schema to the newest revision; safe to run from many replicas at once."""
+    async def migrate(self, versions: Path, revision: str = "head") -> None:
+        """Bring the schema to the newest revision (or ``revision``); safe to run from many
+        replicas at once."""
         cfg = Config()
         cfg.set_main_option("script_location", str(ALEMBIC_DIR))
         cfg.set_main_option("version_locations", str(versions))
         cfg.set_main_option("path_separator", "os")
         if self.is_sqlite and make_url(self.url).database in (None, "", ":memory:"):
-            await self._migrate(self.engine, cfg)  # one connection's database: no second engine
+            await self._migrate(
+                self.engine, cfg, revision
+            )  # one connection's database: no second engine
             return
         engine = self._create_engine(bounded=False)
         try:
-            await self._migrate(engine, cfg)
+            await self._migrate(engine, cfg, revision)
         finally:
             await engine.dispose()
 
-    async def _migrate(self, engine: AsyncEngine, cfg: Config) -> None:
+    async def _migrate(self, engine: AsyncEngine, cfg: Config, revision: str) -> None:
         async with engine.connect() as conn:
             if not self.is_sqlite:
                 # One migrator at a time per service; the others wait, then find nothing to do.
@@ -114,7 +155,7 @@ class Database:
 
             def upgrade(sync_conn: Connection) -> None:
                 cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
 
             try:
                 await conn.run_sync(upgrade)

@@ -38,9 +38,11 @@ def wire(
     partners = PartnerClients(settings.targets, budget=timeout)
     risk = GrpcRiskChecker(settings.targets.get("risk") or target("risk"), timeout)
     warning = GrpcWarningNotifier(settings.targets.get("warning") or target("warning"), timeout)
+    vault = Vault(keyring)
+    db.attach_vault(vault)
     deps = Deps(
         db=db,
-        vault=Vault(keyring),
+        vault=vault,
         settings=settings,
         registry=GrpcIdentityRegistry(partners, timeout),
         face=GrpcFaceVerifier(partners, timeout),

@@ -21,6 +21,7 @@ from services.common import idempotency, outbox
 from services.common.auth import CallerPolicy
 from services.common.config import env_float, env_int, target
 from services.common.db import Database
+from services.common.loops import BackgroundLoop
 from services.common.outbox import OutboxRelay
 from services.common.retention import Retention, RetentionSettings
 from services.common.server import Binding
@@ -33,6 +34,7 @@ from services.report.entrypoints.policy import POLICY
 from services.report.knowledge.adapters.identity_client import IdentityDirectory
 from services.report.knowledge.entrypoints.grpc_servicer import KnowledgeServicer
 from services.report.service_layer.delivery import Delivery
+from services.report.service_layer.privacy import PrivacyJobs
 
 VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
 SERVICE_NAME = report_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name
@@ -74,6 +76,7 @@ class ReportComponent:
         identity_target: str | None = None,
         poll_seconds: float = 0.25,
         retention: RetentionSettings | None = None,
+        report_retention: timedelta | None = None,
     ) -> None:
         self.db = db
         kept = retention or RetentionSettings()
@@ -99,6 +102,12 @@ class ReportComponent:
         self.servicer = ReportServicer(db, self.rules, self.warning, self.relay.wake)
         self.identity = IdentityDirectory(identity_target or target("identity"))
         self.knowledge = KnowledgeServicer(db, self.identity)
+        self.privacy = PrivacyJobs(
+            db,
+            retention=report_retention or timedelta(days=env_float("REPORT_RETENTION_DAYS", 365.0)),
+            retention_seconds=env_float("REPORT_PRUNE_SECONDS", 3600.0),
+        )
+        self.privacy_loop = BackgroundLoop("report-privacy", self.privacy.step)
 
     def caller_policy(self) -> CallerPolicy:
         return CallerPolicy(self.name, POLICY)
@@ -126,8 +135,12 @@ class ReportComponent:
         # Events left by a previous run (or a crashed one) are delivered from here on.
         self.relay.start()
         self.retention.start()
+        # Rows an older version left in clear are sealed first thing, then kept moving to
+        # the current key; reports past their retention are deleted.
+        self.privacy_loop.start()
 
     async def stop(self) -> None:
+        await self.privacy_loop.stop()
         await self.retention.stop()
         await self.relay.stop()
         await self.risk.close()

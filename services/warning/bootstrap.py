@@ -8,6 +8,11 @@ Background work, each safe with several replicas on one database:
 - the risk follower reads the risk change feed (one replica at a time, by lease);
 - the shared retention loop deletes idempotency keys, delivered outbox rows, contacts and
   once-per-window claims past their windows.
+- the retention pruner deletes what is past its retention (contacts after 30 days,
+  warnings after 180; docs/data.md).
+
+Phone numbers are sealed with the warning service's keys (its database carries its
+vault); numbers an older version left in clear are sealed at start, before serving.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from services.warning.service_layer.bank_orders import BankOrderSender
 from services.warning.service_layer.fanout import FanoutWorker
 from services.warning.service_layer.follower import RiskFollower
 from services.warning.service_layer.loops import BackgroundLoop
+from services.warning.service_layer.privacy import reseal_all
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.sms import SmsPoller, SmsSender
 from services.warning.settings import WarningSettings
@@ -126,6 +132,7 @@ class WarningComponent:
 
     async def start(self) -> None:
         await self.migrate()
+        await reseal_all(self.db)
         self.relay.start()
         self.hub.start()
         for loop in self.loops:

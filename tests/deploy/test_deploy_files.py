@@ -162,6 +162,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
         "deploy/k8s/dev/tokens/risk-1.key",
         "var/data/keys/tokens/gateway-1.key",
         "var/data/identity.keys",
+        "var/keys/report.keys",
         "services/api/antifraud/risk/v1/risk_pb2.py",  # generated in the image instead
         "services/risk/__pycache__/bootstrap.cpython-311.pyc",
         ".git/config",
@@ -302,15 +303,20 @@ def test_compose_risk_and_warning_can_run_two_replicas() -> None:
         assert "ports" not in SERVICES[name]
 
 
-def test_compose_identity_keys_survive_restarts() -> None:
-    """With no keys configured, identity generates them once into a volume it keeps."""
-    identity = SERVICES["identity"]
-    data_dir = identity["environment"]["ANTIFRAUD_DATA_DIR"]
-    volumes = [v for v in identity["volumes"] if v.endswith(f":{data_dir}")]
-    assert volumes, "identity keeps no data dir"
-    assert volumes[0].split(":")[0] in COMPOSE["volumes"]
-    # The one-shot migrate builds identity too, and must see the same keys.
-    assert volumes[0] in SERVICES["migrate"]["volumes"]
+def test_compose_keys_survive_restarts_apart_from_the_data() -> None:
+    """With no keys configured, each service that seals personal data generates them once
+    into a volume of its own at the keys dir, never the data dir."""
+    for name in ("identity", "report", "warning"):
+        service = SERVICES[name]
+        keys_dir = service["environment"]["ANTIFRAUD_KEYS_DIR"]
+        assert keys_dir != service["environment"]["ANTIFRAUD_DATA_DIR"]
+        volumes = [v for v in service["volumes"] if v.endswith(f":{keys_dir}")]
+        assert volumes == [f"{name}-keys:{keys_dir}"], name
+        assert f"{name}-keys" in COMPOSE["volumes"]
+        assert f"ANTIFRAUD_{name.upper()}_DATA_KEYS" in service["environment"]
+    # The one-shot migrate builds identity too (its keys are loaded at once), and must see
+    # the same keys; report and warning migrate without theirs.
+    assert "identity-keys:/var/lib/antifraud-keys" in SERVICES["migrate"]["volumes"]
 
 
 def test_compose_builds_the_image_once_from_the_repository_root() -> None:
@@ -545,8 +551,17 @@ def test_k8s_database_processes_migrate_before_they_serve() -> None:
         else:
             assert "initContainers" not in pod, name
             assert "antifraud-database" not in secrets, f"{name} needs no database credentials"
-        # Identity's keys go to identity alone.
-        assert ("antifraud-identity-keys" in secrets) == (process == "identity"), name
+        # Each service's keys go to that service alone (and not to its migrate step,
+        # except identity's, which loads them at once).
+        for keyed in ("identity", "report", "warning"):
+            assert (f"antifraud-{keyed}-keys" in secrets) == (process == keyed), name
+        if process in ("report", "warning"):
+            init_refs = {
+                e["secretRef"]["name"]
+                for e in pod["initContainers"][0]["envFrom"]
+                if "secretRef" in e
+            }
+            assert f"antifraud-{process}-keys" not in init_refs
 
 
 def test_k8s_migration_job_migrates_everything() -> None:
@@ -617,19 +632,19 @@ def test_k8s_passes_only_settings_the_code_reads() -> None:
 
 
 def test_k8s_secrets_hold_placeholders_only() -> None:
-    (keys,) = [
-        s
-        for s in df.of_kind(K8S_BASE, "Secret")
-        if s["metadata"]["name"] == "antifraud-identity-keys"
-    ]
-    values = dict(keys["stringData"])
-    assert "REPLACE-ME" in values["ANTIFRAUD_IDENTITY_INDEX_KEY"]
-    material = [values["ANTIFRAUD_IDENTITY_INDEX_KEY"]]
-    material += [
-        item.partition(":")[2] for item in values["ANTIFRAUD_IDENTITY_DATA_KEYS"].split(",")
-    ]
-    for value in material:
-        assert len(decoded(value)) != 32, "a real-looking key is committed"
+    for service in ("identity", "report", "warning"):
+        (keys,) = [
+            s
+            for s in df.of_kind(K8S_BASE, "Secret")
+            if s["metadata"]["name"] == f"antifraud-{service}-keys"
+        ]
+        prefix = f"ANTIFRAUD_{service.upper()}"
+        values = dict(keys["stringData"])
+        assert "REPLACE-ME" in values[f"{prefix}_INDEX_KEY"]
+        material = [values[f"{prefix}_INDEX_KEY"]]
+        material += [item.partition(":")[2] for item in values[f"{prefix}_DATA_KEYS"].split(",")]
+        for value in material:
+            assert len(decoded(value)) != 32, "a real-looking key is committed"
     (database,) = [
         s for s in df.of_kind(K8S_BASE, "Secret") if s["metadata"]["name"] == "antifraud-database"
     ]
@@ -674,9 +689,10 @@ def test_kustomize_renders_base_and_dev(tmp_path: Path) -> None:
         for d in yaml.safe_load_all(dev.stdout)
         if d and d["kind"] == "Secret"
     }
-    keys = secrets["antifraud-identity-keys"]["data"]
-    index_key = base64.b64decode(keys["ANTIFRAUD_IDENTITY_INDEX_KEY"]).decode()
-    assert len(base64.b64decode(index_key)) == 32
+    for service in ("identity", "report", "warning"):
+        keys = secrets[f"antifraud-{service}-keys"]["data"]
+        index_key = base64.b64decode(keys[f"ANTIFRAUD_{service.upper()}_INDEX_KEY"]).decode()
+        assert len(base64.b64decode(index_key)) == 32
     url = base64.b64decode(secrets["antifraud-database"]["data"]["ANTIFRAUD_DATABASE_URL"]).decode()
     assert url.startswith("postgresql+asyncpg://antifraud:")
     assert "@postgres:5432/" in url

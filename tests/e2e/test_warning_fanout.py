@@ -95,7 +95,12 @@ async def record_contacts(
             kind = pb.CONTACT_KIND_CALL if k % 3 else pb.CONTACT_KIND_SMS
             events.append(
                 pb.ContactEvent(
-                    caller=caller, callee=callee, time=stamp(last - timedelta(minutes=k)), kind=kind
+                    caller=caller,
+                    callee=callee,
+                    time=stamp(last - timedelta(minutes=k)),
+                    kind=kind,
+                    # As the carriers' screening saw FRAUD: a suspected fraud number.
+                    caller_level=common_pb2.RISK_LEVEL_MEDIUM,
                 )
             )
     reply = await stub.RecordContactEvents(pb.RecordContactEventsRequest(events=events))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2_grpc
 from services.api.antifraud.warning.v1 import warning_pb2 as pb
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
@@ -86,6 +87,7 @@ async def test_kill_during_a_fanout_of_10000_delivers_each_warning_once(
                 callee=number(i),
                 time=stamp(now - timedelta(hours=1 + (i % 9) * 20)),
                 kind=pb.CONTACT_KIND_CALL if i % 2 else pb.CONTACT_KIND_SMS,
+                caller_level=common_pb2.RISK_LEVEL_MEDIUM,
             )
             for i in range(CONTACTS)
         ]

@@ -504,6 +504,9 @@ class TestWorkQueues:
         assert nothing.code() == grpc.StatusCode.NOT_FOUND
 
 
+MEDIUM = common_pb2.RISK_LEVEL_MEDIUM
+
+
 class TestCarrierInput:
     async def test_contact_events_are_checked_one_by_one(self, stack: Stack) -> None:
         now = datetime.now(UTC)
@@ -515,7 +518,11 @@ class TestCarrierInput:
 
         events = [
             pb.ContactEvent(
-                caller=number(1), callee="13912345678", time=stamp(now), kind=pb.CONTACT_KIND_CALL
+                caller=number(1),
+                callee="13912345678",
+                time=stamp(now),
+                kind=pb.CONTACT_KIND_CALL,
+                caller_level=MEDIUM,
             ),
             pb.ContactEvent(
                 caller="not a number", callee=number(2), time=stamp(now), kind=pb.CONTACT_KIND_SMS
@@ -535,11 +542,21 @@ class TestCarrierInput:
                 callee=number(5),
                 time=stamp(now - timedelta(days=45)),
                 kind=pb.CONTACT_KIND_CALL,
+                caller_level=MEDIUM,
             ),
-            pb.ContactEvent(caller=number(4), callee=number(5), time=stamp(now)),
+            pb.ContactEvent(
+                caller=number(4), callee=number(5), time=stamp(now), caller_level=MEDIUM
+            ),
         ]
+        # A valid contact between numbers of no known risk is not kept.
+        events.append(
+            pb.ContactEvent(
+                caller=number(7), callee=number(8), time=stamp(now), kind=pb.CONTACT_KIND_CALL
+            )
+        )
         reply = await stack.stub.RecordContactEvents(pb.RecordContactEventsRequest(events=events))
         assert (reply.accepted_count, reply.rejected_count, reply.expired_count) == (1, 5, 1)
+        assert reply.ignored_count == 1
         assert [(e.index, e.field) for e in reply.errors] == [
             (1, "events[1].caller"),
             (2, "events[2].callee"),
@@ -557,6 +574,7 @@ class TestCarrierInput:
                             callee="13912345678",
                             time=stamp(now),
                             kind=pb.CONTACT_KIND_SMS,
+                            caller_level=MEDIUM,
                         ),
                         pb.ContactEvent(
                             caller="",

@@ -35,7 +35,7 @@ from services.warning.domain.model import (
     TaskType,
     WarningState,
 )
-from services.warning.service_layer import contacts, recipients, tasks, warnings
+from services.warning.service_layer import contacts, privacy, recipients, tasks, warnings
 from services.warning.service_layer.fanout import FanoutWorker
 from services.warning.service_layer.follower import LeaseLost, RiskFollower
 from services.warning.service_layer.push import PushHub
@@ -59,6 +59,13 @@ async def db(db_target: tuple[str, str | None]) -> AsyncIterator[Database]:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+async def listed(db: Database, level: RiskLevel = RiskLevel.MEDIUM) -> None:
+    """FRAUD as the risk feed showed it: contacts with it may serve a warning."""
+    async with UnitOfWork(db) as uow:
+        await feed_repo.set_levels(uow.conn, {FRAUD.value: level}, now())
+        await uow.commit()
 
 
 def number(i: int) -> str:
@@ -154,6 +161,7 @@ class TestContacts:
             ContactEvent(b, a, t - timedelta(hours=2), ContactKind.SMS),
             ContactEvent(a, b, t - timedelta(days=40), ContactKind.CALL),
         ]
+        await listed(db)
         async with UnitOfWork(db) as uow:
             recorded = await contacts.record(uow, events, SETTINGS, t)
             again = await contacts.record(uow, events[:1], SETTINGS, t)
@@ -165,6 +173,34 @@ class TestContacts:
         assert [(r.calls, r.sms) for r in rows] == [(2, 1)]
         assert rows[0].last_time == t - timedelta(hours=1)
 
+    async def test_only_contacts_with_a_risky_number_are_kept_and_numbers_are_sealed(
+        self, db: Database
+    ) -> None:
+        t = now()
+        screened = ContactEvent(
+            number(30), number(31), t, ContactKind.CALL, caller_level=RiskLevel.MEDIUM
+        )
+        low = ContactEvent(number(32), number(33), t, ContactKind.CALL, caller_level=RiskLevel.LOW)
+        of_listed = ContactEvent(number(34), FRAUD.value, t, ContactKind.SMS)
+        await listed(db)
+        async with UnitOfWork(db) as uow:
+            recorded = await contacts.record(uow, [screened, low, of_listed], SETTINGS, t)
+            await uow.commit()
+        assert (recorded.accepted, recorded.ignored) == (2, 1)
+        async with db.read() as conn:
+            pairs = {
+                (r.number_a, r.number_b)
+                for r in await conn.execute(sa.select(tables.contact_pairs))
+            }
+            raw = sa.type_coerce(tables.contact_pairs.c.number_a, sa.String)
+            stored = set((await conn.execute(sa.select(raw))).scalars())
+        assert pairs == {
+            tuple(sorted((number(30), number(31)))),
+            tuple(sorted((number(34), FRAUD.value))),
+        }
+        assert all(v.startswith("s1.") for v in stored)
+        assert not any(number(30)[3:] in v or FRAUD.value[3:] in v for v in stored)
+
     async def test_pruning_removes_contacts_and_claims_past_their_windows(
         self, db: Database
     ) -> None:
@@ -173,6 +209,7 @@ class TestContacts:
             ContactEvent(number(20), FRAUD.value, t - timedelta(days=29), ContactKind.CALL),
             ContactEvent(number(21), FRAUD.value, t - timedelta(days=10), ContactKind.CALL),
         ]
+        await listed(db)
         async with UnitOfWork(db) as uow:
             await contacts.record(uow, events, SETTINGS, t)
             await uow.commit()
@@ -180,12 +217,24 @@ class TestContacts:
             db, Person(number(22)), RiskLevel.LOW, t - SETTINGS.dedup_window - timedelta(1)
         )
         await dispatch(db, Person(number(23)), RiskLevel.LOW, t)
+        async with UnitOfWork(db) as uow:  # a number the feed showed at no risk, long ago
+            await feed_repo.set_levels(uow.conn, {number(24): RiskLevel.NONE}, t - timedelta(40))
+            await uow.commit()
         short = replace(SETTINGS, contact_retention=timedelta(days=20))
         deleted = await Retention(db, contacts.retention_jobs(short), batch=1).run_once()
         assert deleted == {"contact_pairs": 1, "warning_dedup": 1}
+        pause = await privacy.RetentionPruner(db, short).step()
+        assert await count(db, tables.followed_numbers) == 1  # FRAUD, still listed
+        assert pause == short.prune_seconds
         assert await count(db, tables.contact_pairs) == 1
         assert await count(db, tables.warning_dedup) == 1  # the stale claim is gone
-        assert await count(db, tables.warnings) == 2  # warnings themselves are kept
+        assert await count(db, tables.warnings) == 2  # warnings are kept for longer
+        # ... until they too are past their retention, with their deliveries and tasks.
+        await privacy.RetentionPruner(db, replace(short, warning_retention=timedelta(0))).prune(
+            now() + timedelta(seconds=1)
+        )
+        assert await count(db, tables.warnings) == 0
+        assert await count(db, tables.deliveries) == 0
 
 
 async def seed_contacts(db: Database, total: int, t: datetime) -> dict[str, tuple[int, datetime]]:
@@ -200,6 +249,7 @@ async def seed_contacts(db: Database, total: int, t: datetime) -> dict[str, tupl
                 ContactEvent(number(i), FRAUD.value, last - timedelta(minutes=k), ContactKind.CALL)
             )
         expected[number(i)] = (times, last)
+    await listed(db)
     async with UnitOfWork(db) as uow:
         await contacts.record(uow, events, SETTINGS, t)
         await uow.commit()
@@ -424,6 +474,7 @@ async def test_contact_repository_snapshot_counts_both_directions(db: Database) 
         ContactEvent(number(50), FRAUD.value, t - timedelta(days=3), ContactKind.SMS),
         ContactEvent(number(51), number(52), t, ContactKind.CALL),  # not a contact of FRAUD
     ]
+    await listed(db)
     async with UnitOfWork(db) as uow:
         await contacts.record(uow, events, SETTINGS, t)
         found = await contacts_repo.snapshot_contacts(

@@ -3,8 +3,10 @@
 #   postgres.env        the in-cluster PostgreSQL's password
 #   database.env        ANTIFRAUD_DATABASE_URL pointing at it
 #   identity-keys.env   identity's data key and index key
+#   report-keys.env     the report service's (texts as typed, sealed)
+#   warning-keys.env    the warning service's (phone numbers, sealed)
 #   tokens/             each process's Ed25519 token signing key and its public key
-# Existing files are kept (identity data stays readable); delete them to start over.
+# Existing files are kept (sealed data stays readable); delete them to start over.
 set -eu
 cd "$(dirname "$0")"
 umask 077
@@ -20,12 +22,15 @@ if [ ! -f postgres.env ] || [ ! -f database.env ]; then
     printf 'ANTIFRAUD_DATABASE_URL=postgresql+asyncpg://antifraud:%s@postgres:5432/antifraud\n' \
         "$password" > database.env
 fi
-if [ ! -f identity-keys.env ]; then
-    {
-        printf 'ANTIFRAUD_IDENTITY_DATA_KEYS=k1:%s\n' "$(random_b64)"
-        printf 'ANTIFRAUD_IDENTITY_INDEX_KEY=%s\n' "$(random_b64)"
-    } > identity-keys.env
-fi
+for service in identity report warning; do
+    if [ ! -f "$service-keys.env" ]; then
+        prefix=$(echo "ANTIFRAUD_${service}" | tr '[:lower:]' '[:upper:]')
+        {
+            printf '%s_DATA_KEYS=k1:%s\n' "$prefix" "$(random_b64)"
+            printf '%s_INDEX_KEY=%s\n' "$prefix" "$(random_b64)"
+        } > "$service-keys.env"
+    fi
+done
 mkdir -p tokens
 for issuer in gateway identity risk report warning; do
     if [ ! -f "tokens/$issuer-1.key" ]; then
@@ -33,4 +38,4 @@ for issuer in gateway identity risk report warning; do
         openssl pkey -in "tokens/$issuer-1.key" -pubout -out "tokens/$issuer-1.pub"
     fi
 done
-echo "secrets in $(pwd): postgres.env database.env identity-keys.env tokens/"
+echo "secrets in $(pwd): postgres.env database.env identity-keys.env report-keys.env warning-keys.env tokens/"

@@ -9,20 +9,26 @@ from services.api.antifraud.identity.v1 import identity_pb2 as pb
 from services.api.antifraud.identity.v1 import identity_pb2_grpc
 from services.common import context as ctx
 from services.common import principals, validation
-from services.common.errors import PermissionDenied
+from services.common.errors import NotFound, PermissionDenied
 from services.common.idempotency import fingerprint
-from services.common.principals import InvalidPrincipal, Principal
+from services.common.principals import InvalidPrincipal, Principal, Role
 from services.common.validation import collecting
 from services.identity.domain.accounts import BoundAccount
 from services.identity.domain.challenges import ChallengePurpose
 from services.identity.domain.users import User
-from services.identity.domain.verification import Decision, Purpose, VerificationState
+from services.identity.domain.verification import (
+    Decision,
+    Purpose,
+    VerificationRequest,
+    VerificationState,
+)
 from services.identity.entrypoints import convert
 from services.identity.service_layer import (
     accounts,
     audit_log,
     lookups,
     phone_proof,
+    privacy,
     registration,
     verification,
 )
@@ -461,3 +467,63 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         return pb.ListAuditEventsResponse(
             audit_events=[convert.audit_event(e) for e in events], next_page_token=token
         )
+
+    # ------------------------------------------------------------- personal data (PIPL)
+
+    async def ExportPersonalData(
+        self, request: pb.ExportPersonalDataRequest, context: Context
+    ) -> pb.ExportPersonalDataResponse:
+        user_id = _internal_user(request.user_id)
+        found = await privacy.export(self.deps, user_id)
+        if found is None:
+            raise NotFound(f"users/{user_id} not found")
+        return pb.ExportPersonalDataResponse(
+            user=convert.user(found.user),
+            full_name=found.revealed.name,
+            id_number=found.revealed.id_number,
+            phone_number=found.revealed.phone_e164,
+            accounts=[
+                pb.ExportedAccount(
+                    account=common_pb2.Indicator(
+                        kind=int(a.account.kind),  # type: ignore[arg-type]
+                        value=a.account.value,
+                    ),
+                    confirmation=convert.enum("ACCOUNT_CONFIRMATION", a.confirmation),
+                    create_time=convert.timestamp(a.create_time),
+                )
+                for a in found.accounts
+            ],
+            outgoing_requests=[_exported_request(r) for r in found.outgoing],
+            incoming_requests=[_exported_request(r) for r in found.incoming],
+            blocked_user_ids=found.blocked,
+        )
+
+    async def ErasePersonalData(
+        self, request: pb.ErasePersonalDataRequest, context: Context
+    ) -> pb.ErasePersonalDataResponse:
+        user_id = _internal_user(request.user_id)
+        deleted = await privacy.erase(self.deps, user_id)
+        return pb.ErasePersonalDataResponse(erased=deleted is not None, deleted_count=deleted or 0)
+
+
+def _internal_user(user_id: str) -> str:
+    if _principal().role is not Role.INTERNAL:
+        raise PermissionDenied("export and erasure go through the gateway's CitizenService")
+    with collecting() as v:
+        found = convert.identifier(v, "user_id", user_id)
+    return found
+
+
+def _exported_request(request: VerificationRequest) -> pb.VerificationRequest:
+    message = pb.VerificationRequest(
+        name=f"verificationRequests/{request.id}",
+        requester_user_id=request.requester_id,
+        masked_target_phone_number=request.masked_target_phone,
+        purpose=convert.enum("VERIFICATION_PURPOSE", request.purpose),
+        state=convert.enum("VERIFICATION_STATE", request.state),
+        create_time=convert.timestamp(request.create_time),
+        expire_time=convert.timestamp(request.expire_time),
+    )
+    if request.respond_time is not None:
+        message.respond_time.CopyFrom(convert.timestamp(request.respond_time))
+    return message

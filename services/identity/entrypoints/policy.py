@@ -39,6 +39,10 @@ POLICY: dict[str, Callers] = table(
         "ListLinkedAccounts": _CITIZEN,
         "ListBankCards": _CITIZEN,
         # Staff, and a citizen for the reads of their own record (PIPL).
+        # A citizen's export and erasure, composed by the gateway for the citizen it
+        # authenticated (CitizenService/ExportMyData, EraseMyData).
+        "ExportPersonalData": services("gateway"),
+        "ErasePersonalData": services("gateway"),
         "ListAuditEvents": roles(Role.CITIZEN, Role.ANALYST),
     },
 )

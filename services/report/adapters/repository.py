@@ -9,6 +9,7 @@ PostgreSQL database serialise on them without deadlocking.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.indicators import Indicator, IndicatorKind
+from services.common.redaction import mask_identifiers
+from services.common.vault import Vault, of_connection
 from services.report.adapters import tables as t
 from services.report.domain.corroboration import Tally
 from services.report.domain.model import (
@@ -140,6 +143,51 @@ def evidence_from(raw: dict[str, Any]) -> Evidence:
 
 def _categories(raw: Any) -> tuple[FraudCategory, ...]:
     return tuple(FraudCategory(int(c)) for c in raw or ())
+
+
+def mask_text(text: str) -> str:
+    """Free text as it is stored and shown: identifiers masked."""
+    return mask_identifiers(text).text
+
+
+def mask_evidence(evidence: Evidence) -> Evidence:
+    if not evidence.sms_text:
+        return evidence
+    return Evidence(
+        sms_text=mask_text(evidence.sms_text),
+        call_time=evidence.call_time,
+        amount_requested=evidence.amount_requested,
+        attachments=evidence.attachments,
+    )
+
+
+#: ``key_id`` of a row whose text as typed was dropped (its reporter was erased).
+DROPPED = ""
+
+
+def report_place(report_id: str) -> str:
+    return f"reports.original:{report_id}"
+
+
+def case_place(case_id: str) -> str:
+    return f"cases.original:{case_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """A text as typed: a description and (reports) the evidence SMS text."""
+
+    description: str
+    sms_text: str = ""
+
+    def seal(self, vault: Vault, place: str) -> bytes:
+        raw = json.dumps({"d": self.description, "s": self.sms_text}, ensure_ascii=False)
+        return vault.seal(raw, place=place)
+
+    @classmethod
+    def open(cls, vault: Vault, sealed: bytes, place: str) -> Original:
+        raw = json.loads(vault.open(sealed, place=place))
+        return cls(str(raw.get("d") or ""), str(raw.get("s") or ""))
 
 
 class ReportRepository:
@@ -401,6 +449,8 @@ class ReportRepository:
         indicator_ids: Sequence[int],
         now: datetime,
     ) -> None:
+        vault = of_connection(self.conn)
+        original = Original(description, evidence.sms_text)
         await self.conn.execute(
             sa.insert(t.reports).values(
                 id=report_id,
@@ -409,8 +459,10 @@ class ReportRepository:
                 kind=int(kind),
                 status=int(status),
                 category=int(category),
-                description=description,
-                evidence=evidence_json(evidence),
+                description=mask_text(description),
+                evidence=evidence_json(mask_evidence(evidence)),
+                original_sealed=original.seal(vault, report_place(report_id)),
+                key_id=vault.current_key_id,
                 incident_time=incident_time,
                 duplicate_of=duplicate_of,
                 case_id=case_id,
@@ -519,7 +571,8 @@ class ReportRepository:
             sa.insert(t.reviews).values(
                 report_id=report_id,
                 decision=int(decision),
-                reason=reason,
+                # An analyst's words are shown to the reporter: identifiers masked.
+                reason=mask_text(reason),
                 reviewer=reviewer,
                 create_time=now,
             )
@@ -659,11 +712,14 @@ class ReportRepository:
         report_id: str | None,
         now: datetime,
     ) -> None:
+        vault = of_connection(self.conn)
         await self.conn.execute(
             sa.insert(t.cases).values(
                 id=case_id,
                 filer=filer,
-                description=description,
+                description=mask_text(description),
+                original_sealed=Original(description).seal(vault, case_place(case_id)),
+                key_id=vault.current_key_id,
                 category=int(category),
                 amount_currency=amount_lost.currency,
                 amount_units=amount_lost.units,
@@ -798,3 +854,165 @@ class ReportRepository:
             .values(**values)
         )
         return bool(result.rowcount)
+
+    # --- personal data: texts as typed, re-sealing, erasure, retention -------------------------
+
+    def _texts(self, kind: str) -> tuple[sa.Table, Any]:
+        if kind == "reports":
+            return t.reports, report_place
+        return t.cases, case_place
+
+    async def original(self, kind: str, row_id: str) -> Original | None:
+        """The text of ``reports`` or ``cases`` row ``row_id`` as typed, None if no such row.
+        A row whose original was dropped (erasure) has only its masked text to give."""
+        table, place = self._texts(kind)
+        columns = [table.c.description, table.c.original_sealed]
+        if kind == "reports":
+            columns.append(table.c.evidence)
+        row = (await self.conn.execute(sa.select(*columns).where(table.c.id == row_id))).first()
+        if row is None:
+            return None
+        if row.original_sealed is not None:
+            return Original.open(
+                of_connection(self.conn), bytes(row.original_sealed), place(row_id)
+            )
+        sms = evidence_from(row.evidence).sms_text if kind == "reports" else ""
+        return Original(row.description, sms)
+
+    async def reseal_batch(self, kind: str, limit: int) -> int:
+        """Seal up to ``limit`` rows of ``kind`` that an older version left in clear, or that a
+        retired data key sealed; returns how many were rewritten."""
+        vault = of_connection(self.conn)
+        table, place = self._texts(kind)
+        columns = [table.c.id, table.c.description, table.c.original_sealed, table.c.key_id]
+        if kind == "reports":
+            columns.append(table.c.evidence)
+        rows = (
+            await self.conn.execute(
+                sa.select(*columns)
+                .where(
+                    sa.or_(
+                        table.c.key_id.is_(None),
+                        sa.and_(table.c.key_id != DROPPED, table.c.key_id != vault.current_key_id),
+                    )
+                )
+                .order_by(table.c.id)
+                .limit(limit)
+            )
+        ).all()
+        for row in rows:
+            values: dict[str, Any] = {"key_id": vault.current_key_id}
+            if row.original_sealed is None:  # written in clear before revision report_0003
+                evidence = evidence_from(row.evidence) if kind == "reports" else Evidence()
+                original = Original(row.description, evidence.sms_text)
+                values["description"] = mask_text(row.description)
+                if kind == "reports":
+                    values["evidence"] = evidence_json(mask_evidence(evidence))
+                values["original_sealed"] = original.seal(vault, place(row.id))
+            else:
+                values["original_sealed"] = vault.reseal(
+                    bytes(row.original_sealed), place=place(row.id)
+                )
+            await self.conn.execute(sa.update(table).where(table.c.id == row.id).values(**values))
+        return len(rows)
+
+    async def reports_of(self, reporter: str) -> list[Report]:
+        r = t.reports
+        rows = (
+            await self.conn.execute(
+                sa.select(r).where(r.c.reporter == reporter).order_by(r.c.create_time, r.c.id)
+            )
+        ).all()
+        return await self._assemble(rows)
+
+    async def cases_of(self, filer: str) -> list[Case]:
+        c = t.cases
+        rows = (
+            await self.conn.execute(
+                sa.select(c).where(c.c.filer == filer).order_by(c.c.create_time, c.c.id)
+            )
+        ).all()
+        return await self._assemble_cases(rows)
+
+    async def _delete_reports(self, report_ids: Sequence[str]) -> int:
+        if not report_ids:
+            return 0
+        ids = list(report_ids)
+        await self.conn.execute(
+            sa.delete(t.report_indicators).where(t.report_indicators.c.report_id.in_(ids))
+        )
+        await self.conn.execute(sa.delete(t.reviews).where(t.reviews.c.report_id.in_(ids)))
+        result = await self.conn.execute(sa.delete(t.reports).where(t.reports.c.id.in_(ids)))
+        return int(result.rowcount)
+
+    async def erase_reporter(
+        self, reporter: str, pseudonym: str, now: datetime
+    ) -> tuple[int, int, int]:
+        """Delete the reporter's reports that are no evidence; unlink the rest (and their cases)
+        from them under ``pseudonym`` without their texts as typed. Returns (deleted,
+        anonymised reports, anonymised cases)."""
+        r, c = t.reports, t.cases
+        evidence = sa.or_(r.c.status == int(ReportStatus.CONFIRMED), r.c.case_id.is_not(None))
+        doomed = (
+            await self.conn.scalars(sa.select(r.c.id).where(r.c.reporter == reporter, ~evidence))
+        ).all()
+        deleted = await self._delete_reports(doomed)
+        counts = (
+            await self.conn.execute(
+                sa.select(t.reporters).where(t.reporters.c.reporter == reporter)
+            )
+        ).first()
+        kept = 0
+        if await self.conn.scalar(sa.select(sa.func.count()).where(r.c.reporter == reporter)):
+            # The kept reports still count once each towards their indicators: under a
+            # pseudonym of their own, with the weight the reporter had.
+            await self.conn.execute(
+                sa.insert(t.reporters).values(
+                    reporter=pseudonym,
+                    anonymous=False,
+                    confirmed_count=counts.confirmed_count if counts else 0,
+                    rejected_count=counts.rejected_count if counts else 0,
+                    create_time=now,
+                )
+            )
+            await self.conn.execute(
+                sa.update(t.report_indicators)
+                .where(t.report_indicators.c.reporter == reporter)
+                .values(reporter=pseudonym)
+            )
+            result = await self.conn.execute(
+                sa.update(r)
+                .where(r.c.reporter == reporter)
+                .values(reporter=pseudonym, original_sealed=None, key_id=DROPPED, update_time=now)
+            )
+            kept = int(result.rowcount)
+        await self.conn.execute(sa.delete(t.reporters).where(t.reporters.c.reporter == reporter))
+        result = await self.conn.execute(
+            sa.update(c)
+            .where(c.c.filer == reporter)
+            .values(filer=pseudonym, original_sealed=None, key_id=DROPPED)
+        )
+        return deleted, kept, int(result.rowcount)
+
+    async def prune_reports(self, cutoff: datetime, limit: int = 1000) -> int:
+        """Delete reports that are no evidence and no longer count (rejected, duplicate, or
+        never corroborated) last changed before ``cutoff``."""
+        r = t.reports
+        done = (
+            await self.conn.scalars(
+                sa.select(r.c.id)
+                .where(
+                    r.c.status.in_(
+                        [
+                            int(ReportStatus.REJECTED),
+                            int(ReportStatus.DUPLICATE),
+                            int(ReportStatus.RECEIVED),
+                        ]
+                    ),
+                    r.c.case_id.is_(None),
+                    r.c.update_time < cutoff,
+                )
+                .limit(limit)
+            )
+        ).all()
+        return await self._delete_reports(done)

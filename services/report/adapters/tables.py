@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from services.common.audit import audit_table
 from services.common.idempotency import idempotency_table
 from services.common.outbox import outbox_table
 
@@ -33,8 +34,15 @@ reports = sa.Table(
     sa.Column("kind", sa.SmallInteger, nullable=False),
     sa.Column("status", sa.SmallInteger, nullable=False),
     sa.Column("category", sa.SmallInteger, nullable=False),
+    # Identifiers masked (services.common.redaction.mask_identifiers): what is shown.
     sa.Column("description", sa.Text, nullable=False),
+    # The SMS text masked likewise; attachments are hashes.
     sa.Column("evidence", sa.JSON, nullable=False),
+    # The description and SMS text as typed, sealed (AES-GCM, services.common.vault) for
+    # analysts' audited reveals and the reporter's export; NULL once erased, or for rows
+    # of an older version not yet sealed by the background re-seal.
+    sa.Column("original_sealed", sa.LargeBinary, nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
     sa.Column("incident_time", _TIME, nullable=True),
     sa.Column("duplicate_of", sa.String(32), nullable=True),
     sa.Column("case_id", sa.String(32), nullable=True),
@@ -43,6 +51,7 @@ reports = sa.Table(
     sa.Index("ix_reports_reporter_time", "reporter", "create_time"),
     sa.Index("ix_reports_time", "create_time", "id"),
     sa.Index("ix_reports_status_time", "status", "create_time"),
+    sa.Index("ix_reports_key_id", "key_id"),
 )
 
 # One row per normalised (kind, value) ever reported: its corroboration standing and
@@ -101,7 +110,10 @@ cases = sa.Table(
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("filer", sa.String(128), nullable=False),
+    # Masked, and sealed as typed, as reports.description.
     sa.Column("description", sa.Text, nullable=False),
+    sa.Column("original_sealed", sa.LargeBinary, nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
     sa.Column("category", sa.SmallInteger, nullable=False),
     sa.Column("amount_currency", sa.String(3), nullable=False),
     sa.Column("amount_units", sa.BigInteger, nullable=False),
@@ -112,6 +124,7 @@ cases = sa.Table(
     sa.Column("create_time", _TIME, nullable=False),
     sa.Index("ix_cases_filer_time", "filer", "create_time"),
     sa.Index("ix_cases_time", "create_time", "id"),
+    sa.Index("ix_cases_key_id", "key_id"),
 )
 
 case_payees = sa.Table(
@@ -214,3 +227,4 @@ knowledge_announced_calls = sa.Table(
 
 outbox = outbox_table(metadata)
 idempotency = idempotency_table(metadata)
+audit_events = audit_table(metadata)

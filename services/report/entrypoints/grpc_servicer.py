@@ -12,8 +12,8 @@ from google.protobuf.message import Message
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
 from services.common import validation
 from services.common.db import Database
-from services.common.errors import PermissionDenied
-from services.common.principals import Principal
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.principals import Principal, Role
 from services.common.validation import collecting
 from services.report.adapters.repository import ReportRepository
 from services.report.domain import access
@@ -21,7 +21,7 @@ from services.report.domain.corroboration import Rules
 from services.report.entrypoints import convert, requests
 from services.report.entrypoints.callers import caller as _caller
 from services.report.entrypoints.callers import once
-from services.report.service_layer import cases, events, reports
+from services.report.service_layer import cases, events, privacy, reports
 from services.report.service_layer.unit_of_work import ReportUnitOfWork
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -179,3 +179,52 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
         return report_pb2.ListCasesResponse(
             cases=[convert.case(c) for c in page.cases], next_page_token=page.next_page_token
         )
+
+    async def RevealOriginalText(
+        self, request: report_pb2.RevealOriginalTextRequest, context: Context
+    ) -> report_pb2.RevealOriginalTextResponse:
+        caller = _caller()
+        async with self._uow() as uow:
+            found = await privacy.reveal(
+                uow, caller, request.name, request.purpose[:200], self.clock()
+            )
+            # The audit event is durable before the text leaves the service.
+            await uow.commit()
+        return report_pb2.RevealOriginalTextResponse(
+            description=found.description, sms_text=found.sms_text
+        )
+
+    async def ExportPersonalData(
+        self, request: report_pb2.ExportPersonalDataRequest, context: Context
+    ) -> report_pb2.ExportPersonalDataResponse:
+        user_id = _internal_user(request.user_id)
+        async with self._uow() as uow:
+            found = await privacy.export(uow, user_id, self.clock())
+            await uow.commit()
+        return report_pb2.ExportPersonalDataResponse(
+            reports=[convert.report(r, staff=False) for r in found.reports],
+            cases=[convert.case(c) for c in found.cases],
+        )
+
+    async def ErasePersonalData(
+        self, request: report_pb2.ErasePersonalDataRequest, context: Context
+    ) -> report_pb2.ErasePersonalDataResponse:
+        user_id = _internal_user(request.user_id)
+        async with self._uow() as uow:
+            erased = await privacy.erase(uow, user_id, self.clock())
+            await uow.commit()
+        return report_pb2.ErasePersonalDataResponse(
+            deleted_report_count=erased.deleted_reports,
+            anonymised_report_count=erased.anonymised_reports,
+            anonymised_case_count=erased.anonymised_cases,
+        )
+
+
+def _internal_user(user_id: str) -> str:
+    """Export and erasure are composed by the gateway for the citizen it authenticated: only
+    internal callers may ask, and the user id must be one."""
+    if _caller().role is not Role.INTERNAL:
+        raise PermissionDenied("export and erasure go through the gateway's CitizenService")
+    if not user_id or len(user_id) > 100:
+        raise InvalidArgument.field("user_id", "required, up to 100 characters")
+    return user_id

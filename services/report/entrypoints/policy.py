@@ -3,7 +3,7 @@ everywhere). Roles are callers the gateway vouches for."""
 
 from __future__ import annotations
 
-from services.common.auth import Callers, roles, table
+from services.common.auth import Callers, roles, services, table
 from services.common.principals import Role
 
 _CITIZEN = roles(Role.CITIZEN)
@@ -23,6 +23,11 @@ POLICY: dict[str, Callers] = {
             "FileCase": _CITIZEN_OR_ANALYST,
             "GetCase": _CITIZEN_OR_ANALYST,
             "ListCases": _CITIZEN_OR_ANALYST,
+            # The text as typed, for an analyst with a purpose (audited).
+            "RevealOriginalText": _ANALYST,
+            # A citizen's export and erasure, composed by the gateway for the citizen.
+            "ExportPersonalData": services("gateway"),
+            "ErasePersonalData": services("gateway"),
         },
     ),
     **table(

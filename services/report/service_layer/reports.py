@@ -21,6 +21,8 @@ from services.report.adapters.repository import (
     ReportRepository,
     Stats,
     indicator_key,
+    mask_evidence,
+    mask_text,
 )
 from services.report.domain import access, limits
 from services.report.domain.corroboration import Rules, corroborate, standing_after_reports
@@ -179,8 +181,9 @@ async def accept(
         reporter=reporter,
         anonymous=caller.anonymous,
         kind=new.kind,
-        description=new.description,
-        evidence=new.evidence,
+        # As stored and shown: identifiers masked (the text as typed is sealed).
+        description=mask_text(new.description),
+        evidence=mask_evidence(new.evidence),
         incident_time=new.incident_time,
         category=new.category,
         status=status,

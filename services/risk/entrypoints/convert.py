@@ -12,6 +12,7 @@ from services.common import validation
 from services.common.errors import FailedPrecondition
 from services.common.indicators import NOTE_SPOOFED_SERVICE_CODE, Indicator
 from services.common.principals import Principal
+from services.common.redaction import mask_identifiers
 from services.common.validation import Violations
 from services.risk.domain import provenance
 from services.risk.domain.index import Hit, Lookalike
@@ -224,6 +225,8 @@ def assertion_in(
     level = validation.enum_value(v, f"{field}.level", a.level, RiskLevel)
     source_id = validation.text(v, f"{field}.source_id", a.source_id, max_len=MAX_SOURCE_ID)
     reason = validation.text(v, f"{field}.reason", a.reason, max_len=MAX_REASON, required=True)
+    # Free text: identifiers someone typed into it are masked before it is stored (docs/data.md).
+    reason = mask_identifiers(reason).text
     label = validation.text(v, f"{field}.label", a.label, max_len=MAX_LABEL)
     categories = categories_in(v, f"{field}.categories", list(a.categories))
     count = validation.non_negative(v, f"{field}.reporter_count", a.reporter_count)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.outbox import OutboxItem, enqueue_many
+from services.common.vault import of_connection
 from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.adapters.sql import chunks, for_update
 from services.warning.adapters.tables import deliveries, outbox, warnings
@@ -22,7 +23,9 @@ async def insert_notification(conn: AsyncConnection, delivery: Delivery) -> None
     await conn.execute(sa.insert(deliveries).values(**delivery_row(delivery)))
     if delivery.channel in CARRIER_CHANNELS:
         job = SmsJob.of(delivery, None, None)
-        await enqueue_many(conn, outbox, [OutboxItem(SMS_TOPIC, delivery.id, job.encode())])
+        await enqueue_many(
+            conn, outbox, [OutboxItem(SMS_TOPIC, delivery.id, job.encode(of_connection(conn)))]
+        )
 
 
 async def get(conn: AsyncConnection, delivery_id: str) -> Delivery | None:

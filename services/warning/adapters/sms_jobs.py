@@ -1,7 +1,8 @@
 """The outbox payload of an SMS delivery: everything its send needs, so no read comes first.
 
 Written with the delivery, in the same transaction; the text is derived then (it is a pure
-function of the warning), so every retry sends the same words.
+function of the warning), so every retry sends the same words. The payload holds a phone
+number, so it is sealed (AES-GCM) with the warning service's vault.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from services.common.vault import Vault
 from services.warning.domain.model import Channel, Delivery
 from services.warning.domain.texts import delivery_text
+
+_PLACE = "outbox.payload:sms"
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,10 @@ class SmsJob:
             delivery.channel == Channel.FLASH_SMS,
         )
 
-    def encode(self) -> bytes:
+    def encode(self, vault: Vault) -> bytes:
+        return vault.seal(self._json(), place=_PLACE)
+
+    def _json(self) -> str:
         return json.dumps(
             {
                 "d": self.delivery_id,
@@ -46,9 +53,11 @@ class SmsJob:
                 "f": self.flash,
             },
             ensure_ascii=False,
-        ).encode()
+        )
 
     @classmethod
-    def decode(cls, payload: bytes) -> SmsJob:
-        raw = json.loads(payload)
+    def decode(cls, vault: Vault, payload: bytes) -> SmsJob:
+        # A job queued by an older version is clear JSON.
+        text = payload.decode() if payload[:1] == b"{" else vault.open(payload, place=_PLACE)
+        raw = json.loads(text)
         return cls(raw["d"], raw["w"], raw["p"], raw["t"], bool(raw["f"]))

@@ -1,7 +1,10 @@
 """The warning service's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
 
 Enums are stored by name (readable in the database), levels as numbers (they are
-compared). Phone numbers are E.164 and never logged. Times are UTC.
+compared). Phone numbers are E.164, never logged, and never stored in clear: every
+phone column is ``SealedPhone``, the number's fixed AES-SIV seal under the warning
+service's keys (``services.common.sealed``), so look-ups, joins and uniqueness work on
+it and the number comes back only to be dialled. Times are UTC.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from services.common.audit import audit_table
 from services.common.idempotency import idempotency_table
 from services.common.outbox import outbox_table
+from services.common.sealed import FixedSealed
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -38,18 +43,26 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
 metadata = sa.MetaData()
 
 PHONE = 20  # E.164 is at most 16 characters
+
+
+def SealedPhone() -> FixedSealed:
+    """A phone number column: its fixed seal, one purpose for every table so they join."""
+    return FixedSealed("warning.phone")
+
+
 ID = 36  # UUIDs
 USER_ID = 64
 VALUE = 2048  # the longest indicator value (a URL)
 
 outbox = outbox_table(metadata)
 idempotency = idempotency_table(metadata)
+audit_events = audit_table(metadata)
 
 recipients = sa.Table(
     "recipients",
     metadata,
     sa.Column("user_id", sa.String(USER_ID), primary_key=True),
-    sa.Column("phone_number", sa.String(PHONE), nullable=False, unique=True),
+    sa.Column("phone_number", SealedPhone(), nullable=False, unique=True),
     sa.Column("protected", sa.Boolean, nullable=False),
     sa.Column("create_time", UtcDateTime, nullable=False),
     sa.Column("update_time", UtcDateTime, nullable=False),
@@ -64,7 +77,7 @@ guardians = sa.Table(
         sa.ForeignKey("recipients.user_id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    sa.Column("phone_number", sa.String(PHONE), primary_key=True),
+    sa.Column("phone_number", SealedPhone(), primary_key=True),
     sa.Column("position", sa.Integer, nullable=False),
 )
 
@@ -73,7 +86,7 @@ warnings = sa.Table(
     metadata,
     sa.Column("id", sa.String(ID), primary_key=True),
     sa.Column("user_id", sa.String(USER_ID)),
-    sa.Column("phone_number", sa.String(PHONE), nullable=False),
+    sa.Column("phone_number", SealedPhone(), nullable=False),
     sa.Column("level", sa.SmallInteger, nullable=False),
     sa.Column("indicator_kind", sa.SmallInteger),
     sa.Column("indicator_value", sa.String(VALUE)),
@@ -98,7 +111,7 @@ warnings = sa.Table(
 warning_dedup = sa.Table(
     "warning_dedup",
     metadata,
-    sa.Column("phone_number", sa.String(PHONE), primary_key=True),
+    sa.Column("phone_number", SealedPhone(), primary_key=True),
     sa.Column("reason_key", sa.String(64), primary_key=True),
     sa.Column("warning_id", sa.String(ID), nullable=False),
     sa.Column("level", sa.SmallInteger, nullable=False),
@@ -114,7 +127,7 @@ deliveries = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("guardian", sa.Boolean, nullable=False),
     sa.Column("user_id", sa.String(USER_ID)),
-    sa.Column("phone_number", sa.String(PHONE)),
+    sa.Column("phone_number", SealedPhone()),
     # Notifications only; a warning's deliveries derive their text from the warning.
     sa.Column("text", sa.String(1000)),
     sa.Column("purpose", sa.String(32)),
@@ -140,7 +153,7 @@ tasks = sa.Table(
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("level", sa.SmallInteger, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("phone_number", sa.String(PHONE), nullable=False),
+    sa.Column("phone_number", SealedPhone(), nullable=False),
     sa.Column("user_id", sa.String(USER_ID)),
     sa.Column("operator_id", sa.String(USER_ID)),
     sa.Column("lease_until", UtcDateTime),
@@ -182,8 +195,8 @@ bank_orders = sa.Table(
 contact_pairs = sa.Table(
     "contact_pairs",
     metadata,
-    sa.Column("number_a", sa.String(PHONE), primary_key=True),
-    sa.Column("number_b", sa.String(PHONE), primary_key=True),
+    sa.Column("number_a", SealedPhone(), primary_key=True),
+    sa.Column("number_b", SealedPhone(), primary_key=True),
     sa.Column("day", sa.Integer, primary_key=True),
     sa.Column("calls", sa.Integer, nullable=False),
     sa.Column("sms", sa.Integer, nullable=False),
@@ -207,7 +220,7 @@ leases = sa.Table(
 followed_numbers = sa.Table(
     "followed_numbers",
     metadata,
-    sa.Column("phone_number", sa.String(PHONE), primary_key=True),
+    sa.Column("phone_number", SealedPhone(), primary_key=True),
     sa.Column("level", sa.SmallInteger, nullable=False),
     sa.Column("update_time", UtcDateTime, nullable=False),
 )
@@ -228,7 +241,7 @@ fanouts = sa.Table(
     sa.Column("warned_count", sa.Integer, nullable=False),
     sa.Column("suppressed_count", sa.Integer, nullable=False),
     # The last target processed: chunks go in number order and resume after it.
-    sa.Column("progress", sa.String(PHONE)),
+    sa.Column("progress", SealedPhone()),
     sa.Column("holder", sa.String(64)),
     sa.Column("lease_until", UtcDateTime),
     sa.Column("create_time", UtcDateTime, nullable=False),
@@ -243,7 +256,7 @@ fanout_targets = sa.Table(
     "fanout_targets",
     metadata,
     sa.Column("fanout_id", sa.String(ID), primary_key=True),
-    sa.Column("phone_number", sa.String(PHONE), primary_key=True),
+    sa.Column("phone_number", SealedPhone(), primary_key=True),
     sa.Column("contact_count", sa.Integer, nullable=False),
     sa.Column("last_time", UtcDateTime, nullable=False),
 )

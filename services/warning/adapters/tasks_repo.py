@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.redaction import mask_identifiers
 from services.warning.adapters.sql import for_update
 from services.warning.adapters.tables import tasks, warnings
 from services.warning.domain.model import RiskLevel, Task, TaskOutcome, TaskState, TaskType
@@ -120,7 +121,8 @@ async def complete(
         .values(
             state=TaskState.COMPLETED.name,
             outcome=outcome.name,
-            notes=notes,
+            # An operator's notes: identifiers masked on the way in (docs/data.md).
+            notes=None if notes is None else mask_identifiers(notes).text,
             lease_until=None,
             complete_time=now,
             update_time=now,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.outbox import OutboxItem, enqueue_many
 from services.common.retention import delete_batch
+from services.common.vault import of_connection
 from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.adapters.sql import (
     chunks,
@@ -118,7 +119,7 @@ async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
             delivery_rows.append(delivery_row(d))
             if d.channel in CARRIER_CHANNELS:
                 job = SmsJob.of(d, warning.text, warning.phone_number)
-                events.append(OutboxItem(SMS_TOPIC, d.id, job.encode()))
+                events.append(OutboxItem(SMS_TOPIC, d.id, job.encode(of_connection(conn))))
             elif d.channel in TASK_CHANNELS:
                 task_rows.append(_task_row(warning, d))
     await conn.execute(sa.insert(warnings), [_warning_row(w) for w in new])

@@ -1,5 +1,10 @@
 """Contacts between numbers, kept only as far as warning their parties needs.
 
+Only contacts with a risk are kept at all: one of the two numbers was MEDIUM or higher
+when the call was screened (the carrier's screening says so), or is listed at MEDIUM or
+higher on the risk feed the service follows. Everyone else's calls are the carriers'
+records, not ours: at national scale the whole call graph would be everyone's.
+
 A fan-out needs, for each number that was in touch with a fraud number, how
 recently and how often: so events are kept as counts per unordered pair of
 numbers and UTC day, with the time of the latest contact. Direction, duration
@@ -25,6 +30,19 @@ class ContactEvent:
     callee: str
     time: datetime
     kind: ContactKind
+    #: The caller's level when the contact was screened (NONE when not screened).
+    caller_level: RiskLevel = RiskLevel.NONE
+
+
+def worth_keeping(event: ContactEvent, listed: dict[str, RiskLevel]) -> bool:
+    """Whether a contact may serve a warning: its caller was MEDIUM or higher at screening,
+    or either number is listed at MEDIUM or higher (``listed``: the feed's last levels)."""
+    if event.caller_level >= RiskLevel.MEDIUM:
+        return True
+    return any(
+        listed.get(number, RiskLevel.NONE) >= RiskLevel.MEDIUM
+        for number in (event.caller, event.callee)
+    )
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,9 @@ def money(
     return Money(currency, given.units, given.nanos)
 
 
+_LEVELS = frozenset(int(level) for level in RiskLevel)
+
+
 def contact_events(
     given: Any, start_index: int, now: datetime, errors: list[pb.ContactEventError]
 ) -> tuple[list[ContactEvent], int]:
@@ -195,7 +198,8 @@ def contact_events(
                     pb.ContactEventError(index=index, field=first.field, reason=first.description)
                 )
             continue
-        valid.append(ContactEvent(caller, callee, time, kind))
+        level = RiskLevel(event.caller_level) if event.caller_level in _LEVELS else RiskLevel.NONE
+        valid.append(ContactEvent(caller, callee, time, kind, level))
     return valid, rejected
 
 
@@ -302,11 +306,12 @@ def reason_pb(r: Reason) -> pb.WarningReason:
     )
 
 
-def warning_pb(w: Warning) -> pb.Warning:
+def warning_pb(w: Warning, *, unmasked: bool = False) -> pb.Warning:
+    """A warning as shown; ``unmasked`` (the person's own export only) gives the number."""
     return pb.Warning(
         name=f"warnings/{w.id}",
         user_id=w.user_id or "",
-        masked_phone_number=masked_phone(w.phone_number),
+        masked_phone_number=w.phone_number if unmasked else masked_phone(w.phone_number),
         level=enum_pb(w.level, RiskLevel),
         reason=reason_pb(w.reason),
         text=w.text,

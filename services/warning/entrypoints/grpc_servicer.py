@@ -48,6 +48,7 @@ from services.warning.service_layer import (
     bank_orders,
     contacts,
     notifications,
+    privacy,
     push,
     recipients,
     sms,
@@ -314,6 +315,40 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             await uow.commit()
         return pb.StopGuardingResponse(removed_count=removed)
 
+    # Personal data (PIPL): composed by the gateway for the citizen it authenticated
+
+    async def ExportPersonalData(
+        self, request: pb.ExportPersonalDataRequest, context: Context
+    ) -> pb.ExportPersonalDataResponse:
+        user = self._internal_user(request.user_id)
+        async with self._uow() as uow:
+            found = await privacy.export(uow, user, _now())
+            await uow.commit()  # the audit event is durable before the numbers leave
+        response = pb.ExportPersonalDataResponse(
+            warnings=[convert.warning_pb(w, unmasked=True) for w in found.warnings],
+            contact_count=found.contact_count,
+        )
+        if found.recipient is not None:
+            response.recipient.CopyFrom(convert.recipient_pb(found.recipient))
+        return response
+
+    async def ErasePersonalData(
+        self, request: pb.ErasePersonalDataRequest, context: Context
+    ) -> pb.ErasePersonalDataResponse:
+        user = self._internal_user(request.user_id)
+        async with self._uow() as uow:
+            done = await privacy.erase(uow, user, _now())
+            await uow.commit()
+        return pb.ErasePersonalDataResponse(deleted_count=done)
+
+    @staticmethod
+    def _internal_user(raw: str) -> str:
+        with collecting() as v:
+            user = convert.user_id(v, "user_id", raw)
+        assert user is not None
+        access.require_internal("export and erasure go through the gateway's CitizenService")
+        return user
+
     # Contact events
 
     async def RecordContactEvents(
@@ -331,6 +366,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             rejected_count=rejected,
             expired_count=recorded.expired,
             errors=errors,
+            ignored_count=recorded.ignored,
         )
 
     async def StreamContactEvents(
@@ -349,6 +385,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
                 await uow.commit()
             response.accepted_count += recorded.accepted
             response.expired_count += recorded.expired
+            response.ignored_count += recorded.ignored
             response.rejected_count += rejected
         response.errors.extend(errors)
         return response

@@ -41,5 +41,8 @@ POLICY: dict[str, Callers] = table(
         "GetBankOrder": _ANALYST | roles(Role.BANK) | services("report"),
         "ListBankOrders": _ANALYST | roles(Role.BANK) | services("report"),
         "GetWarningStats": _ANALYST,
+        # A citizen's export and erasure, composed by the gateway for the citizen.
+        "ExportPersonalData": services("gateway"),
+        "ErasePersonalData": services("gateway"),
     },
 )

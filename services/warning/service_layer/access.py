@@ -46,3 +46,10 @@ def bank_scope() -> str | None:
     """The bank whose orders a bank's key may see; None for staff and services (all)."""
     who = principals.caller()
     return who.subject if who.role is Role.BANK else None
+
+
+def require_internal(why: str) -> None:
+    """Only another service of the suite (its own signed token) may call this."""
+    who = principals.caller()
+    if who.role is not Role.INTERNAL:
+        raise PermissionDenied(why)

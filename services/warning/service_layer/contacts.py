@@ -8,8 +8,9 @@ from datetime import datetime
 
 from services.common.db import UnitOfWork
 from services.common.retention import RetentionJob
-from services.warning.adapters import contacts_repo, warnings_repo
-from services.warning.domain.contacts import ContactEvent, aggregate
+from services.warning.adapters import contacts_repo, feed_repo, warnings_repo
+from services.warning.domain.contacts import ContactEvent, aggregate, worth_keeping
+from services.warning.domain.model import RiskLevel
 from services.warning.settings import WarningSettings
 
 
@@ -17,16 +18,26 @@ from services.warning.settings import WarningSettings
 class Recorded:
     accepted: int
     expired: int
+    #: Valid events between numbers of no known risk: not kept.
+    ignored: int = 0
 
 
 async def record(
     uow: UnitOfWork, events: Sequence[ContactEvent], settings: WarningSettings, now: datetime
 ) -> Recorded:
-    """Add valid events; those already past the retention window are counted, not kept."""
+    """Add valid events that may serve a warning (``worth_keeping``); those past the
+    retention window, or with no risk on either side, are counted, not kept."""
     cutoff = now - settings.contact_retention
     fresh = [e for e in events if e.time >= cutoff]
-    await contacts_repo.add(uow.conn, aggregate(fresh))
-    return Recorded(accepted=len(fresh), expired=len(events) - len(fresh))
+    unscreened = {
+        n for e in fresh if e.caller_level < RiskLevel.MEDIUM for n in (e.caller, e.callee)
+    }
+    listed = await feed_repo.levels(uow.conn, unscreened) if unscreened else {}
+    kept = [e for e in fresh if worth_keeping(e, listed)]
+    await contacts_repo.add(uow.conn, aggregate(kept))
+    return Recorded(
+        accepted=len(kept), expired=len(events) - len(fresh), ignored=len(fresh) - len(kept)
+    )
 
 
 def retention_jobs(settings: WarningSettings) -> list[RetentionJob]:

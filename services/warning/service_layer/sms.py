@@ -20,6 +20,7 @@ from services.common.db import Database, UnitOfWork
 from services.common.errors import InvalidArgument, NotFound
 from services.common.logs import get_logger
 from services.common.outbox import OutboxEvent, PermanentFailure
+from services.common.vault import Vault
 from services.warning.adapters import deliveries_repo, warnings_repo
 from services.warning.adapters.carriers import CarrierClient
 from services.warning.adapters.deliveries_repo import SendOutcome
@@ -67,13 +68,18 @@ class SmsSender:
         self.first_poll = timedelta(seconds=first_poll_seconds)
         self.outcomes: GroupCommit[SendOutcome] = GroupCommit(db, _record_outcomes)
 
+    @property
+    def vault(self) -> Vault:
+        assert self.db.vault is not None, "the warning service attaches its vault first"
+        return self.db.vault
+
     async def stop(self) -> None:
         await self.outcomes.stop()
 
     async def __call__(self, event: OutboxEvent) -> None:
         # No read first: a delivery already sent (a retry after a crash or a lost lease) is
         # answered from the carrier's idempotency record, and only a QUEUED row takes it.
-        job = SmsJob.decode(event.payload)
+        job = SmsJob.decode(self.vault, event.payload)
         carrier = self.directory.carrier_for(job.phone_number)
         if carrier is None:
             await self._fail(job, "no partner carrier serves the number", event.attempts)

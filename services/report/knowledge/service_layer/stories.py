@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
+from services.common import audit
 from services.common.errors import FailedPrecondition, NotFound
 from services.common.principals import Principal
+from services.report.adapters import tables
 from services.report.adapters.repository import ReportRepository
 from services.report.domain.model import ReportStatus, case_name
 from services.report.knowledge.domain import access, stories
@@ -29,6 +32,20 @@ async def draft_from_case(
         raise FailedPrecondition(
             f"{case_name(case_id)} is not confirmed: an analyst must confirm its report first"
         )
+    # The story is redacted from the text as typed (the stored one is masked, and a masked
+    # card or number would survive into the story half-hidden); reading it is audited.
+    original = await cases.original("cases", case_id)
+    if original is not None:
+        await audit.record(
+            uow.conn,
+            tables.audit_events,
+            actor=caller.audit_actor,
+            record=case_name(case_id),
+            fields=("description",),
+            purpose="draft a case story (redacted before anyone reads it)",
+            now=now,
+        )
+        case = replace(case, description=original.description)
     story = stories.compose(case)
     article = await articles.insert(
         uow, story.content, caller.audit_actor, now, source_case=case_id

@@ -1,7 +1,7 @@
 """Idempotency keys indexed by age, for the retention job that forgets them after a window.
 
-Revision ID: warning_0002_retention
-Revises: 0001_warning
+Revision ID: report_0003_retention
+Revises: report_0003
 Create Date: 2026-11-30 17:00:00
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "warning_0002_retention"
-down_revision: str | None = "0001_warning"
+revision: str = "report_0003_retention"
+down_revision: str | None = "report_0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

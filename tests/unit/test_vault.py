@@ -1,4 +1,5 @@
-"""The crypto vault: AES-GCM bound to its place, key rotation, the keyed index, key loading."""
+"""The shared crypto vault: AES-GCM bound to its place, key rotation, the keyed index, the
+fixed (AES-SIV) seal, key loading apart from the data, file modes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from services.identity.adapters import keys
-from services.identity.adapters.keys import KeyConfigError, KeyRing
-from services.identity.adapters.vault import Vault, VaultError
+from services.common import keys
+from services.common.files import private_dir, private_file
+from services.common.keys import KeyConfigError, KeyRing
+from services.common.vault import Vault, VaultError
 
 ID = "11010519491231002X"
 
@@ -105,24 +107,90 @@ def test_bad_key_settings_are_refused_without_echoing_them(
     assert not index or index not in str(raised.value)
 
 
-def test_keys_are_generated_once_into_the_data_dir_with_mode_0600(tmp_path: Path) -> None:
+KEYS_FILE = "identity.keys"
+
+
+def test_keys_are_generated_once_into_the_keys_dir_with_mode_0600(tmp_path: Path) -> None:
+    data, key_dir = tmp_path / "data", tmp_path / "keys"
     with capture_logs() as logs:
-        first = keys.load("", "", tmp_path)
-    path = tmp_path / keys.KEYS_FILE
+        first = keys.load("", "", data, keys_dir=key_dir)
+    path = key_dir / KEYS_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_dir.stat().st_mode) == 0o700
+    assert not (data / KEYS_FILE).exists()
     assert [e["event"] for e in logs if "generated" in e["event"]]
     # The log line names the file and the key ids, never the keys.
     for key_id, key in first.data_keys:
         assert all(_b64(key) not in str(e) for e in logs)
         assert any(key_id in str(e) for e in logs)
     with capture_logs() as logs:
-        again = keys.load("", "", tmp_path)
+        again = keys.load("", "", data, keys_dir=key_dir)
     assert again == first
     assert not logs
 
 
 def test_a_keys_file_readable_by_others_is_refused(tmp_path: Path) -> None:
-    keys.load("", "", tmp_path)
-    (tmp_path / keys.KEYS_FILE).chmod(0o644)
+    with capture_logs():
+        keys.load("", "", tmp_path, keys_dir=tmp_path / "keys")
+    (tmp_path / "keys" / KEYS_FILE).chmod(0o644)
     with pytest.raises(KeyConfigError, match="chmod 600"):
-        keys.load("", "", tmp_path)
+        keys.load("", "", tmp_path, keys_dir=tmp_path / "keys")
+
+
+def test_a_key_file_left_in_the_data_dir_moves_to_the_keys_dir(tmp_path: Path) -> None:
+    data, key_dir = tmp_path / "data", tmp_path / "keys"
+    with capture_logs() as logs:
+        old = keys.load_or_create(data / KEYS_FILE)
+        moved = keys.load("", "", data, keys_dir=key_dir)
+    assert any("moved" in e["event"] for e in logs)
+    assert moved == old
+    assert not (data / KEYS_FILE).exists()
+    assert stat.S_IMODE((key_dir / KEYS_FILE).stat().st_mode) == 0o600
+
+
+def test_each_service_has_its_own_keys(tmp_path: Path) -> None:
+    with capture_logs():
+        report = keys.load("", "", tmp_path, service="report", keys_dir=tmp_path / "keys")
+        warning = keys.load("", "", tmp_path, service="warning", keys_dir=tmp_path / "keys")
+    assert report != warning
+    assert (tmp_path / "keys" / "report.keys").exists()
+    with pytest.raises(KeyConfigError, match="ANTIFRAUD_REPORT_DATA_KEYS"):
+        keys.load("k1:" + _b64(os.urandom(32)), "", tmp_path, service="report")
+
+
+def test_the_fixed_seal_is_deterministic_opens_and_hides_the_value() -> None:
+    vault = Vault(KeyRing.generate())
+    phone = "+8613800138000"
+    sealed = vault.seal_fixed(phone, purpose="phone")
+    assert sealed == vault.seal_fixed(phone, purpose="phone")
+    assert "13800138000" not in sealed
+    assert len(sealed) <= 64
+    assert sealed != vault.seal_fixed(phone, purpose="other")
+    assert vault.open_fixed(sealed, purpose="phone") == phone
+    with pytest.raises(VaultError):
+        vault.open_fixed(sealed, purpose="other")
+    with pytest.raises(VaultError):
+        Vault(KeyRing.generate()).open_fixed(sealed, purpose="phone")
+
+
+def test_reseal_moves_a_value_to_the_current_key() -> None:
+    old = KeyRing.generate("k1")
+    new = KeyRing((("k2", os.urandom(32)), *old.data_keys), old.index_key)
+    sealed = Vault(old).seal("x", place="p:1")
+    moved = Vault(new).reseal(sealed, place="p:1")
+    assert Vault.key_id_of(moved) == "k2"
+    assert Vault(new).open(moved, place="p:1") == "x"
+
+
+def test_private_files_and_dirs_are_owner_only_and_narrowed(tmp_path: Path) -> None:
+    wide = tmp_path / "wide"
+    wide.mkdir(mode=0o755)
+    wide.chmod(0o755)
+    (wide / "x.db").write_bytes(b"")
+    (wide / "x.db").chmod(0o644)
+    private_file(wide / "x.db")
+    assert stat.S_IMODE(wide.stat().st_mode) == 0o700
+    assert stat.S_IMODE((wide / "x.db").stat().st_mode) == 0o600
+    made = private_file(tmp_path / "new" / "y.db")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o600
+    assert stat.S_IMODE(private_dir(tmp_path / "new").stat().st_mode) == 0o700

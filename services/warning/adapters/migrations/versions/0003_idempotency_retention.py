@@ -1,7 +1,7 @@
 """Idempotency keys indexed by age, for the retention job that forgets them after a window.
 
-Revision ID: report_0003_retention
-Revises: report_0002
+Revision ID: warning_0002_retention
+Revises: warning_0002
 Create Date: 2026-11-30 17:00:00
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "report_0003_retention"
-down_revision: str | None = "report_0002"
+revision: str = "warning_0002_retention"
+down_revision: str | None = "warning_0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
