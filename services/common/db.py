@@ -17,6 +17,8 @@ and offline work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -139,9 +141,25 @@ class Database:
             return
         engine = self._create_engine(bounded=False)
         try:
-            await self._migrate(engine, cfg, revision)
+            async with self._sqlite_migration_lock():
+                await self._migrate(engine, cfg, revision)
         finally:
             await engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def _sqlite_migration_lock(self) -> AsyncIterator[None]:
+        """One migrator at a time on a SQLite file (replicas start together on one machine):
+        an exclusive lock on a file beside it, as PostgreSQL's advisory lock does there."""
+        database = make_url(self.url).database if self.is_sqlite else None
+        if not database:
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a") as held:  # noqa: ASYNC230 - start-up only
+            await asyncio.to_thread(fcntl.flock, held.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(held.fileno(), fcntl.LOCK_UN)
 
     async def _migrate(self, engine: AsyncEngine, cfg: Config, revision: str) -> None:
         async with engine.connect() as conn:
