@@ -109,7 +109,8 @@ async def _up(names: list[str]) -> int:
             sys.executable, "-m", "services.cli", "serve", name, env=env, start_new_session=True
         )
     try:
-        await asyncio.gather(*(wait_serving(config.listen_addr(n), timeout=60) for n in names))
+        timeout = config.env_float("UP_TIMEOUT_SECONDS", 60.0)
+        await asyncio.gather(*(wait_serving(config.listen_addr(n), timeout=timeout) for n in names))
     except TimeoutError as exc:
         print(f"antifraud up: {exc}", file=sys.stderr)
         stop.set()
