@@ -456,6 +456,20 @@ class Project:
 
     # ---- down ----------------------------------------------------------------------------
 
+    def stop_all(self) -> dict[str, int]:
+        """``docker compose stop``: SIGTERM (or the image's stop signal) to every running
+        container at once, SIGKILL after its stop grace period. Returns each container's
+        exit code: 0 for a clean stop, 137 for one that had to be killed."""
+        flt = f"label={PROJECT_LABEL}={self.name}"
+        running = podman("ps", "--filter", flt, "--format", "{{.Names}}").stdout.split()
+        if running:
+            podman("stop", *running, check=False, timeout=180)
+        codes: dict[str, int] = {}
+        for container in running:
+            code = podman("inspect", "--format", "{{.State.ExitCode}}", container, check=False)
+            codes[container] = int(code.stdout.strip() or -1)
+        return codes
+
     def down(self, *, quiet: bool = False) -> None:
         """Stop and remove every container, the network and the volumes of this project."""
         flt = f"label={PROJECT_LABEL}={self.name}"

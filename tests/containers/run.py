@@ -113,6 +113,17 @@ def main(argv: list[str] | None = None) -> int:
                 },
             )
             measured["system tests"] = f"{time.monotonic() - started:.0f} s"
+            step("stop: every container gets SIGTERM and must exit 0 within its grace period")
+            started = time.monotonic()
+            codes = project.stop_all()
+            unclean = {c: code for c, code in codes.items() if code != 0}
+            print(
+                f"{len(codes)} containers stopped in {time.monotonic() - started:.0f} s; "
+                + (f"NOT cleanly: {unclean}" if unclean else "all exited 0"),
+                flush=True,
+            )
+            if unclean:
+                failed = 1
             if failed:
                 for name in project.services:
                     for container in project.containers(name):

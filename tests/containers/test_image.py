@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.common.config import DEFAULT_ADDRS, env_key
-from services.registry import REGISTRY, UP_ORDER
+from services.registry import UP_ORDER
 from tests.containers.podman import podman, run_health_check, ulimits
 
 IMAGE = os.environ.get("ANTIFRAUD_IMAGE", "")
@@ -72,7 +72,7 @@ def test_the_image_runs_as_uid_10001_and_checks_its_own_health() -> None:
     assert config["User"] == "10001:10001"
     assert config["Entrypoint"] == ["antifraud"]
     # Built in Docker's format: OCI images have no HEALTHCHECK (podman shows it at the top).
-    check = inspected.get("HealthCheck") or config.get("Healthcheck") or {}
+    check = inspected.get("Healthcheck") or config.get("Healthcheck") or {}
     assert "antifraud health" in " ".join(check.get("Test", []))
     who = podman("run", "--rm", *ulimits(), *HARDENED, "--entrypoint", "id", IMAGE).stdout
     assert who.startswith("uid=10001(antifraud) gid=10001(antifraud)")
@@ -131,12 +131,14 @@ def stop(container: str) -> tuple[int, str]:
     return code, logs.stdout + logs.stderr
 
 
-async def test_every_server_serves_and_stops_cleanly_on_sigterm(data_volume: str) -> None:
-    """``serve NAME`` for every entry of the registry, each in its own container, found
-    SERVING by ``antifraud health`` inside it; the gateway with the image's default command
-    and its HEALTHCHECK. SIGTERM stops each with exit code 0, not by SIGKILL."""
+async def test_serve_health_and_the_image_s_own_healthcheck(data_volume: str) -> None:
+    """``serve`` in containers of their own: the gateway by the image's default command,
+    found healthy by the image's HEALTHCHECK, and the echo tool server; ``antifraud
+    health`` inside each finds it SERVING; SIGTERM stops each with exit code 0, not by
+    SIGKILL. (Every other server is served this way, one container each, by the compose
+    deployment of ``make test-containers``, which checks the same on the way down.)"""
     containers: dict[str, str] = {}
-    for name in sorted(REGISTRY):
+    for name in ("gateway", "echo"):
         container = f"antifraud-test-{name}-{uuid.uuid4().hex[:6]}"
         env = ["--env", f"ANTIFRAUD_{env_key(name)}_ADDR=127.0.0.1:{port_of(name)}"]
         command = [] if name == "gateway" else ["serve", name]  # the default: serve gateway
