@@ -25,8 +25,8 @@ test-containers: setup
 # Only the images: base images and deploy/Dockerfile.
 containers: setup
 	bash scripts/container_setup.sh
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tests.containers.run \
-		--skip-image-tests --skip-system-tests
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEPLOY_IMAGE=$${DEPLOY_IMAGE:-antifraud:dev} \
+		$(BIN)/python -m tests.containers.run --skip-image-tests --skip-system-tests
 
 setup: $(STAMP) $(GEN)
 

@@ -356,6 +356,10 @@ class Project:
             healthy[name] = loop.create_future()
             completed[name] = loop.create_future()
 
+        # One `podman run` at a time: netavark and aardvark-dns 1.4 (Debian bookworm) update
+        # a network's DNS records per container; the waits for health overlap freely.
+        starting = asyncio.Lock()
+
         async def run(service: Service) -> None:
             for dep, condition in service.depends_on.items():
                 if condition == "service_healthy":
@@ -365,7 +369,8 @@ class Project:
                 else:
                     await states[dep]
             for replica in range(1, service.replicas + 1):
-                code, out = await apodman(*self.run_argv(service, replica))
+                async with starting:
+                    code, out = await apodman(*self.run_argv(service, replica))
                 if code != 0:
                     raise PodmanError(f"{service.name}: podman run failed: {out.strip()}")
             states[service.name].set_result("started")
@@ -457,17 +462,23 @@ class Project:
     # ---- down ----------------------------------------------------------------------------
 
     def stop_all(self) -> dict[str, int]:
-        """``docker compose stop``: SIGTERM (or the image's stop signal) to every running
-        container at once, SIGKILL after its stop grace period. Returns each container's
-        exit code: 0 for a clean stop, 137 for one that had to be killed."""
-        flt = f"label={PROJECT_LABEL}={self.name}"
-        running = podman("ps", "--filter", flt, "--format", "{{.Names}}").stdout.split()
-        if running:
-            podman("stop", *running, check=False, timeout=180)
+        """``docker compose stop``: dependants before what they depend on (the database
+        last), the replicas of one service at once; each gets its stop signal (SIGTERM
+        unless the image says otherwise) and SIGKILL after its stop grace period. Returns
+        each container's exit code: 0 for a clean stop, 137 for one that had to be killed."""
         codes: dict[str, int] = {}
-        for container in running:
-            code = podman("inspect", "--format", "{{.State.ExitCode}}", container, check=False)
-            codes[container] = int(code.stdout.strip() or -1)
+        for service in reversed(self.order()):
+            flt = [f"label={PROJECT_LABEL}={self.name}", f"label={SERVICE_LABEL}={service}"]
+            args = ["ps", "--format", "{{.Names}}"]
+            for f in flt:
+                args += ["--filter", f]
+            running = podman(*args).stdout.split()
+            if not running:
+                continue
+            podman("stop", *running, check=False, timeout=180)
+            for container in running:
+                code = podman("inspect", "--format", "{{.State.ExitCode}}", container, check=False)
+                codes[container] = int(code.stdout.strip() or -1)
         return codes
 
     def down(self, *, quiet: bool = False) -> None:

@@ -12,7 +12,11 @@
    of 127.0.0.1; then the system tests (tests/e2e/test_system_gateway.py and
    test_system_faults.py) against it through ANTIFRAUD_E2E_GATEWAY / _PARTNERS /
    _ADMIN_KEY, the fault test killing and restarting containers.
-5. Everything the run made is removed (``--keep`` leaves the project running).
+5. Everything the run made is removed (``--keep`` leaves the project running), and
+   dangling build cache older than a day.
+
+The image is tagged ``localhost/antifraud:ct<pid>`` for the run (other work trees on the
+machine build the same name from other code) unless ``DEPLOY_IMAGE`` names it.
 
 It prints what it measured (build time, image size, time to all healthy, test time) and
 ends with pytest's own summary lines.
@@ -63,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     measured["base images"] = f"{time.monotonic() - started:.0f} s"
 
     gateway_port, partners_port = podman.free_ports(2)
+    # A tag of this run's own unless DEPLOY_IMAGE names one: other work trees on the same
+    # machine build the same image name from other code. The layers stay cached.
+    own_image = "DEPLOY_IMAGE" not in os.environ
     env = {
         **os.environ,
+        "DEPLOY_IMAGE": os.environ.get("DEPLOY_IMAGE", f"localhost/antifraud:ct{os.getpid()}"),
         "DEPLOY_RISK_REPLICAS": "2",
         "DEPLOY_WARNING_REPLICAS": "2",
         "DEPLOY_GATEWAY_PUBLISH": f"127.0.0.1:{gateway_port}",
@@ -113,17 +121,18 @@ def main(argv: list[str] | None = None) -> int:
                 },
             )
             measured["system tests"] = f"{time.monotonic() - started:.0f} s"
-            step("stop: every container gets SIGTERM and must exit 0 within its grace period")
-            started = time.monotonic()
-            codes = project.stop_all()
-            unclean = {c: code for c, code in codes.items() if code != 0}
-            print(
-                f"{len(codes)} containers stopped in {time.monotonic() - started:.0f} s; "
-                + (f"NOT cleanly: {unclean}" if unclean else "all exited 0"),
-                flush=True,
-            )
-            if unclean:
-                failed = 1
+            if not args.keep:
+                step("stop: each container gets SIGTERM and must exit 0 within its grace period")
+                started = time.monotonic()
+                codes = project.stop_all()
+                unclean = {c: code for c, code in codes.items() if code != 0}
+                print(
+                    f"{len(codes)} containers stopped in {time.monotonic() - started:.0f} s; "
+                    + (f"NOT cleanly: {unclean}" if unclean else "all exited 0"),
+                    flush=True,
+                )
+                if unclean:
+                    failed = 1
             if failed:
                 for name in project.services:
                     for container in project.containers(name):
@@ -139,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 project.down()
 
+    if own_image and not args.keep:
+        podman.podman("rmi", image, check=False)
+    # Build cache older than a day goes; newer stays for the next build.
+    podman.podman("image", "prune", "--force", "--filter", "until=24h", check=False)
     measured["total"] = f"{time.monotonic() - total:.0f} s"
     step("measured: " + ", ".join(f"{k} {v}" for k, v in measured.items()))
     return 1 if failed else 0
