@@ -44,6 +44,11 @@ make_python() {
   local uri root
   uri=$(mirror)
   if [[ -z $uri ]]; then
+    # A new machine may not have fetched apt's lists yet.
+    apt-get update -q >/dev/null 2>&1 || true
+    uri=$(mirror)
+  fi
+  if [[ -z $uri ]]; then
     echo "container_base: apt has no source for Debian $SUITE main (run apt-get update?)" >&2
     return 1
   fi
