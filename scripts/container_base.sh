@@ -7,8 +7,10 @@
 # made here, under the same name, from Debian bookworm (whose python3 is 3.11, as the real
 # image's is):
 #
-#   python:3.11-slim   debootstrap --variant=minbase of bookworm, with python3 and venv,
-#                      `python` on PATH as in the real image, imported with `podman import`;
+#   python:3.11-slim   a minbase bootstrap of bookworm (mmdebstrap, or debootstrap where
+#                      mmdebstrap is missing) with python3 and venv, `python` on PATH as in
+#                      the real image (scripts/container/customize-rootfs.sh), imported
+#                      with `podman import`;
 #   postgres:15        that base plus Debian's postgresql-15 and an entry point that honours
 #                      POSTGRES_USER / _PASSWORD / _DB as the real image does.
 #
@@ -41,7 +43,7 @@ mirror() {
 }
 
 make_python() {
-  local uri root
+  local uri tar
   uri=$(mirror)
   if [[ -z $uri ]]; then
     # A new machine may not have fetched apt's lists yet.
@@ -52,41 +54,38 @@ make_python() {
     echo "container_base: apt has no source for Debian $SUITE main (run apt-get update?)" >&2
     return 1
   fi
-  command -v debootstrap >/dev/null || {
-    echo "container_base: debootstrap missing (scripts/container_setup.sh installs it)" >&2
+  tar=$(mktemp /var/tmp/antifraud-rootfs.XXXXXX)
+  trap 'rm -rf "$tar" "$tar.d" "$tar.log"' RETURN
+  local started=$SECONDS include=python3,python3-venv,ca-certificates,netbase,tzdata
+  if command -v mmdebstrap >/dev/null; then
+    # mmdebstrap: Debian's faster debootstrap (apt resolves, dpkg runs without fsync);
+    # about half the time here, and it writes the tarball itself.
+    echo "container_base: $PYTHON_IMAGE cannot be pulled; making a stand-in from Debian $SUITE (mmdebstrap)"
+    mmdebstrap --quiet --variant=minbase --include="$include" --format=tar \
+      --customize-hook="'$here/container/customize-rootfs.sh' \"\$1\"" \
+      "$SUITE" "$tar" "deb $uri $SUITE main" >"$tar.log" 2>&1 || {
+      tail -20 "$tar.log" >&2
+      return 1
+    }
+  elif command -v debootstrap >/dev/null; then
+    echo "container_base: $PYTHON_IMAGE cannot be pulled; making a stand-in from Debian $SUITE (debootstrap)"
+    mkdir "$tar.d"
+    debootstrap --variant=minbase --include="$include" "$SUITE" "$tar.d" "$uri" >"$tar.log" 2>&1 || {
+      tail -20 "$tar.log" >&2
+      return 1
+    }
+    "$here/container/customize-rootfs.sh" "$tar.d"
+    tar --numeric-owner --xattrs -C "$tar.d" -cf "$tar" .
+  else
+    echo "container_base: neither mmdebstrap nor debootstrap (scripts/container_setup.sh installs them)" >&2
     return 1
-  }
-  root=$(mktemp -d /var/tmp/antifraud-rootfs.XXXXXX)
-  trap 'rm -rf "$root"' RETURN
-  echo "container_base: $PYTHON_IMAGE cannot be pulled; making a stand-in from Debian $SUITE"
-  local started=$SECONDS
-  debootstrap --variant=minbase \
-    --include=python3,python3-venv,ca-certificates,netbase,tzdata \
-    "$SUITE" "$root" "$uri" >"$root.log" 2>&1 || {
-    tail -20 "$root.log" >&2
-    rm -f "$root.log"
-    return 1
-  }
-  rm -f "$root.log"
-  # The stand-in trusts what this machine trusts: where egress goes through a TLS-inspecting
-  # proxy, its CA is among the local certificates, and pip in the image build needs it.
-  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
-    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
-    chroot "$root" update-ca-certificates >/dev/null 2>&1
   fi
-  # As in the real image: `python` is on PATH, no apt lists or caches, no docs.
-  ln -sf /usr/bin/python3 "$root/usr/local/bin/python"
-  ln -sf /usr/bin/python3 "$root/usr/local/bin/python3"
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
-    "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*.log
-  chmod 0755 "$root"
-  tar --numeric-owner --xattrs -C "$root" -c . |
-    "$PODMAN" import \
-      --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
-      --change 'ENV LANG=C.UTF-8' \
-      --change 'CMD ["python3"]' \
-      --change 'LABEL antifraud.stand-in=true' \
-      - "$PYTHON_IMAGE" >/dev/null
+  "$PODMAN" import \
+    --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV LANG=C.UTF-8' \
+    --change 'CMD ["python3"]' \
+    --change 'LABEL antifraud.stand-in=true' \
+    "$tar" "$PYTHON_IMAGE" >/dev/null
   echo "container_base: $PYTHON_IMAGE made in $((SECONDS - started)) s"
 }
 
