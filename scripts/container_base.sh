@@ -61,7 +61,12 @@ make_python() {
     # mmdebstrap: Debian's faster debootstrap (apt resolves, dpkg runs without fsync);
     # about half the time here, and it writes the tarball itself.
     echo "container_base: $PYTHON_IMAGE cannot be pulled; making a stand-in from Debian $SUITE (mmdebstrap)"
+    # As Debian's slim images: no recommended packages, no docs, man pages or translations.
     mmdebstrap --quiet --variant=minbase --include="$include" --format=tar \
+      --aptopt='APT::Install-Recommends "false"' \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' \
       --customize-hook="'$here/container/customize-rootfs.sh' \"\$1\"" \
       "$SUITE" "$tar" "deb $uri $SUITE main" >"$tar.log" 2>&1 || {
       tail -20 "$tar.log" >&2
