@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN    := services/api/.generated
 
-.PHONY: run test setup gen lint typecheck buflint check bench clean
+.PHONY: run test test-containers containers setup gen lint typecheck buflint check bench clean
 
 run: setup
 	$(BIN)/antifraud up
@@ -14,6 +14,19 @@ run: setup
 # The venv's tools (hadolint, docker-compose, kubernetes-validate, buf) go first on PATH.
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite in containers (podman, no Docker engine needed): installs podman where missing,
+# makes the base images if no registry answers, builds deploy/Dockerfile, runs every CLI
+# command in the image, then deploy/compose.yaml with the system and fault tests against it.
+test-containers: setup
+	bash scripts/container_setup.sh
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tests.containers.run $(CONTAINER_ARGS)
+
+# Only the images: base images and deploy/Dockerfile.
+containers: setup
+	bash scripts/container_setup.sh
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEPLOY_IMAGE=$${DEPLOY_IMAGE:-antifraud:dev} \
+		$(BIN)/python -m tests.containers.run --skip-image-tests --skip-system-tests
 
 setup: $(STAMP) $(GEN)
 

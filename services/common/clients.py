@@ -231,6 +231,9 @@ def open_channel(
         # Fail fast on a peer that is down instead of waiting out the deadline.
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2_000),
+        # A peer back at a new address (a container restarted on a compose network) is
+        # found within a second, not after gRPC's default 30 s between DNS resolutions.
+        ("grpc.dns_min_time_between_resolutions_ms", 1_000),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ]
     interceptors = (propagate or Propagate(budget)).interceptors()

@@ -1,7 +1,10 @@
 """The whole suite as it is deployed, for the system tests.
 
 With ``ANTIFRAUD_E2E_GATEWAY`` (and ``ANTIFRAUD_E2E_PARTNERS``, ``ANTIFRAUD_E2E_ADMIN_KEY``)
-set, the tests run against that deployment (``docker compose up``, a cluster).
+set, the tests run against that deployment (``docker compose up``, a cluster), once: its
+database is whatever it runs on. ``ANTIFRAUD_E2E_PODMAN_PROJECT`` names the compose project
+when ``make test-containers`` runs it on podman; the tests can then kill and restart its
+containers as they do processes here.
 Otherwise they start the deployment topology here as separate processes: the
 partner simulators, two replicas each of the risk and warning services, report,
 identity and the gateway, on PostgreSQL (each service its own schema) or SQLite.
@@ -20,9 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
+import pytest
 
 from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.gateway.v1 import gateway_pb2_grpc as gw_grpc
@@ -36,6 +40,7 @@ from services.common.config import env_key
 from services.common.resident_id import with_check_character
 from services.partners.domain.routing import SIMULATORS
 from tests import harness
+from tests.conftest import BACKENDS
 
 T = TypeVar("T")
 SERVICES = ["partners", "risk", "report", "warning", "identity", "gateway"]
@@ -43,6 +48,24 @@ REPLICAS = {"risk": 2, "warning": 2}
 WITH_DATABASE = ["risk", "report", "warning", "identity", "gateway"]
 #: A one-time code in an SMS (验证码123456).
 CODE = re.compile(r"验证码(\d{4,8})")
+
+REMOTE = os.environ.get("ANTIFRAUD_E2E_GATEWAY", "")
+#: What the system tests' suite fixture is parametrised by: each database backend here,
+#: or the one deployment they are pointed at.
+SUITE_PARAMS = [pytest.param("deployment", id="deployment")] if REMOTE else BACKENDS
+
+
+class Processes(Protocol):
+    """The deployment's processes by name (``report``, ``risk-2``), for fault tests:
+    ``harness.ProcessSuite`` here, ``tests.containers.podman.Containers`` on podman."""
+
+    def kill(self, name: str) -> None: ...
+
+    def terminate(self, name: str, timeout: float = 10) -> int: ...
+
+    def start(self, name: str) -> None: ...
+
+    async def wait(self, name: str, timeout: float = 60) -> None: ...
 
 
 @dataclass
@@ -63,7 +86,7 @@ class Deployment:
     gateway: str
     partners: str
     admin_key: str
-    suite: harness.ProcessSuite | None = None
+    processes: Processes | None = None
     channel: grpc.aio.Channel = field(init=False)
     partners_channel: grpc.aio.Channel = field(init=False)
 
@@ -83,7 +106,13 @@ class Deployment:
 
     @property
     def local(self) -> bool:
-        return self.suite is not None
+        """Started here as processes (not pointed at a deployment)."""
+        return isinstance(self.processes, harness.ProcessSuite)
+
+    @property
+    def suite(self) -> harness.ProcessSuite | None:
+        """The processes started here, when they were (their logs, ports, metrics ports)."""
+        return self.processes if isinstance(self.processes, harness.ProcessSuite) else None
 
     async def key(self, role: int, subject: str = "") -> tuple[tuple[str, str], ...]:
         created = await self.admin.CreateApiKey(
@@ -217,12 +246,18 @@ async def deployment(
     extra_env: dict[str, str] | None = None,
     replicas: dict[str, int] | None = None,
 ) -> AsyncIterator[Deployment]:
-    remote = os.environ.get("ANTIFRAUD_E2E_GATEWAY")
-    if remote:
+    if REMOTE:
+        processes: Processes | None = None
+        project = os.environ.get("ANTIFRAUD_E2E_PODMAN_PROJECT")
+        if project:
+            from tests.containers.podman import Containers
+
+            processes = Containers(project)
         found = Deployment(
-            remote,
+            REMOTE,
             os.environ.get("ANTIFRAUD_E2E_PARTNERS", ""),
             os.environ.get("ANTIFRAUD_E2E_ADMIN_KEY", ""),
+            processes,
         )
         try:
             yield found

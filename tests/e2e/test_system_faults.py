@@ -5,6 +5,9 @@ once, every case's stop-payment reaches the bank exactly once and is acknowledge
 
 Clients behave as the app and partners do: a call that fails with UNAVAILABLE is
 retried with the same request id, so it is accepted once or not at all.
+
+Against containers (``make test-containers``) the same kills are ``podman kill -s KILL``
+of those containers and the restarts ``podman start``.
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.partner.v1 import simulator_pb2
 from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
-from tests.conftest import BACKENDS
-from tests.e2e.deployment import Citizen, Deployment, deployment, eventually, new_phone
+from tests.e2e.deployment import (
+    SUITE_PARAMS,
+    Citizen,
+    Deployment,
+    deployment,
+    eventually,
+    new_phone,
+)
 from tests.factories import card
 
 pytestmark = pytest.mark.slow
@@ -38,14 +47,17 @@ RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 VICTIMS = ["report", "risk-2", "warning-2", "identity"]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=SUITE_PARAMS)
 async def suite(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Deployment]:
     data_dir: Path = tmp_path_factory.mktemp(f"faults-{request.param}")
     async with deployment(request.param, data_dir) as found:
-        if not found.local:
-            pytest.skip("kill -9 needs the processes here; against a deployment, kill pods instead")
+        if found.processes is None:
+            pytest.skip(
+                "kill -9 needs the processes or containers (ANTIFRAUD_E2E_PODMAN_PROJECT); "
+                "against another deployment, kill pods instead"
+            )
         yield found
 
 
@@ -83,8 +95,8 @@ def _case(payee: str) -> rp.Case:
 
 
 async def test_kill_9_loses_nothing_and_does_nothing_twice(suite: Deployment) -> None:
-    assert suite.suite is not None
-    processes = suite.suite
+    assert suite.processes is not None
+    processes = suite.processes
     reporters = [await suite.register() for _ in range(3)]
     victims = [await suite.register() for _ in range(4)]
     numbers = [new_phone() for _ in range(8)]

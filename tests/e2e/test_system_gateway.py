@@ -23,14 +23,20 @@ from services.api.antifraud.partner.v1 import face_pb2, simulator_pb2
 from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
-from tests.conftest import BACKENDS
-from tests.e2e.deployment import Citizen, Deployment, deployment, eventually, new_phone
+from tests.e2e.deployment import (
+    SUITE_PARAMS,
+    Citizen,
+    Deployment,
+    deployment,
+    eventually,
+    new_phone,
+)
 from tests.factories import card
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=SUITE_PARAMS)
 async def suite(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Deployment]:
@@ -393,11 +399,10 @@ async def test_the_gateway_refuses_what_it_must(suite: Deployment) -> None:
     limited = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert limited
     assert {e.code() for e in limited} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
-    if not suite.local:
+    if suite.processes is None:
         return
     # The report service goes down: look-ups still answer, reports fail fast with UNAVAILABLE.
-    assert suite.suite is not None
-    suite.suite.terminate("report")
+    suite.processes.terminate("report")
     try:
         assert (await suite.risk.CheckIndicator(check, metadata=alice.metadata)).verdict.verified
         started = time.monotonic()
@@ -408,8 +413,8 @@ async def test_the_gateway_refuses_what_it_must(suite: Deployment) -> None:
         carrier = await suite.key(gw.ROLE_CARRIER, "carrier-ctcc")
         assert (await screen(suite, carrier, "96110", alice.phone)).action == gw.SCREEN_ACTION_LABEL
     finally:
-        suite.suite.start("report")
-        await suite.suite.wait("report")
+        suite.processes.start("report")
+        await suite.processes.wait("report")
 
 
 async def test_the_composites_answer_for_banks_citizens_and_analysts(suite: Deployment) -> None:
