@@ -46,11 +46,19 @@ def _stored(row: Any) -> StoredKey:
     )
 
 
+#: How long a key id found in the store counts as a known caller's (for throttling only:
+#: every call is still checked against the store's answer within ``ttl_seconds``).
+KNOWN_SECONDS = 3600.0
+
+
 class KeyStore:
     def __init__(self, db: Database, *, ttl_seconds: float = 2.0) -> None:
         self.db = db
         self.ttl = ttl_seconds
         self._cache: dict[str, tuple[float, StoredKey | None]] = {}
+        #: Key ids found in the store lately (when), so a known caller is never throttled
+        #: with the random keys of someone else at the same address.
+        self._known: dict[str, float] = {}
 
     def cached(self, key_id: str) -> tuple[bool, StoredKey | None]:
         """(True, the key or None for no such key) from a fresh cache entry, or (False, None)
@@ -73,7 +81,16 @@ class KeyStore:
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[key_id] = (now, found)
+        if found is not None:
+            if len(self._known) > 100_000:
+                self._known.clear()
+            self._known[key_id] = now
         return found
+
+    def known(self, key_id: str) -> bool:
+        """True when ``key_id`` was found in the store within the last hour."""
+        seen = self._known.get(key_id)
+        return seen is not None and time.monotonic() - seen < KNOWN_SECONDS
 
     async def create(self, role: Role, subject: str, description: str = "") -> IssuedKey:
         """A new key speaking for ``role:subject``; raises InvalidPrincipal if that is no one."""

@@ -57,7 +57,8 @@ class Authenticator:
         key_id, secret = parsed
         known, stored = self.keys.cached(key_id)
         if not known:
-            self._throttle(peer)  # before the key store is read
+            if not self.keys.known(key_id):
+                self._throttle(peer)  # before the key store is read for a key never seen
             stored = await self.keys.find(key_id)
         if stored is None or not secret_matches(secret, stored.secret_hash):
             raise self._refuse(peer, "the API key is not valid")
