@@ -576,6 +576,9 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ANTIFRAUD_PARTNERS_JITTER_MS", "0")
     monkeypatch.setenv("ANTIFRAUD_GATEWAY_RATE_PER_SECOND", "1000000")
     monkeypatch.setenv("ANTIFRAUD_GATEWAY_RATE_BURST", "1000000")
+    # Pass-through methods are called without a key on purpose: not throttled for it here.
+    monkeypatch.setenv("ANTIFRAUD_GATEWAY_AUTH_FAILURES_PER_SECOND", "1000000")
+    monkeypatch.setenv("ANTIFRAUD_GATEWAY_AUTH_FAILURE_BURST", "1000000")
 
 
 @pytest.mark.parametrize("name", SERVERS)
