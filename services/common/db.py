@@ -154,7 +154,8 @@ class Database:
         if not database:
             yield
             return
-        with open(f"{database}.migrate-lock", "a") as held:  # noqa: ASYNC230 - start-up only
+        lock = private_file(Path(f"{database}.migrate-lock"))  # 0600, like the database
+        with open(lock, "a") as held:  # noqa: ASYNC230 - start-up only
             await asyncio.to_thread(fcntl.flock, held.fileno(), fcntl.LOCK_EX)
             try:
                 yield

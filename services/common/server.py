@@ -277,7 +277,10 @@ async def serve(
     running = starting.result()
     address = metrics.metrics_addr(component.name, settings.addr)
     if address is not None:
-        metrics.serve_metrics(address)
+        try:
+            metrics.serve_metrics(address)
+        except OSError as exc:  # metrics are for operators: the service serves without them
+            log.error("metrics endpoint not started", address=address, error=str(exc))
     if on_ready is not None:
         on_ready(running)
     await stop.wait()

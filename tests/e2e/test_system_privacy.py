@@ -29,7 +29,7 @@ from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from services.common.config import env_key
 from tests import harness
 from tests.conftest import BACKENDS
-from tests.e2e.deployment import WITH_DATABASE, Citizen, Deployment, deployment, new_phone
+from tests.e2e.deployment import WITH_DATABASE, Deployment, deployment, new_phone
 from tests.factories import card
 
 pytestmark = pytest.mark.slow
@@ -304,17 +304,8 @@ async def test_personal_data_is_masked_sealed_exportable_and_erasable(
         == grpc.StatusCode.NOT_FOUND
     )
     # The same person may register again: nothing of them is left in identity.
-    again = await system.citizen.RegisterCitizen(
-        gw.RegisterCitizenRequest(
-            request_id=str(uuid.uuid4()),
-            full_name=victim.name,
-            id_number=victim.id_number,
-            phone_number=victim.phone,
-        ),
-        metadata=await system.key(gw.ROLE_CITIZEN),
-    )
-    returned = Citizen(
-        again.user.user_id, victim.phone, victim.id_number, victim.name, again.api_key
+    returned = await system.register(
+        phone=victim.phone, id_number=victim.id_number, name=victim.name
     )
     assert returned.user_id != victim.user_id
 
