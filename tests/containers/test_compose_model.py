@@ -78,7 +78,11 @@ def test_health_checks_are_the_file_s(project: Project) -> None:
 
 def test_volumes_and_published_ports(project: Project) -> None:
     identity = project.run_argv(project.services["identity"], 1)
-    assert flags(identity, "--volume") == ["antifraud-model_identity-data:/var/lib/antifraud"]
+    assert sorted(flags(identity, "--volume")) == [
+        "antifraud-model_identity-data:/var/lib/antifraud",
+        "antifraud-model_identity-keys:/var/lib/antifraud-keys",
+        "antifraud-model_token-keys:/var/lib/antifraud-tokens",
+    ]
     gateway = project.run_argv(project.services["gateway"], 1)
     assert flags(gateway, "--publish") == ["127.0.0.1:41000:50050"]
     assert flags(project.run_argv(project.services["risk"], 2), "--publish") == []
