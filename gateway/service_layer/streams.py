@@ -35,9 +35,6 @@ class OpenStreams:
     def keys(self) -> list[str]:
         return list(self._open)
 
-    def count(self, key_id: str) -> int:
-        return len(self._open.get(key_id, ()))
-
     @asynccontextmanager
     async def hold(self, key_id: str) -> AsyncIterator[None]:
         """Count a stream against its key while the block runs; a revocation cancels the

@@ -109,10 +109,6 @@ class Principal:
             return bool(self.subject) and self.subject == user_id
         return self.role is Role.INTERNAL
 
-    def is_service(self, name: str) -> bool:
-        """True when the caller is the suite's service ``name`` acting on its own behalf."""
-        return self.role is Role.INTERNAL and self.subject == name
-
     @property
     def audit_actor(self) -> str:
         """How the caller is named in audit logs."""

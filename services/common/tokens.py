@@ -23,7 +23,6 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,10 +188,6 @@ class Keyring:
             self.scan()
             found = self._private.get(issuer)
         return found
-
-    @property
-    def signers(self) -> Iterable[str]:
-        return self._private.keys()
 
 
 def issuer_for(principal: Principal) -> str:
