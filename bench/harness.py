@@ -26,11 +26,12 @@ import grpc
 from google.protobuf.message import Message
 
 from services.common import tokens
-from services.common.clients import SpeakAs, open_channel
+from services.common.clients import open_channel
 from services.common.config import env_key
 from services.common.health_client import wait_serving
 from services.common.principals import Principal
 from tests.harness import free_port
+from tests.speak_as import SpeakAs
 
 ROOT = Path(__file__).resolve().parent.parent
 

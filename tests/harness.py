@@ -24,10 +24,10 @@ import grpc
 import sqlalchemy as sa
 
 from services.common import tokens
-from services.common.clients import SpeakAs
 from services.common.config import ServerSettings, env_key
 from services.common.health_client import wait_serving
 from services.common.server import Component, RunningServer, start_server
+from tests.speak_as import SpeakAs
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get(

@@ -18,7 +18,7 @@ from services.common import context as ctx
 from services.common import tokens
 from services.common.config import env
 from services.common.logs import get_logger
-from services.common.principals import InvalidPrincipal, Principal
+from services.common.principals import Principal
 
 log = get_logger("client")
 
@@ -114,31 +114,6 @@ class Propagate:
 
     def interceptors(self) -> list[Any]:
         return [_UnaryUnary(self), _UnaryStream(self), _StreamUnary(self), _StreamStream(self)]
-
-
-class SpeakAs(Propagate):
-    """Signs each call for the principal its ``x-principal`` metadata names, else ``default``.
-
-    For tests, benchmarks and debugging: it needs the issuer's private key in this
-    process, so it can say no more than the keys at hand allow. An empty or malformed
-    name sends no token at all.
-    """
-
-    HEADER = "x-principal"
-
-    def __init__(self, default: str, budget: float = DEFAULT_BUDGET_SECONDS) -> None:
-        super().__init__(budget)
-        self.default = default
-
-    def principal(self, details: grpc.aio.ClientCallDetails) -> Principal | None:
-        named = self.default
-        for key, value in details.metadata or ():
-            if key == self.HEADER:
-                named = str(value)
-        try:
-            return Principal.parse(named) if named else None
-        except InvalidPrincipal:
-            return None
 
 
 class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]

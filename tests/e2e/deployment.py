@@ -87,6 +87,10 @@ class Deployment:
     partners: str
     admin_key: str
     processes: Processes | None = None
+    #: What it runs on: ``sqlite``, ``postgresql``, or ``deployment`` (pointed at one).
+    backend: str = "deployment"
+    #: Its data directory, when its processes run here.
+    data_dir: Path | None = None
     channel: grpc.aio.Channel = field(init=False)
     partners_channel: grpc.aio.Channel = field(init=False)
 
@@ -270,6 +274,9 @@ async def deployment(
         "ANTIFRAUD_PARTNERS_LATENCY_MS": "5",
         "ANTIFRAUD_PARTNERS_JITTER_MS": "5",
         "ANTIFRAUD_LOG_LEVEL": "info",
+        # No load balancer to wait for here: a stopped process refuses new calls at once
+        # (the drain itself is tested in test_runtime_chaos and tests/integration).
+        "ANTIFRAUD_DRAIN_SECONDS": "0",
         **(extra_env or {}),
     }
     suite = harness.ProcessSuite(
@@ -289,7 +296,9 @@ async def deployment(
     admin = out.decode().strip()
     try:
         await suite.start_all(timeout=90)
-        found = Deployment(suite.addrs["gateway"], suite.addrs["partners"], admin, suite)
+        found = Deployment(
+            suite.addrs["gateway"], suite.addrs["partners"], admin, suite, backend, data_dir
+        )
         try:
             yield found
         finally:

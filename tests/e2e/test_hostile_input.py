@@ -585,6 +585,11 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 async def test_hostile_input_gets_deliberate_codes(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On one database (SQLite): what this sweep exercises is the edge and the runtime
+    (parsing, sizes, unknown enum numbers, control characters), which are the same code
+    whatever the database; nearly every message here is refused before a transaction
+    opens. What reaches storage is swept on both databases by the boundary test below,
+    whose values go into valid requests precisely so that they do."""
     _isolate(monkeypatch, tmp_path)
     component = registry.build(name)
     async with serving(component) as running:
@@ -602,7 +607,17 @@ async def test_hostile_input_gets_deliberate_codes(
         assert not bad, "\n".join(bad)
 
 
-@pytest.fixture(params=BACKENDS)
+#: Each server on each backend, except a server without a database on PostgreSQL (the
+#: partner simulators keep their state in memory: that run would repeat the SQLite one).
+BOUNDARY_CASES = [
+    pytest.param(backend.values[0], name, marks=backend.marks, id=f"{backend.id}-{name}")
+    for backend in BACKENDS
+    for name in SERVERS
+    if backend.id == "sqlite" or name in SERVICES_WITH_DATABASES
+]
+
+
+@pytest.fixture
 async def backend(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[str]:
@@ -632,7 +647,7 @@ async def _sweep_bases(target: Target) -> list[str]:
     return wrong
 
 
-@pytest.mark.parametrize("name", SERVERS)
+@pytest.mark.parametrize(("backend", "name"), BOUNDARY_CASES, indirect=["backend"])
 async def test_boundary_values_get_deliberate_codes_and_what_is_kept_loads_again(
     name: str, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,8 +7,7 @@ same key, an install key registers one person, and a citizen signs in on a new d
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable
-from pathlib import Path
+from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -20,11 +19,9 @@ from services.api.antifraud.partner.v1 import bank_pb2, carrier_pb2, face_pb2, r
 from services.api.antifraud.partner.v1 import simulator_pb2 as sim
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from services.common.errors import field_violations
-from tests.conftest import BACKENDS
 from tests.e2e.deployment import (
     Citizen,
     Deployment,
-    deployment,
     eventually,
     new_id_number,
     new_phone,
@@ -33,15 +30,6 @@ from tests.e2e.deployment import (
 pytestmark = pytest.mark.slow
 
 Metadata = tuple[tuple[str, str], ...]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-async def suite(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Deployment]:
-    data_dir: Path = tmp_path_factory.mktemp(f"proofing-{request.param}")
-    async with deployment(request.param, data_dir) as found:
-        yield found
 
 
 async def error_of(call: Awaitable[object]) -> grpc.aio.AioRpcError:

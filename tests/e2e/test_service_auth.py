@@ -5,6 +5,7 @@ does not allow are each refused with the right code, before any work is done."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,31 +47,32 @@ def _methods(server: RunningServer) -> list[MethodDescriptor]:
     return [m for name in server.names for m in pool.FindServiceByName(name).methods]
 
 
-async def _call(address: str, method: MethodDescriptor, token: str | None) -> grpc.StatusCode:
+async def _call(
+    channel: grpc.aio.Channel, method: MethodDescriptor, token: str | None
+) -> grpc.StatusCode:
     path = f"/{method.containing_service.full_name}/{method.name}"
     metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
-    async with grpc.aio.insecure_channel(address) as channel:
-        try:
-            if method.client_streaming:
+    try:
+        if method.client_streaming:
 
-                async def none() -> AsyncIterator[bytes]:
-                    return
-                    yield b""
+            async def none() -> AsyncIterator[bytes]:
+                return
+                yield b""
 
-                if method.server_streaming:
-                    call = channel.stream_stream(path, **_RAW)(none(), metadata=metadata, timeout=5)
-                    async for _ in call:
-                        pass
-                else:
-                    await channel.stream_unary(path, **_RAW)(none(), metadata=metadata, timeout=5)
-            elif method.server_streaming:
-                streamed = channel.unary_stream(path, **_RAW)(b"", metadata=metadata, timeout=5)
-                async for _ in streamed:
+            if method.server_streaming:
+                call = channel.stream_stream(path, **_RAW)(none(), metadata=metadata, timeout=5)
+                async for _ in call:
                     pass
             else:
-                await channel.unary_unary(path, **_RAW)(b"", metadata=metadata, timeout=5)
-        except grpc.aio.AioRpcError as err:
-            return err.code()
+                await channel.stream_unary(path, **_RAW)(none(), metadata=metadata, timeout=5)
+        elif method.server_streaming:
+            streamed = channel.unary_stream(path, **_RAW)(b"", metadata=metadata, timeout=5)
+            async for _ in streamed:
+                pass
+        else:
+            await channel.unary_unary(path, **_RAW)(b"", metadata=metadata, timeout=5)
+    except grpc.aio.AioRpcError as err:
+        return err.code()
     return grpc.StatusCode.OK
 
 
@@ -125,6 +127,7 @@ async def test_every_method_refuses_callers_that_prove_nothing_or_are_not_allowe
     methods = _methods(server)
     assert methods
     wrong: list[str] = []
+    channel = grpc.aio.insecure_channel(server.address)
     for method in methods:
         path = f"/{method.containing_service.full_name}/{method.name}"
         callers = (policy.rules or {}).get(path)
@@ -142,10 +145,12 @@ async def test_every_method_refuses_callers_that_prove_nothing_or_are_not_allowe
                 grpc.StatusCode.PERMISSION_DENIED,
             ),
         ]
-        for label, token, expected in cases:
-            code = await _call(server.address, method, token)
+        # The cases of a method at once, on one connection: each call stands alone.
+        codes = await asyncio.gather(*(_call(channel, method, token) for _, token, _ in cases))
+        for (label, _, expected), code in zip(cases, codes, strict=True):
             if code is not expected:
                 wrong.append(f"{path} [{label}]: {code.name}, expected {expected.name}")
+    await channel.close(None)
     assert not wrong, "\n".join(wrong)
 
 

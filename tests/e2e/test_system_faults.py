@@ -16,10 +16,9 @@ import asyncio
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -32,10 +31,8 @@ from services.api.antifraud.partner.v1 import simulator_pb2
 from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from tests.e2e.deployment import (
-    SUITE_PARAMS,
     Citizen,
     Deployment,
-    deployment,
     eventually,
     new_phone,
 )
@@ -47,18 +44,16 @@ RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 VICTIMS = ["report", "risk-2", "warning-2", "identity"]
 
 
-@pytest.fixture(scope="module", params=SUITE_PARAMS)
-async def suite(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Deployment]:
-    data_dir: Path = tmp_path_factory.mktemp(f"faults-{request.param}")
-    async with deployment(request.param, data_dir) as found:
-        if found.processes is None:
-            pytest.skip(
-                "kill -9 needs the processes or containers (ANTIFRAUD_E2E_PODMAN_PROJECT); "
-                "against another deployment, kill pods instead"
-            )
-        yield found
+@pytest.fixture
+def suite(suite: Deployment) -> Deployment:
+    """The shared deployment (tests/e2e/conftest.py): every process is restarted and
+    SERVING again by the end of the test."""
+    if suite.processes is None:
+        pytest.skip(
+            "kill -9 needs the processes or containers (ANTIFRAUD_E2E_PODMAN_PROJECT); "
+            "against another deployment, kill pods instead"
+        )
+    return suite
 
 
 async def until_accepted(call: Callable[[], Awaitable[T]], attempts: int = 200) -> T:

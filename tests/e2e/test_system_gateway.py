@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import grpc
 import pytest
@@ -24,25 +23,14 @@ from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from tests.e2e.deployment import (
-    SUITE_PARAMS,
     Citizen,
     Deployment,
-    deployment,
     eventually,
     new_phone,
 )
 from tests.factories import card
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", params=SUITE_PARAMS)
-async def suite(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Deployment]:
-    data_dir: Path = tmp_path_factory.mktemp(f"system-{request.param}")
-    async with deployment(request.param, data_dir) as found:
-        yield found
 
 
 def _minutes_ago(minutes: int) -> Timestamp:

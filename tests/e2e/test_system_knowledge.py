@@ -9,9 +9,8 @@ import random
 import re
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import grpc
 import pytest
@@ -24,22 +23,12 @@ from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.report.v1 import knowledge_pb2 as kn
 from services.api.antifraud.report.v1 import knowledge_pb2_grpc
 from services.api.antifraud.report.v1 import report_pb2 as rp
-from tests.conftest import BACKENDS
-from tests.e2e.deployment import Citizen, Deployment, deployment, eventually, new_phone
+from tests.e2e.deployment import Citizen, Deployment, eventually, new_phone
 from tests.factories import card
 
 pytestmark = pytest.mark.slow
 
 Metadata = tuple[tuple[str, str], ...]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-async def suite(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Deployment]:
-    data_dir: Path = tmp_path_factory.mktemp(f"knowledge-{request.param}")
-    async with deployment(request.param, data_dir) as found:
-        yield found
 
 
 def knowledge(suite: Deployment) -> knowledge_pb2_grpc.KnowledgeServiceStub:

@@ -28,20 +28,10 @@ from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from services.common.config import env_key
 from tests import harness
-from tests.conftest import BACKENDS
-from tests.e2e.deployment import WITH_DATABASE, Deployment, deployment, new_phone
+from tests.e2e.deployment import WITH_DATABASE, Deployment, new_phone
 from tests.factories import card
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-async def suite(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[tuple[Deployment, Path, str]]:
-    data_dir: Path = tmp_path_factory.mktemp(f"privacy-{request.param}")
-    async with deployment(request.param, data_dir) as found:
-        yield found, data_dir, request.param
 
 
 def phone(value: str) -> c.Indicator:
@@ -120,9 +110,9 @@ def forms(value: str) -> list[bytes]:
 
 
 async def test_personal_data_is_masked_sealed_exportable_and_erasable(
-    suite: tuple[Deployment, Path, str],
+    suite: Deployment,
 ) -> None:
-    system, data_dir, backend = suite
+    system, data_dir, backend = suite, suite.data_dir or Path(), suite.backend
     rng = random.Random(22)
     victim = await system.register()
     other = await system.register()
