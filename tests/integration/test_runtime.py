@@ -26,13 +26,14 @@ from grpc_status import rpc_status
 
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.echo.v1 import echo_pb2, echo_pb2_grpc
-from services.common import idempotency
+from services.common import idempotency, metrics
 from services.common.auth import CallerPolicy
 from services.common.config import ServerSettings
 from services.common.db import Database, UnitOfWork
 from services.common.errors import FieldViolation, InvalidArgument, field_violations
 from services.common.health_client import is_serving
 from services.common.server import Binding, start_server
+from services.echo.component import EchoComponent
 from tests import harness
 from tests.conftest import BACKENDS
 
@@ -243,6 +244,55 @@ async def test_hundreds_of_violations_arrive_summarised() -> None:
     assert violations[0] == ("indicators[0].kind", "unknown enum value")
     assert violations[-1][0] == "request"
     assert "more invalid fields" in violations[-1][1]
+
+
+async def test_cancelled_request_streams_are_logged_cancelled_and_closed_ones_ok() -> None:
+    """A bidirectional stream cancelled after one exchange ends its request stream just as
+    one the client closed; each is counted (and logged) with what really happened to it."""
+    count = 200
+    method = "/antifraud.echo.v1.EchoService/EchoStream"
+
+    def outcomes() -> dict[str, float]:
+        return {
+            code: metrics.RPCS.labels("echo", method, code)._value.get()
+            for code in ("OK", "CANCELLED", "UNKNOWN", "INTERNAL")
+        }
+
+    before = outcomes()
+    async with (
+        harness.serving(EchoComponent()) as running,
+        grpc.aio.insecure_channel(running.address) as channel,
+    ):
+        stub = echo_pb2_grpc.EchoServiceStub(channel)
+        one = echo_pb2.EchoStreamRequest(indicators=[echo().indicator])
+
+        async def cancelled() -> None:
+            call = stub.EchoStream()
+            await call.write(one)
+            await call.read()
+            call.cancel()
+
+        async def closed() -> None:
+            call = stub.EchoStream()
+            await call.write(one)
+            await call.read()
+            await call.done_writing()
+            assert await call.code() is grpc.StatusCode.OK
+
+        await asyncio.gather(*(cancelled() for _ in range(count)), closed(), closed())
+
+        def seen() -> dict[str, float]:
+            return {code: n - before[code] for code, n in outcomes().items()}
+
+        await _until_true(lambda: sum(seen().values()) >= count + 2)
+    assert seen() == {"OK": 2, "CANCELLED": count, "UNKNOWN": 0, "INTERNAL": 0}
+
+
+async def _until_true(check: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        await asyncio.sleep(0.05)
 
 
 async def test_reflection_answers_on_v1_and_v1alpha() -> None:
