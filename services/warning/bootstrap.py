@@ -7,9 +7,8 @@ Background work, each safe with several replicas on one database:
 - the fan-out worker warns the contacts of numbers that became high risk (leased jobs);
 - the risk follower reads the risk change feed (one replica at a time, by lease);
 - the shared retention loop deletes idempotency keys, delivered outbox rows, contacts and
-  once-per-window claims past their windows.
-- the retention pruner deletes what is past its retention (contacts after 30 days,
-  warnings after 180; docs/data.md).
+  once-per-window claims, fan-out targets, warnings and notifications past their windows
+  (contacts after 30 days, warnings after 180; docs/data.md).
 
 Phone numbers are sealed with the warning service's keys (its database carries its
 vault); numbers an older version left in clear are sealed at start, before serving.
@@ -37,7 +36,7 @@ from services.warning.adapters.risk_feed import RiskFeed
 from services.warning.adapters.warnings_repo import SMS_TOPIC
 from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
 from services.warning.entrypoints.policy import POLICY
-from services.warning.service_layer import contacts
+from services.warning.service_layer import contacts, privacy
 from services.warning.service_layer.bank_orders import BankOrderSender
 from services.warning.service_layer.fanout import FanoutWorker
 from services.warning.service_layer.follower import RiskFollower
@@ -75,6 +74,7 @@ class WarningComponent:
                 idempotency.retention_job(tables.idempotency, kept.idempotency),
                 outbox.retention_job(tables.outbox, kept.outbox),
                 *contacts.retention_jobs(settings),
+                *privacy.retention_jobs(settings),
             ],
             kept,
         )

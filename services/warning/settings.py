@@ -14,7 +14,6 @@ delivered outbox rows, every ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS``.
 | ``WARNING_FOLLOW_RISK`` | 1 | follow the risk service's change feed |
 | ``WARNING_STREAM_POLL_SECONDS`` | 1.0 | how often one query looks for pushes for all streams |
 | ``WARNING_SMS_POLL_SECONDS`` | 1.0 | first wait before asking a carrier whether an SMS arrived |
-| ``WARNING_PRUNE_SECONDS`` | 3600 | how often what is past its retention is deleted |
 | ``WARNING_MAX_ATTEMPTS`` | 50 | attempts of a delivery or bank order before it fails |
 | ``WARNING_LEASE_SECONDS`` | 15 | a dead replica's follower or fan-out is taken over after this |
 | ``WARNING_FANOUT_CHUNK`` | 1000 | contacts warned per transaction of a fan-out |
@@ -36,7 +35,6 @@ class WarningSettings:
     dedup_window: timedelta = timedelta(days=7)
     contact_retention: timedelta = timedelta(days=30)
     warning_retention: timedelta = timedelta(days=180)
-    prune_seconds: float = 3600.0
     task_lease: timedelta = timedelta(minutes=15)
     contact_rule: ContactLevelRule = field(default_factory=ContactLevelRule)
     follow_risk: bool = True
@@ -61,7 +59,6 @@ class WarningSettings:
             dedup_window=timedelta(hours=env_float("WARNING_DEDUP_WINDOW_HOURS", 168.0)),
             contact_retention=timedelta(days=env_float("WARNING_CONTACT_RETENTION_DAYS", 30.0)),
             warning_retention=timedelta(days=env_float("WARNING_RETENTION_DAYS", 180.0)),
-            prune_seconds=env_float("WARNING_PRUNE_SECONDS", 3600.0),
             task_lease=timedelta(seconds=env_float("WARNING_TASK_LEASE_SECONDS", 900.0)),
             follow_risk=env("WARNING_FOLLOW_RISK", "1") not in ("0", "false", "no"),
             stream_poll_seconds=env_float("WARNING_STREAM_POLL_SECONDS", 1.0),

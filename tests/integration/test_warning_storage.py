@@ -221,16 +221,23 @@ class TestContacts:
             await feed_repo.set_levels(uow.conn, {number(24): RiskLevel.NONE}, t - timedelta(40))
             await uow.commit()
         short = replace(SETTINGS, contact_retention=timedelta(days=20))
-        deleted = await Retention(db, contacts.retention_jobs(short), batch=1).run_once()
-        assert deleted == {"contact_pairs": 1, "warning_dedup": 1}
-        pause = await privacy.RetentionPruner(db, short).step()
+        jobs = [*contacts.retention_jobs(short), *privacy.retention_jobs(short)]
+        deleted = await Retention(db, jobs, batch=1).run_once()
+        assert deleted == {
+            "contact_pairs": 1,
+            "warning_dedup": 1,
+            "fanout_targets": 0,
+            "warning_rows": 0,
+            "notifications": 0,
+            "followed_numbers": 1,
+        }
         assert await count(db, tables.followed_numbers) == 1  # FRAUD, still listed
-        assert pause == short.prune_seconds
         assert await count(db, tables.contact_pairs) == 1
         assert await count(db, tables.warning_dedup) == 1  # the stale claim is gone
         assert await count(db, tables.warnings) == 2  # warnings are kept for longer
         # ... until they too are past their retention, with their deliveries and tasks.
-        await privacy.RetentionPruner(db, replace(short, warning_retention=timedelta(0))).prune(
+        later = replace(short, warning_retention=timedelta(0))
+        await Retention(db, privacy.retention_jobs(later), batch=1).run_once(
             now() + timedelta(seconds=1)
         )
         assert await count(db, tables.warnings) == 0

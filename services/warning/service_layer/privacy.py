@@ -3,9 +3,11 @@
 - Export: a user's profile, guardians and warnings with numbers in clear, audited.
 - Erasure: the profile, guardians, warnings to the user or their number (deliveries,
   tasks and once-per-window claims with them), and every contact of their number.
-- Retention (``PrivacyJobs``): contacts past ``contact_retention`` (30 days), claims past
-  the once-per-window, fan-out targets of fan-outs done, and warnings (with their
-  deliveries and tasks) past ``warning_retention`` (180 days). See docs/data.md.
+- Retention (``retention_jobs``, run by the shared retention loop with the contacts and
+  claims of ``contacts.retention_jobs``): fan-out targets of fan-outs done and numbers
+  the feed shows at no risk past ``contact_retention`` (30 days), warnings (with their
+  deliveries and tasks) and notifications past ``warning_retention`` (180 days). See
+  docs/data.md.
 - Re-sealing: numbers a version before revision warning_0002 stored in clear are sealed
   at start, before the service serves.
 """
@@ -13,7 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common import audit
 from services.common.db import Database, UnitOfWork
 from services.common.logs import get_logger
+from services.common.retention import RetentionJob, delete_batch
 from services.common.sealed import FixedSealed, reseal_clear
 from services.warning.adapters import recipients_repo, tables, warnings_repo
 from services.warning.adapters.tables import (
@@ -188,60 +191,55 @@ async def erase(uow: UnitOfWork, user_id: str, now: datetime) -> int:
     return done
 
 
-@dataclass
-class RetentionPruner:
-    """Every ``prune_seconds``: what docs/data.md says the warning service keeps no longer."""
+def retention_jobs(settings: WarningSettings) -> list[RetentionJob]:
+    """What docs/data.md says the warning service keeps no longer, besides contacts and
+    once-per-window claims (``contacts.retention_jobs``): run by the shared retention loop,
+    in batches, like every other retention of the suite."""
+    return [
+        RetentionJob("fanout_targets", settings.contact_retention, _prune_fanout_targets),
+        RetentionJob("warning_rows", settings.warning_retention, _prune_warnings),
+        RetentionJob("notifications", settings.warning_retention, _prune_notifications),
+        RetentionJob("followed_numbers", settings.contact_retention, _prune_followed_numbers),
+    ]
 
-    db: Database
-    settings: WarningSettings
 
-    async def prune(self, now: datetime) -> dict[str, int]:
-        s = self.settings
-        async with UnitOfWork(self.db) as uow:
-            conn = uow.conn
-            # Contacts and once-per-window claims go with the shared retention loop
-            # (contacts.retention_jobs); the rest of what docs/data.md bounds goes here.
-            found: dict[str, int] = {}
-            done = sa.select(fanouts.c.id).where(
-                fanouts.c.done_time.is_not(None), fanouts.c.done_time < now - s.contact_retention
-            )
-            found["fanout_targets"] = int(
-                (
-                    await conn.execute(
-                        sa.delete(fanout_targets).where(fanout_targets.c.fanout_id.in_(done))
-                    )
-                ).rowcount
-            )
-            found["warning_rows"] = await _delete_warnings(
-                conn, warnings.c.create_time < now - s.warning_retention
-            )
-            d = deliveries.c
-            found["notifications"] = int(
-                (
-                    await conn.execute(
-                        sa.delete(deliveries).where(
-                            d.warning_id.is_(None), d.create_time < now - s.warning_retention
-                        )
-                    )
-                ).rowcount
-            )
-            # A number the feed shows at no risk any more is not worth remembering.
-            f = followed_numbers.c
-            found["followed_numbers"] = int(
-                (
-                    await conn.execute(
-                        sa.delete(followed_numbers).where(
-                            f.level <= int(RiskLevel.NONE),
-                            f.update_time < now - s.contact_retention,
-                        )
-                    )
-                ).rowcount
-            )
-            await uow.commit()
-        if any(found.values()):
-            log.info("retention pruned", **found)
-        return found
+async def _prune_fanout_targets(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """The targets of fan-outs done before the cutoff."""
+    done = sa.select(fanouts.c.id).where(
+        fanouts.c.done_time.is_not(None), fanouts.c.done_time < cutoff
+    )
+    return await delete_batch(conn, fanout_targets, fanout_targets.c.fanout_id.in_(done), limit)
 
-    async def step(self) -> float:
-        await self.prune(datetime.now(UTC))
-        return self.settings.prune_seconds
+
+async def _prune_warnings(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Up to ``limit`` warnings made before the cutoff, with their deliveries and tasks."""
+    ids = list(
+        (
+            await conn.execute(
+                sa.select(warnings.c.id).where(warnings.c.create_time < cutoff).limit(limit)
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    await _delete_warnings(conn, warnings.c.id.in_(ids))
+    return len(ids)
+
+
+async def _prune_notifications(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Notifications (deliveries of no warning) made before the cutoff."""
+    d = deliveries.c
+    return await delete_batch(
+        conn, deliveries, sa.and_(d.warning_id.is_(None), d.create_time < cutoff), limit
+    )
+
+
+async def _prune_followed_numbers(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """A number the feed last showed at no risk before the cutoff is not worth remembering."""
+    f = followed_numbers.c
+    return await delete_batch(
+        conn,
+        followed_numbers,
+        sa.and_(f.level <= int(RiskLevel.NONE), f.update_time < cutoff),
+        limit,
+    )
