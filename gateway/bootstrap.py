@@ -17,7 +17,6 @@ from gateway.adapters import tables
 from gateway.adapters.backends import Backends
 from gateway.adapters.keystore import KeyStore
 from gateway.domain.policy import POLICY, PROXIED
-from gateway.domain.ratelimit import RateLimiter
 from gateway.entrypoints.admin import AdminServicer
 from gateway.entrypoints.analyst import AnalystServicer
 from gateway.entrypoints.auth_interceptor import AuthInterceptor
@@ -38,8 +37,10 @@ from services.common.config import env_float, env_int
 from services.common.db import Database
 from services.common.idempotency import retention_job
 from services.common.logs import get_logger
+from services.common.ratelimit import RateLimiter
 from services.common.retention import Retention, RetentionSettings
 from services.common.server import Binding
+from services.common.throttle import FailureThrottle
 
 VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
 log = get_logger("gateway")
@@ -82,7 +83,7 @@ class GatewayComponent:
         self.backends = Backends()
         self.background = Background()
         self.auth = Authenticator(
-            self.keys, self.limiter, RateLimiter(failures_per_second, failure_burst)
+            self.keys, self.limiter, FailureThrottle(self.name, failures_per_second, failure_burst)
         )
         self.streams = OpenStreams(streams_per_key)
         self._revocations: asyncio.Task[None] | None = None

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from gateway.domain.policy import Rule
-from gateway.service_layer.auth import AUTH_HEADER, Authenticator, peer_host
+from gateway.service_layer.auth import AUTH_HEADER, Authenticator
 from gateway.service_layer.streams import OpenStreams
 from services.common import context as ctx
 from services.common.auth import guarded
@@ -34,9 +34,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def _admit(self, method: str, context: Context) -> None:
         rule = self.policy[method]
         metadata = dict(context.invocation_metadata() or ())
-        caller = await self.auth.authenticate(
-            str(metadata.get(AUTH_HEADER, "")), peer_host(context.peer())
-        )
+        caller = await self.auth.authenticate(str(metadata.get(AUTH_HEADER, "")), context.peer())
         self.auth.authorize(caller, rule, method)
         # Whoever the client claims to be, downstream calls speak for who it really is.
         ctx.principal_var.set(caller.principal.header)

@@ -10,38 +10,29 @@ from __future__ import annotations
 from gateway.adapters.keystore import KeyStore
 from gateway.domain.policy import Rule
 from gateway.domain.principals import KeyHolder, key_principal, parse_token, secret_matches
-from gateway.domain.ratelimit import RateLimiter
 from services.common import metrics
 from services.common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from services.common.principals import InvalidPrincipal
+from services.common.ratelimit import RateLimiter
+from services.common.throttle import FailureThrottle
 
 AUTH_HEADER = "authorization"
 SERVICE = "gateway"
 
 
-def peer_host(peer: str) -> str:
-    """``ipv4:10.1.2.3:5678`` → ``ipv4:10.1.2.3``: failures count per address, not per port."""
-    host, sep, port = peer.rpartition(":")
-    return host if sep and port.isdigit() else peer
-
-
 class Authenticator:
-    def __init__(self, keys: KeyStore, limiter: RateLimiter, failures: RateLimiter) -> None:
+    def __init__(self, keys: KeyStore, limiter: RateLimiter, failures: FailureThrottle) -> None:
         self.keys = keys
         self.limiter = limiter
         #: Failed authentications per peer address.
         self.failures = failures
 
     def _refuse(self, peer: str, message: str) -> Unauthenticated:
-        self.failures.take(peer)
-        metrics.REFUSALS.labels(SERVICE, "unauthenticated").inc()
+        self.failures.failed(peer)
         return Unauthenticated(message)
 
     def _throttle(self, peer: str) -> None:
-        wait = self.failures.wait(peer)
-        if wait > 0:
-            metrics.REFUSALS.labels(SERVICE, "auth_throttled").inc()
-            raise ResourceExhausted("too many failed authentications; slow down", retry_after=wait)
+        self.failures.check(peer)
 
     async def authenticate(self, authorization: str, peer: str = "") -> KeyHolder:
         scheme, _, token = authorization.partition(" ")

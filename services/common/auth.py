@@ -4,7 +4,9 @@ Each service declares a deny-by-default table of which callers may call which of
 its methods: roles the gateway vouches for (citizen, carrier, bank, analyst; admin
 everywhere) and the suite's services by name. :class:`TokenInterceptor` verifies the
 signed token of each call (signature, issuer, audience, expiry), checks the table,
-and only then lets the handler run with the verified principal in context. It runs
+and only then lets the handler run with the verified principal in context. Failed
+checks are limited per peer address before the signature is checked
+(``services.common.throttle``, shared with the gateway): forged tokens cost little. It runs
 inside the shared interceptor, so its refusals are mapped and logged like any error.
 """
 
@@ -19,9 +21,11 @@ import grpc
 
 from services.common import context as ctx
 from services.common import metrics, tokens
+from services.common.config import env_float
 from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.interceptors import PASS_THROUGH_PREFIXES
 from services.common.principals import Principal, Role
+from services.common.throttle import FailureThrottle
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -151,23 +155,35 @@ def guarded(
 class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Verifies each call's token and checks the caller against the service's table."""
 
-    def __init__(self, service: str, policy: CallerPolicy) -> None:
+    def __init__(
+        self, service: str, policy: CallerPolicy, throttle: FailureThrottle | None = None
+    ) -> None:
         self.service = service
         self.policy = policy
         self.verifier = tokens.Verifier(tokens.keyring(), policy.audience)
+        self.throttle = throttle or FailureThrottle(
+            service,
+            env_float("AUTH_FAILURES_PER_SECOND", 5.0),
+            env_float("AUTH_FAILURE_BURST", 20.0, minimum=1.0),
+        )
 
     async def _admit(self, method: str, context: Context) -> None:
         ctx.service_var.set(self.service)
         if self.policy.is_open:
             return
+        peer = context.peer()
         try:
             token = bearer(dict(context.invocation_metadata() or ()), "a signed token")
+            if not self.verifier.remembers(token):
+                # A token not verified lately: the signature check is the expensive part,
+                # so an address that keeps failing is refused before it.
+                self.throttle.check(peer)
             try:
                 claims = self.verifier.verify(token)
             except tokens.InvalidToken as exc:
                 raise Unauthenticated(str(exc)) from None
         except Unauthenticated:
-            metrics.REFUSALS.labels(self.service, "unauthenticated").inc()
+            self.throttle.failed(peer)
             raise
         try:
             self.policy.check(method, claims.principal)

@@ -238,6 +238,10 @@ class Verifier:
         self.audience = audience
         self._cache: dict[str, Claims] = {}
 
+    def remembers(self, token: str) -> bool:
+        """Whether ``token`` was verified lately (a dictionary look-up, no signature check)."""
+        return token in self._cache
+
     def verify(self, token: str) -> Claims:
         now = time.time()
         cached = self._cache.get(token)

@@ -16,9 +16,14 @@ import jwt
 import pytest
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import MethodDescriptor
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from services import registry
-from services.common import tokens
+from services.api.antifraud.common.v1 import common_pb2 as c
+from services.api.antifraud.risk.v1 import risk_pb2 as rk
+from services.api.antifraud.risk.v1 import risk_pb2_grpc
+from services.common import metrics, tokens
 from services.common.auth import CallerPolicy, Callers
 from services.common.principals import Principal, Role
 from services.common.server import RunningServer
@@ -37,6 +42,10 @@ async def running(
         patch.setenv("ANTIFRAUD_DATA_DIR", str(data_dir))
         for peer in ("RISK", "REPORT", "WARNING", "IDENTITY", "PARTNERS"):
             patch.setenv(f"ANTIFRAUD_{peer}_TARGET", "127.0.0.1:1")
+        # Every refusal here comes from one address on purpose: not throttled for it (the
+        # throttle has its own test below).
+        patch.setenv("ANTIFRAUD_AUTH_FAILURES_PER_SECOND", "1000000")
+        patch.setenv("ANTIFRAUD_AUTH_FAILURE_BURST", "1000000")
         component = registry.build(request.param)
         async with serving(component) as found:
             yield found, component.caller_policy()
@@ -163,3 +172,48 @@ async def test_health_and_reflection_answer_without_a_token(
     async with grpc.aio.insecure_channel(server.address) as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_flood_of_forged_tokens_is_throttled_before_the_signature_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forged tokens from one address spend its budget of failures; then they are refused
+    RESOURCE_EXHAUSTED with RetryInfo before any signature is checked, while a caller whose
+    token was verified lately keeps being served from the same address."""
+    monkeypatch.setenv("ANTIFRAUD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ANTIFRAUD_AUTH_FAILURES_PER_SECOND", "1")
+    monkeypatch.setenv("ANTIFRAUD_AUTH_FAILURE_BURST", "20")
+    strangers = tmp_path / "strangers"
+    tokens.ensure_key("gateway", strangers)
+    forger = tokens.Minter(tokens.Keyring(strangers))
+    valid = tokens.Minter(tokens.keyring()).token(Principal(Role.ANALYST, "a1"), "risk")
+    check = rk.CheckIndicatorRequest(
+        indicator=c.Indicator(kind=c.INDICATOR_KIND_PHONE_NUMBER, value="96110")
+    )
+    component = registry.build("risk")
+    async with (
+        serving(component) as running,
+        grpc.aio.insecure_channel(running.address) as channel,
+    ):
+        risk = risk_pb2_grpc.RiskServiceStub(channel)
+        await risk.CheckIndicator(check, metadata=(("authorization", f"Bearer {valid}"),))
+        verified = metrics.REFUSALS.labels("risk", "unauthenticated")._value.get()
+        codes: list[grpc.StatusCode] = []
+        for i in range(60):
+            forged = forger.token(Principal(Role.ANALYST, f"f{i}"), "risk")
+            try:
+                await risk.CheckIndicator(check, metadata=(("authorization", f"Bearer {forged}"),))
+            except grpc.aio.AioRpcError as err:
+                codes.append(err.code())
+                if err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+                    assert status is not None
+                    assert any(d.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for d in status.details)
+        answer = await risk.CheckIndicator(check, metadata=(("authorization", f"Bearer {valid}"),))
+    assert codes[:20] == [grpc.StatusCode.UNAUTHENTICATED] * 20
+    assert codes[-1] is grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Only the budget's worth of signatures were checked and failed (a second or two of
+    # refill at most), not the sixty.
+    failed = metrics.REFUSALS.labels("risk", "unauthenticated")._value.get() - verified
+    assert failed < 30
+    assert answer.verdict is not None

@@ -15,9 +15,9 @@ from gateway.domain.principals import (
     parse_token,
     secret_matches,
 )
-from gateway.domain.ratelimit import RateLimiter
 from services.api.antifraud.gateway.v1 import gateway_pb2  # noqa: F401 - registers descriptors
 from services.common.principals import InvalidPrincipal, Principal, Role
+from services.common.ratelimit import RateLimiter
 
 
 def test_keys_round_trip_and_only_their_hash_matches() -> None:

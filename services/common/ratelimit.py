@@ -1,8 +1,9 @@
-"""Token buckets: per API key for calls, per peer address for failed authentications.
+"""Token buckets: the gateway's per API key for calls, and every server's per peer
+address for failed authentications (``services.common.throttle``).
 
-Each gateway replica keeps its own buckets (a limit per replica): a caller
-spread over N replicas gets at most N times the rate, which is the usual
-trade for not putting a shared store on every request's path.
+Each replica keeps its own buckets (a limit per replica): a caller spread over N
+replicas gets at most N times the rate, which is the usual trade for not putting a
+shared store on every request's path.
 """
 
 from __future__ import annotations
