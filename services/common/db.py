@@ -165,8 +165,10 @@ class Database:
     async def _migrate(self, engine: AsyncEngine, cfg: Config, revision: str) -> None:
         async with engine.connect() as conn:
             if not self.is_sqlite:
-                # One migrator at a time per service; the others wait, then find nothing to do.
-                key = int.from_bytes(hashlib.sha256(self.service.encode()).digest()[:4], "big")
+                # One migrator at a time per service and schema; the others wait, then find
+                # nothing to do. Another schema (another deployment) does not wait.
+                scope = f"{self.schema or ''}:{self.service}"
+                key = int.from_bytes(hashlib.sha256(scope.encode()).digest()[:4], "big")
                 await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
                 if self.schema:
                     await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))

@@ -36,8 +36,12 @@ log = get_logger("risk.repository")
 T = TypeVar("T")
 
 #: Serialises writers of the change feed on PostgreSQL so change ids become
-#: visible in order; a follower at cursor N can then never miss an id below N.
-_CHANGES_LOCK = 0x5249534B  # "RISK"
+#: visible in order; a follower at cursor N can then never miss an id below N. Keyed by
+#: the schema the connection writes to (its search_path): risk deployments sharing one
+#: PostgreSQL server, each in its own schema, do not wait for each other's writers.
+_FEED_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :scope, 0))"
+).bindparams(scope="/risk.feed")
 
 
 def _aware(value: datetime) -> datetime:
@@ -152,9 +156,7 @@ class RiskRepository:
 
     async def lock_feed(self) -> None:
         if self.conn.dialect.name == "postgresql":
-            await self.conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHANGES_LOCK}
-            )
+            await self.conn.execute(_FEED_LOCK)
 
     async def find_id(self, kind: IndicatorKind, value: str) -> int | None:
         found: int | None = await self.conn.scalar(
