@@ -70,6 +70,7 @@ class OutboxEvent:
     key: str
     payload: bytes
     attempts: int
+    create_time: datetime | None = None
 
 
 Handler = Callable[[OutboxEvent], Awaitable[None]]
@@ -177,6 +178,7 @@ class OutboxRelay:
         concurrency: int = 32,
         poll_seconds: float = 0.25,
         max_attempts: int = 50,
+        max_age: timedelta | None = None,
     ) -> None:
         self.db = db
         self.table = table
@@ -184,6 +186,10 @@ class OutboxRelay:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
+        #: Events older than this fail for good instead of being retried: past the
+        #: receivers' idempotency window a retry could be applied twice
+        #: (``RetentionSettings.outbox_retry_age``).
+        self.max_age = max_age
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -273,9 +279,12 @@ class OutboxRelay:
                 sa.update(t)
                 .where(t.c.id.in_(ids))
                 .values(lease_until=now + LEASE, attempts=t.c.attempts + 1)
-                .returning(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.attempts)
+                .returning(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.attempts, t.c.create_time)
             )
-            events = [OutboxEvent(r.id, r.topic, r.key, bytes(r.payload), r.attempts) for r in rows]
+            events = [
+                OutboxEvent(r.id, r.topic, r.key, bytes(r.payload), r.attempts, r.create_time)
+                for r in rows
+            ]
         return sorted(events, key=lambda e: e.id)
 
     async def relay_once(self) -> int:
@@ -322,6 +331,14 @@ class OutboxRelay:
                 .values(deliver_time=datetime.now(UTC), lease_until=None, last_error=None)
             )
 
+    def _too_old(self, event: OutboxEvent) -> bool:
+        if self.max_age is None or event.create_time is None:
+            return False
+        created = event.create_time
+        if created.tzinfo is None:  # SQLite hands back naive UTC
+            created = created.replace(tzinfo=UTC)
+        return datetime.now(UTC) - created > self.max_age
+
     async def _deliver(self, event: OutboxEvent) -> bool:
         """True when delivered; a failure is recorded with its next attempt time."""
         handler = self.handlers.get(event.topic)
@@ -330,6 +347,11 @@ class OutboxRelay:
             try:
                 if handler is None:
                     raise PermanentFailure(f"no handler for topic {event.topic}")
+                if self._too_old(event):
+                    raise PermanentFailure(
+                        "older than the receivers' idempotency window: a retry could be "
+                        "applied twice"
+                    )
                 await handler(event)
                 return True
             except asyncio.CancelledError:

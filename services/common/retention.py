@@ -9,10 +9,19 @@ may run the same job at once (they delete the same rows once).
 
 | variable | default | what is kept, and for how long |
 | --- | --- | --- |
-| ``ANTIFRAUD_IDEMPOTENCY_RETENTION_HOURS`` | 24 | a request id answers with its first response |
+| ``ANTIFRAUD_IDEMPOTENCY_RETENTION_HOURS`` | 24 | a request id answers with its first response (outbox retries: below) |
 | ``ANTIFRAUD_OUTBOX_RETENTION_HOURS`` | 24 | delivered outbox rows (failed ones stay) |
 | ``ANTIFRAUD_RISK_FEED_RETENTION_DAYS`` | 7 | the risk change feed; an older cursor is expired |
 | ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS`` | 600 | how often the jobs run |
+
+The outbox and the idempotency window are one contract: a relay retries an event with
+the same key until it is delivered, and the receiver (our services, the partners)
+answers a key it has seen with its first response only while it still remembers the key,
+for the idempotency window. A retry after that could be applied twice, so the relays
+retry an event for ``outbox_retry_age``, the window less an hour's margin, and then fail
+it for good (``fail_time``, ``antifraud_outbox_failures_total{kind="permanent"}``) for
+an operator to look at. One setting serves both sides: every process of a deployment
+reads the same ``ANTIFRAUD_IDEMPOTENCY_RETENTION_HOURS``.
 """
 
 from __future__ import annotations
@@ -44,6 +53,12 @@ class RetentionSettings:
     risk_feed: timedelta = timedelta(days=7)
     interval_seconds: float = 600.0
     batch: int = 5000
+
+    @property
+    def outbox_retry_age(self) -> timedelta:
+        """How long a relay retries an event: while every receiver still remembers its key
+        (the idempotency window less an hour, or half of a window shorter than two hours)."""
+        return max(self.idempotency - timedelta(hours=1), self.idempotency / 2)
 
     @classmethod
     def from_env(cls) -> RetentionSettings:

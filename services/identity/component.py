@@ -64,6 +64,7 @@ class IdentityComponent:
                 TOPIC_OUTCOME: self.notices.outcome,
                 TOPIC_USER_NOTICE: self.notices.user_notice,
             },
+            max_age=kept.outbox_retry_age,
         )
         self._closers = list(closers)
         self._sweeper: asyncio.Task[None] | None = None

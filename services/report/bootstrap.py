@@ -98,6 +98,7 @@ class ReportComponent:
             self.delivery.handlers(),
             poll_seconds=poll_seconds,
             max_attempts=MAX_ATTEMPTS,
+            max_age=kept.outbox_retry_age,
         )
         self.servicer = ReportServicer(db, self.rules, self.warning, self.relay.wake)
         self.identity = IdentityDirectory(identity_target or target("identity"))

@@ -95,6 +95,7 @@ class WarningComponent:
                 ),
             },
             max_attempts=settings.max_attempts,
+            max_age=kept.outbox_retry_age,
         )
         self.fanout = FanoutWorker(db, settings, self.hub, self.relay.wake)
         self.loops = [

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from services.common.db import Database
 from services.common.outbox import OutboxEvent, OutboxRelay, enqueue, outbox_table
+from services.common.retention import RetentionSettings
 
 TOPIC = "stop-payment"
 
@@ -131,3 +132,41 @@ async def test_a_restarted_relay_does_not_wait_out_old_backoff(
         assert len(peer.received) == 5
     finally:
         await relay.stop()
+
+
+async def test_an_event_older_than_the_idempotency_window_fails_instead_of_being_retried(
+    outbox: tuple[Database, sa.Table],
+) -> None:
+    """Past the receivers' idempotency window a retry could be applied twice: the relay
+    fails such an event for good (for an operator) and still delivers the fresh ones."""
+    db, table = outbox
+    settings = RetentionSettings(idempotency=timedelta(hours=24))
+    assert settings.outbox_retry_age == timedelta(hours=23)
+    async with db.engine.begin() as conn:
+        await enqueue(conn, table, TOPIC, "order-stale", b"x")
+        await conn.execute(
+            sa.update(table)
+            .where(table.c.key == "order-stale")
+            .values(create_time=datetime.now(UTC) - timedelta(hours=23, minutes=30))
+        )
+        await enqueue(conn, table, TOPIC, "order-fresh", b"x")
+    peer = Peer()
+    peer.up = True
+    relay = OutboxRelay(
+        db, table, {TOPIC: peer}, poll_seconds=0.05, max_age=settings.outbox_retry_age
+    )
+    relay.start()
+    try:
+
+        async def settled() -> bool:
+            return len(await _waiting(db, table)) == 0
+
+        await _until(settled)
+    finally:
+        await relay.stop()
+    assert peer.received == ["order-fresh"]
+    async with db.engine.begin() as conn:
+        failed = list(
+            await conn.scalars(sa.select(table.c.key).where(table.c.fail_time.is_not(None)))
+        )
+    assert failed == ["order-stale"]
