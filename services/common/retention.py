@@ -9,7 +9,7 @@ may run the same job at once (they delete the same rows once).
 
 | variable | default | what is kept, and for how long |
 | --- | --- | --- |
-| ``ANTIFRAUD_IDEMPOTENCY_RETENTION_HOURS`` | 24 | a request id answers with its first response (see below) |
+| ``ANTIFRAUD_IDEMPOTENCY_RETENTION_HOURS`` | 24 | a request id answers with its first response |
 | ``ANTIFRAUD_OUTBOX_RETENTION_HOURS`` | 24 | delivered outbox rows (failed ones stay) |
 | ``ANTIFRAUD_RISK_FEED_RETENTION_DAYS`` | 7 | the risk change feed; an older cursor is expired |
 | ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS`` | 600 | how often the jobs run |
