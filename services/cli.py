@@ -16,7 +16,7 @@ import asyncio
 import sys
 from functools import partial
 
-from services import registry, token_command
+from services import registry, tls_command, token_command
 from services.common import config, lifecycle, logs
 from services.common.config import ServerSettings, SettingError
 from services.common.health_client import is_serving
@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("key_id")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     token_command.add_parsers(sub)
+    tls_command.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         lifecycle.die_with_supervisor()  # first: the supervisor may die at any moment
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return lifecycle.EXIT_BAD_SETTING
     if args.command in ("token", "token-keys"):
         return token_command.run(args)
+    if args.command == "tls-certs":
+        return tls_command.run(args)
     if args.command == "up":
         return _up(args)
     if args.command == "keys":

@@ -301,6 +301,11 @@ def listen_addr(service: str) -> str:
     return env_parsed(f"{env_key(service)}_ADDR", default, _check_addr, ADDR_FORM)
 
 
+def health_addr(service: str) -> str:
+    """``ANTIFRAUD_<SERVICE>_HEALTH_ADDR``: where plaintext health is served, if anywhere."""
+    return env_parsed(f"{env_key(service)}_HEALTH_ADDR", "", _check_addr, ADDR_FORM)
+
+
 def target(service: str) -> str:
     """Where a peer service is reached: ``ANTIFRAUD_<SERVICE>_TARGET``, else its listen address."""
     return env(f"{env_key(service)}_TARGET") or listen_addr(service)
@@ -327,6 +332,9 @@ class ServerSettings:
     #: On SIGTERM: NOT_SERVING, still taking calls this long, then the grace.
     drain_seconds: float = 0.0
     tls: TlsSettings = field(default_factory=TlsSettings)
+    #: A plaintext port serving the health service alone (``<NAME>_HEALTH_ADDR``), for
+    #: probes that cannot speak mutual TLS (Kubernetes gRPC probes, compose health checks).
+    health_addr: str = ""
 
     @classmethod
     def from_env(cls, name: str, addr: str | None = None) -> ServerSettings:
@@ -336,6 +344,7 @@ class ServerSettings:
             addr=addr if addr is not None else listen_addr(name),
             grace_seconds=settings.grace_seconds,
             drain_seconds=env_float("DRAIN_SECONDS", 1.0),
+            health_addr=health_addr(name),
             tls=TlsSettings(
                 cert=settings.tls_cert, key=settings.tls_key, client_ca=settings.tls_client_ca
             ),

@@ -114,6 +114,9 @@ class RunningServer:
     names: list[str] = field(default_factory=list)
     refresher: asyncio.Task[None] | None = None
     probe: asyncio.Task[None] | None = None
+    #: The plaintext health-only server and its port, when one was asked for.
+    health_server: grpc.aio.Server | None = None
+    health_port: int = 0
 
     @property
     def address(self) -> str:
@@ -137,6 +140,8 @@ class RunningServer:
         if drain > 0:
             await asyncio.sleep(drain)
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         await self.component.stop()
 
     async def watch_database(self, db: Database) -> None:
@@ -201,6 +206,12 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
     else:
         port = server.add_secure_port(settings.addr, credentials)
     running = RunningServer(component, server, port, health_servicer, names)
+    if settings.health_addr:
+        # Health alone, in plaintext, for probes that cannot present a client certificate:
+        # the same servicer (so the same answers), and nothing else on that port.
+        running.health_server = grpc.aio.server(options=channel_options())
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, running.health_server)
+        running.health_port = running.health_server.add_insecure_port(settings.health_addr)
     await running.set_serving(False)
     # The component is ready (migrated, loaded) before the port takes calls, so no
     # call is answered from a half-loaded state. Background work it starts calls
@@ -212,6 +223,8 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
         ctx.service_var.reset(as_service)
     try:
         await server.start()
+        if running.health_server is not None:
+            await running.health_server.start()
     except BaseException:
         await component.stop()
         raise

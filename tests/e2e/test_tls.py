@@ -127,3 +127,55 @@ async def test_servers_speak_tls_and_clients_follow_configuration(
                 assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await running.stop(0.5)
+
+
+async def test_issued_certificates_name_each_process_and_probes_get_plaintext_health(
+    tmp_path: Path,
+) -> None:
+    """`antifraud tls-certs`: one certificate per process, its name in the SAN, usable for
+    mutual TLS; a server with a health address serves plaintext health there and nothing
+    else, for probes that cannot present a certificate."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from services import tls_command
+
+    folder = tmp_path / "certs"
+    assert set(tls_command.issue(folder, ["risk", "gateway"])) == {"ca", "risk", "gateway"}
+    assert tls_command.issue(folder, ["risk", "gateway"]) == []  # kept: safe at every start
+    assert oct((folder / "risk.key").stat().st_mode & 0o777) == "0o600"
+    cert = x509.load_pem_x509_certificate((folder / "risk.crt").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "risk" in names.get_values_for_type(x509.DNSName)
+
+    def pem(name: str) -> bytes:
+        return (folder / name).read_bytes()
+
+    tls = TlsSettings(str(folder / "risk.crt"), str(folder / "risk.key"), str(folder / "ca.crt"))
+    settings = ServerSettings("echo", "127.0.0.1:0", tls=tls, health_addr="127.0.0.1:0")
+    running = await start_server(EchoComponent(), settings)
+    try:
+        as_gateway = grpc.ssl_channel_credentials(
+            pem("ca.crt"), pem("gateway.key"), pem("gateway.crt")
+        )
+        for expected, works in (("risk", True), ("report", False)):
+            # The name dialled must be in the server's certificate: risk's cannot pass for
+            # report's.
+            options = [("grpc.ssl_target_name_override", expected)]
+            async with grpc.aio.secure_channel(running.address, as_gateway, options) as channel:
+                if works:
+                    assert await _echo(channel) == "12345"
+                else:
+                    with pytest.raises(grpc.aio.AioRpcError) as err:
+                        await _echo(channel)
+                    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        health = f"127.0.0.1:{running.health_port}"
+        async with grpc.aio.insecure_channel(health) as plain:
+            reply = await health_pb2_grpc.HealthStub(plain).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await _echo(plain)
+            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        await running.stop(0.5)
