@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import grpc
 
 from services.api.antifraud.common.v1 import common_pb2
@@ -420,35 +423,30 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def ListLinkedAccounts(
         self, request: pb.ListLinkedAccountsRequest, context: Context
     ) -> pb.ListLinkedAccountsResponse:
-        principal = _principal()
-        with collecting() as v:
-            user_id = convert.identifier(v, "user_id", request.user_id)
-            page_size = validation.page_size(v, request.page_size)
-        result = await lookups.list_linked_accounts(
-            self.deps, principal, user_id, page_size, request.page_token, ctx.current_request_id()
-        )
+        result = await self._listing(request, lookups.list_linked_accounts)
         return pb.ListLinkedAccountsResponse(
             linked_accounts=[convert.linked_account(a) for a in result.page.items],
-            next_page_token=result.next_page_token,
-            sources=[convert.source(s) for s in result.sources],
-            complete=result.complete,
+            **_listed(result),
         )
 
     async def ListBankCards(
         self, request: pb.ListBankCardsRequest, context: Context
     ) -> pb.ListBankCardsResponse:
+        result = await self._listing(request, lookups.list_bank_cards)
+        return pb.ListBankCardsResponse(
+            cards=[convert.bank_card(c) for c in result.page.items], **_listed(result)
+        )
+
+    async def _listing(
+        self, request: _UserPageRequest, look_up: Callable[..., Awaitable[lookups.Listing[T]]]
+    ) -> lookups.Listing[T]:
+        """A page of what partners hold for a user: the user and page checked, then asked."""
         principal = _principal()
         with collecting() as v:
             user_id = convert.identifier(v, "user_id", request.user_id)
             page_size = validation.page_size(v, request.page_size)
-        result = await lookups.list_bank_cards(
+        return await look_up(
             self.deps, principal, user_id, page_size, request.page_token, ctx.current_request_id()
-        )
-        return pb.ListBankCardsResponse(
-            cards=[convert.bank_card(c) for c in result.page.items],
-            next_page_token=result.next_page_token,
-            sources=[convert.source(s) for s in result.sources],
-            complete=result.complete,
         )
 
     # ---------------------------------------------------------------------- audit
@@ -504,6 +502,19 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         user_id = _internal_user(request.user_id)
         deleted = await privacy.erase(self.deps, user_id)
         return pb.ErasePersonalDataResponse(erased=deleted is not None, deleted_count=deleted or 0)
+
+
+T = TypeVar("T")
+_UserPageRequest = pb.ListLinkedAccountsRequest | pb.ListBankCardsRequest
+
+
+def _listed(result: lookups.Listing[Any]) -> dict[str, Any]:
+    """The fields every partner listing answers with besides its items."""
+    return {
+        "next_page_token": result.next_page_token,
+        "sources": [convert.source(s) for s in result.sources],
+        "complete": result.complete,
+    }
 
 
 def _internal_user(user_id: str) -> str:
