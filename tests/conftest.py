@@ -27,10 +27,21 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _PG:
-        terminalreporter.write_line(
-            "NOTE: PostgreSQL was not reachable; every PostgreSQL variant was skipped.", yellow=True
-        )
+    if _PG:
+        return
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "postgres" in getattr(report, "keywords", {})
+    ]
+    terminalreporter.write_sep("!", "PostgreSQL SKIPPED", yellow=True, bold=True)
+    terminalreporter.write_line(
+        f"PostgreSQL was not reachable at {harness.PG_URL}: {len(skipped)} PostgreSQL "
+        "variant(s) skipped. What was tested ran on SQLite only; start PostgreSQL (trust "
+        "auth, database `test`) for the full suite.",
+        yellow=True,
+        bold=True,
+    )
 
 
 BACKENDS = [
@@ -40,7 +51,7 @@ BACKENDS = [
         id="postgresql",
         marks=[
             pytest.mark.postgres,
-            pytest.mark.skipif(not _PG, reason="PostgreSQL not reachable at 127.0.0.1:5432"),
+            pytest.mark.skipif(not _PG, reason=f"PostgreSQL not reachable at {harness.PG_URL}"),
         ],
     ),
 ]
