@@ -223,5 +223,7 @@ class Supervisor:
                 child.proc.send_signal(sig)
 
 
-def child_argv(name: str) -> list[str]:
-    return [sys.executable, "-m", "services.cli", "serve", name]
+def child_argv(name: str, worker: int = 0) -> list[str]:
+    """How a child is started; ``worker`` k >= 1 shares its address with its siblings."""
+    argv = [sys.executable, "-m", "services.cli", "serve", name]
+    return [*argv, "--worker", str(worker)] if worker else argv
