@@ -25,7 +25,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.message import Message
 
-from services.common import tokens
+from services.common import lifecycle, tokens
 from services.common.clients import SpeakAs, open_channel
 from services.common.config import env_key
 from services.common.health_client import wait_serving
@@ -47,6 +47,11 @@ class Result:
     baseline_name: str = ""
     target: str = ""
     notes: str = ""
+    #: A figure that is one point of a cost curve: the curve's name (its y axis) and where
+    #: on the x axis this point lies (indicators, clients, values per message, contacts).
+    curve: str = ""
+    x: float | None = None
+    x_label: str = ""
 
     @property
     def ratio(self) -> float | None:
@@ -168,11 +173,21 @@ def channel(address: str, principal: str) -> grpc.aio.Channel:
 
 
 class Server:
-    """`antifraud serve NAME` in its own process, on a free port."""
+    """`antifraud serve NAME` in its own process, on a free port (or, as worker ``worker``
+    of several, on the ``address`` its siblings share)."""
 
-    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        worker: int = 0,
+        address: str = "",
+    ) -> None:
         self.name = name
-        self.address = f"127.0.0.1:{free_port()}"
+        self.worker = worker
+        self.address = address or f"127.0.0.1:{free_port()}"
         self.env = {
             **os.environ,
             **env,
@@ -182,18 +197,35 @@ class Server:
             "ANTIFRAUD_LOG_FORMAT": "json",
             "ANTIFRAUD_DATA_DIR": str(workdir / "data"),
         }
-        self.log = workdir / f"{name}.log"
+        self.log = workdir / f"{name}{f'-{worker}' if worker else ''}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self, timeout: float = 120) -> None:
+        # The process says "ready" on a pipe once its own server is SERVING (as under
+        # `antifraud up`): health on a shared address may be a sibling worker answering.
+        read_end, write_end = os.pipe()
+        env = {**self.env, lifecycle.READY_FD: str(write_end)}
         with open(self.log, "ab") as log:  # noqa: ASYNC230 - start-up, not a request path
             self.proc = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, "-m", "services.cli", "serve", self.name],
-                env=self.env,
+                [
+                    sys.executable,
+                    "-m",
+                    "services.cli",
+                    "serve",
+                    self.name,
+                    *(["--worker", str(self.worker)] if self.worker else []),
+                ],
+                env=env,
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=(write_end,),
             )
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as ready:
+            said = await asyncio.wait_for(asyncio.to_thread(ready.readline), timeout)
+        if said.strip() != b"ready":
+            raise RuntimeError(f"{self.name} did not start; see {self.log}")
         await wait_serving(self.address, timeout=timeout)
 
     def stop(self) -> None:
@@ -266,6 +298,9 @@ def write_report(run: Run, path: Path) -> None:
             f"| {r.suite} | {r.name} | {r.value:,.2f} | {r.unit} | {base} | {ratio} | {r.target} |"
         )
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    from bench.plot import plot_curves  # matplotlib only when results are written
+
+    plot_curves(run.results, path.with_suffix(".png"))
 
 
 def run_async(coro: object) -> None:
