@@ -3,7 +3,8 @@
 For SQLite and (when reachable) PostgreSQL, with partners, risk and warning each in their
 own process (`antifraud serve NAME`):
 
-- COUNT numbers (10,000 and 100,000; 2,000 and 10,000 with --quick: a curve) were each in contact with one number
+- COUNT numbers (10,000 and 100,000; 2,000 and 10,000 with --quick: a curve) were each
+  in contact with one number
   recently (carrier contact events, spread over three carriers, with varied recency so
   that the warnings come out LOW, MEDIUM and HIGH); the police then confirm the number
   on the risk service;
@@ -205,7 +206,8 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
         risk_env["ANTIFRAUD_RISK_DB_SCHEMA"] = risk_schema
         warning_env["ANTIFRAUD_WARNING_DB_SCHEMA"] = schema
     else:
-        risk_env["ANTIFRAUD_RISK_DATABASE_URL"] = f"sqlite+aiosqlite:///{run.workdir / f'risk-{count}.db'}"
+        risk_db = run.workdir / f"risk-{count}.db"
+        risk_env["ANTIFRAUD_RISK_DATABASE_URL"] = f"sqlite+aiosqlite:///{risk_db}"
     risk = Server("risk", risk_env, run.workdir)
     warning_env["ANTIFRAUD_RISK_TARGET"] = risk.address
     warning = Server("warning", warning_env, run.workdir)
