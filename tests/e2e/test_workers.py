@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import grpc
+import pytest
 
 from services.api.antifraud.common.v1 import common_pb2 as c
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
@@ -19,6 +20,8 @@ from services.common.health_client import wait_serving
 from tests import harness
 from tests.e2e.deployment import eventually
 from tests.e2e.test_supervisor import WAIT, up, wait_gone
+
+pytestmark = pytest.mark.slow
 
 
 def _phone() -> str:
