@@ -241,7 +241,8 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
             fanout_plain,
             "plain inserts of the same rows",
             notes=f"{queued:.1f} s from UpsertIndicator to the fan-out done",
-            target="<= 10 s at 100,000" if count == 100_000 else "",
+            # 100,000 queued in at most 10 s.
+            target=">= 10,000 warnings/s at 100,000" if count == 100_000 else "",
             curve=f"fan-out: warnings queued/s ({label})",
             x=count,
             x_label="contacts of the number",
@@ -255,6 +256,7 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
             "deliveries/s",
             delivery_plain,
             f"plain inserts, one transaction per row, {RELAY_CONCURRENCY} writers",
+            ">= 0.7x" if label == "PostgreSQL" else "",
             notes=f"{accepted:.1f} s from UpsertIndicator to the last SMS accepted",
         )
     )

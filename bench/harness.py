@@ -33,6 +33,8 @@ from services.common.principals import Principal
 from tests.harness import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A target the bench can check: a comparison, a number, and ``x`` when it is a ratio.
+_TARGET = re.compile(r"\s*(>=|<=|<|>)\s*([\d,]*\.?\d+)\s*(x)?")
 
 
 @dataclass
@@ -59,6 +61,26 @@ class Result:
             return None
         return self.value / self.baseline  # type: ignore[operator]
 
+    @property
+    def met(self) -> bool | None:
+        """Whether the target holds: ``>= 0.7x ...`` compares the ratio, ``< 5 ms ...`` the
+        value; None without a target (or one that says no number)."""
+        found = _TARGET.match(self.target)
+        if found is None:
+            return None
+        op, number, times = found.groups()
+        measured = self.ratio if times else self.value
+        if measured is None:
+            return None
+        bound = float(number.replace(",", ""))
+        return {">=": measured >= bound, "<=": measured <= bound,
+                ">": measured > bound, "<": measured < bound}[op]  # fmt: skip
+
+    @property
+    def verdict(self) -> str:
+        met = self.met
+        return "" if met is None else "met" if met else "NOT met"
+
 
 @dataclass
 class Run:
@@ -69,10 +91,14 @@ class Run:
     def add(self, result: Result) -> Result:
         self.results.append(result)
         ratio = f" ({result.ratio:.2f}x {result.baseline_name})" if result.ratio is not None else ""
+        target = f"  [{result.target}: {result.verdict}]" if result.verdict else ""
         print(
-            f"  {result.suite:<8} {result.name:<52} {result.value:>14,.2f} {result.unit}{ratio}",
+            f"  {result.suite:<8} {result.name:<52} {result.value:>14,.2f} {result.unit}"
+            f"{ratio}{target}",
             flush=True,
         )
+        if result.notes:
+            print(f"  {'':<8} {'':<52} {result.notes}", flush=True)
         return result
 
 
@@ -285,17 +311,18 @@ def stream_load(
 
 def write_report(run: Run, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [asdict(r) | {"ratio": r.ratio} for r in run.results]
+    rows = [asdict(r) | {"ratio": r.ratio, "met": r.met} for r in run.results]
     path.with_suffix(".json").write_text(json.dumps(rows, indent=2))
     lines = [
-        "| suite | figure | value | unit | baseline | ratio | target |",
-        "| --- | --- | ---: | --- | ---: | ---: | --- |",
+        "| suite | figure | value | unit | baseline | ratio | target | met |",
+        "| --- | --- | ---: | --- | ---: | ---: | --- | --- |",
     ]
     for r in run.results:
         base = f"{r.baseline:,.2f} ({r.baseline_name})" if r.baseline is not None else ""
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
         lines.append(
-            f"| {r.suite} | {r.name} | {r.value:,.2f} | {r.unit} | {base} | {ratio} | {r.target} |"
+            f"| {r.suite} | {r.name} | {r.value:,.2f} | {r.unit} | {base} | {ratio} | {r.target} "
+            f"| {r.verdict} |"
         )
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
     from bench.plot import plot_curves  # matplotlib only when results are written
