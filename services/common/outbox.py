@@ -23,6 +23,7 @@ from typing import Any
 
 import grpc
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import metrics
@@ -144,21 +145,25 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
 async def enqueue(
     conn: AsyncConnection, table: sa.Table, topic: str, key: str, payload: bytes
 ) -> None:
-    """Write an event in the caller's transaction; a key already queued is left as it is."""
+    """Write an event in the caller's transaction; a key already queued is left as it is.
+
+    One statement (``INSERT ... ON CONFLICT (key) DO NOTHING``), not a look-up and then an
+    insert: one round trip per event on the path of every accepted report."""
     now = datetime.now(UTC)
-    exists = await conn.scalar(sa.select(table.c.id).where(table.c.key == key))
-    if exists is not None:
-        return
-    await conn.execute(
-        sa.insert(table).values(
-            topic=topic,
-            key=key,
-            payload=payload,
-            create_time=now,
-            attempts=0,
-            next_attempt_time=now,
-        )
-    )
+    values = {
+        "topic": topic,
+        "key": key,
+        "payload": payload,
+        "create_time": now,
+        "attempts": 0,
+        "next_attempt_time": now,
+    }
+    statement: sa.Insert
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=["key"])
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])
+    await conn.execute(statement, values)
 
 
 def backoff(attempts: int) -> float:
