@@ -50,6 +50,8 @@ def test_defaults_and_case_insensitive_enumerations(monkeypatch: pytest.MonkeyPa
         ("ANTIFRAUD_REPORT_DATABASE_URL", "mysql://x", config.DATABASE_FORM),
         ("ANTIFRAUD_GATEWAY_ADDR", "localhost", config.ADDR_FORM),
         ("ANTIFRAUD_GATEWAY_ADDR", "[::1]:123456", config.ADDR_FORM),
+        ("ANTIFRAUD_RISK_WORKERS", "0", "a whole number >= 1"),
+        ("ANTIFRAUD_GATEWAY_WORKERS", "two", "a whole number >= 1"),
     ],
 )
 def test_a_bad_value_is_named(
@@ -107,3 +109,14 @@ def test_a_password_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     error = error_of(monkeypatch, ANTIFRAUD_DATABASE_URL="postgres://app:s3cret@db/x")
     assert error.value == "postgres://app:***@db/x"
     assert "s3cret" not in str(error)
+
+
+def test_workers_default_to_the_cores_for_risk_and_the_gateway_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cores = os.cpu_count() or 1
+    assert (config.workers("risk"), config.workers("gateway")) == (cores, cores)
+    assert (config.workers("report"), config.workers("partners")) == (1, 1)
+    monkeypatch.setenv("ANTIFRAUD_RISK_WORKERS", "3")
+    monkeypatch.setenv("ANTIFRAUD_WARNING_WORKERS", "2")
+    assert (config.workers("risk"), config.workers("warning")) == (3, 2)
