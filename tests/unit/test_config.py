@@ -120,3 +120,15 @@ def test_workers_default_to_the_cores_for_risk_and_the_gateway_only(
     monkeypatch.setenv("ANTIFRAUD_RISK_WORKERS", "3")
     monkeypatch.setenv("ANTIFRAUD_WARNING_WORKERS", "2")
     assert (config.workers("risk"), config.workers("warning")) == (3, 2)
+
+
+def test_each_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.common.metrics import metrics_addr
+
+    assert metrics_addr("risk", "127.0.0.1:50052") == "127.0.0.1:51052"
+    assert metrics_addr("risk", "127.0.0.1:50052", worker=1) == "127.0.0.1:51052"
+    assert metrics_addr("risk", "127.0.0.1:50052", worker=2) == "127.0.0.1:51152"
+    monkeypatch.setenv("ANTIFRAUD_RISK_METRICS_ADDR", "0.0.0.0:9100")
+    assert metrics_addr("risk", "127.0.0.1:50052", worker=3) == "0.0.0.0:9300"
+    monkeypatch.setenv("ANTIFRAUD_RISK_METRICS_ADDR", "off")
+    assert metrics_addr("risk", "127.0.0.1:50052", worker=2) is None
