@@ -208,20 +208,10 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
         _run_load(report.address, min(500, count), seed=1)  # warm up
         for seed, clients in enumerate(CLIENTS, start=2):
             got[clients] = _run_load(report.address, count, seed=seed, in_flight=clients)
-    baseline_schema = None if schema is None else harness.new_schema("bench_plain")
-    baseline_url = (
-        f"sqlite+aiosqlite:///{run.workdir / f'report-plain-{label}.db'}" if schema is None else url
-    )
-    db = Database("report", url=baseline_url, schema=baseline_schema)
-    plain: dict[int, float] = {}
-    try:
-        await db.migrate(VERSIONS)
-        for clients in CLIENTS:
-            plain[clients] = await plain_inserts(db, count, clients)
-    finally:
-        await db.dispose()
-        if baseline_schema is not None:
-            await harness.drop_schema(baseline_schema)
+    plain = {
+        clients: await _plain_fresh(run, label, url if schema is not None else None, count, clients)
+        for clients in CLIENTS
+    }
     for clients in CLIENTS:
         run.add(
             Result(
@@ -238,6 +228,21 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
                 x_label="concurrent clients",
             )
         )
+
+
+async def _plain_fresh(run: Run, label: str, pg_url: str | None, count: int, clients: int) -> float:
+    """Plain inserts into a fresh database of the same kind (a new SQLite file, or a new
+    PostgreSQL schema when ``pg_url`` is given); reports per second."""
+    schema = None if pg_url is None else harness.new_schema("bench_plain")
+    url = pg_url or f"sqlite+aiosqlite:///{run.workdir / f'report-plain-{label}-{clients}.db'}"
+    db = Database("report", url=url, schema=schema)
+    try:
+        await db.migrate(VERSIONS)
+        return await plain_inserts(db, count, clients)
+    finally:
+        await db.dispose()
+        if schema is not None:
+            await harness.drop_schema(schema)
 
 
 class StatementCounter:
