@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import uuid
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -100,7 +101,7 @@ async def test_workers_share_a_port_each_follow_the_index_and_restart_alone(
         await suite.wait_for(lambda: len(suite.events("restarted")) == 2)
         await wait_serving(address, timeout=WAIT)
         for number in (first, second):
-            await eventually(lambda n=number: _answers_high_on_every_connection(address, n), WAIT)
+            await eventually(partial(_answers_high_on_every_connection, address, number), WAIT)
 
         suite.proc.send_signal(signal.SIGTERM)
         assert suite.exit_status() == 0
