@@ -55,6 +55,8 @@ def plot_curves(results: list[Result], path: Path) -> Path | None:
         values = [p.value for p in points] + [p.baseline or 0.0 for p in with_base]
         if values and min(values) > 0 and max(values) / min(values) > 10:
             ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)  # from zero: a 1 % wobble must not look like a cliff
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(points[0].x_label)
         ax.set_ylabel(points[0].unit)
