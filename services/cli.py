@@ -152,12 +152,15 @@ def _up(args: argparse.Namespace) -> int:
             continue
         # Several processes on one port (SO_REUSEPORT), each its own server: each is
         # started, watched, restarted and stopped like any other child.
-        for worker in range(1, count + 1):
+        first = Child(f"{name}-1", child_argv(name, 1), label=f"{label} (worker 1 of {count})")
+        children.append(first)
+        for worker in range(2, count + 1):
             children.append(
                 Child(
                     f"{name}-{worker}",
                     child_argv(name, worker),
                     label=f"{label} (worker {worker} of {count})",
+                    after=first,
                 )
             )
     supervisor = Supervisor(
