@@ -1,6 +1,8 @@
 """`make bench`: every benchmark, one table, written to bench/results/.
 
-python -m bench [--quick] [--only risk,report,warning]
+python -m bench [--quick] [--only risk,report,warning] [--compare EARLIER.json]
+
+Writes bench/results/bench-<time>.json, .md and .png (the cost curves).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.compare import compare
 from bench.harness import Run, h2load_available, use_token_keys, write_report
 from services.common import logs
 
@@ -24,7 +27,13 @@ async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--quick", action="store_true", help="smaller data, shorter runs")
     parser.add_argument("--only", default=",".join(SUITES))
+    parser.add_argument(
+        "--compare", type=Path, help="an earlier results .json: print every figure's ratio to it"
+    )
     args = parser.parse_args(argv)
+    if args.compare is not None and not args.compare.is_file():
+        print(f"bench: --compare: no file {args.compare}")
+        return 2
     logs.configure(fmt="json", level="error")
     if not h2load_available():
         print("bench: h2load not found; install Debian's nghttp2-client (make bench does)")
@@ -46,7 +55,9 @@ async def main(argv: list[str]) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(__file__).parent / "results" / f"bench-{stamp}"
     write_report(run, out)
-    print(f"\n{out.with_suffix('.md').read_text()}\nwritten to {out}.md and .json")
+    print(f"\n{out.with_suffix('.md').read_text()}\nwritten to {out}.md, .json and .png")
+    if args.compare is not None:
+        print("\n" + compare(args.compare, out.with_suffix(".json")))
     return 0
 
 

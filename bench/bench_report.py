@@ -12,6 +12,9 @@ For SQLite and (when reachable) PostgreSQL:
   with SQLAlchemy Core by the same number of concurrent tasks, one transaction per
   report, with no reads, locks or checks.
 
+Each at 1, 8 and 64 concurrent clients (a curve), and the statements, transactions and
+round trips one report costs, counted in a report service run in the bench's process.
+
 The ratio says what the service's guarantees (idempotency, rate limit, duplicate
 check, corroboration in the database, outbox) cost over storing the bare rows.
 
@@ -30,6 +33,8 @@ import uuid
 from datetime import UTC, datetime
 
 import grpc
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.harness import ROOT, Result, Run, Server, servers
 from bench.harness import channel as channel_as
@@ -37,7 +42,7 @@ from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
 from services.common.db import Database
 from services.report.adapters import tables
-from services.report.bootstrap import VERSIONS
+from services.report.bootstrap import VERSIONS, build
 from tests import harness
 
 SUITE = "report"
@@ -85,7 +90,7 @@ async def _load(address: str, count: int, in_flight: int, seed: int) -> dict[str
     return {"per_second": (count - failed) / elapsed, "failed": failed, "seconds": elapsed}
 
 
-def _run_load(address: str, count: int, seed: int) -> dict[str, float]:
+def _run_load(address: str, count: int, seed: int, in_flight: int = IN_FLIGHT) -> dict[str, float]:
     out = subprocess.run(
         [
             sys.executable,
@@ -94,7 +99,7 @@ def _run_load(address: str, count: int, seed: int) -> dict[str, float]:
             "load",
             address,
             str(count),
-            str(IN_FLIGHT),
+            str(in_flight),
             str(seed),
         ],
         capture_output=True,
@@ -183,6 +188,10 @@ async def plain_inserts(db: Database, count: int, in_flight: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+#: Concurrent clients along the intake curve.
+CLIENTS = (1, 8, 64)
+
+
 async def _backend(run: Run, label: str, url: str, schema: str | None, count: int) -> None:
     env = {
         "ANTIFRAUD_REPORT_DATABASE_URL": url,
@@ -193,45 +202,110 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
     if schema is not None:
         env["ANTIFRAUD_REPORT_DB_SCHEMA"] = schema
     report = Server("report", env, run.workdir)
+    got: dict[int, dict[str, float]] = {}
     with servers(report):
         await report.start()
         _run_load(report.address, min(500, count), seed=1)  # warm up
-        got = _run_load(report.address, count, seed=2)
-    baseline_schema = None if schema is None else harness.new_schema("bench_plain")
-    baseline_url = (
-        f"sqlite+aiosqlite:///{run.workdir / 'report-plain.db'}" if schema is None else url
-    )
-    db = Database("report", url=baseline_url, schema=baseline_schema)
+        for seed, clients in enumerate(CLIENTS, start=2):
+            got[clients] = _run_load(report.address, count, seed=seed, in_flight=clients)
+    plain = {
+        clients: await _plain_fresh(run, label, url if schema is not None else None, count, clients)
+        for clients in CLIENTS
+    }
+    for clients in CLIENTS:
+        run.add(
+            Result(
+                SUITE,
+                f"SubmitReport durable reports accepted ({label}, {clients} in flight)",
+                got[clients]["per_second"],
+                "reports/s",
+                plain[clients],
+                "plain SQLAlchemy inserts of the same rows",
+                ">= 0.5x",
+                notes=f"{count:,} reports, {int(got[clients]['failed'])} failed",
+                curve=f"SubmitReport reports/s ({label})",
+                x=clients,
+                x_label="concurrent clients",
+            )
+        )
+
+
+async def _plain_fresh(run: Run, label: str, pg_url: str | None, count: int, clients: int) -> float:
+    """Plain inserts into a fresh database of the same kind (a new SQLite file, or a new
+    PostgreSQL schema when ``pg_url`` is given); reports per second."""
+    schema = None if pg_url is None else harness.new_schema("bench_plain")
+    url = pg_url or f"sqlite+aiosqlite:///{run.workdir / f'report-plain-{label}-{clients}.db'}"
+    db = Database("report", url=url, schema=schema)
     try:
         await db.migrate(VERSIONS)
-        plain = await plain_inserts(db, count, IN_FLIGHT)
+        return await plain_inserts(db, count, clients)
     finally:
         await db.dispose()
-        if baseline_schema is not None:
-            await harness.drop_schema(baseline_schema)
+        if schema is not None:
+            await harness.drop_schema(schema)
+
+
+class StatementCounter:
+    """Statements and transactions a database engine runs, counted by SQLAlchemy's events."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.statements = 0
+        self.transactions = 0
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._statement)
+        event.listen(sync, "begin", self._begin)
+
+    def _statement(self, *_: object) -> None:
+        self.statements += 1
+
+    def _begin(self, *_: object) -> None:
+        self.transactions += 1
+
+
+async def _profile(run: Run, label: str, url: str, schema: str | None) -> None:
+    """Where a report's time goes in the database: statements and transactions per
+    accepted report, counted in a report service run in this process (outbox relay
+    idle: its peers are unreachable on purpose, as in the throughput figure)."""
+    count = 200
+    component = build(url=url, schema=schema, risk_target="127.0.0.1:1",
+                      warning_target="127.0.0.1:1")  # fmt: skip
+    async with harness.serving(component) as running:
+        counter = StatementCounter(component.db.engine)
+        component.relay.poll_seconds = 3600.0  # only the calls' own work is counted
+        await _load(running.address, count, 8, seed=99)
+    per_report = counter.statements / count
+    # On PostgreSQL every statement is a round trip, and so are BEGIN and COMMIT.
+    trips = (counter.statements + 2 * counter.transactions) / count
     run.add(
         Result(
             SUITE,
-            f"SubmitReport durable reports accepted ({label}, {IN_FLIGHT} in flight)",
-            got["per_second"],
-            "reports/s",
-            plain,
-            "plain SQLAlchemy inserts of the same rows",
-            notes=f"{count:,} reports, {int(got['failed'])} failed; one transaction per report",
+            f"SubmitReport statements per report ({label})",
+            per_report,
+            "statements",
+            notes=(
+                f"{counter.transactions / count:.2f} transactions and about {trips:.1f} "
+                "round trips per report (statements + BEGIN/COMMIT)"
+            ),
         )
     )
 
 
 async def run(run: Run) -> None:
-    count = 2_000 if run.quick else 10_000
+    count = 1_000 if run.quick else 10_000
     sqlite_url = f"sqlite+aiosqlite:///{run.workdir / 'report-bench.db'}"
     await _backend(run, "SQLite", sqlite_url, None, count)
+    await _profile(run, "SQLite", f"sqlite+aiosqlite:///{run.workdir / 'report-prof.db'}", None)
     if not harness.postgres_reachable():
         print("  report: PostgreSQL not reachable; its figure is skipped")
         return
     schema = harness.new_schema("bench_report")
     try:
         await _backend(run, "PostgreSQL", harness.PG_URL, schema, count)
+    finally:
+        await harness.drop_schema(schema)
+    schema = harness.new_schema("bench_report_prof")
+    try:
+        await _profile(run, "PostgreSQL", harness.PG_URL, schema)
     finally:
         await harness.drop_schema(schema)
 

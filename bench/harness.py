@@ -25,7 +25,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.message import Message
 
-from services.common import tokens
+from services.common import lifecycle, tokens
 from services.common.clients import open_channel
 from services.common.config import env_key
 from services.common.health_client import wait_serving
@@ -34,6 +34,8 @@ from tests.harness import free_port
 from tests.speak_as import SpeakAs
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A target the bench can check: a comparison, a number, and ``x`` when it is a ratio.
+_TARGET = re.compile(r"\s*(>=|<=|<|>)\s*([\d,]*\.?\d+)\s*(x)?")
 
 
 @dataclass
@@ -48,12 +50,37 @@ class Result:
     baseline_name: str = ""
     target: str = ""
     notes: str = ""
+    #: A figure that is one point of a cost curve: the curve's name (its y axis) and where
+    #: on the x axis this point lies (indicators, clients, values per message, contacts).
+    curve: str = ""
+    x: float | None = None
+    x_label: str = ""
 
     @property
     def ratio(self) -> float | None:
         if self.baseline in (None, 0):
             return None
         return self.value / self.baseline  # type: ignore[operator]
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the target holds: ``>= 0.7x ...`` compares the ratio, ``< 5 ms ...`` the
+        value; None without a target (or one that says no number)."""
+        found = _TARGET.match(self.target)
+        if found is None:
+            return None
+        op, number, times = found.groups()
+        measured = self.ratio if times else self.value
+        if measured is None:
+            return None
+        bound = float(number.replace(",", ""))
+        return {">=": measured >= bound, "<=": measured <= bound,
+                ">": measured > bound, "<": measured < bound}[op]  # fmt: skip
+
+    @property
+    def verdict(self) -> str:
+        met = self.met
+        return "" if met is None else "met" if met else "NOT met"
 
 
 @dataclass
@@ -65,10 +92,14 @@ class Run:
     def add(self, result: Result) -> Result:
         self.results.append(result)
         ratio = f" ({result.ratio:.2f}x {result.baseline_name})" if result.ratio is not None else ""
+        target = f"  [{result.target}: {result.verdict}]" if result.verdict else ""
         print(
-            f"  {result.suite:<8} {result.name:<52} {result.value:>14,.2f} {result.unit}{ratio}",
+            f"  {result.suite:<8} {result.name:<52} {result.value:>14,.2f} {result.unit}"
+            f"{ratio}{target}",
             flush=True,
         )
+        if result.notes:
+            print(f"  {'':<8} {'':<52} {result.notes}", flush=True)
         return result
 
 
@@ -169,11 +200,21 @@ def channel(address: str, principal: str) -> grpc.aio.Channel:
 
 
 class Server:
-    """`antifraud serve NAME` in its own process, on a free port."""
+    """`antifraud serve NAME` in its own process, on a free port (or, as worker ``worker``
+    of several, on the ``address`` its siblings share)."""
 
-    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        worker: int = 0,
+        address: str = "",
+    ) -> None:
         self.name = name
-        self.address = f"127.0.0.1:{free_port()}"
+        self.worker = worker
+        self.address = address or f"127.0.0.1:{free_port()}"
         self.env = {
             **os.environ,
             **env,
@@ -183,18 +224,35 @@ class Server:
             "ANTIFRAUD_LOG_FORMAT": "json",
             "ANTIFRAUD_DATA_DIR": str(workdir / "data"),
         }
-        self.log = workdir / f"{name}.log"
+        self.log = workdir / f"{name}{f'-{worker}' if worker else ''}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self, timeout: float = 120) -> None:
+        # The process says "ready" on a pipe once its own server is SERVING (as under
+        # `antifraud up`): health on a shared address may be a sibling worker answering.
+        read_end, write_end = os.pipe()
+        env = {**self.env, lifecycle.READY_FD: str(write_end)}
         with open(self.log, "ab") as log:  # noqa: ASYNC230 - start-up, not a request path
             self.proc = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, "-m", "services.cli", "serve", self.name],
-                env=self.env,
+                [
+                    sys.executable,
+                    "-m",
+                    "services.cli",
+                    "serve",
+                    self.name,
+                    *(["--worker", str(self.worker)] if self.worker else []),
+                ],
+                env=env,
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=(write_end,),
             )
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as ready:
+            said = await asyncio.wait_for(asyncio.to_thread(ready.readline), timeout)
+        if said.strip() != b"ready":
+            raise RuntimeError(f"{self.name} did not start; see {self.log}")
         await wait_serving(self.address, timeout=timeout)
 
     def stop(self) -> None:
@@ -254,19 +312,23 @@ def stream_load(
 
 def write_report(run: Run, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [asdict(r) | {"ratio": r.ratio} for r in run.results]
+    rows = [asdict(r) | {"ratio": r.ratio, "met": r.met} for r in run.results]
     path.with_suffix(".json").write_text(json.dumps(rows, indent=2))
     lines = [
-        "| suite | figure | value | unit | baseline | ratio | target |",
-        "| --- | --- | ---: | --- | ---: | ---: | --- |",
+        "| suite | figure | value | unit | baseline | ratio | target | met |",
+        "| --- | --- | ---: | --- | ---: | ---: | --- | --- |",
     ]
     for r in run.results:
         base = f"{r.baseline:,.2f} ({r.baseline_name})" if r.baseline is not None else ""
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
         lines.append(
-            f"| {r.suite} | {r.name} | {r.value:,.2f} | {r.unit} | {base} | {ratio} | {r.target} |"
+            f"| {r.suite} | {r.name} | {r.value:,.2f} | {r.unit} | {base} | {ratio} | {r.target} "
+            f"| {r.verdict} |"
         )
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    from bench.plot import plot_curves  # matplotlib only when results are written
+
+    plot_curves(run.results, path.with_suffix(".png"))
 
 
 def run_async(coro: object) -> None:

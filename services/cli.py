@@ -1,6 +1,8 @@
 """The `antifraud` command: run the suite, one service, migrations, health probes.
 
 antifraud up                 start every service, simulator and the gateway
+                             (ANTIFRAUD_<NAME>_WORKERS processes each; risk and the
+                             gateway default to one per core)
 antifraud serve NAME         run one of them in this process
 antifraud migrate [NAME...]  bring databases to the newest schema
 antifraud health ADDRESS     exit 0 when the server there is SERVING
@@ -38,10 +40,11 @@ def _serve(args: argparse.Namespace) -> int:
     async def run() -> None:
         addresses = [args.addr] if args.addr else registry.listen_addresses(args.name)
         for addr in addresses:
-            lifecycle.check_can_listen(addr)
+            lifecycle.check_can_listen(addr, shared=args.worker > 0)
         # Built inside the loop: channels a component opens belong to the loop that serves it.
         component = lifecycle.build_checked(lambda: registry.build(args.name))
-        await serve(component, ServerSettings.from_env(args.name, args.addr), on_ready)
+        settings = ServerSettings.from_env(args.name, args.addr, worker=args.worker)
+        await serve(component, settings, on_ready)
 
     try:
         asyncio.run(run())
@@ -140,10 +143,26 @@ def _up(args: argparse.Namespace) -> int:
     except lifecycle.StartError as exc:
         log.error("cannot start", error=str(exc))
         return lifecycle.EXIT_CANNOT_START
-    children = [
-        Child(name, child_argv(name), label=f"{config.listen_addr(name):<16} {_role(name)}")
-        for name in names
-    ]
+    children = []
+    for name in names:
+        label = f"{config.listen_addr(name):<16} {_role(name)}"
+        count = config.workers(name)
+        if count == 1:
+            children.append(Child(name, child_argv(name), label=label))
+            continue
+        # Several processes on one port (SO_REUSEPORT), each its own server: each is
+        # started, watched, restarted and stopped like any other child.
+        first = Child(f"{name}-1", child_argv(name, 1), label=f"{label} (worker 1 of {count})")
+        children.append(first)
+        for worker in range(2, count + 1):
+            children.append(
+                Child(
+                    f"{name}-{worker}",
+                    child_argv(name, worker),
+                    label=f"{label} (worker {worker} of {count})",
+                    after=first,
+                )
+            )
     supervisor = Supervisor(
         children, grace_seconds=config.shared().grace_seconds, start_timeout=args.timeout
     )
@@ -167,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     one = sub.add_parser("serve", help="run one server")
     one.add_argument("name", choices=sorted(registry.REGISTRY))
     one.add_argument("--addr", help="listen address (default from the environment)")
+    one.add_argument(
+        "--worker",
+        type=int,
+        default=0,
+        help="worker number K >= 1: share the address with the other workers (SO_REUSEPORT)",
+    )
     mig = sub.add_parser("migrate", help="migrate databases")
     mig.add_argument("names", nargs="*")
     probe = sub.add_parser("health", help="exit 0 when the server at ADDRESS is SERVING")

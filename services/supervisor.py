@@ -1,5 +1,7 @@
 """``antifraud up``: run each server as a child process and keep it running.
 
+- Workers (several children serving one address): the first starts alone; its siblings
+  once it is SERVING, so migrations and seeding run once, without contention.
 - Start: each child says ``ready`` on a pipe once its own server took its ports and is
   SERVING (``services.common.lifecycle``), so another process answering health on the
   same address is never taken for it. Every address is checked free before any child is
@@ -51,6 +53,9 @@ class Child:
     proc: asyncio.subprocess.Process | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     restarts: int = 0
+    #: A worker starts once this sibling is SERVING the first time: the first worker
+    #: migrates and seeds the database alone, so siblings never wait on its locks.
+    after: Child | None = None
 
 
 def describe(status: int) -> str:
@@ -125,6 +130,12 @@ class Supervisor:
     async def _keep(self, child: Child) -> None:
         """Run one child; start it again after a backoff each time it dies, until stopped."""
         backoff = INITIAL_BACKOFF_SECONDS
+        if child.after is not None:
+            first = asyncio.ensure_future(child.after.ready.wait())
+            stop = asyncio.ensure_future(self.stopping.wait())
+            await asyncio.wait([first, stop], return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (first, stop):
+                waiter.cancel()
         while not self.stopping.is_set():
             proc, readiness = await self._spawn(child)
             ready = await self._wait_ready(readiness)
@@ -223,5 +234,7 @@ class Supervisor:
                 child.proc.send_signal(sig)
 
 
-def child_argv(name: str) -> list[str]:
-    return [sys.executable, "-m", "services.cli", "serve", name]
+def child_argv(name: str, worker: int = 0) -> list[str]:
+    """How a child is started; ``worker`` k >= 1 shares its address with its siblings."""
+    argv = [sys.executable, "-m", "services.cli", "serve", name]
+    return [*argv, "--worker", str(worker)] if worker else argv

@@ -255,6 +255,8 @@ def check_environment(environ: Mapping[str, str] | None = None) -> SharedSetting
             _check(variable, value, _check_addr, ADDR_FORM)
         elif variable.endswith("_DATABASE_URL"):
             _check(variable, value, _check_database_url, DATABASE_FORM)
+        elif variable.endswith("_WORKERS") and not (value.isdigit() and int(value) >= 1):
+            raise SettingError(variable, value, "a whole number >= 1")
         elif variable.endswith("_DB_SCHEMA") and not _SCHEMA.match(value):
             raise SettingError(variable, value, "a schema name: letters, digits, _ (max 63)")
     return settings
@@ -306,6 +308,18 @@ def health_addr(service: str) -> str:
     return env_parsed(f"{env_key(service)}_HEALTH_ADDR", "", _check_addr, ADDR_FORM)
 
 
+#: Services that run one server process per core under ``antifraud up`` unless
+#: ``ANTIFRAUD_<NAME>_WORKERS`` says otherwise: they are stateless between calls (the risk
+#: index follows the database in each process), and a Python server uses one core.
+MULTI_WORKER = frozenset({"risk", "gateway"})
+
+
+def workers(service: str) -> int:
+    """How many server processes ``antifraud up`` starts for ``service`` on its one port."""
+    default = (os.cpu_count() or 1) if service in MULTI_WORKER else 1
+    return env_int(f"{env_key(service)}_WORKERS", default, minimum=1)
+
+
 def target(service: str) -> str:
     """Where a peer service is reached: ``ANTIFRAUD_<SERVICE>_TARGET``, else its listen address."""
     return env(f"{env_key(service)}_TARGET") or listen_addr(service)
@@ -335,13 +349,17 @@ class ServerSettings:
     #: A plaintext port serving the health service alone (``<NAME>_HEALTH_ADDR``), for
     #: probes that cannot speak mutual TLS (Kubernetes gRPC probes, compose health checks).
     health_addr: str = ""
+    #: 0: the only process on its address; k >= 1: worker k of several processes that
+    #: share the address (SO_REUSEPORT: the kernel spreads connections among them).
+    worker: int = 0
 
     @classmethod
-    def from_env(cls, name: str, addr: str | None = None) -> ServerSettings:
+    def from_env(cls, name: str, addr: str | None = None, worker: int = 0) -> ServerSettings:
         settings = shared()
         return cls(
             name=name,
             addr=addr if addr is not None else listen_addr(name),
+            worker=worker,
             grace_seconds=settings.grace_seconds,
             drain_seconds=env_float("DRAIN_SECONDS", 1.0),
             health_addr=health_addr(name),

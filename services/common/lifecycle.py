@@ -61,8 +61,9 @@ def build_checked(build: Callable[[], T]) -> T:
         raise ConfigurationError(str(exc)) from None
 
 
-def check_can_listen(addr: str) -> None:
-    """StartError when ``addr`` (``host:port``) is held by another process or not local."""
+def check_can_listen(addr: str, *, shared: bool = False) -> None:
+    """StartError when ``addr`` (``host:port``) is held by another process or not local;
+    ``shared``: a worker's address, which its sibling workers may hold already."""
     if addr.startswith("unix:"):
         return
     host, _, port = addr.rpartition(":")
@@ -77,8 +78,11 @@ def check_can_listen(addr: str) -> None:
         raise StartError(f"cannot listen on {addr}: {exc.strerror}") from None
     for family, kind, proto, _, sockaddr in infos:
         with socket.socket(family, kind, proto) as probe:
-            # As gRPC binds: SO_REUSEADDR (a TIME_WAIT leftover is no obstacle), no SO_REUSEPORT.
+            # As gRPC binds: SO_REUSEADDR (a TIME_WAIT leftover is no obstacle), SO_REUSEPORT
+            # only for workers.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if shared:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             try:
                 probe.bind(sockaddr)
             except OSError as exc:

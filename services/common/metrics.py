@@ -20,6 +20,9 @@ log = get_logger("metrics")
 #: How often gauges that read the database are refreshed.
 REFRESH_SECONDS = 5.0
 _PORT_OFFSET = 1000
+#: Between the metrics ports of workers that share a gRPC port (51052, 51152, ...): clear
+#: of the other services' ports, which are 1 apart.
+WORKER_PORT_STRIDE = 100
 
 RPCS = Counter(
     "antifraud_rpcs_handled_total",
@@ -75,17 +78,25 @@ RISK_INDEX_LOAD_SECONDS = Gauge(
 )
 
 
-def metrics_addr(service: str, grpc_addr: str) -> str | None:
-    """Where a process serves /metrics; None when turned off or the gRPC port is ephemeral."""
+def metrics_addr(service: str, grpc_addr: str, worker: int = 0) -> str | None:
+    """Where a process serves /metrics; None when turned off or the gRPC port is ephemeral.
+
+    Workers sharing one gRPC port (``worker`` k >= 1) each serve their own: worker k on the
+    first worker's metrics port + ``WORKER_PORT_STRIDE`` x (k - 1)."""
     configured = env(f"{env_key(service)}_METRICS_ADDR")
     if configured.lower() == "off":
         return None
     if configured:
+        host, _, port = configured.rpartition(":")
+        first = int(port)
+    else:
+        host, _, port = grpc_addr.rpartition(":")
+        if not port.isdigit() or int(port) == 0:
+            return None
+        first = int(port) + _PORT_OFFSET
+    if first == 0:
         return configured
-    host, _, port = grpc_addr.rpartition(":")
-    if not port.isdigit() or int(port) == 0:
-        return None
-    return f"{host}:{int(port) + _PORT_OFFSET}"
+    return f"{host}:{first + WORKER_PORT_STRIDE * max(worker - 1, 0)}"
 
 
 def serve_metrics(address: str) -> int:

@@ -19,9 +19,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import metrics
@@ -144,21 +146,25 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
 async def enqueue(
     conn: AsyncConnection, table: sa.Table, topic: str, key: str, payload: bytes
 ) -> None:
-    """Write an event in the caller's transaction; a key already queued is left as it is."""
+    """Write an event in the caller's transaction; a key already queued is left as it is.
+
+    One statement (``INSERT ... ON CONFLICT (key) DO NOTHING``), not a look-up and then an
+    insert: one round trip per event on the path of every accepted report."""
     now = datetime.now(UTC)
-    exists = await conn.scalar(sa.select(table.c.id).where(table.c.key == key))
-    if exists is not None:
-        return
-    await conn.execute(
-        sa.insert(table).values(
-            topic=topic,
-            key=key,
-            payload=payload,
-            create_time=now,
-            attempts=0,
-            next_attempt_time=now,
-        )
-    )
+    values = {
+        "topic": topic,
+        "key": key,
+        "payload": payload,
+        "create_time": now,
+        "attempts": 0,
+        "next_attempt_time": now,
+    }
+    statement: sa.Insert
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=["key"])
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])
+    await conn.execute(statement, values)
 
 
 def backoff(attempts: int) -> float:
@@ -248,15 +254,18 @@ class OutboxRelay:
             if not events:
                 self._down.pop(topic, None)
                 continue
-            if await self._deliver(events[0]):
-                await self._mark_delivered([events[0].id])
+            failure = await self._deliver(events[0])
+            await self._record([] if failure else [events[0].id], [failure] if failure else [])
+            if not failure:
                 metrics.OUTBOX_DELIVERED.labels(self.db.service, topic).inc()
                 self._down.pop(topic, None)
                 await self._make_due(topic)
                 log.info("peer reachable again", topic=topic)
 
     async def _claim(self, *, topic: str | None = None, limit: int = 0) -> list[OutboxEvent]:
-        """Lease due events (or, for a probe, the oldest waiting one of ``topic``)."""
+        """Lease due events (or, for a probe, the oldest waiting one of ``topic``): one
+        statement, one round trip (``UPDATE ... WHERE id IN (SELECT ...) RETURNING``; on
+        PostgreSQL the select skips rows another relay holds locked)."""
         t = self.table
         now = datetime.now(UTC)
         waiting = [
@@ -272,31 +281,31 @@ class OutboxRelay:
         async with self.db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
-            ids = list((await conn.execute(due)).scalars())
-            if not ids:
-                return []
             rows = await conn.execute(
                 sa.update(t)
-                .where(t.c.id.in_(ids))
+                .where(t.c.id.in_(due.scalar_subquery()))
                 .values(lease_until=now + LEASE, attempts=t.c.attempts + 1)
-                .returning(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.attempts, t.c.create_time)
+                .returning(*_event_columns(t))
             )
-            events = [
-                OutboxEvent(r.id, r.topic, r.key, bytes(r.payload), r.attempts, r.create_time)
-                for r in rows
-            ]
+            events = [_event(row._mapping) for row in rows]
         return sorted(events, key=lambda e: e.id)
 
     async def relay_once(self) -> int:
-        """Claim and deliver one batch; returns how many were claimed."""
+        """Claim and deliver one batch; returns how many were claimed.
+
+        Three round trips per batch whatever its size: the claim, the deliveries (in
+        parallel), and one transaction that records every outcome (delivered rows in one
+        statement, failures in one multi-row statement)."""
         events = await self._claim()
         if not events:
             return 0
         outcomes = await asyncio.gather(*(self._deliver(event) for event in events))
-        delivered = [event for event, ok in zip(events, outcomes, strict=True) if ok]
-        await self._mark_delivered([event.id for event in delivered])
-        for event in delivered:
-            metrics.OUTBOX_DELIVERED.labels(self.db.service, event.topic).inc()
+        delivered = [event.id for event, failed in zip(events, outcomes, strict=True) if not failed]
+        failed = [failure for failure in outcomes if failure]
+        await self._record(delivered, failed)
+        for event, failure in zip(events, outcomes, strict=True):
+            if not failure:
+                metrics.OUTBOX_DELIVERED.labels(self.db.service, event.topic).inc()
         return len(events)
 
     async def refresh_metrics(self) -> None:
@@ -318,18 +327,32 @@ class OutboxRelay:
             metrics.OUTBOX_BACKLOG.labels(self.db.service, topic).set(count)
             metrics.OUTBOX_OLDEST.labels(self.db.service, topic).set(max(age, 0.0))
 
-    async def _mark_delivered(self, ids: list[int]) -> None:
-        # One transaction marks the whole batch: a crash before it repeats the calls,
-        # which the receivers deduplicate by key.
-        if not ids:
+    async def _record(self, delivered: list[int], failed: list[dict[str, object]]) -> None:
+        """One transaction for a batch's outcomes: a crash before it repeats the calls,
+        which the receivers deduplicate by key."""
+        if not delivered and not failed:
             return
         t = self.table
         async with self.db.engine.begin() as conn:
-            await conn.execute(
-                sa.update(t)
-                .where(t.c.id.in_(ids))
-                .values(deliver_time=datetime.now(UTC), lease_until=None, last_error=None)
-            )
+            if delivered:
+                await conn.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(delivered))
+                    .values(deliver_time=datetime.now(UTC), lease_until=None, last_error=None)
+                )
+            if failed:
+                # executemany of one statement: a multi-row round trip on both drivers.
+                await conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == sa.bindparam("event_id"))
+                    .values(
+                        lease_until=None,
+                        last_error=sa.bindparam("error"),
+                        next_attempt_time=sa.bindparam("next_attempt"),
+                        fail_time=sa.bindparam("failed_at"),
+                    ),
+                    failed,
+                )
 
     def _too_old(self, event: OutboxEvent) -> bool:
         if self.max_age is None or event.create_time is None:
@@ -339,10 +362,10 @@ class OutboxRelay:
             created = created.replace(tzinfo=UTC)
         return datetime.now(UTC) - created > self.max_age
 
-    async def _deliver(self, event: OutboxEvent) -> bool:
-        """True when delivered; a failure is recorded with its next attempt time."""
+    async def _deliver(self, event: OutboxEvent) -> dict[str, object] | None:
+        """None when delivered; else the failure to record (its next attempt time, and
+        its fail time when it failed for good)."""
         handler = self.handlers.get(event.topic)
-        t = self.table
         async with self._slots:
             try:
                 if handler is None:
@@ -353,7 +376,7 @@ class OutboxRelay:
                         "applied twice"
                     )
                 await handler(event)
-                return True
+                return None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -367,13 +390,6 @@ class OutboxRelay:
                 )
                 kind = "permanent" if permanent else "unreachable" if down else "retry"
                 metrics.OUTBOX_FAILURES.labels(self.db.service, event.topic, kind).inc()
-                values: dict[str, object] = {
-                    "lease_until": None,
-                    "last_error": f"{type(exc).__name__}: {exc}"[:500],
-                    "next_attempt_time": now + timedelta(seconds=backoff(event.attempts)),
-                }
-                if permanent:
-                    values["fail_time"] = now
                 log.warning(
                     "outbox delivery failed",
                     topic=event.topic,
@@ -382,6 +398,25 @@ class OutboxRelay:
                     permanent=permanent,
                     error=type(exc).__name__,
                 )
-                async with self.db.engine.begin() as conn:
-                    await conn.execute(sa.update(t).where(t.c.id == event.id).values(**values))
-                return False
+                return {
+                    "event_id": event.id,
+                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                    "next_attempt": now + timedelta(seconds=backoff(event.attempts)),
+                    "failed_at": now if permanent else None,
+                }
+
+
+def _event_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    """What a relay reads of a claimed row (add a column here and in ``OutboxEvent``)."""
+    return [table.c[name] for name in ("id", "topic", "key", "payload", "attempts", "create_time")]
+
+
+def _event(row: sa.RowMapping) -> OutboxEvent:
+    return OutboxEvent(
+        id=int(row["id"]),
+        topic=str(row["topic"]),
+        key=str(row["key"]),
+        payload=bytes(row["payload"]),
+        attempts=int(row["attempts"]),
+        create_time=row["create_time"],
+    )

@@ -11,6 +11,8 @@ v1alpha) and the shared interceptors; ``serve`` runs it until SIGTERM or Ctrl-C.
   without calls; a connection lives at most ``ANTIFRAUD_MAX_CONNECTION_AGE_SECONDS``
   (then GOAWAY, with a grace for its calls), so clients reconnect and new replicas
   behind a Service receive their share.
+- Workers: with ``settings.worker`` set, several processes serve one address
+  (SO_REUSEPORT); each has its own health, readiness, drain and shutdown.
 - Shutdown drains: NOT_SERVING first, ``ANTIFRAUD_DRAIN_SECONDS`` during which
   calls are still taken (load balancers stop sending), then no new calls and
   ``ANTIFRAUD_GRACE_SECONDS`` for the ones in flight.
@@ -52,14 +54,16 @@ REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 PROBE_SECONDS = 2.0
 
 
-def channel_options() -> list[tuple[str, Any]]:
-    """Server options: message sizes, the keepalive policy clients follow, connection age."""
+def channel_options(reuse_port: bool = False) -> list[tuple[str, Any]]:
+    """Server options: message sizes, the keepalive policy clients follow, connection age;
+    SO_REUSEPORT only for a worker that shares its address with the others (grpcio's
+    multiprocessing example): otherwise a second server on a held port must fail."""
     age = env_float("MAX_CONNECTION_AGE_SECONDS", 300.0)
     age_grace = env_float("MAX_CONNECTION_AGE_GRACE_SECONDS", 30.0)
     return [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
         # Clients (services.common.clients) ping every 30 s, idle or not: allow pings
         # three times as often so jitter never counts as abuse (GOAWAY too_many_pings).
         ("grpc.keepalive_permit_without_calls", 1),
@@ -192,7 +196,7 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
             guard,
             *(extra() if extra is not None else []),
         ],
-        options=channel_options(),
+        options=channel_options(reuse_port=settings.worker > 0),
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -237,7 +241,7 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
         running.probe = asyncio.create_task(
             running.watch_database(db), name=f"{component.name}-readiness"
         )
-    log.info("serving", service=component.name, port=port, services=names)
+    log.info("serving", service=component.name, port=port, worker=settings.worker, services=names)
     return running
 
 
@@ -288,7 +292,7 @@ async def serve(
         return
     stopped.cancel()
     running = starting.result()
-    address = metrics.metrics_addr(component.name, settings.addr)
+    address = metrics.metrics_addr(component.name, settings.addr, settings.worker)
     if address is not None:
         try:
             metrics.serve_metrics(address)

@@ -40,6 +40,9 @@ class Up:
             "ANTIFRAUD_DATA_DIR": str(tmp / "data"),
             "ANTIFRAUD_LOG_FORMAT": "json",
             "ANTIFRAUD_GRACE_SECONDS": "1",
+            # One process each unless a test asks for workers (tests/e2e/test_workers.py).
+            "ANTIFRAUD_RISK_WORKERS": "1",
+            "ANTIFRAUD_GATEWAY_WORKERS": "1",
             **{f"ANTIFRAUD_{n.upper()}_ADDR": a for n, a in self.addrs.items()},
             **extra_env,
         }

@@ -50,6 +50,8 @@ def test_defaults_and_case_insensitive_enumerations(monkeypatch: pytest.MonkeyPa
         ("ANTIFRAUD_REPORT_DATABASE_URL", "mysql://x", config.DATABASE_FORM),
         ("ANTIFRAUD_GATEWAY_ADDR", "localhost", config.ADDR_FORM),
         ("ANTIFRAUD_GATEWAY_ADDR", "[::1]:123456", config.ADDR_FORM),
+        ("ANTIFRAUD_RISK_WORKERS", "0", "a whole number >= 1"),
+        ("ANTIFRAUD_GATEWAY_WORKERS", "two", "a whole number >= 1"),
     ],
 )
 def test_a_bad_value_is_named(
@@ -107,3 +109,26 @@ def test_a_password_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     error = error_of(monkeypatch, ANTIFRAUD_DATABASE_URL="postgres://app:s3cret@db/x")
     assert error.value == "postgres://app:***@db/x"
     assert "s3cret" not in str(error)
+
+
+def test_workers_default_to_the_cores_for_risk_and_the_gateway_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cores = os.cpu_count() or 1
+    assert (config.workers("risk"), config.workers("gateway")) == (cores, cores)
+    assert (config.workers("report"), config.workers("partners")) == (1, 1)
+    monkeypatch.setenv("ANTIFRAUD_RISK_WORKERS", "3")
+    monkeypatch.setenv("ANTIFRAUD_WARNING_WORKERS", "2")
+    assert (config.workers("risk"), config.workers("warning")) == (3, 2)
+
+
+def test_each_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.common.metrics import metrics_addr
+
+    assert metrics_addr("risk", "127.0.0.1:50052") == "127.0.0.1:51052"
+    assert metrics_addr("risk", "127.0.0.1:50052", worker=1) == "127.0.0.1:51052"
+    assert metrics_addr("risk", "127.0.0.1:50052", worker=2) == "127.0.0.1:51152"
+    monkeypatch.setenv("ANTIFRAUD_RISK_METRICS_ADDR", "0.0.0.0:9100")
+    assert metrics_addr("risk", "127.0.0.1:50052", worker=3) == "0.0.0.0:9300"
+    monkeypatch.setenv("ANTIFRAUD_RISK_METRICS_ADDR", "off")
+    assert metrics_addr("risk", "127.0.0.1:50052", worker=2) is None
