@@ -24,7 +24,7 @@ import grpc
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common import metrics
+from services.common import metrics, tracing
 from services.common.db import Database
 from services.common.logs import get_logger
 from services.common.retention import RetentionJob, delete_batch
@@ -70,6 +70,8 @@ class OutboxEvent:
     key: str
     payload: bytes
     attempts: int
+    #: The trace the event was written in (a W3C traceparent), continued when it is relayed.
+    trace_context: str | None = None
 
 
 Handler = Callable[[OutboxEvent], Awaitable[None]]
@@ -90,6 +92,7 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("deliver_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("fail_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(500), nullable=True),
+        sa.Column("trace_context", sa.String(tracing.MAX_STORED), nullable=True),
         sa.Index("ix_outbox_due", "deliver_time", "fail_time", "next_attempt_time"),
     )
 
@@ -123,6 +126,7 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
     100,000 deliveries cannot afford. A repeated key fails the transaction.
     """
     now = datetime.now(UTC)
+    traced = tracing.current_traceparent()
     for start in range(0, len(items), ENQUEUE_CHUNK):
         await conn.execute(
             sa.insert(table),
@@ -134,6 +138,7 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
                     "create_time": now,
                     "attempts": 0,
                     "next_attempt_time": now,
+                    "trace_context": traced,
                 }
                 for item in items[start : start + ENQUEUE_CHUNK]
             ],
@@ -156,6 +161,7 @@ async def enqueue(
             create_time=now,
             attempts=0,
             next_attempt_time=now,
+            trace_context=tracing.current_traceparent(),
         )
     )
 
@@ -273,9 +279,12 @@ class OutboxRelay:
                 sa.update(t)
                 .where(t.c.id.in_(ids))
                 .values(lease_until=now + LEASE, attempts=t.c.attempts + 1)
-                .returning(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.attempts)
+                .returning(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.attempts, t.c.trace_context)
             )
-            events = [OutboxEvent(r.id, r.topic, r.key, bytes(r.payload), r.attempts) for r in rows]
+            events = [
+                OutboxEvent(r.id, r.topic, r.key, bytes(r.payload), r.attempts, r.trace_context)
+                for r in rows
+            ]
         return sorted(events, key=lambda e: e.id)
 
     async def relay_once(self) -> int:
@@ -330,7 +339,10 @@ class OutboxRelay:
             try:
                 if handler is None:
                     raise PermanentFailure(f"no handler for topic {event.topic}")
-                await handler(event)
+                with tracing.restored(
+                    event.trace_context, f"outbox {event.topic}", **{"outbox.event_id": event.id}
+                ):
+                    await handler(event)
                 return True
             except asyncio.CancelledError:
                 raise
