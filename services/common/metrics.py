@@ -108,7 +108,8 @@ FANOUT_PENDING = Gauge(
 )
 WARNINGS = Counter(
     "antifraud_warnings_created_total",
-    "Warnings created, by risk level and origin (fanout, screening, dispatch).",
+    "Warnings created, by risk level and origin (fanout: a contact of a number that became "
+    "high risk; direct: dispatched, screened or a notification).",
     ["level", "origin"],
 )
 DELIVERIES = Counter(

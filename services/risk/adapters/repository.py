@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import tracing
 from services.common.indicators import IndicatorKind
 from services.common.logs import get_logger
 from services.risk.adapters import tables as t
@@ -108,6 +109,7 @@ def _change(row: Any) -> Change:
         reason=row.reason,
         time=_aware(row.time),
         snapshot=_snapshot(row),
+        trace_context=row.trace_context,
     )
 
 
@@ -144,6 +146,7 @@ class Due:
     value: str
     source_type: SourceType
     source_id: str
+    expire_time: datetime | None = None
 
 
 class RiskRepository:
@@ -294,6 +297,7 @@ class RiskRepository:
         kind, value, change_type, source_type, source_id, actor, reason, time, snapshot."""
         if not rows:
             return
+        traced = tracing.current_traceparent()
         await self.conn.execute(
             sa.insert(t.changes),
             [
@@ -306,6 +310,7 @@ class RiskRepository:
                     "actor": row["actor"][:128],
                     "reason": row["reason"][:1000],
                     "time": row["time"],
+                    "trace_context": traced,
                     **_snapshot_values(row["snapshot"]),
                 }
                 for row in rows
@@ -489,7 +494,12 @@ class RiskRepository:
         a_t, i_t = t.assertions, t.indicators
         rows = await self.conn.execute(
             sa.select(
-                a_t.c.indicator_id, i_t.c.kind, i_t.c.value, a_t.c.source_type, a_t.c.source_id
+                a_t.c.indicator_id,
+                i_t.c.kind,
+                i_t.c.value,
+                a_t.c.source_type,
+                a_t.c.source_id,
+                a_t.c.expire_time,
             )
             .join(i_t, i_t.c.id == a_t.c.indicator_id)
             .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
@@ -504,6 +514,7 @@ class RiskRepository:
                 r.value,
                 SourceType(r.source_type),
                 r.source_id,
+                _aware(r.expire_time),
             ),
             key="indicator_id",
         )

@@ -523,10 +523,13 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         assert order_type is not None
         assert account is not None
         assert case is not None
+        filed = (
+            request.case_file_time.ToDatetime(UTC) if request.HasField("case_file_time") else None
+        )
 
         async def work(uow: UnitOfWork) -> pb.CreateBankOrderResponse:
             order = await bank_orders.create(
-                uow, self.directory, order_type, account, case, amount, reason, _now()
+                uow, self.directory, order_type, account, case, amount, reason, _now(), filed
             )
             return pb.CreateBankOrderResponse(bank_order=convert.bank_order_pb(order))
 
