@@ -26,9 +26,9 @@ if [[ ! -e $POLICY ]]; then
   printf '#!/bin/sh\nexit 101\n' >"$POLICY" && chmod 755 "$POLICY" && created_policy=1
 fi
 trap '[[ $created_policy == 1 ]] && rm -f "$POLICY"' EXIT
-if ! apt-get install -y -q --no-install-recommends prometheus >"$LOG" 2>&1; then
-  apt-get update -q >>"$LOG" 2>&1 || true
-  apt-get install -y -q --no-install-recommends prometheus >>"$LOG" 2>&1 || {
+if ! apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends prometheus >"$LOG" 2>&1; then
+  apt-get update -q -o DPkg::Lock::Timeout=300 >>"$LOG" 2>&1 || true
+  apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends prometheus >>"$LOG" 2>&1 || {
     echo "prometheus_setup: apt-get install failed: $(tail -1 "$LOG")" >&2
     exit 2
   }

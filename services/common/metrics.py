@@ -70,6 +70,11 @@ RISK_FEED_LAG = Gauge(
     "antifraud_risk_feed_lag_changes",
     "Changes recorded in the database that this replica has not applied yet.",
 )
+RISK_FEED_LAG_SECONDS = Gauge(
+    "antifraud_risk_feed_lag_seconds",
+    "Age of the oldest change recorded in the database that this replica has not applied "
+    "(0 when it is up to date).",
+)
 RISK_INDEX_LOAD_SECONDS = Gauge(
     "antifraud_risk_index_load_seconds", "How long the last full load of the index took."
 )

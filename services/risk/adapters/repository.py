@@ -415,6 +415,16 @@ class RiskRepository:
         last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
         return int(last or 0)
 
+    async def change_time_after(self, cursor: int) -> datetime | None:
+        """When the oldest change after ``cursor`` was made; None when there is none."""
+        found = await self.conn.scalar(
+            sa.select(t.changes.c.time)
+            .where(t.changes.c.id > cursor)
+            .order_by(t.changes.c.id)
+            .limit(1)
+        )
+        return _aware(found) if found is not None else None
+
     async def first_change_id(self) -> int | None:
         """The oldest change kept (the feed is compacted from below), None when it is empty."""
         first = await self.conn.scalar(sa.select(sa.func.min(t.changes.c.id)))
