@@ -380,6 +380,7 @@ class RiskRepository:
                 actor=actor[:128],
                 reason=reason[:1000],
                 time=now,
+                trace_context=tracing.current_traceparent(),
                 **_snapshot_values(snapshot),
             )
         )
