@@ -3,8 +3,10 @@
 Off by default. ``ANTIFRAUD_TRACE_EXPORTER`` turns it on: ``otlp`` (spans to an OTLP/gRPC
 collector at ``ANTIFRAUD_TRACE_OTLP_ENDPOINT``, else the SDK's own ``OTEL_EXPORTER_OTLP_*``
 settings) or ``console`` (spans as JSON on standard output, for debugging).
-``ANTIFRAUD_TRACE_SAMPLE_RATIO`` (0 to 1, default 1) samples new traces; a call that comes
-with a trace context follows its caller's decision, so a trace is whole or absent.
+``ANTIFRAUD_TRACE_SAMPLE_RATIO`` (0 to 1, default 1) samples new traces, which begin where
+an RPC arrives without a trace context (the gateway, a partner's call). A call that comes
+with one follows its caller's decision, so a trace is whole or absent; a trace not sampled
+costs no span anywhere (calls made outside a recorded trace say "not sampled").
 
 The context travels as W3C trace context (``traceparent``, ``tracestate``) in gRPC
 metadata (the shared interceptors: services.common.interceptors and clients), and as a
@@ -20,6 +22,7 @@ When tracing is off every function here returns at once without touching OpenTel
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -29,7 +32,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -47,6 +50,12 @@ MAX_STORED = 64
 _propagator = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer | None = None
+#: The share of new traces recorded (ANTIFRAUD_TRACE_SAMPLE_RATIO).
+_ratio = 1.0
+#: Sent with calls made outside any recorded trace: "not sampled" (flags 00). A trace that
+#: is not recorded costs no span at all, here or in the callee: only a random number.
+_UNSAMPLED_FLAGS = "-00"
+_UNSAMPLED_HEADER = f"00-{'0' * 31}1-{'0' * 15}1{_UNSAMPLED_FLAGS}"
 
 
 def enabled() -> bool:
@@ -58,7 +67,7 @@ def configure(service: str, processor: SpanProcessor | None = None) -> bool:
 
     ``processor`` replaces the configured exporter (tests: an in-memory one).
     """
-    global _provider, _tracer
+    global _provider, _tracer, _ratio
     exporter = config.env("TRACE_EXPORTER", "off").strip().lower() or "off"
     if exporter not in EXPORTERS:
         raise config.SettingError(
@@ -71,12 +80,15 @@ def configure(service: str, processor: SpanProcessor | None = None) -> bool:
         raise config.SettingError(
             f"{config.PREFIX}TRACE_SAMPLE_RATIO", str(ratio), "a number from 0 to 1"
         )
+    # A span with a parent follows the parent's decision (a trace is whole or absent); a new
+    # trace is sampled by _new_trace_sampled (start_server_span), and one not sampled is not
+    # made at all: the SDK's path for a span it drops costs more than the RPC's metrics.
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"antifraud-{service}"}),
-        sampler=ParentBased(TraceIdRatioBased(ratio)),
+        sampler=ParentBased(ALWAYS_ON),
     )
     provider.add_span_processor(processor or BatchSpanProcessor(_exporter(exporter)))
-    _provider, _tracer = provider, provider.get_tracer("antifraud")
+    _provider, _tracer, _ratio = provider, provider.get_tracer("antifraud"), ratio
     log.info("tracing", exporter=exporter if processor is None else "custom", sample_ratio=ratio)
     return True
 
@@ -104,7 +116,15 @@ def start_server_span(method: str, metadata: Mapping[str, Any], service: str) ->
     current for the rest of the call's task (grpc.aio runs each RPC in a task of its own)."""
     if _tracer is None:
         return None
-    parent = _propagator.extract(metadata) if TRACEPARENT in metadata else None
+    incoming = metadata.get(TRACEPARENT)
+    if incoming is not None:
+        if str(incoming).endswith(_UNSAMPLED_FLAGS):
+            return None  # the caller's trace is not recorded: neither is this part of it
+        parent = _propagator.extract(metadata)
+    elif _new_trace_sampled():
+        parent = None
+    else:
+        return None
     span = _tracer.start_span(
         method.lstrip("/"),
         context=parent,
@@ -113,6 +133,10 @@ def start_server_span(method: str, metadata: Mapping[str, Any], service: str) ->
     )
     otel_context.attach(trace.set_span_in_context(span))
     return span
+
+
+def _new_trace_sampled() -> bool:
+    return _ratio >= 1.0 or random.random() < _ratio
 
 
 def end_status(span: Span, code: grpc.StatusCode) -> None:
@@ -129,7 +153,12 @@ def end_span(span: Span, code: grpc.StatusCode) -> None:
 
 def inject(metadata: Any) -> None:
     """Put the current trace context into outgoing metadata (a grpc.aio.Metadata)."""
-    if _tracer is None:
+    if _tracer is None or TRACEPARENT in metadata:
+        return
+    if not trace.get_current_span().get_span_context().is_valid:
+        # Nothing recorded here: the callee records nothing either, rather than start a
+        # trace of its own that would lack its beginning.
+        metadata[TRACEPARENT] = _UNSAMPLED_HEADER
         return
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
@@ -172,8 +201,9 @@ def restored(traceparent: str | None, name: str, **attributes: str | int) -> Ite
 @contextlib.contextmanager
 def client_span(name: str, **attributes: str | int) -> Iterator[Span | None]:
     """A span around an outgoing call (partner calls), current inside the block, so the
-    context sent with the call names it as the callee's parent."""
-    if _tracer is None:
+    context sent with the call names it as the callee's parent. Outside any recorded
+    trace (background work, an unsampled request) nothing is recorded."""
+    if _tracer is None or not trace.get_current_span().get_span_context().is_valid:
         yield None
         return
     with _traced(
