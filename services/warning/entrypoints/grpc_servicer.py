@@ -520,12 +520,12 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             reason = validation.text(
                 v, "reason", request.reason, max_len=convert.MAX_REASON, required=True
             )
+            filed = validation.optional_time(
+                v, "case_file_time", request.case_file_time, request.HasField("case_file_time")
+            )
         assert order_type is not None
         assert account is not None
         assert case is not None
-        filed = (
-            request.case_file_time.ToDatetime(UTC) if request.HasField("case_file_time") else None
-        )
 
         async def work(uow: UnitOfWork) -> pb.CreateBankOrderResponse:
             order = await bank_orders.create(
