@@ -4,7 +4,8 @@ For each RPC: take or make a request id and return it in trailing metadata;
 remember the caller's deadline and principal for downstream calls; turn domain
 errors into statuses with details, unreachable infrastructure into UNAVAILABLE,
 malformed messages into INVALID_ARGUMENT and anything unexpected into INTERNAL
-with the request id; write one log line with the call's real outcome.
+with the request id; continue the caller's trace (services.common.tracing); write
+one log line with the call's real outcome.
 
 Rules that keep a server alive whatever its clients do (cancel, disconnect, let
 the deadline pass at any point):
@@ -35,7 +36,7 @@ from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
 from services.common import context as ctx
-from services.common import metrics
+from services.common import metrics, tracing
 from services.common.errors import (
     DomainError,
     InvalidArgument,
@@ -119,6 +120,8 @@ class _Call:
         self.deadline = time.monotonic() + remaining if remaining is not None else None
         self.peer = context.peer()
         self.request_id = request_id
+        # The caller's trace continues here (W3C trace context in the metadata).
+        self.span = tracing.start_server_span(method, metadata, service)
         ctx.request_id_var.set(request_id)
         # Set only from a verified token (services.common.auth, the gateway's keys).
         ctx.principal_var.set("")
@@ -149,6 +152,8 @@ class _Call:
         metrics.RPC_SECONDS.labels(service, self.method).observe(seconds)
         if self.stream:
             metrics.STREAMS_OPEN.labels(service, self.method).dec()
+        if self.span is not None:
+            tracing.end_span(self.span, code)
         fields: dict[str, Any] = {
             "method": self.method,
             "code": code.name,

@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 import orjson
 import structlog
+from opentelemetry import trace
 from structlog.tracebacks import ExceptionDictTransformer
 
 from services.common import config
@@ -41,6 +42,18 @@ _router: threading.Thread | None = None
 
 # The stream is looked up when a logger is made, not when logging is configured: a
 # stream replaced since (a test's captured output, closed after the test) is never used.
+def add_trace_ids(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """``trace_id`` and ``span_id`` of the span current where the line is written (an RPC,
+    an outbox delivery, a fan-out step), when tracing is on (services.common.tracing)."""
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        event.setdefault("trace_id", format(span.trace_id, "032x"))
+        event.setdefault("span_id", format(span.span_id, "016x"))
+    return event
+
+
 def _print_logger(*args: object) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
 
@@ -71,6 +84,7 @@ def configure(
         fmt = "console" if sys.stderr.isatty() else "json"
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),

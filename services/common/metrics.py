@@ -73,8 +73,75 @@ RISK_FEED_LAG = Gauge(
     "antifraud_risk_feed_lag_changes",
     "Changes recorded in the database that this replica has not applied yet.",
 )
+RISK_FEED_LAG_SECONDS = Gauge(
+    "antifraud_risk_feed_lag_seconds",
+    "Age of the oldest change recorded in the database that this replica has not applied "
+    "(0 when it is up to date).",
+)
 RISK_INDEX_LOAD_SECONDS = Gauge(
     "antifraud_risk_index_load_seconds", "How long the last full load of the index took."
+)
+DB_POOL_IN_USE = Gauge(
+    "antifraud_db_pool_connections_in_use",
+    "Database connections checked out of this process's pool now.",
+    ["service"],
+)
+DB_POOL_SIZE = Gauge(
+    "antifraud_db_pool_connections", "Connections this process's pool holds now.", ["service"]
+)
+PARTNER_CALLS = Counter(
+    "antifraud_partner_calls_total",
+    "Calls to partners (carriers, banks, face checks, the ID registry), by the code they ended "
+    "with.",
+    ["partner", "method", "code"],
+)
+PARTNER_SECONDS = Histogram(
+    "antifraud_partner_call_duration_seconds",
+    "Time a call to a partner took, retries included.",
+    ["partner", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+FANOUTS_STARTED = Counter(
+    "antifraud_fanouts_started_total", "Fan-outs started: a number became high risk."
+)
+FANOUTS_DONE = Counter("antifraud_fanouts_done_total", "Fan-outs that warned every contact.")
+FANOUT_TARGETS = Counter(
+    "antifraud_fanout_targets_processed_total",
+    "Contacts a fan-out went through, by outcome: warned, or suppressed (warned lately).",
+    ["outcome"],
+)
+FANOUT_PENDING = Gauge(
+    "antifraud_fanout_targets_pending",
+    "Contacts that running fan-outs have still to go through (refreshed every few seconds).",
+)
+WARNINGS = Counter(
+    "antifraud_warnings_created_total",
+    "Warnings created, by risk level and origin (fanout: a contact of a number that became "
+    "high risk; direct: dispatched, screened or a notification).",
+    ["level", "origin"],
+)
+DELIVERIES = Counter(
+    "antifraud_deliveries_total",
+    "Deliveries of warnings and notifications by channel and outcome: queued, sent, retry, "
+    "delivered, acknowledged, failed.",
+    ["channel", "outcome"],
+)
+SLI_HIGH_TO_WARNED = Histogram(
+    "antifraud_sli_high_to_first_warning_delivered_seconds",
+    "From a number becoming high risk (its change in the risk feed) to the first warning of "
+    "its fan-out delivered.",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+SLI_STOP_PAYMENT = Histogram(
+    "antifraud_sli_case_to_stop_payment_ack_seconds",
+    "From a case being filed to the payee's bank acknowledging the stop-payment order.",
+    buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300),
+)
+SLI_EXPIRY_REMOVAL = Histogram(
+    "antifraud_sli_assertion_expiry_to_removal_seconds",
+    "From an assertion's expiry time to its lapse being recorded (the verdict recomputed "
+    "without it and the change published).",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
 
 

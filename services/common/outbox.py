@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common import metrics
+from services.common import metrics, tracing
 from services.common.db import Database
 from services.common.logs import get_logger
 from services.common.retention import RetentionJob, delete_batch
@@ -73,6 +73,8 @@ class OutboxEvent:
     payload: bytes
     attempts: int
     create_time: datetime | None = None
+    #: The trace the event was written in (a W3C traceparent), continued when it is relayed.
+    trace_context: str | None = None
 
 
 Handler = Callable[[OutboxEvent], Awaitable[None]]
@@ -93,6 +95,7 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("deliver_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("fail_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(500), nullable=True),
+        sa.Column("trace_context", sa.String(tracing.MAX_STORED), nullable=True),
         sa.Index("ix_outbox_due", "deliver_time", "fail_time", "next_attempt_time"),
     )
 
@@ -126,6 +129,7 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
     100,000 deliveries cannot afford. A repeated key fails the transaction.
     """
     now = datetime.now(UTC)
+    traced = tracing.current_traceparent()
     for start in range(0, len(items), ENQUEUE_CHUNK):
         await conn.execute(
             sa.insert(table),
@@ -137,6 +141,7 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
                     "create_time": now,
                     "attempts": 0,
                     "next_attempt_time": now,
+                    "trace_context": traced,
                 }
                 for item in items[start : start + ENQUEUE_CHUNK]
             ],
@@ -158,6 +163,7 @@ async def enqueue(
         "create_time": now,
         "attempts": 0,
         "next_attempt_time": now,
+        "trace_context": tracing.current_traceparent(),
     }
     statement: sa.Insert
     if conn.dialect.name == "postgresql":
@@ -408,7 +414,8 @@ class OutboxRelay:
 
 def _event_columns(table: sa.Table) -> list[sa.Column[Any]]:
     """What a relay reads of a claimed row (add a column here and in ``OutboxEvent``)."""
-    return [table.c[name] for name in ("id", "topic", "key", "payload", "attempts", "create_time")]
+    names = ("id", "topic", "key", "payload", "attempts", "create_time", "trace_context")
+    return [table.c[name] for name in names]
 
 
 def _event(row: sa.RowMapping) -> OutboxEvent:
@@ -419,4 +426,5 @@ def _event(row: sa.RowMapping) -> OutboxEvent:
         payload=bytes(row["payload"]),
         attempts=int(row["attempts"]),
         create_time=row["create_time"],
+        trace_context=row["trace_context"],
     )

@@ -34,7 +34,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from services.common import context as ctx
-from services.common import metrics, tokens
+from services.common import metrics, tokens, tracing
 from services.common.auth import CallerPolicy, TokenInterceptor
 from services.common.clients import KEEPALIVE_MS
 from services.common.config import ServerSettings, env_float
@@ -238,11 +238,22 @@ async def start_server(component: Component, settings: ServerSettings) -> Runnin
         running.refresher = asyncio.create_task(_refresh_metrics(component.name, refresh))
     db = getattr(component, "db", None)
     if isinstance(db, Database):
+        _watch_pool(component.name, db)
         running.probe = asyncio.create_task(
             running.watch_database(db), name=f"{component.name}-readiness"
         )
     log.info("serving", service=component.name, port=port, worker=settings.worker, services=names)
     return running
+
+
+def _watch_pool(service: str, db: Database) -> None:
+    """The database pool's connections in use and held, read when /metrics is scraped."""
+    pool: Any = db.engine.pool
+    if hasattr(pool, "checkedout") and hasattr(pool, "checkedin"):
+        metrics.DB_POOL_IN_USE.labels(service).set_function(pool.checkedout)
+        metrics.DB_POOL_SIZE.labels(service).set_function(
+            lambda: pool.checkedout() + pool.checkedin()
+        )
 
 
 def _enable_reflection(names: list[str], server: grpc.aio.Server) -> None:
@@ -275,6 +286,18 @@ async def serve(
     on_ready: Callable[[RunningServer], None] | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully; ``on_ready`` once SERVING."""
+    tracing.configure(component.name)
+    try:
+        await _serve(component, settings, on_ready)
+    finally:
+        tracing.shutdown()  # what is buffered is exported before the process ends
+
+
+async def _serve(
+    component: Component,
+    settings: ServerSettings,
+    on_ready: Callable[[RunningServer], None] | None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -154,7 +154,10 @@ class PartnerClients:
         channel = self._channels.get(name)
         if channel is None:
             channel = open_channel(
-                self.target(name), retry_services=PARTNER_SERVICES, budget=self._budget
+                self.target(name),
+                retry_services=PARTNER_SERVICES,
+                budget=self._budget,
+                partner=name,
             )
             self._channels[name] = channel
         return channel

@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.api.antifraud.warning.v1 import warning_pb2, warning_pb2_grpc
-from services.common import config, idempotency, outbox
+from services.common import config, idempotency, metrics, outbox
 from services.common.auth import CallerPolicy
 from services.common.db import Database
 from services.common.outbox import OutboxRelay
 from services.common.retention import Retention, RetentionSettings
 from services.common.server import Binding
-from services.warning.adapters import tables
+from services.warning.adapters import fanouts_repo, tables
 from services.warning.adapters.bank_orders_repo import BANK_ORDER_TOPIC
 from services.warning.adapters.banks import BankClient
 from services.warning.adapters.carriers import CarrierClient
@@ -127,6 +127,8 @@ class WarningComponent:
 
     async def refresh_metrics(self) -> None:
         await self.relay.refresh_metrics()
+        async with self.db.read() as conn:
+            metrics.FANOUT_PENDING.set(await fanouts_repo.pending_targets(conn))
 
     async def migrate(self) -> None:
         await self.db.migrate(VERSIONS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import grpc
 
@@ -60,7 +61,13 @@ class WarningClient:
         return self._stubs
 
     async def stop_payment(
-        self, request_id: str, account: Indicator, case_id: str, amount: Money, reason: str
+        self,
+        request_id: str,
+        account: Indicator,
+        case_id: str,
+        amount: Money,
+        reason: str,
+        filed: datetime | None = None,
     ) -> OrderState:
         request = warning_pb2.CreateBankOrderRequest(
             request_id=request_id,
@@ -72,6 +79,8 @@ class WarningClient:
             ),
             reason=reason,
         )
+        if filed is not None:
+            request.case_file_time.FromDatetime(filed)
         try:
             response = await self._stub.CreateBankOrder(request)
         except grpc.aio.AioRpcError as exc:

@@ -77,7 +77,13 @@ class StopPaymentOrder(Protocol):
 
 class BankOrders(Protocol):
     async def stop_payment(
-        self, request_id: str, account: Indicator, case_id: str, amount: Money, reason: str
+        self,
+        request_id: str,
+        account: Indicator,
+        case_id: str,
+        amount: Money,
+        reason: str,
+        filed: datetime | None = None,
     ) -> StopPaymentOrder: ...
 
 
@@ -196,7 +202,12 @@ class Delivery:
         amount = payee.amount or case.amount_lost
         try:
             order = await self.banks.stop_payment(
-                event.key, payee.account, case.id, amount, stop_payment_reason(case)
+                event.key,
+                payee.account,
+                case.id,
+                amount,
+                stop_payment_reason(case),
+                filed=case.create_time,
             )
         except PermanentFailure as exc:
             await self._record(case, payee, StopPaymentStatus.FAILED, detail=str(exc))

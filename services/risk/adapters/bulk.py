@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import tracing
 from services.common.indicators import Indicator
 from services.risk.adapters import tables as t
 from services.risk.adapters.repository import RiskRepository
@@ -95,6 +96,7 @@ async def _insert(
             for i, a in chunk
         ],
     )
+    traced = tracing.current_traceparent()
     await conn.execute(
         sa.insert(t.changes),
         [
@@ -106,6 +108,7 @@ async def _insert(
                 "actor": actor,
                 "reason": a.reason,
                 "time": now,
+                "trace_context": traced,
             }
             for row, (_, a) in zip(rows, chunk, strict=True)
         ],

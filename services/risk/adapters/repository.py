@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import tracing
 from services.common.indicators import IndicatorKind
 from services.common.logs import get_logger
 from services.risk.adapters import tables as t
@@ -112,6 +113,7 @@ def _change(row: Any) -> Change:
         reason=row.reason,
         time=_aware(row.time),
         snapshot=_snapshot(row),
+        trace_context=row.trace_context,
     )
 
 
@@ -148,6 +150,7 @@ class Due:
     value: str
     source_type: SourceType
     source_id: str
+    expire_time: datetime | None = None
 
 
 class RiskRepository:
@@ -296,6 +299,7 @@ class RiskRepository:
         kind, value, change_type, source_type, source_id, actor, reason, time, snapshot."""
         if not rows:
             return
+        traced = tracing.current_traceparent()
         await self.conn.execute(
             sa.insert(t.changes),
             [
@@ -308,6 +312,7 @@ class RiskRepository:
                     "actor": row["actor"][:128],
                     "reason": row["reason"][:1000],
                     "time": row["time"],
+                    "trace_context": traced,
                     **_snapshot_values(row["snapshot"]),
                 }
                 for row in rows
@@ -377,6 +382,7 @@ class RiskRepository:
                 actor=actor[:128],
                 reason=reason[:1000],
                 time=now,
+                trace_context=tracing.current_traceparent(),
                 **_snapshot_values(snapshot),
             )
         )
@@ -411,6 +417,16 @@ class RiskRepository:
     async def last_change_id(self) -> int:
         last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
         return int(last or 0)
+
+    async def change_time_after(self, cursor: int) -> datetime | None:
+        """When the oldest change after ``cursor`` was made; None when there is none."""
+        found = await self.conn.scalar(
+            sa.select(t.changes.c.time)
+            .where(t.changes.c.id > cursor)
+            .order_by(t.changes.c.id)
+            .limit(1)
+        )
+        return _aware(found) if found is not None else None
 
     async def first_change_id(self) -> int | None:
         """The oldest change kept (the feed is compacted from below), None when it is empty."""
@@ -491,7 +507,12 @@ class RiskRepository:
         a_t, i_t = t.assertions, t.indicators
         rows = await self.conn.execute(
             sa.select(
-                a_t.c.indicator_id, i_t.c.kind, i_t.c.value, a_t.c.source_type, a_t.c.source_id
+                a_t.c.indicator_id,
+                i_t.c.kind,
+                i_t.c.value,
+                a_t.c.source_type,
+                a_t.c.source_id,
+                a_t.c.expire_time,
             )
             .join(i_t, i_t.c.id == a_t.c.indicator_id)
             .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
@@ -506,6 +527,7 @@ class RiskRepository:
                 r.value,
                 SourceType(r.source_type),
                 r.source_id,
+                _aware(r.expire_time),
             ),
             key="indicator_id",
         )

@@ -87,6 +87,8 @@ changes = sa.Table(
     sa.Column("verified", sa.Boolean, nullable=False),
     sa.Column("label", sa.String(200), nullable=False),
     sa.Column("stages", sa.Text, nullable=False, server_default=""),
+    # The trace the change was made in (a W3C traceparent), passed on to feed followers.
+    sa.Column("trace_context", sa.String(64)),
     sa.Index("ix_changes_kind_value", "kind", "value"),
 )
 

@@ -307,3 +307,5 @@ class Change:
     reason: str
     time: datetime
     snapshot: Snapshot = field(default=NOTHING)
+    #: The trace the change was made in (a W3C traceparent), for feed followers.
+    trace_context: str | None = None

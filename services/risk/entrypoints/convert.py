@@ -185,6 +185,7 @@ def change_pb(change: Change, feed_id: str = "") -> risk_pb2.IndicatorChange:
         actor=change.actor,
         reason=change.reason,
         change_time=timestamp_of(change.time),
+        trace_parent=change.trace_context or "",
     )
 
 

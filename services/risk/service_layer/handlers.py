@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.common import metrics
 from services.common.errors import InvalidArgument, NotFound
 from services.common.indicators import Indicator, listing_problem
 from services.risk.adapters.repository import RiskRepository
@@ -228,6 +229,9 @@ async def expire_due(uow: RiskUnitOfWork, now: datetime, limit: int = EXPIRY_BAT
     if not due:
         return 0
     await uow.repo.mark_lapsed_many(due)
+    for item in due:  # the indicator "expiry -> removal from verdicts"
+        if item.expire_time is not None:
+            metrics.SLI_EXPIRY_REMOVAL.observe(max(0.0, (now - item.expire_time).total_seconds()))
     by_id = await uow.repo.standing_assertions_of(sorted({d.indicator_id for d in due}))
     snapshots = {i: compute_snapshot(found, now) for i, found in by_id.items()}
     await uow.repo.save_snapshots(snapshots, now)

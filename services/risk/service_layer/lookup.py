@@ -20,6 +20,7 @@ import bisect
 import contextlib
 import time
 from collections.abc import Collection
+from datetime import UTC, datetime
 
 from services.common import metrics
 from services.common.db import Database
@@ -88,11 +89,16 @@ class Lookup:
 
     async def refresh_metrics(self) -> None:
         """Index size, the change applied, and how far the feed is ahead of it."""
+        cursor = self.cursor
         async with self.db.read() as conn:
-            newest = await RiskRepository(conn).last_change_id()
+            repo = RiskRepository(conn)
+            newest = await repo.last_change_id()
+            waiting_since = await repo.change_time_after(cursor) if newest > cursor else None
         metrics.RISK_INDEX_INDICATORS.set(len(self.index))
-        metrics.RISK_INDEX_CURSOR.set(self.cursor)
-        metrics.RISK_FEED_LAG.set(max(0, newest - self.cursor))
+        metrics.RISK_INDEX_CURSOR.set(cursor)
+        metrics.RISK_FEED_LAG.set(max(0, newest - cursor))
+        lag = (datetime.now(UTC) - waiting_since).total_seconds() if waiting_since else 0.0
+        metrics.RISK_FEED_LAG_SECONDS.set(max(0.0, lag))
 
     async def refresh_once(self) -> int:
         async with self._refreshing:

@@ -42,6 +42,7 @@ async def insert(conn: AsyncConnection, order: BankOrder) -> None:
             send_time=None,
             answer_time=None,
             update_time=order.create_time,
+            case_file_time=order.case_file_time,
         )
     )
     if order.state == BankOrderState.QUEUED:
@@ -155,4 +156,5 @@ def _order_of(r: Any) -> BankOrder:
         send_time=r.send_time,
         answer_time=r.answer_time,
         update_time=r.update_time,
+        case_file_time=r.case_file_time,
     )

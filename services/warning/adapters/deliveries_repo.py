@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import metrics
 from services.common.outbox import OutboxItem, enqueue_many
 from services.common.vault import of_connection
+from services.warning.adapters import fanouts_repo
 from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.adapters.sql import chunks, for_update
 from services.warning.adapters.tables import deliveries, outbox, warnings
@@ -190,12 +192,16 @@ async def advance(
     late or repeated report is harmless.
     """
     touched: set[str] = set()
+    delivered: set[str] = set()
     for chunk in chunks(sorted(changes)):
         rows = (
             await conn.execute(
-                sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.warning_id).where(
-                    deliveries.c.id.in_(chunk)
-                )
+                sa.select(
+                    deliveries.c.id,
+                    deliveries.c.state,
+                    deliveries.c.warning_id,
+                    deliveries.c.channel,
+                ).where(deliveries.c.id.in_(chunk))
             )
         ).all()
         updates = []
@@ -213,6 +219,9 @@ async def advance(
             )
             if r.warning_id is not None:
                 touched.add(r.warning_id)
+                if new == DeliveryState.DELIVERED:
+                    delivered.add(r.warning_id)
+            metrics.DELIVERIES.labels(r.channel.lower(), new.name.lower()).inc()
         if updates:
             await conn.execute(
                 sa.update(deliveries)
@@ -225,6 +234,9 @@ async def advance(
                 ),
                 updates,
             )
+    # The indicator "a number became high risk -> its first warning delivered".
+    for high_time in await fanouts_repo.first_deliveries(conn, sorted(delivered), now):
+        metrics.SLI_HIGH_TO_WARNED.observe(max(0.0, (now - high_time).total_seconds()))
     return touched
 
 

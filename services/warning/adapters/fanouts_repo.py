@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.indicators import Indicator, IndicatorKind
 from services.warning.adapters.sql import for_update
-from services.warning.adapters.tables import fanout_targets, fanouts
+from services.warning.adapters.tables import fanout_targets, fanouts, warnings
 from services.warning.domain.model import Fanout, FanoutState, FraudCategory
 
 f = fanouts.c
@@ -37,6 +38,8 @@ async def create(conn: AsyncConnection, fanout: Fanout, now: datetime) -> None:
             create_time=now,
             update_time=now,
             done_time=None,
+            high_time=fanout.high_time,
+            trace_context=fanout.trace_context,
         )
     )
 
@@ -146,6 +149,42 @@ async def finish(conn: AsyncConnection, fanout_id: str, now: datetime) -> None:
     await conn.execute(sa.delete(fanout_targets).where(fanout_targets.c.fanout_id == fanout_id))
 
 
+async def trace_context(conn: AsyncConnection, fanout_id: str) -> str | None:
+    """The trace a fan-out continues, when it has one."""
+    found: str | None = await conn.scalar(sa.select(f.trace_context).where(f.id == fanout_id))
+    return found
+
+
+async def first_deliveries(
+    conn: AsyncConnection, warning_ids: Sequence[str], now: datetime
+) -> list[datetime]:
+    """Mark the fan-outs of these warnings (just delivered) as having delivered a first
+    warning, where none had; returns when each such fan-out's number became high risk."""
+    ids = sorted(set(warning_ids))
+    if not ids:
+        return []
+    of_warnings = sa.select(warnings.c.fanout_id).where(
+        warnings.c.id.in_(ids), warnings.c.fanout_id.is_not(None)
+    )
+    rows = await conn.execute(
+        sa.update(fanouts)
+        .where(f.id.in_(of_warnings), f.first_delivery_time.is_(None))
+        .values(first_delivery_time=now)
+        .returning(f.high_time, f.create_time)
+    )
+    return [r.high_time or r.create_time for r in rows]
+
+
+async def pending_targets(conn: AsyncConnection) -> int:
+    """Contacts running fan-outs have still to go through."""
+    left = await conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(f.contact_count - f.processed_count), 0)).where(
+            f.state == FanoutState.RUNNING.name
+        )
+    )
+    return int(left or 0)
+
+
 async def get(conn: AsyncConnection, fanout_id: str) -> Fanout | None:
     row = (await conn.execute(sa.select(fanouts).where(f.id == fanout_id))).first()
     return _fanout_of(row) if row is not None else None
@@ -185,4 +224,6 @@ def _fanout_of(r: Any) -> Fanout:
         change_cursor=r.change_cursor,
         create_time=r.create_time,
         done_time=r.done_time,
+        high_time=r.high_time,
+        trace_context=r.trace_context,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
 
@@ -28,6 +29,9 @@ class Change:
     level: RiskLevel
     verified: bool
     category: FraudCategory | None
+    #: When the change was made, and the trace it was made in (W3C traceparent, or "").
+    time: datetime | None = None
+    trace_parent: str = ""
 
 
 class FeedUnavailable(Exception):
@@ -98,4 +102,6 @@ def _change_of(change: risk_pb2.IndicatorChange) -> Change:
         else RiskLevel.NONE,
         verified=verdict.verified,
         category=categories[0] if categories else None,
+        time=change.change_time.ToDatetime(UTC) if change.HasField("change_time") else None,
+        trace_parent=change.trace_parent,
     )

@@ -187,6 +187,8 @@ bank_orders = sa.Table(
     sa.Column("send_time", UtcDateTime),
     sa.Column("answer_time", UtcDateTime),
     sa.Column("update_time", UtcDateTime, nullable=False),
+    # When the case was filed: the stop-payment delay is measured from it.
+    sa.Column("case_file_time", UtcDateTime),
     sa.Index("ix_bank_orders_case", "case_id", "create_time"),
     sa.Index("ix_bank_orders_create", "create_time"),
 )
@@ -247,6 +249,11 @@ fanouts = sa.Table(
     sa.Column("create_time", UtcDateTime, nullable=False),
     sa.Column("update_time", UtcDateTime, nullable=False),
     sa.Column("done_time", UtcDateTime),
+    # When the number became high risk (its change in the feed), when the fan-out's first
+    # warning was delivered (the indicator between them), and the trace it continues.
+    sa.Column("high_time", UtcDateTime),
+    sa.Column("first_delivery_time", UtcDateTime),
+    sa.Column("trace_context", sa.String(64)),
     sa.Index("ix_fanouts_state", "state"),
     sa.Index("ix_fanouts_indicator", "indicator_value"),
 )

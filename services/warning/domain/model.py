@@ -222,6 +222,8 @@ class BankOrder:
     send_time: datetime | None
     answer_time: datetime | None
     update_time: datetime
+    #: When the case was filed (the caller says so): the stop-payment delay starts there.
+    case_file_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -237,3 +239,7 @@ class Fanout:
     change_cursor: str
     create_time: datetime
     done_time: datetime | None
+    #: When the number became high risk (the change's time in the risk feed).
+    high_time: datetime | None = None
+    #: The trace the fan-out continues (a W3C traceparent), when the change was traced.
+    trace_context: str | None = None

@@ -520,13 +520,16 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             reason = validation.text(
                 v, "reason", request.reason, max_len=convert.MAX_REASON, required=True
             )
+            filed = validation.optional_time(
+                v, "case_file_time", request.case_file_time, request.HasField("case_file_time")
+            )
         assert order_type is not None
         assert account is not None
         assert case is not None
 
         async def work(uow: UnitOfWork) -> pb.CreateBankOrderResponse:
             order = await bank_orders.create(
-                uow, self.directory, order_type, account, case, amount, reason, _now()
+                uow, self.directory, order_type, account, case, amount, reason, _now(), filed
             )
             return pb.CreateBankOrderResponse(bank_order=convert.bank_order_pb(order))
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import metrics
 from services.common.db import Database, UnitOfWork
 from services.common.errors import NotFound
 from services.common.indicators import Indicator, display
@@ -44,6 +45,7 @@ async def create(
     amount: Money | None,
     reason: str,
     now: datetime,
+    case_file_time: datetime | None = None,
 ) -> BankOrder:
     """Write the order with its outbox event. The bank is the one the directory names; when
     it names none, every partner bank is asked in turn when the order is sent."""
@@ -64,6 +66,7 @@ async def create(
         send_time=None,
         answer_time=None,
         update_time=now,
+        case_file_time=min(case_file_time, now) if case_file_time is not None else None,
     )
     await bank_orders_repo.insert(uow.conn, order)
     log.info(
@@ -118,6 +121,9 @@ class BankOrderSender:
                 raise
             if answer.acknowledged:
                 await self._record(order, BankOrderState.ACKNOWLEDGED, bank, answer.reference, None)
+                if order.order_type == BankOrderType.STOP_PAYMENT:
+                    since = order.case_file_time or order.create_time
+                    metrics.SLI_STOP_PAYMENT.observe(max(0.0, (_now() - since).total_seconds()))
                 return
             if not (answer.not_held and order.bank is None):
                 await self._record(order, BankOrderState.REJECTED, bank, None, answer.detail)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from services.common import metrics, tracing
 from services.common.db import Database, UnitOfWork
 from services.common.indicators import display
 from services.common.logs import get_logger
@@ -50,6 +51,16 @@ class FanoutWorker:
 
     async def work_chunk(self, fanout_id: str) -> bool:
         """One step of a fan-out; False once it is done or no longer ours."""
+        trace_context = None
+        if tracing.enabled():
+            async with UnitOfWork(self.db) as uow:
+                trace_context = await fanouts_repo.trace_context(uow.conn, fanout_id)
+        # Each step continues the trace of the change that started the fan-out: the
+        # warnings it queues carry it through the outbox to the carriers.
+        with tracing.restored(trace_context, "fanout chunk", **{"fanout.id": fanout_id}):
+            return await self._work_chunk(fanout_id)
+
+    async def _work_chunk(self, fanout_id: str) -> bool:
         now = datetime.now(UTC)
         created: list[Warning] = []
         async with UnitOfWork(self.db) as uow:
@@ -81,6 +92,7 @@ class FanoutWorker:
             if not targets:
                 await fanouts_repo.finish(uow.conn, fanout_id, now)
                 await uow.commit()
+                metrics.FANOUTS_DONE.inc()
                 log.info(
                     "fan-out done",
                     fanout_id=fanout_id,
@@ -108,6 +120,8 @@ class FanoutWorker:
                 uow.conn, fanout_id, targets[-1].phone_number, len(targets), len(created), now
             )
             await uow.commit()
+        metrics.FANOUT_TARGETS.labels("warned").inc(len(created))
+        metrics.FANOUT_TARGETS.labels("suppressed").inc(len(targets) - len(created))
         self.hub.notify(w.user_id for w in created)
         self.on_queued()
         return True

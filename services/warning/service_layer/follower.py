@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from services.common import metrics, tracing
 from services.common.db import Database, UnitOfWork
 from services.common.indicators import display
 from services.common.logs import get_logger
@@ -126,6 +127,10 @@ class RiskFollower:
                 level = RiskLevel.NONE if change.verified else change.level
                 before = new.get(number, seen.get(number, RiskLevel.NONE))
                 if level == RiskLevel.HIGH and before != RiskLevel.HIGH:
+                    # The fan-out continues the trace the change was made in (the report
+                    # or the analyst's decision that made the number high risk).
+                    with tracing.restored(change.trace_parent, "fanout start"):
+                        trace_context = tracing.current_traceparent()
                     fanout = Fanout(
                         id=new_id(),
                         indicator=change.indicator,
@@ -138,12 +143,15 @@ class RiskFollower:
                         change_cursor=change.cursor,
                         create_time=now,
                         done_time=None,
+                        high_time=change.time or now,
+                        trace_context=trace_context,
                     )
                     await fanouts_repo.create(uow.conn, fanout, now)
                     started.append(fanout)
                 new[number] = level
             await feed_repo.set_levels(uow.conn, new, now)
             await uow.commit()
+        metrics.FANOUTS_STARTED.inc(len(started))
         for fanout in started:
             log.info(
                 "number became high risk", fanout_id=fanout.id, indicator=display(fanout.indicator)

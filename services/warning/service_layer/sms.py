@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import metrics
 from services.common.db import Database, UnitOfWork
 from services.common.errors import InvalidArgument, NotFound
 from services.common.logs import get_logger
@@ -27,7 +28,7 @@ from services.warning.adapters.deliveries_repo import SendOutcome
 from services.warning.adapters.directory import PartnerDirectory
 from services.warning.adapters.partner_errors import PartnerError
 from services.warning.adapters.sms_jobs import SmsJob
-from services.warning.domain.model import Delivery, DeliveryState
+from services.warning.domain.model import Channel, Delivery, DeliveryState
 from services.warning.domain.texts import SMS_SENDER_ID
 from services.warning.service_layer.batching import GroupCommit
 
@@ -102,6 +103,7 @@ class SmsSender:
                     error=str(exc),
                 )
             )
+            _count(job, "retry")
             raise
         if not submitted.accepted:
             detail = f"carrier refused: {submitted.detail}"
@@ -120,6 +122,7 @@ class SmsSender:
                 first_poll=now + self.first_poll,
             )
         )
+        _count(job, "sent")
 
     async def _fail(
         self, job: SmsJob, error: str, attempts: int, carrier: str | None = None
@@ -135,9 +138,15 @@ class SmsSender:
                 error=error,
             )
         )
+        _count(job, "failed")
         log.warning(
             "sms delivery failed", delivery_id=job.delivery_id, carrier=carrier, error=error
         )
+
+
+def _count(job: SmsJob, outcome: str) -> None:
+    channel = Channel.FLASH_SMS if job.flash else Channel.SMS
+    metrics.DELIVERIES.labels(channel.name.lower(), outcome).inc()
 
 
 @dataclass

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import metrics
 from services.common.db import UnitOfWork
 from services.common.errors import NotFound, PermissionDenied
 from services.warning.adapters import recipients_repo, warnings_repo
@@ -101,6 +102,12 @@ async def create_warnings(
     won = await warnings_repo.claim_dedup(conn, claims, now - settings.dedup_window, now)
     created = [w if w.id in won else None for w in built]
     await warnings_repo.insert(conn, [w for w in created if w is not None])
+    for warning in created:
+        if warning is not None:
+            origin = "fanout" if warning.fanout_id else "direct"
+            metrics.WARNINGS.labels(warning.level.name.lower(), origin).inc()
+            for delivery in warning.deliveries:
+                metrics.DELIVERIES.labels(delivery.channel.name.lower(), "queued").inc()
     return created
 
 

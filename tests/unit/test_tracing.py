@@ -1,0 +1,125 @@
+"""services.common.tracing without I/O: spans kept by the SDK's in-memory exporter."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.common import logs, tracing
+
+METHOD = "/antifraud.risk.v1.RiskService/CheckIndicator"
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    monkeypatch.setenv("ANTIFRAUD_TRACE_SAMPLE_RATIO", "1")
+    assert tracing.configure("risk", SimpleSpanProcessor(exporter))
+    try:
+        yield exporter
+    finally:
+        tracing.shutdown()
+
+
+def in_task(work: object) -> object:
+    """Run ``work`` in a context of its own, as grpc.aio runs each RPC in a task."""
+    return contextvars.copy_context().run(work)  # type: ignore[arg-type]
+
+
+def test_off_by_default_touches_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTIFRAUD_TRACE_EXPORTER", raising=False)
+    assert not tracing.configure("risk")
+    assert tracing.start_server_span(METHOD, {}, "risk") is None
+    metadata = grpc.aio.Metadata()
+    tracing.inject(metadata)
+    assert "traceparent" not in metadata
+    assert tracing.current_traceparent() is None
+
+
+def test_a_stored_context_continues_the_trace_it_was_written_in(
+    spans: InMemorySpanExporter,
+) -> None:
+    def serve() -> str | None:
+        span = tracing.start_server_span(METHOD, {}, "risk")
+        assert span is not None
+        stored = tracing.current_traceparent()
+        tracing.end_span(span, grpc.StatusCode.OK)
+        return stored
+
+    stored = in_task(serve)
+    assert isinstance(stored, str)
+
+    def relay() -> None:
+        with tracing.restored(stored, "outbox sms"):
+            metadata = grpc.aio.Metadata()
+            tracing.inject(metadata)
+            assert str(metadata["traceparent"]).split("-")[1] == stored.split("-")[1]
+
+    in_task(relay)
+    server, consumer = spans.get_finished_spans()
+    assert consumer.name == "outbox sms"
+    assert consumer.context.trace_id == server.context.trace_id
+    assert consumer.parent is not None
+    assert consumer.parent.span_id == server.context.span_id
+
+
+def test_a_call_that_comes_traced_is_a_child_and_a_failure_keeps_no_message(
+    spans: InMemorySpanExporter,
+) -> None:
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    def serve() -> None:
+        span = tracing.start_server_span(METHOD, {"traceparent": parent}, "risk")
+        assert span is not None
+        with pytest.raises(ValueError), tracing.restored(parent, "outbox risk.sync"):
+            raise ValueError("+8613800138000 is not reachable")
+        tracing.end_span(span, grpc.StatusCode.NOT_FOUND)
+
+    in_task(serve)
+    failed, server = spans.get_finished_spans()
+    assert format(server.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert server.status.description == "NOT_FOUND"
+    assert failed.status.description == "ValueError"
+    assert not failed.events  # no exception event: its message could hold a phone number
+
+
+def test_an_unsampled_trace_costs_no_span_and_says_so_downstream(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracing.shutdown()
+    monkeypatch.setenv("ANTIFRAUD_TRACE_SAMPLE_RATIO", "0")
+    assert tracing.configure("risk", SimpleSpanProcessor(spans))
+
+    def serve() -> None:
+        assert tracing.start_server_span(METHOD, {}, "risk") is None
+        metadata = grpc.aio.Metadata()
+        tracing.inject(metadata)
+        sent = str(metadata["traceparent"])
+        assert sent.endswith("-00")
+        # The callee follows: nothing recorded there either.
+        assert tracing.start_server_span(METHOD, {"traceparent": sent}, "x") is None
+        assert tracing.current_traceparent() is None
+
+    in_task(serve)
+    assert not spans.get_finished_spans()
+
+
+def test_log_lines_of_a_trace_carry_its_ids(spans: InMemorySpanExporter) -> None:
+    def serve() -> dict[str, object]:
+        span = tracing.start_server_span(METHOD, {}, "risk")
+        assert span is not None
+        line = logs.add_trace_ids(None, "info", {"event": "rpc"})
+        tracing.end_span(span, grpc.StatusCode.OK)
+        return dict(line)
+
+    line = in_task(serve)
+    assert isinstance(line, dict)
+    (span,) = spans.get_finished_spans()
+    assert line["trace_id"] == format(span.context.trace_id, "032x")
+    assert line["span_id"] == format(span.context.span_id, "016x")
+    assert "trace_id" not in logs.add_trace_ids(None, "info", {"event": "outside"})
