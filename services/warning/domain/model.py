@@ -237,3 +237,10 @@ class Fanout:
     change_cursor: str
     create_time: datetime
     done_time: datetime | None
+    #: Caps on the tasks it creates (None: no cap); overflow goes to SMS.
+    call_task_cap: int | None = None
+    home_visit_task_cap: int | None = None
+    call_tasks: int = 0
+    home_visit_tasks: int = 0
+    #: Task deliveries turned into SMS by a cap.
+    capped: int = 0

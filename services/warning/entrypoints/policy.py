@@ -30,7 +30,11 @@ POLICY: dict[str, Callers] = table(
         "StopGuarding": _CITIZEN,
         "RecordContactEvents": _CARRIER,
         "StreamContactEvents": _CARRIER,
+        # The gateway's CallScreeningService screens for carriers.
+        "ScreenContactEvents": _CARRIER,
         "ListFanouts": _ANALYST,
+        "GetFanout": _ANALYST,
+        "UpdateFanout": _ANALYST,
         "ListTasks": _ANALYST,
         "GetTask": _ANALYST,
         "ClaimTask": _ANALYST,

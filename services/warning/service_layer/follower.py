@@ -138,6 +138,8 @@ class RiskFollower:
                         change_cursor=change.cursor,
                         create_time=now,
                         done_time=None,
+                        call_task_cap=self.settings.fanout_call_task_cap,
+                        home_visit_task_cap=self.settings.fanout_home_visit_task_cap,
                     )
                     await fanouts_repo.create(uow.conn, fanout, now)
                     started.append(fanout)
