@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one table, written to bench/results/.
 
-python -m bench [--quick] [--only risk,report,warning]
+python -m bench [--quick] [--only risk,report,warning,screening]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.harness import Run, h2load_available, use_token_keys, write_report
 from services.common import logs
 
-SUITES = ["risk", "report", "warning", "privacy"]
+SUITES = ["risk", "report", "warning", "screening", "privacy"]
 
 
 async def main(argv: list[str]) -> int:
