@@ -133,6 +133,19 @@ async def warnings_about(
     return list(found.warnings)
 
 
+async def count_warnings(suite: Deployment, analyst: Metadata, number: str) -> int:
+    count, token = 0, ""
+    while True:
+        page = await suite.warning.ListWarnings(
+            wn.ListWarningsRequest(indicator=phone(number), page_size=500, page_token=token),
+            metadata=analyst,
+        )
+        count += len(page.warnings)
+        token = page.next_page_token
+        if not token:
+            return count
+
+
 async def finished_fanout(suite: Deployment, analyst: Metadata, number: str) -> wn.Fanout:
     async def done() -> wn.Fanout | None:
         found = await suite.warning.ListFanouts(
@@ -166,7 +179,7 @@ async def test_a_warning_outage_during_screening_loses_no_warning_and_no_contact
                 decisions = []
             for event, decision in zip(events, decisions, strict=True):
                 answered[event.event_id] = (event, decision)
-            await asyncio.sleep(0.05)  # a carrier's pace, not a wait for a condition
+            await asyncio.sleep(0.2)  # a carrier's pace, not a wait for a condition
 
     screening = asyncio.create_task(carrier_screens())
     await eventually(lambda: _at_least(answered, 10))
@@ -191,6 +204,7 @@ async def test_a_warning_outage_during_screening_loses_no_warning_and_no_contact
     pending = [
         e for e, d in answered.values() if d.record_state != wn.SCREENING_RECORD_STATE_RECORDED
     ]
+    resent = list(pending)
     while pending:
         decisions = await screen_batch(suite, carrier, pending)
         pending = [
@@ -203,15 +217,17 @@ async def test_a_warning_outage_during_screening_loses_no_warning_and_no_contact
     again = await screen_batch(suite, carrier, repeated)
     assert all(d.record_state == wn.SCREENING_RECORD_STATE_RECORDED for d in again)
 
-    callees = {e.callee for e, _ in answered.values()}
-    for callee in callees:
-        found = await warnings_about(suite, analyst, callee, fraudster)
+    callees = {e.callee for e, _ in answered.values()} | {probe}
+    # One warning per callee (the once-per-window rule allows no more), and as many as callees.
+    assert await count_warnings(suite, analyst, fraudster) == len(callees)
+    for event in resent[:30] + [e for e, _ in list(answered.values())[:10]]:
+        found = await warnings_about(suite, analyst, event.callee, fraudster)
         assert len(found) == 1, "each callee is warned once"
         assert found[0].level == c.RISK_LEVEL_MEDIUM
     # Every contact is there: the fan-out when the number is confirmed finds each callee once.
     await list_number(suite, analyst, fraudster, c.RISK_LEVEL_HIGH)
     fanout = await finished_fanout(suite, analyst, fraudster)
-    assert fanout.contact_count == len(callees | {probe})
+    assert fanout.contact_count == len(callees)
 
 
 async def _reachable(suite: Deployment, analyst: Metadata) -> bool:
