@@ -146,7 +146,7 @@ async def _screen_at(
     """(achieved calls/s, p99 seconds to the callee's stream, calls missed)."""
     count = int(rate * seconds)
     sent: dict[tuple[str, str], float] = {}
-    pending: list[asyncio.Task[object]] = []
+    pending: list[asyncio.Future[pb.ScreenContactEventsResponse]] = []
     started = time.perf_counter()
     for i in range(count):
         due = started + i / rate
@@ -164,7 +164,7 @@ async def _screen_at(
                 )
             ]
         )  # fmt: skip
-        pending.append(asyncio.create_task(screening.ScreenContactEvents(request, timeout=30)))
+        pending.append(asyncio.ensure_future(screening.ScreenContactEvents(request, timeout=30)))
     answers = await asyncio.gather(*pending, return_exceptions=True)
     answered_at = time.perf_counter()
     recorded = sum(
