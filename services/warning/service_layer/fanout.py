@@ -19,9 +19,10 @@ from services.common.db import Database, UnitOfWork
 from services.common.indicators import display
 from services.common.logs import get_logger
 from services.warning.adapters import contacts_repo, fanouts_repo, recipients_repo
-from services.warning.domain.model import Channel, Fanout, Person, Reason, Warning
+from services.warning.domain.caps import TaskBudget
+from services.warning.domain.model import Channel, Person, Reason, Warning
 from services.warning.service_layer.push import PushHub
-from services.warning.service_layer.warnings import Draft, TaskBudget, create_warnings, new_id
+from services.warning.service_layer.warnings import Draft, create_warnings, new_id
 from services.warning.settings import WarningSettings
 
 log = get_logger("warning.fanout")
@@ -103,7 +104,7 @@ class FanoutWorker:
                 )
                 for t in targets
             ]
-            budget = task_budget(fanout)
+            budget = TaskBudget.left_of(fanout)
             created = [
                 w for w in await create_warnings(uow.conn, self.settings, drafts, now, budget) if w
             ]
@@ -124,15 +125,3 @@ class FanoutWorker:
         self.hub.notify(w.user_id for w in created)
         self.on_queued()
         return True
-
-
-def task_budget(fanout: Fanout) -> TaskBudget:
-    """What is left of the fan-out's caps on tasks."""
-    remaining: dict[Channel, int] = {}
-    if fanout.call_task_cap is not None:
-        remaining[Channel.CALL_TASK] = max(0, fanout.call_task_cap - fanout.call_tasks)
-    if fanout.home_visit_task_cap is not None:
-        remaining[Channel.HOME_VISIT_TASK] = max(
-            0, fanout.home_visit_task_cap - fanout.home_visit_tasks
-        )
-    return TaskBudget(remaining)

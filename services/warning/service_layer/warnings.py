@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,10 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.db import UnitOfWork
 from services.common.errors import NotFound, PermissionDenied
 from services.warning.adapters import recipients_repo, warnings_repo
+from services.warning.domain.caps import TaskBudget
 from services.warning.domain.model import (
-    CARRIER_CHANNELS,
-    TASK_CHANNELS,
-    Channel,
     Delivery,
     DeliveryState,
     Person,
@@ -89,38 +87,6 @@ def build(settings: WarningSettings, draft: Draft, now: datetime) -> Warning:
         acknowledge_time=None,
         deliveries=deliveries,
     )
-
-
-@dataclass
-class TaskBudget:
-    """How many more call and home-visit tasks a fan-out may create (absent: no cap). A task
-    over its cap becomes an SMS to the person, unless the warning already sends them one."""
-
-    remaining: dict[Channel, int] = field(default_factory=dict)
-    created: dict[Channel, int] = field(default_factory=dict)
-    capped: int = 0
-
-    def apply(self, warning: Warning) -> Warning:
-        kept: list[Delivery] = []
-        for d in warning.deliveries:
-            if d.channel not in TASK_CHANNELS:
-                kept.append(d)
-                continue
-            left = self.remaining.get(d.channel)
-            if left is None or left > 0:
-                if left is not None:
-                    self.remaining[d.channel] = left - 1
-                self.created[d.channel] = self.created.get(d.channel, 0) + 1
-                kept.append(d)
-                continue
-            self.capped += 1
-            texted = any(
-                k.channel in CARRIER_CHANNELS and not k.guardian
-                for k in (*kept, *warning.deliveries)
-            )
-            if not texted:
-                kept.append(replace(d, channel=Channel.SMS, phone_number=warning.phone_number))
-        return replace(warning, deliveries=tuple(kept))
 
 
 async def create_warnings(
