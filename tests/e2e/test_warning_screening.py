@@ -440,3 +440,46 @@ async def test_a_fanout_stops_tasks_at_its_caps_and_reports_progress(suite: Depl
             metadata=analyst,
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_bad_input_gets_deliberate_codes(suite: Deployment) -> None:
+    carrier, analyst = await keys(suite)
+    [broken] = await screen_batch(
+        suite, carrier, [gw.ScreenEvent(event_id="e-1", caller="not a number", callee="1")]
+    )
+    assert (broken.action, broken.record_state) == (
+        gw.SCREEN_ACTION_ALLOW,
+        wn.SCREENING_RECORD_STATE_NOT_NEEDED,
+    )
+    assert broken.error.startswith("events[0].")
+    refusals = [
+        suite.warning.RecordContactEvents(
+            wn.RecordContactEventsRequest(
+                batch_id="batch-1",
+                events=[wn.ContactEvent(caller=new_phone(), callee=new_phone())],
+            ),
+            metadata=carrier,
+        ),
+        suite.warning.UpdateFanout(
+            wn.UpdateFanoutRequest(
+                fanout=wn.Fanout(name=f"fanouts/{uuid.uuid4()}", call_task_cap=-1),
+                update_mask=FieldMask(paths=["call_task_cap"]),
+            ),
+            metadata=analyst,
+        ),
+    ]
+    for call_ in refusals:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call_
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await suite.warning.GetFanout(
+            wn.GetFanoutRequest(name=f"fanouts/{uuid.uuid4()}"), metadata=analyst
+        )
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    # Fan-outs are the analysts'.
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await suite.warning.GetFanout(
+            wn.GetFanoutRequest(name=f"fanouts/{uuid.uuid4()}"), metadata=carrier
+        )
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
