@@ -31,7 +31,14 @@ from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.partner.v1 import simulator_pb2
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
-from tests.e2e.deployment import SUITE_PARAMS, Deployment, deployment, eventually, new_phone
+from tests.e2e.deployment import (
+    SUITE_PARAMS,
+    Deployment,
+    Processes,
+    deployment,
+    eventually,
+    new_phone,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -156,16 +163,22 @@ async def finished_fanout(suite: Deployment, analyst: Metadata, number: str) -> 
     return await eventually(done, timeout=30)
 
 
-async def test_a_warning_outage_during_screening_loses_no_warning_and_no_contact(
-    suite: Deployment,
-) -> None:
-    processes = suite.processes
-    if processes is None:
+async def fault_setup(suite: Deployment) -> tuple[Processes, Metadata, Metadata, str, str]:
+    """For a fault test: the processes, carrier and analyst keys, a number listed MEDIUM
+    that screening knows, and the callee of the first call screened as WARN."""
+    if suite.processes is None:
         pytest.skip("needs control of the deployment's processes")
     carrier, analyst = await keys(suite)
     fraudster = new_phone()
     await list_number(suite, analyst, fraudster, c.RISK_LEVEL_MEDIUM)
     probe = await until_screened_as(suite, carrier, fraudster, gw.SCREEN_ACTION_WARN)
+    return suite.processes, carrier, analyst, fraudster, probe
+
+
+async def test_a_warning_outage_during_screening_loses_no_warning_and_no_contact(
+    suite: Deployment,
+) -> None:
+    processes, carrier, analyst, fraudster, probe = await fault_setup(suite)
 
     answered: dict[str, tuple[gw.ScreenEvent, gw.ScreenDecision]] = {}
     stop = asyncio.Event()
@@ -247,13 +260,7 @@ async def _at_least(answered: Sized, count: int) -> bool:
 async def test_a_gateway_killed_mid_screening_loses_nothing_it_answered(
     suite: Deployment,
 ) -> None:
-    processes = suite.processes
-    if processes is None:
-        pytest.skip("needs control of the deployment's processes")
-    carrier, analyst = await keys(suite)
-    fraudster = new_phone()
-    await list_number(suite, analyst, fraudster, c.RISK_LEVEL_MEDIUM)
-    await until_screened_as(suite, carrier, fraudster, gw.SCREEN_ACTION_WARN)
+    processes, carrier, analyst, fraudster, _ = await fault_setup(suite)
     recorded: list[gw.ScreenEvent] = []
 
     async def carrier_screens() -> None:
