@@ -48,7 +48,7 @@ from tests.harness import free_port
 SUITE = "screening"
 ECHO = "/antifraud.echo.v1.EchoService/Echo"
 BOUND_SECONDS = 1.0
-RATES = (200, 100, 50)
+RATES = (200, 100, 50, 20, 10)
 USERS = 50
 #: A warning not seen within this long counts as missed (beyond the bound).
 GRACE_SECONDS = 10.0
