@@ -6,8 +6,8 @@ serve NAME`); the warning service screens (WarningService.ScreenContactEvents, w
 gateway's CallScreeningService forwards to), so each call is a risk look-up, a decision
 and the contact and the callee's warning committed before the answer.
 
-- **screening within 1 s**: calls arrive at a fixed rate (200/s first, then lower rates
-  until the bound holds), each from one of the listed MEDIUM numbers to one of the app
+- **screening within 1 s**: calls arrive at a fixed rate (10/s first, then higher rates
+  up to 200/s while the bound holds), each from one of the listed MEDIUM numbers to one of the app
   users, whose live streams (StreamWarnings) are open; a call's latency runs from the
   moment it is sent to the moment the callee's stream shows the warning. Printed: the
   highest rate tried whose p99 is within 1 s (achieved calls/s), as a ratio to the echo
@@ -48,7 +48,9 @@ from tests.harness import free_port
 SUITE = "screening"
 ECHO = "/antifraud.echo.v1.EchoService/Echo"
 BOUND_SECONDS = 1.0
-RATES = (200, 100, 50, 20, 10)
+#: Offered rates, lowest first: a rate past the bound leaves a backlog (SMS, polls) that would
+#: slow the next one down.
+RATES = (10, 20, 50, 100, 200)
 USERS = 50
 #: A warning not seen within this long counts as missed (beyond the bound).
 GRACE_SECONDS = 10.0
@@ -293,9 +295,9 @@ async def _measure(
                     f"callee's warning p99 {p99 * 1000:.0f} ms, missed {missed}",
                     flush=True,
                 )
-                if p99 <= BOUND_SECONDS:
-                    chosen = (rate, achieved, p99, missed)
+                if p99 > BOUND_SECONDS:
                     break
+                chosen = (rate, achieved, p99, missed)
             rate, achieved, p99, _ = chosen if chosen is not None else (0, 0.0, 0.0, 0)
             run.add(
                 Result(
