@@ -25,7 +25,6 @@ from gateway.entrypoints.payee import PayeeServicer
 from gateway.entrypoints.proxy import Proxy, Route
 from gateway.entrypoints.screening import ScreeningServicer
 from gateway.service_layer.auth import Authenticator
-from gateway.service_layer.background import Background
 from gateway.service_layer.streams import OpenStreams
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.api.antifraud.identity.v1 import identity_pb2  # noqa: F401 - registers descriptors
@@ -81,7 +80,6 @@ class GatewayComponent:
         self.keys = KeyStore(db)
         self.limiter = RateLimiter(rate, burst)
         self.backends = Backends()
-        self.background = Background()
         self.auth = Authenticator(
             self.keys, self.limiter, FailureThrottle(self.name, failures_per_second, failure_burst)
         )
@@ -117,7 +115,7 @@ class GatewayComponent:
             Binding(
                 _service("CallScreeningService").full_name,
                 gateway_pb2_grpc.add_CallScreeningServiceServicer_to_server,
-                ScreeningServicer(b.risk, b.warning, self.background),
+                ScreeningServicer(b.warning),
             ),
             Binding(
                 _service("PayeeService").full_name,
@@ -167,7 +165,6 @@ class GatewayComponent:
             self._revocations.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._revocations
-        await self.background.drain()
         await self.backends.close()
         await self.db.dispose()
 

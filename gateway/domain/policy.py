@@ -123,6 +123,8 @@ PROXIED: dict[str, Rule] = {
             "RecordDeliveryReceipt": Rule(CARRIER),
             "DispatchWarning": Rule(ANALYST),
             "ListFanouts": Rule(ANALYST),
+            "GetFanout": Rule(ANALYST),
+            "UpdateFanout": Rule(ANALYST),
             "ListTasks": Rule(ANALYST),
             "GetTask": Rule(ANALYST),
             "ClaimTask": Rule(ANALYST),

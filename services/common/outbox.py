@@ -381,7 +381,10 @@ class OutboxRelay:
                         "older than the receivers' idempotency window: a retry could be "
                         "applied twice"
                     )
-                await handler(event)
+                with tracing.restored(
+                    event.trace_context, f"outbox {event.topic}", **{"outbox.event_id": event.id}
+                ):
+                    await handler(event)
                 return None
             except asyncio.CancelledError:
                 raise

@@ -1,13 +1,16 @@
 """Warning dispatch (antifraud.warning.v1.WarningService): every outbound intervention.
 
     domain/          model (enums, records), policy (tier policy), contacts (pair-day
-                     counts, contact level rule), rules (once-per-window key, states), texts
+                     counts, contact level rule), rules (once-per-window key, states), texts,
+                     screening (verdict -> allow/label/warn/block, the callee's warning)
     adapters/        tables + migrations; one repository module per aggregate; partner
                      calls (carriers, banks via the partner directory); the risk change feed
+                     and risk look-ups (risk_checks, for screening)
     service_layer/   warnings (create/dispatch/ack), fanout (12381 contact warnings),
                      follower (risk feed -> fan-outs), sms (outbox sender, poller,
                      receipts), bank_orders, tasks, notifications, push (app streams),
-                     contacts (record, retention), batching (group commit), loops
+                     contacts (record, late contacts, retention), screening (decide and
+                     record in one transaction, grouped), batching (group commit), loops
     entrypoints/     grpc_servicer (thin) and convert (proto <-> domain)
     bootstrap.py     build(name) -> WarningComponent; settings.py: ANTIFRAUD_WARNING_*
 

@@ -32,6 +32,7 @@ from services.warning.adapters.bank_orders_repo import BANK_ORDER_TOPIC
 from services.warning.adapters.banks import BankClient
 from services.warning.adapters.carriers import CarrierClient
 from services.warning.adapters.directory import PartnerDirectory
+from services.warning.adapters.risk_checks import RiskChecks
 from services.warning.adapters.risk_feed import RiskFeed
 from services.warning.adapters.warnings_repo import SMS_TOPIC
 from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
@@ -43,6 +44,7 @@ from services.warning.service_layer.follower import RiskFollower
 from services.warning.service_layer.loops import BackgroundLoop
 from services.warning.service_layer.privacy import reseal_all
 from services.warning.service_layer.push import PushHub
+from services.warning.service_layer.screening import Screener
 from services.warning.service_layer.sms import SmsPoller, SmsSender
 from services.warning.settings import WarningSettings
 
@@ -100,7 +102,8 @@ class WarningComponent:
         self.fanout = FanoutWorker(db, settings, self.hub, self.relay.wake)
         self.loops = [
             BackgroundLoop(
-                "sms-poller", SmsPoller(db, self.carriers, settings.sms_poll_seconds).step
+                "sms-poller",
+                SmsPoller(db, self.carriers, settings.sms_poll_seconds, self.relay.wake).step,
             ),
         ]
         self.fanout_loop = BackgroundLoop("fanout", self.fanout.step)
@@ -111,8 +114,15 @@ class WarningComponent:
             self.feed = RiskFeed(risk_target or config.target("risk"))
             self.follower = RiskFollower(db, self.feed, settings, self.fanout_loop.wake)
             self.loops.append(BackgroundLoop("risk-follower", self.follower.step))
+        self.screener = Screener(
+            db,
+            settings,
+            RiskChecks(risk_target or config.target("risk")),
+            self.hub,
+            self.relay.wake,
+        )
         self.servicer = WarningServicer(
-            db, Wiring(settings, self.hub, self.directory, self.relay.wake)
+            db, Wiring(settings, self.hub, self.directory, self.relay.wake, self.screener)
         )
 
     def caller_policy(self) -> CallerPolicy:
@@ -152,6 +162,7 @@ class WarningComponent:
                 await loop.stop()
             await self.relay.stop()
             await self.sms_sender.stop()
+            await self.screener.stop()
             if self.follower is not None:
                 with contextlib.suppress(Exception):
                     await self.follower.release()

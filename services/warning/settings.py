@@ -17,6 +17,8 @@ delivered outbox rows, every ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS``.
 | ``WARNING_MAX_ATTEMPTS`` | 50 | attempts of a delivery or bank order before it fails |
 | ``WARNING_LEASE_SECONDS`` | 15 | a dead replica's follower or fan-out is taken over after this |
 | ``WARNING_FANOUT_CHUNK`` | 1000 | contacts warned per transaction of a fan-out |
+| ``WARNING_FANOUT_CALL_TASK_CAP`` | 200 | call tasks per fan-out at most (-1: none), then SMS |
+| ``WARNING_FANOUT_HOME_VISIT_TASK_CAP`` | 50 | home visits per fan-out at most (-1: none) |
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class WarningSettings:
     #: The change-feed follower's and fan-out workers' leases.
     lease: timedelta = timedelta(seconds=15)
     fanout_chunk: int = 1000
+    #: Default caps on a fan-out's tasks (None: no cap); an analyst changes them per fan-out.
+    fanout_call_task_cap: int | None = 200
+    fanout_home_visit_task_cap: int | None = 50
 
     @classmethod
     def from_env(cls) -> WarningSettings:
@@ -66,4 +71,10 @@ class WarningSettings:
             max_attempts=env_int("WARNING_MAX_ATTEMPTS", 50),
             lease=timedelta(seconds=env_float("WARNING_LEASE_SECONDS", 15.0)),
             fanout_chunk=env_int("WARNING_FANOUT_CHUNK", 1000),
+            fanout_call_task_cap=_cap(env_int("WARNING_FANOUT_CALL_TASK_CAP", 200)),
+            fanout_home_visit_task_cap=_cap(env_int("WARNING_FANOUT_HOME_VISIT_TASK_CAP", 50)),
         )
+
+
+def _cap(value: int) -> int | None:
+    return None if value < 0 else value

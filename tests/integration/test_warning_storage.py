@@ -230,11 +230,14 @@ class TestContacts:
             "warning_rows": 0,
             "notifications": 0,
             "followed_numbers": 1,
+            "screenings": 0,
         }
         assert await count(db, tables.followed_numbers) == 1  # FRAUD, still listed
         assert await count(db, tables.contact_pairs) == 1
-        assert await count(db, tables.warning_dedup) == 1  # the stale claim is gone
-        assert await count(db, tables.warnings) == 2  # warnings are kept for longer
+        # The stale claim is gone; number(23)'s stays, and those of the two late contacts of
+        # the listed number (warned when they were recorded).
+        assert await count(db, tables.warning_dedup) == 3
+        assert await count(db, tables.warnings) == 4  # warnings are kept for longer
         # ... until they too are past their retention, with their deliveries and tasks.
         later = replace(short, warning_retention=timedelta(0))
         await Retention(db, privacy.retention_jobs(later), batch=1).run_once(
@@ -245,21 +248,29 @@ class TestContacts:
 
 
 async def seed_contacts(db: Database, total: int, t: datetime) -> dict[str, tuple[int, datetime]]:
-    """Contacts of FRAUD with varied recency and frequency; returns number -> (count, last)."""
+    """Contacts of FRAUD with varied recency and frequency, recorded before FRAUD was listed;
+    returns number -> (count, last)."""
     expected: dict[str, tuple[int, datetime]] = {}
     events = []
     for i in range(total):
         times = 1 + i % 6
         last = t - timedelta(hours=1 + (i % 5) * 30)
         for k in range(times):
+            # Screened calls from FRAUD while it stood at MEDIUM: kept, nobody warned yet.
             events.append(
-                ContactEvent(number(i), FRAUD.value, last - timedelta(minutes=k), ContactKind.CALL)
+                ContactEvent(
+                    FRAUD.value,
+                    number(i),
+                    last - timedelta(minutes=k),
+                    ContactKind.CALL,
+                    RiskLevel.MEDIUM,
+                )
             )
         expected[number(i)] = (times, last)
-    await listed(db)
     async with UnitOfWork(db) as uow:
         await contacts.record(uow, events, SETTINGS, t)
         await uow.commit()
+    await listed(db)
     return expected
 
 

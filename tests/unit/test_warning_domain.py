@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.common.indicators import IndicatorKind, normalize
+from services.warning.domain.caps import TaskBudget
 from services.warning.domain.contacts import ContactEvent, ContactLevelRule, aggregate, day_of
 from services.warning.domain.model import (
     Channel,
@@ -16,6 +17,7 @@ from services.warning.domain.model import (
     Reason,
     RiskLevel,
     TaskOutcome,
+    Warning,
     WarningState,
 )
 from services.warning.domain.policy import DEFAULT_POLICY, PolicyError, TierPolicy
@@ -25,6 +27,7 @@ from services.warning.domain.rules import (
     reason_key,
     warning_state,
 )
+from services.warning.domain.screening import CallerVerdict, ScreeningAction, decide
 from services.warning.domain.texts import (
     FLASH_SMS_MAX_CHARS,
     FLASH_TEXT,
@@ -32,6 +35,8 @@ from services.warning.domain.texts import (
     guardian_text,
     standard_text,
 )
+from services.warning.service_layer.warnings import Draft, build
+from services.warning.settings import WarningSettings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 APP_USER = Person("+8613800138000", "u-1")
@@ -201,3 +206,63 @@ class TestAggregation:
         today = next(v for k, v in found.items() if k.day == day_of(NOW))
         assert (today.calls, today.sms, today.last_time) == (1, 1, NOW - timedelta(hours=1))
         assert all(k.number_a < k.number_b for k in found)
+
+
+# Screening
+
+
+@pytest.mark.parametrize(
+    ("verdict", "action", "callee_level"),
+    [
+        (CallerVerdict(RiskLevel.NONE), ScreeningAction.ALLOW, None),
+        (CallerVerdict(RiskLevel.LOW), ScreeningAction.LABEL, None),
+        (CallerVerdict(RiskLevel.MEDIUM), ScreeningAction.WARN, RiskLevel.MEDIUM),
+        (CallerVerdict(RiskLevel.HIGH), ScreeningAction.BLOCK, RiskLevel.LOW),
+        (CallerVerdict(RiskLevel.HIGH, True, "96110 反诈专线"), ScreeningAction.LABEL, None),
+    ],
+)
+def test_screening_decides_by_the_callers_verdict(
+    verdict: CallerVerdict, action: ScreeningAction, callee_level: RiskLevel | None
+) -> None:
+    decision = decide(verdict)
+    assert decision.action == action
+    assert decision.callee_level == callee_level
+    assert decision.records == (callee_level is not None)
+    if verdict.verified:
+        assert decision.label == verdict.verified_label
+    elif action != ScreeningAction.ALLOW:
+        assert decision.label
+    if decision.records:
+        assert decision.callee_text
+
+
+# Fan-out caps
+
+
+def _warning(level: RiskLevel, person: Person) -> Warning:
+    return build(WarningSettings(), Draft(person, level, Reason(FRAUD, None)), NOW)
+
+
+def test_tasks_over_a_cap_become_an_sms_unless_the_person_is_texted_already() -> None:
+    budget = TaskBudget({Channel.CALL_TASK: 1, Channel.HOME_VISIT_TASK: 0})
+    first = budget.apply(_warning(RiskLevel.MEDIUM, PHONE_ONLY))
+    second = budget.apply(_warning(RiskLevel.MEDIUM, PHONE_ONLY))
+    high = budget.apply(_warning(RiskLevel.HIGH, PHONE_ONLY))
+    assert Channel.CALL_TASK in {d.channel for d in first.deliveries}
+    # medium = call, sms: the call over the cap is dropped, the SMS already reaches them.
+    assert [d.channel for d in second.deliveries] == [Channel.SMS]
+    # high = visit, call, flash SMS: both tasks over their caps, the flash SMS stays.
+    assert [d.channel for d in high.deliveries] == [Channel.FLASH_SMS]
+    assert budget.created == {Channel.CALL_TASK: 1}
+    assert budget.capped == 3
+
+
+def test_a_task_over_its_cap_goes_to_sms_when_nothing_else_texts() -> None:
+    policy = TierPolicy.parse("high=home_visit;medium=call;low=sms;guardian=sms")
+    settings = WarningSettings(policy=policy)
+    warning = build(settings, Draft(APP_USER, RiskLevel.HIGH, Reason(FRAUD, None)), NOW)
+    capped = TaskBudget({Channel.HOME_VISIT_TASK: 0}).apply(warning)
+    [sms] = capped.deliveries
+    assert (sms.channel, sms.phone_number) == (Channel.SMS, APP_USER.phone_number)
+    unlimited = TaskBudget().apply(warning)
+    assert [d.channel for d in unlimited.deliveries] == [Channel.HOME_VISIT_TASK]

@@ -17,7 +17,8 @@ POLICY: dict[str, Callers] = table(
     {
         # Identity checks a bound account against the list.
         "CheckIndicator": _CHECKERS | services("identity"),
-        "BatchCheckIndicators": _CHECKERS,
+        # Warning dispatch screens calls for carriers.
+        "BatchCheckIndicators": _CHECKERS | services("warning"),
         "StreamCheckIndicators": _PARTNERS_OR_ANALYST,
         "GetIndicator": _ANALYST,
         "ListIndicators": _ANALYST,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -73,3 +74,21 @@ async def snapshot_contacts(
         )
     )
     return int(result.rowcount)
+
+
+async def pair_totals(
+    conn: AsyncConnection, pairs: Iterable[tuple[str, str]], since: datetime
+) -> dict[tuple[str, str], tuple[int, datetime]]:
+    """For each unordered pair (``a < b``): contacts since ``since`` and the latest one."""
+    found: dict[tuple[str, str], tuple[int, datetime]] = {}
+    for a, b in sorted(set(pairs)):
+        row = (
+            await conn.execute(
+                sa.select(sa.func.sum(c.calls + c.sms), sa.func.max(c.last_time)).where(
+                    c.number_a == a, c.number_b == b, c.last_time >= since
+                )
+            )
+        ).one()
+        if row[0]:
+            found[(a, b)] = (int(row[0]), row[1])
+    return found

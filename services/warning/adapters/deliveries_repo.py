@@ -313,3 +313,36 @@ async def get_many(conn: AsyncConnection, delivery_ids: Sequence[str]) -> list[D
         return []
     rows = await conn.execute(sa.select(deliveries).where(deliveries.c.id.in_(delivery_ids)))
     return [delivery_of(r) for r in rows]
+
+
+async def resubmit(conn: AsyncConnection, delivery_ids: Sequence[str], now: datetime) -> None:
+    """Queue SENT SMS again that the carrier no longer knows: the delivery back to QUEUED and
+    its outbox event due again, with the same key (the delivery id, the carrier's idempotency
+    key)."""
+    if not delivery_ids:
+        return
+    d = deliveries.c
+    for chunk in chunks(sorted(delivery_ids)):
+        await conn.execute(
+            sa.update(deliveries)
+            .where(d.id.in_(chunk), d.state == DeliveryState.SENT.name)
+            .values(
+                state=DeliveryState.QUEUED.name,
+                carrier_message_id=None,
+                next_poll_time=None,
+                last_error="the carrier lost the message; re-submitted",
+                update_time=now,
+            )
+        )
+        await conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.key.in_(chunk))
+            .values(
+                deliver_time=None,
+                fail_time=None,
+                lease_until=None,
+                attempts=0,
+                next_attempt_time=now,
+                last_error=None,
+            )
+        )

@@ -12,8 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.indicators import Indicator, IndicatorKind
 from services.warning.adapters.sql import for_update
-from services.warning.adapters.tables import fanout_targets, fanouts, warnings
-from services.warning.domain.model import Fanout, FanoutState, FraudCategory
+from services.warning.adapters.tables import deliveries, fanout_targets, fanouts, warnings
+from services.warning.domain.model import (
+    Channel,
+    DeliveryState,
+    Fanout,
+    FanoutState,
+    FraudCategory,
+)
 
 f = fanouts.c
 
@@ -33,6 +39,11 @@ async def create(conn: AsyncConnection, fanout: Fanout, now: datetime) -> None:
             warned_count=0,
             suppressed_count=0,
             progress=None,
+            call_task_cap=fanout.call_task_cap,
+            home_visit_task_cap=fanout.home_visit_task_cap,
+            call_tasks=0,
+            home_visit_tasks=0,
+            capped=0,
             holder=None,
             lease_until=None,
             create_time=now,
@@ -118,20 +129,62 @@ async def targets(
     return [Target(r.phone_number, r.contact_count, r.last_time) for r in await conn.execute(query)]
 
 
+@dataclass(frozen=True)
+class ChunkDone:
+    last: str
+    processed: int
+    warned: int
+    call_tasks: int = 0
+    home_visit_tasks: int = 0
+    capped: int = 0
+
+
 async def record_chunk(
-    conn: AsyncConnection, fanout_id: str, last: str, processed: int, warned: int, now: datetime
+    conn: AsyncConnection, fanout_id: str, done: ChunkDone, now: datetime
 ) -> None:
     await conn.execute(
         sa.update(fanouts)
         .where(f.id == fanout_id)
         .values(
-            progress=last,
-            processed_count=f.processed_count + processed,
-            warned_count=f.warned_count + warned,
-            suppressed_count=f.suppressed_count + (processed - warned),
+            progress=done.last,
+            processed_count=f.processed_count + done.processed,
+            warned_count=f.warned_count + done.warned,
+            suppressed_count=f.suppressed_count + (done.processed - done.warned),
+            call_tasks=f.call_tasks + done.call_tasks,
+            home_visit_tasks=f.home_visit_tasks + done.home_visit_tasks,
+            capped=f.capped + done.capped,
             update_time=now,
         )
     )
+
+
+async def set_caps(
+    conn: AsyncConnection, fanout_id: str, caps: dict[str, int | None], now: datetime
+) -> bool:
+    """Change ``call_task_cap`` and/or ``home_visit_task_cap``; False when no such fan-out."""
+    result = await conn.execute(
+        sa.update(fanouts).where(f.id == fanout_id).values(**caps, update_time=now)
+    )
+    return bool(result.rowcount)
+
+
+async def delivery_counts(
+    conn: AsyncConnection, fanout_ids: Sequence[str]
+) -> dict[str, dict[tuple[Channel, DeliveryState], int]]:
+    """The fan-outs' warnings' deliveries by channel and state."""
+    found: dict[str, dict[tuple[Channel, DeliveryState], int]] = {i: {} for i in fanout_ids}
+    if not fanout_ids:
+        return found
+    w, d = warnings.c, deliveries.c
+    query = (
+        sa.select(w.fanout_id, d.channel, d.state, sa.func.count())
+        .select_from(deliveries.join(warnings, d.warning_id == w.id))
+        .where(w.fanout_id.in_(list(fanout_ids)))
+        .group_by(w.fanout_id, d.channel, d.state)
+    )
+    for r in await conn.execute(query):
+        found[r[0]][(Channel[r[1]], DeliveryState[r[2]])] = int(r[3])
+    return found
 
 
 async def finish(conn: AsyncConnection, fanout_id: str, now: datetime) -> None:
@@ -226,4 +279,9 @@ def _fanout_of(r: Any) -> Fanout:
         done_time=r.done_time,
         high_time=r.high_time,
         trace_context=r.trace_context,
+        call_task_cap=r.call_task_cap,
+        home_visit_task_cap=r.home_visit_task_cap,
+        call_tasks=r.call_tasks,
+        home_visit_tasks=r.home_visit_tasks,
+        capped=r.capped,
     )

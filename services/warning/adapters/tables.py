@@ -254,6 +254,12 @@ fanouts = sa.Table(
     sa.Column("high_time", UtcDateTime),
     sa.Column("first_delivery_time", UtcDateTime),
     sa.Column("trace_context", sa.String(64)),
+    # Caps on the tasks the fan-out creates (NULL: none); overflow goes to SMS.
+    sa.Column("call_task_cap", sa.Integer),
+    sa.Column("home_visit_task_cap", sa.Integer),
+    sa.Column("call_tasks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("home_visit_tasks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("capped", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_fanouts_state", "state"),
     sa.Index("ix_fanouts_indicator", "indicator_value"),
 )
@@ -266,4 +272,19 @@ fanout_targets = sa.Table(
     sa.Column("phone_number", SealedPhone(), primary_key=True),
     sa.Column("contact_count", sa.Integer, nullable=False),
     sa.Column("last_time", UtcDateTime, nullable=False),
+)
+
+#: Screened events with side effects (a risky caller): the decision's record, written with the
+#: contact and the callee's warning, so a repeated event answers the same and counts once.
+#: No number is kept here: the contact and the warning hold them, sealed.
+screenings = sa.Table(
+    "screenings",
+    metadata,
+    sa.Column("carrier", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("action", sa.SmallInteger, nullable=False),
+    sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("warning_id", sa.String(ID)),
+    sa.Column("create_time", UtcDateTime, nullable=False),
+    sa.Index("ix_screenings_create", "create_time"),
 )

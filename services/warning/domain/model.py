@@ -243,3 +243,10 @@ class Fanout:
     high_time: datetime | None = None
     #: The trace the fan-out continues (a W3C traceparent), when the change was traced.
     trace_context: str | None = None
+    #: Caps on the tasks it creates (None: no cap); overflow goes to SMS.
+    call_task_cap: int | None = None
+    home_visit_task_cap: int | None = None
+    call_tasks: int = 0
+    home_visit_tasks: int = 0
+    #: Task deliveries turned into SMS by a cap.
+    capped: int = 0

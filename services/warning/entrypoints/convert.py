@@ -48,6 +48,8 @@ from services.warning.domain.model import (
     Warning,
     WarningState,
 )
+from services.warning.service_layer.screening import Event as ScreeningEvent
+from services.warning.service_layer.screening import Screened
 
 MAX_USER_ID = 64
 MAX_CASE_ID = 64
@@ -395,8 +397,10 @@ def bank_order_pb(o: BankOrder) -> pb.BankOrder:
     )
 
 
-def fanout_pb(f: Fanout) -> pb.Fanout:
-    return pb.Fanout(
+def fanout_pb(
+    f: Fanout, progress: dict[tuple[Channel, DeliveryState], int] | None = None
+) -> pb.Fanout:
+    found = pb.Fanout(
         name=f"fanouts/{f.id}",
         indicator=indicator_pb(f.indicator),
         state=enum_pb(f.state, FanoutState),
@@ -407,7 +411,27 @@ def fanout_pb(f: Fanout) -> pb.Fanout:
         change_cursor=f.change_cursor,
         create_time=ts(f.create_time),
         done_time=ts(f.done_time),
+        deliveries=delivery_counts_pb(progress or {}),
+        call_task_count=f.call_tasks,
+        home_visit_task_count=f.home_visit_tasks,
+        capped_count=f.capped,
     )
+    if f.call_task_cap is not None:
+        found.call_task_cap = f.call_task_cap
+    if f.home_visit_task_cap is not None:
+        found.home_visit_task_cap = f.home_visit_task_cap
+    return found
+
+
+def delivery_counts_pb(
+    counts: dict[tuple[Channel, DeliveryState], int],
+) -> list[pb.DeliveryStateCount]:
+    return [
+        pb.DeliveryStateCount(
+            channel=enum_pb(channel, Channel), state=enum_pb(state, DeliveryState), count=n
+        )
+        for (channel, state), n in sorted(counts.items())
+    ]
 
 
 def stats_pb(stats: Stats) -> pb.GetWarningStatsResponse:
@@ -416,14 +440,55 @@ def stats_pb(stats: Stats) -> pb.GetWarningStatsResponse:
             pb.WarningStateCount(state=enum_pb(state, WarningState), count=n)
             for state, n in sorted(stats.warnings.items())
         ],
-        deliveries=[
-            pb.DeliveryStateCount(
-                channel=enum_pb(channel, Channel), state=enum_pb(state, DeliveryState), count=n
-            )
-            for (channel, state), n in sorted(stats.deliveries.items())
-        ],
+        deliveries=delivery_counts_pb(stats.deliveries),
         bank_orders=[
             pb.BankOrderStateCount(state=enum_pb(state, BankOrderState), count=n)
             for state, n in sorted(stats.bank_orders.items())
         ],
     )
+
+
+#: A valid event, or why it is not.
+ScreeningInput = ScreeningEvent | str
+MAX_SCREENING_EVENTS = 1000
+MAX_EVENT_ID = 128
+
+
+def screening_events(given: Any, now: datetime) -> list[tuple[int, ScreeningInput]]:
+    """Each event of a screening request: its position and either the valid event or why not."""
+    found: list[tuple[int, ScreeningInput]] = []
+    latest = now + CLOCK_SKEW
+    for index, event in enumerate(given):
+        v = Violations()
+        field = f"events[{index}]"
+        event_id = validation.text(
+            v, f"{field}.event_id", event.event_id, max_len=MAX_EVENT_ID, required=True
+        )
+        caller = phone_field(v, f"{field}.caller", event.caller)
+        callee = phone_field(v, f"{field}.callee", event.callee)
+        kind = validation.enum_value(v, f"{field}.kind", event.kind, ContactKind)
+        time = now
+        if event.HasField("time"):
+            time = validation.time_of(v, f"{field}.time", event.time) or now
+            if time > latest:
+                v.add(f"{field}.time", "is in the future")
+        if v.items or caller is None or callee is None or kind is None:
+            first = v.items[0] if v.items else None
+            found.append((index, f"{first.field}: {first.description}" if first else "invalid"))
+            continue
+        found.append((index, ScreeningEvent(event_id, caller, callee, kind, time)))
+    return found
+
+
+def screening_decision_pb(s: Screened) -> pb.ScreeningDecision:
+    decision = pb.ScreeningDecision(
+        event_id=s.event.event_id,
+        action=int(s.action),  # type: ignore[arg-type]
+        label=s.label,
+        error=s.error,
+        record_state=s.record_state,  # type: ignore[arg-type]
+        warning=f"warnings/{s.warning_id}" if s.warning_id else "",
+    )
+    if s.verdict is not None:
+        decision.verdict.CopyFrom(s.verdict)
+    return decision

@@ -12,7 +12,7 @@ import grpc
 
 from services.api.antifraud.warning.v1 import warning_pb2 as pb
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
-from services.common import validation
+from services.common import principals, validation
 from services.common.db import Database, UnitOfWork
 from services.common.errors import InvalidArgument, NotFound
 from services.common.idempotency import run_once
@@ -56,10 +56,12 @@ from services.warning.service_layer import (
     warnings,
 )
 from services.warning.service_layer.push import PushHub
+from services.warning.service_layer.screening import Screener
 from services.warning.settings import WarningSettings
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
+MAX_TASK_CAP = 1_000_000
 BANK_ACCOUNT_KINDS = frozenset({IndicatorKind.BANK_ACCOUNT, IndicatorKind.PAYMENT_ACCOUNT})
 
 
@@ -75,6 +77,7 @@ class Wiring:
     hub: PushHub
     directory: PartnerDirectory
     wake_relay: Callable[[], None]
+    screener: Screener
 
 
 class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
@@ -84,6 +87,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         self.hub = wiring.hub
         self.directory = wiring.directory
         self.wake_relay = wiring.wake_relay
+        self.screener = wiring.screener
 
     def _uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
@@ -354,20 +358,54 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
     async def RecordContactEvents(
         self, request: pb.RecordContactEventsRequest, context: Context
     ) -> pb.RecordContactEventsResponse:
+        response, _ = await self._record_contacts(request, 0)
+        return response
+
+    async def _record_contacts(
+        self, request: pb.RecordContactEventsRequest, start_index: int
+    ) -> tuple[pb.RecordContactEventsResponse, bool]:
+        """One batch of contact events; with a batch id, a batch already recorded returns its
+        first response (and False: nothing counted now)."""
         convert.check_batch_size(len(request.events))
+        if request.batch_id:
+            with collecting() as v:
+                validation.request_id(v, request.batch_id, field="batch_id")
         errors: list[pb.ContactEventError] = []
         now = _now()
-        valid, rejected = convert.contact_events(request.events, 0, now, errors)
-        async with self._uow() as uow:
+        valid, rejected = convert.contact_events(request.events, start_index, now, errors)
+        fresh: list[contacts.Recorded] = []
+
+        async def work(uow: UnitOfWork) -> pb.RecordContactEventsResponse:
             recorded = await contacts.record(uow, valid, self.settings, now)
-            await uow.commit()
-        return pb.RecordContactEventsResponse(
-            accepted_count=recorded.accepted,
-            rejected_count=rejected,
-            expired_count=recorded.expired,
-            errors=errors,
-            ignored_count=recorded.ignored,
-        )
+            fresh.append(recorded)
+            return pb.RecordContactEventsResponse(
+                accepted_count=recorded.accepted,
+                rejected_count=rejected,
+                expired_count=recorded.expired,
+                errors=errors,
+                ignored_count=recorded.ignored,
+                warned_count=recorded.warned,
+            )
+
+        if request.batch_id:
+            carrier = principals.caller().subject
+            response = await run_once(
+                self._uow,
+                tables.idempotency,
+                f"ContactBatch:{carrier}"[:64],
+                request.batch_id,
+                request,
+                pb.RecordContactEventsResponse,
+                work,
+            )
+        else:
+            async with self._uow() as uow:
+                response = await work(uow)
+                await uow.commit()
+        if fresh and fresh[0].warned:
+            self.hub.notify(fresh[0].warned_users)
+            self.wake_relay()
+        return response, bool(fresh)
 
     async def StreamContactEvents(
         self, request_iterator: AsyncIterator[pb.StreamContactEventsRequest], context: Context
@@ -376,18 +414,45 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         errors: list[pb.ContactEventError] = []
         seen = 0
         async for request in request_iterator:
-            convert.check_batch_size(len(request.events))
-            now = _now()
-            valid, rejected = convert.contact_events(request.events, seen, now, errors)
+            batch = pb.RecordContactEventsRequest(events=request.events, batch_id=request.batch_id)
+            recorded, counted = await self._record_contacts(batch, seen)
             seen += len(request.events)
-            async with self._uow() as uow:
-                recorded = await contacts.record(uow, valid, self.settings, now)
-                await uow.commit()
-            response.accepted_count += recorded.accepted
-            response.expired_count += recorded.expired
-            response.ignored_count += recorded.ignored
-            response.rejected_count += rejected
+            if not counted:
+                response.duplicate_batch_count += 1
+                continue
+            response.accepted_count += recorded.accepted_count
+            response.expired_count += recorded.expired_count
+            response.ignored_count += recorded.ignored_count
+            response.rejected_count += recorded.rejected_count
+            response.warned_count += recorded.warned_count
+            errors.extend(recorded.errors[: convert.MAX_CONTACT_ERRORS - len(errors)])
         response.errors.extend(errors)
+        return response
+
+    async def ScreenContactEvents(
+        self, request: pb.ScreenContactEventsRequest, context: Context
+    ) -> pb.ScreenContactEventsResponse:
+        if not 1 <= len(request.events) <= convert.MAX_SCREENING_EVENTS:
+            raise InvalidArgument.field(
+                "events", f"must hold 1 to {convert.MAX_SCREENING_EVENTS} events"
+            )
+        who = principals.caller()
+        carrier = who.subject if who.role is Role.CARRIER else f"{who.role}:{who.subject}"
+        now = _now()
+        given = convert.screening_events(request.events, now)
+        valid = [e for _, e in given if not isinstance(e, str)]
+        screened = iter(await self.screener.screen(carrier[:64], valid, now))
+        response = pb.ScreenContactEventsResponse()
+        for index, event in given:
+            if isinstance(event, str):
+                response.decisions.add(
+                    event_id=request.events[index].event_id[: convert.MAX_EVENT_ID],
+                    action=pb.SCREENING_ACTION_ALLOW,
+                    error=event,
+                    record_state=pb.SCREENING_RECORD_STATE_NOT_NEEDED,
+                )
+            else:
+                response.decisions.append(convert.screening_decision_pb(next(screened)))
         return response
 
     async def ListFanouts(
@@ -401,11 +466,54 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             after = convert.page_after_time(v, request.page_token)
         async with self.db.read() as conn:
             found = await fanouts_repo.list_page(conn, indicator, size, after)
-        response = pb.ListFanoutsResponse(fanouts=[convert.fanout_pb(f) for f in found[:size]])
+            progress = await fanouts_repo.delivery_counts(conn, [f.id for f in found[:size]])
+        response = pb.ListFanoutsResponse(
+            fanouts=[convert.fanout_pb(f, progress[f.id]) for f in found[:size]]
+        )
         if len(found) > size:
             last = found[size - 1]
             response.next_page_token = convert.token_after(last.create_time, last.id)
         return response
+
+    async def _fanout(self, fanout_id: str) -> pb.Fanout:
+        async with self.db.read() as conn:
+            found = await fanouts_repo.get(conn, fanout_id)
+            if found is None:
+                raise NotFound(f"fanouts/{fanout_id} not found")
+            progress = await fanouts_repo.delivery_counts(conn, [fanout_id])
+        return convert.fanout_pb(found, progress[fanout_id])
+
+    async def GetFanout(
+        self, request: pb.GetFanoutRequest, context: Context
+    ) -> pb.GetFanoutResponse:
+        with collecting() as v:
+            fanout_id = convert.name(v, "name", request.name, "fanouts")
+        return pb.GetFanoutResponse(fanout=await self._fanout(fanout_id))
+
+    async def UpdateFanout(
+        self, request: pb.UpdateFanoutRequest, context: Context
+    ) -> pb.UpdateFanoutResponse:
+        caps: dict[str, int | None] = {}
+        with collecting() as v:
+            fanout_id = convert.name(v, "fanout.name", request.fanout.name, "fanouts")
+            if not request.update_mask.paths:
+                v.add("update_mask", "is required: call_task_cap, home_visit_task_cap")
+            for path in request.update_mask.paths:
+                if path not in ("call_task_cap", "home_visit_task_cap"):
+                    v.add("update_mask", f"{path[:64]!r} cannot be changed")
+                    continue
+                if not request.fanout.HasField(path):
+                    caps[path] = None  # no cap
+                    continue
+                value = getattr(request.fanout, path)
+                if not 0 <= value <= MAX_TASK_CAP:
+                    v.add(f"fanout.{path}", f"must be from 0 to {MAX_TASK_CAP}")
+                caps[path] = value
+        async with self._uow() as uow:
+            if not await fanouts_repo.set_caps(uow.conn, fanout_id, caps, _now()):
+                raise NotFound(f"fanouts/{fanout_id} not found")
+            await uow.commit()
+        return pb.UpdateFanoutResponse(fanout=await self._fanout(fanout_id))
 
     # Tasks
 

@@ -15,8 +15,7 @@ _ANALYST = roles(Role.ANALYST)
 POLICY: dict[str, Callers] = table(
     "antifraud.warning.v1.WarningService",
     {
-        # A carrier's screening warns the callee of a risky caller (through the gateway).
-        "DispatchWarning": _ANALYST | _CARRIER,
+        "DispatchWarning": _ANALYST,
         "GetWarning": _ANALYST,
         "ListWarnings": _CITIZEN | _ANALYST,
         "AcknowledgeWarning": _CITIZEN,
@@ -30,7 +29,11 @@ POLICY: dict[str, Callers] = table(
         "StopGuarding": _CITIZEN,
         "RecordContactEvents": _CARRIER,
         "StreamContactEvents": _CARRIER,
+        # The gateway's CallScreeningService screens for carriers (it decides and warns here).
+        "ScreenContactEvents": _CARRIER,
         "ListFanouts": _ANALYST,
+        "GetFanout": _ANALYST,
+        "UpdateFanout": _ANALYST,
         "ListTasks": _ANALYST,
         "GetTask": _ANALYST,
         "ClaimTask": _ANALYST,

@@ -20,7 +20,8 @@ from services.common.db import Database, UnitOfWork
 from services.common.indicators import display
 from services.common.logs import get_logger
 from services.warning.adapters import contacts_repo, fanouts_repo, recipients_repo
-from services.warning.domain.model import Person, Reason, Warning
+from services.warning.domain.caps import TaskBudget
+from services.warning.domain.model import Channel, Person, Reason, Warning
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.warnings import Draft, create_warnings, new_id
 from services.warning.settings import WarningSettings
@@ -115,9 +116,22 @@ class FanoutWorker:
                 )
                 for t in targets
             ]
-            created = [w for w in await create_warnings(uow.conn, self.settings, drafts, now) if w]
+            budget = TaskBudget.left_of(fanout)
+            created = [
+                w for w in await create_warnings(uow.conn, self.settings, drafts, now, budget) if w
+            ]
             await fanouts_repo.record_chunk(
-                uow.conn, fanout_id, targets[-1].phone_number, len(targets), len(created), now
+                uow.conn,
+                fanout_id,
+                fanouts_repo.ChunkDone(
+                    targets[-1].phone_number,
+                    len(targets),
+                    len(created),
+                    budget.created.get(Channel.CALL_TASK, 0),
+                    budget.created.get(Channel.HOME_VISIT_TASK, 0),
+                    budget.capped,
+                ),
+                now,
             )
             await uow.commit()
         metrics.FANOUT_TARGETS.labels("warned").inc(len(created))

@@ -145,6 +145,8 @@ class RiskFollower:
                         done_time=None,
                         high_time=change.time or now,
                         trace_context=trace_context,
+                        call_task_cap=self.settings.fanout_call_task_cap,
+                        home_visit_task_cap=self.settings.fanout_home_visit_task_cap,
                     )
                     await fanouts_repo.create(uow.conn, fanout, now)
                     started.append(fanout)

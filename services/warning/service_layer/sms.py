@@ -11,6 +11,7 @@ push receipts reach ``record_receipt`` instead.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -156,6 +157,7 @@ class SmsPoller:
     db: Database
     carriers: CarrierClient
     poll_seconds: float
+    wake_relay: Callable[[], None]
 
     async def step(self) -> float:
         claimed = await self.poll_once()
@@ -181,8 +183,13 @@ class SmsPoller:
         now = _now()
         changes: dict[str, tuple[DeliveryState, str | None]] = {}
         later: dict[str, datetime] = {}
+        lost: list[str] = []
         for poll, answer in zip(polls, answers, strict=True):
-            if isinstance(answer, PartnerError) and answer.permanent:
+            if isinstance(answer, PartnerError) and answer.unknown:
+                # The carrier lost the message (a restart): send it again under the same
+                # idempotency key, rather than fail a warning nobody received.
+                lost.append(poll.delivery_id)
+            elif isinstance(answer, PartnerError) and answer.permanent:
                 changes[poll.delivery_id] = (DeliveryState.FAILED, str(answer))
             elif answer is None or isinstance(answer, PartnerError):
                 later[poll.delivery_id] = now + self._interval(now - poll.sent_time)
@@ -193,8 +200,12 @@ class SmsPoller:
         async with UnitOfWork(self.db) as uow:
             touched = await deliveries_repo.advance(uow.conn, changes, now)
             await deliveries_repo.reschedule_polls(uow.conn, later)
+            await deliveries_repo.resubmit(uow.conn, lost, now)
             await warnings_repo.refresh_states(uow.conn, touched, now)
             await uow.commit()
+        if lost:
+            log.warning("carrier lost sms; re-submitted", count=len(lost))
+            self.wake_relay()
         return len(polls)
 
     def _interval(self, age: timedelta) -> timedelta:

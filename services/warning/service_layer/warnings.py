@@ -19,6 +19,7 @@ from services.common import metrics
 from services.common.db import UnitOfWork
 from services.common.errors import NotFound, PermissionDenied
 from services.warning.adapters import recipients_repo, warnings_repo
+from services.warning.domain.caps import TaskBudget
 from services.warning.domain.model import (
     Delivery,
     DeliveryState,
@@ -90,17 +91,23 @@ def build(settings: WarningSettings, draft: Draft, now: datetime) -> Warning:
 
 
 async def create_warnings(
-    conn: AsyncConnection, settings: WarningSettings, drafts: Sequence[Draft], now: datetime
+    conn: AsyncConnection,
+    settings: WarningSettings,
+    drafts: Sequence[Draft],
+    now: datetime,
+    budget: TaskBudget | None = None,
 ) -> list[Warning | None]:
     """Create the drafts' warnings; None where the person was already warned about the same
     thing at the same or a higher level within the window. At most one draft per person and
-    reason in one call."""
+    reason in one call. ``budget`` caps the tasks the new warnings create."""
     built = [build(settings, draft, now) for draft in drafts]
     claims = [
         warnings_repo.DedupClaim(w.phone_number, reason_key(w.reason), w.id, w.level) for w in built
     ]
     won = await warnings_repo.claim_dedup(conn, claims, now - settings.dedup_window, now)
     created = [w if w.id in won else None for w in built]
+    if budget is not None:
+        created = [budget.apply(w) if w is not None else None for w in created]
     await warnings_repo.insert(conn, [w for w in created if w is not None])
     for warning in created:
         if warning is not None:

@@ -1,0 +1,333 @@
+"""Screening benchmark on PostgreSQL: carriers screen calls from listed numbers, and each
+callee's warning must reach their app within a second.
+
+Partners, risk, warning and the echo server each run in their own process (`antifraud
+serve NAME`); the warning service screens (WarningService.ScreenContactEvents, what the
+gateway's CallScreeningService forwards to), so each call is a risk look-up, a decision
+and the contact and the callee's warning committed before the answer.
+
+- **screening within 1 s**: calls arrive at a fixed rate (10/s first, then higher rates
+  up to 200/s while the bound holds), each from one of the listed MEDIUM numbers to one of the app
+  users, whose live streams (StreamWarnings) are open; a call's latency runs from the
+  moment it is sent to the moment the callee's stream shows the warning. Printed: the
+  highest rate tried whose p99 is within 1 s (achieved calls/s), as a ratio to the echo
+  server's unary throughput (h2load, the same runtime's baseline), and its p99.
+- **report to first warning**: a number with one app user among its recent contacts is
+  confirmed (the police report's promotion, UpsertIndicator HIGH on the risk service);
+  the time until that user's stream shows the fan-out's warning, p50 and p99.
+
+    python -m bench --only screening [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from bench.harness import Result, Run, Server, bearer, grpc_frame, h2load, servers
+from bench.harness import channel as channel_as
+from services.api.antifraud.common.v1 import common_pb2
+from services.api.antifraud.echo.v1 import echo_pb2
+from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.api.antifraud.warning.v1 import warning_pb2 as pb
+from services.api.antifraud.warning.v1 import warning_pb2_grpc
+from services.common.config import env_key
+from services.partners.directory import SIMULATORS
+from tests import harness
+from tests.harness import free_port
+
+SUITE = "screening"
+ECHO = "/antifraud.echo.v1.EchoService/Echo"
+BOUND_SECONDS = 1.0
+#: Offered rates, lowest first: a rate past the bound leaves a backlog (SMS, polls) that would
+#: slow the next one down.
+RATES = (10, 20, 50, 100, 200)
+USERS = 50
+#: A warning not seen within this long counts as missed (beyond the bound).
+GRACE_SECONDS = 10.0
+
+
+def _phone(i: int, prefix: str) -> str:
+    return f"+86{prefix}{i:08d}"
+
+
+def _indicator(value: str) -> common_pb2.Indicator:
+    return common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=value)
+
+
+@dataclass
+class Inbox:
+    """Open StreamWarnings of the app users; when each (user, number) warning arrived."""
+
+    stub: warning_pb2_grpc.WarningServiceStub
+    arrived: dict[tuple[str, str], float] = field(default_factory=dict)
+    calls: list[grpc.aio.UnaryStreamCall] = field(default_factory=list)  # type: ignore[type-arg]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def open(self, user_ids: list[str]) -> None:
+        for user_id in user_ids:
+            call = self.stub.StreamWarnings(pb.StreamWarningsRequest(user_id=user_id))
+            self.calls.append(call)
+            self.tasks.append(asyncio.create_task(self._read(user_id, call)))
+
+    async def _read(self, user_id: str, call: grpc.aio.UnaryStreamCall) -> None:  # type: ignore[type-arg]
+        try:
+            async for event in call:
+                if event.HasField("warning"):
+                    key = (user_id, event.warning.reason.indicator.value)
+                    self.arrived.setdefault(key, time.perf_counter())
+                    self.changed.set()
+        except grpc.aio.AioRpcError:
+            return
+
+    async def until(self, keys: Collection[tuple[str, str]], deadline: float) -> None:
+        """Return once every key arrived, or at ``deadline`` (perf_counter)."""
+        while not all(k in self.arrived for k in keys):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+
+    def close(self) -> None:
+        for call in self.calls:
+            call.cancel()
+        for task in self.tasks:
+            task.cancel()
+
+
+async def _register(
+    stub: warning_pb2_grpc.WarningServiceStub, users: list[tuple[str, str]]
+) -> None:
+    for user_id, phone in users:
+        await stub.UpsertRecipient(
+            pb.UpsertRecipientRequest(recipient=pb.Recipient(user_id=user_id, phone_number=phone))
+        )
+
+
+async def _list(risk: risk_pb2_grpc.RiskServiceStub, numbers: list[str], level: int) -> None:
+    for number in numbers:
+        await risk.UpsertIndicator(
+            risk_pb2.UpsertIndicatorRequest(
+                request_id=str(uuid.uuid4()),
+                indicator=_indicator(number),
+                assertion=risk_pb2.Assertion(
+                    source_type=risk_pb2.SOURCE_TYPE_POLICE,
+                    source_id="bench",
+                    level=level,  # type: ignore[arg-type]
+                    reason="bench",
+                ),
+            )
+        )
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+async def _screen_at(
+    screening: warning_pb2_grpc.WarningServiceStub,
+    inbox: Inbox,
+    users: list[tuple[str, str]],
+    callers: list[str],
+    rate: int,
+    seconds: float,
+) -> tuple[float, float, int]:
+    """(achieved calls/s, p99 seconds to the callee's stream, calls missed)."""
+    count = int(rate * seconds)
+    sent: dict[tuple[str, str], float] = {}
+    pending: list[asyncio.Future[pb.ScreenContactEventsResponse]] = []
+    started = time.perf_counter()
+    for i in range(count):
+        due = started + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        user_id, callee = users[i % len(users)]
+        caller = callers[i // len(users)]
+        sent[(user_id, caller)] = time.perf_counter()
+        request = pb.ScreenContactEventsRequest(
+            events=[
+                pb.ScreeningEvent(
+                    event_id=str(uuid.uuid4()), caller=caller, callee=callee,
+                    kind=pb.CONTACT_KIND_CALL,
+                )
+            ]
+        )  # fmt: skip
+        pending.append(asyncio.ensure_future(screening.ScreenContactEvents(request, timeout=30)))
+    answers = await asyncio.gather(*pending, return_exceptions=True)
+    answered_at = time.perf_counter()
+    recorded = sum(
+        1
+        for a in answers
+        if isinstance(a, pb.ScreenContactEventsResponse)
+        and a.decisions[0].record_state == pb.SCREENING_RECORD_STATE_RECORDED
+    )
+    await inbox.until(sent.keys(), time.perf_counter() + GRACE_SECONDS)
+    latencies = [
+        inbox.arrived[k] - t if k in inbox.arrived else GRACE_SECONDS for k, t in sent.items()
+    ]
+    missed = sum(1 for k in sent if k not in inbox.arrived)
+    achieved = recorded / (answered_at - started)
+    return achieved, _percentile(latencies, 0.99), missed
+
+
+async def _first_warnings(
+    warning: warning_pb2_grpc.WarningServiceStub,
+    risk: risk_pb2_grpc.RiskServiceStub,
+    inbox: Inbox,
+    users: list[tuple[str, str]],
+    rounds: int,
+) -> list[float]:
+    """Seconds from a number's confirmation to the first contact's warning on their stream."""
+    found: list[float] = []
+    now = datetime.now(UTC)
+    for r in range(rounds):
+        number = _phone(r, "171")
+        user_id, phone = users[r % len(users)]
+        when = Timestamp()
+        when.FromDatetime(now - timedelta(minutes=5))
+        await warning.RecordContactEvents(
+            pb.RecordContactEventsRequest(
+                events=[
+                    pb.ContactEvent(
+                        caller=number, callee=phone, time=when, kind=pb.CONTACT_KIND_CALL,
+                        caller_level=common_pb2.RISK_LEVEL_MEDIUM,
+                    )
+                ]
+            )
+        )  # fmt: skip
+        started = time.perf_counter()
+        await _list(risk, [number], common_pb2.RISK_LEVEL_HIGH)
+        await inbox.until([(user_id, number)], started + GRACE_SECONDS)
+        found.append(inbox.arrived.get((user_id, number), started + GRACE_SECONDS) - started)
+    return found
+
+
+async def _echo_rate(run: Run, echo: Server) -> float:
+    body = grpc_frame(echo_pb2.EchoRequest(indicator=_indicator(_phone(1, "170"))))
+    auth = (bearer("carrier:bench", "echo"),)
+    n = 5_000 if run.quick else 20_000
+    h2load(echo.address, ECHO, body, requests=1000, workdir=run.workdir, headers=auth)
+    return h2load(
+        echo.address, ECHO, body, requests=n, workdir=run.workdir, headers=auth
+    ).requests_per_second
+
+
+async def run(run: Run) -> None:
+    if not harness.postgres_reachable():
+        print("  screening: PostgreSQL not reachable; skipped")
+        return
+    seconds = 5.0 if run.quick else 15.0
+    simulators = {f"ANTIFRAUD_{env_key(n)}_ADDR": f"127.0.0.1:{free_port()}" for n in SIMULATORS}
+    quiet = {
+        "ANTIFRAUD_PARTNERS_LATENCY_MS": "0",
+        "ANTIFRAUD_PARTNERS_JITTER_MS": "0",
+        "ANTIFRAUD_PARTNERS_DELIVERY_DELAY_MS": "0",
+    }
+    schemas = [harness.new_schema("bench_screen_risk"), harness.new_schema("bench_screen_warn")]
+    partners = Server("partners", simulators | quiet, run.workdir)
+    risk = Server(
+        "risk",
+        {"ANTIFRAUD_RISK_DATABASE_URL": harness.PG_URL, "ANTIFRAUD_RISK_DB_SCHEMA": schemas[0]},
+        run.workdir,
+    )
+    warning = Server(
+        "warning",
+        simulators
+        | {
+            "ANTIFRAUD_WARNING_DATABASE_URL": harness.PG_URL,
+            "ANTIFRAUD_WARNING_DB_SCHEMA": schemas[1],
+            "ANTIFRAUD_RISK_TARGET": risk.address,
+        },
+        run.workdir,
+    )
+    echo = Server("echo", {}, run.workdir)
+    try:
+        with servers(warning, risk, partners, echo):
+            for server in (echo, partners, risk, warning):
+                await server.start()
+            baseline = await _echo_rate(run, echo)
+            await _measure(run, warning, risk, seconds, baseline)
+    finally:
+        for schema in schemas:
+            await harness.drop_schema(schema)
+
+
+async def _measure(
+    run: Run, warning: Server, risk: Server, seconds: float, baseline: float
+) -> None:
+    users = [(f"bench-user-{i}", _phone(i, "139")) for i in range(USERS)]
+    callers_needed = int(max(RATES) * seconds) // USERS + 1
+    async with (
+        channel_as(warning.address, "admin:bench") as admin_channel,
+        channel_as(warning.address, "carrier:carrier-cmcc") as carrier_channel,
+        channel_as(risk.address, "admin:bench") as risk_channel,
+    ):
+        stub = warning_pb2_grpc.WarningServiceStub(admin_channel)  # type: ignore[no-untyped-call]
+        screening = warning_pb2_grpc.WarningServiceStub(carrier_channel)  # type: ignore[no-untyped-call]
+        risk_stub = risk_pb2_grpc.RiskServiceStub(risk_channel)  # type: ignore[no-untyped-call]
+        await _register(stub, users)
+        inbox = Inbox(stub)
+        inbox.open([u for u, _ in users])
+        try:
+            chosen: tuple[int, float, float, int] | None = None
+            for n, rate in enumerate(RATES):
+                callers = [_phone(n * 10_000 + i, "170") for i in range(callers_needed)]
+                await _list(risk_stub, callers, common_pb2.RISK_LEVEL_MEDIUM)
+                achieved, p99, missed = await _screen_at(
+                    screening, inbox, users, callers, rate, seconds
+                )
+                print(
+                    f"  {SUITE:<8} offered {rate} calls/s: achieved {achieved:.1f}/s, "
+                    f"callee's warning p99 {p99 * 1000:.0f} ms, missed {missed}",
+                    flush=True,
+                )
+                if p99 > BOUND_SECONDS:
+                    break
+                chosen = (rate, achieved, p99, missed)
+            rate, achieved, p99, _ = chosen if chosen is not None else (0, 0.0, 0.0, 0)
+            run.add(
+                Result(
+                    SUITE,
+                    "screened calls/s with the callee warned within 1 s p99 (PostgreSQL)",
+                    achieved,
+                    "calls/s",
+                    baseline,
+                    "echo unary",
+                    ">= 200 calls/s",
+                    notes=f"offered {rate}/s; p99 {p99 * 1000:.0f} ms",
+                )
+            )
+            run.add(Result(SUITE, "screening: callee's warning p99 (PostgreSQL)", p99 * 1000, "ms"))
+            firsts = await _first_warnings(stub, risk_stub, inbox, users, 10 if run.quick else 30)
+            run.add(
+                Result(
+                    SUITE,
+                    "report confirmed -> first warning delivered p50 (PostgreSQL)",
+                    statistics.median(firsts) * 1000,
+                    "ms",
+                )
+            )
+            run.add(
+                Result(
+                    SUITE,
+                    "report confirmed -> first warning delivered p99 (PostgreSQL)",
+                    _percentile(firsts, 0.99) * 1000,
+                    "ms",
+                )
+            )
+        finally:
+            inbox.close()
