@@ -81,6 +81,11 @@ PROXIED: dict[str, Rule] = {
             "FileCase": Rule(CITIZEN, registered=True),
             "GetCase": Rule(CITIZEN_OR_ANALYST),
             "ListCases": Rule(CITIZEN_OR_ANALYST),
+            "AssignCase": Rule(ANALYST),
+            "ReplyToCase": Rule(ANALYST),
+            "CloseCase": Rule(ANALYST),
+            "ReviewIndicatorReports": Rule(ANALYST),
+            "ListReviewIndicators": Rule(ANALYST),
             # The text as typed, identifiers and all: analysts, with a purpose, audited.
             "RevealOriginalText": Rule(ANALYST),
             # ExportPersonalData / ErasePersonalData are not served here: the citizen's own
@@ -130,6 +135,10 @@ PROXIED: dict[str, Rule] = {
             "CreateBankOrder": Rule(ANALYST),
             "GetBankOrder": Rule(ANALYST_OR_BANK),
             "ListBankOrders": Rule(ANALYST_OR_BANK),
+            # Officers' acts on a hold; the bank is asked at once (its answer within budget).
+            "ExtendBankOrder": Rule(ANALYST, budget=12),
+            "ReleaseBankOrder": Rule(ANALYST, budget=12),
+            "RefreshBankOrder": Rule(ANALYST, budget=12),
             "GetWarningStats": Rule(ANALYST),
         },
     ),
