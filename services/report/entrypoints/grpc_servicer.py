@@ -243,7 +243,8 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
         with collecting() as v:
             request_id = validation.request_id(v, request.request_id)
             indicator, decision, reason = requests.indicator_review(v, request)
-        assert indicator is not None and decision is not None
+        assert indicator is not None
+        assert decision is not None
 
         async def work(uow: ReportUnitOfWork) -> report_pb2.ReviewIndicatorReportsResponse:
             done = await reports.review_indicator(
