@@ -91,7 +91,7 @@ class WarningComponent:
             {
                 SMS_TOPIC: self.sms_sender,
                 BANK_ORDER_TOPIC: BankOrderSender(
-                    db, self.banks, self.directory, settings.max_attempts
+                    db, self.banks, self.directory, settings.max_attempts, self._notified
                 ),
             },
             max_attempts=settings.max_attempts,
@@ -111,8 +111,13 @@ class WarningComponent:
             self.follower = RiskFollower(db, self.feed, settings, self.fanout_loop.wake)
             self.loops.append(BackgroundLoop("risk-follower", self.follower.step))
         self.servicer = WarningServicer(
-            db, Wiring(settings, self.hub, self.directory, self.relay.wake)
+            db, Wiring(settings, self.hub, self.directory, self.relay.wake, self.banks)
         )
+
+    def _notified(self, user_ids: list[str | None]) -> None:
+        """A notification was written outside a request (a bank held a victim's funds)."""
+        self.hub.notify(user_ids)
+        self.relay.wake()
 
     def caller_policy(self) -> CallerPolicy:
         return CallerPolicy(self.name, POLICY)

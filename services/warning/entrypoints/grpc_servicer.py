@@ -28,12 +28,14 @@ from services.warning.adapters import (
     tasks_repo,
     warnings_repo,
 )
+from services.warning.adapters.banks import BankClient
 from services.warning.adapters.directory import PartnerDirectory
 from services.warning.domain import model
 from services.warning.domain.model import (
     BankOrderState,
     BankOrderType,
     DeliveryState,
+    HoldDisposition,
     NotificationPurpose,
     Person,
     RiskLevel,
@@ -75,6 +77,8 @@ class Wiring:
     hub: PushHub
     directory: PartnerDirectory
     wake_relay: Callable[[], None]
+    #: The banks, for officers' acts on holds (extend, release, status query).
+    banks: BankClient
 
 
 class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
@@ -84,6 +88,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         self.hub = wiring.hub
         self.directory = wiring.directory
         self.wake_relay = wiring.wake_relay
+        self.banks = wiring.banks
 
     def _uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
@@ -520,13 +525,28 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             reason = validation.text(
                 v, "reason", request.reason, max_len=convert.MAX_REASON, required=True
             )
+            references = validation.references(
+                v, "transaction_references", request.transaction_references
+            )
+            instrument = validation.reference(v, "legal_instrument_id", request.legal_instrument_id)
+            victim = convert.user_id(v, "victim_user_id", request.victim_user_id, required=False)
         assert order_type is not None
         assert account is not None
         assert case is not None
 
         async def work(uow: UnitOfWork) -> pb.CreateBankOrderResponse:
             order = await bank_orders.create(
-                uow, self.directory, order_type, account, case, amount, reason, _now()
+                uow,
+                self.directory,
+                order_type,
+                account,
+                case,
+                amount,
+                reason,
+                _now(),
+                transaction_references=references,
+                legal_instrument_id=instrument,
+                victim_user_id=victim or "",
             )
             return pb.CreateBankOrderResponse(bank_order=convert.bank_order_pb(order))
 
@@ -574,6 +594,49 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             last = found[size - 1]
             response.next_page_token = convert.token_after(last.create_time, last.id)
         return response
+
+    async def ExtendBankOrder(
+        self, request: pb.ExtendBankOrderRequest, context: Context
+    ) -> pb.ExtendBankOrderResponse:
+        with collecting() as v:
+            validation.request_id(v, request.request_id)
+            order_id = convert.name(v, "name", request.name, "bankOrders")
+            instrument = validation.reference(
+                v, "legal_instrument_id", request.legal_instrument_id, required=True
+            )
+        found = await bank_orders.extend(
+            self.db, self.banks, order_id, request.request_id, instrument
+        )
+        return pb.ExtendBankOrderResponse(bank_order=convert.bank_order_pb(found))
+
+    async def ReleaseBankOrder(
+        self, request: pb.ReleaseBankOrderRequest, context: Context
+    ) -> pb.ReleaseBankOrderResponse:
+        with collecting() as v:
+            validation.request_id(v, request.request_id)
+            order_id = convert.name(v, "name", request.name, "bankOrders")
+            disposition = validation.enum_value(
+                v, "disposition", request.disposition, HoldDisposition
+            )
+            instrument = validation.reference(
+                v, "legal_instrument_id", request.legal_instrument_id, required=True
+            )
+            reason = validation.text(
+                v, "reason", request.reason, max_len=convert.MAX_REASON, required=True
+            )
+        assert disposition is not None
+        found = await bank_orders.release(
+            self.db, self.banks, order_id, request.request_id, disposition, instrument, reason
+        )
+        return pb.ReleaseBankOrderResponse(bank_order=convert.bank_order_pb(found))
+
+    async def RefreshBankOrder(
+        self, request: pb.RefreshBankOrderRequest, context: Context
+    ) -> pb.RefreshBankOrderResponse:
+        with collecting() as v:
+            order_id = convert.name(v, "name", request.name, "bankOrders")
+        found = await bank_orders.refresh(self.db, self.banks, order_id)
+        return pb.RefreshBankOrderResponse(bank_order=convert.bank_order_pb(found))
 
     async def GetWarningStats(
         self, request: pb.GetWarningStatsRequest, context: Context
