@@ -173,6 +173,12 @@ PROXIED: dict[str, Rule] = {
             # PIPL gives a person the right to know who read their data, when and why: a
             # citizen lists the reads of their own record (the service enforces whose).
             "ListAuditEvents": Rule(CITIZEN_OR_ANALYST, registered=True),
+            # The pre-payment decision's follow-up: the bank acknowledges what it did (only
+            # its own decisions, the service checks), analysts count outcomes, and a citizen
+            # consents to their contacts counting in their bank's checks.
+            "AcknowledgePayeeDecision": Rule(BANK),
+            "GetPayeeDecisionStats": Rule(ANALYST),
+            "SetPayeeCheckConsent": Rule(CITIZEN, owner_field="user_id", registered=True),
         },
     ),
 }

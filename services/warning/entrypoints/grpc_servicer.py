@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -22,6 +22,7 @@ from services.common.validation import Violations, collecting
 from services.warning.adapters import (
     bank_orders_repo,
     fanouts_repo,
+    recent_contacts_repo,
     recipients_repo,
     stats_repo,
     tables,
@@ -637,6 +638,27 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             order_id = convert.name(v, "name", request.name, "bankOrders")
         found = await bank_orders.refresh(self.db, self.banks, order_id)
         return pb.RefreshBankOrderResponse(bank_order=convert.bank_order_pb(found))
+
+    async def CheckRecentContacts(
+        self, request: pb.CheckRecentContactsRequest, context: Context
+    ) -> pb.CheckRecentContactsResponse:
+        with collecting() as v:
+            number = convert.phone_field(v, "phone_number", request.phone_number)
+            days = (
+                validation.integer(v, "days", request.days, minimum=1, maximum=30)
+                if request.days
+                else 7
+            )
+        assert number is not None
+        async with self.db.read() as conn:
+            found = await recent_contacts_repo.risky_contacts(
+                conn, number, _now() - timedelta(days=days)
+            )
+        return pb.CheckRecentContactsResponse(
+            risky_number_count=found.numbers,
+            highest_level=int(found.highest or 0),  # type: ignore[arg-type]
+            last_contact_time=convert.ts(found.last_time),
+        )
 
     async def GetWarningStats(
         self, request: pb.GetWarningStatsRequest, context: Context

@@ -44,6 +44,8 @@ POLICY: dict[str, Callers] = table(
         "ExtendBankOrder": _ANALYST,
         "ReleaseBankOrder": _ANALYST,
         "RefreshBankOrder": _ANALYST,
+        # The identity service's payee decision, for a payer who consented.
+        "CheckRecentContacts": services("identity"),
         "GetWarningStats": _ANALYST,
         # A citizen's export and erasure, composed by the gateway for the citizen.
         "ExportPersonalData": services("gateway"),
