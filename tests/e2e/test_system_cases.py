@@ -1,8 +1,9 @@
 """Cases a victim can follow and review per indicator, through the gateway only, with every
 process running as deployed (tests/e2e/deployment.py), on each database.
 
-A filed case's stop-payment reaches the bank simulator, which holds what the account's
-balance allows; the victim is pushed the hold and follows the case's status, officer and
+Banks get one pre-payment decision per payee check (allow, warn, hold, block) and say
+what they did. A filed case's stop-payment reaches the bank simulator, which holds what
+the account's balance allows; the victim is pushed the hold and follows the case's status, officer and
 replies; officers extend and end the hold and close the case. Banks see only their own
 orders. An analyst resolves every report of one number at once from the queue grouped by
 indicator.
@@ -23,8 +24,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.api.antifraud.common.v1 import common_pb2 as c
 from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
+from services.api.antifraud.identity.v1 import identity_pb2 as idn
 from services.api.antifraud.partner.v1 import bank_pb2, simulator_pb2
 from services.api.antifraud.report.v1 import report_pb2 as rp
+from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
 from tests.e2e.deployment import (
     SUITE_PARAMS,
@@ -453,3 +456,176 @@ async def test_an_analyst_resolves_every_report_of_a_number_at_once(suite: Deplo
         )
         == grpc.StatusCode.INVALID_ARGUMENT
     )
+
+
+async def _list(suite: Deployment, analyst: Metadata, kind: int, value: str, level: int) -> None:
+    await suite.risk.UpsertIndicator(
+        rk.UpsertIndicatorRequest(
+            request_id=str(uuid.uuid4()),
+            indicator=c.Indicator(kind=kind, value=value),  # type: ignore[arg-type]
+            assertion=rk.Assertion(
+                source_type=rk.SOURCE_TYPE_ANALYST,
+                source_id="analyst-zhou",
+                level=level,  # type: ignore[arg-type]
+                reason="system test",
+            ),
+        ),
+        metadata=analyst,
+    )
+
+
+async def test_banks_get_one_decision_per_payment_and_say_what_they_did(
+    suite: Deployment,
+) -> None:
+    analyst = await suite.key(gw.ROLE_ANALYST, "analyst-zhou")
+    icbc = await suite.key(gw.ROLE_BANK, "bank-icbc")
+    ccb = await suite.key(gw.ROLE_BANK, "bank-ccb")
+    carrier = await suite.key(gw.ROLE_CARRIER, "carrier-cmcc")
+    clean, corroborated, mule = _icbc_card(), _icbc_card(), _icbc_card()
+    await suite.control.SeedCards(
+        simulator_pb2.SeedCardsRequest(
+            simulator="bank-icbc",
+            account_holders=[
+                bank_pb2.AccountHolder(
+                    account=c.Indicator(kind=c.INDICATOR_KIND_BANK_ACCOUNT, value=value),
+                    holder_name="王五",
+                )
+                for value in (clean, corroborated, mule)
+            ],
+        )
+    )
+    await _list(suite, analyst, c.INDICATOR_KIND_BANK_ACCOUNT, corroborated, c.RISK_LEVEL_MEDIUM)
+    await _list(suite, analyst, c.INDICATOR_KIND_BANK_ACCOUNT, mule, c.RISK_LEVEL_HIGH)
+
+    async def check(value: str, name: str = "王五", payer: str = "") -> gw.CheckPayeeResponse:
+        return await suite.payee.CheckPayee(
+            gw.CheckPayeeRequest(
+                account=c.Indicator(kind=c.INDICATOR_KIND_BANK_ACCOUNT, value=value),
+                payee_name=name,
+                payer_phone_number=payer,
+            ),
+            metadata=icbc,
+        )
+
+    allowed = await check(clean)
+    assert (allowed.action, list(allowed.reasons)) == (idn.PAYEE_ACTION_ALLOW, [])
+    assert allowed.match == idn.PAYEE_MATCH_MATCH
+    warned = await check(clean, name="李四")
+    assert warned.action == idn.PAYEE_ACTION_WARN
+    assert list(warned.reasons) == [idn.PAYEE_REASON_NAME_MISMATCH]
+    held = await check(corroborated)
+    assert held.action == idn.PAYEE_ACTION_HOLD
+    assert list(held.reasons) == [idn.PAYEE_REASON_ACCOUNT_MEDIUM_RISK]
+    assert held.cooling_off.ToTimedelta() == timedelta(hours=24)
+    blocked = await check(mule)
+    assert blocked.action == idn.PAYEE_ACTION_BLOCK
+    assert idn.PAYEE_REASON_ACCOUNT_HIGH_RISK in blocked.reasons
+
+    # A payer who was just called by a number listed at HIGH: held only once they consent.
+    payer = await suite.register()
+    fraudster = new_phone()
+    await _list(suite, analyst, c.INDICATOR_KIND_PHONE_NUMBER, fraudster, c.RISK_LEVEL_HIGH)
+    await suite.warning.RecordContactEvents(
+        wn.RecordContactEventsRequest(
+            events=[
+                wn.ContactEvent(
+                    caller=fraudster,
+                    callee=payer.phone,
+                    time=_ago(3),
+                    kind=wn.CONTACT_KIND_CALL,
+                    caller_level=c.RISK_LEVEL_HIGH,
+                )
+            ]
+        ),
+        metadata=carrier,
+    )
+    assert (await check(clean, payer=payer.phone)).action == idn.PAYEE_ACTION_ALLOW
+    await suite.identity.SetPayeeCheckConsent(
+        idn.SetPayeeCheckConsentRequest(user_id=payer.user_id, consent=True),
+        metadata=payer.metadata,
+    )
+
+    async def contact_held() -> gw.CheckPayeeResponse | None:
+        got = await check(clean, payer=payer.phone)
+        return got if got.action == idn.PAYEE_ACTION_HOLD else None
+
+    cooled = await eventually(contact_held)
+    assert list(cooled.reasons) == [idn.PAYEE_REASON_PAYER_RECENT_RISKY_CONTACT]
+    assert cooled.cooling_off.ToTimedelta() == timedelta(minutes=30)
+
+    # The bank says what it did; outcomes are counted.
+    ack = await suite.identity.AcknowledgePayeeDecision(
+        idn.AcknowledgePayeeDecisionRequest(name=cooled.decision, outcome=idn.PAYEE_OUTCOME_HELD),
+        metadata=icbc,
+    )
+    assert ack.decision.outcome == idn.PAYEE_OUTCOME_HELD
+    again = await suite.identity.AcknowledgePayeeDecision(
+        idn.AcknowledgePayeeDecisionRequest(name=cooled.decision, outcome=idn.PAYEE_OUTCOME_HELD),
+        metadata=icbc,
+    )
+    assert again.decision.acknowledge_time == ack.decision.acknowledge_time
+    await suite.identity.AcknowledgePayeeDecision(
+        idn.AcknowledgePayeeDecisionRequest(
+            name=warned.decision, outcome=idn.PAYEE_OUTCOME_CANCELLED_BY_PAYER
+        ),
+        metadata=icbc,
+    )
+    stats = await suite.identity.GetPayeeDecisionStats(
+        idn.GetPayeeDecisionStatsRequest(), metadata=analyst
+    )
+    counted = {(x.action, x.outcome): x.count for x in stats.counts}
+    assert counted[(idn.PAYEE_ACTION_HOLD, idn.PAYEE_OUTCOME_HELD)] >= 1
+    assert counted[(idn.PAYEE_ACTION_WARN, idn.PAYEE_OUTCOME_CANCELLED_BY_PAYER)] >= 1
+    assert counted[(idn.PAYEE_ACTION_BLOCK, idn.PAYEE_OUTCOME_UNSPECIFIED)] >= 1
+
+    # Hostile callers and bad input.
+    ack_other = idn.AcknowledgePayeeDecisionRequest(
+        name=blocked.decision, outcome=idn.PAYEE_OUTCOME_BLOCKED
+    )
+    assert (
+        await _code(suite.identity.AcknowledgePayeeDecision(ack_other, metadata=ccb))
+        == grpc.StatusCode.NOT_FOUND
+    )
+    assert (
+        await _code(
+            suite.identity.AcknowledgePayeeDecision(
+                idn.AcknowledgePayeeDecisionRequest(
+                    name=cooled.decision, outcome=idn.PAYEE_OUTCOME_PAID
+                ),
+                metadata=icbc,
+            )
+        )
+        == grpc.StatusCode.FAILED_PRECONDITION
+    )
+    assert (
+        await _code(
+            suite.identity.SetPayeeCheckConsent(
+                idn.SetPayeeCheckConsentRequest(user_id=payer.user_id, consent=True),
+                metadata=(await suite.register()).metadata,
+            )
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        await _code(
+            suite.identity.GetPayeeDecisionStats(idn.GetPayeeDecisionStatsRequest(), metadata=icbc)
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    for bad in (
+        suite.identity.AcknowledgePayeeDecision(
+            idn.AcknowledgePayeeDecisionRequest(name="payeeDecisions/nope", outcome=1),  # type: ignore[arg-type]
+            metadata=icbc,
+        ),
+        suite.identity.AcknowledgePayeeDecision(
+            idn.AcknowledgePayeeDecisionRequest(name=blocked.decision), metadata=icbc
+        ),
+        suite.payee.CheckPayee(
+            gw.CheckPayeeRequest(
+                account=c.Indicator(kind=c.INDICATOR_KIND_BANK_ACCOUNT, value=clean),
+                payer_phone_number="not a phone",
+            ),
+            metadata=icbc,
+        ),
+    ):
+        assert await _code(bad) == grpc.StatusCode.INVALID_ARGUMENT
