@@ -1,12 +1,13 @@
-"""Cases a victim can follow and review per indicator, through the gateway only, with every
-process running as deployed (tests/e2e/deployment.py), on each database.
+"""Cases a victim can follow, review per indicator and the payee decision, through the
+gateway only, with every process running as deployed (tests/e2e/deployment.py), on each
+database.
 
-Banks get one pre-payment decision per payee check (allow, warn, hold, block) and say
-what they did. A filed case's stop-payment reaches the bank simulator, which holds what
-the account's balance allows; the victim is pushed the hold and follows the case's status, officer and
+A filed case's stop-payment reaches the bank simulator, which holds what the account's
+balance allows; the victim is pushed the hold and follows the case's status, officer and
 replies; officers extend and end the hold and close the case. Banks see only their own
 orders. An analyst resolves every report of one number at once from the queue grouped by
-indicator.
+indicator. Banks get one pre-payment decision per payee check (allow, warn, hold, block)
+and say what they did.
 """
 
 from __future__ import annotations
