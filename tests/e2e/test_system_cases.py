@@ -235,6 +235,12 @@ async def test_a_case_is_held_pushed_followed_released_and_closed(suite: Deploym
             metadata=analyst,
         )
         assert extended.bank_order.legal_instrument_id == "YQ-2026-0042"
+        # The status query: the bank says the same.
+        asked = await suite.warning.RefreshBankOrder(
+            wn.RefreshBankOrderRequest(name=order_name), metadata=analyst
+        )
+        assert asked.bank_order.state == wn.BANK_ORDER_STATE_ACKNOWLEDGED
+        assert asked.bank_order.hold_expire_time == extended.bank_order.hold_expire_time
         assert (
             extended.bank_order.hold_expire_time.ToDatetime() > order.hold_expire_time.ToDatetime()
         )
