@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -119,6 +120,7 @@ async def test_a_case_is_held_pushed_followed_released_and_closed(suite: Deploym
     )
     inbox = Inbox(suite, victim)
     try:
+        filed_at = time.monotonic()
         filed = await suite.report.FileCase(
             rp.FileCaseRequest(
                 request_id=str(uuid.uuid4()),
@@ -153,6 +155,7 @@ async def test_a_case_is_held_pushed_followed_released_and_closed(suite: Deploym
             )
 
         notice = await eventually(pushed)
+        print(f"\ncase filed -> victim pushed the hold: {time.monotonic() - filed_at:.2f} s")
         assert "12000.00 CNY" in notice.text
         assert payee not in notice.text
 
@@ -166,6 +169,9 @@ async def test_a_case_is_held_pushed_followed_released_and_closed(suite: Deploym
             return next((x for x in board.cases if x.name == name), None)
 
         await eventually(on_board)
+        print(
+            f"case filed -> HELD on the board without a read: {time.monotonic() - filed_at:.2f} s"
+        )
         case = (
             await suite.report.GetCase(rp.GetCaseRequest(name=name), metadata=victim.metadata)
         ).case
