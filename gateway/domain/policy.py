@@ -81,6 +81,11 @@ PROXIED: dict[str, Rule] = {
             "FileCase": Rule(CITIZEN, registered=True),
             "GetCase": Rule(CITIZEN_OR_ANALYST),
             "ListCases": Rule(CITIZEN_OR_ANALYST),
+            "AssignCase": Rule(ANALYST),
+            "ReplyToCase": Rule(ANALYST),
+            "CloseCase": Rule(ANALYST),
+            "ReviewIndicatorReports": Rule(ANALYST),
+            "ListReviewIndicators": Rule(ANALYST),
             # The text as typed, identifiers and all: analysts, with a purpose, audited.
             "RevealOriginalText": Rule(ANALYST),
             # ExportPersonalData / ErasePersonalData are not served here: the citizen's own
@@ -132,6 +137,10 @@ PROXIED: dict[str, Rule] = {
             "CreateBankOrder": Rule(ANALYST),
             "GetBankOrder": Rule(ANALYST_OR_BANK),
             "ListBankOrders": Rule(ANALYST_OR_BANK),
+            # Officers' acts on a hold; the bank is asked at once (its answer within budget).
+            "ExtendBankOrder": Rule(ANALYST, budget=12),
+            "ReleaseBankOrder": Rule(ANALYST, budget=12),
+            "RefreshBankOrder": Rule(ANALYST, budget=12),
             "GetWarningStats": Rule(ANALYST),
         },
     ),
@@ -166,6 +175,12 @@ PROXIED: dict[str, Rule] = {
             # PIPL gives a person the right to know who read their data, when and why: a
             # citizen lists the reads of their own record (the service enforces whose).
             "ListAuditEvents": Rule(CITIZEN_OR_ANALYST, registered=True),
+            # The pre-payment decision's follow-up: the bank acknowledges what it did (only
+            # its own decisions, the service checks), analysts count outcomes, and a citizen
+            # consents to their contacts counting in their bank's checks.
+            "AcknowledgePayeeDecision": Rule(BANK),
+            "GetPayeeDecisionStats": Rule(ANALYST),
+            "SetPayeeCheckConsent": Rule(CITIZEN, owner_field="user_id", registered=True),
         },
     ),
 }

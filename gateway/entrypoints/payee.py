@@ -1,8 +1,11 @@
-"""Payee checks for banks: the risk verdict and confirmation of payee, at once."""
+"""Payee checks for banks: the identity service's pre-payment decision, passed through.
+
+The decision rule (name match, account risk, the payer's recent risky contacts) lives in
+the identity service; the gateway only checks the request's shape and forwards it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import grpc
@@ -10,7 +13,6 @@ import grpc
 from gateway.adapters.backends import Backends
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.api.antifraud.identity.v1 import identity_pb2
-from services.api.antifraud.risk.v1 import risk_pb2
 from services.common import validation
 from services.common.errors import InvalidArgument, Upstream
 from services.common.indicators import IndicatorKind
@@ -32,36 +34,26 @@ class PayeeServicer(gateway_pb2_grpc.PayeeServiceServicer):
                 v, "account", request.account.kind, request.account.value
             )
             name = validation.text(v, "payee_name", request.payee_name, max_len=64)
+            payer = validation.text(v, "payer_phone_number", request.payer_phone_number, max_len=32)
         assert account is not None
         if account.kind not in ACCOUNT_KINDS:
             raise InvalidArgument.field("account.kind", "must be a bank or payment account")
-        risk_call = self.backends.risk.CheckIndicator(
-            risk_pb2.CheckIndicatorRequest(indicator=request.account)
-        )
-        payee_call = (
-            self.backends.identity.CheckPayee(
-                identity_pb2.CheckPayeeRequest(account=request.account, payee_name=name)
+        try:
+            found = await self.backends.identity.CheckPayee(
+                identity_pb2.CheckPayeeRequest(
+                    account=request.account, payee_name=name, payer_phone_number=payer
+                )
             )
-            if name
-            else None
+        except grpc.aio.AioRpcError as exc:
+            raise Upstream.of(exc) from None
+        response = gateway_pb2.CheckPayeeResponse(
+            verdict=found.verdict,
+            match=found.match,
+            masked_holder_name=found.masked_holder_name,
+            action=found.action,
+            reasons=found.reasons,
+            decision=found.decision,
         )
-        results = await asyncio.gather(
-            risk_call, *([payee_call] if payee_call else []), return_exceptions=True
-        )
-        verdict = results[0]
-        if isinstance(verdict, grpc.aio.AioRpcError):
-            raise Upstream.of(verdict)
-        if isinstance(verdict, BaseException):
-            raise verdict
-        response = gateway_pb2.CheckPayeeResponse(verdict=verdict.verdict)
-        if payee_call is not None:
-            payee = results[1]
-            if isinstance(payee, grpc.aio.AioRpcError):
-                # The name check is a help, not a gate: say it could not be answered.
-                response.match = identity_pb2.PAYEE_MATCH_UNAVAILABLE
-            elif isinstance(payee, BaseException):
-                raise payee
-            else:
-                response.match = payee.match
-                response.masked_holder_name = payee.masked_holder_name
+        if found.HasField("cooling_off"):
+            response.cooling_off.CopyFrom(found.cooling_off)
         return response

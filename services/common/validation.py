@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -70,6 +70,11 @@ class Violations:
             raise InvalidArgument(self.items)
 
 
+#: Partner-facing references: at most this long, at most this many per request.
+MAX_REFERENCE = 64
+MAX_REFERENCES = 20
+
+
 @contextmanager
 def collecting() -> Iterator[Violations]:
     found = Violations()
@@ -98,6 +103,28 @@ def text(
     if any((ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F for c in value):
         v.add(field, "must not contain control characters")
     return value
+
+
+def reference(v: Violations, field: str, value: str, *, required: bool = False) -> str:
+    """A partner-facing reference (a transaction serial, a legal instrument number): 1-64
+    printable ASCII characters, no spaces."""
+    if not value:
+        if required:
+            v.add(field, "is required")
+        return value
+    if len(value) > MAX_REFERENCE or not all(0x21 <= ord(c) <= 0x7E for c in value):
+        v.add(field, f"must be 1-{MAX_REFERENCE} printable ASCII characters without spaces")
+    return value
+
+
+def references(v: Violations, field: str, values: Sequence[str]) -> tuple[str, ...]:
+    """Up to MAX_REFERENCES references, each as ``reference``; repeats kept once."""
+    if len(values) > MAX_REFERENCES:
+        v.add(field, f"at most {MAX_REFERENCES} references, got {len(values)}")
+        return ()
+    for i, value in enumerate(values):
+        reference(v, f"{field}[{i}]", value, required=True)
+    return tuple(dict.fromkeys(values))
 
 
 def request_id(v: Violations, value: str, *, field: str = "request_id") -> str:

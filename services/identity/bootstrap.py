@@ -16,7 +16,11 @@ from services.identity.adapters.partners import (
     GrpcFaceVerifier,
     GrpcIdentityRegistry,
 )
-from services.identity.adapters.peers import GrpcRiskChecker, GrpcWarningNotifier
+from services.identity.adapters.peers import (
+    GrpcContactChecker,
+    GrpcRiskChecker,
+    GrpcWarningNotifier,
+)
 from services.identity.adapters.vault import Vault
 from services.identity.component import IdentityComponent
 from services.identity.config import IdentitySettings, data_keys_setting, index_key_setting
@@ -37,7 +41,9 @@ def wire(
     timeout = settings.partner_timeout_seconds
     partners = PartnerClients(settings.targets, budget=timeout)
     risk = GrpcRiskChecker(settings.targets.get("risk") or target("risk"), timeout)
-    warning = GrpcWarningNotifier(settings.targets.get("warning") or target("warning"), timeout)
+    warning_target = settings.targets.get("warning") or target("warning")
+    warning = GrpcWarningNotifier(warning_target, timeout)
+    contacts = GrpcContactChecker(warning_target, timeout)
     vault = Vault(keyring)
     db.attach_vault(vault)
     deps = Deps(
@@ -50,9 +56,13 @@ def wire(
         banks=GrpcBanks(partners, timeout),
         risk=risk,
         clock=clock,
+        contacts=contacts,
     )
     return IdentityComponent(
-        deps, warning, closers=[partners.close, risk.close, warning.close], retention=retention
+        deps,
+        warning,
+        closers=[partners.close, risk.close, warning.close, contacts.close],
+        retention=retention,
     )
 
 

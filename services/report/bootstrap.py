@@ -33,6 +33,7 @@ from services.report.entrypoints.grpc_servicer import ReportServicer
 from services.report.entrypoints.policy import POLICY
 from services.report.knowledge.adapters.identity_client import IdentityDirectory
 from services.report.knowledge.entrypoints.grpc_servicer import KnowledgeServicer
+from services.report.service_layer.case_follower import CaseFollower
 from services.report.service_layer.delivery import Delivery
 from services.report.service_layer.privacy import PrivacyJobs
 
@@ -75,6 +76,7 @@ class ReportComponent:
         warning_target: str | None = None,
         identity_target: str | None = None,
         poll_seconds: float = 0.25,
+        case_follow_seconds: float = 2.0,
         retention: RetentionSettings | None = None,
         report_retention: timedelta | None = None,
     ) -> None:
@@ -109,6 +111,10 @@ class ReportComponent:
             retention_seconds=env_float("REPORT_PRUNE_SECONDS", 3600.0),
         )
         self.privacy_loop = BackgroundLoop("report-privacy", self.privacy.step)
+        self.case_loop = BackgroundLoop(
+            "report-cases",
+            CaseFollower(db, self.warning, interval=case_follow_seconds).step,
+        )
 
     def caller_policy(self) -> CallerPolicy:
         return CallerPolicy(self.name, POLICY)
@@ -139,8 +145,11 @@ class ReportComponent:
         # Rows an older version left in clear are sealed first thing, then kept moving to
         # the current key; reports past their retention are deleted.
         self.privacy_loop.start()
+        # Open cases follow their banks' answers without waiting for a read.
+        self.case_loop.start()
 
     async def stop(self) -> None:
+        await self.case_loop.stop()
         await self.privacy_loop.stop()
         await self.retention.stop()
         await self.relay.stop()
@@ -168,5 +177,6 @@ def build(
         warning_target=warning_target,
         identity_target=identity_target,
         poll_seconds=env_float("REPORT_POLL_SECONDS", 0.25),
+        case_follow_seconds=env_float("REPORT_CASE_FOLLOW_SECONDS", 2.0),
         retention=RetentionSettings.from_env(),
     )

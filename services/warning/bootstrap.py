@@ -93,7 +93,7 @@ class WarningComponent:
             {
                 SMS_TOPIC: self.sms_sender,
                 BANK_ORDER_TOPIC: BankOrderSender(
-                    db, self.banks, self.directory, settings.max_attempts
+                    db, self.banks, self.directory, settings.max_attempts, self._notified
                 ),
             },
             max_attempts=settings.max_attempts,
@@ -122,8 +122,14 @@ class WarningComponent:
             self.relay.wake,
         )
         self.servicer = WarningServicer(
-            db, Wiring(settings, self.hub, self.directory, self.relay.wake, self.screener)
+            db,
+            Wiring(settings, self.hub, self.directory, self.relay.wake, self.screener, self.banks),
         )
+
+    def _notified(self, user_ids: list[str | None]) -> None:
+        """A notification was written outside a request (a bank held a victim's funds)."""
+        self.hub.notify(user_ids)
+        self.relay.wake()
 
     def caller_policy(self) -> CallerPolicy:
         return CallerPolicy(self.name, POLICY)

@@ -295,7 +295,8 @@ async def deployment(
     assert created.returncode == 0, "could not create the admin key"
     admin = out.decode().strip()
     try:
-        await suite.start_all(timeout=90)
+        # A loaded machine (CI, shared runners) may need longer: ANTIFRAUD_E2E_START_SECONDS.
+        await suite.start_all(timeout=float(os.environ.get("ANTIFRAUD_E2E_START_SECONDS", "90")))
         found = Deployment(
             suite.addrs["gateway"], suite.addrs["partners"], admin, suite, backend, data_dir
         )

@@ -16,6 +16,9 @@ from services.partners.domain.bank import (
     Amount,
     Bank,
     Card,
+    Disposition,
+    HoldEnded,
+    HoldState,
     OrderKind,
     OrderRejectReason,
     OrderRequest,
@@ -213,6 +216,31 @@ def test_bank_orders_acknowledged_or_rejected() -> None:
     bank.seed_account(normalize(IndicatorKind.BANK_ACCOUNT, number), "张三", closed=True)
     closed = bank.place_order(_order(number), now=NOW)
     assert closed.reject_reason is OrderRejectReason.ACCOUNT_CLOSED
+
+
+def test_a_hold_takes_what_the_balance_allows_extends_ends_and_lapses() -> None:
+    bank = Bank("bank-icbc")
+    account = normalize(IndicatorKind.BANK_ACCOUNT, ICBC_CARD)
+    bank.seed_account(account, "张三", closed=False, balance=Decimal("1200.50"))
+    placed = bank.place_order(_order(ICBC_CARD), now=NOW)
+    assert placed.held == Amount("CNY", Decimal("1200.50"))
+    later = NOW + timedelta(hours=47)
+    extended = bank.extend_hold(placed.reference, "YQ-1", now=later)
+    assert extended.expire_time == later + timedelta(hours=48)
+    assert extended.legal_instrument_id == "YQ-1"
+    ended = bank.release_hold(placed.reference, Disposition.RETURN_TO_VICTIM, "FH-1", now=later)
+    assert ended.state is HoldState.RETURNED
+    with pytest.raises(HoldEnded):
+        bank.release_hold(placed.reference, Disposition.RELEASE, "JC-1", now=later)
+    with pytest.raises(KeyError):
+        bank.extend_hold("ICBC-SP-NOPE", "YQ-2", now=later)
+    # Not extended in time: the hold lapses and can no longer be extended.
+    other = bank.place_order(_order(ICBC_CARD), now=NOW)
+    lapsed = bank.hold(other.reference, now=NOW + timedelta(hours=49))
+    assert lapsed is not None
+    assert lapsed.state is HoldState.EXPIRED
+    with pytest.raises(HoldEnded):
+        bank.extend_hold(other.reference, "YQ-3", now=NOW + timedelta(hours=49))
 
 
 def test_bank_cards_by_id_and_name() -> None:

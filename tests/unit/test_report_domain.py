@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.common.indicators import Indicator, IndicatorKind
 from services.common.principals import Principal, Role
-from services.report.domain import access, limits
+from services.report.domain import access, case_lifecycle, limits
 from services.report.domain.access import ANONYMOUS
 from services.report.domain.corroboration import (
     Rules,
@@ -23,7 +24,14 @@ from services.report.domain.listing import (
     listing_for,
     sync_request_id,
 )
-from services.report.domain.model import FraudCategory, Standing, StopPaymentStatus
+from services.report.domain.model import (
+    CaseStatus,
+    FraudCategory,
+    Money,
+    Payee,
+    Standing,
+    StopPaymentStatus,
+)
 
 RULES = Rules()
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -157,8 +165,49 @@ def test_stop_payment_status_only_moves_forward() -> None:
     assert StopPaymentStatus.QUEUED in StopPaymentStatus.SENT.replaces()
     assert StopPaymentStatus.SENT not in StopPaymentStatus.QUEUED.replaces()
     assert StopPaymentStatus.ACKNOWLEDGED not in StopPaymentStatus.SENT.replaces()
-    assert StopPaymentStatus.ACKNOWLEDGED.final
+    # A hold can still end (released, returned, lapsed): acknowledged is not the end.
+    assert not StopPaymentStatus.ACKNOWLEDGED.final
+    assert StopPaymentStatus.ACKNOWLEDGED in StopPaymentStatus.RETURNED.replaces()
+    assert StopPaymentStatus.RETURNED not in StopPaymentStatus.ACKNOWLEDGED.replaces()
+    assert StopPaymentStatus.REJECTED.final
+    assert StopPaymentStatus.RELEASED.final
     assert not StopPaymentStatus.SENT.final
+
+
+def _payee(status: StopPaymentStatus, held: int | None = None) -> Payee:
+    return Payee(
+        position=0,
+        account=Indicator(IndicatorKind.BANK_ACCOUNT, "6222021234567890123"),
+        amount=None,
+        bank_order="bankOrders/x",
+        status=status,
+        status_time=None,
+        status_detail="",
+        held_amount=None if held is None else Money("CNY", held),
+    )
+
+
+def test_a_case_status_follows_its_orders_and_the_officer() -> None:
+    s = StopPaymentStatus
+    assert case_lifecycle.status_of([], False) is CaseStatus.FILED
+    assert case_lifecycle.status_of([_payee(s.PENDING)], False) is CaseStatus.FILED
+    assert case_lifecycle.status_of([_payee(s.QUEUED)], False) is CaseStatus.ORDERS_SENT
+    assert case_lifecycle.status_of([_payee(s.REJECTED)], False) is CaseStatus.ORDERS_SENT
+    held = [_payee(s.ACKNOWLEDGED, 100), _payee(s.RETURNED, 50)]
+    assert case_lifecycle.status_of(held, False) is CaseStatus.HELD
+    assert case_lifecycle.held_amount(held) == Money("CNY", 100)
+    assert not case_lifecycle.may_close(held)
+    ended = [_payee(s.RELEASED, 100), _payee(s.RETURNED, 50)]
+    assert case_lifecycle.status_of(ended, False) is CaseStatus.TRANSFERRED
+    assert case_lifecycle.status_of([_payee(s.EXPIRED, 5)], False) is CaseStatus.RELEASED
+    assert case_lifecycle.may_close(ended)
+    assert case_lifecycle.status_of(ended, True) is CaseStatus.CLOSED
+
+
+def test_amounts_add_up_in_units_and_nanos() -> None:
+    total = case_lifecycle.total([Money("CNY", 1, 600_000_000), Money("CNY", 2, 500_000_000)])
+    assert total == Money("CNY", 4, 100_000_000)
+    assert case_lifecycle.total([Money("USD", 3)]) == Money("CNY", 0)
 
 
 # --- rate limits --------------------------------------------------------------------------------

@@ -119,3 +119,17 @@ class GrpcWarningNotifier(_Peer):
                 )
                 raise PartnerFailure("warning", status, code.name) from None
             raise NotificationRefused(f"{code.name}: {exc.details()}") from None
+
+
+class GrpcContactChecker(_Peer):
+    """The warning service's contact records, for the payee decision."""
+
+    service = WARNING_SERVICE
+
+    async def recent_risky_contact(self, phone_e164: str) -> bool:
+        request = warning_pb2.CheckRecentContactsRequest(phone_number=phone_e164)
+        stub = self.stub(warning_pb2_grpc.WarningServiceStub)
+        reply = await call_partner(
+            "warning", lambda: stub.CheckRecentContacts(request, timeout=self.timeout)
+        )
+        return bool(reply.risky_number_count > 0)

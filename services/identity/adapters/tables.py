@@ -142,3 +142,29 @@ lookup_snapshots = sa.Table(
 
 idempotency = idempotency_table(metadata)
 outbox = outbox_table(metadata)
+
+
+# A citizen's consent that their bank's payee checks use their recent contact with listed
+# numbers (PIPL: a separate, revocable consent). No row: no consent.
+payee_check_consents = sa.Table(
+    "payee_check_consents",
+    metadata,
+    sa.Column("user_id", _ID, primary_key=True),
+    sa.Column("consent", sa.Boolean, nullable=False),
+    sa.Column("update_time", _TIME, nullable=False),
+)
+
+# Every pre-payment decision given to a bank, and what the bank says it did: no account
+# value, no name, no payer, only the action, its reasons and the outcome, to be counted.
+payee_decisions = sa.Table(
+    "payee_decisions",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("bank", sa.String(128), nullable=False),
+    sa.Column("action", sa.SmallInteger, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("outcome", sa.SmallInteger, nullable=True),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Column("acknowledge_time", _TIME, nullable=True),
+    sa.Index("ix_payee_decisions_time", "create_time"),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,9 +16,11 @@ from services.common import principals, validation
 from services.common.errors import NotFound, PermissionDenied
 from services.common.idempotency import fingerprint
 from services.common.principals import InvalidPrincipal, Principal, Role
-from services.common.validation import collecting
+from services.common.validation import Violations, collecting
+from services.identity.adapters.payee_decisions_repo import StoredDecision
 from services.identity.domain.accounts import BoundAccount
 from services.identity.domain.challenges import ChallengePurpose
+from services.identity.domain.payee_decision import PayeeOutcome
 from services.identity.domain.users import User
 from services.identity.domain.verification import (
     Decision,
@@ -30,6 +33,7 @@ from services.identity.service_layer import (
     accounts,
     audit_log,
     lookups,
+    payee_decisions,
     phone_proof,
     privacy,
     registration,
@@ -357,17 +361,88 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         principal = _principal()
         with collecting() as v:
             account = convert.account(v, "account", request.HasField("account"), request.account)
-            payee_name = convert.person_name(v, "payee_name", request.payee_name)
+            payee_name = (
+                convert.person_name(v, "payee_name", request.payee_name)
+                if request.payee_name
+                else ""
+            )
+            payer = (
+                convert.cn_mobile(v, "payer_phone_number", request.payer_phone_number)
+                if request.payer_phone_number
+                else ""
+            )
         assert account is not None
-        result = await accounts.check_payee(
-            self.deps, principal, account, payee_name, ctx.current_request_id()
+        found = await payee_decisions.decide_payment(
+            self.deps,
+            self.deps.contacts,
+            principal,
+            account,
+            payee_name,
+            payer,
+            ctx.current_request_id(),
         )
-        return pb.CheckPayeeResponse(
-            match=convert.enum("PAYEE_MATCH", result.match),
-            masked_holder_name=result.masked_holder_name,
-            source=None if result.source is None else convert.enum("PAYEE_SOURCE", result.source),
-            bank_id=result.bank_id,
+        decision = found.decision
+        response = pb.CheckPayeeResponse(
+            action=convert.enum("PAYEE_ACTION", decision.action),
+            reasons=[convert.enum("PAYEE_REASON", r) for r in decision.reasons],
+            decision=f"payeeDecisions/{found.decision_id}",
+            verdict=found.verdict,
         )
+        if decision.cooling_off is not None:
+            response.cooling_off.FromTimedelta(decision.cooling_off)
+        result = found.name
+        if result is not None:
+            response.match = convert.enum("PAYEE_MATCH", result.match)  # type: ignore[assignment]
+            response.masked_holder_name = result.masked_holder_name
+            if result.source is not None:
+                response.source = convert.enum("PAYEE_SOURCE", result.source)  # type: ignore[assignment]
+            response.bank_id = result.bank_id
+        return response
+
+    async def AcknowledgePayeeDecision(
+        self, request: pb.AcknowledgePayeeDecisionRequest, context: Context
+    ) -> pb.AcknowledgePayeeDecisionResponse:
+        principal = _principal()
+        with collecting() as v:
+            decision_id = _decision_id(v, request.name)
+            outcome = validation.enum_value(v, "outcome", request.outcome, PayeeOutcome)
+        assert outcome is not None
+        found = await payee_decisions.acknowledge(self.deps, principal, decision_id, outcome)
+        return pb.AcknowledgePayeeDecisionResponse(decision=_decision_pb(found))
+
+    async def GetPayeeDecisionStats(
+        self, request: pb.GetPayeeDecisionStatsRequest, context: Context
+    ) -> pb.GetPayeeDecisionStatsResponse:
+        principal = _principal()
+        with collecting() as v:
+            start = validation.optional_time(
+                v, "start_time", request.start_time, request.HasField("start_time")
+            )
+            end = validation.optional_time(
+                v, "end_time", request.end_time, request.HasField("end_time")
+            )
+        found = await payee_decisions.stats(self.deps, principal, start, end)
+        return pb.GetPayeeDecisionStatsResponse(
+            counts=[
+                pb.PayeeDecisionCount(
+                    action=convert.enum("PAYEE_ACTION", action),
+                    outcome=None if outcome is None else convert.enum("PAYEE_OUTCOME", outcome),
+                    count=n,
+                )
+                for action, outcome, n in found
+            ]
+        )
+
+    async def SetPayeeCheckConsent(
+        self, request: pb.SetPayeeCheckConsentRequest, context: Context
+    ) -> pb.SetPayeeCheckConsentResponse:
+        principal = _principal()
+        with collecting() as v:
+            user_id = validation.text(v, "user_id", request.user_id, max_len=36, required=True)
+        when = await payee_decisions.set_consent(self.deps, principal, user_id, request.consent)
+        response = pb.SetPayeeCheckConsentResponse(consent=request.consent)
+        response.update_time.FromDatetime(when)
+        return response
 
     # ------------------------------------------------------------------- look-ups
 
@@ -537,4 +612,28 @@ def _exported_request(request: VerificationRequest) -> pb.VerificationRequest:
     )
     if request.respond_time is not None:
         message.respond_time.CopyFrom(convert.timestamp(request.respond_time))
+    return message
+
+
+_DECISION = re.compile(r"payeeDecisions/([0-9a-f-]{36})")
+
+
+def _decision_id(v: Violations, name: str) -> str:
+    found = _DECISION.fullmatch(name)
+    if found is None:
+        v.add("name", "must be a resource name payeeDecisions/{id}")
+        return ""
+    return found.group(1)
+
+
+def _decision_pb(found: StoredDecision) -> pb.PayeeDecision:
+    message = pb.PayeeDecision(
+        name=f"payeeDecisions/{found.id}",
+        action=convert.enum("PAYEE_ACTION", found.action),
+        reasons=[convert.enum("PAYEE_REASON", r) for r in found.reasons],
+        outcome=None if found.outcome is None else convert.enum("PAYEE_OUTCOME", found.outcome),
+    )
+    message.create_time.FromDatetime(found.create_time)
+    if found.acknowledge_time is not None:
+        message.acknowledge_time.FromDatetime(found.acknowledge_time)
     return message

@@ -34,6 +34,11 @@ POLICY: dict[str, Callers] = table(
         # Who holds an account: registered citizens and analysts (see the gateway's table).
         "VerifyAccount": roles(Role.CITIZEN, Role.ANALYST),
         "CheckPayee": roles(Role.BANK),
+        # The bank says what it did with a decision (only its own); analysts count them.
+        "AcknowledgePayeeDecision": roles(Role.BANK),
+        "GetPayeeDecisionStats": roles(Role.ANALYST),
+        # A citizen's consent that payee checks of their payments use their contacts.
+        "SetPayeeCheckConsent": _CITIZEN,
         "CreateFaceCheck": _CITIZEN,
         "CountPhoneCards": _CITIZEN,
         "ListLinkedAccounts": _CITIZEN,

@@ -12,6 +12,7 @@ from services.identity.config import IdentitySettings
 from services.identity.service_layer.ports import (
     Banks,
     Carriers,
+    ContactChecker,
     FaceVerifier,
     IdentityRegistry,
     RiskChecker,
@@ -36,6 +37,8 @@ class Deps:
     clock: Callable[[], datetime] = utc_now
     #: Called after a commit that queued notifications, so they leave at once.
     wake_outbox: Callable[[], None] = field(default=lambda: None)
+    #: The warning service's contact records, for the payee decision (None: not asked).
+    contacts: ContactChecker | None = None
 
     def uow(self) -> IdentityUnitOfWork:
         return IdentityUnitOfWork(self.db, self.vault)

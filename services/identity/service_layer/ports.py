@@ -97,6 +97,13 @@ class RiskChecker(Protocol):
         ...
 
 
+class ContactChecker(Protocol):
+    async def recent_risky_contact(self, phone_e164: str) -> bool:
+        """Whether the number was recently in contact with a number listed at MEDIUM or
+        HIGH (the warning service's contact records); PartnerFailure when it cannot say."""
+        ...
+
+
 class Notifier(Protocol):
     async def notify(
         self,

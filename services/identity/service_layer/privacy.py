@@ -140,6 +140,7 @@ async def erase(deps: Deps, user_id: str) -> int | None:
             ),
             # Others' requests this user answered from another number keep no link to them.
             sa.update(vr).where(vr.c.responder_id == user_id).values(responder_id=None),
+            sa.delete(t.payee_check_consents).where(t.payee_check_consents.c.user_id == user_id),
             sa.delete(t.users).where(t.users.c.id == user_id),
         ):
             deleted += int((await uow.conn.execute(statement)).rowcount)

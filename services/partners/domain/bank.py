@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -41,6 +41,29 @@ class OrderRejectReason(enum.IntEnum):
     CURRENCY_NOT_SUPPORTED = 3
 
 
+class HoldState(enum.IntEnum):
+    """Numbers match antifraud.partner.v1.HoldState."""
+
+    HELD = 1
+    RELEASED = 2
+    RETURNED = 3
+    EXPIRED = 4
+
+
+class Disposition(enum.IntEnum):
+    """Numbers match antifraud.partner.v1.HoldDisposition."""
+
+    RELEASE = 1
+    RETURN_TO_VICTIM = 2
+
+
+_ENDS = {Disposition.RELEASE: HoldState.RELEASED, Disposition.RETURN_TO_VICTIM: HoldState.RETURNED}
+
+
+class HoldEnded(Exception):
+    """The hold is no longer in force: it cannot be extended or ended again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Amount:
     currency: str
@@ -55,6 +78,8 @@ class OrderRequest:
     amount: Amount | None  # None: a freeze of the whole balance
     reason: str
     requesting_authority: str
+    transaction_references: tuple[str, ...] = ()
+    legal_instrument_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +89,20 @@ class OrderOutcome:
     reject_detail: str
     answer_time: datetime
     expire_time: datetime | None
+    held: Amount | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """An acknowledged order's hold as the bank keeps it."""
+
+    reference: str
+    kind: OrderKind
+    state: HoldState
+    held: Amount | None  # None: a freeze of the whole balance
+    expire_time: datetime
+    legal_instrument_id: str
+    update_time: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +116,7 @@ class AccountRecord:
     holder_name: str
     closed: bool = False
     holder_id: str = ""  # the holder's resident ID number, when seeded
+    balance: Decimal | None = None  # None: any amount asked for is there to hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +133,13 @@ class Bank:
         self._customers: dict[str, Customer] = {}
         self._accounts: dict[str, AccountRecord] = {}
         self._orders: dict[str, OrderRequest] = {}
+        self._holds: dict[str, Hold] = {}
 
     def reset(self) -> None:
         self._customers.clear()
         self._accounts.clear()
         self._orders.clear()
+        self._holds.clear()
 
     # -- seeding ---------------------------------------------------------------------------
 
@@ -108,9 +150,17 @@ class Bank:
             self._accounts[card.number] = AccountRecord(name)
 
     def seed_account(
-        self, account: Indicator, holder_name: str, *, closed: bool, holder_id: str = ""
+        self,
+        account: Indicator,
+        holder_name: str,
+        *,
+        closed: bool,
+        holder_id: str = "",
+        balance: Decimal | None = None,
     ) -> None:
-        self._accounts[_account_key(account)] = AccountRecord(holder_name, closed, holder_id)
+        self._accounts[_account_key(account)] = AccountRecord(
+            holder_name, closed, holder_id, balance
+        )
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -137,10 +187,17 @@ class Bank:
                 f"only {HELD_CURRENCY} is held for this account",
                 now,
             )
-        period = STOP_PAYMENT_HOLD if order.kind is OrderKind.STOP_PAYMENT else FREEZE_PERIOD
         reference = f"{self._code}-{order.kind.value}-{now:%Y%m%d}-{uuid.uuid4().hex[:12].upper()}"
+        held = order.amount
+        if held is not None and record.balance is not None:
+            # Only what is still in the account can be held.
+            held = Amount(held.currency, max(Decimal(0), min(held.value, record.balance)))
         self._orders[reference] = order
-        return OrderOutcome(reference, None, "", now, now + period)
+        expire = now + _period(order.kind)
+        self._holds[reference] = Hold(
+            reference, order.kind, HoldState.HELD, held, expire, order.legal_instrument_id, now
+        )
+        return OrderOutcome(reference, None, "", now, expire, held)
 
     @staticmethod
     def _reject(reason: OrderRejectReason, detail: str, now: datetime) -> OrderOutcome:
@@ -148,6 +205,47 @@ class Bank:
 
     def order(self, reference: str) -> OrderRequest | None:
         return self._orders.get(reference)
+
+    def hold(self, reference: str, *, now: datetime) -> Hold | None:
+        """An order's hold as it stands now (a hold past its expiry has lapsed)."""
+        found = self._holds.get(reference)
+        if found is not None and found.state is HoldState.HELD and now >= found.expire_time:
+            found = self._holds[reference] = replace(
+                found, state=HoldState.EXPIRED, update_time=now
+            )
+        return found
+
+    def _held(self, reference: str, now: datetime) -> Hold:
+        found = self.hold(reference, now=now)
+        if found is None:
+            raise KeyError(reference)
+        if found.state is not HoldState.HELD:
+            raise HoldEnded(f"the hold is {found.state.name.lower()}")
+        return found
+
+    def extend_hold(self, reference: str, instrument: str, *, now: datetime) -> Hold:
+        """Another period from now under a new instrument. KeyError for an unknown reference,
+        HoldEnded for a hold no longer in force."""
+        found = self._held(reference, now)
+        extended = replace(
+            found,
+            expire_time=now + _period(found.kind),
+            legal_instrument_id=instrument,
+            update_time=now,
+        )
+        self._holds[reference] = extended
+        return extended
+
+    def release_hold(
+        self, reference: str, disposition: Disposition, instrument: str, *, now: datetime
+    ) -> Hold:
+        """End a hold: to the holder, or back to the victim."""
+        found = self._held(reference, now)
+        ended = replace(
+            found, state=_ENDS[disposition], legal_instrument_id=instrument, update_time=now
+        )
+        self._holds[reference] = ended
+        return ended
 
     # -- look-ups --------------------------------------------------------------------------
 
@@ -203,6 +301,10 @@ class HolderMatch(enum.IntEnum):
     MATCH = 1
     NO_MATCH = 2
     ACCOUNT_NOT_FOUND = 3
+
+
+def _period(kind: OrderKind) -> timedelta:
+    return STOP_PAYMENT_HOLD if kind is OrderKind.STOP_PAYMENT else FREEZE_PERIOD
 
 
 def _account_key(account: Indicator) -> str:

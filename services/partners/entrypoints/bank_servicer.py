@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.partner.v1 import bank_pb2 as pb
 from services.api.antifraud.partner.v1 import bank_pb2_grpc
-from services.common import resident_id
+from services.common import resident_id, validation
+from services.common.errors import FailedPrecondition, NotFound
 from services.common.indicators import Indicator, IndicatorKind, display
 from services.common.validation import Violations, collecting, text
-from services.partners.domain.bank import Amount, Bank, OrderKind, OrderOutcome, OrderRequest
+from services.partners.domain.bank import (
+    Amount,
+    Bank,
+    Disposition,
+    Hold,
+    HoldEnded,
+    OrderKind,
+    OrderOutcome,
+    OrderRequest,
+)
 from services.partners.domain.names import mask_name
 from services.partners.domain.payee import PayeeNameMatch
 from services.partners.domain.routing import DISPLAY_NAMES
@@ -31,6 +42,10 @@ class _OrderMessage(Protocol):
     amount: common_pb2.Money
     reason: str
     requesting_authority: str
+    legal_instrument_id: str
+
+    @property
+    def transaction_references(self) -> Sequence[str]: ...
 
     def HasField(self, field_name: str) -> bool: ...
 
@@ -60,7 +75,13 @@ class BankServicer(bank_pb2_grpc.BankServiceServicer):
             v, "requesting_authority", request.requesting_authority,
             max_len=fields.MAX_REFERENCE, required=True,
         )  # fmt: skip
-        return OrderRequest(kind, account, case_reference, amount, reason, authority)
+        references = validation.references(
+            v, "transaction_references", request.transaction_references
+        )
+        instrument = validation.reference(v, "legal_instrument_id", request.legal_instrument_id)
+        return OrderRequest(
+            kind, account, case_reference, amount, reason, authority, references, instrument
+        )
 
     def _summary(self, order: OrderRequest, outcome: OrderOutcome, state: str) -> Summary:
         return {
@@ -81,6 +102,8 @@ class BankServicer(bank_pb2_grpc.BankServiceServicer):
             response.state = pb.PAYMENT_ORDER_STATE_ACKNOWLEDGED
             if outcome.expire_time is not None:
                 response.expire_time.CopyFrom(fields.timestamp(outcome.expire_time))
+            if outcome.held is not None:
+                response.held_amount.CopyFrom(fields.money_pb(outcome.held))
         else:
             response.state = pb.PAYMENT_ORDER_STATE_REJECTED
             response.reject_reason = int(outcome.reject_reason)  # type: ignore[assignment]
@@ -193,6 +216,91 @@ class BankServicer(bank_pb2_grpc.BankServiceServicer):
             return response, summary
 
         return await self.gate.read("ConfirmAccountHolder", answer)
+
+    def _reference(self, v: Violations, value: str) -> str:
+        return text(v, "order_reference", value, max_len=fields.MAX_REFERENCE, required=True)
+
+    async def GetPaymentOrder(
+        self, request: pb.GetPaymentOrderRequest, context: Context
+    ) -> pb.GetPaymentOrderResponse:
+        with collecting() as v:
+            reference = self._reference(v, request.order_reference)
+
+        def answer() -> tuple[pb.GetPaymentOrderResponse, Summary]:
+            hold = self.bank.hold(reference, now=fields.now())
+            if hold is None:
+                raise NotFound("no order with this reference at this bank")
+            return pb.GetPaymentOrderResponse(order=_order_pb(hold)), _hold_summary(hold)
+
+        return await self.gate.read("GetPaymentOrder", answer)
+
+    async def ExtendHold(
+        self, request: pb.ExtendHoldRequest, context: Context
+    ) -> pb.ExtendHoldResponse:
+        with collecting() as v:
+            fields.idempotency_key(v, request.idempotency_key)
+            reference = self._reference(v, request.order_reference)
+            instrument = validation.reference(
+                v, "legal_instrument_id", request.legal_instrument_id, required=True
+            )
+
+        def answer() -> tuple[pb.ExtendHoldResponse, Summary]:
+            hold = _on_hold(lambda: self.bank.extend_hold(reference, instrument, now=fields.now()))
+            return pb.ExtendHoldResponse(order=_order_pb(hold)), _hold_summary(hold)
+
+        return await self.gate.effect("ExtendHold", request.idempotency_key, request, answer)
+
+    async def ReleaseHold(
+        self, request: pb.ReleaseHoldRequest, context: Context
+    ) -> pb.ReleaseHoldResponse:
+        with collecting() as v:
+            fields.idempotency_key(v, request.idempotency_key)
+            reference = self._reference(v, request.order_reference)
+            disposition = validation.enum_value(v, "disposition", request.disposition, Disposition)
+            instrument = validation.reference(
+                v, "legal_instrument_id", request.legal_instrument_id, required=True
+            )
+            text(v, "reason", request.reason, max_len=MAX_REASON, required=True)
+        assert disposition is not None
+
+        def answer() -> tuple[pb.ReleaseHoldResponse, Summary]:
+            hold = _on_hold(
+                lambda: self.bank.release_hold(reference, disposition, instrument, now=fields.now())
+            )
+            return pb.ReleaseHoldResponse(order=_order_pb(hold)), _hold_summary(hold)
+
+        return await self.gate.effect("ReleaseHold", request.idempotency_key, request, answer)
+
+
+def _on_hold(act: Callable[[], Hold]) -> Hold:
+    """A bank act on a hold, its refusals as status codes."""
+    try:
+        return act()
+    except KeyError:
+        raise NotFound("no order with this reference at this bank") from None
+    except HoldEnded as exc:
+        raise FailedPrecondition(str(exc)) from None
+
+
+def _order_pb(hold: Hold) -> pb.PaymentOrder:
+    message = pb.PaymentOrder(
+        order_reference=hold.reference,
+        hold_state=int(hold.state),  # type: ignore[arg-type]
+        expire_time=fields.timestamp(hold.expire_time),
+        legal_instrument_id=hold.legal_instrument_id,
+        update_time=fields.timestamp(hold.update_time),
+    )
+    if hold.held is not None:
+        message.held_amount.CopyFrom(fields.money_pb(hold.held))
+    return message
+
+
+def _hold_summary(hold: Hold) -> Summary:
+    return {
+        "order_reference": hold.reference,
+        "hold_state": pb.HoldState.Name(int(hold.state)),  # type: ignore[arg-type]
+        "legal_instrument_id": hold.legal_instrument_id,
+    }
 
 
 def _masked_card(number: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
 from services.api.antifraud.partner.v1 import (
@@ -268,7 +269,7 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
         route = self._routes(request.simulator)
         only = next(iter(banks))
         customers: list[tuple[str, str, dict[str, list[Card]]]] = []
-        accounts: list[tuple[str, Indicator, str, bool, str]] = []
+        accounts: list[tuple[str, Indicator, str, bool, str, Decimal | None]] = []
         with collecting() as v:
             if not request.card_holders and not request.account_holders:
                 v.add("card_holders", "needs at least one card holder or account holder")
@@ -308,18 +309,23 @@ class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
                     holder_id = fields.resident_id_number(
                         v, f"{at}.resident_id_number", seeded.resident_id_number, checked=True
                     )
+                balance = fields.balance(
+                    v, f"{at}.balance", seeded.HasField("balance"), seeded.balance
+                )
                 if not account.value:
                     continue
                 target = partner_for_account(account) if route else only
                 if target is None or target not in banks:
                     v.add(f"{at}.account", _UNROUTED_ACCOUNT)
                     continue
-                accounts.append((target, account, holder_name, seeded.closed, holder_id))
+                accounts.append((target, account, holder_name, seeded.closed, holder_id, balance))
         for id_number, name, cards in customers:
             for bank, bank_cards in cards.items():
                 banks[bank].seed_customer(id_number, name, bank_cards)
-        for bank, account, holder_name, closed, holder_id in accounts:
-            banks[bank].seed_account(account, holder_name, closed=closed, holder_id=holder_id)
+        for bank, account, holder_name, closed, holder_id, balance in accounts:
+            banks[bank].seed_account(
+                account, holder_name, closed=closed, holder_id=holder_id, balance=balance
+            )
         return pb.SeedCardsResponse(
             card_count=sum(len(cs) for _, _, cards in customers for cs in cards.values()),
             account_count=len(accounts),

@@ -194,3 +194,20 @@ def seed_count(v: Violations, field: str, count: int, *, required: bool = True) 
 def consent_reference(v: Violations, value: str) -> str:
     """The caller's record of the person's consent to a look-up (recorded, not checked)."""
     return text(v, "consent_reference", value, max_len=MAX_REFERENCE)
+
+
+def money_pb(amount: Amount) -> common_pb2.Money:
+    """An amount as google.type.Money (units and nanos with the same sign)."""
+    units = int(amount.value)
+    nanos = int((amount.value - units) * _NANOS)
+    return common_pb2.Money(currency_code=amount.currency, units=units, nanos=nanos)
+
+
+def balance(v: Violations, field: str, present: bool, message: common_pb2.Money) -> Decimal | None:
+    """A seeded balance: zero or more, in CNY; None when not set."""
+    if not present:
+        return None
+    if message.units < 0 or message.nanos < 0:
+        v.add(field, "must not be negative")
+        return None
+    return Decimal(message.units) + Decimal(message.nanos) / _NANOS

@@ -25,8 +25,12 @@ from services.common.vault import Vault, of_connection
 from services.report.adapters import tables as t
 from services.report.domain.corroboration import Tally
 from services.report.domain.model import (
+    OPEN_STATUSES,
     Attachment,
     Case,
+    CaseEvent,
+    CaseEventType,
+    CaseStatus,
     Evidence,
     Finding,
     FraudCategory,
@@ -87,6 +91,35 @@ class CaseFilter:
     category: FraudCategory | None = None
     start: datetime | None = None
     end: datetime | None = None
+    statuses: tuple[CaseStatus, ...] = ()
+    officer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewQueueFilter:
+    kind: IndicatorKind | None = None
+    standing: Standing | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedIndicator:
+    """An indicator of the review queue: its open reports counted."""
+
+    id: int
+    finding: Finding
+    open_reports: int
+    distinct_reporters: int
+    oldest: datetime
+    newest: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NamingReport:
+    """A report naming an indicator, as a per-indicator review sees it."""
+
+    id: str
+    reporter: str
+    status: ReportStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +346,15 @@ class ReportRepository:
             version=int(row.version),
             synced_version=int(row.synced_version),
         )
+
+    async def find_indicator(self, indicator: Indicator) -> IndicatorRow | None:
+        """An indicator ever reported, by value (read without locking)."""
+        row = (
+            await self.conn.execute(
+                sa.select(t.indicators).where(t.indicators.c.key == indicator_key(indicator))
+            )
+        ).first()
+        return None if row is None else self._indicator_row(row)
 
     async def indicator(self, indicator_id: int) -> IndicatorRow | None:
         row = (
@@ -557,6 +599,106 @@ class ReportRepository:
         )
         return str(reporter), [Indicator(IndicatorKind(r.kind), r.value) for r in rows]
 
+    async def reports_naming(self, indicator_id: int) -> list[NamingReport]:
+        """Every report naming an indicator, oldest first."""
+        ri, r = t.report_indicators, t.reports
+        rows = await self.conn.execute(
+            sa.select(r.c.id, r.c.reporter, r.c.status)
+            .select_from(ri.join(r, r.c.id == ri.c.report_id))
+            .where(ri.c.indicator_id == indicator_id)
+            .order_by(r.c.create_time, r.c.id)
+        )
+        return [NamingReport(row.id, row.reporter, ReportStatus(row.status)) for row in rows]
+
+    async def lock_reports(self, report_ids: Sequence[str]) -> None:
+        if report_ids:
+            await self.conn.execute(
+                sa.select(t.reports.c.id)
+                .where(t.reports.c.id.in_(list(report_ids)))
+                .order_by(t.reports.c.id)
+                .with_for_update()
+            )
+
+    async def resolve_reports(
+        self,
+        report_ids: Sequence[str],
+        decision: ReviewDecision,
+        status: ReportStatus,
+        reason: str,
+        reviewer: str,
+        now: datetime,
+    ) -> None:
+        """Many reports take one decision: a review each, and the outcome status."""
+        if not report_ids:
+            return
+        await self.conn.execute(
+            sa.insert(t.reviews),
+            [
+                {
+                    "report_id": report_id,
+                    "decision": int(decision),
+                    "reason": mask_text(reason),
+                    "reviewer": reviewer,
+                    "create_time": now,
+                }
+                for report_id in report_ids
+            ],
+        )
+        await self.conn.execute(
+            sa.update(t.reports)
+            .where(t.reports.c.id.in_(list(report_ids)))
+            .values(status=int(status), update_time=now)
+        )
+
+    async def review_queue(
+        self, where: ReviewQueueFilter, after: Position | None, size: int
+    ) -> list[QueuedIndicator]:
+        """Indicators with open reports, the one waiting longest first (keyset on the oldest
+        open report's time and the indicator id)."""
+        ri, r, i = t.report_indicators, t.reports, t.indicators
+        oldest = sa.func.min(r.c.create_time)
+        query = (
+            sa.select(
+                i.c.id,
+                i.c.kind,
+                i.c.value,
+                i.c.standing,
+                i.c.reporter_count,
+                sa.func.count(r.c.id).label("open_reports"),
+                sa.func.count(sa.distinct(r.c.reporter)).label("reporters"),
+                oldest.label("oldest"),
+                sa.func.max(r.c.create_time).label("newest"),
+            )
+            .select_from(ri.join(r, r.c.id == ri.c.report_id).join(i, i.c.id == ri.c.indicator_id))
+            .where(r.c.status.in_([int(s) for s in OPEN_STATUSES]))
+            .group_by(i.c.id, i.c.kind, i.c.value, i.c.standing, i.c.reporter_count)
+        )
+        if where.kind is not None:
+            query = query.where(i.c.kind == int(where.kind))
+        if where.standing is not None:
+            query = query.where(i.c.standing == int(where.standing))
+        if after is not None:
+            mark = sa.tuple_(
+                sa.literal(after.time, r.c.create_time.type), sa.literal(int(after.id))
+            )
+            query = query.having(sa.tuple_(oldest, i.c.id) > mark)
+        query = query.order_by(oldest, i.c.id).limit(size)
+        return [
+            QueuedIndicator(
+                id=int(row.id),
+                finding=Finding(
+                    Indicator(IndicatorKind(row.kind), row.value),
+                    Standing(row.standing),
+                    int(row.reporter_count),
+                ),
+                open_reports=int(row.open_reports),
+                distinct_reporters=int(row.reporters),
+                oldest=utc(row.oldest),
+                newest=utc(row.newest),
+            )
+            for row in await self.conn.execute(query)
+        ]
+
     async def set_status(self, report_id: str, status: ReportStatus, now: datetime) -> None:
         await self.conn.execute(
             sa.update(t.reports)
@@ -728,8 +870,12 @@ class ReportRepository:
                 suspects=[[int(s.kind), s.value] for s in suspects],
                 report_id=report_id,
                 create_time=now,
+                status=int(CaseStatus.FILED),
+                officer=None,
+                update_time=now,
             )
         )
+        await self.add_case_event(case_id, CaseEventType.FILED, CaseStatus.FILED, "", "victim", now)
         if payees:
             await self.conn.execute(
                 sa.insert(t.case_payees),
@@ -746,6 +892,7 @@ class ReportRepository:
                         "status": int(StopPaymentStatus.PENDING),
                         "status_time": now,
                         "status_detail": "",
+                        "transaction_references": list(payee.transaction_references),
                     }
                     for position, payee in enumerate(payees)
                 ],
@@ -767,6 +914,10 @@ class ReportRepository:
             query = query.where(c.c.create_time >= where.start)
         if where.end is not None:
             query = query.where(c.c.create_time < where.end)
+        if where.statuses:
+            query = query.where(c.c.status.in_([int(s) for s in where.statuses]))
+        if where.officer is not None:
+            query = query.where(c.c.officer == where.officer)
         if after is not None:
             mark = sa.tuple_(sa.literal(after.time, c.c.create_time.type), sa.literal(after.id))
             query = query.where(sa.tuple_(c.c.create_time, c.c.id) < mark)
@@ -783,6 +934,20 @@ class ReportRepository:
             sa.select(p).where(p.c.case_id.in_(ids)).order_by(p.c.case_id, p.c.position)
         ):
             payees[row.case_id].append(self._payee(row))
+        history: dict[str, list[CaseEvent]] = {case_id: [] for case_id in ids}
+        e = t.case_events
+        for row in await self.conn.execute(
+            sa.select(e).where(e.c.case_id.in_(ids)).order_by(e.c.case_id, e.c.id)
+        ):
+            history[row.case_id].append(
+                CaseEvent(
+                    CaseEventType(row.type),
+                    CaseStatus(row.status),
+                    row.text,
+                    row.actor,
+                    utc(row.create_time),
+                )
+            )
         return [
             Case(
                 id=row.id,
@@ -797,16 +962,25 @@ class ReportRepository:
                 suspects=tuple(Indicator(IndicatorKind(k), v) for k, v in row.suspects),
                 report_id=row.report_id or "",
                 create_time=utc(row.create_time),
+                status=CaseStatus(row.status),
+                officer=row.officer or "",
+                events=tuple(history[row.id]),
+                update_time=utc_or_none(row.update_time),
             )
             for row in rows
         ]
 
     @staticmethod
     def _payee(row: Any) -> Payee:
-        amount = None
+        amount = held = None
         if row.amount_currency is not None:
             amount = Money(row.amount_currency, int(row.amount_units), int(row.amount_nanos))
+        if row.held_currency is not None:
+            held = Money(row.held_currency, int(row.held_units), int(row.held_nanos))
         return Payee(
+            held_amount=held,
+            hold_expire_time=utc_or_none(row.hold_expire_time),
+            transaction_references=tuple(row.transaction_references or ()),
             position=int(row.position),
             account=Indicator(IndicatorKind(row.kind), row.value),
             amount=amount,
@@ -829,6 +1003,8 @@ class ReportRepository:
         now: datetime,
         bank_order: str | None = None,
         detail: str = "",
+        held: Money | None = None,
+        hold_expire_time: datetime | None = None,
     ) -> bool:
         """Record an order's status if it moves the order forward (or tells more about the same
         status); returns whether anything changed."""
@@ -840,6 +1016,25 @@ class ReportRepository:
             "status_time": now,
         }
         changed = sa.or_(p.c.status != int(status), p.c.status_detail != detail)
+        if held is not None:
+            values |= {
+                "held_currency": held.currency,
+                "held_units": held.units,
+                "held_nanos": held.nanos,
+            }
+            changed = sa.or_(
+                changed,
+                p.c.held_units.is_(None),
+                p.c.held_units != held.units,
+                p.c.held_nanos != held.nanos,
+            )
+        if hold_expire_time is not None:
+            values["hold_expire_time"] = hold_expire_time
+            changed = sa.or_(
+                changed,
+                p.c.hold_expire_time.is_(None),
+                p.c.hold_expire_time != hold_expire_time,
+            )
         if bank_order:
             values["bank_order"] = bank_order
             changed = sa.or_(changed, p.c.bank_order != bank_order)
@@ -854,6 +1049,44 @@ class ReportRepository:
             .values(**values)
         )
         return bool(result.rowcount)
+
+    async def lock_case(self, case_id: str) -> Case | None:
+        """A case, its row locked so status changes and officers' acts serialise on it."""
+        found = await self.conn.scalar(
+            sa.select(t.cases.c.id).where(t.cases.c.id == case_id).with_for_update()
+        )
+        return None if found is None else await self.get_case(case_id)
+
+    async def update_case(
+        self, case_id: str, now: datetime, *, status: CaseStatus | None = None, officer: str = ""
+    ) -> None:
+        values: dict[str, Any] = {"update_time": now}
+        if status is not None:
+            values["status"] = int(status)
+        if officer:
+            values["officer"] = officer
+        await self.conn.execute(sa.update(t.cases).where(t.cases.c.id == case_id).values(**values))
+
+    async def add_case_event(
+        self,
+        case_id: str,
+        event_type: CaseEventType,
+        status: CaseStatus,
+        text: str,
+        actor: str,
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(t.case_events).values(
+                case_id=case_id,
+                type=int(event_type),
+                status=int(status),
+                # Officers' words are shown to the victim: identifiers masked.
+                text=mask_text(text),
+                actor=actor,
+                create_time=now,
+            )
+        )
 
     # --- personal data: texts as typed, re-sealing, erasure, retention -------------------------
 

@@ -122,7 +122,13 @@ cases = sa.Table(
     sa.Column("suspects", sa.JSON, nullable=False),
     sa.Column("report_id", sa.String(32), nullable=True),
     sa.Column("create_time", _TIME, nullable=False),
+    # The lifecycle (services.report.domain.case_lifecycle): stored for the case board's
+    # filters, moved with every order answer and officer act.
+    sa.Column("status", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("officer", sa.String(128), nullable=True),
+    sa.Column("update_time", _TIME, nullable=True),
     sa.Index("ix_cases_filer_time", "filer", "create_time"),
+    sa.Index("ix_cases_status_time", "status", "create_time"),
     sa.Index("ix_cases_time", "create_time", "id"),
     sa.Index("ix_cases_key_id", "key_id"),
 )
@@ -141,6 +147,27 @@ case_payees = sa.Table(
     sa.Column("status", sa.SmallInteger, nullable=False),
     sa.Column("status_time", _TIME, nullable=True),
     sa.Column("status_detail", sa.String(500), nullable=False),
+    # What the bank holds once it acknowledged, and until when.
+    sa.Column("held_currency", sa.String(3), nullable=True),
+    sa.Column("held_units", sa.BigInteger, nullable=True),
+    sa.Column("held_nanos", sa.Integer, nullable=True),
+    sa.Column("hold_expire_time", _TIME, nullable=True),
+    sa.Column("transaction_references", sa.JSON, nullable=True),
+)
+
+# A case's history: filing, status changes, assignment, officers' replies, closing. The
+# victim reads it; reply texts are masked as descriptions are.
+case_events = sa.Table(
+    "case_events",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("type", sa.SmallInteger, nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("create_time", _TIME, nullable=False),
+    sa.Index("ix_case_events_case", "case_id", "id"),
 )
 
 # --- fraud knowledge (services/report/knowledge): its own tables, prefixed knowledge_ ---------

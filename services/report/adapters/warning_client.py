@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 
@@ -14,6 +14,7 @@ from services.common.context import principal_var
 from services.common.indicators import Indicator, IndicatorKind
 from services.report.adapters.peers import raise_for
 from services.report.domain.model import Money, StopPaymentStatus
+from services.report.service_layer.delivery import StopPaymentAsk
 
 SERVICE = warning_pb2.DESCRIPTOR.services_by_name["WarningService"].full_name
 
@@ -23,6 +24,9 @@ _STATUS = {
     warning_pb2.BANK_ORDER_STATE_ACKNOWLEDGED: StopPaymentStatus.ACKNOWLEDGED,
     warning_pb2.BANK_ORDER_STATE_REJECTED: StopPaymentStatus.REJECTED,
     warning_pb2.BANK_ORDER_STATE_FAILED: StopPaymentStatus.FAILED,
+    warning_pb2.BANK_ORDER_STATE_RELEASED: StopPaymentStatus.RELEASED,
+    warning_pb2.BANK_ORDER_STATE_RETURNED: StopPaymentStatus.RETURNED,
+    warning_pb2.BANK_ORDER_STATE_EXPIRED: StopPaymentStatus.EXPIRED,
 }
 
 
@@ -32,14 +36,23 @@ class OrderState:
     account: Indicator
     status: StopPaymentStatus
     detail: str
+    held_amount: Money | None = None
+    hold_expire_time: datetime | None = None
 
 
 def _order_state(order: warning_pb2.BankOrder) -> OrderState:
+    held = order.held_amount if order.HasField("held_amount") else None
     return OrderState(
         name=order.name,
         account=Indicator(IndicatorKind(order.account.kind), order.account.value),
         status=_STATUS.get(order.state, StopPaymentStatus.QUEUED),
         detail=order.failure_reason,
+        held_amount=None if held is None else Money(held.currency_code, held.units, held.nanos),
+        hold_expire_time=(
+            order.hold_expire_time.ToDatetime(tzinfo=UTC)
+            if order.HasField("hold_expire_time")
+            else None
+        ),
     )
 
 
@@ -60,27 +73,23 @@ class WarningClient:
         assert self._stubs is not None
         return self._stubs
 
-    async def stop_payment(
-        self,
-        request_id: str,
-        account: Indicator,
-        case_id: str,
-        amount: Money,
-        reason: str,
-        filed: datetime | None = None,
-    ) -> OrderState:
+    async def stop_payment(self, ask: StopPaymentAsk) -> OrderState:
+        account, amount = ask.account, ask.amount
         request = warning_pb2.CreateBankOrderRequest(
-            request_id=request_id,
+            request_id=ask.request_id,
             order_type=warning_pb2.BANK_ORDER_TYPE_STOP_PAYMENT,
             account=common_pb2.Indicator(kind=int(account.kind), value=account.value),  # type: ignore[arg-type]
-            case_id=case_id,
+            case_id=ask.case_id,
             amount=common_pb2.Money(
                 currency_code=amount.currency, units=amount.units, nanos=amount.nanos
             ),
-            reason=reason,
+            reason=ask.reason,
+            transaction_references=list(ask.transaction_references),
+            legal_instrument_id=ask.legal_instrument_id,
+            victim_user_id=ask.victim_user_id,
         )
-        if filed is not None:
-            request.case_file_time.FromDatetime(filed)
+        if ask.filed is not None:
+            request.case_file_time.FromDatetime(ask.filed)
         try:
             response = await self._stub.CreateBankOrder(request)
         except grpc.aio.AioRpcError as exc:

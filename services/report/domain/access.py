@@ -30,3 +30,10 @@ def may_file_case(caller: Principal) -> bool:
 def rate_limited(caller: Principal) -> bool:
     """Staff are not limited (a hotline analyst files many reports); everyone else is."""
     return not caller.staff
+
+
+def victim_user_id(filer: str) -> str:
+    """The app user a case's filer is, when a citizen filed it (else empty: staff filed it
+    at the counter, and the victim has no app to be told in)."""
+    role, _, subject = filer.partition(":")
+    return subject if role == "citizen" else ""

@@ -64,22 +64,52 @@ class StopPaymentStatus(enum.IntEnum):
     PENDING = 1
     QUEUED = 2
     SENT = 3
-    ACKNOWLEDGED = 4
+    ACKNOWLEDGED = 4  # the bank holds the funds
     REJECTED = 5
     FAILED = 6
+    RELEASED = 7  # the hold was lifted
+    RETURNED = 8  # the held funds went back to the victim
+    EXPIRED = 9  # the hold lapsed
 
     @property
     def rank(self) -> int:
-        """Orders only move forward: pending, queued, sent, then a final answer."""
+        """Orders only move forward: pending, queued, sent, the bank's answer, the hold's end."""
+        if self in _HOLD_ENDS:
+            return 5
         return min(int(self), 4)
 
     @property
     def final(self) -> bool:
-        return self.rank == 4
+        """Nothing more will happen to the order: refused, undeliverable, or its hold ended."""
+        return self.rank == 5 or self in (StopPaymentStatus.REJECTED, StopPaymentStatus.FAILED)
 
     def replaces(self) -> tuple[StopPaymentStatus, ...]:
         """The statuses this one may overwrite (a late, older read never moves an order back)."""
         return tuple(s for s in StopPaymentStatus if s.rank < self.rank or s is self)
+
+
+_HOLD_ENDS = frozenset(
+    {StopPaymentStatus.RELEASED, StopPaymentStatus.RETURNED, StopPaymentStatus.EXPIRED}
+)
+
+
+class CaseStatus(enum.IntEnum):
+    UNSPECIFIED = 0
+    FILED = 1
+    ORDERS_SENT = 2
+    HELD = 3
+    RELEASED = 4
+    TRANSFERRED = 5
+    CLOSED = 6
+
+
+class CaseEventType(enum.IntEnum):
+    UNSPECIFIED = 0
+    FILED = 1
+    STATUS_CHANGED = 2
+    ASSIGNED = 3
+    REPLY = 4
+    CLOSED = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +196,7 @@ class Report:
 class NewPayee:
     account: Indicator
     amount: Money | None = None
+    transaction_references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +220,18 @@ class Payee:
     status: StopPaymentStatus
     status_time: datetime | None
     status_detail: str
+    held_amount: Money | None = None
+    hold_expire_time: datetime | None = None
+    transaction_references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    type: CaseEventType
+    status: CaseStatus
+    text: str
+    actor: str
+    time: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +246,10 @@ class Case:
     suspects: tuple[Indicator, ...]
     report_id: str
     create_time: datetime
+    status: CaseStatus = CaseStatus.FILED
+    officer: str = ""
+    events: tuple[CaseEvent, ...] = ()
+    update_time: datetime | None = None
 
 
 def report_name(report_id: str) -> str:

@@ -9,10 +9,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.report.v1 import report_pb2
 from services.common.indicators import Indicator
-from services.report.adapters.repository import Stats
+from services.report.adapters.repository import QueuedIndicator, Stats
+from services.report.domain import case_lifecycle
 from services.report.domain.model import (
     Case,
+    CaseEvent,
     Evidence,
+    Finding,
     Money,
     Payee,
     Report,
@@ -76,14 +79,7 @@ def report(value: Report, *, staff: bool) -> report_pb2.Report:
         case=case_name(value.case_id) if value.case_id else "",
         create_time=timestamp(value.create_time),
         update_time=timestamp(value.update_time),
-        findings=[
-            report_pb2.ReportedIndicator(
-                indicator=indicator(f.indicator),
-                standing=int(f.standing),  # type: ignore[arg-type]
-                reporter_count=f.reporter_count,
-            )
-            for f in value.findings
-        ],
+        findings=[finding(f) for f in value.findings],
     )
     if value.incident_time is not None:
         message.incident_time.CopyFrom(timestamp(value.incident_time))
@@ -106,10 +102,53 @@ def _payee(value: Payee) -> report_pb2.Payee:
         message.amount.CopyFrom(money(value.amount))
     if value.status_time is not None:
         message.status_time.CopyFrom(timestamp(value.status_time))
+    if value.held_amount is not None:
+        message.held_amount.CopyFrom(money(value.held_amount))
+    if value.hold_expire_time is not None:
+        message.hold_expire_time.CopyFrom(timestamp(value.hold_expire_time))
+    message.transaction_references.extend(value.transaction_references)
     return message
 
 
+def _case_event(value: CaseEvent) -> report_pb2.CaseEvent:
+    return report_pb2.CaseEvent(
+        type=int(value.type),  # type: ignore[arg-type]
+        status=int(value.status),  # type: ignore[arg-type]
+        text=value.text,
+        actor=value.actor,
+        create_time=timestamp(value.time),
+    )
+
+
 def case(value: Case) -> report_pb2.Case:
+    message = _case_fields(value)
+    message.status = int(value.status)  # type: ignore[assignment]
+    message.officer = value.officer
+    message.events.extend(_case_event(e) for e in value.events)
+    message.held_amount.CopyFrom(money(case_lifecycle.held_amount(value.payees)))
+    message.update_time.CopyFrom(timestamp(value.update_time or value.create_time))
+    return message
+
+
+def finding(value: Finding) -> report_pb2.ReportedIndicator:
+    return report_pb2.ReportedIndicator(
+        indicator=indicator(value.indicator),
+        standing=int(value.standing),  # type: ignore[arg-type]
+        reporter_count=value.reporter_count,
+    )
+
+
+def queued_indicator(value: QueuedIndicator) -> report_pb2.ReviewIndicator:
+    return report_pb2.ReviewIndicator(
+        indicator=finding(value.finding),
+        open_report_count=value.open_reports,
+        distinct_reporter_count=value.distinct_reporters,
+        oldest_report_time=timestamp(value.oldest),
+        newest_report_time=timestamp(value.newest),
+    )
+
+
+def _case_fields(value: Case) -> report_pb2.Case:
     return report_pb2.Case(
         name=case_name(value.id),
         description=value.description,

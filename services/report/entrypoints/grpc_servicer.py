@@ -180,6 +180,107 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
             cases=[convert.case(c) for c in page.cases], next_page_token=page.next_page_token
         )
 
+    async def AssignCase(
+        self, request: report_pb2.AssignCaseRequest, context: Context
+    ) -> report_pb2.AssignCaseResponse:
+        caller = _caller()
+        case_id = requests.resource_id(request.name, "cases")
+        with collecting() as v:
+            officer = requests.officer(v, request.officer)
+        async with self._uow() as uow:
+            case = await cases.assign(uow, caller, case_id, officer, self.clock())
+            await uow.commit()
+        return report_pb2.AssignCaseResponse(case=convert.case(case))
+
+    async def ReplyToCase(
+        self, request: report_pb2.ReplyToCaseRequest, context: Context
+    ) -> report_pb2.ReplyToCaseResponse:
+        caller = _caller()
+        if not caller.staff:
+            raise PermissionDenied("only officers reply to cases")
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            text = requests.case_text(v, "text", request.text, requests.MAX_REPLY)
+        case_id = requests.resource_id(request.name, "cases")
+
+        async def work(uow: ReportUnitOfWork) -> report_pb2.ReplyToCaseResponse:
+            case = await cases.reply(uow, caller, case_id, text, self.clock())
+            return report_pb2.ReplyToCaseResponse(case=convert.case(case))
+
+        return await self._once(
+            "ReplyToCase", request_id, caller, request, report_pb2.ReplyToCaseResponse, work
+        )
+
+    async def CloseCase(
+        self, request: report_pb2.CloseCaseRequest, context: Context
+    ) -> report_pb2.CloseCaseResponse:
+        caller = _caller()
+        if not caller.staff:
+            raise PermissionDenied("only officers close cases")
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            reason = requests.case_text(v, "reason", request.reason, requests.MAX_REASON)
+        case_id = requests.resource_id(request.name, "cases")
+        # The banks' latest answers first: a hold that ended lets the case close.
+        async with self.db.read() as conn:
+            found = await cases.get(ReportRepository(conn), caller, case_id)
+        await cases.refresh(self.db, found, self.orders, self.clock())
+
+        async def work(uow: ReportUnitOfWork) -> report_pb2.CloseCaseResponse:
+            case = await cases.close(uow, caller, case_id, reason, self.clock())
+            return report_pb2.CloseCaseResponse(case=convert.case(case))
+
+        return await self._once(
+            "CloseCase", request_id, caller, request, report_pb2.CloseCaseResponse, work
+        )
+
+    async def ReviewIndicatorReports(
+        self, request: report_pb2.ReviewIndicatorReportsRequest, context: Context
+    ) -> report_pb2.ReviewIndicatorReportsResponse:
+        caller = _caller()
+        if not caller.staff:
+            raise PermissionDenied("only analysts review reports")
+        with collecting() as v:
+            request_id = validation.request_id(v, request.request_id)
+            indicator, decision, reason = requests.indicator_review(v, request)
+        assert indicator is not None
+        assert decision is not None
+
+        async def work(uow: ReportUnitOfWork) -> report_pb2.ReviewIndicatorReportsResponse:
+            done = await reports.review_indicator(
+                uow, caller, indicator, decision, reason, self.rules, self.clock()
+            )
+            return report_pb2.ReviewIndicatorReportsResponse(
+                indicator=convert.finding(done.finding),
+                resolved_report_count=done.resolved_reports,
+                reporter_count=done.reporters,
+            )
+
+        return await self._once(
+            "ReviewIndicatorReports",
+            request_id,
+            caller,
+            request,
+            report_pb2.ReviewIndicatorReportsResponse,
+            work,
+        )
+
+    async def ListReviewIndicators(
+        self, request: report_pb2.ListReviewIndicatorsRequest, context: Context
+    ) -> report_pb2.ListReviewIndicatorsResponse:
+        caller = _caller()
+        with collecting() as v:
+            size = validation.page_size(v, request.page_size)
+            where = requests.review_queue_filter(v, request)
+        async with self.db.read() as conn:
+            page = await reports.review_queue(
+                ReportRepository(conn), caller, where, size, request.page_token
+            )
+        return report_pb2.ListReviewIndicatorsResponse(
+            review_indicators=[convert.queued_indicator(e) for e in page.entries],
+            next_page_token=page.next_page_token,
+        )
+
     async def RevealOriginalText(
         self, request: report_pb2.RevealOriginalTextRequest, context: Context
     ) -> report_pb2.RevealOriginalTextResponse:

@@ -23,6 +23,13 @@ POLICY: dict[str, Callers] = {
             "FileCase": _CITIZEN_OR_ANALYST,
             "GetCase": _CITIZEN_OR_ANALYST,
             "ListCases": _CITIZEN_OR_ANALYST,
+            # Officers work the cases: assign, reply to the victim, close.
+            "AssignCase": _ANALYST,
+            "ReplyToCase": _ANALYST,
+            "CloseCase": _ANALYST,
+            # Review per indicator, and the queue grouped by indicator.
+            "ReviewIndicatorReports": _ANALYST,
+            "ListReviewIndicators": _ANALYST,
             # The text as typed, for an analyst with a purpose (audited).
             "RevealOriginalText": _ANALYST,
             # A citizen's export and erasure, composed by the gateway for the citizen.

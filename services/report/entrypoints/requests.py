@@ -18,9 +18,10 @@ from services.common import validation
 from services.common.errors import InvalidArgument
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.validation import Violations
-from services.report.adapters.repository import CaseFilter, ReportFilter
+from services.report.adapters.repository import CaseFilter, ReportFilter, ReviewQueueFilter
 from services.report.domain.model import (
     Attachment,
+    CaseStatus,
     Evidence,
     FraudCategory,
     Money,
@@ -30,11 +31,13 @@ from services.report.domain.model import (
     ReportKind,
     ReportStatus,
     ReviewDecision,
+    Standing,
 )
 
 MAX_DESCRIPTION = 5_000
 MAX_SMS_TEXT = 2_000
 MAX_REASON = 1_000
+MAX_REPLY = 2_000
 MAX_INDICATORS = 20
 MAX_PAYEES = 20
 MAX_ATTACHMENTS = 10
@@ -222,9 +225,12 @@ def _payees(
                 "a stop-payment needs a positive amount: the amount sent to this account, "
                 "or a positive amount_lost",
             )
+        references = validation.references(
+            v, f"{at}.transaction_references", raw.transaction_references
+        )
         if account is not None:
             key = Indicator(account.kind, account.value)
-            found.setdefault(key, NewPayee(key, amount))
+            found.setdefault(key, NewPayee(key, amount, references))
     return tuple(found.values())
 
 
@@ -332,7 +338,51 @@ def case_filter(v: Violations, request: report_pb2.ListCasesRequest, now: dateti
     start = timestamp(v, "start_time", request.start_time, request.HasField("start_time"), now)
     end = timestamp(v, "end_time", request.end_time, request.HasField("end_time"), now)
     _range(v, start, end)
-    return CaseFilter(category=category, start=start, end=end)
+    statuses = [
+        status
+        for i, raw in enumerate(request.statuses)
+        if (status := validation.enum_value(v, f"statuses[{i}]", raw, CaseStatus)) is not None
+    ]
+    officer = validation.text(v, "officer", request.officer, max_len=MAX_REPORTER)
+    return CaseFilter(
+        category=category,
+        start=start,
+        end=end,
+        statuses=tuple(sorted(set(statuses))),
+        officer=officer or None,
+    )
+
+
+def officer(v: Violations, value: str) -> str:
+    return validation.text(v, "officer", value, max_len=MAX_REPORTER)
+
+
+def case_text(v: Violations, field: str, value: str, max_len: int) -> str:
+    """An officer's reply or reason: required, multiline, bounded."""
+    return validation.text(v, field, value, max_len=max_len, required=True, multiline=True)
+
+
+def indicator_review(
+    v: Violations, request: report_pb2.ReviewIndicatorReportsRequest
+) -> tuple[Indicator | None, ReviewDecision | None, str]:
+    found = None
+    if not request.HasField("indicator"):
+        v.add("indicator", "is required")
+    else:
+        found = validation.indicator(
+            v, "indicator", request.indicator.kind, request.indicator.value
+        )
+    decision = validation.enum_value(v, "decision", request.decision, ReviewDecision)
+    reason = case_text(v, "reason", request.reason, MAX_REASON)
+    return (None if found is None else Indicator(found.kind, found.value)), decision, reason
+
+
+def review_queue_filter(
+    v: Violations, request: report_pb2.ListReviewIndicatorsRequest
+) -> ReviewQueueFilter:
+    kind = validation.enum_value(v, "kind", request.kind, IndicatorKind, required=False)
+    standing = validation.enum_value(v, "standing", request.standing, Standing, required=False)
+    return ReviewQueueFilter(kind=kind, standing=standing)
 
 
 def time_range(

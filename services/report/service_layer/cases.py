@@ -8,20 +8,23 @@ send a stop-payment order). The relay delivers them within moments of the commit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
 from services.common.db import Database
-from services.common.errors import PermissionDenied, ResourceExhausted
+from services.common.errors import FailedPrecondition, PermissionDenied, ResourceExhausted
 from services.common.indicators import Indicator
 from services.common.logs import get_logger
 from services.common.principals import Principal
 from services.report.adapters.repository import CaseFilter, ReportRepository
-from services.report.domain import access, limits
+from services.report.domain import access, case_lifecycle, limits
 from services.report.domain.corroboration import Rules
 from services.report.domain.model import (
     Case,
+    CaseEventType,
+    CaseStatus,
+    Money,
     NewCase,
     NewReport,
     Payee,
@@ -51,6 +54,12 @@ class OrderState(Protocol):
 
     @property
     def account(self) -> Indicator: ...
+
+    @property
+    def held_amount(self) -> Money | None: ...
+
+    @property
+    def hold_expire_time(self) -> datetime | None: ...
 
 
 class CaseOrders(Protocol):
@@ -136,6 +145,51 @@ def _match(payee: Payee, orders: Sequence[OrderState]) -> OrderState | None:
     return next((o for o in orders if o.account == payee.account), None)
 
 
+def _status_text(case: Case) -> str:
+    """What a status change says to the victim."""
+    held = case_lifecycle.held_amount(case.payees)
+    amount = f"{held.units}.{held.nanos // 10_000_000:02d} {held.currency}"
+    return {
+        CaseStatus.ORDERS_SENT: "stop-payment orders sent to the banks",
+        CaseStatus.HELD: f"the banks hold {amount}",
+        CaseStatus.RELEASED: "every hold ended; no funds were returned",
+        CaseStatus.TRANSFERRED: "held funds were transferred back to you",
+    }.get(case.status, "")
+
+
+async def restate(repo: ReportRepository, case_id: str, now: datetime) -> Case:
+    """Bring a case's stored status in line with its orders; a move goes into its history."""
+    case = await repo.lock_case(case_id)
+    assert case is not None
+    status = case_lifecycle.status_of(case.payees, case.status is CaseStatus.CLOSED)
+    if status is case.status:
+        return case
+    await repo.update_case(case_id, now, status=status)
+    moved = replace(case, status=status)
+    await repo.add_case_event(
+        case_id, CaseEventType.STATUS_CHANGED, status, _status_text(moved), "system", now
+    )
+    fresh = await repo.get_case(case_id)
+    assert fresh is not None
+    return fresh
+
+
+async def record_order(
+    repo: ReportRepository, case_id: str, position: int, order: OrderState, now: datetime
+) -> bool:
+    """Store what the warning service says of one payee's order; True when it moved."""
+    return await repo.update_payee(
+        case_id,
+        position,
+        status=order.status,
+        now=now,
+        bank_order=order.name,
+        detail=order.detail,
+        held=order.held_amount,
+        hold_expire_time=order.hold_expire_time,
+    )
+
+
 async def get_with_orders(
     db: Database, caller: Principal, case_id: str, orders: CaseOrders, now: datetime
 ) -> Case:
@@ -146,6 +200,11 @@ async def get_with_orders(
     """
     async with db.read() as conn:
         case = await get(ReportRepository(conn), caller, case_id)
+    return await refresh(db, case, orders, now)
+
+
+async def refresh(db: Database, case: Case, orders: CaseOrders, now: datetime) -> Case:
+    """Read a case's orders at the warning service and store what moved (and the status)."""
     if not case.payees or all(p.status.final for p in case.payees):
         return case
     try:
@@ -158,18 +217,72 @@ async def get_with_orders(
         for payee in case.payees:
             order = _match(payee, found)
             if order is not None:
-                changed |= await uow.repo.update_payee(
-                    case.id,
-                    payee.position,
-                    status=order.status,
-                    now=now,
-                    bank_order=order.name,
-                    detail=order.detail,
-                )
+                changed |= await record_order(uow.repo, case.id, payee.position, order, now)
         if not changed:
             return case
+        fresh = await restate(uow.repo, case.id, now)
         await uow.commit()
-        fresh = await uow.repo.get_case(case.id)
+    return fresh
+
+
+# --- officers' acts ---------------------------------------------------------------------------
+
+
+async def _staff_case(repo: ReportRepository, caller: Principal, case_id: str) -> Case:
+    if not caller.staff:
+        raise PermissionDenied("only officers work cases")
+    case = await repo.lock_case(case_id)
+    if case is None:
+        raise not_found(case_name(case_id))
+    return case
+
+
+async def assign(
+    uow: ReportUnitOfWork, caller: Principal, case_id: str, officer: str, now: datetime
+) -> Case:
+    repo = uow.repo
+    case = await _staff_case(repo, caller, case_id)
+    officer = officer or caller.audit_actor
+    if officer != case.officer:
+        await repo.update_case(case_id, now, officer=officer)
+        await repo.add_case_event(
+            case_id, CaseEventType.ASSIGNED, case.status, officer, caller.audit_actor, now
+        )
+    fresh = await repo.get_case(case_id)
+    assert fresh is not None
+    return fresh
+
+
+async def reply(
+    uow: ReportUnitOfWork, caller: Principal, case_id: str, text: str, now: datetime
+) -> Case:
+    repo = uow.repo
+    case = await _staff_case(repo, caller, case_id)
+    await repo.update_case(case_id, now)
+    await repo.add_case_event(
+        case_id, CaseEventType.REPLY, case.status, text, caller.audit_actor, now
+    )
+    fresh = await repo.get_case(case_id)
+    assert fresh is not None
+    return fresh
+
+
+async def close(
+    uow: ReportUnitOfWork, caller: Principal, case_id: str, reason: str, now: datetime
+) -> Case:
+    repo = uow.repo
+    case = await _staff_case(repo, caller, case_id)
+    if case.status is CaseStatus.CLOSED:
+        return case
+    if not case_lifecycle.may_close(case.payees):
+        raise FailedPrecondition(
+            f"{case_name(case_id)} still has funds held at a bank: release or return them first"
+        )
+    await repo.update_case(case_id, now, status=CaseStatus.CLOSED)
+    await repo.add_case_event(
+        case_id, CaseEventType.CLOSED, CaseStatus.CLOSED, reason, caller.audit_actor, now
+    )
+    fresh = await repo.get_case(case_id)
     assert fresh is not None
     return fresh
 
@@ -186,10 +299,10 @@ async def list_page(
     if not caller.staff:
         if caller.anonymous:
             raise PermissionDenied("anonymous callers have no cases")
-        where = CaseFilter(
-            filer=access.reporter(caller), category=where.category, start=where.start, end=where.end
-        )
-    digest = paging.digest(asdict(where))
+        if where.officer is not None:
+            raise PermissionDenied("only officers list cases by officer")
+        where = replace(where, filer=access.reporter(caller))
+    digest = paging.digest({**asdict(where), "statuses": [int(s) for s in where.statuses]})
     cases = await repo.list_cases(where, paging.position(token, digest), size + 1)
     next_token = ""
     if len(cases) > size:

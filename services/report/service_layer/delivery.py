@@ -9,6 +9,7 @@ with backoff; ``PermanentFailure`` stops the retries.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -17,6 +18,8 @@ from services.common.indicators import Indicator, display
 from services.common.logs import get_logger
 from services.common.outbox import Handler, OutboxEvent, PermanentFailure
 from services.report.adapters.repository import ReportRepository
+from services.report.domain import case_lifecycle
+from services.report.domain.access import victim_user_id
 from services.report.domain.corroboration import Rules
 from services.report.domain.listing import (
     SOURCE_ID,
@@ -35,7 +38,8 @@ from services.report.domain.model import (
     StopPaymentStatus,
     case_name,
 )
-from services.report.service_layer import events
+from services.report.service_layer import cases, events
+from services.report.service_layer.cases import OrderState
 from services.report.service_layer.unit_of_work import ReportUnitOfWork
 
 log = get_logger("report")
@@ -64,27 +68,37 @@ class RiskList(Protocol):
     ) -> None: ...
 
 
-class StopPaymentOrder(Protocol):
-    @property
-    def name(self) -> str: ...
+@dataclass(frozen=True, slots=True)
+class StopPaymentAsk:
+    """A stop-payment order for one payee, as the warning service is asked to send it."""
 
-    @property
-    def status(self) -> StopPaymentStatus: ...
+    request_id: str
+    account: Indicator
+    case_id: str
+    amount: Money
+    reason: str
+    transaction_references: tuple[str, ...]
+    legal_instrument_id: str
+    #: The victim's app user id: the warning service tells them when funds are held.
+    victim_user_id: str
+    #: When the case was filed: the stop-payment delay (an SLI) is measured from it.
+    filed: datetime | None = None
 
-    @property
-    def detail(self) -> str: ...
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """An order the warning service refused for good: the payee's order FAILED."""
+
+    account: Indicator
+    detail: str
+    name: str = ""
+    status: StopPaymentStatus = StopPaymentStatus.FAILED
+    held_amount: Money | None = None
+    hold_expire_time: datetime | None = None
 
 
 class BankOrders(Protocol):
-    async def stop_payment(
-        self,
-        request_id: str,
-        account: Indicator,
-        case_id: str,
-        amount: Money,
-        reason: str,
-        filed: datetime | None = None,
-    ) -> StopPaymentOrder: ...
+    async def stop_payment(self, ask: StopPaymentAsk) -> OrderState: ...
 
 
 class SyncBusy(Exception):
@@ -199,20 +213,23 @@ class Delivery:
         case, payee = await self._payee(event)
         if payee.status.final:
             return  # already answered (a repeat after a crash between call and commit)
-        amount = payee.amount or case.amount_lost
+        ask = StopPaymentAsk(
+            request_id=event.key,
+            account=payee.account,
+            case_id=case.id,
+            amount=payee.amount or case.amount_lost,
+            reason=stop_payment_reason(case),
+            transaction_references=payee.transaction_references,
+            legal_instrument_id=case_lifecycle.legal_instrument_id(case.id, payee.position),
+            victim_user_id=victim_user_id(case.filer),
+            filed=case.create_time,
+        )
         try:
-            order = await self.banks.stop_payment(
-                event.key,
-                payee.account,
-                case.id,
-                amount,
-                stop_payment_reason(case),
-                filed=case.create_time,
-            )
+            order = await self.banks.stop_payment(ask)
         except PermanentFailure as exc:
-            await self._record(case, payee, StopPaymentStatus.FAILED, detail=str(exc))
+            await self._record(case, payee, Failed(payee.account, str(exc)))
             raise
-        await self._record(case, payee, order.status, bank_order=order.name, detail=order.detail)
+        await self._record(case, payee, order)
         log.info(
             "stop-payment order created",
             case=case_name(case.id),
@@ -221,22 +238,9 @@ class Delivery:
             status=order.status.name,
         )
 
-    async def _record(
-        self,
-        case: Case,
-        payee: Payee,
-        status: StopPaymentStatus,
-        *,
-        bank_order: str | None = None,
-        detail: str = "",
-    ) -> None:
+    async def _record(self, case: Case, payee: Payee, order: OrderState) -> None:
         async with ReportUnitOfWork(self.db) as uow:
-            await uow.repo.update_payee(
-                case.id,
-                payee.position,
-                status=status,
-                now=self.clock(),
-                bank_order=bank_order,
-                detail=detail,
-            )
+            now = self.clock()
+            if await cases.record_order(uow.repo, case.id, payee.position, order, now):
+                await cases.restate(uow.repo, case.id, now)
             await uow.commit()

@@ -14,11 +14,14 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from services.common.errors import NotFound, PermissionDenied, ResourceExhausted
+from services.common.indicators import Indicator
 from services.common.principals import Principal
 from services.report.adapters.repository import (
     IndicatorRow,
+    QueuedIndicator,
     ReportFilter,
     ReportRepository,
+    ReviewQueueFilter,
     Stats,
     indicator_key,
     mask_evidence,
@@ -318,3 +321,83 @@ async def review(
 
 def _by_key(rows: Iterable[IndicatorRow]) -> Sequence[IndicatorRow]:
     return sorted(rows, key=lambda r: r.key)
+
+
+# --- review per indicator ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorReview:
+    finding: Finding
+    resolved_reports: int
+    reporters: int
+
+
+async def review_indicator(
+    uow: ReportUnitOfWork,
+    caller: Principal,
+    indicator: Indicator,
+    decision: ReviewDecision,
+    reason: str,
+    rules: Rules,
+    now: datetime,
+) -> IndicatorReview:
+    """Resolve every report naming one value at once.
+
+    Each report of the value not already in the outcome takes the decision (its status and
+    a review record), every one of their reporters' records counts it once per report (a
+    duplicate report counts nowhere, as in corroboration), and the indicator is listed at
+    HIGH or withdrawn. The other indicators those reports name keep their own standing.
+    Lock order as everywhere: reporters, the indicator, then the reports.
+    """
+    if not caller.staff:
+        raise PermissionDenied("only analysts review reports")
+    repo = uow.repo
+    row = await repo.find_indicator(indicator)
+    if row is None:
+        raise NotFound(f"no report names {indicator.kind.name} {mask_text(indicator.value)}")
+    naming = await repo.reports_naming(row.id)
+    outcome = (
+        ReportStatus.CONFIRMED if decision is ReviewDecision.CONFIRM else ReportStatus.REJECTED
+    )
+    moving = [r for r in naming if r.status is not outcome]
+    reporters = sorted({r.reporter for r in moving})
+    for reporter in reporters:
+        await repo.lock_reporter(reporter, reporter == access.ANONYMOUS, now)
+    locked = (await repo.lock_indicators([indicator], now))[row.key]
+    await repo.lock_reports([r.id for r in moving])
+    await repo.resolve_reports(
+        [r.id for r in moving], decision, outcome, reason, access.reporter(caller), now
+    )
+    counted: dict[str, tuple[int, int]] = {}
+    for found in moving:
+        if found.status is ReportStatus.DUPLICATE:
+            continue  # its reporter counts once, through the report it repeats
+        confirmed, rejected = _count_change(found.status, outcome)
+        before = counted.get(found.reporter, (0, 0))
+        counted[found.reporter] = (before[0] + confirmed, before[1] + rejected)
+    for reporter, (confirmed, rejected) in counted.items():
+        if confirmed or rejected:
+            await repo.adjust_reporter(reporter, confirmed, rejected)
+    if decision is ReviewDecision.CONFIRM:
+        finding = await _recount(repo, locked, Standing.CONFIRMED, locked.reset_time, rules, now)
+    else:
+        finding = await _recount(repo, locked, Standing.REJECTED, now, rules, now)
+    return IndicatorReview(finding, len(moving), len(counted))
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    entries: list[QueuedIndicator]
+    next_page_token: str
+
+
+async def review_queue(
+    repo: ReportRepository, caller: Principal, where: ReviewQueueFilter, size: int, token: str
+) -> QueuePage:
+    if not caller.staff:
+        raise PermissionDenied("the review queue is for analysts")
+    digest = paging.digest({"kind": where.kind, "standing": where.standing, "q": "indicators"})
+    found = await repo.review_queue(where, paging.position(token, digest), size + 1)
+    entries, next_token = paging.trim(found, size, digest, lambda e: (e.oldest, str(e.id)))
+    return QueuePage(entries, next_token)

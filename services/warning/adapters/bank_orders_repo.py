@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.outbox import OutboxItem, enqueue_many
 from services.warning.adapters.tables import bank_orders, outbox
-from services.warning.domain.model import BankOrder, BankOrderState, BankOrderType, Money
+from services.warning.domain.model import BankOrder, BankOrderState, BankOrderType, Hold, Money
 
 #: The outbox topic of bank orders; the payload is the order id.
 BANK_ORDER_TOPIC = "bank_order"
@@ -43,6 +43,9 @@ async def insert(conn: AsyncConnection, order: BankOrder) -> None:
             answer_time=None,
             update_time=order.create_time,
             case_file_time=order.case_file_time,
+            transaction_references=list(order.transaction_references),
+            legal_instrument_id=order.legal_instrument_id or None,
+            victim_user_id=order.victim_user_id or None,
         )
     )
     if order.state == BankOrderState.QUEUED:
@@ -106,9 +109,11 @@ async def record_answer(
     reference: str | None,
     failure: str | None,
     now: datetime,
-) -> None:
-    """The bank's answer, or our giving up; only an order still in flight takes it."""
-    await conn.execute(
+    hold: Hold | None = None,
+) -> bool:
+    """The bank's answer, or our giving up; only an order still in flight takes it. Returns
+    whether it did (False: another relay recorded the answer first)."""
+    result = await conn.execute(
         sa.update(bank_orders)
         .where(
             b.id == order_id, b.state.in_([BankOrderState.QUEUED.name, BankOrderState.SENT.name])
@@ -120,7 +125,31 @@ async def record_answer(
             failure_reason=failure[:500] if failure else None,
             answer_time=now if state != BankOrderState.FAILED else None,
             update_time=now,
+            **(_hold_values(hold) if hold is not None else {}),
         )
+    )
+    return bool(result.rowcount)
+
+
+def _hold_values(hold: Hold) -> dict[str, Any]:
+    values: dict[str, Any] = {"hold_expire_time": hold.expire_time}
+    if hold.held_amount is not None:
+        values |= {
+            "held_currency": hold.held_amount.currency_code,
+            "held_units": hold.held_amount.units,
+            "held_nanos": hold.held_amount.nanos,
+        }
+    if hold.legal_instrument_id:
+        values["legal_instrument_id"] = hold.legal_instrument_id
+    return values
+
+
+async def record_hold(conn: AsyncConnection, order_id: str, hold: Hold, now: datetime) -> None:
+    """What the bank now says of an acknowledged order's hold (extended, ended, lapsed)."""
+    await conn.execute(
+        sa.update(bank_orders)
+        .where(b.id == order_id, b.state == BankOrderState.ACKNOWLEDGED.name)
+        .values(state=hold.state.name, update_time=now, **_hold_values(hold))
     )
 
 
@@ -157,4 +186,13 @@ def _order_of(r: Any) -> BankOrder:
         answer_time=r.answer_time,
         update_time=r.update_time,
         case_file_time=r.case_file_time,
+        held_amount=(
+            Money(r.held_currency, r.held_units, r.held_nanos or 0)
+            if r.held_units is not None
+            else None
+        ),
+        hold_expire_time=r.hold_expire_time,
+        transaction_references=tuple(r.transaction_references or ()),
+        legal_instrument_id=r.legal_instrument_id or "",
+        victim_user_id=r.victim_user_id or "",
     )

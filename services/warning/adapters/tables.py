@@ -189,6 +189,15 @@ bank_orders = sa.Table(
     sa.Column("update_time", UtcDateTime, nullable=False),
     # When the case was filed: the stop-payment delay is measured from it.
     sa.Column("case_file_time", UtcDateTime),
+    # What the bank holds once it acknowledged, until when, and under which instrument.
+    sa.Column("held_currency", sa.String(3)),
+    sa.Column("held_units", sa.BigInteger),
+    sa.Column("held_nanos", sa.Integer),
+    sa.Column("hold_expire_time", UtcDateTime),
+    sa.Column("transaction_references", sa.JSON),
+    sa.Column("legal_instrument_id", sa.String(64)),
+    # The victim's app user id, told when the bank holds the funds.
+    sa.Column("victim_user_id", sa.String(100)),
     sa.Index("ix_bank_orders_case", "case_id", "create_time"),
     sa.Index("ix_bank_orders_create", "create_time"),
 )

@@ -51,6 +51,7 @@ class NotificationPurpose(enum.IntEnum):
     VERIFICATION_REQUEST = 1
     VERIFICATION_RESULT = 2
     OTHER = 3
+    CASE_UPDATE = 4
 
 
 class ContactKind(enum.IntEnum):
@@ -90,14 +91,32 @@ class BankOrderType(enum.IntEnum):
 class BankOrderState(enum.IntEnum):
     QUEUED = 1
     SENT = 2
-    ACKNOWLEDGED = 3
+    ACKNOWLEDGED = 3  # the bank holds the funds
     REJECTED = 4
     FAILED = 5
+    RELEASED = 6  # the hold was lifted
+    RETURNED = 7  # the held funds went back to the victim
+    EXPIRED = 8  # the hold lapsed
 
 
+#: The bank answered (or we gave up): the order is not sent again.
 FINAL_BANK_ORDER_STATES = frozenset(
-    {BankOrderState.ACKNOWLEDGED, BankOrderState.REJECTED, BankOrderState.FAILED}
+    {
+        BankOrderState.ACKNOWLEDGED,
+        BankOrderState.REJECTED,
+        BankOrderState.FAILED,
+        BankOrderState.RELEASED,
+        BankOrderState.RETURNED,
+        BankOrderState.EXPIRED,
+    }
 )
+
+
+class HoldDisposition(enum.IntEnum):
+    """How a hold ends; numbers match antifraud.warning.v1.HoldDisposition."""
+
+    RELEASE = 1
+    RETURN_TO_VICTIM = 2
 
 
 class FanoutState(enum.IntEnum):
@@ -224,6 +243,22 @@ class BankOrder:
     update_time: datetime
     #: When the case was filed (the caller says so): the stop-payment delay starts there.
     case_file_time: datetime | None = None
+    held_amount: Money | None = None
+    hold_expire_time: datetime | None = None
+    transaction_references: tuple[str, ...] = ()
+    legal_instrument_id: str = ""
+    #: The app user told when the funds are held (the victim); empty for none.
+    victim_user_id: str = ""
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What a bank says of a hold: its state, the amount held, until when, under what."""
+
+    state: BankOrderState
+    held_amount: Money | None
+    expire_time: datetime | None
+    legal_instrument_id: str
 
 
 @dataclass(frozen=True)

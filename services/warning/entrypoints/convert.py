@@ -394,6 +394,18 @@ def bank_order_pb(o: BankOrder) -> pb.BankOrder:
         send_time=ts(o.send_time),
         answer_time=ts(o.answer_time),
         update_time=ts(o.update_time),
+        held_amount=(
+            common_pb2.Money(
+                currency_code=o.held_amount.currency_code,
+                units=o.held_amount.units,
+                nanos=o.held_amount.nanos,
+            )
+            if o.held_amount is not None
+            else None
+        ),
+        hold_expire_time=ts(o.hold_expire_time),
+        transaction_references=list(o.transaction_references),
+        legal_instrument_id=o.legal_instrument_id,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -22,18 +22,21 @@ from services.common.validation import Violations, collecting
 from services.warning.adapters import (
     bank_orders_repo,
     fanouts_repo,
+    recent_contacts_repo,
     recipients_repo,
     stats_repo,
     tables,
     tasks_repo,
     warnings_repo,
 )
+from services.warning.adapters.banks import BankClient
 from services.warning.adapters.directory import PartnerDirectory
 from services.warning.domain import model
 from services.warning.domain.model import (
     BankOrderState,
     BankOrderType,
     DeliveryState,
+    HoldDisposition,
     NotificationPurpose,
     Person,
     RiskLevel,
@@ -78,6 +81,8 @@ class Wiring:
     directory: PartnerDirectory
     wake_relay: Callable[[], None]
     screener: Screener
+    #: The banks, for officers' acts on holds (extend, release, status query).
+    banks: BankClient
 
 
 class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
@@ -88,6 +93,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         self.directory = wiring.directory
         self.wake_relay = wiring.wake_relay
         self.screener = wiring.screener
+        self.banks = wiring.banks
 
     def _uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
@@ -631,13 +637,29 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             filed = validation.optional_time(
                 v, "case_file_time", request.case_file_time, request.HasField("case_file_time")
             )
+            references = validation.references(
+                v, "transaction_references", request.transaction_references
+            )
+            instrument = validation.reference(v, "legal_instrument_id", request.legal_instrument_id)
+            victim = convert.user_id(v, "victim_user_id", request.victim_user_id, required=False)
         assert order_type is not None
         assert account is not None
         assert case is not None
 
         async def work(uow: UnitOfWork) -> pb.CreateBankOrderResponse:
             order = await bank_orders.create(
-                uow, self.directory, order_type, account, case, amount, reason, _now(), filed
+                uow,
+                self.directory,
+                order_type,
+                account,
+                case,
+                amount,
+                reason,
+                _now(),
+                transaction_references=references,
+                legal_instrument_id=instrument,
+                victim_user_id=victim or "",
+                case_file_time=filed,
             )
             return pb.CreateBankOrderResponse(bank_order=convert.bank_order_pb(order))
 
@@ -685,6 +707,70 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             last = found[size - 1]
             response.next_page_token = convert.token_after(last.create_time, last.id)
         return response
+
+    async def ExtendBankOrder(
+        self, request: pb.ExtendBankOrderRequest, context: Context
+    ) -> pb.ExtendBankOrderResponse:
+        with collecting() as v:
+            validation.request_id(v, request.request_id)
+            order_id = convert.name(v, "name", request.name, "bankOrders")
+            instrument = validation.reference(
+                v, "legal_instrument_id", request.legal_instrument_id, required=True
+            )
+        found = await bank_orders.extend(
+            self.db, self.banks, order_id, request.request_id, instrument
+        )
+        return pb.ExtendBankOrderResponse(bank_order=convert.bank_order_pb(found))
+
+    async def ReleaseBankOrder(
+        self, request: pb.ReleaseBankOrderRequest, context: Context
+    ) -> pb.ReleaseBankOrderResponse:
+        with collecting() as v:
+            validation.request_id(v, request.request_id)
+            order_id = convert.name(v, "name", request.name, "bankOrders")
+            disposition = validation.enum_value(
+                v, "disposition", request.disposition, HoldDisposition
+            )
+            instrument = validation.reference(
+                v, "legal_instrument_id", request.legal_instrument_id, required=True
+            )
+            reason = validation.text(
+                v, "reason", request.reason, max_len=convert.MAX_REASON, required=True
+            )
+        assert disposition is not None
+        found = await bank_orders.release(
+            self.db, self.banks, order_id, request.request_id, disposition, instrument, reason
+        )
+        return pb.ReleaseBankOrderResponse(bank_order=convert.bank_order_pb(found))
+
+    async def RefreshBankOrder(
+        self, request: pb.RefreshBankOrderRequest, context: Context
+    ) -> pb.RefreshBankOrderResponse:
+        with collecting() as v:
+            order_id = convert.name(v, "name", request.name, "bankOrders")
+        found = await bank_orders.refresh(self.db, self.banks, order_id)
+        return pb.RefreshBankOrderResponse(bank_order=convert.bank_order_pb(found))
+
+    async def CheckRecentContacts(
+        self, request: pb.CheckRecentContactsRequest, context: Context
+    ) -> pb.CheckRecentContactsResponse:
+        with collecting() as v:
+            number = convert.phone_field(v, "phone_number", request.phone_number)
+            days = (
+                validation.integer(v, "days", request.days, minimum=1, maximum=30)
+                if request.days
+                else 7
+            )
+        assert number is not None
+        async with self.db.read() as conn:
+            found = await recent_contacts_repo.risky_contacts(
+                conn, number, _now() - timedelta(days=days)
+            )
+        return pb.CheckRecentContactsResponse(
+            risky_number_count=found.numbers,
+            highest_level=int(found.highest or 0),  # type: ignore[arg-type]
+            last_contact_time=convert.ts(found.last_time),
+        )
 
     async def GetWarningStats(
         self, request: pb.GetWarningStatsRequest, context: Context

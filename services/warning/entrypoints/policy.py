@@ -43,6 +43,12 @@ POLICY: dict[str, Callers] = table(
         "CreateBankOrder": _ANALYST | services("report"),
         "GetBankOrder": _ANALYST | roles(Role.BANK) | services("report"),
         "ListBankOrders": _ANALYST | roles(Role.BANK) | services("report"),
+        # Police act on a hold: extend it, end it (released or returned), ask where it stands.
+        "ExtendBankOrder": _ANALYST,
+        "ReleaseBankOrder": _ANALYST,
+        "RefreshBankOrder": _ANALYST,
+        # The identity service's payee decision, for a payer who consented.
+        "CheckRecentContacts": services("identity"),
         "GetWarningStats": _ANALYST,
         # A citizen's export and erasure, composed by the gateway for the citizen.
         "ExportPersonalData": services("gateway"),

@@ -165,6 +165,12 @@ async def erase(uow: UnitOfWork, user_id: str, now: datetime) -> int:
                 )
             ).rowcount
         )
+    # Stop-payment orders are evidence and stay; they no longer name whom to tell.
+    await conn.execute(
+        sa.update(tables.bank_orders)
+        .where(tables.bank_orders.c.victim_user_id == user_id)
+        .values(victim_user_id=None)
+    )
     done += int(
         (
             await conn.execute(

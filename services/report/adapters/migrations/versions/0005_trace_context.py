@@ -1,7 +1,7 @@
 """Outbox events keep the trace they were written in (W3C traceparent), continued when relayed.
 
 Revision ID: report_0005_trace_context
-Revises: report_0003_retention
+Revises: (see down_revision)
 Create Date: 2026-11-30 21:00:00
 """
 

@@ -2,7 +2,7 @@
 on the call and home-visit tasks of a fan-out with the counts of what it created.
 
 Revision ID: warning_0004_screenings
-Revises: warning_0002_retention
+Revises: (see down_revision)
 Create Date: 2026-11-30 20:40:00
 """
 
