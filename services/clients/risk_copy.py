@@ -208,9 +208,12 @@ class RiskListFollower:
             try:
                 wait = await self.sync_once()
                 failures = 0
-            except grpc.aio.AioRpcError as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
                 # Unreachable or refusing: the copy stays as it is and keeps answering.
                 failures += 1
-                wait = min(0.2 * 2**failures, 30.0)
-                log.warning("risk list not synced", code=exc.code().name, retry_in=wait)
+                wait = min(0.2 * 2 ** min(failures, 8), 30.0)
+                code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else repr(exc)
+                log.warning("risk list not synced", error=code, retry_in=wait)
             await asyncio.sleep(min(wait, self.max_wait))
