@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.harness import Run, h2load_available, use_token_keys, write_report
 from services.common import logs
 
-SUITES = ["risk", "report", "warning", "privacy"]
+SUITES = ["risk", "report", "warning", "privacy", "copies"]
 
 
 async def main(argv: list[str]) -> int:

@@ -135,8 +135,10 @@ class RiskListFollower:
         metadata: Metadata | None = None,
         timeout: float = 60.0,
         max_wait: float = 5.0,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         self.stub = stub
+        self._channel = channel  # closed on stop, when given
         self.copy = copy if copy is not None else RiskCopy()
         self.kinds = tuple(kinds)
         self.metadata = metadata
@@ -201,6 +203,9 @@ class RiskListFollower:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._channel is not None:
+            await self._channel.close(None)
+            self._channel = None
 
     async def _run(self) -> None:
         failures = 0

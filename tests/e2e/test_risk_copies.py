@@ -5,7 +5,8 @@
   the copy is the service's list, entry for entry and by checksum.
 - A corrupted copy fails its checksum on the next diff and is downloaded again; a version
   of another feed or beyond the end answers RESET; a kind the role may not hold is refused.
-- With the risk service stopped the copy keeps screening, and follows again when it is back.
+- With the risk service stopped the copy keeps screening (the client's, and the carrier
+  simulators' ScreenCall), and follows again when it is back.
 """
 
 from __future__ import annotations
@@ -20,17 +21,22 @@ import grpc
 import pytest
 
 from services.api.antifraud.common.v1 import common_pb2 as c
+from services.api.antifraud.partner.v1 import simulator_pb2 as sim
+from services.api.antifraud.partner.v1 import simulator_pb2_grpc as simg
 from services.api.antifraud.risk.v1 import risk_pb2 as r
 from services.api.antifraud.risk.v1 import risk_pb2_grpc as rg
 from services.clients.risk_copy import RiskListFollower
+from services.common.config import ServerSettings
 from services.common.indicators import IndicatorKind
 from services.common.principals import Role
+from services.partners.bootstrap import build_partners
+from services.partners.domain.behavior import Behavior
 from services.risk.domain.copies import ListEntry, checksum_bytes
 from services.risk.domain.model import RiskLevel, categories_mask
 from services.risk.entrypoints.policy import LIST_KINDS
 from tests import harness
 from tests.e2e.test_risk_service import assertion
-from tests.harness import ProcessSuite
+from tests.harness import ProcessSuite, serving
 
 pytestmark = pytest.mark.slow
 
@@ -225,27 +231,59 @@ async def test_reset_refusals_and_screening_while_the_service_is_stopped(
                 pass
         assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
-        # The service stops: the follower keeps trying, the copy keeps screening.
+        # The carrier simulators screen calls from their own copy, followed the same way.
+        partners = build_partners(
+            settings_for=lambda name: ServerSettings(name, "127.0.0.1:0", grace_seconds=0.2),
+            behavior=Behavior(),
+            follow_risk_list=lambda copy: RiskListFollower(
+                stub, copy, kinds=(K.PHONE_NUMBER, K.SMS_SENDER), metadata=CARRIER, max_wait=0.05
+            ),
+        )
         follower.start()
-        try:
-            processes.terminate("risk")
-            await asyncio.sleep(0.5)
-            for i in range(12):
-                kind, value = value_of(i)
-                assert follower.copy.check(kind, value).level == RiskLevel.HIGH
-            assert follower.copy.check(K.PHONE_NUMBER, "13800138000").level == RiskLevel.NONE
+        async with (
+            serving(partners) as running,
+            harness.channel(running.address) as control_channel,
+        ):
+            control = simg.SimulatorControlServiceStub(control_channel)
 
-            # Back again: the copy follows from where it was, without downloading.
-            processes.start("risk")
-            await processes.wait("risk")
-            async with harness.channel(processes.addrs["risk"]) as again:
-                await upsert(rg.RiskServiceStub(again), 200, c.RISK_LEVEL_HIGH)
-            kind, value = value_of(200)
-            for _ in range(300):
-                if follower.copy.check(kind, value).level == RiskLevel.HIGH:
+            async def screened(number: str) -> int:
+                reply = await control.ScreenCall(
+                    sim.ScreenCallRequest(simulator="carrier-cmcc", caller_number=number)
+                )
+                return int(reply.level)
+
+            phone, number = value_of(0)
+            for _ in range(600):
+                if partners.risk_copy.version:
                     break
-                await asyncio.sleep(0.1)
-        finally:
-            await follower.stop()
+                await asyncio.sleep(0.05)
+            assert await screened(number) == c.RISK_LEVEL_HIGH
+            try:
+                # The service stops: the followers keep trying, the copies keep screening.
+                processes.terminate("risk")
+                await asyncio.sleep(0.5)
+                for i in range(12):
+                    kind, value = value_of(i)
+                    assert follower.copy.check(kind, value).level == RiskLevel.HIGH
+                assert follower.copy.check(K.PHONE_NUMBER, "13800138000").level == RiskLevel.NONE
+                assert await screened(number) == c.RISK_LEVEL_HIGH
+                assert await screened("13800138000") == c.RISK_LEVEL_NONE
+                assert await screened("+86 96110") == c.RISK_LEVEL_MEDIUM  # spoofed official
+
+                # Back again: the copy follows from where it was, without downloading.
+                processes.start("risk")
+                await processes.wait("risk")
+                async with harness.channel(processes.addrs["risk"]) as again:
+                    await upsert(rg.RiskServiceStub(again), 200, c.RISK_LEVEL_HIGH)
+                kind, value = value_of(200)
+                for _ in range(300):
+                    if await screened(value) == c.RISK_LEVEL_HIGH and (
+                        follower.copy.check(kind, value).level == RiskLevel.HIGH
+                    ):
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                await follower.stop()
         assert follower.copy.check(kind, value).level == RiskLevel.HIGH
+        assert partners.risk_copy.check(kind, value).level == RiskLevel.HIGH
         assert follower.downloads == 2

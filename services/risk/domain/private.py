@@ -44,9 +44,14 @@ def _form(kind: IndicatorKind | int, value: str) -> bytes:
     return f"{int(kind)}\x1f{value}".encode()
 
 
+def bucket_hash(kind: IndicatorKind | int, value: str) -> bytes:
+    """The full public hash of a form: it never leaves the caller (reversible by enumeration)."""
+    return hashlib.sha256(_BUCKET + _form(kind, value)).digest()
+
+
 def bucket_prefix(kind: IndicatorKind | int, value: str) -> bytes:
     """The public bucket of a listed form: what the service learns of a private look-up."""
-    return hashlib.sha256(_BUCKET + _form(kind, value)).digest()[:PREFIX_BYTES]
+    return bucket_hash(kind, value)[:PREFIX_BYTES]
 
 
 def hash_to_point(kind: IndicatorKind | int, value: str) -> bytes:
