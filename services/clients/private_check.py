@@ -14,9 +14,8 @@ import time
 from collections.abc import Sequence
 
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
-from services.clients.risk_copy import entry_of
 from services.common.indicators import Indicator, IndicatorKind, normalize
-from services.risk.domain.copies import LocalVerdict, decide
+from services.risk.domain.copies import ListEntry, LocalVerdict, decide
 from services.risk.domain.index import RiskIndex, candidates
 from services.risk.domain.private import Blinded
 
@@ -46,15 +45,9 @@ def private_verdict(
         mine = form.tag(answer.evaluated)
         for hashed in answer.entries:
             if hashed.tag == mine:
-                entry = entry_of(
-                    risk_pb2.RiskListEntry(
-                        kind=int(form.kind),  # type: ignore[arg-type]
-                        value=form.value,
-                        level=hashed.level,
-                        categories=hashed.categories,
-                        verified=hashed.verified,
-                        label=hashed.label,
-                    )
+                mask = sum(1 << c for c in set(hashed.categories))
+                entry = ListEntry(
+                    int(form.kind), form.value, hashed.level, mask, hashed.verified, hashed.label
                 )
                 found.put(form.kind, form.value, entry.snapshot())
     return decide(indicator, found.lookup(indicator, int(time.time())))

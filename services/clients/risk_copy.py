@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import Iterable, Sequence
 
@@ -42,10 +43,7 @@ class CopyMismatch(Exception):
 
 
 def entry_of(pb: risk_pb2.RiskListEntry) -> ListEntry:
-    mask = 0
-    for category in pb.categories:
-        mask |= 1 << category
-    return ListEntry(pb.kind, pb.value, pb.level, mask, pb.verified, pb.label)
+    return ListEntry(pb.kind, pb.value, pb.level, pb.category_mask, pb.verified, pb.label)
 
 
 class RiskCopy:
@@ -67,11 +65,31 @@ class RiskCopy:
     def load(self, entries: Iterable[ListEntry], version: str, checksum: bytes) -> None:
         """Replace the copy by a downloaded list; CopyMismatch (and no change) when it does
         not add up to ``checksum``."""
-        index, total, rows = RiskIndex(), 0, []
-        for e in entries:
-            total += e.digest()
-            kind, value, level, categories, verified, label = e
-            rows.append(
+        self._load(entries, version, checksum)
+
+    def load_messages(
+        self, entries: Iterable[risk_pb2.RiskListEntry], version: str, checksum: bytes
+    ) -> None:
+        """``load`` straight from downloaded messages (a million of them: no entry objects)."""
+        self._load(
+            ((e.kind, e.value, e.level, e.category_mask, e.verified, e.label) for e in entries),
+            version,
+            checksum,
+        )
+
+    def _load(
+        self, entries: Iterable[tuple[int, str, int, int, bool, str]], version: str, checksum: bytes
+    ) -> None:
+        index, total = RiskIndex(), 0
+        rows: list[tuple[object, ...]] = []
+        sha256, from_bytes, append = hashlib.sha256, int.from_bytes, rows.append
+        for kind, value, level, categories, verified, label in entries:
+            # ListEntry.canonical, inlined: this loop runs once per entry of the list.
+            canonical = (
+                f"{kind}\x1f{value}\x1f{level}\x1f{categories}\x1f{int(verified)}\x1f{label}"
+            )
+            total += from_bytes(sha256(canonical.encode()).digest(), "big")
+            append(
                 (None, kind, value, level, 0, categories, 0, 0, 0, U32_MAX, verified, label, None)
             )
         if checksum_bytes(total) != checksum:
@@ -152,14 +170,14 @@ class RiskListFollower:
     async def download(self) -> None:
         request = risk_pb2.DownloadRiskListRequest(kinds=[int(k) for k in self.kinds])  # type: ignore[misc]
         version, checksum, kinds = "", b"", self.kinds
-        entries: list[ListEntry] = []
+        entries: list[risk_pb2.RiskListEntry] = []
         call = self.stub.DownloadRiskList(request, metadata=self.metadata, timeout=self.timeout)
         async for chunk in call:
             if chunk.version_token:
                 version, checksum = chunk.version_token, chunk.checksum
                 kinds = tuple(IndicatorKind(k) for k in chunk.kinds)
-            entries.extend(map(entry_of, chunk.entries))
-        self.copy.load(entries, version, checksum)
+            entries.extend(chunk.entries)
+        self.copy.load_messages(entries, version, checksum)
         self.copy.kinds = kinds
         self.downloads += 1
 
