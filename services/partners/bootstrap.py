@@ -13,6 +13,12 @@ all of them with ``<KEY>`` = ``PARTNERS``, else the default:
     ANTIFRAUD_<KEY>_DELIVERY_FAILURE_RATE  -   share of SMS whose delivery FAILS; else FAILURE_RATE
 
 Each simulator listens at ``listen_addr(name)`` (``ANTIFRAUD_<KEY>_ADDR``).
+
+The carriers screen calls (SimulatorControlService/ScreenCall) from a local copy of the risk
+list that the ``partners`` process follows as a carrier would, through the gateway:
+
+    ANTIFRAUD_PARTNERS_RISK_LIST_ADDR      -   the gateway (or the risk service); unset: no copy
+    ANTIFRAUD_PARTNERS_RISK_LIST_KEY       -   a carrier API key (afk_...)
 """
 
 from __future__ import annotations
