@@ -46,6 +46,35 @@ def entry_of(pb: risk_pb2.RiskListEntry) -> ListEntry:
     return ListEntry(pb.kind, pb.value, pb.level, pb.category_mask, pb.verified, pb.label)
 
 
+class Loading:
+    """A download being loaded chunk by chunk as it arrives (hashing and indexing overlap
+    the transfer), into a fresh index that replaces the copy's only once it verifies."""
+
+    def __init__(self) -> None:
+        self.index = RiskIndex()
+        self.total = 0
+        self.skipped = 0
+
+    def add_messages(self, entries: Iterable[risk_pb2.RiskListEntry]) -> None:
+        self.add((e.kind, e.value, e.level, e.category_mask, e.verified, e.label) for e in entries)
+
+    def add(self, entries: Iterable[tuple[int, str, int, int, bool, str]]) -> None:
+        total = 0
+        rows: list[tuple[object, ...]] = []
+        sha256, from_bytes, append = hashlib.sha256, int.from_bytes, rows.append
+        for kind, value, level, categories, verified, label in entries:
+            # ListEntry.canonical, inlined: this loop runs once per entry of the list.
+            canonical = (
+                f"{kind}\x1f{value}\x1f{level}\x1f{categories}\x1f{int(verified)}\x1f{label}"
+            )
+            total += from_bytes(sha256(canonical.encode()).digest(), "big")
+            append(
+                (None, kind, value, level, 0, categories, 0, 0, 0, U32_MAX, verified, label, None)
+            )
+        self.total += total
+        self.skipped += len(self.index.load(rows))
+
+
 class RiskCopy:
     """The list of some kinds at one version, in memory, with its running checksum."""
 
@@ -65,39 +94,17 @@ class RiskCopy:
     def load(self, entries: Iterable[ListEntry], version: str, checksum: bytes) -> None:
         """Replace the copy by a downloaded list; CopyMismatch (and no change) when it does
         not add up to ``checksum``."""
-        self._load(entries, version, checksum)
+        loading = Loading()
+        loading.add(entries)
+        self.finish(loading, version, checksum)
 
-    def load_messages(
-        self, entries: Iterable[risk_pb2.RiskListEntry], version: str, checksum: bytes
-    ) -> None:
-        """``load`` straight from downloaded messages (a million of them: no entry objects)."""
-        self._load(
-            ((e.kind, e.value, e.level, e.category_mask, e.verified, e.label) for e in entries),
-            version,
-            checksum,
-        )
-
-    def _load(
-        self, entries: Iterable[tuple[int, str, int, int, bool, str]], version: str, checksum: bytes
-    ) -> None:
-        index, total = RiskIndex(), 0
-        rows: list[tuple[object, ...]] = []
-        sha256, from_bytes, append = hashlib.sha256, int.from_bytes, rows.append
-        for kind, value, level, categories, verified, label in entries:
-            # ListEntry.canonical, inlined: this loop runs once per entry of the list.
-            canonical = (
-                f"{kind}\x1f{value}\x1f{level}\x1f{categories}\x1f{int(verified)}\x1f{label}"
-            )
-            total += from_bytes(sha256(canonical.encode()).digest(), "big")
-            append(
-                (None, kind, value, level, 0, categories, 0, 0, 0, U32_MAX, verified, label, None)
-            )
-        if checksum_bytes(total) != checksum:
+    def finish(self, loading: Loading, version: str, checksum: bytes) -> None:
+        """Replace the copy by what ``loading`` holds, if it adds up to ``checksum``."""
+        if checksum_bytes(loading.total) != checksum:
             raise CopyMismatch("the downloaded list does not add up to its checksum")
-        skipped = index.load(rows)
-        if skipped:
-            raise CopyMismatch(f"{len(skipped)} downloaded entries could not be held")
-        self.index, self._sum, self.version = index, total % MODULUS, version
+        if loading.skipped:
+            raise CopyMismatch(f"{loading.skipped} downloaded entries could not be held")
+        self.index, self._sum, self.version = loading.index, loading.total % MODULUS, version
 
     def apply(
         self,
@@ -170,14 +177,14 @@ class RiskListFollower:
     async def download(self) -> None:
         request = risk_pb2.DownloadRiskListRequest(kinds=[int(k) for k in self.kinds])  # type: ignore[misc]
         version, checksum, kinds = "", b"", self.kinds
-        entries: list[risk_pb2.RiskListEntry] = []
+        loading = Loading()
         call = self.stub.DownloadRiskList(request, metadata=self.metadata, timeout=self.timeout)
         async for chunk in call:
             if chunk.version_token:
                 version, checksum = chunk.version_token, chunk.checksum
                 kinds = tuple(IndicatorKind(k) for k in chunk.kinds)
-            entries.extend(chunk.entries)
-        self.copy.load_messages(entries, version, checksum)
+            loading.add_messages(chunk.entries)
+        self.copy.finish(loading, version, checksum)
         self.copy.kinds = kinds
         self.downloads += 1
 
