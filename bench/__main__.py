@@ -20,7 +20,7 @@ from bench.compare import compare
 from bench.harness import Run, h2load_available, use_token_keys, write_report
 from services.common import logs
 
-SUITES = ["risk", "report", "warning", "screening", "privacy", "observability"]
+SUITES = ["risk", "report", "warning", "screening", "privacy", "observability", "copies"]
 
 
 async def main(argv: list[str]) -> int:

@@ -68,6 +68,11 @@ PROXIED: dict[str, Rule] = {
             "ImportIndicators": Rule(ANALYST, budget=60, cost=20),
             "AddIndicatorSighting": Rule(PARTNERS_OR_ANALYST),
             "WatchIndicatorChanges": Rule(PARTNERS_OR_ANALYST, budget=86_400),
+            # Local copies: the kinds each role may hold are the risk service's LIST_KINDS.
+            "DownloadRiskList": Rule(PARTNERS_OR_ANALYST, budget=300, cost=50),
+            "ComputeRiskListDiff": Rule(PARTNERS_OR_ANALYST, budget=10),
+            # Private look-ups: one guess per call, rate-limited like a plain check.
+            "SearchHashPrefixes": Rule(CHECKERS, budget=2.0, cost=5),
         },
     ),
     **_service(

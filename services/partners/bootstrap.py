@@ -13,6 +13,12 @@ all of them with ``<KEY>`` = ``PARTNERS``, else the default:
     ANTIFRAUD_<KEY>_DELIVERY_FAILURE_RATE  -   share of SMS whose delivery FAILS; else FAILURE_RATE
 
 Each simulator listens at ``listen_addr(name)`` (``ANTIFRAUD_<KEY>_ADDR``).
+
+The carriers screen calls (SimulatorControlService/ScreenCall) from a local copy of the risk
+list that the ``partners`` process follows as a carrier would, through the gateway:
+
+    ANTIFRAUD_PARTNERS_RISK_LIST_ADDR      -   the gateway (or the risk service); unset: no copy
+    ANTIFRAUD_PARTNERS_RISK_LIST_KEY       -   a carrier API key (afk_...)
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+import grpc
+
+from services.api.antifraud.risk.v1 import risk_pb2_grpc
+from services.clients.risk_copy import RiskCopy, RiskListFollower
 from services.common.config import ServerSettings, SettingError, env, env_key
+from services.common.indicators import IndicatorKind
 from services.common.server import Component
 from services.partners.domain.bank import Bank
 from services.partners.domain.behavior import Behavior
@@ -109,15 +120,41 @@ def build_simulator(
     )
 
 
+def risk_list_from_env() -> Callable[[RiskCopy], RiskListFollower] | None:
+    """How the carriers follow the risk list for screening: through the gateway
+    (``ANTIFRAUD_PARTNERS_RISK_LIST_ADDR``) with a carrier API key
+    (``ANTIFRAUD_PARTNERS_RISK_LIST_KEY``), as a real carrier would; None when not set."""
+    addr, key = env("PARTNERS_RISK_LIST_ADDR").strip(), env("PARTNERS_RISK_LIST_KEY").strip()
+    if not addr:
+        return None
+    if not key:
+        raise SettingError("ANTIFRAUD_PARTNERS_RISK_LIST_KEY", "", "a carrier API key")
+
+    def follow(copy: RiskCopy) -> RiskListFollower:
+        channel = grpc.aio.insecure_channel(addr)
+        return RiskListFollower(
+            risk_pb2_grpc.RiskServiceStub(channel),
+            copy,
+            kinds=(IndicatorKind.PHONE_NUMBER, IndicatorKind.SMS_SENDER),
+            metadata=[("authorization", f"Bearer {key}")],
+            channel=channel,
+        )
+
+    return follow
+
+
 def build_partners(
     *,
     settings_for: Callable[[str], ServerSettings] = ServerSettings.from_env,
     behavior: Behavior | None = None,
+    follow_risk_list: Callable[[RiskCopy], RiskListFollower] | None = None,
 ) -> PartnersComponent:
-    """Every simulator in one component; tests pass ``settings_for`` to choose ports."""
+    """Every simulator in one component; tests pass ``settings_for`` to choose ports, and
+    ``follow_risk_list`` for the carriers' copy of the risk list (else from the environment)."""
     sequence = new_sequence()  # one order of received calls across the whole set
     simulators = [build_simulator(n, behavior=behavior, sequence=sequence) for n in SIMULATORS]
-    return PartnersComponent(simulators, settings_for)
+    follow = follow_risk_list if follow_risk_list is not None else risk_list_from_env()
+    return PartnersComponent(simulators, settings_for, follow_risk_list=follow)
 
 
 def build(name: str) -> Component:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from services.api.antifraud.partner.v1 import simulator_pb2_grpc
+from services.clients.risk_copy import RiskCopy, RiskListFollower
 from services.common.auth import CallerPolicy
 from services.common.config import ServerSettings
 from services.common.logs import get_logger
@@ -38,15 +39,21 @@ class PartnersComponent:
         self,
         simulators: Sequence[Simulator],
         settings_for: Callable[[str], ServerSettings],
+        *,
+        follow_risk_list: Callable[[RiskCopy], RiskListFollower] | None = None,
     ) -> None:
         self.simulators = {sim.name: sim for sim in simulators}
         self._settings_for = settings_for
         self._running: list[RunningServer] = []
+        #: The carriers' local copy of the risk list (screening), followed when configured.
+        self.risk_copy = RiskCopy()
+        self._follow = follow_risk_list
+        self._follower: RiskListFollower | None = None
         self._bindings = [
             Binding(
                 CONTROL_SERVICE,
                 simulator_pb2_grpc.add_SimulatorControlServiceServicer_to_server,
-                ControlServicer(self.simulators, fleet=True),
+                ControlServicer(self.simulators, fleet=True, risk_copy=self.risk_copy),
             )
         ]
 
@@ -71,9 +78,15 @@ class PartnersComponent:
         except BaseException:
             await self.stop()
             raise
+        if self._follow is not None:
+            self._follower = self._follow(self.risk_copy)
+            self._follower.start()
         log.info("simulators serving", simulators=list(self.simulators))
 
     async def stop(self) -> None:
+        if self._follower is not None:
+            await self._follower.stop()
+            self._follower = None
         running, self._running = self._running, []
         for server in reversed(running):
             await server.stop(self._settings_for(server.component.name).grace_seconds)

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.common import keys
 from services.common.auth import CallerPolicy
 from services.common.config import env_float
 from services.common.db import Database
@@ -33,6 +34,12 @@ VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
 log = get_logger("risk")
 
 
+def _private_lookup_key() -> bytes:
+    """The master key of private look-ups: the risk key ring's index key, the same on every
+    replica (``ANTIFRAUD_RISK_INDEX_KEY``, or the keys dir)."""
+    return keys.load_service("risk").index_key
+
+
 class RiskComponent:
     name = "risk"
 
@@ -48,7 +55,12 @@ class RiskComponent:
         self.lookup = Lookup(db, poll_seconds=poll_seconds)
         self.sweep_seconds = sweep_seconds
         kept = retention or RetentionSettings()
-        self.servicer = RiskServicer(self.lookup, self.unit_of_work, feed_retention=kept.risk_feed)
+        self.servicer = RiskServicer(
+            self.lookup,
+            self.unit_of_work,
+            feed_retention=kept.risk_feed,
+            private_key=_private_lookup_key,
+        )
         self.retention = Retention.of(
             db,
             [

@@ -21,6 +21,7 @@ from services.api.antifraud.partner.v1 import (
     simulator_pb2_grpc,
 )
 from services.api.antifraud.partner.v1 import simulator_pb2 as pb
+from services.clients.risk_copy import RiskCopy
 from services.common import pagination
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
@@ -35,6 +36,7 @@ from services.partners.domain.registry import Registry
 from services.partners.domain.routing import bank_for_account, carrier_of_e164, partner_for_account
 from services.partners.entrypoints import fields
 from services.partners.entrypoints.fields import Context
+from services.risk.domain.model import categories_of
 
 if TYPE_CHECKING:
     from services.partners.simulator import Simulator
@@ -90,9 +92,40 @@ def _received_message(call: ReceivedCall) -> pb.ReceivedCall:
 
 
 class ControlServicer(simulator_pb2_grpc.SimulatorControlServiceServicer):
-    def __init__(self, simulators: Mapping[str, Simulator], *, fleet: bool) -> None:
+    def __init__(
+        self,
+        simulators: Mapping[str, Simulator],
+        *,
+        fleet: bool,
+        risk_copy: RiskCopy | None = None,
+    ) -> None:
         self.simulators = dict(sorted(simulators.items()))
         self.fleet = fleet
+        #: The carriers' local copy of the risk list, when the process follows one.
+        self.risk_copy = risk_copy
+
+    async def ScreenCall(
+        self, request: pb.ScreenCallRequest, context: Context
+    ) -> pb.ScreenCallResponse:
+        with collecting() as v:
+            if not request.simulator.strip():
+                v.add("simulator", "is required")
+            caller = text(v, "caller_number", request.caller_number, max_len=64, required=True)
+        self._of_kind(request.simulator, Carrier, "carrier")
+        copy = self.risk_copy
+        if copy is None or not copy.version:
+            raise FailedPrecondition("no local copy of the risk list is loaded")
+        try:
+            verdict = copy.check(IndicatorKind.PHONE_NUMBER, caller)
+        except InvalidIndicator as exc:
+            raise InvalidArgument.field("caller_number", str(exc)) from None
+        return pb.ScreenCallResponse(
+            level=int(verdict.level),  # type: ignore[arg-type]
+            categories=[int(c) for c in categories_of(verdict.categories)],  # type: ignore[misc]
+            verified=verdict.verified,
+            verified_label=verdict.label if verdict.verified else "",
+            list_version=copy.version,
+        )
 
     # -- choosing simulators -------------------------------------------------------------------
 

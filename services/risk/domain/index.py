@@ -114,7 +114,8 @@ _EXACT = frozenset(
 )
 
 
-def _candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
+def candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
+    """Every listed form (kind, value) that would match the indicator."""
     kind = indicator.kind
     if kind is IndicatorKind.PHONE_NUMBER:
         # The hot path of call screening: a number, and the same number as an SMS sender.
@@ -238,6 +239,18 @@ class RiskIndex:
                 skipped.append((row[0] if row else None, str(exc) or type(exc).__name__))
         return skipped
 
+    def packed(self, kind: IndicatorKind, value: str) -> bytes | None:
+        """The entry as stored (level, flags, categories, ...), or None when not listed."""
+        return self._entries[kind].get(value)
+
+    def label(self, kind: IndicatorKind, value: str) -> str:
+        return self._labels.get((kind, value), "")
+
+    def items(self, kind: IndicatorKind) -> list[tuple[str, bytes]]:
+        """Every listed value of a kind with its entry as stored, copied: safe to iterate
+        while the index changes."""
+        return list(self._entries[kind].items())
+
     def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
         packed = self._entries[kind].get(value)
         return None if packed is None else _unpack(packed, self._labels.get((kind, value), ""))
@@ -246,7 +259,7 @@ class RiskIndex:
         """The hit that decides the verdict, or None when nothing listed matches."""
         entries, staged = self._entries, self._stages
         best: Hit | None = None
-        for kind, value in _candidates(indicator):
+        for kind, value in candidates(indicator):
             packed = entries[kind].get(value)
             if packed is None:
                 continue

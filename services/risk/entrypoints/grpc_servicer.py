@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,16 +12,31 @@ import grpc
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common import context as ctx
 from services.common import pagination, principals, validation
-from services.common.errors import CURSOR_EXPIRED, InvalidArgument, OutOfRange
+from services.common.errors import (
+    CURSOR_EXPIRED,
+    FailedPrecondition,
+    InvalidArgument,
+    OutOfRange,
+    PermissionDenied,
+)
 from services.common.idempotency import run_once
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
 from services.common.validation import Violations, collecting
 from services.risk.adapters import tables
 from services.risk.adapters.repository import RiskRepository
 from services.risk.domain import provenance
-from services.risk.domain.model import Change, FraudCategory, RiskLevel, SourceType
+from services.risk.domain.copies import ListEntry
+from services.risk.domain.model import (
+    Change,
+    FraudCategory,
+    RiskLevel,
+    SourceType,
+    categories_of,
+)
+from services.risk.domain.private import POINT_BYTES, PREFIX_BYTES
 from services.risk.entrypoints import convert
-from services.risk.service_layer import handlers
+from services.risk.entrypoints.policy import LIST_KINDS
+from services.risk.service_layer import copies, handlers
 from services.risk.service_layer.lookup import Lookup
 from services.risk.service_layer.unit_of_work import RiskUnitOfWork
 
@@ -29,6 +45,12 @@ _KINDS = {int(kind): kind for kind in IndicatorKind if kind}
 IMPORT_CHUNK = 500
 MAX_IMPORT_ERRORS = 100
 WATCH_BATCH = 500
+#: Entries per chunk of DownloadRiskList (about 0.6 MB).
+DOWNLOAD_CHUNK = 20_000
+#: Forms of one value a private look-up may ask for (an IPv6 URL host tries 113 networks).
+MAX_PRIVATE_QUERIES = 160
+#: What a diff answer tells the partner to wait before asking again.
+DIFF_RETRY_SECONDS = 5
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -48,12 +70,16 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         uow_factory: Callable[[], RiskUnitOfWork],
         *,
         feed_retention: timedelta | None = None,
+        private_key: Callable[[], bytes] | None = None,
     ) -> None:
         self.lookup = lookup
         self.uow = uow_factory
         self.db = lookup.db
         #: How long the change feed is kept (said in the answer to an expired cursor).
         self.feed_retention = feed_retention
+        #: The master key of private look-ups (every replica's the same), read when first used.
+        self._private_key = private_key
+        self._private: copies.PrivateSearch | None = None
 
     # Look-ups: from memory only.
 
@@ -398,6 +424,151 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         # of these kinds up to ``upto``.
         full = len(read.changes) + len(read.skipped) >= WATCH_BATCH
         return read.changes, read.last_id if full else upto
+
+    # Local copies and private look-ups.
+
+    async def DownloadRiskList(
+        self, request: risk_pb2.DownloadRiskListRequest, context: Context
+    ) -> AsyncIterator[risk_pb2.DownloadRiskListResponse]:
+        kinds = _list_kinds(request.kinds)
+        found = await copies.snapshot(self.lookup, kinds)
+        entries = found.entries
+        first = risk_pb2.DownloadRiskListResponse(
+            version_token=convert.cursor_text(self.lookup.feed_id, found.version),
+            checksum=found.checksum,
+            entry_count=len(entries),
+            kinds=sorted(int(k) for k in kinds),  # type: ignore[misc]
+        )
+        for start in range(0, max(len(entries), 1), DOWNLOAD_CHUNK):
+            chunk = first if start == 0 else risk_pb2.DownloadRiskListResponse()
+            chunk.entries.extend(_entries_pb(entries[start : start + DOWNLOAD_CHUNK]))
+            yield chunk
+
+    async def ComputeRiskListDiff(
+        self, request: risk_pb2.ComputeRiskListDiffRequest, context: Context
+    ) -> risk_pb2.ComputeRiskListDiffResponse:
+        kinds = _list_kinds(request.kinds)
+        feed_id = self.lookup.feed_id
+        given_feed, dash, number = request.version_token.rpartition("-")
+        if not dash or not number.isdigit() or not number.isascii() or len(number) > 19:
+            raise InvalidArgument.field("version_token", "is not a version of the risk list")
+        reset = risk_pb2.ComputeRiskListDiffResponse(
+            response_type=risk_pb2.DIFF_RESPONSE_TYPE_RESET, retry_after_seconds=0
+        )
+        if given_feed != feed_id:  # another database's list: nothing here applies to it
+            return reset
+        found = await copies.diff(self.lookup, int(number), kinds)
+        if found is None:
+            return reset
+        response = risk_pb2.ComputeRiskListDiffResponse(
+            response_type=risk_pb2.DIFF_RESPONSE_TYPE_DIFF,
+            new_version_token=convert.cursor_text(feed_id, found.version),
+            checksum=found.checksum,
+            retry_after_seconds=DIFF_RETRY_SECONDS,
+        )
+        response.additions.extend(_entries_pb(found.additions))
+        add = response.removals.add
+        for kind, value in found.removals:
+            add(kind=int(kind), value=value)  # type: ignore[arg-type]
+        return response
+
+    async def SearchHashPrefixes(
+        self, request: risk_pb2.SearchHashPrefixesRequest, context: Context
+    ) -> risk_pb2.SearchHashPrefixesResponse:
+        count = len(request.queries)
+        if not 1 <= count <= MAX_PRIVATE_QUERIES:
+            raise InvalidArgument.field(
+                "queries", f"must hold 1 to {MAX_PRIVATE_QUERIES} queries, got {count}"
+            )
+        queries: list[copies.PrefixQuery] = []
+        with collecting() as v:
+            for i, query in enumerate(request.queries):
+                kind = validation.enum_value(v, f"queries[{i}].kind", query.kind, IndicatorKind)
+                if len(query.prefix) != PREFIX_BYTES:
+                    v.add(f"queries[{i}].prefix", f"must be {PREFIX_BYTES} bytes")
+                if len(query.blinded) != POINT_BYTES:
+                    v.add(f"queries[{i}].blinded", f"must be {POINT_BYTES} bytes")
+                if kind is not None:
+                    queries.append(copies.PrefixQuery(kind, query.prefix, query.blinded))
+        try:
+            answers = await self._private_search().answer(queries)
+        except copies.InvalidQuery as exc:
+            raise InvalidArgument.field(
+                f"queries[{exc.index}].blinded", "is not a valid point"
+            ) from None
+        response = risk_pb2.SearchHashPrefixesResponse()
+        for answer in answers:
+            out = response.answers.add(evaluated=answer.evaluated)
+            add = out.entries.add
+            for tag, entry in answer.entries:
+                if entry is None:
+                    add(tag=tag, level=RiskLevel.LOW)  # type: ignore[arg-type]
+                else:
+                    add(
+                        tag=tag,
+                        level=entry.level,  # type: ignore[arg-type]
+                        categories=_categories(entry.categories),
+                        verified=entry.verified,
+                        label=entry.label,
+                    )
+        return response
+
+    def _private_search(self) -> copies.PrivateSearch:
+        if self._private is None:
+            if self._private_key is None:
+                raise FailedPrecondition("private look-ups are not configured on this server")
+            self._private = copies.PrivateSearch(self.lookup, self._private_key())
+        return self._private
+
+
+def _list_kinds(raw: Sequence[int]) -> frozenset[IndicatorKind]:
+    """The kinds asked for, each one the caller's role may hold; all of those when none."""
+    allowed = LIST_KINDS.get(principals.current().role, frozenset())
+    with collecting() as v:
+        asked = frozenset(
+            kind
+            for i, number in enumerate(raw)
+            if (kind := validation.enum_value(v, f"kinds[{i}]", number, IndicatorKind)) is not None
+        )
+    if not asked:
+        if not allowed:
+            raise PermissionDenied("this caller may hold no kind of the risk list")
+        return allowed
+    refused = sorted(asked - allowed)
+    if refused:
+        raise PermissionDenied(
+            f"this caller may not hold {', '.join(k.name for k in refused)} entries of the list"
+        )
+    return asked
+
+
+@functools.lru_cache(maxsize=4096)
+def _categories(mask: int) -> tuple[int, ...]:
+    """The category numbers of a mask (few distinct masks: computed once each)."""
+    return tuple(int(c) for c in categories_of(mask))
+
+
+def _entries_pb(entries: Sequence[ListEntry]) -> list[risk_pb2.RiskListEntry]:
+    """Entries as messages; fields at their default are left out (a million of them are
+    built for a snapshot: the fewer arguments, the faster)."""
+    make = risk_pb2.RiskListEntry
+    out: list[risk_pb2.RiskListEntry] = []
+    add = out.append
+    for kind, value, level, categories, verified, label in entries:
+        if verified:
+            add(
+                make(
+                    kind=kind,  # type: ignore[arg-type]
+                    value=value,
+                    level=level,  # type: ignore[arg-type]
+                    category_mask=categories,
+                    verified=True,
+                    label=label,
+                )
+            )
+        else:
+            add(make(kind=kind, value=value, level=level, category_mask=categories))  # type: ignore[arg-type]
+    return out
 
 
 def cursor_expired(cursor: int, oldest: int, retention: timedelta | None) -> OutOfRange:

@@ -6,6 +6,7 @@ Roles are callers the gateway vouches for; services are the suite's own, by name
 from __future__ import annotations
 
 from services.common.auth import Callers, roles, services, table
+from services.common.indicators import IndicatorKind
 from services.common.principals import Role
 
 _CHECKERS = roles(Role.CITIZEN, Role.CARRIER, Role.BANK, Role.ANALYST)
@@ -29,5 +30,24 @@ POLICY: dict[str, Callers] = table(
         "ImportIndicators": _ANALYST,
         # Warning dispatch follows the feed for the 12381 fan-out.
         "WatchIndicatorChanges": _PARTNERS_OR_ANALYST | services("warning"),
+        # Local copies: a partner downloads and follows the kinds LIST_KINDS gives its role.
+        "DownloadRiskList": _PARTNERS_OR_ANALYST,
+        "ComputeRiskListDiff": _PARTNERS_OR_ANALYST,
+        # Private look-ups: the app checks without telling which value.
+        "SearchHashPrefixes": _CHECKERS,
     },
 )
+
+_EVERY_KIND = frozenset(kind for kind in IndicatorKind if kind)
+_K = IndicatorKind
+#: Which kinds of the list each role may hold in a local copy (DownloadRiskList,
+#: ComputeRiskListDiff); a role not named holds none. Carriers screen calls, SMS and the
+#: links in them; banks screen payees, the sites and the apps payments come from.
+LIST_KINDS: dict[Role, frozenset[IndicatorKind]] = {
+    Role.CARRIER: frozenset({_K.PHONE_NUMBER, _K.SMS_SENDER, _K.URL, _K.DOMAIN, _K.IP_ADDRESS}),
+    Role.BANK: frozenset(
+        {_K.BANK_ACCOUNT, _K.PAYMENT_ACCOUNT, _K.URL, _K.DOMAIN, _K.IP_ADDRESS, _K.APP}
+    ),
+    Role.ANALYST: _EVERY_KIND,
+    Role.ADMIN: _EVERY_KIND,
+}

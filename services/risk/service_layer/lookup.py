@@ -27,6 +27,7 @@ from services.common.db import Database
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.logs import get_logger
 from services.risk.adapters.repository import RiskRepository, stream_listed_rows
+from services.risk.domain.copies import SharedList, entry_in, entry_of_packed
 from services.risk.domain.index import Hit, Lookalike, RiskIndex
 from services.risk.domain.model import Change
 
@@ -36,6 +37,8 @@ log = get_logger("risk.lookup")
 FEED_BATCH = 5000
 #: Changes kept in memory for watchers (about 1 KB each).
 RECENT_CHANGES = 20_000
+#: Entries hashed between two yields to the event loop while the shared list is first built.
+_BUILD_STEP = 20_000
 
 
 class Lookup:
@@ -58,6 +61,24 @@ class Lookup:
         self._advanced = asyncio.Condition()
         self._refreshing = asyncio.Lock()  # changes must be applied in feed order
         self._task: asyncio.Task[None] | None = None
+        #: Checksums and private look-up buckets; built when first asked for, then kept.
+        self._shared: SharedList | None = None
+
+    async def shared(self) -> SharedList:
+        """The checksums and buckets of the list at ``cursor``, built on first use (a few
+        seconds for a million entries, yielding to look-ups as it goes), kept current after."""
+        if self._shared is None:
+            async with self._refreshing:  # no change is applied while it is built
+                if self._shared is None:
+                    shared, label = SharedList(), self.index.label
+                    for kind in IndicatorKind:
+                        items = self.index.items(kind)
+                        for start in range(0, len(items), _BUILD_STEP):
+                            for value, packed in items[start : start + _BUILD_STEP]:
+                                shared.add(entry_of_packed(kind, value, packed, label(kind, value)))
+                            await asyncio.sleep(0)
+                    self._shared = shared
+        return self._shared
 
     def check(self, indicator: Indicator) -> Hit | None:
         return self.index.lookup(indicator, int(time.time()))
@@ -113,8 +134,14 @@ class Lookup:
         while True:
             async with self.db.read() as conn:
                 read = await RiskRepository(conn).changes_after(self.cursor, FEED_BATCH)
+            index, shared = self.index, self._shared
             for change in read.changes:
-                self.index.put(change.kind, change.value, change.snapshot)
+                if shared is None:
+                    index.put(change.kind, change.value, change.snapshot)
+                    continue
+                old = entry_in(index, change.kind, change.value)
+                index.put(change.kind, change.value, change.snapshot)
+                shared.track(old, entry_in(index, change.kind, change.value))
             self.unloadable += len(read.skipped)
             self._remember(read.changes)
             self.cursor = read.last_id
