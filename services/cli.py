@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(route_native=True)
     ready = False
 
-    def on_ready(_: RunningServer) -> None:
+    def on_ready(_: RunningServer | None) -> None:
         nonlocal ready
         ready = True
         lifecycle.notify_ready()
@@ -39,6 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
         addresses = [args.addr] if args.addr else registry.listen_addresses(args.name)
         for addr in addresses:
             lifecycle.check_can_listen(addr)
+        if not registry.REGISTRY[args.name].grpc:
+            await registry.serve_web(args.name, args.addr, lambda: on_ready(None))
+            return
         # Built inside the loop: channels a component opens belong to the loop that serves it.
         component = lifecycle.build_checked(lambda: registry.build(args.name))
         await serve(component, ServerSettings.from_env(args.name, args.addr), on_ready)
@@ -72,6 +75,8 @@ def _migrate(args: argparse.Namespace) -> int:
         nonlocal current
         for name in args.names or registry.UP_ORDER:
             current = name
+            if not registry.REGISTRY[name].grpc:
+                continue  # no database
             component = lifecycle.build_checked(partial(registry.build, name))
             migrate = getattr(component, "migrate", None)
             if migrate is None:

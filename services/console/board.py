@@ -1,0 +1,71 @@
+"""The cases board: each case in a column by where its stop-payment orders stand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from services.api.antifraud.common.v1 import common_pb2 as c
+from services.api.antifraud.report.v1 import report_pb2 as rp
+from services.api.antifraud.warning.v1 import warning_pb2 as wn
+
+#: Columns of the board, in order.
+COLUMNS = ("attention", "pending", "held", "none")
+_TROUBLE = {rp.STOP_PAYMENT_STATUS_REJECTED, rp.STOP_PAYMENT_STATUS_FAILED}
+
+
+def yuan(money: c.Money) -> Decimal:
+    return Decimal(money.units) + Decimal(money.nanos) / Decimal(1_000_000_000)
+
+
+@dataclass
+class CaseCard:
+    case: rp.Case
+    #: Bank orders of the case by their resource name.
+    orders: dict[str, wn.BankOrder] = field(default_factory=dict)
+
+    @property
+    def column(self) -> str:
+        statuses = {p.stop_payment_status for p in self.case.payees}
+        if not statuses:
+            return "none"
+        if statuses & _TROUBLE:
+            return "attention"
+        if statuses == {rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED}:
+            return "held"
+        return "pending"
+
+    def order_of(self, payee: rp.Payee) -> wn.BankOrder | None:
+        return self.orders.get(payee.bank_order)
+
+    def held(self, payee: rp.Payee) -> Decimal:
+        """What the bank holds on this payee: the order's amount once acknowledged."""
+        order = self.order_of(payee)
+        if order is not None and order.state == wn.BANK_ORDER_STATE_ACKNOWLEDGED:
+            return yuan(order.amount)
+        if payee.stop_payment_status == rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED:
+            return yuan(payee.amount) if payee.HasField("amount") else yuan(self.case.amount_lost)
+        return Decimal(0)
+
+    @property
+    def held_total(self) -> Decimal:
+        return sum((self.held(p) for p in self.case.payees), Decimal(0))
+
+
+def case_id(name: str) -> str:
+    return name.removeprefix("cases/")
+
+
+def build_board(
+    cases: Iterable[rp.Case], orders: Iterable[wn.BankOrder]
+) -> dict[str, list[CaseCard]]:
+    by_name = {o.name: o for o in orders}
+    board: dict[str, list[CaseCard]] = {column: [] for column in COLUMNS}
+    for case in cases:
+        card = CaseCard(
+            case,
+            {p.bank_order: by_name[p.bank_order] for p in case.payees if p.bank_order in by_name},
+        )
+        board[card.column].append(card)
+    return board
