@@ -19,7 +19,7 @@ from functools import partial
 from services import registry, token_command
 from services.common import config, lifecycle, logs
 from services.common.config import ServerSettings, SettingError
-from services.common.health_client import is_serving
+from services.common.health_client import http_ok, is_serving
 from services.common.server import RunningServer, serve
 from services.supervisor import Child, Supervisor, child_argv
 
@@ -130,6 +130,8 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _health(args: argparse.Namespace) -> int:
+    if args.http:
+        return 0 if http_ok(args.address, timeout=args.timeout) else 1
     return 0 if asyncio.run(is_serving(args.address, timeout=args.timeout)) else 1
 
 
@@ -177,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     probe = sub.add_parser("health", help="exit 0 when the server at ADDRESS is SERVING")
     probe.add_argument("address")
     probe.add_argument("--timeout", type=float, default=2.0)
+    probe.add_argument(
+        "--http", action="store_true", help="a web process (the console): GET /healthz instead"
+    )
     keys = sub.add_parser("keys", help="gateway API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (shown once)")

@@ -5,20 +5,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from services.common.health_client import http_ok
 from tests import harness
-
-
-def _up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=1) as answer:  # noqa: S310 - our own
-            return bool(answer.status == 200)
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -55,7 +47,7 @@ def console_process(
 async def wait_up(url: str, timeout: float = 30) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not await asyncio.to_thread(_up, url):
+    while not await asyncio.to_thread(http_ok, url.removeprefix("http://")):
         if loop.time() > deadline:
             raise AssertionError(f"the console at {url} did not answer")
         await asyncio.sleep(0.2)
