@@ -38,7 +38,7 @@ from tests.e2e.deployment import (
 )
 
 pytest.importorskip("playwright")
-from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
+from playwright.async_api import Browser, Page, async_playwright
 
 pytestmark = pytest.mark.slow
 Metadata = tuple[tuple[str, str], ...]
@@ -349,10 +349,13 @@ async def test_the_session_cookie_and_headers_are_strict(stage: Stage) -> None:
     await page.wait_for_url(re.compile(r"/review$"))
     cookies = {c["name"]: c for c in await page.context.cookies()}
     session = cookies["console_session"]
-    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
+    assert session["httpOnly"]
+    assert session["secure"]
+    assert session["sameSite"] == "Strict"
     answer = await page.request.get(stage.url + "/review")
     csp = answer.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
     assert answer.headers["cache-control"] == "no-store"
     await page.click("#signout")
     await page.wait_for_url(re.compile(r"/signin"))
