@@ -147,6 +147,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "figures.fanout": ("接触人预警进度", "Fan-out progress"),
     "figures.no_data": ("暂无数据。", "No data yet."),
+    "figures.warning_states": ("预警状态", "Warnings by state"),
     "figures.count": ("数量", "Count"),
     "figures.partial": ("部分服务未响应，数字不完整：", "Some services did not answer: "),
     "figures.table": ("数据表", "Data table"),

@@ -10,6 +10,7 @@ not see. Screenshots of every page go to ``<basetemp>/console-screenshots``.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -36,6 +37,7 @@ from tests.e2e.deployment import (
     eventually,
     new_phone,
 )
+from tests.factories import card
 
 pytest.importorskip("playwright")
 from playwright.async_api import Browser, Page, async_playwright
@@ -59,6 +61,7 @@ class Stage:
     reporters: list[Citizen]
     callee: Citizen
     fraudster: str
+    case: str
     #: HTML of every page an analyst saw, to look for numbers they may not see.
     pages: list[str]
 
@@ -73,22 +76,55 @@ def _stamp(when: datetime) -> Timestamp:
     return stamp
 
 
-async def _report(suite: Deployment, reporter: Citizen, number: str) -> None:
+async def _report(
+    suite: Deployment,
+    reporter: Citizen,
+    number: str,
+    *,
+    kind: int = rp.REPORT_KIND_FRAUD_CALL,
+    indicator_kind: int = c.INDICATOR_KIND_PHONE_NUMBER,
+    category: int = c.FRAUD_CATEGORY_FAKE_CUSTOMER_SERVICE,
+) -> None:
     await suite.report.SubmitReport(
         rp.SubmitReportRequest(
             request_id=str(uuid.uuid4()),
             report=rp.Report(
-                kind=rp.REPORT_KIND_FRAUD_CALL,
-                indicators=[c.Indicator(kind=c.INDICATOR_KIND_PHONE_NUMBER, value=number)],
+                kind=kind,  # type: ignore[arg-type]
+                indicators=[c.Indicator(kind=indicator_kind, value=number)],  # type: ignore[arg-type]
                 # The reporter's own ID number and phone typed into the text: stored masked.
                 description=(
                     f"冒充客服，让我报身份证号{reporter.id_number}，回拨{reporter.phone[3:]}"
                 ),
-                category=c.FRAUD_CATEGORY_FAKE_CUSTOMER_SERVICE,
+                category=category,  # type: ignore[arg-type]
             ),
         ),
         metadata=reporter.metadata,
     )
+
+
+async def _file_case(suite: Deployment, victim: Citizen) -> str:
+    """A victim's case with one payee card: a stop-payment order goes to its bank."""
+    incident = datetime.now(UTC) - timedelta(minutes=30)
+    filed = await suite.report.FileCase(
+        rp.FileCaseRequest(
+            request_id=str(uuid.uuid4()),
+            case=rp.Case(
+                description="对方冒充公安说我涉嫌洗钱，让我把钱转到安全账户",
+                category=c.FRAUD_CATEGORY_IMPERSONATING_OFFICIALS,
+                amount_lost=c.Money(currency_code="CNY", units=50_000),
+                incident_time=_stamp(incident),
+                payees=[
+                    rp.Payee(
+                        account=c.Indicator(
+                            kind=c.INDICATOR_KIND_BANK_ACCOUNT, value=card(random.Random())
+                        )
+                    )
+                ],
+            ),
+        ),
+        metadata=victim.metadata,
+    )
+    return str(filed.case.name)
 
 
 async def _level(suite: Deployment, who: Metadata, number: str) -> int:
@@ -127,11 +163,24 @@ async def stage(
             fraudster = new_phone()
             for reporter in reporters:
                 await _report(suite, reporter, fraudster)
+            # Other values in the queue, as an analyst's morning finds it.
+            await _report(
+                suite, reporters[0], "http://loan-fast.example/apply",
+                kind=rp.REPORT_KIND_URL, indicator_kind=c.INDICATOR_KIND_URL,
+                category=c.FRAUD_CATEGORY_ONLINE_LOAN,
+            )  # fmt: skip
+            for reporter in reporters[1:]:
+                await _report(
+                    suite, reporter, "stock-tips.example",
+                    kind=rp.REPORT_KIND_URL, indicator_kind=c.INDICATOR_KIND_DOMAIN,
+                    category=c.FRAUD_CATEGORY_STOCK_TIPS,
+                )  # fmt: skip
 
             async def corroborated() -> bool:
                 return await _level(suite, analyst, fraudster) == c.RISK_LEVEL_MEDIUM
 
             await eventually(corroborated)
+            case = await _file_case(suite, reporters[0])
             # The carrier saw the fraudster call the callee: a contact to warn on HIGH.
             contact = wn.ContactEvent(
                 caller=fraudster,
@@ -149,7 +198,7 @@ async def stage(
                 try:
                     yield Stage(
                         suite, url, idle_url, browser, shots, log, analyst, officer, citizen,
-                        carrier, reporters, callee, fraudster, [],
+                        carrier, reporters, callee, fraudster, case, [],
                     )  # fmt: skip
                 finally:
                     await browser.close()
@@ -216,8 +265,16 @@ async def test_analyst_confirms_an_indicator_and_sees_its_verdict_and_warnings(
     assert int(await page.locator("#warning-count").inner_text()) == len(listed.warnings)
     assert await _level(stage.suite, stage.analyst, stage.fraudster) == c.RISK_LEVEL_HIGH
 
+    # The case's order reaches the bank, which holds the money: the board shows it held.
     await page.click("#nav-cases")
-    await page.wait_for_selector(".board")
+    held = page.locator(f"#column-held article.case[data-case='{stage.case}']")
+
+    async def acknowledged() -> bool:
+        await page.reload()
+        return await held.count() == 1
+
+    await eventually(acknowledged, timeout=30)
+    assert await held.locator(".held-total").inner_text() == "¥50000.00"
     stage.pages.append(await page.content())
     await _shot(stage, page, "cases")
     await page.context.close()
@@ -247,8 +304,8 @@ async def test_officer_claims_and_completes_a_call_task(stage: Stage) -> None:
     await row.locator("select[name=outcome]").select_option("dissuaded")
     await row.locator("input[name=notes]").fill("已电话劝阻，未转账")
     await row.locator("form.complete button").click()
-    await page.wait_for_selector("#done")
-    assert await page.locator(f"tr.task[data-task='{task.name}']").count() == 0
+    await row.wait_for(state="detached")  # done: off the open and claimed queues
+    assert "已记录结果" in await page.locator("#done").inner_text()
     done = await stage.suite.warning.GetTask(
         wn.GetTaskRequest(name=task.name), metadata=stage.officer
     )
@@ -282,6 +339,14 @@ async def test_figures_plot_the_apis_numbers(stage: Stage) -> None:
     shown = sorted([int(await m.get_attribute("data-value") or 0) for m in await marks.all()])
     assert shown == sorted(int(d.count) for d in dashboard.warnings.deliveries)
     assert shown, "the confirmation's warnings are delivered somewhere"
+
+    # From the case to the bank's acknowledgement: one duration per acknowledged order.
+    orders = await stage.suite.warning.ListBankOrders(
+        wn.ListBankOrdersRequest(state=wn.BANK_ORDER_STATE_ACKNOWLEDGED), metadata=stage.analyst
+    )
+    timed = page.locator("#case-to-ack rect.mark")
+    drawn_orders = [int(await m.get_attribute("data-value") or 0) for m in await timed.all()]
+    assert sum(drawn_orders) == len(orders.bank_orders) >= 1
 
     # Dissuasion outcomes: the officer's dissuaded call is drawn.
     completed = await stage.suite.warning.ListTasks(

@@ -122,7 +122,7 @@ def test_the_board_puts_each_case_where_its_orders_stand_and_sums_what_is_held()
             name=name,
             amount_lost=c.Money(currency_code="CNY", units=1000),
             payees=[
-                rp.Payee(bank_order=f"bankOrders/{name}-{i}", stop_payment_status=s)
+                rp.Payee(bank_order=f"bankOrders/{name}-{i}", stop_payment_status=s)  # type: ignore[arg-type]
                 for i, s in enumerate(statuses)
             ],
         )
