@@ -13,6 +13,13 @@ from services.api.antifraud.warning.v1 import warning_pb2 as wn
 #: Columns of the board, in order.
 COLUMNS = ("attention", "pending", "held", "none")
 _TROUBLE = {rp.STOP_PAYMENT_STATUS_REJECTED, rp.STOP_PAYMENT_STATUS_FAILED}
+_ORDER_STATUS = {
+    wn.BANK_ORDER_STATE_QUEUED: rp.STOP_PAYMENT_STATUS_QUEUED,
+    wn.BANK_ORDER_STATE_SENT: rp.STOP_PAYMENT_STATUS_SENT,
+    wn.BANK_ORDER_STATE_ACKNOWLEDGED: rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED,
+    wn.BANK_ORDER_STATE_REJECTED: rp.STOP_PAYMENT_STATUS_REJECTED,
+    wn.BANK_ORDER_STATE_FAILED: rp.STOP_PAYMENT_STATUS_FAILED,
+}
 
 
 def yuan(money: c.Money) -> Decimal:
@@ -25,9 +32,17 @@ class CaseCard:
     #: Bank orders of the case by their resource name.
     orders: dict[str, wn.BankOrder] = field(default_factory=dict)
 
+    def status(self, payee: rp.Payee) -> int:
+        """Where the payee's order stands: the warning service's order when it was read (the
+        case's copy is the last status the report service heard of)."""
+        order = self.order_of(payee)
+        if order is not None and order.state in _ORDER_STATUS:
+            return _ORDER_STATUS[order.state]
+        return int(payee.stop_payment_status)
+
     @property
     def column(self) -> str:
-        statuses = {p.stop_payment_status for p in self.case.payees}
+        statuses = {self.status(p) for p in self.case.payees}
         if not statuses:
             return "none"
         if statuses & _TROUBLE:
@@ -44,7 +59,7 @@ class CaseCard:
         order = self.order_of(payee)
         if order is not None and order.state == wn.BANK_ORDER_STATE_ACKNOWLEDGED:
             return yuan(order.amount)
-        if payee.stop_payment_status == rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED:
+        if self.status(payee) == rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED:
             return yuan(payee.amount) if payee.HasField("amount") else yuan(self.case.amount_lost)
         return Decimal(0)
 

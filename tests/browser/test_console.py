@@ -273,7 +273,7 @@ async def test_analyst_confirms_an_indicator_and_sees_its_verdict_and_warnings(
         await page.reload()
         return await held.count() == 1
 
-    await eventually(acknowledged, timeout=30)
+    await eventually(acknowledged, timeout=60)
     assert await held.locator(".held-total").inner_text() == "¥50000.00"
     stage.pages.append(await page.content())
     await _shot(stage, page, "cases")
@@ -312,6 +312,23 @@ async def test_officer_claims_and_completes_a_call_task(stage: Stage) -> None:
     assert done.task.state == wn.TASK_STATE_COMPLETED
     assert done.task.outcome == wn.TASK_OUTCOME_DISSUADED
     assert done.task.operator_id.endswith("officer-96110")
+    await page.context.close()
+
+
+async def test_the_text_as_typed_is_shown_only_on_request_with_a_purpose(stage: Stage) -> None:
+    page = await _signed_in(stage, stage.analyst)
+    await page.wait_for_url(re.compile(r"/review$"))
+    await page.locator("tr.queue-row a.open").first.click()
+    await page.wait_for_selector("#indicator")
+    report = page.locator("tr.report").first
+    await report.locator("input[name=purpose]").fill("核实举报人身份以便回访")
+    await report.locator("form.reveal button").click()
+    revealed = page.locator(".revealed")
+    await revealed.wait_for()
+    text = await revealed.inner_text()
+    # Audited by the report service before it answered; here, shown once and kept nowhere.
+    assert any(r.id_number in text for r in stage.reporters)
+    await _shot(stage, page, "revealed")
     await page.context.close()
 
 
