@@ -52,7 +52,9 @@ class CaseCard:
         return "pending"
 
     def order_of(self, payee: rp.Payee) -> wn.BankOrder | None:
-        return self.orders.get(payee.bank_order)
+        """The payee's order: by its name, or (before the case heard the name back) by the
+        case and the account it is for."""
+        return self.orders.get(payee.bank_order) or self.orders.get(payee.account.value)
 
     def held(self, payee: rp.Payee) -> Decimal:
         """What the bank holds on this payee: the order's amount once acknowledged."""
@@ -75,12 +77,14 @@ def case_id(name: str) -> str:
 def build_board(
     cases: Iterable[rp.Case], orders: Iterable[wn.BankOrder]
 ) -> dict[str, list[CaseCard]]:
-    by_name = {o.name: o for o in orders}
+    by_case: dict[str, dict[str, wn.BankOrder]] = {}
+    for order in orders:
+        # Each order is found by its name and by the account it is for, within its case.
+        mine = by_case.setdefault(case_id(order.case_id), {})
+        mine[order.name] = order
+        mine.setdefault(order.account.value, order)
     board: dict[str, list[CaseCard]] = {column: [] for column in COLUMNS}
     for case in cases:
-        card = CaseCard(
-            case,
-            {p.bank_order: by_name[p.bank_order] for p in case.payees if p.bank_order in by_name},
-        )
+        card = CaseCard(case, by_case.get(case_id(case.name), {}))
         board[card.column].append(card)
     return board

@@ -44,7 +44,7 @@ def console_process(
             proc.wait()
 
 
-async def wait_up(url: str, timeout: float = 30) -> None:
+async def wait_up(url: str, timeout: float = 180) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await asyncio.to_thread(http_ok, url.removeprefix("http://")):

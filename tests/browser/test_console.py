@@ -145,7 +145,8 @@ async def stage(
     data_dir = tmp_path_factory.mktemp(f"console-{request.param}")
     shots = tmp_path_factory.getbasetemp() / "console-screenshots" / str(request.param)
     shots.mkdir(parents=True, exist_ok=True)
-    async with deployment(request.param, data_dir, replicas={}) as suite:
+    # A generous start: the browser tests are often run beside other heavy suites.
+    async with deployment(request.param, data_dir, replicas={}, start_timeout=300) as suite:
         assert suite.suite is not None, "the console tests start their own suite"
         env, gateway = suite.suite.env, suite.gateway
         log = data_dir / "console.log"

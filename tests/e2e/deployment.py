@@ -245,6 +245,7 @@ async def deployment(
     *,
     extra_env: dict[str, str] | None = None,
     replicas: dict[str, int] | None = None,
+    start_timeout: float = 90,
 ) -> AsyncIterator[Deployment]:
     if REMOTE:
         processes: Processes | None = None
@@ -288,7 +289,7 @@ async def deployment(
     assert created.returncode == 0, "could not create the admin key"
     admin = out.decode().strip()
     try:
-        await suite.start_all(timeout=90)
+        await suite.start_all(timeout=start_timeout)
         found = Deployment(suite.addrs["gateway"], suite.addrs["partners"], admin, suite)
         try:
             yield found

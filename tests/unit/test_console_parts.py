@@ -129,6 +129,7 @@ def test_the_board_puts_each_case_where_its_orders_stand_and_sums_what_is_held()
 
     held = wn.BankOrder(
         name="bankOrders/b-0",
+        case_id="b",
         state=wn.BANK_ORDER_STATE_ACKNOWLEDGED,
         amount=c.Money(currency_code="CNY", units=300, nanos=500_000_000),
     )
@@ -139,7 +140,16 @@ def test_the_board_puts_each_case_where_its_orders_stand_and_sums_what_is_held()
             case("c", rp.STOP_PAYMENT_STATUS_QUEUED),
             case("d"),
         ],
-        [held],
+        [
+            held,
+            # c's order, not yet named on the case: found by its case and account.
+            wn.BankOrder(
+                name="bankOrders/other",
+                case_id="cases/c",
+                account=c.Indicator(kind=c.INDICATOR_KIND_BANK_ACCOUNT, value=""),
+                state=wn.BANK_ORDER_STATE_SENT,
+            ),
+        ],
     )
     assert {k: [card.case.name for card in v] for k, v in board.items()} == {
         "attention": ["a"],
@@ -149,6 +159,10 @@ def test_the_board_puts_each_case_where_its_orders_stand_and_sums_what_is_held()
     }
     assert str(board["held"][0].held_total) == "300.5"
     assert board["pending"][0].held_total == 0
+    (pending,) = board["pending"][0].case.payees
+    order = board["pending"][0].order_of(pending)
+    assert order is not None
+    assert order.name == "bankOrders/other"
 
 
 def test_durations_fall_into_their_bins() -> None:
