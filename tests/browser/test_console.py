@@ -268,6 +268,7 @@ async def test_analyst_confirms_an_indicator_and_sees_its_verdict_and_warnings(
 
     # The case's order reaches the bank, which holds the money: the board shows it held.
     await page.click("#nav-cases")
+    await page.wait_for_url(re.compile(r"/cases$"))  # htmx swapped the page and its URL
     held = page.locator(f"#column-held article.case[data-case='{stage.case}']")
 
     async def acknowledged() -> bool:
