@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN    := services/api/.generated
+BROWSER := $(VENV)/.browser
 
 .PHONY: run test test-containers containers setup gen lint typecheck buflint check bench clean
 
@@ -28,7 +29,13 @@ containers: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEPLOY_IMAGE=$${DEPLOY_IMAGE:-antifraud:dev} \
 		$(BIN)/python -m tests.containers.run --skip-image-tests --skip-system-tests
 
-setup: $(STAMP) $(GEN)
+setup: $(STAMP) $(GEN) $(BROWSER)
+
+# Debian's chromium and a CJK font for the console's browser tests (skipped, saying why,
+# where they cannot be installed).
+$(BROWSER): scripts/browser_setup.sh
+	bash scripts/browser_setup.sh
+	@if [ -x /usr/bin/chromium ]; then mkdir -p $(VENV) && touch $@; fi
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }

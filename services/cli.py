@@ -21,7 +21,7 @@ from functools import partial
 from services import registry, tls_command, token_command
 from services.common import config, lifecycle, logs
 from services.common.config import ServerSettings, SettingError
-from services.common.health_client import is_serving
+from services.common.health_client import http_ok, is_serving
 from services.common.server import RunningServer, serve
 from services.supervisor import Child, Supervisor, child_argv
 
@@ -32,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(route_native=True)
     ready = False
 
-    def on_ready(_: RunningServer) -> None:
+    def on_ready(_: RunningServer | None) -> None:
         nonlocal ready
         ready = True
         lifecycle.notify_ready()
@@ -41,6 +41,9 @@ def _serve(args: argparse.Namespace) -> int:
         addresses = [args.addr] if args.addr else registry.listen_addresses(args.name)
         for addr in addresses:
             lifecycle.check_can_listen(addr, shared=args.worker > 0)
+        if not registry.REGISTRY[args.name].grpc:
+            await registry.serve_web(args.name, args.addr, lambda: on_ready(None))
+            return
         # Built inside the loop: channels a component opens belong to the loop that serves it.
         component = lifecycle.build_checked(lambda: registry.build(args.name))
         settings = ServerSettings.from_env(args.name, args.addr, worker=args.worker)
@@ -75,6 +78,8 @@ def _migrate(args: argparse.Namespace) -> int:
         nonlocal current
         for name in args.names or registry.UP_ORDER:
             current = name
+            if not registry.REGISTRY[name].grpc:
+                continue  # no database
             component = lifecycle.build_checked(partial(registry.build, name))
             migrate = getattr(component, "migrate", None)
             if migrate is None:
@@ -128,6 +133,8 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _health(args: argparse.Namespace) -> int:
+    if args.http:
+        return 0 if http_ok(args.address, timeout=args.timeout) else 1
     return 0 if asyncio.run(is_serving(args.address, timeout=args.timeout)) else 1
 
 
@@ -197,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     probe = sub.add_parser("health", help="exit 0 when the server at ADDRESS is SERVING")
     probe.add_argument("address")
     probe.add_argument("--timeout", type=float, default=2.0)
+    probe.add_argument(
+        "--http", action="store_true", help="a web process (the console): GET /healthz instead"
+    )
     keys = sub.add_parser("keys", help="gateway API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (shown once)")

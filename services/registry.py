@@ -6,6 +6,7 @@ Imports are lazy so that ``antifraud serve risk`` loads only the risk service.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.common.config import listen_addr
@@ -14,8 +15,13 @@ from services.common.server import Component
 
 @dataclass(frozen=True)
 class Entry:
-    module: str  # a module with ``build(name) -> Component``
-    role: str  # "service", "gateway", "simulator" or "tool"
+    module: str  # a module with ``build(name) -> Component`` (for "web": ``serve``)
+    role: str  # "service", "gateway", "simulator", "web" or "tool"
+
+    @property
+    def grpc(self) -> bool:
+        """A gRPC server on the shared runtime (the web console is not)."""
+        return self.role != "web"
 
 
 REGISTRY: dict[str, Entry] = {
@@ -26,17 +32,21 @@ REGISTRY: dict[str, Entry] = {
     "identity": Entry("services.identity.bootstrap", "service"),
     "gateway": Entry("gateway.bootstrap", "gateway"),
     "echo": Entry("services.echo.component", "tool"),
+    # The analyst and police console: HTTP, a client of the gateway, no database.
+    "console": Entry("services.console.server", "web"),
 }
 
 #: What `antifraud up` starts. Each is its own process; all start at once and
 #: find each other by address, so the order only matters for reading.
-UP_ORDER = ["partners", "risk", "report", "warning", "identity", "gateway"]
+UP_ORDER = ["partners", "risk", "report", "warning", "identity", "gateway", "console"]
 
 
 def build(name: str) -> Component:
     entry = REGISTRY.get(name)
     if entry is None:
         raise KeyError(f"unknown service {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    if not entry.grpc:
+        raise KeyError(f"{name!r} is no gRPC server; run it with serve_web")
     module = importlib.import_module(entry.module)
     component: Component = module.build(name)
     return component
@@ -51,3 +61,9 @@ def listen_addresses(name: str) -> list[str]:
 
         names += list(SIMULATORS)
     return [listen_addr(n) for n in names]
+
+
+async def serve_web(name: str, addr: str | None, on_ready: Callable[[], None]) -> None:
+    """Run a web process (the console) until it is told to stop."""
+    module = importlib.import_module(REGISTRY[name].module)
+    await module.serve(name, addr, on_ready)

@@ -47,6 +47,8 @@ DEFAULT_ADDRS: dict[str, str] = {
     "bank-abc": "127.0.0.1:50073",
     "face": "127.0.0.1:50081",
     "registry": "127.0.0.1:50082",
+    # The analyst and police web console (HTTP), a client of the gateway.
+    "console": "127.0.0.1:8090",
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

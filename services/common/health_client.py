@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,6 +23,15 @@ async def is_serving(target: str, *, service: str = "", timeout: float = 1.0) ->
         except grpc.aio.AioRpcError:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def http_ok(address: str, *, timeout: float = 1.0) -> bool:
+    """Whether the web process at ``address`` (the console) answers ``/healthz`` with 200."""
+    try:
+        with urllib.request.urlopen(f"http://{address}/healthz", timeout=timeout) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 async def wait_serving(target: str, *, timeout: float = 30.0, service: str = "") -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.common.config import DEFAULT_ADDRS, env_key
-from services.registry import UP_ORDER
+from services.registry import REGISTRY, UP_ORDER
 from tests.containers.podman import podman, run_health_check, ulimits
 
 IMAGE = os.environ.get("ANTIFRAUD_IMAGE", "")
@@ -105,14 +105,16 @@ def test_migrate_and_keys_on_the_data_volume(data_volume: str) -> None:
     assert run("keys", "revoke", "no-such-key", volume=data_volume).returncode == 1
 
 
-async def wait_health(container: str, port: int, timeout: float = STARTUP_TIMEOUT) -> None:
-    """``antifraud health`` inside the container until the server says SERVING."""
+async def wait_health(
+    container: str, port: int, timeout: float = STARTUP_TIMEOUT, *, http: bool = False
+) -> None:
+    """``antifraud health`` inside the container until the server says SERVING (``http``:
+    a web process, the console, answering /healthz)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    probe = ["antifraud", "health", *(["--http"] if http else []), f"127.0.0.1:{port}"]
     while True:
-        done = await asyncio.to_thread(
-            podman, "exec", container, "antifraud", "health", f"127.0.0.1:{port}", check=False
-        )
+        done = await asyncio.to_thread(podman, "exec", container, *probe, check=False)
         if done.returncode == 0:
             return
         state = podman("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
@@ -170,7 +172,9 @@ async def test_up_serves_the_whole_suite_in_one_container(data_volume: str) -> N
         "--volume", f"{data_volume}:{DATA_DIR}", IMAGE, "up",
     )  # fmt: skip
     try:
-        await asyncio.gather(*(wait_health(container, port_of(n)) for n in UP_ORDER))
+        await asyncio.gather(
+            *(wait_health(container, port_of(n), http=not REGISTRY[n].grpc) for n in UP_ORDER)
+        )
         code, logs = stop(container)
         assert f"all {len(UP_ORDER)} servers SERVING" in logs
         assert code == 0, logs[-2000:]

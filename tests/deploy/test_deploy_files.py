@@ -275,7 +275,11 @@ def test_compose_healthchecks_probe_each_servers_own_port() -> None:
         if process is None:
             continue
         address = service["environment"][f"ANTIFRAUD_{env_key(process)}_ADDR"]
-        assert check["test"] == ["CMD", "antifraud", "health", f"127.0.0.1:{df.port_of(address)}"]
+        # A web process (the console) answers /healthz over HTTP, not gRPC health.
+        http = [] if REGISTRY[process].grpc else ["--http"]
+        assert check["test"] == [
+            "CMD", "antifraud", "health", *http, f"127.0.0.1:{df.port_of(address)}"
+        ]  # fmt: skip
 
 
 def test_compose_postgres_is_version_15_and_checked() -> None:
@@ -285,10 +289,11 @@ def test_compose_postgres_is_version_15_and_checked() -> None:
     assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
 
 
-def test_compose_publishes_only_the_gateway_and_partner_control_on_loopback() -> None:
+def test_compose_publishes_only_the_gateway_partner_control_and_console_on_loopback() -> None:
     published = {n: s["ports"] for n, s in SERVICES.items() if s.get("ports")}
-    assert set(published) <= {"gateway", "partners"}
+    assert set(published) <= {"gateway", "partners", "console"}
     assert published["gateway"] == ["127.0.0.1:50050:50050"]
+    assert published["console"] == ["127.0.0.1:8090:8090"]
     if "partners" in published:
         assert published["partners"] == ["127.0.0.1:50060:50060"]
 
@@ -476,7 +481,7 @@ def test_k8s_workloads_run_non_root_with_limits() -> None:
                 assert pod["securityContext"]["runAsUser"] == RUNTIME_UID, where
 
 
-def test_k8s_deployments_probe_grpc_health_on_their_own_port() -> None:
+def test_k8s_deployments_probe_health_on_their_own_port() -> None:
     for name, deployment in DEPLOYMENTS.items():
         (container,) = df.pod_spec(deployment)["containers"]
         process = served(container["args"])
@@ -486,7 +491,10 @@ def test_k8s_deployments_probe_grpc_health_on_their_own_port() -> None:
         port = df.port_of(address)
         assert port == df.default_port(process), name
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
+            if REGISTRY[process].grpc:
+                assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
+            else:  # a web process (the console): its /healthz
+                assert container[probe]["httpGet"] == {"path": "/healthz", "port": port}, name
         assert port in [p["containerPort"] for p in container["ports"]], name
 
 

@@ -249,6 +249,7 @@ async def deployment(
     *,
     extra_env: dict[str, str] | None = None,
     replicas: dict[str, int] | None = None,
+    start_timeout: float = 90,
 ) -> AsyncIterator[Deployment]:
     if REMOTE:
         processes: Processes | None = None
@@ -296,7 +297,8 @@ async def deployment(
     admin = out.decode().strip()
     try:
         # A loaded machine (CI, shared runners) may need longer: ANTIFRAUD_E2E_START_SECONDS.
-        await suite.start_all(timeout=float(os.environ.get("ANTIFRAUD_E2E_START_SECONDS", "90")))
+        wait = float(os.environ.get("ANTIFRAUD_E2E_START_SECONDS", "90"))
+        await suite.start_all(timeout=max(start_timeout, wait))
         found = Deployment(
             suite.addrs["gateway"], suite.addrs["partners"], admin, suite, backend, data_dir
         )

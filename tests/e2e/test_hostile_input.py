@@ -58,7 +58,7 @@ from tests import harness
 from tests.conftest import BACKENDS
 from tests.harness import serving
 
-SERVERS = [name for name, entry in registry.REGISTRY.items() if entry.role != "tool"]
+SERVERS = [n for n, entry in registry.REGISTRY.items() if entry.role != "tool" and entry.grpc]
 FORBIDDEN = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
 HUGE = "A" * 200_000
 #: 240 Chinese characters in a path: 253 typed, about 2,170 once percent-escaped, longer

@@ -1,0 +1,117 @@
+"""Sign-in, sign-out and the interface language."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.common.logs import get_logger
+from services.console import i18n
+from services.console.backend import BackendError
+from services.console.web import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    SIGNIN_COOKIE,
+    CsrfRefused,
+    checked_form,
+    console,
+    current,
+    field,
+    language,
+    read_form,
+    redirect,
+    render,
+    set_session_cookie,
+    set_signin_cookie,
+)
+
+log = get_logger("console")
+#: An API key is ``afk_<id>_<secret>``; nothing longer is sent on.
+MAX_KEY = 200
+
+
+def key_id(api_key: str) -> str:
+    """``afk_<id>``: what may be shown and logged of a key (never its secret)."""
+    parts = api_key.split("_")
+    return "_".join(parts[:2]) if len(parts) >= 3 else "afk_?"
+
+
+def _signin_page(request: Request, message: str = "", status_code: int = 200) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request, "signin.html", None, status_code=status_code, message=message, token=token
+    )
+    set_signin_cookie(response, token)
+    return response
+
+
+async def signin_form(request: Request) -> Response:
+    message = ""
+    if request.query_params.get("expired"):
+        message = "signin.expired"
+    elif request.query_params.get("out"):
+        message = "signin.out"
+    return _signin_page(request, message)
+
+
+async def signin(request: Request) -> Response:
+    form = await read_form(request)
+    token = str(form.get("csrf", ""))
+    cookie = request.cookies.get(SIGNIN_COOKIE, "")
+    if not token or not cookie or not hmac.compare_digest(token, cookie):
+        raise CsrfRefused
+    api_key = field(form, "api_key", MAX_KEY)
+    if not api_key:
+        return _signin_page(request, "signin.invalid", 400)
+    app = console(request)
+    try:
+        await app.gateway.as_person(api_key).dashboard()
+    except BackendError as exc:
+        if exc.code is grpc.StatusCode.PERMISSION_DENIED:
+            log.info("sign-in refused", key=key_id(api_key), reason="role")
+            return _signin_page(request, "signin.refused", 403)
+        if exc.code is grpc.StatusCode.UNAUTHENTICATED:
+            log.info("sign-in refused", key=key_id(api_key), reason="key")
+            return _signin_page(request, "signin.invalid", 401)
+        raise
+    session = app.store.create(api_key, key_id(api_key), language(request))
+    log.info("signed in", key=session.subject)
+    response = redirect("/review")
+    set_session_cookie(response, session, app.settings.max_age_seconds)
+    response.delete_cookie(SIGNIN_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    return response
+
+
+async def signout(request: Request) -> Response:
+    session = current(request)
+    await checked_form(request, session)
+    console(request).store.end(session.sid)
+    log.info("signed out", key=session.subject)
+    response = redirect("/signin?out=1")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    return response
+
+
+async def set_language(request: Request) -> Response:
+    lang = request.path_params["lang"]
+    if lang not in i18n.LANGS:
+        lang = i18n.LANGS[0]
+    sid = request.cookies.get(SESSION_COOKIE, "")
+    session = console(request).store.get(sid)
+    if session is not None:
+        session.lang = lang
+    response = redirect("/review" if session else "/signin")
+    response.set_cookie(
+        LANG_COOKIE,
+        lang,
+        max_age=365 * 86400,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
