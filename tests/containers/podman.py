@@ -293,7 +293,12 @@ class Project:
             args += ["--memory", str(limits["memory"])]
         if limits.get("pids"):
             args += ["--pids-limit", str(limits["pids"])]
+        reservations = ((spec.get("deploy") or {}).get("resources") or {}).get("reservations")
+        if (reservations or {}).get("memory"):
+            args += ["--memory-reservation", str(reservations["memory"])]
         logging = spec.get("logging") or {}
+        if logging.get("driver"):
+            args += ["--log-driver", logging["driver"]]  # podman takes json-file as k8s-file
         for key, value in (logging.get("options") or {}).items():
             args += ["--log-opt", f"{key}={value}"]
         check = service.healthcheck

@@ -73,7 +73,8 @@ def test_the_image_runs_as_uid_10001_and_checks_its_own_health() -> None:
     assert config["Entrypoint"] == ["antifraud"]
     # Built in Docker's format: OCI images have no HEALTHCHECK (podman shows it at the top).
     check = inspected.get("Healthcheck") or config.get("Healthcheck") or {}
-    assert "antifraud health" in " ".join(check.get("Test", []))
+    # bash asking the plaintext /healthz, not a Python interpreter (deploy/healthcheck.sh).
+    assert 'antifraud-healthcheck "${ANTIFRAUD_HEALTH_PORT}"' in " ".join(check.get("Test", []))
     who = podman("run", "--rm", *ulimits(), *HARDENED, "--entrypoint", "id", IMAGE).stdout
     assert who.startswith("uid=10001(antifraud) gid=10001(antifraud)")
 
@@ -86,6 +87,7 @@ def test_help_lists_every_command() -> None:
 
 
 def test_migrate_and_keys_on_the_data_volume(data_volume: str) -> None:
+    # No keys configured and the keys dir on the read-only root: migrations need none.
     migrated = run("migrate", volume=data_volume)
     assert migrated.returncode == 0, migrated.stderr
     for name in ("risk", "report", "warning", "identity", "gateway"):
@@ -150,6 +152,9 @@ async def test_serve_health_and_the_image_s_own_healthcheck(data_volume: str) ->
     try:
         await asyncio.gather(*(wait_health(c, port_of(n)) for n, c in containers.items()))
         assert (await run_health_check(containers["gateway"]))[0] == 0  # the image's HEALTHCHECK
+        # The same probe on another process's health port (its gRPC port + 1000).
+        probe = ["antifraud-healthcheck", str(port_of("echo") + 1000)]
+        assert podman("exec", containers["echo"], *probe, check=False).returncode == 0
         for container in containers.values():
             uid = podman("exec", container, "sh", "-c", "stat -c %u /proc/1").stdout.strip()
             assert uid == "10001"
