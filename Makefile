@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN    := services/api/.generated
 
-.PHONY: run test test-containers containers setup gen lint typecheck buflint check bench clean
+.PHONY: run test test-containers containers setup gen lint typecheck buflint check bench clean lock
 
 run: setup
 	$(BIN)/antifraud up
@@ -30,11 +30,25 @@ containers: setup
 
 setup: $(STAMP) $(GEN)
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions, each checked against its hashes (requirements/dev.txt, made
+# by `make lock`); then the project itself, its dependencies already there.
+$(STAMP): pyproject.toml requirements/dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# The lock files from pyproject.toml's pins, for every platform and every Python it allows:
+# runtime.txt (the image), codegen.txt (grpcio-tools for the image's build, at the runtime's
+# versions), dev.txt (make setup, CI). Run after changing a pin; commit all three.
+UV_COMPILE := $(BIN)/uv pip compile --native-tls --universal --python-version 3.11 \
+	--generate-hashes --quiet
+lock: $(STAMP)
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.txt
+	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.txt
+	echo grpcio-tools | $(UV_COMPILE) - -c requirements/dev.txt -o requirements/codegen.txt
 
 $(GEN): $(STAMP) $(PROTOS) scripts/gen_protos.py
 	$(BIN)/python scripts/gen_protos.py
