@@ -58,7 +58,9 @@ def pyproject_pins(*, dev: bool) -> dict[str, str]:
 def test_every_pin_of_pyproject_is_locked_at_its_version(lock: str, dev: bool) -> None:
     pins = locked(LOCKS / lock)
     for name, version in pyproject_pins(dev=dev).items():
-        assert pins.get(name) == {version}, f"{lock}: {name} is {pins.get(name)}, pyproject {version}"
+        assert pins.get(name) == {version}, (
+            f"{lock}: {name} is {pins.get(name)}, pyproject {version}"
+        )
 
 
 def test_the_image_s_code_generator_runs_the_runtime_s_versions() -> None:
@@ -79,7 +81,8 @@ def test_the_image_and_make_setup_install_only_from_the_locks() -> None:
     installs = re.findall(r"pip install ([^&]+)", dockerfile.replace("\\\n", " "))
     assert installs, "the Dockerfile installs nothing?"
     for install in installs:
-        assert "--require-hashes" in install and "--no-deps" in install, install
+        assert "--require-hashes" in install, install
+        assert "--no-deps" in install, install
         assert re.search(r"-r requirements/(runtime|codegen)\.txt", install), install
     makefile = (df.ROOT / "Makefile").read_text().replace("\\\n", " ")
     setup = [line for line in makefile.splitlines() if "pip install" in line]
