@@ -80,7 +80,7 @@ def test_health_checks_are_the_file_s(project: Project) -> None:
 def test_limits_and_log_rotation_are_the_file_s(project: Project) -> None:
     for name in ("risk", "gateway", "migrate", "postgres"):
         argv = project.run_argv(project.services[name], 1)
-        assert flags(argv, "--cpus") == ["1"], name
+        assert flags(argv, "--cpus") == ["2" if name == "postgres" else "1"], name
         assert len(flags(argv, "--memory")) == 1, name
         assert len(flags(argv, "--memory-reservation")) == 1, name
         assert int(flags(argv, "--pids-limit")[0]) >= 256, name
