@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN    := services/api/.generated
 
-.PHONY: run test test-containers containers setup gen lint typecheck buflint check bench clean lock
+.PHONY: run test test-containers containers setup gen lint typecheck buflint check bench clean lock \
+	test-newest
 
 run: setup
 	$(BIN)/antifraud up
@@ -21,6 +22,18 @@ test: setup
 test-containers: setup
 	bash scripts/container_setup.sh
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tests.containers.run $(CONTAINER_ARGS)
+
+# The unit tests on the newest Python pyproject allows (CI runs the rest on $(PYTHON)), in a
+# venv of its own made from the same lock.
+PYTHON_NEWEST ?= python3.13
+VENV_NEWEST   := .venv-newest
+test-newest: setup
+	@command -v $(PYTHON_NEWEST) >/dev/null || { echo "test-newest: $(PYTHON_NEWEST) is not on PATH"; exit 2; }
+	test -x $(VENV_NEWEST)/bin/python || $(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
+	$(VENV_NEWEST)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/dev.txt
+	$(VENV_NEWEST)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	PATH="$(CURDIR)/$(VENV_NEWEST)/bin:$$PATH" $(VENV_NEWEST)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 # Only the images: base images and deploy/Dockerfile.
 containers: setup
@@ -75,4 +88,4 @@ bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) services/api var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV_NEWEST) services/api var .mypy_cache .ruff_cache .pytest_cache
