@@ -130,7 +130,8 @@ def serve_metrics(address: str, ready: Callable[[], bool] = lambda: True) -> int
     host = host.strip("[]") or "0.0.0.0"
     family = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][0]
     server_class: type[_Threading] = type("_Server", (_Threading,), {"address_family": family})
-    server: _Threading = make_server(host, int(port), _app(ready), server_class, handler_class=_Quiet)
+    app = _app(ready)
+    server: _Threading = make_server(host, int(port), app, server_class, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     bound: int = server.server_port
     log.info("metrics", address=f"{host}:{bound}")

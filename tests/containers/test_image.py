@@ -39,6 +39,7 @@ HARDENED = [
     "no-new-privileges",
 ]
 DATA_DIR = "/var/lib/antifraud"
+KEYS_DIR = "/var/lib/antifraud-keys"
 ECHO_PORT = 50099
 #: Six Python servers starting at once on two busy cores can take well over a minute.
 STARTUP_TIMEOUT = 180
@@ -48,9 +49,8 @@ def port_of(name: str) -> int:
     return int(DEFAULT_ADDRS[name].rpartition(":")[2]) if name in DEFAULT_ADDRS else ECHO_PORT
 
 
-@pytest.fixture
-def data_volume() -> Iterator[str]:
-    """A fresh named volume for the data dir: it starts as the image's own folder (owned by
+def fresh_volume() -> Iterator[str]:
+    """A fresh named volume: mounted, it starts as the image's own folder there (owned by
     10001, mode 0700), as compose's volumes and Kubernetes' emptyDir do."""
     name = f"antifraud-test-{uuid.uuid4().hex[:8]}"
     podman("volume", "create", name)
@@ -58,6 +58,18 @@ def data_volume() -> Iterator[str]:
         yield name
     finally:
         podman("volume", "rm", "--force", name, check=False)
+
+
+@pytest.fixture
+def data_volume() -> Iterator[str]:
+    yield from fresh_volume()
+
+
+@pytest.fixture
+def keys_volume() -> Iterator[str]:
+    """The keys dir (ANTIFRAUD_KEYS_DIR): services that seal personal data generate their
+    keys there when none are configured, as compose's per-service keys volumes hold them."""
+    yield from fresh_volume()
 
 
 def run(*command: str, volume: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -169,11 +181,14 @@ async def test_serve_health_and_the_image_s_own_healthcheck(data_volume: str) ->
             podman("rm", "--force", "--time", "0", container, check=False)
 
 
-async def test_up_serves_the_whole_suite_in_one_container(data_volume: str) -> None:
+async def test_up_serves_the_whole_suite_in_one_container(
+    data_volume: str, keys_volume: str
+) -> None:
     container = f"antifraud-test-up-{uuid.uuid4().hex[:6]}"
     podman(
         "run", "--detach", "--name", container, *ulimits(), *HARDENED,
-        "--volume", f"{data_volume}:{DATA_DIR}", IMAGE, "up", "--timeout", str(STARTUP_TIMEOUT),
+        "--volume", f"{data_volume}:{DATA_DIR}", "--volume", f"{keys_volume}:{KEYS_DIR}",
+        IMAGE, "up", "--timeout", str(STARTUP_TIMEOUT),
     )  # fmt: skip
     try:
         await asyncio.gather(*(wait_health(container, port_of(n)) for n in UP_ORDER))
