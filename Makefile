@@ -7,7 +7,8 @@ PROTOS := $(shell find protos -name '*.proto')
 GEN    := services/api/.generated
 BROWSER := $(VENV)/.browser
 
-.PHONY: run test test-containers containers setup gen lint typecheck buflint check bench clean
+.PHONY: run test test-containers containers setup gen lint typecheck buflint check bench clean lock \
+	test-newest
 
 run: setup
 	$(BIN)/antifraud up
@@ -23,6 +24,18 @@ test-containers: setup
 	bash scripts/container_setup.sh
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tests.containers.run $(CONTAINER_ARGS)
 
+# The unit tests on the newest Python pyproject allows (CI runs the rest on $(PYTHON)), in a
+# venv of its own made from the same lock.
+PYTHON_NEWEST ?= python3.13
+VENV_NEWEST   := .venv-newest
+test-newest: setup
+	@command -v $(PYTHON_NEWEST) >/dev/null || { echo "test-newest: $(PYTHON_NEWEST) is not on PATH"; exit 2; }
+	test -x $(VENV_NEWEST)/bin/python || $(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
+	$(VENV_NEWEST)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/dev.txt
+	$(VENV_NEWEST)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	PATH="$(CURDIR)/$(VENV_NEWEST)/bin:$$PATH" $(VENV_NEWEST)/bin/pytest tests/unit $(PYTEST_ARGS)
+
 # Only the images: base images and deploy/Dockerfile.
 containers: setup
 	bash scripts/container_setup.sh
@@ -37,11 +50,25 @@ $(BROWSER): scripts/browser_setup.sh
 	bash scripts/browser_setup.sh
 	@if [ -x /usr/bin/chromium ]; then mkdir -p $(VENV) && touch $@; fi
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions, each checked against its hashes (requirements/dev.txt, made
+# by `make lock`); then the project itself, its dependencies already there.
+$(STAMP): pyproject.toml requirements/dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# The lock files from pyproject.toml's pins, for every platform and every Python it allows:
+# runtime.txt (the image), codegen.txt (grpcio-tools for the image's build, at the runtime's
+# versions), dev.txt (make setup, CI). Run after changing a pin; commit all three.
+UV_COMPILE := $(BIN)/uv pip compile --native-tls --universal --python-version 3.11 \
+	--generate-hashes --quiet
+lock: $(STAMP)
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.txt
+	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.txt
+	echo grpcio-tools | $(UV_COMPILE) - -c requirements/dev.txt -o requirements/codegen.txt
 
 $(GEN): $(STAMP) $(PROTOS) scripts/gen_protos.py
 	$(BIN)/python scripts/gen_protos.py
@@ -68,4 +95,4 @@ bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) services/api var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV_NEWEST) services/api var .mypy_cache .ruff_cache .pytest_cache

@@ -2,15 +2,17 @@
 # Install what `make test-containers` needs from Debian's packages, where it is missing:
 # podman with the runc runtime (crun, podman's default where installed, refuses the cgroup
 # set-up of some sandboxed machines), netavark and aardvark-dns (a container network with
-# DNS by service name), fuse-overlayfs and uidmap (storage and user namespaces for podman
-# as a non-root user), catatonit, and mmdebstrap and debootstrap (scripts/container_base.sh
+# DNS by service name), iptables (netavark sets up NAT and published ports with it, and
+# without it fails every build and run with a bare "No such file or directory"),
+# fuse-overlayfs and uidmap (storage and user namespaces for podman as a non-root user),
+# catatonit, and mmdebstrap and debootstrap (scripts/container_base.sh
 # makes base images from Debian where no registry answers).
 #
 # Exit 2, with the reason on one line, when it cannot install them.
 set -euo pipefail
 
-PACKAGES=(podman runc netavark aardvark-dns fuse-overlayfs uidmap catatonit mmdebstrap debootstrap)
-COMMANDS=(podman runc mmdebstrap debootstrap /usr/lib/podman/netavark /usr/lib/podman/aardvark-dns)
+PACKAGES=(podman runc netavark aardvark-dns iptables fuse-overlayfs uidmap catatonit mmdebstrap debootstrap)
+COMMANDS=(podman runc iptables mmdebstrap debootstrap /usr/lib/podman/netavark /usr/lib/podman/aardvark-dns)
 
 missing() {
   local c

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from functools import partial
 
 from services import registry, tls_command, token_command
 from services.common import config, lifecycle, logs
@@ -69,7 +68,10 @@ def _failed(exc: Exception, service: str, *, starting: bool) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    """Migrate the named components, or every one that has a database."""
+    """Migrate the named components, or every one that has a database. Only the schema:
+    no service is built, so no service's keys are read (a migration role needs none)."""
+    from services.common.db import Database
+
     logs.configure()
 
     current = ""
@@ -78,15 +80,13 @@ def _migrate(args: argparse.Namespace) -> int:
         nonlocal current
         for name in args.names or registry.UP_ORDER:
             current = name
-            if not registry.REGISTRY[name].grpc:
-                continue  # no database
-            component = lifecycle.build_checked(partial(registry.build, name))
-            migrate = getattr(component, "migrate", None)
-            if migrate is None:
+            versions = registry.migrations(name)
+            if versions is None:
                 continue
-            await migrate()
-            db = getattr(component, "db", None)
-            if db is not None:
+            db = Database(name)
+            try:
+                await db.migrate(versions)
+            finally:
                 await db.dispose()
             print(f"{name}: migrated")
 

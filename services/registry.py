@@ -6,8 +6,10 @@ Imports are lazy so that ``antifraud serve risk`` loads only the risk service.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.common.config import listen_addr
 from services.common.server import Component
@@ -50,6 +52,20 @@ def build(name: str) -> Component:
     module = importlib.import_module(entry.module)
     component: Component = module.build(name)
     return component
+
+
+def migrations(name: str) -> Path | None:
+    """The Alembic versions of process ``name`` (``<package>/adapters/migrations/versions``
+    beside its module), found without importing or building it; None when it has no
+    database."""
+    entry = REGISTRY.get(name)
+    if entry is None:
+        raise KeyError(f"unknown service {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    spec = importlib.util.find_spec(entry.module)
+    if spec is None or spec.origin is None:
+        raise KeyError(f"{name}: module {entry.module} not found")
+    versions = Path(spec.origin).parent / "adapters" / "migrations" / "versions"
+    return versions if versions.is_dir() else None
 
 
 def listen_addresses(name: str) -> list[str]:

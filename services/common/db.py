@@ -170,7 +170,10 @@ class Database:
                 scope = f"{self.schema or ''}:{self.service}"
                 key = int.from_bytes(hashlib.sha256(scope.encode()).digest()[:4], "big")
                 await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                if self.schema:
+                # Only when missing: CREATE SCHEMA needs CREATE on the database even when the
+                # schema exists, which a service's own role does not have (its schema is
+                # made and migrated by a migration role: deploy/postgres/roles.sql).
+                if self.schema and not await self._schema_exists(conn):
                     await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
                 await conn.commit()
 
@@ -185,6 +188,12 @@ class Database:
                 if not self.is_sqlite:
                     await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     await conn.commit()
+
+    async def _schema_exists(self, conn: AsyncConnection) -> bool:
+        found = await conn.execute(
+            text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": self.schema}
+        )
+        return found.first() is not None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

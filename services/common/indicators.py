@@ -489,6 +489,26 @@ def _idna_label(label: str) -> str | None:
         return None
 
 
+def _ipv6_text(address: int | ipaddress.IPv6Address) -> str:
+    """An IPv6 address as RFC 5952 hex groups, the longest run of two or more zero groups
+    as ``::`` (what ``.compressed`` gives on Python 3.11, and the WHATWG URL standard's
+    form). Not ``.compressed``: Python 3.13 writes IPv4-mapped addresses dotted
+    (``::ffff:1.2.3.4``), and stored keys must not change with the interpreter."""
+    value = int(address)
+    groups = [f"{(value >> (112 - 16 * i)) & 0xFFFF:x}" for i in range(8)]
+    start, length, i = -1, 0, 0
+    while i < 8:
+        j = i
+        while j < 8 and groups[j] == "0":
+            j += 1
+        if j - i > length:
+            start, length = i, j - i
+        i = max(j, i + 1)
+    if length < 2:
+        return ":".join(groups)
+    return ":".join(groups[:start]) + "::" + ":".join(groups[start + length :])
+
+
 def _url_host(host: bytes, notes: list[str]) -> str:
     """Canonical (escaped) host of a URL, from its unescaped bytes."""
     if host.startswith(b"["):
@@ -500,7 +520,7 @@ def _url_host(host: bytes, notes: list[str]) -> str:
             raise InvalidIndicator(_URL_INVALID) from None
         if address.scope_id is not None:
             raise InvalidIndicator(_URL_INVALID)
-        return f"[{address.compressed}]"
+        return f"[{_ipv6_text(address)}]"
     labels: list[bytes]
     text: str | None = None
     if not host.isascii():
@@ -638,7 +658,7 @@ def _canonical_url(s: str) -> Indicator:
             address = ipaddress.IPv6Address(host[1:-1])
         except ValueError:
             raise InvalidIndicator(_URL_INVALID) from None
-        host = f"[{address.compressed}]"
+        host = f"[{_ipv6_text(address)}]"
     elif host_type == ada_url.HostType.IPV4:
         if host not in s:
             notes.append(NOTE_NUMERIC_HOST)
@@ -911,7 +931,7 @@ def _ip_lookup_keys(value: str) -> list[str]:
         m = base & (_V6_ONES ^ ((1 << (128 - length)) - 1))
         text = texts.get(m)
         if text is None:
-            text = texts[m] = ipaddress.IPv6Address(m).compressed
+            text = texts[m] = _ipv6_text(m)
         keys.append(f"{text}/{length}")
     return keys
 

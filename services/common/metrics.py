@@ -4,13 +4,23 @@ Names follow Prometheus conventions (``antifraud_`` prefix, units in the name, `
 for counters); labels have few values each (service, method, status code, topic, reason)
 and never a personal value. The endpoint listens on ``ANTIFRAUD_<NAME>_METRICS_ADDR``,
 by default the gRPC port plus 1000 on the same host (risk: ``:51052``); ``off`` turns
-it off. Gauges that need a database read (outbox backlog, feed lag) are refreshed by
-the runtime every few seconds through a component's ``refresh_metrics``.
+it off. The same port answers ``GET /healthz`` (200 ``SERVING`` or 503 ``NOT_SERVING``,
+as the gRPC health service says for the server as a whole), in plaintext even when gRPC
+is on TLS, so a container's health check needs no interpreter, only a shell
+(deploy/healthcheck.sh). Gauges that need a database read (outbox backlog, feed lag) are
+refreshed by the runtime every few seconds through a component's ``refresh_metrics``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import socket
+import socketserver
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
 
 from services.common.config import env, env_key
 from services.common.logs import get_logger
@@ -23,6 +33,8 @@ _PORT_OFFSET = 1000
 #: Between the metrics ports of workers that share a gRPC port (51052, 51152, ...): clear
 #: of the other services' ports, which are 1 apart.
 WORKER_PORT_STRIDE = 100
+#: The plaintext health answer beside /metrics.
+HEALTH_PATH = "/healthz"
 
 RPCS = Counter(
     "antifraud_rpcs_handled_total",
@@ -166,10 +178,39 @@ def metrics_addr(service: str, grpc_addr: str, worker: int = 0) -> str | None:
     return f"{host}:{first + WORKER_PORT_STRIDE * max(worker - 1, 0)}"
 
 
-def serve_metrics(address: str) -> int:
-    """Start the /metrics endpoint (a thread of prometheus_client); returns its port."""
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes and probes every few seconds are not worth a log line."""
+
+
+class _Threading(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def _app(ready: Callable[[], bool]) -> Callable[..., Iterable[bytes]]:
+    metrics_app = make_wsgi_app()
+
+    def route(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != HEALTH_PATH:
+            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        serving = ready()
+        status = "200 OK" if serving else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"SERVING\n" if serving else b"NOT_SERVING\n"]
+
+    return route
+
+
+def serve_metrics(address: str, ready: Callable[[], bool] = lambda: True) -> int:
+    """Start /metrics and /healthz (``ready()``: SERVING or not) on a thread of their own;
+    returns the port."""
     host, _, port = address.rpartition(":")
-    server, _ = start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0")
+    host = host.strip("[]") or "0.0.0.0"
+    family = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][0]
+    server_class: type[_Threading] = type("_Server", (_Threading,), {"address_family": family})
+    app = _app(ready)
+    server: _Threading = make_server(host, int(port), app, server_class, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     bound: int = server.server_port
     log.info("metrics", address=f"{host}:{bound}")
     return bound

@@ -121,12 +121,15 @@ class RunningServer:
     #: The plaintext health-only server and its port, when one was asked for.
     health_server: grpc.aio.Server | None = None
     health_port: int = 0
+    #: What the health service says for the server as a whole, for /healthz.
+    serving: bool = False
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     async def set_serving(self, serving: bool) -> None:
+        self.serving = serving
         status = SERVING if serving else NOT_SERVING
         for name in ["", *self.names]:
             await self.health.set(name, status)
@@ -134,6 +137,7 @@ class RunningServer:
     async def stop(self, grace: float, drain: float = 0.0) -> None:
         """Health NOT_SERVING; calls still taken for ``drain`` seconds; then no new calls and
         ``grace`` seconds for those in flight; then the component stops."""
+        self.serving = False
         await self.health.enter_graceful_shutdown()
         for task in (self.refresher, self.probe):
             if task is not None:
@@ -318,7 +322,7 @@ async def _serve(
     address = metrics.metrics_addr(component.name, settings.addr, settings.worker)
     if address is not None:
         try:
-            metrics.serve_metrics(address)
+            metrics.serve_metrics(address, lambda: running.serving)
         except OSError as exc:  # metrics are for operators: the service serves without them
             log.error("metrics endpoint not started", address=address, error=str(exc))
     if on_ready is not None:

@@ -293,7 +293,13 @@ class Project:
             args += ["--memory", str(limits["memory"])]
         if limits.get("pids"):
             args += ["--pids-limit", str(limits["pids"])]
+        resources = (spec.get("deploy") or {}).get("resources") or {}
+        reservations: dict[str, Any] = resources.get("reservations") or {}
+        if reservations.get("memory"):
+            args += ["--memory-reservation", str(reservations["memory"])]
         logging = spec.get("logging") or {}
+        if logging.get("driver"):
+            args += ["--log-driver", logging["driver"]]  # podman takes json-file as k8s-file
         for key, value in (logging.get("options") or {}).items():
             args += ["--log-opt", f"{key}={value}"]
         check = service.healthcheck
@@ -520,7 +526,9 @@ class Containers:
     """The processes of a running project by the names the system tests use (``report``,
     ``risk-2``: service and replica), for the tests that kill and restart them."""
 
-    def __init__(self, project: str, health_timeout: float = 120.0) -> None:
+    #: A killed server restarted on a busy two-core host: Python starting, the database
+    #: refusing a first connect (the server exits and its restart policy starts it again).
+    def __init__(self, project: str, health_timeout: float = 300.0) -> None:
         self.project = project
         self.health_timeout = health_timeout
 

@@ -64,7 +64,8 @@ def test_app_containers_keep_the_file_s_hardening(project: Project) -> None:
 
 def test_health_checks_are_the_file_s(project: Project) -> None:
     risk = project.run_argv(project.services["risk"], 1)
-    assert json.loads(flags(risk, "--health-cmd")[0]) == ["antifraud", "health", "127.0.0.1:50052"]
+    # bash asking risk's plaintext /healthz (gRPC port + 1000): no interpreter per check.
+    assert json.loads(flags(risk, "--health-cmd")[0]) == ["antifraud-healthcheck", "51052"]
     assert flags(risk, "--health-start-period") == ["60s"]
     postgres = project.run_argv(project.services["postgres"], 1)
     # compose's $$ is a literal $ for the shell in the container.
@@ -74,6 +75,25 @@ def test_health_checks_are_the_file_s(project: Project) -> None:
     migrate = project.run_argv(project.services["migrate"], 1)
     assert "--no-healthcheck" in migrate
     assert flags(migrate, "--restart") == ["no"]
+
+
+def test_limits_and_log_rotation_are_the_file_s(project: Project) -> None:
+    for name in ("risk", "gateway", "migrate", "postgres"):
+        argv = project.run_argv(project.services[name], 1)
+        assert flags(argv, "--cpus") == ["2" if name == "postgres" else "1"], name
+        assert len(flags(argv, "--memory")) == 1, name
+        assert len(flags(argv, "--memory-reservation")) == 1, name
+        assert int(flags(argv, "--pids-limit")[0]) >= 256, name
+        assert flags(argv, "--log-driver") == ["json-file"], name
+        assert sorted(flags(argv, "--log-opt")) == ["max-file=3", "max-size=10m"], name
+    risk = project.run_argv(project.services["risk"], 1)
+    assert flags(risk, "--memory") == [str(512 * 1024 * 1024)]
+
+
+def test_migrate_gets_no_service_keys(project: Project) -> None:
+    migrate = project.run_argv(project.services["migrate"], 1)
+    assert flags(migrate, "--volume") == []
+    assert not [e for e in flags(migrate, "--env") if "DATA_KEYS" in e or "INDEX_KEY" in e]
 
 
 def test_volumes_and_published_ports(project: Project) -> None:

@@ -39,6 +39,7 @@ HARDENED = [
     "no-new-privileges",
 ]
 DATA_DIR = "/var/lib/antifraud"
+KEYS_DIR = "/var/lib/antifraud-keys"
 ECHO_PORT = 50099
 #: Six Python servers starting at once on two busy cores can take well over a minute.
 STARTUP_TIMEOUT = 180
@@ -48,9 +49,8 @@ def port_of(name: str) -> int:
     return int(DEFAULT_ADDRS[name].rpartition(":")[2]) if name in DEFAULT_ADDRS else ECHO_PORT
 
 
-@pytest.fixture
-def data_volume() -> Iterator[str]:
-    """A fresh named volume for the data dir: it starts as the image's own folder (owned by
+def fresh_volume() -> Iterator[str]:
+    """A fresh named volume: mounted, it starts as the image's own folder there (owned by
     10001, mode 0700), as compose's volumes and Kubernetes' emptyDir do."""
     name = f"antifraud-test-{uuid.uuid4().hex[:8]}"
     podman("volume", "create", name)
@@ -58,6 +58,18 @@ def data_volume() -> Iterator[str]:
         yield name
     finally:
         podman("volume", "rm", "--force", name, check=False)
+
+
+@pytest.fixture
+def data_volume() -> Iterator[str]:
+    yield from fresh_volume()
+
+
+@pytest.fixture
+def keys_volume() -> Iterator[str]:
+    """The keys dir (ANTIFRAUD_KEYS_DIR): services that seal personal data generate their
+    keys there when none are configured, as compose's per-service keys volumes hold them."""
+    yield from fresh_volume()
 
 
 def run(*command: str, volume: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,7 +85,8 @@ def test_the_image_runs_as_uid_10001_and_checks_its_own_health() -> None:
     assert config["Entrypoint"] == ["antifraud"]
     # Built in Docker's format: OCI images have no HEALTHCHECK (podman shows it at the top).
     check = inspected.get("Healthcheck") or config.get("Healthcheck") or {}
-    assert "antifraud health" in " ".join(check.get("Test", []))
+    # bash asking the plaintext /healthz, not a Python interpreter (deploy/healthcheck.sh).
+    assert 'antifraud-healthcheck "${ANTIFRAUD_HEALTH_PORT}"' in " ".join(check.get("Test", []))
     who = podman("run", "--rm", *ulimits(), *HARDENED, "--entrypoint", "id", IMAGE).stdout
     assert who.startswith("uid=10001(antifraud) gid=10001(antifraud)")
 
@@ -86,6 +99,7 @@ def test_help_lists_every_command() -> None:
 
 
 def test_migrate_and_keys_on_the_data_volume(data_volume: str) -> None:
+    # No keys configured and the keys dir on the read-only root: migrations need none.
     migrated = run("migrate", volume=data_volume)
     assert migrated.returncode == 0, migrated.stderr
     for name in ("risk", "report", "warning", "identity", "gateway"):
@@ -108,11 +122,12 @@ def test_migrate_and_keys_on_the_data_volume(data_volume: str) -> None:
 async def wait_health(
     container: str, port: int, timeout: float = STARTUP_TIMEOUT, *, http: bool = False
 ) -> None:
-    """``antifraud health`` inside the container until the server says SERVING (``http``:
-    a web process, the console, answering /healthz)."""
+    """The image's probe (bash, no interpreter) inside the container until the server on
+    ``port`` says SERVING on its plaintext /healthz: the metrics port (``port`` + 1000) of
+    a gRPC server, the port itself of a web process (``http``: the console)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    probe = ["antifraud", "health", *(["--http"] if http else []), f"127.0.0.1:{port}"]
+    probe = ["antifraud-healthcheck", str(port if http else port + 1000)]
     while True:
         done = await asyncio.to_thread(podman, "exec", container, *probe, check=False)
         if done.returncode == 0:
@@ -152,6 +167,10 @@ async def test_serve_health_and_the_image_s_own_healthcheck(data_volume: str) ->
     try:
         await asyncio.gather(*(wait_health(c, port_of(n)) for n, c in containers.items()))
         assert (await run_health_check(containers["gateway"]))[0] == 0  # the image's HEALTHCHECK
+        # `antifraud health` asks the gRPC health service itself.
+        for name, container in containers.items():
+            asked = ["antifraud", "health", f"127.0.0.1:{port_of(name)}"]
+            assert podman("exec", container, *asked, check=False).returncode == 0, name
         for container in containers.values():
             uid = podman("exec", container, "sh", "-c", "stat -c %u /proc/1").stdout.strip()
             assert uid == "10001"
@@ -164,12 +183,14 @@ async def test_serve_health_and_the_image_s_own_healthcheck(data_volume: str) ->
             podman("rm", "--force", "--time", "0", container, check=False)
 
 
-async def test_up_serves_the_whole_suite_in_one_container(data_volume: str) -> None:
+async def test_up_serves_the_whole_suite_in_one_container(
+    data_volume: str, keys_volume: str
+) -> None:
     container = f"antifraud-test-up-{uuid.uuid4().hex[:6]}"
     podman(
         "run", "--detach", "--name", container, *ulimits(), *HARDENED,
-        "--env", f"ANTIFRAUD_UP_TIMEOUT_SECONDS={STARTUP_TIMEOUT}",
-        "--volume", f"{data_volume}:{DATA_DIR}", IMAGE, "up",
+        "--volume", f"{data_volume}:{DATA_DIR}", "--volume", f"{keys_volume}:{KEYS_DIR}",
+        IMAGE, "up", "--timeout", str(STARTUP_TIMEOUT),
     )  # fmt: skip
     try:
         await asyncio.gather(

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,16 @@ SERVICES: dict[str, dict[str, Any]] = {
 APP_SERVICES = {n: s for n, s in SERVICES.items() if s.get("image") == IMAGE}
 K8S_BASE = df.k8s_documents(df.K8S / "base")
 K8S_ALL = df.k8s_documents(df.K8S)
-DEPLOYMENTS = {d["metadata"]["name"]: d for d in df.of_kind(K8S_BASE, "Deployment")}
+K8S_DEV = df.k8s_documents(df.K8S / "dev")
+BASE_DEPLOYMENTS = {d["metadata"]["name"]: d for d in df.of_kind(K8S_BASE, "Deployment")}
+#: Every process of the suite on Kubernetes: the base's, and the simulators from dev only.
+DEPLOYMENTS = {
+    **BASE_DEPLOYMENTS,
+    "partners": next(
+        d for d in df.of_kind(K8S_DEV, "Deployment") if d["metadata"]["name"] == "partners"
+    ),
+}
+DEV_KUSTOMIZATION = yaml.safe_load((df.K8S / "dev" / "kustomization.yaml").read_text())
 STAGES = df.dockerfile_stages()
 RUNTIME = STAGES[-1]
 
@@ -108,13 +118,17 @@ def test_dockerfile_entrypoint_serves_the_gateway_by_default() -> None:
     address = settings["ANTIFRAUD_GATEWAY_ADDR"]
     assert address.startswith(f"{WILDCARD}:")
     assert df.port_of(address) == df.default_port("gateway")
-    assert settings["ANTIFRAUD_HEALTH_PORT"] == str(df.default_port("gateway"))
+    # Its plaintext health port: the gRPC port + 1000, beside /metrics.
+    assert settings["ANTIFRAUD_HEALTH_PORT"] == str(df.default_port("gateway") + 1000)
 
 
 def test_dockerfile_healthcheck_asks_the_servers_health_on_its_port() -> None:
     checks = RUNTIME.all("HEALTHCHECK")
     assert len(checks) == 1
-    assert "antifraud health 127.0.0.1:${ANTIFRAUD_HEALTH_PORT}" in checks[0].args.replace('"', "")
+    assert "antifraud-healthcheck ${ANTIFRAUD_HEALTH_PORT}" in checks[0].args.replace('"', "")
+    # The probe is the repository's script, installed executable under that name.
+    copies = [c.args for c in RUNTIME.all("COPY")]
+    assert "--chmod=0755 deploy/healthcheck.sh /usr/local/bin/antifraud-healthcheck" in copies
 
 
 def test_dockerfile_launcher_is_the_console_script_pyproject_names() -> None:
@@ -130,7 +144,8 @@ def test_dockerfile_launcher_is_the_console_script_pyproject_names() -> None:
 def test_dockerfile_generates_protos_and_ships_no_code_generator() -> None:
     builder_runs = " ".join(i.args for s in STAGES[:-1] for i in s.all("RUN"))
     assert "scripts/gen_protos.py" in builder_runs
-    assert "grpcio-tools" in builder_runs
+    assert "/opt/codegen/bin/pip install" in builder_runs
+    assert "-r requirements/codegen.txt" in builder_runs  # grpcio-tools, locked
     shipped = [source for c in df.copies(RUNTIME) if c.from_stage for source in c.sources]
     assert "/opt/venv" in shipped
     assert not [s for s in shipped if "codegen" in s or s.startswith("/tmp")]
@@ -182,22 +197,6 @@ def test_every_python_module_the_image_needs_enters_the_context() -> None:
             if relative.startswith("services/api/") or "__pycache__" in relative:
                 continue
             assert not df.ignored(relative, patterns), relative
-
-
-def test_image_requirements_are_pyprojects_pins() -> None:
-    pyproject = tomllib.loads((df.ROOT / "pyproject.toml").read_text())["project"]
-    script = str(df.DEPLOY / "requirements.py")
-    runtime = run([sys.executable, script, "runtime"])
-    assert runtime.returncode == 0, runtime.stderr
-    assert runtime.stdout.split() == pyproject["dependencies"]
-    constraints = run([sys.executable, script, "constraints"])
-    assert "[" not in constraints.stdout  # pip refuses extras in a constraints file
-    assert len(constraints.stdout.split()) == len(pyproject["dependencies"])
-    tools = run([sys.executable, script, "dev", "grpcio-tools"])
-    assert tools.stdout.split() == [
-        r for r in pyproject["optional-dependencies"]["dev"] if r.startswith("grpcio-tools")
-    ]
-    assert run([sys.executable, script, "dev", "no-such-package"]).returncode != 0
 
 
 def test_hadolint_accepts_the_dockerfile() -> None:
@@ -275,11 +274,10 @@ def test_compose_healthchecks_probe_each_servers_own_port() -> None:
         if process is None:
             continue
         address = service["environment"][f"ANTIFRAUD_{env_key(process)}_ADDR"]
-        # A web process (the console) answers /healthz over HTTP, not gRPC health.
-        http = [] if REGISTRY[process].grpc else ["--http"]
-        assert check["test"] == [
-            "CMD", "antifraud", "health", *http, f"127.0.0.1:{df.port_of(address)}"
-        ]  # fmt: skip
+        # Its plaintext /healthz asked by bash, no interpreter per check: the metrics port
+        # (gRPC port + 1000) of a gRPC server, the port itself of a web process (the console).
+        port = df.port_of(address) + (1000 if REGISTRY[process].grpc else 0)
+        assert check["test"] == ["CMD", "antifraud-healthcheck", str(port)]
 
 
 def test_compose_postgres_is_version_15_and_checked() -> None:
@@ -319,9 +317,10 @@ def test_compose_keys_survive_restarts_apart_from_the_data() -> None:
         assert volumes == [f"{name}-keys:{keys_dir}"], name
         assert f"{name}-keys" in COMPOSE["volumes"]
         assert f"ANTIFRAUD_{name.upper()}_DATA_KEYS" in service["environment"]
-    # The one-shot migrate builds identity too (its keys are loaded at once), and must see
-    # the same keys; report and warning migrate without theirs.
-    assert "identity-keys:/var/lib/antifraud-keys" in SERVICES["migrate"]["volumes"]
+    # The one-shot migrate changes schemas only: it builds no service and sees no keys.
+    migrate = SERVICES["migrate"]
+    assert not any("keys" in v for v in migrate.get("volumes", [])), migrate.get("volumes")
+    assert not any("DATA_KEYS" in k or "INDEX_KEY" in k for k in migrate["environment"])
 
 
 def test_compose_builds_the_image_once_from_the_repository_root() -> None:
@@ -509,8 +508,26 @@ def test_k8s_listen_addresses_match_the_default_ports() -> None:
                 assert df.port_of(address) in ports, f"{name}: {variable} has no containerPort"
 
 
+def config_map(name: str) -> dict[str, str]:
+    (found,) = [c for c in df.of_kind(K8S_BASE, "ConfigMap") if c["metadata"]["name"] == name]
+    data: dict[str, str] = found["data"]
+    return data
+
+
+def dev_partner_targets() -> dict[str, str]:
+    (generated,) = [
+        g for g in DEV_KUSTOMIZATION["configMapGenerator"] if g["name"] == "antifraud-partners"
+    ]
+    assert generated["behavior"] == "replace"
+    return dict(literal.split("=", 1) for literal in generated["literals"])
+
+
 def test_k8s_services_select_their_deployment_and_targets_reach_them() -> None:
-    services = {s["metadata"]["name"]: s for s in df.of_kind(K8S_BASE, "Service")}
+    services = {
+        s["metadata"]["name"]: s
+        for s in [*df.of_kind(K8S_BASE, "Service"), *df.of_kind(K8S_DEV, "Service")]
+        if s["metadata"]["name"] != "postgres"
+    }
     assert set(services) == set(DEPLOYMENTS)
     serving: dict[tuple[str, int], str] = {}
     for name, service in services.items():
@@ -529,65 +546,117 @@ def test_k8s_services_select_their_deployment_and_targets_reach_them() -> None:
             assert port["targetPort"] in named, f"{name}: {port['targetPort']}"
             assert named[port["targetPort"]] == port["port"], name
             serving[(name, port["port"])] = by_port[port["port"]]
-    (config,) = df.of_kind(K8S_BASE, "ConfigMap")
     targets = {
-        p: a
-        for v, a in config["data"].items()
+        p: a for v, a in config_map("antifraud-config").items()
         if (p := df.process_of_variable(v, "TARGET")) is not None
-    }
-    assert set(targets) == set(DEFAULT_ADDRS)
-    for process, target in targets.items():
+    }  # fmt: skip
+    # The partners' addresses: placeholders in the base, the simulators in dev.
+    partner_targets = {
+        p: a for v, a in dev_partner_targets().items()
+        if (p := df.process_of_variable(v, "TARGET")) is not None
+    }  # fmt: skip
+    assert set(targets) | set(partner_targets) | {"partners"} == set(DEFAULT_ADDRS)
+    assert not set(targets) & set(partner_targets)
+    for process, target in {**targets, **partner_targets}.items():
         host, port = target.rsplit(":", 1)
         assert serving.get((host, int(port))) == process, f"{process} → {target}"
 
 
-def test_k8s_database_processes_migrate_before_they_serve() -> None:
+def test_k8s_production_base_runs_no_simulator_and_points_at_configurable_partners() -> None:
+    assert "partners" not in BASE_DEPLOYMENTS
+    assert not [s for s in df.of_kind(K8S_BASE, "Service") if s["metadata"]["name"] == "partners"]
+    placeholders = config_map("antifraud-partners")
+    assert set(placeholders) == set(dev_partner_targets())
+    for variable, address in placeholders.items():
+        assert address.rsplit(":", 1)[0].endswith(".invalid"), variable  # resolves nowhere
+    # Read by the processes that call partners, and by no other.
+    for name, deployment in BASE_DEPLOYMENTS.items():
+        (container,) = df.pod_spec(deployment)["containers"]
+        maps = {e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e}
+        assert ("antifraud-partners" in maps) == (name in {"identity", "warning"}), name
+
+
+def test_k8s_peers_balance_over_replicas_and_reach_new_ones() -> None:
+    """Headless Services (DNS answers every ready pod) for the processes peers call, so
+    the clients' round robin spreads calls over replicas; a maximum connection age makes
+    clients re-resolve, so replicas added later get calls too. The gateway keeps a virtual
+    IP: its clients come through an Ingress or a load balancer."""
+    for service in df.of_kind(K8S_BASE, "Service"):
+        name = service["metadata"]["name"]
+        headless = service["spec"].get("clusterIP") == "None"
+        assert headless == (name != "gateway"), name
+    age = float(config_map("antifraud-config")["ANTIFRAUD_MAX_CONNECTION_AGE_SECONDS"])
+    assert 30 <= age <= 600
+    from services.common.clients import service_config
+
+    assert json.loads(service_config([]))["loadBalancingConfig"] == [{"round_robin": {}}]
+
+
+def test_k8s_replicas_spread_over_nodes_and_zones() -> None:
+    for name, deployment in BASE_DEPLOYMENTS.items():
+        pod = df.pod_spec(deployment)
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+        assert set(spread) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}, name
+        assert spread["kubernetes.io/hostname"]["whenUnsatisfiable"] == "DoNotSchedule", name
+        for constraint in spread.values():
+            assert constraint["maxSkew"] == 1, name
+            assert constraint["labelSelector"]["matchLabels"].items() <= labels.items(), name
+
+
+def test_k8s_each_process_connects_as_its_own_database_role() -> None:
+    """No migrating init containers: schemas change only in the migration Job, as the
+    migration role; each server gets its own role's credentials, nothing else's."""
     for name, deployment in DEPLOYMENTS.items():
         pod = df.pod_spec(deployment)
         process = served(pod["containers"][0]["args"])
         assert process is not None
+        assert "initContainers" not in pod, name
         secrets = {
             e["secretRef"]["name"]
             for c in app_containers(deployment)
             for e in c["envFrom"]
             if "secretRef" in e
         }
-        if df.uses_database(process):
-            (init,) = pod["initContainers"]
-            assert init["args"] == ["migrate", process], name
-            assert "antifraud-database" in secrets, name
-        else:
-            assert "initContainers" not in pod, name
-            assert "antifraud-database" not in secrets, f"{name} needs no database credentials"
-        # Each service's keys go to that service alone (and not to its migrate step,
-        # except identity's, which loads them at once).
+        databases = {s for s in secrets if s.startswith("antifraud-database")}
+        assert databases == (
+            {f"antifraud-database-{process}"} if df.uses_database(process) else set()
+        )
+        # Each service's keys go to that service alone.
         for keyed in ("identity", "report", "warning"):
             assert (f"antifraud-{keyed}-keys" in secrets) == (process == keyed), name
-        if process in ("report", "warning"):
-            init_refs = {
-                e["secretRef"]["name"]
-                for e in pod["initContainers"][0]["envFrom"]
-                if "secretRef" in e
-            }
-            assert f"antifraud-{process}-keys" not in init_refs
 
 
-def test_k8s_migration_job_migrates_everything() -> None:
+def test_k8s_migration_job_migrates_everything_as_the_migration_role_without_keys() -> None:
     (job,) = df.of_kind(K8S_BASE, "Job")
     (container,) = df.pod_spec(job)["containers"]
     assert container["args"] == ["migrate", *DATABASE_PROCESSES]
     assert df.pod_spec(job)["restartPolicy"] == "Never"
-    refs = {e.get("secretRef", {}).get("name") for e in container["envFrom"]}
-    assert {"antifraud-database", "antifraud-identity-keys"} <= refs
+    refs = {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e}
+    assert refs == {"antifraud-database-migrate"}  # no service's data keys
+    assert not container.get("volumeMounts", []) or all(
+        m["name"] == "tmp" for m in container["volumeMounts"]
+    )
 
 
-def test_k8s_autoscalers_and_budgets_cover_gateway_and_risk() -> None:
+def test_k8s_database_roles_script_makes_every_role_the_secrets_name() -> None:
+    roles_sql = (df.DEPLOY / "postgres" / "roles.sql").read_text()
+    for process in DATABASE_PROCESSES:
+        assert f"'{process}'" in roles_sql, process
+        (secret,) = [
+            s for s in df.of_kind(K8S_BASE, "Secret")
+            if s["metadata"]["name"] == f"antifraud-database-{process}"
+        ]  # fmt: skip
+        assert f"://antifraud_{process}:" in secret["stringData"]["ANTIFRAUD_DATABASE_URL"]
+
+
+def test_k8s_autoscalers_and_budgets_cover_every_replicated_workload() -> None:
     autoscalers = df.of_kind(K8S_BASE, "HorizontalPodAutoscaler")
     assert {h["spec"]["scaleTargetRef"]["name"] for h in autoscalers} == {"gateway", "risk"}
     for hpa in autoscalers:
         ref = hpa["spec"]["scaleTargetRef"]
         assert (ref["apiVersion"], ref["kind"]) == ("apps/v1", "Deployment")
-        deployment = DEPLOYMENTS[ref["name"]]
+        deployment = BASE_DEPLOYMENTS[ref["name"]]
         assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
         assert hpa["spec"]["minReplicas"] >= 2
         assert df.pod_spec(deployment)["containers"][0]["resources"]["requests"]["cpu"]
@@ -597,12 +666,15 @@ def test_k8s_autoscalers_and_budgets_cover_gateway_and_risk() -> None:
         selector = budget["spec"]["selector"]["matchLabels"]
         matching = [
             n
-            for n, d in DEPLOYMENTS.items()
+            for n, d in BASE_DEPLOYMENTS.items()
             if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
         ]
         assert len(matching) == 1, budget["metadata"]["name"]
+        assert budget["spec"]["maxUnavailable"] == 1
         covered.add(matching[0])
-    assert covered == {"gateway", "risk"}
+    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in autoscalers}
+    replicated = {n for n, d in BASE_DEPLOYMENTS.items() if d["spec"].get("replicas", 1) > 1}
+    assert covered == scaled | replicated == set(BASE_DEPLOYMENTS)
 
 
 def test_k8s_partners_run_alone() -> None:
@@ -653,10 +725,13 @@ def test_k8s_secrets_hold_placeholders_only() -> None:
         material += [item.partition(":")[2] for item in values[f"{prefix}_DATA_KEYS"].split(",")]
         for value in material:
             assert len(decoded(value)) != 32, "a real-looking key is committed"
-    (database,) = [
-        s for s in df.of_kind(K8S_BASE, "Secret") if s["metadata"]["name"] == "antifraud-database"
-    ]
-    assert "REPLACE-ME" in database["stringData"]["ANTIFRAUD_DATABASE_URL"]
+    databases = [
+        s for s in df.of_kind(K8S_BASE, "Secret")
+        if s["metadata"]["name"].startswith("antifraud-database")
+    ]  # fmt: skip
+    assert len(databases) == len(DATABASE_PROCESSES) + 1  # and the migration role's
+    for database in databases:
+        assert "REPLACE-ME" in database["stringData"]["ANTIFRAUD_DATABASE_URL"]
 
 
 def decoded(text: str) -> bytes:
@@ -701,13 +776,36 @@ def test_kustomize_renders_base_and_dev(tmp_path: Path) -> None:
         keys = secrets[f"antifraud-{service}-keys"]["data"]
         index_key = base64.b64decode(keys[f"ANTIFRAUD_{service.upper()}_INDEX_KEY"]).decode()
         assert len(base64.b64decode(index_key)) == 32
-    url = base64.b64decode(secrets["antifraud-database"]["data"]["ANTIFRAUD_DATABASE_URL"]).decode()
-    assert url.startswith("postgresql+asyncpg://antifraud:")
-    assert "@postgres:5432/" in url
+    for role in ["migrate", *DATABASE_PROCESSES]:
+        data = secrets[f"antifraud-database-{role}"]["data"]
+        url = base64.b64decode(data["ANTIFRAUD_DATABASE_URL"]).decode()
+        assert url.startswith("postgresql+asyncpg://antifraud:")
+        assert "@postgres:5432/" in url
+    rendered_dev = [d for d in yaml.safe_load_all(dev.stdout) if d]
+    assert [
+        d for d in rendered_dev if d["kind"] == "Deployment" and d["metadata"]["name"] == "partners"
+    ]
+    production = run([kubectl, "kustomize", str(df.K8S / "production")])
+    assert production.returncode == 0, production.stderr
+    rendered_production = [d for d in yaml.safe_load_all(production.stdout) if d]
+    images = {
+        c["image"]
+        for d in rendered_production
+        if d["kind"] in ("Deployment", "Job")
+        for c in [*df.pod_spec(d).get("initContainers", []), *df.pod_spec(d)["containers"]]
+    }
+    assert images
+    for image in images:  # by digest, never by tag
+        assert re.fullmatch(r"[^@:]+(:\d+)?/[^@]+@sha256:[0-9a-f]{64}", image), image
+    assert not [d for d in rendered_production if d["metadata"]["name"] in ("partners", "postgres")]
     validate = shutil.which("kubernetes-validate")
     if validate is None:
         pytest.skip("kubernetes-validate is not on PATH: rendered, not schema-checked")
-    for name, text in (("base", base.stdout), ("dev", dev.stdout)):
+    for name, text in (
+        ("base", base.stdout),
+        ("dev", dev.stdout),
+        ("production", production.stdout),
+    ):
         path = tmp_path / f"{name}.yaml"
         path.write_text(text)
         checked = run([validate, "--strict", "--quiet", "-k", "1.30.0", str(path)])
@@ -778,17 +876,19 @@ def test_image_launcher_serves_and_its_health_check_passes(
 
     launcher = tmp_path / "antifraud"
     launcher.write_text(df.launcher_source())
-    port = free_port()
+    port, health_port = free_port(), free_port()
     env = {
         **image_env(image_tree, tmp_path / "hooks"),
         "ANTIFRAUD_ECHO_ADDR": f"127.0.0.1:{port}",
-        "ANTIFRAUD_HEALTH_PORT": str(port),
+        "ANTIFRAUD_ECHO_METRICS_ADDR": f"127.0.0.1:{health_port}",
+        "ANTIFRAUD_HEALTH_PORT": str(health_port),
         "ANTIFRAUD_DATA_DIR": str(tmp_path / "data"),
     }
-    # The HEALTHCHECK's own command line, with the launcher standing in for `antifraud`.
+    # The HEALTHCHECK's own command line, with the repository's probe script standing in
+    # for the one the image installs.
     (check,) = RUNTIME.all("HEALTHCHECK")
     shell = check.args.split(" CMD ", 1)[1]
-    shell = shell.replace("antifraud ", f"{sys.executable} {launcher} ", 1)
+    shell = shell.replace("antifraud-healthcheck ", f"bash {df.DEPLOY / 'healthcheck.sh'} ", 1)
     assert run(["sh", "-c", shell], env=env).returncode == 1  # nothing listens yet
     server = subprocess.Popen(
         [sys.executable, str(launcher), "serve", "echo"],

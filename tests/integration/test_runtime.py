@@ -10,7 +10,10 @@ that can forward, refuse or black-hole connections.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -213,6 +216,46 @@ async def test_an_unreachable_database_is_unavailable_and_not_ready_then_recover
                 assert (await stub.Echo(echo(), timeout=5)).indicator.value == "96110"
         finally:
             await channel.close(None)
+
+
+HEALTHCHECK = harness.ROOT / "deploy" / "healthcheck.sh"
+
+
+def _probe(port: int | str) -> int:
+    """The container health check (deploy/healthcheck.sh): its exit code."""
+    return subprocess.run(["bash", str(HEALTHCHECK), str(port)], timeout=30, check=False).returncode
+
+
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+        return str(reply.read().decode())
+
+
+def _healthz(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+async def test_the_plaintext_health_port_says_what_grpc_health_says() -> None:
+    async with harness.serving(EchoOnDatabase()) as running:
+        port = metrics.serve_metrics("127.0.0.1:0", lambda: running.serving)
+        assert await asyncio.to_thread(_healthz, port) == (200, "SERVING\n")
+        assert await asyncio.to_thread(_probe, port) == 0
+        # /metrics is still there beside it.
+        assert "antifraud_rpcs_handled_total" in await asyncio.to_thread(_get, port, "/metrics")
+        await running.set_serving(False)
+        assert await asyncio.to_thread(_healthz, port) == (503, "NOT_SERVING\n")
+        assert await asyncio.to_thread(_probe, port) == 1
+        await running.set_serving(True)
+        assert await asyncio.to_thread(_probe, port) == 0
+    # Stopping: not serving from the first moment of shutdown.
+    assert await asyncio.to_thread(_healthz, port) == (503, "NOT_SERVING\n")
+    assert await asyncio.to_thread(_probe, port) == 1
+    assert await asyncio.to_thread(_probe, harness.free_port()) == 1  # nothing listening
+    assert await asyncio.to_thread(_probe, "x") == 2  # refused before any connection
 
 
 async def _status(address: str) -> int:

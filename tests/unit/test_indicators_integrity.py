@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.common import indicators
 from services.common.indicators import (
     Indicator,
     IndicatorKind,
@@ -500,3 +501,37 @@ def test_whatever_upsert_accepts_matches_itself_and_its_variants(kind: Indicator
             assert index.lookup(probe, 100) is not None, (raw, indicator.value, probe.value)
 
     check()
+
+
+#: Eight groups, zero half the time, so that runs of zeros of every length come up.
+_GROUPS = st.lists(st.one_of(st.just(0), st.integers(0, 0xFFFF)), min_size=8, max_size=8)
+
+
+@given(_GROUPS.map(lambda groups: sum(g << (112 - 16 * i) for i, g in enumerate(groups))))
+def test_ipv6_text_is_rfc5952_hex_groups_on_every_python(value: int) -> None:
+    """The same text for an address whatever the interpreter: parsing it back gives the
+    address, every group is lower-case hex without leading zeros, and ``::`` stands for
+    the longest run (two or more, the first of equals) of zero groups. (Python 3.13's
+    ``.compressed`` writes IPv4-mapped addresses dotted; 3.11's does not.)"""
+    text = indicators._ipv6_text(value)
+    assert int(ipaddress.IPv6Address(text)) == value
+    assert "." not in text
+    groups = [(value >> (112 - 16 * i)) & 0xFFFF for i in range(8)]
+    runs = [
+        (j - i, i)
+        for i in range(8)
+        for j in range(i + 1, 9)
+        if all(g == 0 for g in groups[i:j]) and (i == 0 or groups[i - 1] != 0)
+    ]
+    longest = max((length for length, _ in runs), default=0)
+    if longest < 2:
+        assert text == ":".join(f"{g:x}" for g in groups)
+    else:
+        start = min(i for length, i in runs if length == longest)
+        head = ":".join(f"{g:x}" for g in groups[:start])
+        tail = ":".join(f"{g:x}" for g in groups[start + longest :])
+        assert text == f"{head}::{tail}"
+
+
+def test_ipv4_mapped_addresses_keep_their_hex_form() -> None:
+    assert indicators._ipv6_text(ipaddress.IPv6Address("::ffff:1.2.3.4")) == "::ffff:102:304"
