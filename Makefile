@@ -29,7 +29,7 @@ test-containers: setup
 PYTHON_NEWEST ?= python3.13
 VENV_NEWEST   := .venv-newest
 test-newest: setup
-	@command -v $(PYTHON_NEWEST) >/dev/null || { echo "test-newest: $(PYTHON_NEWEST) is not on PATH"; exit 2; }
+	@$(PYTHON_NEWEST) -c pass 2>/dev/null || { echo "test-newest: $(PYTHON_NEWEST) does not run (pyenv: PYENV_VERSION=3.13.x)"; exit 2; }
 	test -x $(VENV_NEWEST)/bin/python || $(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
 	$(VENV_NEWEST)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 		-r requirements/dev.txt

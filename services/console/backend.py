@@ -119,24 +119,18 @@ class Backend:
         request = rp.ListReportsRequest(start_time=_stamp(start))
         return await self._pages(self._report.ListReports, request, "reports", limit)
 
-    async def review_indicator(
-        self, indicator: c.Indicator, decision: int, reason: str, limit: int
-    ) -> list[rp.Report]:
-        """Decides on every open report naming the value, one ReviewReport each (until the
-        report service reviews an indicator in one call); the reports after the decision."""
-        reviewed: list[rp.Report] = []
-        for report in await self.reports_about(indicator, limit):
-            if report.status not in OPEN_STATUSES:
-                continue
-            request = rp.ReviewReportRequest(
-                request_id=str(uuid.uuid4()),
-                name=report.name,
-                decision=decision,  # type: ignore[arg-type]
-                reason=reason,
-            )
-            done = await self._call(self._report.ReviewReport, request)
-            reviewed.append(done.report)
-        return reviewed
+    async def review_indicator(self, indicator: c.Indicator, decision: int, reason: str) -> int:
+        """Decides on every open report naming the value in one call (the report service's
+        review per indicator: every report and every reporter's record takes it); how many
+        reports took the decision."""
+        request = rp.ReviewIndicatorReportsRequest(
+            request_id=str(uuid.uuid4()),
+            indicator=indicator,
+            decision=decision,  # type: ignore[arg-type]
+            reason=reason,
+        )
+        done = await self._call(self._report.ReviewIndicatorReports, request)
+        return int(done.resolved_report_count)
 
     async def reveal(self, name: str, purpose: str) -> rp.RevealOriginalTextResponse:
         """The text as typed; the report service audits it before answering."""

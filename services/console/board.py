@@ -57,8 +57,11 @@ class CaseCard:
         return self.orders.get(payee.bank_order) or self.orders.get(payee.account.value)
 
     def held(self, payee: rp.Payee) -> Decimal:
-        """What the bank holds on this payee: the order's amount once acknowledged."""
+        """What the bank holds on this payee: the amount the bank says it holds, else the
+        order's amount once acknowledged."""
         order = self.order_of(payee)
+        if order is not None and order.HasField("held_amount"):
+            return yuan(order.held_amount)
         if order is not None and order.state == wn.BANK_ORDER_STATE_ACKNOWLEDGED:
             return yuan(order.amount)
         if self.status(payee) == rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED:

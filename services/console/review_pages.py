@@ -87,11 +87,9 @@ async def decide(request: Request) -> Response:
     reason = field(form, "reason", 1000)
     if decision is None or not reason:
         raise HTTPException(400, "decision and reason are required")
-    done = await backend(request, session).review_indicator(
-        indicator, decision, reason, DETAIL_ITEMS
-    )
-    log.info("indicator reviewed", key=session.subject, decision=decision, reports=len(done))
-    return redirect(f"/review/{request.path_params['ref']}?decided={len(done)}")
+    done = await backend(request, session).review_indicator(indicator, decision, reason)
+    log.info("indicator reviewed", key=session.subject, decision=decision, reports=done)
+    return redirect(f"/review/{request.path_params['ref']}?decided={done}")
 
 
 async def detail_page(request: Request) -> Response:

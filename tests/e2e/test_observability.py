@@ -287,16 +287,11 @@ async def scenario(observed: Observed) -> Scenario:
     # The callee needs no account: a contact is warned by SMS to the number the call reached.
     callee, victim, fraudster = new_phone(), reporters[0], new_phone()
     who = reporters[1]
-    reports = [await report_number(suite, reporter, fraudster) for reporter in reporters]
-
-    async def corroborated() -> bool:
-        return await verdict_level(suite, who, fraudster) == c.RISK_LEVEL_MEDIUM
-
-    await eventually(corroborated)
     carrier = await suite.key(gw.ROLE_CARRIER, "carrier-cmcc")
 
-    # A call from the number, reported by the carrier in bulk (not screened live, which
-    # would warn the callee at once and leave the fan-out nobody new to warn).
+    # A call from the number, reported by the carrier in bulk before the number is listed
+    # (not screened live, and not after it is listed: either would warn the callee at once,
+    # as a late contact, and leave the fan-out nobody new to warn).
     recorded = await suite.warning.RecordContactEvents(
         wn.RecordContactEventsRequest(
             events=[
@@ -312,6 +307,12 @@ async def scenario(observed: Observed) -> Scenario:
         metadata=carrier,
     )
     assert recorded.accepted_count == 1
+    reports = [await report_number(suite, reporter, fraudster) for reporter in reporters]
+
+    async def corroborated() -> bool:
+        return await verdict_level(suite, who, fraudster) == c.RISK_LEVEL_MEDIUM
+
+    await eventually(corroborated)
     # The analyst's confirmation tips the number to HIGH: its contacts are warned.
     analyst = await suite.key(gw.ROLE_ANALYST, "analyst-obs")
     review_request_id = str(uuid.uuid4())
