@@ -183,6 +183,19 @@ async def test_serve_health_and_the_image_s_own_healthcheck(data_volume: str) ->
             podman("rm", "--force", "--time", "0", container, check=False)
 
 
+async def wait_log(container: str, pattern: re.Pattern[str]) -> re.Match[str]:
+    """The first match of ``pattern`` in the container's output, waiting for it to appear."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT
+    while True:
+        logs = podman("logs", container, check=False)
+        found = pattern.search(logs.stdout + logs.stderr)
+        if found is not None:
+            return found
+        assert loop.time() < deadline, (logs.stdout + logs.stderr)[-2000:]
+        await asyncio.sleep(1)
+
+
 async def test_up_serves_the_whole_suite_in_one_container(
     data_volume: str, keys_volume: str
 ) -> None:
@@ -196,11 +209,11 @@ async def test_up_serves_the_whole_suite_in_one_container(
         await asyncio.gather(
             *(wait_health(container, port_of(n), http=not REGISTRY[n].grpc) for n in UP_ORDER)
         )
+        # A port answers once its first worker serves; `up` says when every process does
+        # (risk and the gateway run one worker per core by default).
+        served = await wait_log(container, re.compile(r"all (\d+) servers SERVING"))
+        assert int(served.group(1)) >= len(UP_ORDER)
         code, logs = stop(container)
-        # Every process once, risk and the gateway once per worker (one per core by default).
-        served = re.search(r"all (\d+) servers SERVING", logs)
-        assert served is not None, logs[-2000:]
-        assert int(served.group(1)) >= len(UP_ORDER), logs[-2000:]
         assert code == 0, logs[-2000:]
     finally:
         podman("rm", "--force", "--time", "0", container, check=False)
