@@ -286,6 +286,21 @@ async def test_no_client_behaviour_takes_a_server_down(suite: Deployment) -> Non
                 seen,
             ),
             server_stream_storm(
+                "risk DownloadRiskList",
+                lambda: risk.DownloadRiskList(rk.DownloadRiskListRequest()),
+                SMALL,
+                seen,
+            ),
+            server_stream_storm(
+                "gateway DownloadRiskList",
+                lambda: suite.risk.DownloadRiskList(
+                    rk.DownloadRiskListRequest(kinds=[c.INDICATOR_KIND_PHONE_NUMBER]),
+                    metadata=carrier,
+                ),
+                SMALL,
+                seen,
+            ),
+            server_stream_storm(
                 "gateway WatchIndicatorChanges",
                 lambda: suite.risk.WatchIndicatorChanges(
                     rk.WatchIndicatorChangesRequest(from_now=True), metadata=carrier

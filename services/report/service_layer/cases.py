@@ -169,9 +169,7 @@ async def restate(repo: ReportRepository, case_id: str, now: datetime) -> Case:
     await repo.add_case_event(
         case_id, CaseEventType.STATUS_CHANGED, status, _status_text(moved), "system", now
     )
-    fresh = await repo.get_case(case_id)
-    assert fresh is not None
-    return fresh
+    return await _reread(repo, case_id)
 
 
 async def record_order(
@@ -237,6 +235,13 @@ async def _staff_case(repo: ReportRepository, caller: Principal, case_id: str) -
     return case
 
 
+async def _reread(repo: ReportRepository, case_id: str) -> Case:
+    """The case as the transaction now sees it, after a change of its status or events."""
+    fresh = await repo.get_case(case_id)
+    assert fresh is not None  # read under the same transaction that found it
+    return fresh
+
+
 async def assign(
     uow: ReportUnitOfWork, caller: Principal, case_id: str, officer: str, now: datetime
 ) -> Case:
@@ -248,9 +253,7 @@ async def assign(
         await repo.add_case_event(
             case_id, CaseEventType.ASSIGNED, case.status, officer, caller.audit_actor, now
         )
-    fresh = await repo.get_case(case_id)
-    assert fresh is not None
-    return fresh
+    return await _reread(repo, case_id)
 
 
 async def reply(
@@ -262,9 +265,7 @@ async def reply(
     await repo.add_case_event(
         case_id, CaseEventType.REPLY, case.status, text, caller.audit_actor, now
     )
-    fresh = await repo.get_case(case_id)
-    assert fresh is not None
-    return fresh
+    return await _reread(repo, case_id)
 
 
 async def close(
@@ -282,9 +283,7 @@ async def close(
     await repo.add_case_event(
         case_id, CaseEventType.CLOSED, CaseStatus.CLOSED, reason, caller.audit_actor, now
     )
-    fresh = await repo.get_case(case_id)
-    assert fresh is not None
-    return fresh
+    return await _reread(repo, case_id)
 
 
 @dataclass(frozen=True, slots=True)
