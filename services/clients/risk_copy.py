@@ -27,12 +27,16 @@ from services.risk.domain.copies import (
     ListEntry,
     LocalVerdict,
     checksum_bytes,
+    columns_sum,
     decide,
     entries_in,
     entry_in,
 )
-from services.risk.domain.index import U32_MAX, RiskIndex
-from services.risk.domain.model import NOTHING
+from services.risk.domain.index import U32_MAX, RiskIndex, pack_listed
+from services.risk.domain.model import NOTHING, RiskLevel
+
+_KINDS = {int(kind): kind for kind in IndicatorKind if kind}
+_LEVELS = frozenset(int(level) for level in RiskLevel)
 
 log = get_logger("clients.risk_copy")
 Metadata = Sequence[tuple[str, str]]
@@ -54,6 +58,8 @@ class Loading:
         self.index = RiskIndex()
         self.total = 0
         self.skipped = 0
+        #: Entries received: the index must hold as many (a value sent twice is refused).
+        self.received = 0
 
     def add_messages(self, entries: Iterable[risk_pb2.RiskListEntry]) -> None:
         self.add((e.kind, e.value, e.level, e.category_mask, e.verified, e.label) for e in entries)
@@ -72,7 +78,27 @@ class Loading:
                 (None, kind, value, level, 0, categories, 0, 0, 0, U32_MAX, verified, label, None)
             )
         self.total += total
+        self.received += len(rows)
         self.skipped += len(self.index.load(rows))
+
+    def add_columns(self, columns: risk_pb2.RiskListColumns) -> None:
+        """Entries of one kind as columns (RISK_LIST_ENCODING_COLUMNS): decoded, hashed and
+        indexed a column at a time; CopyMismatch for a chunk that cannot be right."""
+        kind = _KINDS.get(columns.kind)
+        if kind is None:
+            raise CopyMismatch(f"a downloaded chunk has an unknown kind {columns.kind}")
+        values = list(columns.values)
+        verdicts = list(zip(columns.levels, columns.category_masks, strict=False))
+        if not len(values) == len(verdicts) == len(columns.levels) == len(columns.category_masks):
+            raise CopyMismatch("a downloaded chunk's columns are not of one length")
+        packed: dict[tuple[int, int], bytes] = {}
+        for level, categories in set(verdicts):  # a list has few distinct verdicts
+            if level not in _LEVELS:
+                raise CopyMismatch(f"a downloaded chunk has an unknown level {level}")
+            packed[(level, categories)] = pack_listed(level, False, categories)
+        self.total += columns_sum(kind, values, verdicts)
+        self.received += len(values)
+        self.index.load_listed(kind, values, map(packed.__getitem__, verdicts))
 
 
 class RiskCopy:
@@ -104,6 +130,8 @@ class RiskCopy:
             raise CopyMismatch("the downloaded list does not add up to its checksum")
         if loading.skipped:
             raise CopyMismatch(f"{loading.skipped} downloaded entries could not be held")
+        if len(loading.index) != loading.received:
+            raise CopyMismatch("the download named some entries more than once")
         self.index, self._sum, self.version = loading.index, loading.total % MODULUS, version
 
     def apply(
@@ -175,7 +203,10 @@ class RiskListFollower:
         self._task: asyncio.Task[None] | None = None
 
     async def download(self) -> None:
-        request = risk_pb2.DownloadRiskListRequest(kinds=[int(k) for k in self.kinds])  # type: ignore[misc]
+        request = risk_pb2.DownloadRiskListRequest(
+            kinds=[int(k) for k in self.kinds],  # type: ignore[misc]
+            encoding=risk_pb2.RISK_LIST_ENCODING_COLUMNS,
+        )
         version, checksum, kinds = "", b"", self.kinds
         loading = Loading()
         call = self.stub.DownloadRiskList(request, metadata=self.metadata, timeout=self.timeout)
@@ -184,6 +215,8 @@ class RiskListFollower:
                 version, checksum = chunk.version_token, chunk.checksum
                 kinds = tuple(IndicatorKind(k) for k in chunk.kinds)
             loading.add_messages(chunk.entries)
+            for columns in chunk.columns:  # a service older than the columns sends none
+                loading.add_columns(columns)
         self.copy.finish(loading, version, checksum)
         self.copy.kinds = kinds
         self.downloads += 1

@@ -6,6 +6,10 @@ canonical form: a sum, so the service and every copy keep it incrementally (add 
 hash when it is put, subtract it when it goes) and never re-hash the list. Sums are kept per
 kind, so a copy of any set of kinds has its checksum by adding a few numbers.
 
+A snapshot travels as columns by kind (values, levels, category masks) and each side hashes
+a column at a time (``columns_sum``): the per-entry work runs inside C loops (map, zip, dict
+look-ups), the Python interpreter only once per column.
+
 Expiry reaches copies through the feed (the sweeper records each lapse as a change): a copy
 holds the verdict as last recorded, not the later stages the service's own index applies
 from the second an assertion lapses.
@@ -14,20 +18,27 @@ from the second an assertion lapses.
 from __future__ import annotations
 
 import hashlib
+import operator
 import struct
-from collections.abc import Collection, Iterator
+import sys
+from array import array
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import compress
 from typing import NamedTuple
 
 from services.common.indicators import NOTE_SPOOFED_SERVICE_CODE, Indicator, IndicatorKind
-from services.risk.domain.index import U32_MAX, Hit, RiskIndex
+from services.risk.domain.index import ENTRY_BYTES, U32_MAX, Hit, RiskIndex
 from services.risk.domain.model import FraudCategory, RiskLevel, Snapshot
-from services.risk.domain.private import Buckets
 
 MODULUS = 1 << 256
 CHECKSUM_BYTES = 32
 _CATEGORIES = struct.Struct("<H")
 _VERIFIED = 0x80  # the flags byte of an index entry: the allow list stands behind it
+#: A flags byte -> 1 where the allow list stands behind the entry, else 0 (bytes.translate).
+_IS_VERIFIED = bytes(1 if b & _VERIFIED else 0 for b in range(256))
+_NOT_VERIFIED = bytes(0 if b & _VERIFIED else 1 for b in range(256))
+_DIGEST = type(hashlib.sha256()).digest
 
 
 class ListEntry(NamedTuple):
@@ -82,6 +93,71 @@ def entries_in(index: RiskIndex, kinds: Collection[IndicatorKind]) -> Iterator[L
             yield entry_of_packed(kind, value, packed, index.label(kind, value))
 
 
+@dataclass(frozen=True, slots=True)
+class ListColumns:
+    """Entries of one kind that are not verified (no label), as columns: entry i is
+    ``values[i]`` at ``levels[i]`` with ``categories[i]``."""
+
+    kind: IndicatorKind
+    values: list[str]
+    levels: bytes
+    categories: list[int]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def part(self, start: int, stop: int) -> ListColumns:
+        return ListColumns(
+            self.kind,
+            self.values[start:stop],
+            self.levels[start:stop],
+            self.categories[start:stop],
+        )
+
+
+def columns_of(
+    kind: IndicatorKind, values: list[str], packed: Sequence[bytes], labels: RiskIndex
+) -> tuple[ListColumns, list[ListEntry]]:
+    """Entries as ``RiskIndex.columns`` gives them, split into columns (not verified) and
+    the verified entries (few: the allow list), without a Python step per entry."""
+    joined = b"".join(packed)
+    if len(joined) != len(packed) * ENTRY_BYTES:
+        raise ValueError("index entries are not all of one size")
+    levels = joined[0::ENTRY_BYTES]
+    flags = joined[1::ENTRY_BYTES]
+    words = array("H", joined)  # the categories are the second 16-bit word of each entry
+    if sys.byteorder == "big":
+        words.byteswap()
+    categories = words[1 :: ENTRY_BYTES // 2].tolist()
+    verified = flags.translate(_IS_VERIFIED)
+    if 1 not in verified:
+        return ListColumns(kind, values, levels, categories), []
+    keep = flags.translate(_NOT_VERIFIED)
+    allowed = [
+        entry_of_packed(kind, value, entry, labels.label(kind, value))
+        for value, entry in compress(zip(values, packed, strict=True), verified)
+    ]
+    columns = ListColumns(
+        kind,
+        list(compress(values, keep)),
+        bytes(compress(levels, keep)),
+        list(compress(categories, keep)),
+    )
+    return columns, allowed
+
+
+def columns_sum(kind: int, values: Sequence[str], verdicts: Sequence[tuple[int, int]]) -> int:
+    """The sum of the digests of entries that are not verified: ``values[i]`` with
+    ``verdicts[i]`` = (level, categories). The same as adding ``ListEntry.digest`` of each, in
+    C loops: the canonical forms are the value between a prefix of the kind and a suffix of
+    the verdict, and a list has few distinct verdicts."""
+    suffixes = {v: f"\x1f{v[0]}\x1f{v[1]}\x1f0\x1f" for v in set(verdicts)}
+    forms = map(
+        operator.add, map(f"{int(kind)}\x1f".__add__, values), map(suffixes.__getitem__, verdicts)
+    )
+    return sum(map(int.from_bytes, map(_DIGEST, map(hashlib.sha256, map(str.encode, forms)))))
+
+
 def checksum_bytes(total: int) -> bytes:
     return (total % MODULUS).to_bytes(CHECKSUM_BYTES, "big")
 
@@ -94,6 +170,13 @@ class ListDigest:
 
     def add(self, entry: ListEntry) -> None:
         self._sums[entry.kind] = (self._sums.get(entry.kind, 0) + entry.digest()) % MODULUS
+
+    def add_sum(self, kind: int, total: int) -> None:
+        """Add entries of ``kind`` whose digests sum to ``total`` (``columns_sum``)."""
+        self._sums[int(kind)] = (self._sums.get(int(kind), 0) + total) % MODULUS
+
+    def add_columns(self, columns: ListColumns) -> None:
+        self.add_sum(columns.kind, columns_sum(columns.kind, columns.values, verdicts(columns)))
 
     def remove(self, entry: ListEntry) -> None:
         self._sums[entry.kind] = (self._sums.get(entry.kind, 0) - entry.digest()) % MODULUS
@@ -110,25 +193,9 @@ class ListDigest:
         return checksum_bytes(sum(self._sums.get(int(kind), 0) for kind in kinds))
 
 
-class SharedList:
-    """What the service keeps beside its index for partners' copies and private look-ups:
-    the checksum per kind and the private look-up buckets, both moved by every change."""
-
-    def __init__(self) -> None:
-        self.digest = ListDigest()
-        self.buckets = Buckets()
-
-    def add(self, entry: ListEntry) -> None:
-        self.digest.add(entry)
-        self.buckets.add(entry.kind, entry.value)
-
-    def track(self, old: ListEntry | None, new: ListEntry | None) -> None:
-        """An entry changed from ``old`` to ``new`` (None: not listed)."""
-        self.digest.replace(old, new)
-        if old is None and new is not None:
-            self.buckets.add(new.kind, new.value)
-        elif old is not None and new is None:
-            self.buckets.remove(old.kind, old.value)
+def verdicts(columns: ListColumns) -> list[tuple[int, int]]:
+    """(level, categories) of each entry of the columns."""
+    return list(zip(columns.levels, columns.categories, strict=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,9 @@ from services.risk.domain.model import RiskLevel, Snapshot, stages_of
 
 # level, flags, categories, reporters, first_seen, last_seen, expire: 20 bytes.
 _PACK = struct.Struct("<BBHIIII")
+#: The size of an entry as stored (``RiskIndex.columns``): level at byte 0, flags at byte 1,
+#: categories at bytes 2-3 (little-endian).
+ENTRY_BYTES = _PACK.size
 _VERIFIED = 0x80  # a bit of the flags byte: the allow list stands behind the value
 _NONE = int(RiskLevel.NONE)
 #: The largest epoch second and count an entry holds (2106-02-07T06:28:15Z). Requests cannot
@@ -78,6 +81,11 @@ def _pack(s: Snapshot) -> bytes:
         _u32(s.last_seen),
         _u32(s.expire),
     )
+
+
+def pack_listed(level: int, verified: bool, categories: int) -> bytes:
+    """The entry a local copy holds: the verdict as last recorded, standing for ever."""
+    return _PACK.pack(level, _VERIFIED if verified else 0, categories & 0xFFFF, 0, 0, 0, U32_MAX)
 
 
 def _unpack(packed: bytes, label: str) -> Snapshot:
@@ -238,6 +246,19 @@ class RiskIndex:
             except (UnloadableRow, TypeError, ValueError, struct.error) as exc:
                 skipped.append((row[0] if row else None, str(exc) or type(exc).__name__))
         return skipped
+
+    def load_listed(
+        self, kind: IndicatorKind, values: Iterable[str], packed: Iterable[bytes]
+    ) -> None:
+        """Bulk load of entries without label, stages or the allow list behind them (a local
+        copy's columns): ``packed`` as ``pack_listed`` packs them, pairwise with ``values``."""
+        self._entries[kind].update(zip(values, packed, strict=True))
+
+    def columns(self, kind: IndicatorKind) -> tuple[list[str], list[bytes]]:
+        """Every listed value of a kind and its entry as stored, as two lists in the same
+        order, copied: safe to use while the index changes."""
+        entries = self._entries[kind]
+        return list(entries), list(entries.values())
 
     def packed(self, kind: IndicatorKind, value: str) -> bytes | None:
         """The entry as stored (level, flags, categories, ...), or None when not listed."""

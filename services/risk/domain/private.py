@@ -36,6 +36,9 @@ _TAG = b"antifraud-tag-v1\x1f"
 _KEY = b"antifraud-private-lookup-v1\x1f"
 
 
+_DIGEST = type(hashlib.sha256()).digest
+
+
 class BadPoint(ValueError):
     """Not a point of the group (or a point of small order)."""
 
@@ -122,6 +125,26 @@ class Buckets:
 
     def add(self, kind: int, value: str) -> None:
         self._buckets.setdefault((kind, bucket_prefix(kind, value)), set()).add(value)
+
+    def add_many(self, kind: int, values: list[str]) -> None:
+        """``add`` for each value, the hashing in C loops (``bucket_prefix`` of each)."""
+        head = _BUCKET + f"{int(kind)}\x1f".encode()
+        hashes = map(_DIGEST, map(hashlib.sha256, map(head.__add__, map(str.encode, values))))
+        buckets = self._buckets
+        for digest, value in zip(hashes, values, strict=True):
+            key = (kind, digest[:PREFIX_BYTES])
+            found = buckets.get(key)
+            if found is None:
+                buckets[key] = {value}
+            else:
+                found.add(value)
+
+    def track(self, kind: int, value: str, *, listed: bool) -> None:
+        """A value was listed or is no longer."""
+        if listed:
+            self.add(kind, value)
+        else:
+            self.remove(kind, value)
 
     def remove(self, kind: int, value: str) -> None:
         key = (kind, bucket_prefix(kind, value))

@@ -1,5 +1,6 @@
 """Partners' local copies (snapshot and diffs, each with the list's checksum) and the
-app's private look-ups, answered from the index and its shared list, never the database.
+app's private look-ups, answered from the index, its checksums and its buckets, never the
+database.
 
 A version is a position in the change feed: the index at cursor N holds exactly the list
 after change N, whichever replica answers. A diff since version V names every value the
@@ -17,7 +18,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from services.common.indicators import IndicatorKind
-from services.risk.domain.copies import ListEntry, entries_in, entry_in
+from services.risk.domain.copies import ListColumns, ListEntry, columns_of, entries_in, entry_in
 from services.risk.domain.private import (
     TAG_BYTES,
     BadPoint,
@@ -36,7 +37,13 @@ _RANDOM = secrets.SystemRandom()
 class ListSnapshot:
     version: int
     checksum: bytes
+    #: Every entry; or, with ``columns``, only the verified ones.
     entries: list[ListEntry]
+    #: The entries that are not verified, by kind (when asked for as columns).
+    columns: list[ListColumns]
+
+    def __len__(self) -> int:
+        return len(self.entries) + sum(len(c) for c in self.columns)
 
 
 @dataclass(frozen=True)
@@ -47,17 +54,28 @@ class ListDiff:
     removals: list[tuple[IndicatorKind, str]]
 
 
-async def snapshot(lookup: Lookup, kinds: Collection[IndicatorKind]) -> ListSnapshot:
-    shared = await lookup.shared()
+async def snapshot(
+    lookup: Lookup, kinds: Collection[IndicatorKind], *, as_columns: bool = False
+) -> ListSnapshot:
+    digest = await lookup.digest()
     # No await from here on: the entries, the version and the checksum are of one moment.
-    return ListSnapshot(
-        lookup.cursor, shared.digest.checksum(kinds), list(entries_in(lookup.index, kinds))
-    )
+    index = lookup.index
+    if not as_columns:
+        entries = list(entries_in(index, kinds))
+        return ListSnapshot(lookup.cursor, digest.checksum(kinds), entries, [])
+    allowed: list[ListEntry] = []
+    columns: list[ListColumns] = []
+    for kind in sorted(kinds):
+        found, verified = columns_of(kind, *index.columns(kind), index)
+        allowed.extend(verified)
+        if len(found):
+            columns.append(found)
+    return ListSnapshot(lookup.cursor, digest.checksum(kinds), allowed, columns)
 
 
 async def diff(lookup: Lookup, version: int, kinds: Collection[IndicatorKind]) -> ListDiff | None:
     """The diff from ``version`` to the index's cursor; None when it must be RESET."""
-    shared = await lookup.shared()
+    digest = await lookup.digest()
     if version > lookup.cursor:
         await lookup.refresh_once()  # another replica may have answered a newer version
         if version > lookup.cursor:
@@ -75,7 +93,7 @@ async def diff(lookup: Lookup, version: int, kinds: Collection[IndicatorKind]) -
             removals.append((kind, value))
         else:
             additions.append(entry)
-    return ListDiff(lookup.cursor, shared.digest.checksum(kinds), additions, removals)
+    return ListDiff(lookup.cursor, digest.checksum(kinds), additions, removals)
 
 
 @dataclass(frozen=True)
@@ -107,7 +125,7 @@ class PrivateSearch:
         self.tags = TagCache(master)
 
     async def answer(self, queries: Sequence[PrefixQuery]) -> list[PrefixAnswer]:
-        shared = await self.lookup.shared()
+        buckets = await self.lookup.buckets()
         self.tags.at(time.time())
         key, index, answers = self.tags.key, self.lookup.index, []
         for i, query in enumerate(queries):
@@ -116,7 +134,7 @@ class PrivateSearch:
             except BadPoint:
                 raise InvalidQuery(i) from None
             found: list[tuple[bytes, ListEntry | None]] = []
-            for value in shared.buckets.members(query.kind, query.prefix):
+            for value in buckets.members(query.kind, query.prefix):
                 entry = entry_in(index, query.kind, value)
                 if entry is not None:
                     found.append((self.tags.tag(query.kind, value), entry))

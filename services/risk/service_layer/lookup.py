@@ -27,9 +27,10 @@ from services.common.db import Database
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.logs import get_logger
 from services.risk.adapters.repository import RiskRepository, stream_listed_rows
-from services.risk.domain.copies import SharedList, entry_in, entry_of_packed
+from services.risk.domain.copies import ListDigest, columns_of, entry_in
 from services.risk.domain.index import Hit, Lookalike, RiskIndex
 from services.risk.domain.model import Change
+from services.risk.domain.private import Buckets
 
 log = get_logger("risk.lookup")
 
@@ -37,8 +38,8 @@ log = get_logger("risk.lookup")
 FEED_BATCH = 5000
 #: Changes kept in memory for watchers (about 1 KB each).
 RECENT_CHANGES = 20_000
-#: Entries hashed between two yields to the event loop while the shared list is first built.
-_BUILD_STEP = 20_000
+#: Entries hashed between two yields to the event loop while checksums or buckets are built.
+_BUILD_STEP = 50_000
 
 
 class Lookup:
@@ -61,24 +62,49 @@ class Lookup:
         self._advanced = asyncio.Condition()
         self._refreshing = asyncio.Lock()  # changes must be applied in feed order
         self._task: asyncio.Task[None] | None = None
-        #: Checksums and private look-up buckets; built when first asked for, then kept.
-        self._shared: SharedList | None = None
+        #: The list's checksums (partners' copies): built once, from when the refresher
+        #: starts or on first use, then kept current by every change applied.
+        self._digest: ListDigest | None = None
+        self._digest_task: asyncio.Task[ListDigest] | None = None
+        #: Private look-up buckets: built when first asked for, then kept current.
+        self._buckets: Buckets | None = None
 
-    async def shared(self) -> SharedList:
-        """The checksums and buckets of the list at ``cursor``, built on first use (a few
-        seconds for a million entries, yielding to look-ups as it goes), kept current after."""
-        if self._shared is None:
-            async with self._refreshing:  # no change is applied while it is built
-                if self._shared is None:
-                    shared, label = SharedList(), self.index.label
+    async def digest(self) -> ListDigest:
+        """The checksums of the list at ``cursor``, per kind."""
+        if self._digest_task is None:
+            self._digest_task = asyncio.create_task(self._build_digest(), name="risk-digest")
+        # Shielded: a caller that goes away does not stop the build the next one needs.
+        return await asyncio.shield(self._digest_task)
+
+    async def _build_digest(self) -> ListDigest:
+        digest = ListDigest()
+        # The list as it is now (no await in this step, a few C loops per kind). Changes
+        # applied from here on are tracked into the digest as they come: a sum does not mind
+        # the order of its terms, so the refresher need not wait for the hashing below.
+        taken = [columns_of(kind, *self.index.columns(kind), self.index) for kind in IndicatorKind]
+        self._digest = digest
+        for columns, allowed in taken:
+            for entry in allowed:
+                digest.add(entry)
+            for start in range(0, len(columns), _BUILD_STEP):
+                digest.add_columns(columns.part(start, start + _BUILD_STEP))
+                await asyncio.sleep(0)  # look-ups go on while a million entries are hashed
+        return digest
+
+    async def buckets(self) -> Buckets:
+        """The private look-up buckets of the list at ``cursor``, built on first use (yielding
+        to look-ups as it goes), kept current after."""
+        if self._buckets is None:
+            async with self._refreshing:  # no change is applied while they are built
+                if self._buckets is None:
+                    buckets = Buckets()
                     for kind in IndicatorKind:
-                        items = self.index.items(kind)
-                        for start in range(0, len(items), _BUILD_STEP):
-                            for value, packed in items[start : start + _BUILD_STEP]:
-                                shared.add(entry_of_packed(kind, value, packed, label(kind, value)))
+                        values = self.index.columns(kind)[0]
+                        for start in range(0, len(values), _BUILD_STEP):
+                            buckets.add_many(kind, values[start : start + _BUILD_STEP])
                             await asyncio.sleep(0)
-                    self._shared = shared
-        return self._shared
+                    self._buckets = buckets
+        return self._buckets
 
     def check(self, indicator: Indicator) -> Hit | None:
         return self.index.lookup(indicator, int(time.time()))
@@ -134,14 +160,18 @@ class Lookup:
         while True:
             async with self.db.read() as conn:
                 read = await RiskRepository(conn).changes_after(self.cursor, FEED_BATCH)
-            index, shared = self.index, self._shared
+            index, digest, buckets = self.index, self._digest, self._buckets
             for change in read.changes:
-                if shared is None:
+                if digest is None and buckets is None:
                     index.put(change.kind, change.value, change.snapshot)
                     continue
                 old = entry_in(index, change.kind, change.value)
                 index.put(change.kind, change.value, change.snapshot)
-                shared.track(old, entry_in(index, change.kind, change.value))
+                new = entry_in(index, change.kind, change.value)
+                if digest is not None:
+                    digest.replace(old, new)
+                if buckets is not None and (old is None) != (new is None):
+                    buckets.track(change.kind, change.value, listed=new is not None)
             self.unloadable += len(read.skipped)
             self._remember(read.changes)
             self.cursor = read.last_id
@@ -194,13 +224,18 @@ class Lookup:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="risk-refresher")
+        # The checksums are built now, beside look-ups, rather than on a partner's first
+        # download: a million entries take a few seconds.
+        if self._digest_task is None:
+            self._digest_task = asyncio.create_task(self._build_digest(), name="risk-digest")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._digest_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = None
 
     async def _run(self) -> None:
         while True:
