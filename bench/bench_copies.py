@@ -1,8 +1,11 @@
 """Partners' local copies and private look-ups, against a risk server in its own process.
 
 - DownloadRiskList of every kind at 1,000,000 entries (100,000 with --quick): the time to
-  download, verify and load it into a RiskCopy (the first one also builds the service's
-  checksums), and its size on the wire, vs a plain SELECT of the same rows.
+  download, verify and load it into a RiskCopy (the first request soon after the server
+  started, while its checksums may still be being built, then again), vs the same run's
+  transfer of the same bytes and plain protobuf decode of them; the server's time to its
+  first chunk; the size on the wire; the same for the previous encoding (a message per
+  entry, as older clients ask).
 - ComputeRiskListDiff after 1,000 changes, applied and verified, vs one CheckIndicator.
 - Look-ups per second from the copy (normalisation included) vs plain CheckIndicator calls
   one after another from the same client.
@@ -15,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+import grpc
 import sqlalchemy as sa
 
 from bench.bench_risk import _prepare
@@ -44,7 +49,7 @@ async def run(run: Run) -> None:
         await risk.start()
         async with channel(risk.address, "admin:bench") as ch:
             stub = risk_pb2_grpc.RiskServiceStub(ch)
-            follower = await _snapshot(run, stub, n, plain)
+            follower = await _snapshot(run, ch, stub, n, plain)
             await _diff(run, stub, follower)
             await _local(run, stub, follower, data)
             await _private(run, stub, data)
@@ -61,32 +66,113 @@ async def _plain_select(url: str) -> float:
     return seconds
 
 
+_DOWNLOAD = "/antifraud.risk.v1.RiskService/DownloadRiskList"
+
+
 async def _snapshot(
-    run: Run, stub: risk_pb2_grpc.RiskServiceStub, n: int, plain: float
+    run: Run, ch: grpc.aio.Channel, stub: risk_pb2_grpc.RiskServiceStub, n: int, plain: float
 ) -> RiskListFollower:
+    """The first download after the server started (its checksums may still be being built
+    beside look-ups), then again; each beside the same run's plain transfer of the same
+    bytes and plain protobuf decode of them (the least any client does). Then the previous
+    encoding (a message per entry, what older clients ask for), the same way."""
+    columns = risk_pb2.RISK_LIST_ENCODING_COLUMNS
     follower = RiskListFollower(stub, timeout=600)
-    for label in ("first, checksums built", "again"):
+    for label in ("first request after start", "again"):
         started = time.perf_counter()
         await follower.download()
         seconds = time.perf_counter() - started
+        transfer, decode, size, first = await _raw_download(ch, columns)
         run.add(
             Result(
                 SUITE,
-                f"snapshot download + verify + load at {n:,} ({label})",
+                f"snapshot to a verified copy at {n:,} ({label})",
                 seconds,
                 "s",
-                plain,
-                "plain SELECT of the same rows",
+                transfer + decode,
+                "transfer + plain protobuf decode of the same bytes",
                 "< 10 s",
+                notes=f"transfer {transfer:.2f} s, decode {decode:.2f} s",
             )
         )
-    size = 0
-    async for chunk in stub.DownloadRiskList(risk_pb2.DownloadRiskListRequest(), timeout=600):
-        size += chunk.ByteSize()
     run.add(
-        Result(SUITE, f"snapshot size at {n:,}", size / 1e6, "MB", notes=f"{size / n:.1f} B/entry")
+        Result(
+            SUITE,
+            f"snapshot: the server's time to its first chunk at {n:,}",
+            first,
+            "s",
+            transfer,
+            "the whole transfer",
+            notes="snapshot of the index taken, first chunk encoded",
+        )
+    )
+    run.add(
+        Result(
+            SUITE,
+            f"snapshot size at {n:,}",
+            size / 1e6,
+            "MB",
+            notes=f"{size / n:.1f} B/entry; a plain SELECT of the same rows took {plain:.2f} s",
+        )
+    )
+    entries = RiskListFollower(_EntriesStub(stub), timeout=600)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    await entries.download()
+    seconds = time.perf_counter() - started
+    assert entries.copy.checksum == follower.copy.checksum
+    transfer, decode, size, _ = await _raw_download(ch, risk_pb2.RISK_LIST_ENCODING_ENTRIES)
+    run.add(
+        Result(
+            SUITE,
+            f"snapshot to a verified copy at {n:,}, a message per entry (older clients)",
+            seconds,
+            "s",
+            transfer + decode,
+            "transfer + plain protobuf decode of the same bytes",
+            notes=f"{size / n:.1f} B/entry",
+        )
     )
     return follower
+
+
+class _EntriesStub:
+    """A stub that asks for the list as a message per entry, as clients written before the
+    columns encoding do."""
+
+    def __init__(self, stub: risk_pb2_grpc.RiskServiceStub) -> None:
+        self._stub = stub
+
+    def DownloadRiskList(self, request: risk_pb2.DownloadRiskListRequest, **kwargs: Any) -> Any:
+        request.encoding = risk_pb2.RISK_LIST_ENCODING_ENTRIES
+        return self._stub.DownloadRiskList(request, **kwargs)
+
+
+async def _raw_download(ch: grpc.aio.Channel, encoding: int) -> tuple[float, float, int, float]:
+    """The list's bytes received without decoding, then decoded by protobuf alone: seconds
+    to transfer, seconds to decode, bytes, and seconds to the first chunk."""
+    call = ch.unary_stream(
+        _DOWNLOAD,
+        request_serializer=risk_pb2.DownloadRiskListRequest.SerializeToString,
+        response_deserializer=None,
+    )
+    request = risk_pb2.DownloadRiskListRequest(encoding=encoding)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    first = 0.0
+    chunks: list[bytes] = []
+    async for chunk in call(request, timeout=600):
+        if not chunks:
+            first = time.perf_counter() - started
+        chunks.append(chunk)
+    transfer = time.perf_counter() - started
+    started = time.perf_counter()
+    for chunk in chunks:
+        message = risk_pb2.DownloadRiskListResponse.FromString(chunk)
+        for columns in message.columns:  # the columns as Python lists: what any use needs
+            list(columns.values), list(columns.levels), list(columns.category_masks)
+        for entry in message.entries:
+            entry.value  # noqa: B018 (each entry's value, read as any use reads it)
+    decode = time.perf_counter() - started
+    return transfer, decode, sum(map(len, chunks)), first
 
 
 async def _diff(run: Run, stub: risk_pb2_grpc.RiskServiceStub, follower: RiskListFollower) -> None:
