@@ -3,6 +3,9 @@
 - A copy follows the list while two replicas on one database change it concurrently, asking
   either replica in turn: every diff verifies against the service's checksum, and at the end
   the copy is the service's list, entry for entry and by checksum.
+- Downloads as columns (what the reference client asks for) and as a message per entry (older
+  clients) carry the same list and checksum; an unknown encoding is INVALID_ARGUMENT.
+- A download changed in transit does not add up and is refused.
 - A corrupted copy fails its checksum on the next diff and is downloaded again; a version
   of another feed or beyond the end answers RESET; a kind the role may not hold is refused.
 - With the risk service stopped the copy keeps screening (the client's, and the carrier
@@ -16,6 +19,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -25,7 +29,7 @@ from services.api.antifraud.partner.v1 import simulator_pb2 as sim
 from services.api.antifraud.partner.v1 import simulator_pb2_grpc as simg
 from services.api.antifraud.risk.v1 import risk_pb2 as r
 from services.api.antifraud.risk.v1 import risk_pb2_grpc as rg
-from services.clients.risk_copy import RiskListFollower
+from services.clients.risk_copy import CopyMismatch, RiskListFollower, entry_of
 from services.common.config import ServerSettings
 from services.common.indicators import IndicatorKind
 from services.common.principals import Role
@@ -186,6 +190,55 @@ async def test_a_copy_follows_two_replicas_under_concurrent_changes(
             if fresh.copy.version == follower.copy.version:
                 assert fresh.copy.checksum == follower.copy.checksum
                 assert set(fresh.copy.entries()) == set(follower.copy.entries())
+            # Older clients (a message per entry, the default) get the same list, the same
+            # checksum; columns carry every entry that is not verified.
+            as_columns = await downloaded(stub, r.RISK_LIST_ENCODING_COLUMNS)
+            assert as_columns == await downloaded(stub, r.RISK_LIST_ENCODING_UNSPECIFIED)
+            assert as_columns == await downloaded(stub, r.RISK_LIST_ENCODING_ENTRIES)
+            assert as_columns[2] == set(follower.copy.entries())
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await downloaded(replicas[0], 7)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "encoding" in str(caught.value.details())
+
+
+async def downloaded(stub: rg.RiskServiceStub, encoding: int) -> tuple[str, bytes, set[ListEntry]]:
+    """The version, the checksum and the entries of a download in ``encoding``, as sent."""
+    version, checksum, entries = "", b"", set[ListEntry]()
+    request = r.DownloadRiskListRequest(encoding=encoding)  # type: ignore[arg-type]
+    async for chunk in stub.DownloadRiskList(request, metadata=CARRIER):
+        if chunk.version_token:
+            version, checksum = chunk.version_token, chunk.checksum
+        entries.update(map(entry_of, chunk.entries))
+        if encoding == r.RISK_LIST_ENCODING_COLUMNS:
+            assert all(e.verified for e in chunk.entries)
+        else:
+            assert not chunk.columns
+        for col in chunk.columns:
+            entries.update(
+                ListEntry(col.kind, v, level, mask, False, "")
+                for v, level, mask in zip(col.values, col.levels, col.category_masks, strict=True)
+            )
+    return version, checksum, entries
+
+
+class Tampering:
+    """A stub whose downloads have one level changed in transit, in the first columns."""
+
+    def __init__(self, stub: rg.RiskServiceStub) -> None:
+        self.stub = stub
+
+    async def DownloadRiskList(
+        self, request: r.DownloadRiskListRequest, **kwargs: Any
+    ) -> AsyncIterator[r.DownloadRiskListResponse]:
+        changed = False
+        async for chunk in self.stub.DownloadRiskList(request, **kwargs):
+            if chunk.columns and not changed:
+                levels = chunk.columns[0].levels
+                levels[0] = c.RISK_LEVEL_LOW if levels[0] != c.RISK_LEVEL_LOW else c.RISK_LEVEL_HIGH
+                changed = True
+            yield chunk
+        assert changed
 
 
 async def test_reset_refusals_and_screening_while_the_service_is_stopped(
@@ -211,6 +264,12 @@ async def test_reset_refusals_and_screening_while_the_service_is_stopped(
         assert (follower.downloads, follower.resets) == (2, 1)
         assert follower.copy.check(phone, number).level == RiskLevel.HIGH
         assert set(follower.copy.entries()) == await service_list(stub)
+
+        # A download changed in transit does not add up: refused, the copy as it was.
+        tampered = RiskListFollower(Tampering(stub), metadata=CARRIER, timeout=30)  # type: ignore[arg-type]
+        with pytest.raises(CopyMismatch):
+            await tampered.download()
+        assert (tampered.copy.version, len(tampered.copy), tampered.downloads) == ("", 0, 0)
 
         # Versions the service cannot diff from answer RESET; kinds not the role's are refused.
         feed, _, last = follower.copy.version.rpartition("-")

@@ -15,6 +15,7 @@ from services.common.principals import Principal
 from services.common.redaction import mask_identifiers
 from services.common.validation import Violations
 from services.risk.domain import provenance
+from services.risk.domain.copies import ListColumns
 from services.risk.domain.index import Hit, Lookalike
 from services.risk.domain.model import (
     Assertion,
@@ -167,6 +168,16 @@ def record_pb(record: Record) -> risk_pb2.IndicatorRecord:
     return risk_pb2.IndicatorRecord(
         verdict=verdict_pb(record.indicator, record.snapshot),
         assertions=[assertion_pb(a) for a in record.assertions],
+    )
+
+
+def columns_pb(columns: ListColumns) -> risk_pb2.RiskListColumns:
+    """Entries as columns (RISK_LIST_ENCODING_COLUMNS): each column handed to protobuf whole."""
+    return risk_pb2.RiskListColumns(
+        kind=int(columns.kind),  # type: ignore[arg-type]
+        values=columns.values,
+        levels=columns.levels,  # type: ignore[arg-type]
+        category_masks=columns.categories,
     )
 
 

@@ -450,16 +450,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         for columns in found.columns:
             for start in range(0, len(columns), DOWNLOAD_CHUNK):
                 part = columns.part(start, start + DOWNLOAD_CHUNK)
-                yield risk_pb2.DownloadRiskListResponse(
-                    columns=[
-                        risk_pb2.RiskListColumns(
-                            kind=int(part.kind),  # type: ignore[arg-type]
-                            values=part.values,
-                            levels=part.levels,  # type: ignore[arg-type]
-                            category_masks=part.categories,
-                        )
-                    ]
-                )
+                yield risk_pb2.DownloadRiskListResponse(columns=[convert.columns_pb(part)])
 
     async def ComputeRiskListDiff(
         self, request: risk_pb2.ComputeRiskListDiffRequest, context: Context
