@@ -62,6 +62,7 @@ class Lookup:
         self._advanced = asyncio.Condition()
         self._refreshing = asyncio.Lock()  # changes must be applied in feed order
         self._task: asyncio.Task[None] | None = None
+        self._build_task: asyncio.Task[None] | None = None
         #: The list's checksums (partners' copies): built once, from when the refresher
         #: starts or on first use, then kept current by every change applied.
         self._digest: ListDigest | None = None
@@ -224,13 +225,20 @@ class Lookup:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="risk-refresher")
-        # The checksums are built now, beside look-ups, rather than on a partner's first
-        # download: a million entries take a few seconds.
-        if self._digest_task is None:
-            self._digest_task = asyncio.create_task(self._build_digest(), name="risk-digest")
+        # The checksums, then the private look-up buckets, are built now, beside look-ups,
+        # rather than on a partner's first download or a citizen's first private look-up
+        # (past its deadline at a million entries): each takes a few seconds there.
+        self._build_task = asyncio.create_task(self._build_shared(), name="risk-shared")
+
+    async def _build_shared(self) -> None:
+        try:
+            await self.digest()
+            await self.buckets()
+        except Exception:  # each is built again, or fails again, when asked for
+            log.exception("building the list's checksums or private buckets failed")
 
     async def stop(self) -> None:
-        for task in (self._task, self._digest_task):
+        for task in (self._task, self._build_task, self._digest_task):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
