@@ -234,7 +234,7 @@ class Lookup:
         try:
             await self.digest()
             await self.buckets()
-        except Exception:  # each is built again, or fails again, when asked for
+        except Exception:  # the callers of digest() see it; buckets are built again when asked
             log.exception("building the list's checksums or private buckets failed")
 
     async def stop(self) -> None:
