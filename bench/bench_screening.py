@@ -61,7 +61,7 @@ DATABASES = os.environ.get("ANTIFRAUD_BENCH_SCREEN_DATABASES", "postgresql,sqlit
 _DB_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 #: ANTIFRAUD_BENCH_SCREEN_RATES overrides the offered rates (e.g. one rate, to profile it).
 RATES = tuple(
-    int(r) for r in os.environ.get("ANTIFRAUD_BENCH_SCREEN_RATES", "10,20,50,100,200").split(",")
+    int(r) for r in os.environ.get("ANTIFRAUD_BENCH_SCREEN_RATES", "5,10,20,50,100,200").split(",")
 )
 USERS = 50
 #: A warning not seen within this long counts as missed (beyond the bound).
@@ -253,7 +253,7 @@ async def run(run: Run) -> None:
         await echo.start()
         baseline = await _echo_rate(run, echo)
     for database in databases:
-        found: dict[str, tuple[int, float, float]] = {}
+        found: dict[str, dict[int, tuple[float, float]]] = {}
         for mode, enabled in MODES.items():
             print(f"  {SUITE:<8} {_DB_NAMES[database]}, {mode}:", flush=True)
             found[mode] = await _one_setup(run, database, enabled, seconds, baseline, mode)
@@ -262,9 +262,9 @@ async def run(run: Run) -> None:
 
 async def _one_setup(
     run: Run, database: str, group_commit: str, seconds: float, baseline: float, mode: str
-) -> tuple[int, float, float]:
+) -> dict[int, tuple[float, float]]:
     """Fresh servers and databases; the screening ramp (and, with group commit, the report ->
-    first warning figures). Returns (rate, achieved calls/s, p99 seconds) at the bound."""
+    first warning figures). Returns (achieved calls/s, p99 seconds) by offered rate."""
     simulators = {f"ANTIFRAUD_{env_key(n)}_ADDR": f"127.0.0.1:{free_port()}" for n in SIMULATORS}
     quiet = {
         "ANTIFRAUD_PARTNERS_LATENCY_MS": "0",
@@ -307,12 +307,19 @@ async def _one_setup(
             await harness.drop_schema(schema)
 
 
+def _at_bound(ramp: dict[int, tuple[float, float]]) -> tuple[int, float, float]:
+    """(offered rate, achieved calls/s, p99) of the highest rate within the bound."""
+    within = [(rate, a, p) for rate, (a, p) in sorted(ramp.items()) if p <= BOUND_SECONDS]
+    return within[-1] if within else (0, 0.0, 0.0)
+
+
 def _report(
-    run: Run, database: str, found: dict[str, tuple[int, float, float]], baseline: float
+    run: Run, database: str, found: dict[str, dict[int, tuple[float, float]]], baseline: float
 ) -> None:
     db = _DB_NAMES[database]
-    alone_rate, alone, alone_p99 = found["one transaction per call"]
-    rate, achieved, p99 = found["group commit"]
+    alone_ramp, grouped_ramp = found["one transaction per call"], found["group commit"]
+    alone_rate, alone, alone_p99 = _at_bound(alone_ramp)
+    rate, achieved, p99 = _at_bound(grouped_ramp)
     run.add(
         Result(
             SUITE,
@@ -347,6 +354,18 @@ def _report(
         )
     )
     run.add(Result(SUITE, f"screening: callee's warning p99 ({db})", p99 * 1000, "ms"))
+    # The same offered rate, both ways: how much sooner the callee is warned.
+    for offered in sorted(set(alone_ramp) & set(grouped_ramp)):
+        run.add(
+            Result(
+                SUITE,
+                f"  callee's warning p99 at {offered} calls/s, grouped ({db})",
+                grouped_ramp[offered][1] * 1000,
+                "ms",
+                alone_ramp[offered][1] * 1000,
+                "one transaction per call",
+            )
+        )
 
 
 async def _measure(
@@ -358,7 +377,7 @@ async def _measure(
     baseline: float,
     *,
     firsts: bool,
-) -> tuple[int, float, float]:
+) -> dict[int, tuple[float, float]]:
     db = _DB_NAMES[database]
     users = [(f"bench-user-{i}", _phone(i, "139")) for i in range(USERS)]
     callers_needed = int(max(RATES) * seconds) // USERS + 1
@@ -374,7 +393,7 @@ async def _measure(
         inbox = Inbox(stub)
         inbox.open([u for u, _ in users])
         try:
-            chosen: tuple[int, float, float] = (0, 0.0, 0.0)
+            ramp: dict[int, tuple[float, float]] = {}
             for n, rate in enumerate(RATES):
                 callers = [_phone(n * 10_000 + i, "170") for i in range(callers_needed)]
                 await _list(risk_stub, callers, common_pb2.RISK_LEVEL_MEDIUM)
@@ -386,11 +405,11 @@ async def _measure(
                     f"callee's warning p99 {p99 * 1000:.0f} ms, missed {missed}",
                     flush=True,
                 )
+                ramp[rate] = (achieved, p99)
                 if p99 > BOUND_SECONDS:
                     break
-                chosen = (rate, achieved, p99)
             if not firsts:
-                return chosen
+                return ramp
             firsts_found = await _first_warnings(
                 stub, risk_stub, inbox, users, 10 if run.quick else 30
             )
@@ -410,6 +429,6 @@ async def _measure(
                     "ms",
                 )
             )
-            return chosen
+            return ramp
         finally:
             inbox.close()

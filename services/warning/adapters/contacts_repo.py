@@ -9,48 +9,40 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.retention import delete_batch
-from services.warning.adapters.sql import chunks, greatest, insert_for
+from services.warning.adapters.sql import greatest, insert_for
 from services.warning.adapters.tables import contact_pairs, fanout_targets
 from services.warning.domain.contacts import PairCounts, PairDay
 
 c = contact_pairs.c
 
 
-#: Pair-days per multi-row statement (6 parameters each: well under either database's limit).
-ADD_CHUNK = 500
-
-
 async def add(conn: AsyncConnection, counts: dict[PairDay, PairCounts]) -> None:
-    """Add counts to what is stored: one multi-row upsert per chunk of pair-days (each
-    pair-day once per statement: ``aggregate`` merged them), in a fixed order so that two
-    transactions adding to the same pairs take their row locks in the same order."""
+    """Add counts to what is stored: one upsert per pair-day, in one executemany."""
     if not counts:
         return
-    rows = [
-        {
-            "number_a": key.number_a,
-            "number_b": key.number_b,
-            "day": key.day,
-            "calls": n.calls,
-            "sms": n.sms,
-            "last_time": n.last_time,
-        }
-        for key, n in sorted(
-            counts.items(), key=lambda kv: (kv[0].number_a, kv[0].number_b, kv[0].day)
-        )
-    ]
-    for chunk in chunks(rows, ADD_CHUNK):
-        insert = insert_for(conn, contact_pairs).values(list(chunk))
-        await conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=[c.number_a, c.number_b, c.day],
-                set_={
-                    "calls": c.calls + insert.excluded.calls,
-                    "sms": c.sms + insert.excluded.sms,
-                    "last_time": greatest(conn, c.last_time, insert.excluded.last_time),
-                },
-            )
-        )
+    insert = insert_for(conn, contact_pairs)
+    statement = insert.on_conflict_do_update(
+        index_elements=[c.number_a, c.number_b, c.day],
+        set_={
+            "calls": c.calls + insert.excluded.calls,
+            "sms": c.sms + insert.excluded.sms,
+            "last_time": greatest(conn, c.last_time, insert.excluded.last_time),
+        },
+    )
+    await conn.execute(
+        statement,
+        [
+            {
+                "number_a": key.number_a,
+                "number_b": key.number_b,
+                "day": key.day,
+                "calls": n.calls,
+                "sms": n.sms,
+                "last_time": n.last_time,
+            }
+            for key, n in sorted(counts.items(), key=lambda kv: (kv[0].number_a, kv[0].number_b))
+        ],
+    )
 
 
 async def prune(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
