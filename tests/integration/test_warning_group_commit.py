@@ -105,13 +105,14 @@ async def test_concurrent_screenings_each_get_their_own_answer(
 ) -> None:
     now = datetime.now(UTC)
     calls = [(f"e-{i}", i, LEVELS[i % 4]) for i in range(40)]
+    verified_caller = verdict(RiskLevel.LOW, verified=True)
     answers = await asyncio.gather(
         *(one(screener, "carrier-cmcc", event(eid, i), verdict(lv), now) for eid, i, lv in calls),
         # The same event from another carrier is its own record; a verified caller is
         # labelled and not kept.
         one(screener, "carrier-cu", event("e-0", 0), verdict(RiskLevel.MEDIUM), now),
-        one(screener, "carrier-cmcc", event("v-1", 1000), verdict(RiskLevel.LOW, verified=True), now),
-    )  # fmt: skip
+        one(screener, "carrier-cmcc", event("v-1", 1000), verified_caller, now),
+    )
     *mine, other_carrier, verified = answers
     expected = {
         RiskLevel.MEDIUM: (ScreeningAction.WARN, RecordState.RECORDED),
@@ -134,7 +135,10 @@ async def test_concurrent_screenings_each_get_their_own_answer(
     # The other carrier's screening of the same call warns no one twice.
     assert other_carrier.record_state == RecordState.RECORDED
     assert other_carrier.warning_id == mine[0].warning_id
-    assert (verified.action, verified.record_state) == (ScreeningAction.LABEL, 1)
+    assert (verified.action, verified.record_state) == (
+        ScreeningAction.LABEL,
+        RecordState.NOT_NEEDED,
+    )
     assert verified.label == "96110 反诈中心"
     assert await count(db, tables.screenings) == 21
     assert await count(db, tables.contact_pairs) == 20
