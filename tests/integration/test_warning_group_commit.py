@@ -223,3 +223,29 @@ async def test_a_caller_that_goes_away_costs_no_one_else_their_write(
     assert await warning_of(db, again.warning_id) == (callee(3), caller(3))
     assert await count(db, tables.screenings) == 12
     assert await count(db, tables.warnings) == 12
+
+
+async def test_a_database_that_cannot_be_reached_fails_every_write_at_once() -> None:
+    """An outage is not looked for write by write: each caller gets the error from the one
+    attempt, and the carrier is told to send again."""
+    down = Database("warning", url="postgresql+asyncpg://postgres@127.0.0.1:1/test")
+    screener = Screener(
+        down, GROUPED, RiskChecks(UNUSED_RISK), PushHub(down, GROUPED), lambda: None
+    )
+    try:
+        now = datetime.now(UTC)
+        answers = await asyncio.gather(
+            *(
+                one(screener, "carrier-cmcc", event(f"d-{i}", i), verdict(RiskLevel.MEDIUM), now)
+                for i in range(8)
+            )
+        )
+        for answer in answers:
+            assert answer.record_state == RecordState.NOT_RECORDED
+            assert answer.action == ScreeningAction.WARN  # the decision stands; its record not
+            assert "send the event again" in answer.error
+        assert screener.commits.stats.split == 0
+        assert screener.commits.stats.transactions == 0
+    finally:
+        await screener.stop()
+        await down.dispose()
