@@ -3,11 +3,12 @@ the contact and warn the callee in the same transaction as the decision's record
 decision is answered.
 
 Concurrent requests (every carrier's stream, on this replica) are committed together
-(``GroupCommit``): one transaction, with a multi-row statement per table, for all
-screenings that arrive within a few milliseconds of each other or while the previous
-transaction commits. Each request is answered once its own records are committed; a
-request whose records the database refuses fails alone (the batch is tried again write by
-write). A repeated event (same carrier and event id) finds its record and adds nothing.
+(``GroupCommit``): one transaction, with one statement per table (multi-row or
+executemany), for all screenings that arrive within a few milliseconds of each other or
+while the previous transaction commits. Each request is answered once its own records are
+committed; a request whose records the database refuses fails alone (the batch is tried
+again write by write). A repeated event (same carrier and event id) finds its record and
+adds nothing.
 """
 
 from __future__ import annotations
