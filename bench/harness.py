@@ -226,6 +226,9 @@ class Server:
         }
         self.log = workdir / f"{name}{f'-{worker}' if worker else ''}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: Run under bench/profiled.py (SQL counts, pyinstrument) when the environment's
+        #: ANTIFRAUD_BENCH_PROFILE names this server; written to ANTIFRAUD_BENCH_PROFILE_DIR.
+        self.profiled = name in os.environ.get("ANTIFRAUD_BENCH_PROFILE", "").split(",")
 
     async def start(self, timeout: float = 120) -> None:
         # The process says "ready" on a pipe once its own server is SERVING (as under
@@ -237,7 +240,7 @@ class Server:
                 [
                     sys.executable,
                     "-m",
-                    "services.cli",
+                    "bench.profiled" if self.profiled else "services.cli",
                     "serve",
                     self.name,
                     *(["--worker", str(self.worker)] if self.worker else []),

@@ -85,7 +85,12 @@ class WarningComponent:
         self.carriers = CarrierClient(self.directory.clients)
         self.banks = BankClient(self.directory.clients, authority)
         self.sms_sender = SmsSender(
-            db, self.carriers, self.directory, settings.max_attempts, settings.sms_poll_seconds
+            db,
+            self.carriers,
+            self.directory,
+            settings.max_attempts,
+            settings.sms_poll_seconds,
+            settings.group_commit,
         )
         self.relay = OutboxRelay(
             db,

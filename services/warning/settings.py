@@ -19,6 +19,9 @@ delivered outbox rows, every ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS``.
 | ``WARNING_FANOUT_CHUNK`` | 1000 | contacts warned per transaction of a fan-out |
 | ``WARNING_FANOUT_CALL_TASK_CAP`` | 200 | call tasks per fan-out at most (-1: none), then SMS |
 | ``WARNING_FANOUT_HOME_VISIT_TASK_CAP`` | 50 | home visits per fan-out at most (-1: none) |
+| ``WARNING_GROUP_COMMIT`` | 1 | screenings, SMS outcomes committed in groups (0: one each) |
+| ``WARNING_GROUP_COMMIT_LINGER_MS`` | 2 | an idle group commit waits this long for more writes |
+| ``WARNING_GROUP_COMMIT_MAX`` | 500 | writes per group commit at most |
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ from datetime import timedelta
 from services.common.config import env, env_float, env_int, env_parsed
 from services.warning.domain.contacts import ContactLevelRule
 from services.warning.domain.policy import DEFAULT_POLICY, TierPolicy
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How concurrent writes are grouped into transactions (service_layer/batching.py)."""
+
+    enabled: bool = True
+    #: After the first write of an idle batcher arrives, wait this long for others.
+    linger_seconds: float = 0.002
+    max_items: int = 500
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class WarningSettings:
     #: Default caps on a fan-out's tasks (None: no cap); an analyst changes them per fan-out.
     fanout_call_task_cap: int | None = 200
     fanout_home_visit_task_cap: int | None = 50
+    group_commit: BatchSettings = field(default_factory=BatchSettings)
 
     @classmethod
     def from_env(cls) -> WarningSettings:
@@ -73,6 +87,11 @@ class WarningSettings:
             fanout_chunk=env_int("WARNING_FANOUT_CHUNK", 1000),
             fanout_call_task_cap=_cap(env_int("WARNING_FANOUT_CALL_TASK_CAP", 200)),
             fanout_home_visit_task_cap=_cap(env_int("WARNING_FANOUT_HOME_VISIT_TASK_CAP", 50)),
+            group_commit=BatchSettings(
+                enabled=env("WARNING_GROUP_COMMIT", "1") not in ("0", "false", "no"),
+                linger_seconds=env_float("WARNING_GROUP_COMMIT_LINGER_MS", 2.0) / 1000,
+                max_items=max(1, env_int("WARNING_GROUP_COMMIT_MAX", 500)),
+            ),
         )
 
 

@@ -107,6 +107,22 @@ async def current_for(conn: AsyncConnection, phone_number: str, reason_key: str)
     return found
 
 
+async def current_for_many(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The warning that holds each (person, reason) now, in a query per chunk."""
+    found: dict[tuple[str, str], str] = {}
+    dedup = warning_dedup.c
+    for chunk in chunks(sorted(set(keys))):
+        rows = await conn.execute(
+            sa.select(dedup.phone_number, dedup.reason_key, dedup.warning_id).where(
+                sa.tuple_(dedup.phone_number, dedup.reason_key).in_(chunk)
+            )
+        )
+        found.update(((r.phone_number, r.reason_key), r.warning_id) for r in rows)
+    return found
+
+
 async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
     """Write warnings with their deliveries, tasks and outbox events, a statement per table."""
     if not new:

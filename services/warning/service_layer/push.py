@@ -5,10 +5,12 @@ send. ``PushHub`` is the one reader of it for every stream open in this process:
 each ``stream_poll_seconds`` (at once when a warning is created here or a stream
 opens for a user it does not follow yet) one pass asks what is pending for every
 user with an open stream, in one query per 500 users that returns ids and versions
-only, and reads the items themselves only for users whose pending set changed. Each
+only, and reads the items themselves only where they are new or their version changed
+(a user with many unacknowledged warnings and one new one costs one read). Each
 stream then takes its user's items from memory. What the streams sent is marked
-delivered by the same loop, in one transaction per pass. So N open streams cost one
-pass per interval, whether N is 1 or 1,000 and whether they are one user's or many.
+delivered by a second task, in one transaction for everything sent since its last one
+(a read pass never waits for that write). So N open streams cost one pass per interval,
+whether N is 1 or 1,000 and whether they are one user's or many.
 
 Why a poller and not PostgreSQL LISTEN/NOTIFY: warnings are created by every
 replica and by the fan-out workers, on SQLite and PostgreSQL alike; one loop per
@@ -61,10 +63,19 @@ class Subscription:
 
 @dataclass
 class _Pending:
-    """What is pending for one user, as last read."""
+    """What is pending for one user, as last read; ``known`` keeps each item with the
+    version it was read at, so a pass reads again only what is new or changed."""
 
     versions: tuple[tuple[str, object], ...] = ()
     items: list[tuple[str, PushItem]] = field(default_factory=list)
+    known: dict[str, tuple[object, PushItem]] = field(default_factory=dict)
+
+    def unchanged(self, pending: deliveries_repo.PendingPush) -> PushItem | None:
+        found = self.known.get(pending.id)
+        return found[1] if found is not None and found[0] == pending.version else None
+
+
+_NOTHING = _Pending()
 
 
 class PushHub:
@@ -78,6 +89,8 @@ class PushHub:
         self._delivered: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._flush_wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
         #: Passes made (each costs one query per 500 followed users, plus reads of changes).
         self.passes = 0
 
@@ -102,9 +115,11 @@ class PushHub:
                 self._pending.pop(sub.user_id, None)
 
     def delivered(self, delivery_id: str) -> None:
-        """A stream sent this item; it is marked delivered by the next pass (at once)."""
+        """A stream sent this item; it is marked delivered at once, with every other item
+        sent meanwhile, by the marking task (not the reading pass: a warning created now
+        does not wait for that write)."""
         self._delivered.add(delivery_id)
-        self._wake.set()
+        self._flush_wake.set()
 
     def notify(self, user_ids: Iterable[str | None]) -> None:
         """Something was created here for these users: look now."""
@@ -120,13 +135,16 @@ class PushHub:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="warning-push")
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._run_marks(), name="warning-push-marks")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._flusher = None
         with contextlib.suppress(Exception):
             await self._flush_delivered()
 
@@ -144,9 +162,21 @@ class PushHub:
                 log.error("push pass failed", error=type(exc).__name__)
                 await asyncio.sleep(min(1.0, self.settings.stream_poll_seconds))
 
+    async def _run_marks(self) -> None:
+        while True:
+            await self._flush_wake.wait()
+            self._flush_wake.clear()
+            try:
+                await self._flush_delivered()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("marking pushes delivered failed", error=type(exc).__name__)
+                await asyncio.sleep(min(1.0, self.settings.stream_poll_seconds))
+                self._flush_wake.set()  # the ids were kept: try again
+
     async def pass_once(self) -> None:
-        """Mark what was sent, then read what is pending for every followed user."""
-        await self._flush_delivered()
+        """Read what is pending for every followed user."""
         users = sorted(self._subscriptions)
         if not users:
             return
@@ -166,15 +196,34 @@ class PushHub:
                 if user not in self._pending
                 or self._pending[user].versions != tuple((p.id, p.version) for p in found)
             }
-            read = await _read_items(conn, [p for p in pending if p.user_id in changed])
+            # Only the items that are new or whose version moved: a user with 200 pending
+            # warnings and one new one costs one warning read, not 200.
+            read = await _read_items(
+                conn,
+                [
+                    p
+                    for p in pending
+                    if p.user_id in changed and self._known(p.user_id).unchanged(p) is None
+                ],
+            )
         for user, versions in changed.items():
             subs = self._subscriptions.get(user)
             if not subs:
                 continue  # every stream of the user closed while we read
-            items = [(p.id, read[p.id]) for p in by_user[user] if p.id in read]
-            self._pending[user] = _Pending(versions, items)
+            before = self._known(user)
+            items: list[tuple[str, PushItem]] = []
+            known: dict[str, tuple[object, PushItem]] = {}
+            for p in by_user[user]:
+                item = read.get(p.id) or before.unchanged(p)
+                if item is not None:
+                    items.append((p.id, item))
+                    known[p.id] = (p.version, item)
+            self._pending[user] = _Pending(versions, items, known)
             for sub in subs:
                 self._publish_to(sub, items)
+
+    def _known(self, user_id: str) -> _Pending:
+        return self._pending.get(user_id) or _NOTHING
 
     def _publish_to(self, sub: Subscription, items: list[tuple[str, PushItem]]) -> None:
         sub.items = items

@@ -3,8 +3,12 @@ the contact and warn the callee in the same transaction as the decision's record
 decision is answered.
 
 Concurrent requests (every carrier's stream, on this replica) are committed together
-(``GroupCommit``): one transaction for all screenings that arrive while the previous one
-commits. A repeated event (same carrier and event id) finds its record and adds nothing.
+(``GroupCommit``): one transaction, with one statement per table (multi-row or
+executemany), for all screenings that arrive within a few milliseconds of each other or
+while the previous transaction commits. Each request is answered once its own records are
+committed; a request whose records the database refuses fails alone (the batch is tried
+again write by write). A repeated event (same carrier and event id) finds its record and
+adds nothing.
 """
 
 from __future__ import annotations
@@ -93,7 +97,9 @@ class Screener:
         self.risk = risk
         self.hub = hub
         self.wake_relay = wake_relay
-        self.commits: GroupCommit[_Write] = GroupCommit(db, self._apply)
+        self.commits: GroupCommit[_Write] = GroupCommit(
+            db, self._apply, settings.group_commit, name="warning-screening-commit"
+        )
 
     async def stop(self) -> None:
         await self.commits.stop()
@@ -112,6 +118,17 @@ class Screener:
                 s.error = f"risk look-up unavailable ({exc.code}); allowed"
                 s.record_state = RecordState.NOT_RECORDED
             return screened
+        return await self.record(carrier, screened, verdicts, now)
+
+    async def record(
+        self,
+        carrier: str,
+        screened: list[Screened],
+        verdicts: Sequence[risk_pb2.Verdict],
+        now: datetime,
+    ) -> list[Screened]:
+        """Decide each event by its caller's verdict and, for risky callers, commit the
+        records (with the other requests pending now) before returning."""
         write = _Write(carrier, [], now)
         for s, verdict in zip(screened, verdicts, strict=True):
             level = RiskLevel(verdict.level) if verdict.level in _LEVELS else RiskLevel.NONE
@@ -134,7 +151,12 @@ class Screener:
         return screened
 
     async def _apply(self, conn: AsyncConnection, writes: list[_Write]) -> None:
-        """Every pending request's records, contacts and warnings, in one transaction."""
+        """Every pending request's records, contacts and warnings, in one transaction.
+
+        Applied again write by write when the transaction fails: what it fills in is reset
+        first."""
+        for w in writes:
+            w.warned_users.clear()
         now = max(w.now for w in writes)
         rows: dict[tuple[str, str], tuple[_Write, Screened, Decision, RiskLevel, Category]] = {}
         for w in writes:
@@ -172,13 +194,16 @@ class Screener:
                 )
         created = await create_warnings(conn, self.settings, list(drafts.values()), now)
         warning_of: dict[tuple[str, str], str | None] = {}
+        held: list[tuple[tuple[str, str], tuple[str, str]]] = []
         for pair, draft, warning in zip(drafts, drafts.values(), created, strict=True):
             if warning is not None:
                 warning_of[pair] = warning.id
             else:  # already warned about this caller within the window
-                warning_of[pair] = await warnings_repo.current_for(
-                    conn, draft.person.phone_number, reason_key(draft.reason)
-                )
+                held.append((pair, (draft.person.phone_number, reason_key(draft.reason))))
+        if held:
+            current = await warnings_repo.current_for_many(conn, [key for _, key in held])
+            for pair, key in held:
+                warning_of[pair] = current.get(key)
         users = {w.id: w.user_id for w in created if w is not None}
         recorded: dict[tuple[str, str], str] = {}
         for key, (w, s, *_) in new:
@@ -188,12 +213,15 @@ class Screener:
                 if s.warning_id in users:
                     w.warned_users.append(users.pop(s.warning_id))
         await screenings_repo.set_warnings(conn, recorded)
-        # Repeats: the warning their first screening led to.
+        # Repeats: the warning their first screening led to (a query per carrier).
+        repeats: dict[str, list[Screened]] = {}
         for w in writes:
-            repeats = [s for s, *_ in w.items if (w.carrier, s.event.event_id) not in won]
-            if repeats:
-                held = await screenings_repo.warnings_of(
-                    conn, w.carrier, [s.event.event_id for s in repeats]
-                )
-                for s in repeats:
-                    s.warning_id = held.get(s.event.event_id)
+            for s, *_ in w.items:
+                if (w.carrier, s.event.event_id) not in won:
+                    repeats.setdefault(w.carrier, []).append(s)
+        for carrier, repeated in repeats.items():
+            first = await screenings_repo.warnings_of(
+                conn, carrier, [s.event.event_id for s in repeated]
+            )
+            for s in repeated:
+                s.warning_id = first.get(s.event.event_id)

@@ -32,6 +32,7 @@ from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.domain.model import Channel, Delivery, DeliveryState
 from services.warning.domain.texts import SMS_SENDER_ID
 from services.warning.service_layer.batching import GroupCommit
+from services.warning.settings import BatchSettings
 
 log = get_logger("warning.sms")
 
@@ -62,13 +63,16 @@ class SmsSender:
         directory: PartnerDirectory,
         max_attempts: int,
         first_poll_seconds: float,
+        batching: BatchSettings | None = None,
     ) -> None:
         self.db = db
         self.carriers = carriers
         self.directory = directory
         self.max_attempts = max_attempts
         self.first_poll = timedelta(seconds=first_poll_seconds)
-        self.outcomes: GroupCommit[SendOutcome] = GroupCommit(db, _record_outcomes)
+        self.outcomes: GroupCommit[SendOutcome] = GroupCommit(
+            db, _record_outcomes, batching, name="warning-sms-outcomes"
+        )
 
     @property
     def vault(self) -> Vault:
