@@ -20,7 +20,16 @@ from bench.compare import compare
 from bench.harness import Run, h2load_available, use_token_keys, write_report
 from services.common import logs
 
-SUITES = ["risk", "report", "warning", "screening", "privacy", "observability", "copies"]
+SUITES = [
+    "risk",
+    "report",
+    "warning",
+    "screening",
+    "privacy",
+    "observability",
+    "copies",
+    "soak",
+]
 
 
 async def main(argv: list[str]) -> int:

@@ -71,13 +71,14 @@ class GatewayComponent:
         failure_burst: float = 20.0,
         streams_per_key: int = 20,
         retention: RetentionSettings | None = None,
+        key_stale_seconds: float = 600.0,
     ) -> None:
         self.db = db
         kept = retention or RetentionSettings()
         self.retention = Retention.of(
             db, [retention_job(tables.idempotency_keys, kept.idempotency)], kept
         )
-        self.keys = KeyStore(db)
+        self.keys = KeyStore(db, stale_seconds=key_stale_seconds)
         self.limiter = RateLimiter(rate, burst)
         self.backends = Backends()
         self.auth = Authenticator(
@@ -184,4 +185,5 @@ def build(
         failure_burst=env_float("GATEWAY_AUTH_FAILURE_BURST", 20.0),
         streams_per_key=env_int("GATEWAY_STREAMS_PER_KEY", 20),
         retention=RetentionSettings.from_env(),
+        key_stale_seconds=env_float("GATEWAY_KEY_STALE_SECONDS", 600.0),
     )

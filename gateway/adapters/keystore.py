@@ -1,10 +1,22 @@
 """API keys in the gateway's database, with a short-lived cache on the request path.
 
 A revoked key stops working on every replica within ``ttl_seconds``.
+
+Stale if error: while the key store cannot be reached, a key found in it within the last
+``stale_seconds`` (``ANTIFRAUD_GATEWAY_KEY_STALE_SECONDS``, default 600) is still
+honoured, so callers who were working keep working through a database outage (their
+calls that need no database succeed). The price is bounded: a key revoked on another
+replica during an outage works here until the store answers again or its entry is
+older than ``stale_seconds``. Keys never seen, or not seen lately, are UNAVAILABLE.
+With a stale entry at hand, a fresh one is waited for at most ``STALE_WAIT_SECONDS``
+(a black-holed store answers nothing until the database timeouts, longer than a
+caller's deadline may be); after a failure the store is not asked again for
+``ttl_seconds``, so an outage costs one caller a short wait every few seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +27,8 @@ import sqlalchemy as sa
 from gateway.adapters.tables import api_keys
 from gateway.domain.principals import IssuedKey, hash_secret, key_principal, new_key
 from services.common.db import Database
+from services.common.errors import infrastructure_error
+from services.common.logs import get_logger
 from services.common.principals import Role
 
 
@@ -51,10 +65,20 @@ def _stored(row: Any) -> StoredKey:
 KNOWN_SECONDS = 3600.0
 
 
+log = get_logger("gateway.keys")
+#: With a stale entry to fall back on, how long a caller waits for the key store.
+STALE_WAIT_SECONDS = 1.0
+
+
 class KeyStore:
-    def __init__(self, db: Database, *, ttl_seconds: float = 2.0) -> None:
+    def __init__(
+        self, db: Database, *, ttl_seconds: float = 2.0, stale_seconds: float = 600.0
+    ) -> None:
         self.db = db
         self.ttl = ttl_seconds
+        self.stale = stale_seconds
+        #: Until when (monotonic) the store is taken as unreachable after a failure.
+        self._failing_until = 0.0
         self._cache: dict[str, tuple[float, StoredKey | None]] = {}
         #: Key ids found in the store lately (when), so a known caller is never throttled
         #: with the random keys of someone else at the same address.
@@ -73,10 +97,29 @@ class KeyStore:
         cached = self._cache.get(key_id)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id))
-            ).first()
+        stale = cached[1] if cached is not None and now - cached[0] < self.stale else None
+        if stale is not None and now < self._failing_until:
+            return stale  # the store failed a moment ago: do not wait for it again yet
+        try:
+            async with (
+                asyncio.timeout(STALE_WAIT_SECONDS if stale is not None else None),
+                self.db.read() as conn,
+            ):
+                row = (
+                    await conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id))
+                ).first()
+        except Exception as exc:
+            if infrastructure_error(exc) is None:
+                raise
+            if not self._failing_until:
+                log.warning("key store unreachable; honouring keys seen lately", stale=self.stale)
+            self._failing_until = time.monotonic() + self.ttl
+            if stale is None:
+                raise
+            return stale
+        if self._failing_until:
+            log.info("key store reachable again")
+            self._failing_until = 0.0
         found = None if row is None else _stored(row)
         if len(self._cache) > 100_000:
             self._cache.clear()

@@ -39,72 +39,9 @@ from services.common.server import Binding, start_server
 from services.echo.component import EchoComponent
 from tests import harness
 from tests.conftest import BACKENDS
+from tests.tcp_proxy import Proxy
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-class Proxy:
-    """A TCP proxy to PostgreSQL that forwards, refuses (nothing listens) or black-holes."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.port = harness.free_port()
-        self.mode = "forward"
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", self.port, reuse_address=True
-        )
-
-    async def refuse(self) -> None:
-        self.mode = "refuse"
-        await self._close()
-
-    async def blackhole(self) -> None:
-        await self._close()
-        self.mode = "blackhole"
-        await self.start()
-
-    async def forward(self) -> None:
-        await self._close()
-        self.mode = "forward"
-        await self.start()
-
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for task in list(self._pipes):
-            task.cancel()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._pipes.add(task)
-        try:
-            if self.mode == "blackhole":
-                while await reader.read(65536):
-                    pass
-                return
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-            try:
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-            finally:
-                up_writer.close()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-            self._pipes.discard(task)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()
 
 
 class DatabaseEcho(echo_pb2_grpc.EchoServiceServicer):
@@ -179,8 +116,7 @@ async def proxy() -> AsyncIterator[Proxy]:
     found = Proxy((host, int(port or 5432)))
     await found.start()
     yield found
-    await found.forward()
-    await found._close()
+    await found.close()
 
 
 @pytest.mark.postgres
