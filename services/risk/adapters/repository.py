@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import tracing
@@ -36,13 +37,22 @@ from services.risk.domain.model import (
 log = get_logger("risk.repository")
 T = TypeVar("T")
 
-#: Serialises writers of the change feed on PostgreSQL so change ids become
-#: visible in order; a follower at cursor N can then never miss an id below N. Keyed by
-#: the schema the connection writes to (its search_path): risk deployments sharing one
-#: PostgreSQL server, each in its own schema, do not wait for each other's writers.
+#: Serialises appends to the change feed on PostgreSQL so change ids become visible in
+#: order; a follower at cursor N can then never miss an id below N. A writer takes it as the
+#: last step of its transaction, just before ``INSERT INTO changes`` and the commit (its work
+#: is done before, under row locks on its own indicators). Keyed by the schema the
+#: connection writes to (its search_path): risk deployments sharing one PostgreSQL server,
+#: each in its own schema, do not wait for each other's writers.
 _FEED_LOCK = sa.text(
     "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :scope, 0))"
 ).bindparams(scope="/risk.feed")
+
+
+#: A value's row before anything is asserted about it.
+_NEW_INDICATOR: dict[str, Any] = {
+    "level": int(RiskLevel.NONE), "categories": 0, "flags": 0, "reporters": 0, "first_seen": 0,
+    "last_seen": 0, "expire": 0, "verified": False, "label": "",
+}  # fmt: skip
 
 
 def _aware(value: datetime) -> datetime:
@@ -83,6 +93,51 @@ _SNAPSHOT_COLUMNS = (
     "level", "categories", "flags", "reporters", "first_seen", "last_seen", "expire",
     "verified", "label", "stages",
 )  # fmt: skip
+
+_ID_ARRAY = postgresql.ARRAY(sa.BigInteger)
+
+#: The sweeper's batch on PostgreSQL (``RiskRepository.lapse_due``).
+_LAPSE_DUE = sa.text(
+    """
+    WITH due AS (
+        SELECT DISTINCT indicator_id FROM assertions
+        WHERE NOT lapsed AND expire_time <= :now LIMIT :limit
+    ), locked AS (
+        SELECT i.id FROM indicators i JOIN due ON i.id = due.indicator_id
+        FOR UPDATE OF i SKIP LOCKED
+    )
+    UPDATE assertions a SET lapsed = true FROM locked
+    WHERE a.indicator_id = locked.id AND NOT a.lapsed AND a.expire_time <= :now
+    RETURNING a.indicator_id, a.source_type, a.source_id, a.expire_time
+    """
+)
+
+_CHANGE_COLUMNS = (
+    "kind, value, change_type, source_type, source_id, actor, reason, time, trace_context, "
+    + ", ".join(_SNAPSHOT_COLUMNS)
+)
+_FROM_INDICATOR = ", ".join(f"i.{name}" for name in _SNAPSHOT_COLUMNS)
+
+#: One EXPIRED change per lapse with its indicator's stored verdict, in the arrays' order.
+_APPEND_LAPSES_PG = sa.text(
+    f"""
+    INSERT INTO changes ({_CHANGE_COLUMNS})
+    SELECT i.kind, i.value, :change_type, u.source_type, u.source_id, :actor, :reason, :time,
+           :trace, {_FROM_INDICATOR}
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:source_types AS smallint[]),
+                CAST(:source_ids AS text[])) WITH ORDINALITY AS u(id, source_type, source_id, n)
+    JOIN indicators i ON i.id = u.id
+    ORDER BY u.n
+    """  # noqa: S608 - the column names are this module's constants
+)
+_APPEND_LAPSE_SQLITE = sa.text(
+    f"""
+    INSERT INTO changes ({_CHANGE_COLUMNS})
+    SELECT i.kind, i.value, :change_type, :source_type, :source_id, :actor, :reason, :time,
+           :trace, {_FROM_INDICATOR}
+    FROM indicators i WHERE i.id = :id
+    """  # noqa: S608 - the column names are this module's constants
+)
 
 
 def _assertion(row: Any) -> Assertion:
@@ -141,16 +196,13 @@ class FeedRead:
     skipped: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Due:
-    """An assertion whose time is up."""
+class Lapse(NamedTuple):
+    """An assertion the sweeper has just lapsed."""
 
     indicator_id: int
-    kind: IndicatorKind
-    value: str
-    source_type: SourceType
+    source_type: int
     source_id: str
-    expire_time: datetime | None = None
+    expire_time: datetime
 
 
 class RiskRepository:
@@ -169,29 +221,51 @@ class RiskRepository:
         )
         return found
 
-    async def ensure(self, kind: IndicatorKind, value: str, now: datetime) -> int:
-        found = await self.find_id(kind, value)
-        if found is not None:
-            return found
-        result = await self.conn.execute(
-            sa.insert(t.indicators).values(
-                kind=int(kind),
-                value=value,
-                level=int(RiskLevel.NONE),
-                categories=0,
-                flags=0,
-                reporters=0,
-                first_seen=0,
-                last_seen=0,
-                expire=0,
-                verified=False,
-                label="",
-                update_time=now,
-            )
+    def _insert(self, table: sa.Table) -> Any:
+        """An INSERT that can say ON CONFLICT, in this connection's dialect."""
+        if self.conn.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def lock_indicators(
+        self, keys: Iterable[tuple[IndicatorKind, str]], now: datetime
+    ) -> dict[tuple[int, str], int]:
+        """The row ids of these values (kind number, value), made where missing, each row locked
+        until the transaction ends: writers of one value take turns, writers of others go on.
+
+        One statement per 500 values, ``INSERT ... ON CONFLICT DO UPDATE`` in (kind, value)
+        order: it inserts a new row or locks the existing one, row by row in that order, so two
+        writers locking overlapping sets always lock in the same order and never deadlock.
+        """
+        wanted = sorted({(int(kind), value) for kind, value in keys})
+        found: dict[tuple[int, str], int] = {}
+        i_t = t.indicators
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            query = self._insert(i_t).values(
+                [{**_NEW_INDICATOR, "kind": kind, "value": value, "update_time": now}
+                 for kind, value in part]
+            )  # fmt: skip
+            query = query.on_conflict_do_update(
+                index_elements=[i_t.c.kind, i_t.c.value], set_={"kind": query.excluded.kind}
+            ).returning(i_t.c.id, i_t.c.kind, i_t.c.value)
+            for row in await self.conn.execute(query):
+                found[(row.kind, row.value)] = row.id
+        return found
+
+    async def lock_indicator(self, kind: IndicatorKind, value: str, now: datetime) -> int:
+        """The row id of the value, made if missing, locked until the transaction ends."""
+        return (await self.lock_indicators([(kind, value)], now))[(int(kind), value)]
+
+    async def find_id_locked(self, kind: IndicatorKind, value: str) -> int | None:
+        """The row id of a listed value, locked until the transaction ends; None if not listed."""
+        query = sa.select(t.indicators.c.id).where(
+            t.indicators.c.kind == int(kind), t.indicators.c.value == value
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found: int | None = await self.conn.scalar(query)
+        return found
 
     async def assertions(self, indicator_id: int) -> list[Assertion]:
         rows = await self.conn.execute(
@@ -204,30 +278,57 @@ class RiskRepository:
         ]
 
     async def save_assertion(self, indicator_id: int, a: Assertion) -> None:
+        await self.save_assertions([(indicator_id, a)])
+
+    async def save_assertions(self, items: Sequence[tuple[int, Assertion]]) -> None:
+        """Store each source's assertion on its indicator, replacing what that source asserted
+        before: one statement (ON CONFLICT on the key) per 500."""
         a_t = t.assertions
-        await self.conn.execute(
-            sa.delete(a_t).where(
-                a_t.c.indicator_id == indicator_id,
-                a_t.c.source_type == int(a.source_type),
-                a_t.c.source_id == a.source_id,
+        for start in range(0, len(items), 500):
+            query = self._insert(a_t).values(
+                [
+                    {
+                        "indicator_id": indicator_id,
+                        "source_type": int(a.source_type),
+                        "source_id": a.source_id,
+                        "level": int(a.level),
+                        "categories": categories_mask(a.categories),
+                        "reason": a.reason,
+                        "reporter_count": a.reporter_count,
+                        "label": a.label,
+                        "expire_time": a.expire_time,
+                        "create_time": a.create_time,
+                        "update_time": a.update_time,
+                        "lapsed": a.lapsed,
+                    }
+                    for indicator_id, a in items[start : start + 500]
+                ]
             )
-        )
-        await self.conn.execute(
-            sa.insert(a_t).values(
-                indicator_id=indicator_id,
-                source_type=int(a.source_type),
-                source_id=a.source_id,
-                level=int(a.level),
-                categories=categories_mask(a.categories),
-                reason=a.reason,
-                reporter_count=a.reporter_count,
-                label=a.label,
-                expire_time=a.expire_time,
-                create_time=a.create_time,
-                update_time=a.update_time,
-                lapsed=a.lapsed,
+            kept = {"indicator_id", "source_type", "source_id"}
+            await self.conn.execute(
+                query.on_conflict_do_update(
+                    index_elements=[a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id],
+                    set_={c.name: query.excluded[c.name] for c in a_t.c if c.name not in kept},
+                )
             )
-        )
+
+    async def assertions_of(self, indicator_ids: Sequence[int]) -> dict[int, list[Assertion]]:
+        """Every assertion (lapsed or not) of many indicators, one query per 1,000 of them."""
+        found: dict[int, list[Assertion]] = {i: [] for i in indicator_ids}
+        ids = list(indicator_ids)
+        for start in range(0, len(ids), 1000):
+            rows = (
+                await self.conn.execute(
+                    sa.select(t.assertions).where(
+                        t.assertions.c.indicator_id.in_(ids[start : start + 1000])
+                    )
+                )
+            ).all()
+            read_rows = _readable("assertions", rows, _assertion, "indicator_id")
+            for row, read in zip(rows, read_rows, strict=True):
+                if read is not None:
+                    found[row.indicator_id].append(read)
+        return found
 
     async def delete_assertions(
         self, indicator_id: int, source_type: SourceType | None, source_id: str
@@ -241,44 +342,121 @@ class RiskRepository:
         result = await self.conn.execute(query)
         return int(result.rowcount or 0)
 
-    async def mark_lapsed_many(self, due: Sequence[Due]) -> None:
-        """Lapse many assertions in one statement (executemany)."""
+    def _is_postgres(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
+
+    def _among(self, column: sa.ColumnElement[int], ids: Sequence[int]) -> sa.ColumnElement[bool]:
+        """``column`` is one of ``ids``: one array parameter on PostgreSQL, however many."""
+        if self._is_postgres():
+            return column == sa.any_(sa.bindparam(None, list(ids), type_=_ID_ARRAY))
+        return column.in_(list(ids))
+
+    async def lapse_due(self, now: datetime, limit: int) -> list[Lapse]:
+        """Lapse the assertions whose time is up on up to ``limit`` indicators, and lock those
+        indicators until the transaction ends.
+
+        PostgreSQL: one statement; indicators a writer holds are skipped (SKIP LOCKED: the
+        sweeper never waits for a writer, the next sweep takes them), and an assertion renewed
+        since it was found due is left standing (the condition is checked again under the lock).
+        SQLite: one writer at a time, so a read and an executemany.
+        """
+        if self._is_postgres():
+            rows = await self.conn.execute(_LAPSE_DUE, {"now": now, "limit": limit})
+            return [Lapse(*row) for row in rows]
         a_t = t.assertions
-        await self.conn.execute(
-            sa.update(a_t)
-            .where(
-                a_t.c.indicator_id == sa.bindparam("b_indicator_id"),
-                a_t.c.source_type == sa.bindparam("b_source_type"),
-                a_t.c.source_id == sa.bindparam("b_source_id"),
+        due = (
+            await self.conn.execute(
+                sa.select(a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id, a_t.c.expire_time)
+                .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
+                .limit(limit)
             )
-            .values(lapsed=True),
-            [
-                {
-                    "b_indicator_id": d.indicator_id,
-                    "b_source_type": int(d.source_type),
-                    "b_source_id": d.source_id,
-                }
-                for d in due
-            ],
-        )
+        ).all()
+        if due:
+            await self.conn.execute(
+                sa.update(a_t)
+                .where(
+                    a_t.c.indicator_id == sa.bindparam("b_indicator_id"),
+                    a_t.c.source_type == sa.bindparam("b_source_type"),
+                    a_t.c.source_id == sa.bindparam("b_source_id"),
+                )
+                .values(lapsed=True),
+                [{"b_indicator_id": r[0], "b_source_type": r[1], "b_source_id": r[2]} for r in due],
+            )
+        return [Lapse(r[0], r[1], r[2], _aware(r[3])) for r in due]
 
     async def standing_assertions_of(
         self, indicator_ids: Sequence[int]
     ) -> dict[int, list[Assertion]]:
-        """The assertions not yet lapsed of many indicators, in one query per 1,000 of them
-        (when many lapse at once, most indicators have none left: few rows to read)."""
-        found: dict[int, list[Assertion]] = {i: [] for i in indicator_ids}
+        """The assertions not yet lapsed of many indicators, only those that have some (when
+        many lapse at once, most indicators have none left: few rows to read). One query on
+        PostgreSQL, one per 1,000 indicators on SQLite."""
+        found: dict[int, list[Assertion]] = {}
         ids = list(indicator_ids)
-        for start in range(0, len(ids), 1000):
-            rows = await self.conn.execute(
-                sa.select(t.assertions).where(
-                    t.assertions.c.indicator_id.in_(ids[start : start + 1000]),
-                    t.assertions.c.lapsed.is_(False),
+        step = (len(ids) or 1) if self._is_postgres() else 1000
+        for start in range(0, len(ids), step):
+            rows = (
+                await self.conn.execute(
+                    sa.select(t.assertions).where(
+                        self._among(t.assertions.c.indicator_id, ids[start : start + step]),
+                        t.assertions.c.lapsed.is_(False),
+                    )
                 )
-            )
-            for row in rows:
-                found[row.indicator_id].append(_assertion(row))
+            ).all()
+            read_rows = _readable("assertions", rows, _assertion, "indicator_id")
+            for row, read in zip(rows, read_rows, strict=True):
+                if read is not None:
+                    found.setdefault(row.indicator_id, []).append(read)
         return found
+
+    async def save_same_snapshot(
+        self, indicator_ids: Sequence[int], snapshot: Snapshot, now: datetime
+    ) -> None:
+        """Give many indicators one verdict (nothing left standing), one statement per 5,000."""
+        for start in range(0, len(indicator_ids), 5000):
+            await self.conn.execute(
+                sa.update(t.indicators)
+                .where(self._among(t.indicators.c.id, indicator_ids[start : start + 5000]))
+                .values(**_snapshot_values(snapshot), update_time=now)
+            )
+
+    async def append_lapses(
+        self, lapses: Sequence[Lapse], actor: str, reason: str, now: datetime
+    ) -> None:
+        """One EXPIRED change per lapse, in the order given, each with its indicator's verdict
+        as stored now (saved before this): the feed says exactly what the table holds.
+        PostgreSQL: one INSERT ... SELECT over arrays; SQLite: an executemany of it."""
+        if not lapses:
+            return
+        params = {
+            "change_type": int(ChangeType.EXPIRED),
+            "actor": actor[:128],
+            "reason": reason[:1000],
+            "time": now,
+            "trace": tracing.current_traceparent(),
+        }
+        if self._is_postgres():
+            await self.conn.execute(
+                _APPEND_LAPSES_PG,
+                {
+                    **params,
+                    "ids": [x.indicator_id for x in lapses],
+                    "source_types": [x.source_type for x in lapses],
+                    "source_ids": [x.source_id for x in lapses],
+                },
+            )
+            return
+        await self.conn.execute(
+            _APPEND_LAPSE_SQLITE,
+            [
+                {
+                    **params,
+                    "id": x.indicator_id,
+                    "source_type": x.source_type,
+                    "source_id": x.source_id,
+                }
+                for x in lapses
+            ],
+        )
 
     async def save_snapshots(self, snapshots: dict[int, Snapshot], now: datetime) -> None:
         """Save many verdicts in one statement (executemany)."""
@@ -502,36 +680,6 @@ class RiskRepository:
         rows = (await self.conn.execute(query.order_by(i_t.c.kind, i_t.c.value).limit(limit))).all()
         read = _readable("indicators", rows, lambda r: (IndicatorKind(r.kind), _snapshot(r)))
         return [(r.kind, r.value, found) for r, found in zip(rows, read, strict=True)]
-
-    async def due(self, now: datetime, limit: int) -> list[Due]:
-        a_t, i_t = t.assertions, t.indicators
-        rows = await self.conn.execute(
-            sa.select(
-                a_t.c.indicator_id,
-                i_t.c.kind,
-                i_t.c.value,
-                a_t.c.source_type,
-                a_t.c.source_id,
-                a_t.c.expire_time,
-            )
-            .join(i_t, i_t.c.id == a_t.c.indicator_id)
-            .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
-            .limit(limit)
-        )
-        read = _readable(
-            "assertions",
-            rows,
-            lambda r: Due(
-                r.indicator_id,
-                IndicatorKind(r.kind),
-                r.value,
-                SourceType(r.source_type),
-                r.source_id,
-                _aware(r.expire_time),
-            ),
-            key="indicator_id",
-        )
-        return [d for d in read if d is not None]
 
 
 #: The columns of a listed row as ``RiskIndex.load`` takes them, in its order.
