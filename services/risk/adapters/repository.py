@@ -37,15 +37,45 @@ from services.risk.domain.model import (
 log = get_logger("risk.repository")
 T = TypeVar("T")
 
-#: Serialises appends to the change feed on PostgreSQL so change ids become visible in
-#: order; a follower at cursor N can then never miss an id below N. A writer takes it as the
-#: last step of its transaction, just before ``INSERT INTO changes`` and the commit (its work
-#: is done before, under row locks on its own indicators). Keyed by the schema the
-#: connection writes to (its search_path): risk deployments sharing one PostgreSQL server,
-#: each in its own schema, do not wait for each other's writers.
+# The feed's promise on PostgreSQL (a follower at cursor N never misses an id below N) with
+# writers that commit in parallel, so ids may become visible out of order:
+#
+# - A writer, as the last step before ``INSERT INTO changes`` (``lock_feed``), takes a shared
+#   transaction-scoped advisory lock whose key encodes the id sequence's last value m (a
+#   "marker"): every id it then inserts is above m (or m itself while the sequence was never
+#   used). Markers are shared locks: writers never wait for each other's. The commit makes
+#   the rows visible, then releases the marker.
+# - A reader (``changes_after``, ``last_change_id``) first reads the sequence's last value L,
+#   then the lowest marker held (``pg_locks``), and reads only ids below the horizon
+#   h = min(lowest marker, L + 1), in a later statement (so with a later snapshot). An id
+#   below h was given out before L was read, by a writer that held its marker by then: that
+#   writer is either still holding it (then h <= its marker < the id) or has committed
+#   before the markers were read, so the next statement sees the row.
+#
+# Keys: (15 bits of a hash of the schema, then the marker's top 16 bits; its low 31 bits):
+# schemas on one database do not hold each other back (a hash collision would only delay),
+# ids up to 2^47. SQLite has one writer at a time: ids are visible in order there.
+_FEED_SCOPE = "/risk.feed"
+_SEQ_LAST = (
+    "coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'id')::regclass), 0)"
+)
+_SCHEMA_BITS = "(hashtext(current_schema() || :scope) & 32767)"
 _FEED_LOCK = sa.text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :scope, 0))"
-).bindparams(scope="/risk.feed")
+    f"""
+    SELECT pg_advisory_xact_lock_shared(
+        (({_SCHEMA_BITS} << 16) | (m >> 31))::int, (m & 2147483647)::int)
+    FROM (SELECT {_SEQ_LAST} AS m) AS last
+    """  # noqa: S608 - constants only
+).bindparams(scope=_FEED_SCOPE)
+_SEQUENCE_LAST = sa.text(f"SELECT {_SEQ_LAST}")
+_LOWEST_MARKER = sa.text(
+    f"""
+    SELECT min(((classid::bigint & 65535) << 31) | objid::bigint) FROM pg_locks
+    WHERE locktype = 'advisory' AND objsubid = 2
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND (classid::bigint >> 16) = {_SCHEMA_BITS}
+    """  # noqa: S608 - constants only
+).bindparams(scope=_FEED_SCOPE)
 
 
 #: A value's row before anything is asserted about it.
@@ -210,8 +240,19 @@ class RiskRepository:
         self.conn = conn
 
     async def lock_feed(self) -> None:
+        """Called right before appending to the feed (the caller commits after): readers then
+        read no change of this transaction, nor any later one, before it commits."""
         if self.conn.dialect.name == "postgresql":
             await self.conn.execute(_FEED_LOCK)
+
+    async def feed_horizon(self) -> int | None:
+        """Every change below this id is committed or never will be (see the markers above);
+        None on SQLite, where every visible change is."""
+        if self.conn.dialect.name != "postgresql":
+            return None
+        last = int(await self.conn.scalar(_SEQUENCE_LAST) or 0)
+        lowest = await self.conn.scalar(_LOWEST_MARKER)
+        return last + 1 if lowest is None else min(int(lowest), last + 1)
 
     async def find_id(self, kind: IndicatorKind, value: str) -> int | None:
         found: int | None = await self.conn.scalar(
@@ -576,6 +617,9 @@ class RiskRepository:
         upto: int | None = None,
     ) -> FeedRead:
         query = sa.select(t.changes).where(t.changes.c.id > after).order_by(t.changes.c.id)
+        horizon = await self.feed_horizon()
+        if horizon is not None:
+            query = query.where(t.changes.c.id < horizon)
         if upto is not None:
             query = query.where(t.changes.c.id <= upto)
         if kinds:
@@ -593,7 +637,12 @@ class RiskRepository:
         return found or ""
 
     async def last_change_id(self) -> int:
-        last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
+        """The last change a follower may read (every one before it is readable too)."""
+        query = sa.select(sa.func.max(t.changes.c.id))
+        horizon = await self.feed_horizon()
+        if horizon is not None:
+            query = query.where(t.changes.c.id < horizon)
+        last = await self.conn.scalar(query)
         return int(last or 0)
 
     async def change_time_after(self, cursor: int) -> datetime | None:
