@@ -56,9 +56,7 @@ T = TypeVar("T")
 # schemas on one database do not hold each other back (a hash collision would only delay),
 # ids up to 2^47. SQLite has one writer at a time: ids are visible in order there.
 _FEED_SCOPE = "/risk.feed"
-_SEQ_LAST = (
-    "coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'id')::regclass), 0)"
-)
+_SEQ_LAST = "coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'id')::regclass), 0)"
 _SCHEMA_BITS = "(hashtext(current_schema() || :scope) & 32767)"
 _FEED_LOCK = sa.text(
     f"""
@@ -168,6 +166,53 @@ _APPEND_LAPSE_SQLITE = sa.text(
     FROM indicators i WHERE i.id = :id
     """  # noqa: S608 - the column names are this module's constants
 )
+
+
+_CHANGE_TYPES = {
+    "kind": "smallint", "value": "varchar", "change_type": "smallint", "source_type": "smallint",
+    "source_id": "varchar", "actor": "varchar", "reason": "varchar", "time": "timestamptz",
+    "trace_context": "varchar", "level": "smallint", "categories": "integer",
+    "flags": "integer", "reporters": "integer", "first_seen": "bigint", "last_seen": "bigint",
+    "expire": "bigint", "verified": "boolean", "label": "varchar", "stages": "text",
+}  # fmt: skip
+_ASSERTION_COLUMNS = (
+    "source_type", "source_id", "level", "categories", "reason", "reporter_count", "label",
+    "expire_time", "create_time", "update_time", "lapsed",
+)  # fmt: skip
+
+
+def _save_and_append_sql(with_assertion: bool) -> sa.TextClause:
+    """One statement on PostgreSQL: store the source's assertion, save the verdict, take the
+    feed marker and append the change (the marker is read before the change's id is drawn:
+    the INSERT takes its row from the marker's)."""
+    assertion = (
+        f"""asserted AS (
+            INSERT INTO assertions (indicator_id, {", ".join(_ASSERTION_COLUMNS)})
+            VALUES (:indicator_id, {", ".join(f":a_{c}" for c in _ASSERTION_COLUMNS)})
+            ON CONFLICT (indicator_id, source_type, source_id) DO UPDATE SET
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in _ASSERTION_COLUMNS[2:])}
+        ),"""  # noqa: S608 - constants only
+        if with_assertion
+        else ""
+    )
+    saved = ", ".join(f"{c} = :{c}" for c in _SNAPSHOT_COLUMNS)
+    columns = ", ".join(_CHANGE_TYPES)
+    values = ", ".join(f"CAST(:{c} AS {kind})" for c, kind in _CHANGE_TYPES.items())
+    return sa.text(
+        f"""
+        WITH {assertion}
+        saved AS (UPDATE indicators SET {saved}, update_time = :time WHERE id = :indicator_id),
+        marker AS (
+            SELECT pg_advisory_xact_lock_shared(
+                (({_SCHEMA_BITS} << 16) | (m >> 31))::int, (m & 2147483647)::int)
+            FROM (SELECT {_SEQ_LAST} AS m) AS last
+        )
+        INSERT INTO changes ({columns}) SELECT {values} FROM marker RETURNING id
+        """  # noqa: S608 - constants only
+    ).bindparams(scope=_FEED_SCOPE)
+
+
+_SAVE_AND_APPEND = {True: _save_and_append_sql(True), False: _save_and_append_sql(False)}
 
 
 def _assertion(row: Any) -> Assertion:
@@ -579,6 +624,63 @@ class RiskRepository:
             .where(t.indicators.c.id == indicator_id)
             .values(**_snapshot_values(snapshot), update_time=now)
         )
+
+    async def save_and_append(
+        self,
+        indicator_id: int,
+        assertion: Assertion | None,
+        snapshot: Snapshot,
+        kind: IndicatorKind,
+        value: str,
+        change_type: ChangeType,
+        source_type: SourceType,
+        source_id: str,
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> int:
+        """The last step of a single change: store the source's assertion (when given), save
+        the indicator's verdict, take the feed marker (``lock_feed``) and append the change.
+        One round trip on PostgreSQL; the caller commits next."""
+        if not self._is_postgres():
+            if assertion is not None:
+                await self.save_assertion(indicator_id, assertion)
+            await self.save_snapshot(indicator_id, snapshot, now)
+            await self.lock_feed()
+            return await self.append_change(
+                kind, value, change_type, source_type, source_id, actor, reason, snapshot, now
+            )
+        params: dict[str, Any] = {
+            "indicator_id": indicator_id,
+            "kind": int(kind),
+            "value": value,
+            "change_type": int(change_type),
+            "source_type": int(source_type),
+            "source_id": source_id,
+            "actor": actor[:128],
+            "reason": reason[:1000],
+            "time": now,
+            "trace_context": tracing.current_traceparent(),
+            **_snapshot_values(snapshot),
+        }
+        if assertion is not None:
+            params.update(
+                {
+                    "a_source_type": int(assertion.source_type),
+                    "a_source_id": assertion.source_id,
+                    "a_level": int(assertion.level),
+                    "a_categories": categories_mask(assertion.categories),
+                    "a_reason": assertion.reason,
+                    "a_reporter_count": assertion.reporter_count,
+                    "a_label": assertion.label,
+                    "a_expire_time": assertion.expire_time,
+                    "a_create_time": assertion.create_time,
+                    "a_update_time": assertion.update_time,
+                    "a_lapsed": assertion.lapsed,
+                }
+            )
+        found = await self.conn.scalar(_SAVE_AND_APPEND[assertion is not None], params)
+        return int(found)
 
     async def append_change(
         self,

@@ -90,14 +90,17 @@ async def _apply(
     reason: str,
     now: datetime,
     assertions: list[Assertion] | None = None,
+    asserted: Assertion | None = None,
 ) -> Record:
-    """Save the verdict the assertions (read again when not given) make, and append the change."""
+    """Save the verdict the assertions (read again when not given) make, with the source's new
+    assertion (``asserted``, when not stored yet), and append the change."""
     if assertions is None:
         assertions = await uow.repo.assertions(indicator_id)
     snapshot = compute_snapshot(assertions, now)
-    await uow.repo.save_snapshot(indicator_id, snapshot, now)
-    await uow.repo.lock_feed()
-    await uow.repo.append_change(
+    await uow.repo.save_and_append(
+        indicator_id,
+        asserted,
+        snapshot,
         indicator.kind,
         indicator.value,
         change_type,
@@ -105,7 +108,6 @@ async def _apply(
         source_id,
         actor,
         reason,
-        snapshot,
         now,
     )
     return Record(indicator, snapshot, assertions)
@@ -146,7 +148,6 @@ async def upsert(
     check_expiry(given, now)
     indicator_id = await uow.repo.lock_indicator(indicator.kind, indicator.value, now)
     fresh, assertions = _asserted(indicator, given, await uow.repo.assertions(indicator_id), now)
-    await uow.repo.save_assertion(indicator_id, fresh)
     return await _apply(
         uow,
         indicator_id,
@@ -158,6 +159,7 @@ async def upsert(
         given.reason,
         now,
         assertions,
+        fresh,
     )
 
 
