@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one table, written to bench/results/.
 
-python -m bench [--quick] [--only risk,risk_writes,report,warning,screening] [--compare EARLIER.json]
+python -m bench [--quick] [--only risk,risk_writes,report,...] [--compare EARLIER.json]
 
 Writes bench/results/bench-<time>.json, .md and .png (the cost curves).
 """
@@ -20,7 +20,16 @@ from bench.compare import compare
 from bench.harness import Run, h2load_available, use_token_keys, write_report
 from services.common import logs
 
-SUITES = ["risk", "risk_writes", "report", "warning", "screening", "privacy", "observability", "copies"]
+SUITES = [
+    "risk",
+    "risk_writes",
+    "report",
+    "warning",
+    "screening",
+    "privacy",
+    "observability",
+    "copies",
+]
 
 
 async def main(argv: list[str]) -> int:

@@ -105,8 +105,8 @@ async def _writer(db: Database, writer: int, rounds: int, lapsing: list[Indicato
             expected["sighting"] += 1
             async with RiskUnitOfWork(db) as uow:
                 await handlers.retire(
-                    uow, _own(writer, n), SourceType.CARRIER, f"src-{writer}", f"w{writer}-retire-{n}",
-                    "test", now,
+                    uow, _own(writer, n), SourceType.CARRIER, f"src-{writer}",
+                    f"w{writer}-retire-{n}", "test", now,
                 )  # fmt: skip
                 await uow.commit()
             expected[f"w{writer}-retire-{n}"] += 1
@@ -189,7 +189,7 @@ async def test_two_replicas_writing_at_once_keep_the_feed_in_commit_order(
         held = follower.index.get(IndicatorKind(row.kind), row.value)
         if row.level > int(RiskLevel.NONE) or row.verified:
             assert held is not None, row.value
-            assert held.level == RiskLevel(row.level) and held.expire == row.expire
+            assert (held.level, held.expire) == (RiskLevel(row.level), row.expire)
             assert (held.categories, held.flags) == (row.categories, row.flags)
         else:
             assert held is None

@@ -102,6 +102,11 @@ def _snapshot(row: Any) -> Snapshot:
     )
 
 
+def _plain(value: Any) -> Any:
+    """An enum or flag as the number it is (asyncpg takes a flag in an array for a list)."""
+    return value if type(value) in (bool, int, str) else int(value)
+
+
 def _snapshot_values(s: Snapshot) -> dict[str, Any]:
     return {
         "level": int(s.level),
@@ -211,6 +216,18 @@ def _save_and_append_sql(with_assertion: bool) -> sa.TextClause:
         """  # noqa: S608 - constants only
     ).bindparams(scope=_FEED_SCOPE)
 
+
+#: Many verdicts saved at once on PostgreSQL: one array per column.
+_SAVE_SNAPSHOTS_PG = sa.text(
+    f"""
+    UPDATE indicators AS i SET {", ".join(f"{c} = u.{c}" for c in _SNAPSHOT_COLUMNS)},
+        update_time = :now
+    FROM unnest(CAST(:ids AS bigint[]),
+                {", ".join(f"CAST(:{c} AS {_CHANGE_TYPES[c]}[])" for c in _SNAPSHOT_COLUMNS)})
+         AS u(id, {", ".join(_SNAPSHOT_COLUMNS)})
+    WHERE i.id = u.id
+    """  # noqa: S608 - constants only
+)
 
 _SAVE_AND_APPEND = {True: _save_and_append_sql(True), False: _save_and_append_sql(False)}
 
@@ -451,11 +468,13 @@ class RiskRepository:
             rows = await self.conn.execute(_LAPSE_DUE, {"now": now, "limit": limit})
             return [Lapse(*row) for row in rows]
         a_t = t.assertions
+        is_due = sa.and_(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
+        indicators = sa.select(a_t.c.indicator_id).where(is_due).distinct().limit(limit)
         due = (
             await self.conn.execute(
-                sa.select(a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id, a_t.c.expire_time)
-                .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
-                .limit(limit)
+                sa.select(
+                    a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id, a_t.c.expire_time
+                ).where(is_due, a_t.c.indicator_id.in_(indicators.scalar_subquery()))
             )
         ).all()
         if due:
@@ -546,8 +565,16 @@ class RiskRepository:
         )
 
     async def save_snapshots(self, snapshots: dict[int, Snapshot], now: datetime) -> None:
-        """Save many verdicts in one statement (executemany)."""
+        """Save many verdicts: one UPDATE over arrays on PostgreSQL, an executemany on SQLite."""
         if not snapshots:
+            return
+        if self._is_postgres():
+            values = [_snapshot_values(s) for s in snapshots.values()]
+            await self.conn.execute(
+                _SAVE_SNAPSHOTS_PG,
+                {"ids": list(snapshots), "now": now}
+                | {name: [_plain(v[name]) for v in values] for name in _SNAPSHOT_COLUMNS},
+            )
             return
         i_t = t.indicators
         await self.conn.execute(
