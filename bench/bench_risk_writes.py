@@ -84,7 +84,7 @@ async def _two_writers(mode: str, schema: str, per_writer: int) -> float:
     finally:
         for proc in procs:
             proc.wait(timeout=600)
-    return sum(o["count"] for o in outs) / max(o["seconds"] for o in outs)
+    return float(sum(o["count"] for o in outs)) / float(max(o["seconds"] for o in outs))
 
 
 async def _writes(run: Run) -> None:
