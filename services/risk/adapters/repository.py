@@ -132,12 +132,9 @@ _ID_ARRAY = postgresql.ARRAY(sa.BigInteger)
 #: The sweeper's batch on PostgreSQL (``RiskRepository.lapse_due``).
 _LAPSE_DUE = sa.text(
     """
-    WITH due AS (
-        SELECT DISTINCT indicator_id FROM assertions
-        WHERE NOT lapsed AND expire_time <= :now LIMIT :limit
-    ), locked AS (
-        SELECT i.id FROM indicators i JOIN due ON i.id = due.indicator_id
-        FOR UPDATE OF i SKIP LOCKED
+    WITH locked AS (
+        SELECT id FROM indicators WHERE id = ANY(CAST(:ids AS bigint[]))
+        FOR UPDATE SKIP LOCKED
     )
     UPDATE assertions a SET lapsed = true FROM locked
     WHERE a.indicator_id = locked.id AND NOT a.lapsed AND a.expire_time <= :now
@@ -455,28 +452,49 @@ class RiskRepository:
             return column == sa.any_(sa.bindparam(None, list(ids), type_=_ID_ARRAY))
         return column.in_(list(ids))
 
-    async def lapse_due(self, now: datetime, limit: int) -> list[Lapse]:
-        """Lapse the assertions whose time is up on up to ``limit`` indicators, and lock those
-        indicators until the transaction ends.
+    async def due_indicators(self, now: datetime, limit: int | None = None) -> list[int]:
+        """The indicators with an assertion whose time is up, in id order: one scan of the due
+        index per sweep (lapsing leaves dead entries in it until vacuumed, which a scan per
+        batch would walk again and again)."""
+        a_t = t.assertions
+        query = (
+            sa.select(a_t.c.indicator_id)
+            .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
+            .distinct()
+            .order_by(a_t.c.indicator_id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return list((await self.conn.scalars(query)).all())
+
+    async def lapse_due(self, now: datetime, indicator_ids: Sequence[int]) -> list[Lapse]:
+        """Lapse the assertions of these indicators whose time is up, and lock the indicators
+        until the transaction ends.
 
         PostgreSQL: one statement; indicators a writer holds are skipped (SKIP LOCKED: the
         sweeper never waits for a writer, the next sweep takes them), and an assertion renewed
         since it was found due is left standing (the condition is checked again under the lock).
         SQLite: one writer at a time, so a read and an executemany.
         """
+        if not indicator_ids:
+            return []
         if self._is_postgres():
-            rows = await self.conn.execute(_LAPSE_DUE, {"now": now, "limit": limit})
+            rows = await self.conn.execute(_LAPSE_DUE, {"now": now, "ids": list(indicator_ids)})
             return [Lapse(*row) for row in rows]
         a_t = t.assertions
-        is_due = sa.and_(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
-        indicators = sa.select(a_t.c.indicator_id).where(is_due).distinct().limit(limit)
-        due = (
-            await self.conn.execute(
-                sa.select(
-                    a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id, a_t.c.expire_time
-                ).where(is_due, a_t.c.indicator_id.in_(indicators.scalar_subquery()))
-            )
-        ).all()
+        due = []
+        for start in range(0, len(indicator_ids), 1000):
+            due += (
+                await self.conn.execute(
+                    sa.select(
+                        a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id, a_t.c.expire_time
+                    ).where(
+                        a_t.c.lapsed.is_(False),
+                        a_t.c.expire_time <= now,
+                        a_t.c.indicator_id.in_(indicator_ids[start : start + 1000]),
+                    )
+                )
+            ).all()
         if due:
             await self.conn.execute(
                 sa.update(a_t)
@@ -773,6 +791,12 @@ class RiskRepository:
         if horizon is not None:
             query = query.where(t.changes.c.id < horizon)
         last = await self.conn.scalar(query)
+        return int(last or 0)
+
+    async def newest_change_id(self) -> int:
+        """The newest committed change, readable or not yet (``last_change_id`` is the last a
+        follower may read)."""
+        last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
         return int(last or 0)
 
     async def change_time_after(self, cursor: int) -> datetime | None:

@@ -292,13 +292,25 @@ async def sight(
 EXPIRY_BATCH = {"postgresql": 20_000, "sqlite": 5000}
 
 
-async def expire_due(uow: RiskUnitOfWork, now: datetime, limit: int | None = None) -> int:
-    """Lapse the assertions whose time is up on up to ``limit`` indicators and record the new
-    verdicts in the feed, set-based: lapse them (their indicators locked), read what still
-    stands on those indicators, save the verdicts, append one change per lapsed assertion with
-    its indicator's verdict as saved. Returns how many lapsed."""
+def expiry_batch(dialect: str) -> int:
+    return EXPIRY_BATCH.get(dialect, 5000)
+
+
+async def expire_due(
+    uow: RiskUnitOfWork,
+    now: datetime,
+    limit: int | None = None,
+    indicator_ids: Sequence[int] | None = None,
+) -> int:
+    """Lapse the assertions whose time is up on these indicators (or on the first ``limit``
+    with any due) and record the new verdicts in the feed, set-based: lapse them (their
+    indicators locked), read what still stands on those indicators, save the verdicts, append
+    one change per lapsed assertion with its indicator's verdict as saved. Returns how many
+    lapsed."""
     repo = uow.repo
-    lapsed = await repo.lapse_due(now, limit or EXPIRY_BATCH.get(uow.dialect, 5000))
+    if indicator_ids is None:
+        indicator_ids = await repo.due_indicators(now, limit or expiry_batch(uow.dialect))
+    lapsed = await repo.lapse_due(now, indicator_ids)
     if not lapsed:
         return 0
     for item in lapsed:  # the indicator "expiry -> removal from verdicts"
