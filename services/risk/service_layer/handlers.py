@@ -2,8 +2,10 @@
 the verdict from the assertions and records the change in the feed.
 
 Writers lock the rows of the indicators they change (writers of other values go on in
-parallel) and take the feed lock only as their last step, around the append to the feed
-(``RiskRepository.lock_feed``): the caller commits right after.
+parallel) and take their feed marker (``RiskRepository.lock_feed``) as their last step,
+just before the append to the feed; the caller commits right after. Writers never wait for
+each other's markers: followers read only below the lowest one held (the repository says
+how).
 """
 
 from __future__ import annotations
@@ -170,9 +172,10 @@ async def upsert_many(
     now: datetime,
 ) -> list[Record]:
     """Upserts of already checked items (``check_assertion``, ``check_listable``,
-    ``check_expiry``), set-based: one statement per 500 to lock (or make) the indicators, read
-    their assertions, store the new ones, save the verdicts and append the changes, one change
-    per item in the order given (a value given twice gets two, the later on top)."""
+    ``check_expiry``), set-based: a statement (or an executemany) each to lock or make the
+    indicators, read their assertions, store the new ones, save the verdicts and append the
+    changes, one change per item in the order given (a value given twice gets two, the later
+    on top)."""
     if not items:
         return []
     repo = uow.repo
