@@ -482,7 +482,7 @@ class RiskRepository:
             rows = await self.conn.execute(_LAPSE_DUE, {"now": now, "ids": list(indicator_ids)})
             return [Lapse(*row) for row in rows]
         a_t = t.assertions
-        due = []
+        due: list[Any] = []
         for start in range(0, len(indicator_ids), 1000):
             due += (
                 await self.conn.execute(
