@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one table, written to bench/results/.
 
-python -m bench [--quick] [--only risk,report,warning,screening] [--compare EARLIER.json]
+python -m bench [--quick] [--only risk,risk_writes,report,...] [--compare EARLIER.json]
 
 Writes bench/results/bench-<time>.json, .md and .png (the cost curves).
 """
@@ -22,6 +22,7 @@ from services.common import logs
 
 SUITES = [
     "risk",
+    "risk_writes",
     "report",
     "warning",
     "screening",

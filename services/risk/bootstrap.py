@@ -129,16 +129,29 @@ class RiskComponent:
             await uow.commit()
 
     async def sweep_once(self) -> int:
-        """Record every lapse that is due, a batch per transaction, until none is left."""
+        """Record every lapse due now: the due indicators found with one scan, then a batch
+        of them per transaction; then again, until none is due (those a writer held are taken
+        by the next round)."""
         total = 0
         while True:
-            async with self.unit_of_work() as uow:
-                lapsed = await handlers.expire_due(uow, datetime.now(UTC))
-                await uow.commit()
-            total += lapsed
-            if lapsed:
-                self.lookup.poke()
-            if lapsed < handlers.EXPIRY_BATCH:
+            now = datetime.now(UTC)
+            async with self.db.read() as conn:
+                due = await RiskRepository(conn).due_indicators(now)
+            if not due:
+                break
+            lapsed_now = 0
+            step = handlers.expiry_batch(self.db.engine.dialect.name)
+            for start in range(0, len(due), step):
+                async with self.unit_of_work() as uow:
+                    lapsed = await handlers.expire_due(
+                        uow, now, indicator_ids=due[start : start + step]
+                    )
+                    await uow.commit()
+                lapsed_now += lapsed
+                if lapsed:
+                    self.lookup.poke()
+            total += lapsed_now
+            if not lapsed_now:  # all held by writers: the next sweep takes them
                 break
         if total:
             log.info("assertions lapsed", count=total)

@@ -347,6 +347,7 @@ async def test_the_sweeper_records_many_simultaneous_lapses_at_once(
     await comp.migrate()
     async with comp.db.engine.begin() as conn:
         assert await load_new(conn, items, "test", now - timedelta(days=1)) == count
+    async with comp.db.read() as conn:  # committed: a follower reads the feed up to here
         before = await RiskRepository(conn).last_change_id()
     await comp.lookup.load()
     started = time.perf_counter()
@@ -361,3 +362,82 @@ async def test_the_sweeper_records_many_simultaneous_lapses_at_once(
     assert len({c_.value for c_ in changes}) == count
     assert [c_.id for c_ in changes] == list(range(before + 1, before + count + 1))
     print(f"\n{count} lapses recorded in {seconds:.2f} s (speed is measured by make bench)")
+
+
+async def test_each_lapse_is_one_change_in_order_with_the_verdict_that_remains(
+    db_target: tuple[str, str | None],
+) -> None:
+    """Small batches of the sweeper (2 indicators per transaction): an indicator whose HIGH
+    lapses over a standing LOW gets one change saying LOW; one whose two assertions lapse
+    together gets two, both saying nothing stands; a renewed assertion does not lapse; every
+    change once, ids in order, and each indicator's last change is its stored verdict."""
+    from services.risk.adapters.repository import RiskRepository
+    from services.risk.domain.model import ChangeType, FraudCategory, RiskLevel, SourceType
+    from services.risk.service_layer import handlers
+    from services.risk.service_layer.unit_of_work import RiskUnitOfWork
+
+    comp = component(db_target)
+    await comp.migrate()
+    now = datetime.now(UTC)
+    soon = now + timedelta(seconds=1)
+    qq = [normalize(IndicatorKind.QQ_NUMBER, str(20_000_000 + n)) for n in range(5)]
+
+    def given(source: str, level: RiskLevel, expire: datetime) -> handlers.AssertionInput:
+        return handlers.AssertionInput(
+            SourceType.CARRIER, source, level, frozenset({FraudCategory.OTHER}), source,
+            expire_time=expire,
+        )  # fmt: skip
+
+    later = now + timedelta(days=1)
+    async with RiskUnitOfWork(comp.db) as uow:
+        await handlers.upsert_many(
+            uow,
+            [
+                (qq[0], given("high", RiskLevel.HIGH, soon)),
+                (qq[0], given("low", RiskLevel.LOW, later)),  # stands after the HIGH lapses
+                (qq[1], given("a", RiskLevel.HIGH, soon)),
+                (qq[1], given("b", RiskLevel.MEDIUM, soon)),  # both lapse
+                (qq[2], given("renewed", RiskLevel.HIGH, soon)),
+                (qq[3], given("c", RiskLevel.MEDIUM, soon)),
+                (qq[4], given("d", RiskLevel.LOW, soon)),
+            ],
+            "test",
+            now,
+        )
+        await uow.commit()
+    async with RiskUnitOfWork(comp.db) as uow:  # renewed before it lapses: it stands
+        await handlers.upsert(uow, qq[2], given("renewed", RiskLevel.HIGH, later), "test", now)
+        await uow.commit()
+    async with comp.db.read() as conn:
+        before = await RiskRepository(conn).last_change_id()
+    await asyncio.sleep((soon - datetime.now(UTC)).total_seconds() + 0.1)
+    lapsed, rounds = 0, 0
+    while True:
+        async with RiskUnitOfWork(comp.db) as uow:
+            found = await handlers.expire_due(uow, datetime.now(UTC), limit=2)
+            await uow.commit()
+        if not found:
+            break
+        lapsed, rounds = lapsed + found, rounds + 1
+    assert (lapsed, rounds) == (5, 2)  # 4 indicators, 2 per round
+    async with comp.db.read() as conn:
+        repo = RiskRepository(conn)
+        changes = (await repo.changes_after(before, 100)).changes
+        stored = {i.value: await repo.snapshot(i.kind, i.value) for i in qq}
+    await comp.db.dispose()
+    assert [c_.id for c_ in changes] == list(range(before + 1, before + 6))
+    assert all(c_.change_type is ChangeType.EXPIRED for c_ in changes)
+    assert sorted((c_.value, c_.source_id) for c_ in changes) == sorted(
+        [(qq[0].value, "high"), (qq[1].value, "a"), (qq[1].value, "b"),
+         (qq[3].value, "c"), (qq[4].value, "d")]
+    )  # fmt: skip
+    by_value: dict[str, list[Any]] = {}
+    for change in changes:
+        by_value.setdefault(change.value, []).append(change.snapshot)
+    assert by_value[qq[0].value][0].level is RiskLevel.LOW
+    assert all(not s.listed for s in by_value[qq[1].value])
+    for value, snaps in by_value.items():
+        assert snaps[-1] == stored[value]
+    renewed = stored[qq[2].value]
+    assert renewed is not None
+    assert renewed.level is RiskLevel.HIGH

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import tracing
@@ -36,13 +37,50 @@ from services.risk.domain.model import (
 log = get_logger("risk.repository")
 T = TypeVar("T")
 
-#: Serialises writers of the change feed on PostgreSQL so change ids become
-#: visible in order; a follower at cursor N can then never miss an id below N. Keyed by
-#: the schema the connection writes to (its search_path): risk deployments sharing one
-#: PostgreSQL server, each in its own schema, do not wait for each other's writers.
+# The feed's promise on PostgreSQL (a follower at cursor N never misses an id below N) with
+# writers that commit in parallel, so ids may become visible out of order:
+#
+# - A writer, as the last step before ``INSERT INTO changes`` (``lock_feed``), takes a shared
+#   transaction-scoped advisory lock whose key encodes the id sequence's last value m (a
+#   "marker"): every id it then inserts is above m (or m itself while the sequence was never
+#   used). Markers are shared locks: writers never wait for each other's. The commit makes
+#   the rows visible, then releases the marker.
+# - A reader (``changes_after``, ``last_change_id``) first reads the sequence's last value L,
+#   then the lowest marker held (``pg_locks``), and reads only ids below the horizon
+#   h = min(lowest marker, L + 1), in a later statement (so with a later snapshot). An id
+#   below h was given out before L was read, by a writer that held its marker by then: that
+#   writer is either still holding it (then h <= its marker < the id) or has committed
+#   before the markers were read, so the next statement sees the row.
+#
+# Keys: (15 bits of a hash of the schema, then the marker's top 16 bits; its low 31 bits):
+# schemas on one database do not hold each other back (a hash collision would only delay),
+# ids up to 2^47. SQLite has one writer at a time: ids are visible in order there.
+_FEED_SCOPE = "/risk.feed"
+_SEQ_LAST = "coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'id')::regclass), 0)"
+_SCHEMA_BITS = "(hashtext(current_schema() || :scope) & 32767)"
 _FEED_LOCK = sa.text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :scope, 0))"
-).bindparams(scope="/risk.feed")
+    f"""
+    SELECT pg_advisory_xact_lock_shared(
+        (({_SCHEMA_BITS} << 16) | (m >> 31))::int, (m & 2147483647)::int)
+    FROM (SELECT {_SEQ_LAST} AS m) AS last
+    """  # noqa: S608 - constants only
+).bindparams(scope=_FEED_SCOPE)
+_SEQUENCE_LAST = sa.text(f"SELECT {_SEQ_LAST}")
+_LOWEST_MARKER = sa.text(
+    f"""
+    SELECT min(((classid::bigint & 65535) << 31) | objid::bigint) FROM pg_locks
+    WHERE locktype = 'advisory' AND objsubid = 2
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND (classid::bigint >> 16) = {_SCHEMA_BITS}
+    """  # noqa: S608 - constants only
+).bindparams(scope=_FEED_SCOPE)
+
+
+#: A value's row before anything is asserted about it.
+_NEW_INDICATOR: dict[str, Any] = {
+    "level": int(RiskLevel.NONE), "categories": 0, "flags": 0, "reporters": 0, "first_seen": 0,
+    "last_seen": 0, "expire": 0, "verified": False, "label": "",
+}  # fmt: skip
 
 
 def _aware(value: datetime) -> datetime:
@@ -64,6 +102,11 @@ def _snapshot(row: Any) -> Snapshot:
     )
 
 
+def _plain(value: Any) -> Any:
+    """An enum or flag as the number it is (asyncpg takes a flag in an array for a list)."""
+    return value if type(value) in (bool, int, str) else int(value)
+
+
 def _snapshot_values(s: Snapshot) -> dict[str, Any]:
     return {
         "level": int(s.level),
@@ -83,6 +126,108 @@ _SNAPSHOT_COLUMNS = (
     "level", "categories", "flags", "reporters", "first_seen", "last_seen", "expire",
     "verified", "label", "stages",
 )  # fmt: skip
+
+_ID_ARRAY = postgresql.ARRAY(sa.BigInteger)
+
+#: The sweeper's batch on PostgreSQL (``RiskRepository.lapse_due``).
+_LAPSE_DUE = sa.text(
+    """
+    WITH locked AS (
+        SELECT id FROM indicators WHERE id = ANY(CAST(:ids AS bigint[]))
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE assertions a SET lapsed = true FROM locked
+    WHERE a.indicator_id = locked.id AND NOT a.lapsed AND a.expire_time <= :now
+      AND a.source_type = ANY(CAST(:sources AS smallint[]))
+    RETURNING a.indicator_id, a.source_type, a.source_id, a.expire_time
+    """
+)
+
+_CHANGE_COLUMNS = (
+    "kind, value, change_type, source_type, source_id, actor, reason, time, trace_context, "
+    + ", ".join(_SNAPSHOT_COLUMNS)
+)
+_FROM_INDICATOR = ", ".join(f"i.{name}" for name in _SNAPSHOT_COLUMNS)
+
+#: One EXPIRED change per lapse with its indicator's stored verdict, in the arrays' order.
+_APPEND_LAPSES_PG = sa.text(
+    f"""
+    INSERT INTO changes ({_CHANGE_COLUMNS})
+    SELECT i.kind, i.value, :change_type, u.source_type, u.source_id, :actor, :reason, :time,
+           :trace, {_FROM_INDICATOR}
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:source_types AS smallint[]),
+                CAST(:source_ids AS text[])) WITH ORDINALITY AS u(id, source_type, source_id, n)
+    JOIN indicators i ON i.id = u.id
+    ORDER BY u.n
+    """  # noqa: S608 - the column names are this module's constants
+)
+_APPEND_LAPSE_SQLITE = sa.text(
+    f"""
+    INSERT INTO changes ({_CHANGE_COLUMNS})
+    SELECT i.kind, i.value, :change_type, :source_type, :source_id, :actor, :reason, :time,
+           :trace, {_FROM_INDICATOR}
+    FROM indicators i WHERE i.id = :id
+    """  # noqa: S608 - the column names are this module's constants
+)
+
+
+_CHANGE_TYPES = {
+    "kind": "smallint", "value": "varchar", "change_type": "smallint", "source_type": "smallint",
+    "source_id": "varchar", "actor": "varchar", "reason": "varchar", "time": "timestamptz",
+    "trace_context": "varchar", "level": "smallint", "categories": "integer",
+    "flags": "integer", "reporters": "integer", "first_seen": "bigint", "last_seen": "bigint",
+    "expire": "bigint", "verified": "boolean", "label": "varchar", "stages": "text",
+}  # fmt: skip
+_ASSERTION_COLUMNS = (
+    "source_type", "source_id", "level", "categories", "reason", "reporter_count", "label",
+    "expire_time", "create_time", "update_time", "lapsed",
+)  # fmt: skip
+
+
+def _save_and_append_sql(with_assertion: bool) -> sa.TextClause:
+    """One statement on PostgreSQL: store the source's assertion, save the verdict, take the
+    feed marker and append the change (the marker is read before the change's id is drawn:
+    the INSERT takes its row from the marker's)."""
+    assertion = (
+        f"""asserted AS (
+            INSERT INTO assertions (indicator_id, {", ".join(_ASSERTION_COLUMNS)})
+            VALUES (:indicator_id, {", ".join(f":a_{c}" for c in _ASSERTION_COLUMNS)})
+            ON CONFLICT (indicator_id, source_type, source_id) DO UPDATE SET
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in _ASSERTION_COLUMNS[2:])}
+        ),"""  # noqa: S608 - constants only
+        if with_assertion
+        else ""
+    )
+    saved = ", ".join(f"{c} = :{c}" for c in _SNAPSHOT_COLUMNS)
+    columns = ", ".join(_CHANGE_TYPES)
+    values = ", ".join(f"CAST(:{c} AS {kind})" for c, kind in _CHANGE_TYPES.items())
+    return sa.text(
+        f"""
+        WITH {assertion}
+        saved AS (UPDATE indicators SET {saved}, update_time = :time WHERE id = :indicator_id),
+        marker AS (
+            SELECT pg_advisory_xact_lock_shared(
+                (({_SCHEMA_BITS} << 16) | (m >> 31))::int, (m & 2147483647)::int)
+            FROM (SELECT {_SEQ_LAST} AS m) AS last
+        )
+        INSERT INTO changes ({columns}) SELECT {values} FROM marker RETURNING id
+        """  # noqa: S608 - constants only
+    ).bindparams(scope=_FEED_SCOPE)
+
+
+#: Many verdicts saved at once on PostgreSQL: one array per column.
+_SAVE_SNAPSHOTS_PG = sa.text(
+    f"""
+    UPDATE indicators AS i SET {", ".join(f"{c} = u.{c}" for c in _SNAPSHOT_COLUMNS)},
+        update_time = :now
+    FROM unnest(CAST(:ids AS bigint[]),
+                {", ".join(f"CAST(:{c} AS {_CHANGE_TYPES[c]}[])" for c in _SNAPSHOT_COLUMNS)})
+         AS u(id, {", ".join(_SNAPSHOT_COLUMNS)})
+    WHERE i.id = u.id
+    """  # noqa: S608 - constants only
+)
+
+_SAVE_AND_APPEND = {True: _save_and_append_sql(True), False: _save_and_append_sql(False)}
 
 
 def _assertion(row: Any) -> Assertion:
@@ -141,16 +286,17 @@ class FeedRead:
     skipped: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Due:
-    """An assertion whose time is up."""
+#: The sources this code knows: the sweeper lapses only their assertions.
+_SOURCES = [int(s) for s in SourceType]
+
+
+class Lapse(NamedTuple):
+    """An assertion the sweeper has just lapsed."""
 
     indicator_id: int
-    kind: IndicatorKind
-    value: str
-    source_type: SourceType
+    source_type: int
     source_id: str
-    expire_time: datetime | None = None
+    expire_time: datetime
 
 
 class RiskRepository:
@@ -158,8 +304,19 @@ class RiskRepository:
         self.conn = conn
 
     async def lock_feed(self) -> None:
+        """Called right before appending to the feed (the caller commits after): readers then
+        read no change of this transaction, nor any later one, before it commits."""
         if self.conn.dialect.name == "postgresql":
             await self.conn.execute(_FEED_LOCK)
+
+    async def feed_horizon(self) -> int | None:
+        """Every change below this id is committed or never will be (see the markers above);
+        None on SQLite, where every visible change is."""
+        if self.conn.dialect.name != "postgresql":
+            return None
+        last = int(await self.conn.scalar(_SEQUENCE_LAST) or 0)
+        lowest = await self.conn.scalar(_LOWEST_MARKER)
+        return last + 1 if lowest is None else min(int(lowest), last + 1)
 
     async def find_id(self, kind: IndicatorKind, value: str) -> int | None:
         found: int | None = await self.conn.scalar(
@@ -169,29 +326,52 @@ class RiskRepository:
         )
         return found
 
-    async def ensure(self, kind: IndicatorKind, value: str, now: datetime) -> int:
-        found = await self.find_id(kind, value)
-        if found is not None:
-            return found
-        result = await self.conn.execute(
-            sa.insert(t.indicators).values(
-                kind=int(kind),
-                value=value,
-                level=int(RiskLevel.NONE),
-                categories=0,
-                flags=0,
-                reporters=0,
-                first_seen=0,
-                last_seen=0,
-                expire=0,
-                verified=False,
-                label="",
-                update_time=now,
-            )
+    def _insert(self, table: sa.Table) -> Any:
+        """An INSERT that can say ON CONFLICT, in this connection's dialect."""
+        if self.conn.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def lock_indicators(
+        self, keys: Iterable[tuple[IndicatorKind, str]], now: datetime
+    ) -> dict[tuple[int, str], int]:
+        """The row ids of these values (kind number, value), made where missing, each row locked
+        until the transaction ends: writers of one value take turns, writers of others go on.
+
+        ``INSERT ... ON CONFLICT DO UPDATE`` in (kind, value) order: it inserts a new row or
+        locks the existing one, row by row in that order, so two writers locking overlapping
+        sets always lock in the same order and never deadlock.
+        """
+        wanted = sorted({(int(kind), value) for kind, value in keys})
+        if not wanted:
+            return {}
+        i_t = t.indicators
+        query = self._insert(i_t)
+        query = query.on_conflict_do_update(
+            index_elements=[i_t.c.kind, i_t.c.value], set_={"kind": query.excluded.kind}
+        ).returning(i_t.c.id, i_t.c.kind, i_t.c.value)
+        # executemany: SQLAlchemy sends multi-row VALUES pages in the order given, compiling
+        # the statement once (a 500-row VALUES compiled per call costs more than the write).
+        rows = await self.conn.execute(
+            query,
+            [{**_NEW_INDICATOR, "kind": kind, "value": value, "update_time": now}
+             for kind, value in wanted],
+        )  # fmt: skip
+        return {(row.kind, row.value): row.id for row in rows}
+
+    async def lock_indicator(self, kind: IndicatorKind, value: str, now: datetime) -> int:
+        """The row id of the value, made if missing, locked until the transaction ends."""
+        return (await self.lock_indicators([(kind, value)], now))[(int(kind), value)]
+
+    async def find_id_locked(self, kind: IndicatorKind, value: str) -> int | None:
+        """The row id of a listed value, locked until the transaction ends; None if not listed."""
+        query = sa.select(t.indicators.c.id).where(
+            t.indicators.c.kind == int(kind), t.indicators.c.value == value
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found: int | None = await self.conn.scalar(query)
+        return found
 
     async def assertions(self, indicator_id: int) -> list[Assertion]:
         rows = await self.conn.execute(
@@ -204,30 +384,57 @@ class RiskRepository:
         ]
 
     async def save_assertion(self, indicator_id: int, a: Assertion) -> None:
+        await self.save_assertions([(indicator_id, a)])
+
+    async def save_assertions(self, items: Sequence[tuple[int, Assertion]]) -> None:
+        """Store each source's assertion on its indicator, replacing what that source asserted
+        before (ON CONFLICT on the key), multi-row pages of one compiled statement."""
+        if not items:
+            return
         a_t = t.assertions
+        query = self._insert(a_t)
+        kept = {"indicator_id", "source_type", "source_id"}
         await self.conn.execute(
-            sa.delete(a_t).where(
-                a_t.c.indicator_id == indicator_id,
-                a_t.c.source_type == int(a.source_type),
-                a_t.c.source_id == a.source_id,
-            )
+            query.on_conflict_do_update(
+                index_elements=[a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id],
+                set_={c.name: query.excluded[c.name] for c in a_t.c if c.name not in kept},
+            ),
+            [
+                {
+                    "indicator_id": indicator_id,
+                    "source_type": int(a.source_type),
+                    "source_id": a.source_id,
+                    "level": int(a.level),
+                    "categories": categories_mask(a.categories),
+                    "reason": a.reason,
+                    "reporter_count": a.reporter_count,
+                    "label": a.label,
+                    "expire_time": a.expire_time,
+                    "create_time": a.create_time,
+                    "update_time": a.update_time,
+                    "lapsed": a.lapsed,
+                }
+                for indicator_id, a in items
+            ],
         )
-        await self.conn.execute(
-            sa.insert(a_t).values(
-                indicator_id=indicator_id,
-                source_type=int(a.source_type),
-                source_id=a.source_id,
-                level=int(a.level),
-                categories=categories_mask(a.categories),
-                reason=a.reason,
-                reporter_count=a.reporter_count,
-                label=a.label,
-                expire_time=a.expire_time,
-                create_time=a.create_time,
-                update_time=a.update_time,
-                lapsed=a.lapsed,
-            )
-        )
+
+    async def assertions_of(self, indicator_ids: Sequence[int]) -> dict[int, list[Assertion]]:
+        """Every assertion (lapsed or not) of many indicators, one query per 1,000 of them."""
+        found: dict[int, list[Assertion]] = {i: [] for i in indicator_ids}
+        ids = list(indicator_ids)
+        for start in range(0, len(ids), 1000):
+            rows = (
+                await self.conn.execute(
+                    sa.select(t.assertions).where(
+                        t.assertions.c.indicator_id.in_(ids[start : start + 1000])
+                    )
+                )
+            ).all()
+            read_rows = _readable("assertions", rows, _assertion, "indicator_id")
+            for row, read in zip(rows, read_rows, strict=True):
+                if read is not None:
+                    found[row.indicator_id].append(read)
+        return found
 
     async def delete_assertions(
         self, indicator_id: int, source_type: SourceType | None, source_id: str
@@ -241,48 +448,161 @@ class RiskRepository:
         result = await self.conn.execute(query)
         return int(result.rowcount or 0)
 
-    async def mark_lapsed_many(self, due: Sequence[Due]) -> None:
-        """Lapse many assertions in one statement (executemany)."""
+    def _is_postgres(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
+
+    def _among(self, column: sa.ColumnElement[int], ids: Sequence[int]) -> sa.ColumnElement[bool]:
+        """``column`` is one of ``ids``: one array parameter on PostgreSQL, however many."""
+        if self._is_postgres():
+            return column == sa.any_(sa.bindparam(None, list(ids), type_=_ID_ARRAY))
+        return column.in_(list(ids))
+
+    async def due_indicators(self, now: datetime, limit: int | None = None) -> list[int]:
+        """The indicators with an assertion whose time is up, in id order: one scan of the due
+        index per sweep (lapsing leaves dead entries in it until vacuumed, which a scan per
+        batch would walk again and again)."""
         a_t = t.assertions
-        await self.conn.execute(
-            sa.update(a_t)
-            .where(
-                a_t.c.indicator_id == sa.bindparam("b_indicator_id"),
-                a_t.c.source_type == sa.bindparam("b_source_type"),
-                a_t.c.source_id == sa.bindparam("b_source_id"),
-            )
-            .values(lapsed=True),
-            [
-                {
-                    "b_indicator_id": d.indicator_id,
-                    "b_source_type": int(d.source_type),
-                    "b_source_id": d.source_id,
-                }
-                for d in due
-            ],
+        query = (
+            sa.select(a_t.c.indicator_id)
+            .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
+            .distinct()
+            .order_by(a_t.c.indicator_id)
         )
+        if limit is not None:
+            query = query.limit(limit)
+        return list((await self.conn.scalars(query)).all())
+
+    async def lapse_due(self, now: datetime, indicator_ids: Sequence[int]) -> list[Lapse]:
+        """Lapse the assertions of these indicators whose time is up, and lock the indicators
+        until the transaction ends.
+
+        PostgreSQL: one statement; indicators a writer holds are skipped (SKIP LOCKED: the
+        sweeper never waits for a writer, the next sweep takes them), and an assertion renewed
+        since it was found due is left standing (the condition is checked again under the lock).
+        SQLite: one writer at a time, so a read and an executemany. An assertion of a source
+        this code does not know (written by hand or by a newer version) is left as it is: its
+        change could not be read back.
+        """
+        if not indicator_ids:
+            return []
+        if self._is_postgres():
+            rows = await self.conn.execute(
+                _LAPSE_DUE, {"now": now, "ids": list(indicator_ids), "sources": _SOURCES}
+            )
+            return [Lapse(*row) for row in rows]
+        a_t = t.assertions
+        due: list[Any] = []
+        for start in range(0, len(indicator_ids), 1000):
+            due += (
+                await self.conn.execute(
+                    sa.select(
+                        a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id, a_t.c.expire_time
+                    ).where(
+                        a_t.c.lapsed.is_(False),
+                        a_t.c.expire_time <= now,
+                        a_t.c.indicator_id.in_(indicator_ids[start : start + 1000]),
+                        a_t.c.source_type.in_(_SOURCES),
+                    )
+                )
+            ).all()
+        if due:
+            await self.conn.execute(
+                sa.update(a_t)
+                .where(
+                    a_t.c.indicator_id == sa.bindparam("b_indicator_id"),
+                    a_t.c.source_type == sa.bindparam("b_source_type"),
+                    a_t.c.source_id == sa.bindparam("b_source_id"),
+                )
+                .values(lapsed=True),
+                [{"b_indicator_id": r[0], "b_source_type": r[1], "b_source_id": r[2]} for r in due],
+            )
+        return [Lapse(r[0], r[1], r[2], _aware(r[3])) for r in due]
 
     async def standing_assertions_of(
         self, indicator_ids: Sequence[int]
     ) -> dict[int, list[Assertion]]:
-        """The assertions not yet lapsed of many indicators, in one query per 1,000 of them
-        (when many lapse at once, most indicators have none left: few rows to read)."""
-        found: dict[int, list[Assertion]] = {i: [] for i in indicator_ids}
+        """The assertions not yet lapsed of many indicators, only those that have some (when
+        many lapse at once, most indicators have none left: few rows to read). One query on
+        PostgreSQL, one per 1,000 indicators on SQLite."""
+        found: dict[int, list[Assertion]] = {}
         ids = list(indicator_ids)
-        for start in range(0, len(ids), 1000):
-            rows = await self.conn.execute(
-                sa.select(t.assertions).where(
-                    t.assertions.c.indicator_id.in_(ids[start : start + 1000]),
-                    t.assertions.c.lapsed.is_(False),
+        step = (len(ids) or 1) if self._is_postgres() else 1000
+        for start in range(0, len(ids), step):
+            rows = (
+                await self.conn.execute(
+                    sa.select(t.assertions).where(
+                        self._among(t.assertions.c.indicator_id, ids[start : start + step]),
+                        t.assertions.c.lapsed.is_(False),
+                    )
                 )
-            )
-            for row in rows:
-                found[row.indicator_id].append(_assertion(row))
+            ).all()
+            read_rows = _readable("assertions", rows, _assertion, "indicator_id")
+            for row, read in zip(rows, read_rows, strict=True):
+                if read is not None:
+                    found.setdefault(row.indicator_id, []).append(read)
         return found
 
+    async def save_same_snapshot(
+        self, indicator_ids: Sequence[int], snapshot: Snapshot, now: datetime
+    ) -> None:
+        """Give many indicators one verdict (nothing left standing), one statement per 5,000."""
+        for start in range(0, len(indicator_ids), 5000):
+            await self.conn.execute(
+                sa.update(t.indicators)
+                .where(self._among(t.indicators.c.id, indicator_ids[start : start + 5000]))
+                .values(**_snapshot_values(snapshot), update_time=now)
+            )
+
+    async def append_lapses(
+        self, lapses: Sequence[Lapse], actor: str, reason: str, now: datetime
+    ) -> None:
+        """One EXPIRED change per lapse, in the order given, each with its indicator's verdict
+        as stored now (saved before this): the feed says exactly what the table holds.
+        PostgreSQL: one INSERT ... SELECT over arrays; SQLite: an executemany of it."""
+        if not lapses:
+            return
+        params = {
+            "change_type": int(ChangeType.EXPIRED),
+            "actor": actor[:128],
+            "reason": reason[:1000],
+            "time": now,
+            "trace": tracing.current_traceparent(),
+        }
+        if self._is_postgres():
+            await self.conn.execute(
+                _APPEND_LAPSES_PG,
+                {
+                    **params,
+                    "ids": [x.indicator_id for x in lapses],
+                    "source_types": [x.source_type for x in lapses],
+                    "source_ids": [x.source_id for x in lapses],
+                },
+            )
+            return
+        await self.conn.execute(
+            _APPEND_LAPSE_SQLITE,
+            [
+                {
+                    **params,
+                    "id": x.indicator_id,
+                    "source_type": x.source_type,
+                    "source_id": x.source_id,
+                }
+                for x in lapses
+            ],
+        )
+
     async def save_snapshots(self, snapshots: dict[int, Snapshot], now: datetime) -> None:
-        """Save many verdicts in one statement (executemany)."""
+        """Save many verdicts: one UPDATE over arrays on PostgreSQL, an executemany on SQLite."""
         if not snapshots:
+            return
+        if self._is_postgres():
+            values = [_snapshot_values(s) for s in snapshots.values()]
+            await self.conn.execute(
+                _SAVE_SNAPSHOTS_PG,
+                {"ids": list(snapshots), "now": now}
+                | {name: [_plain(v[name]) for v in values] for name in _SNAPSHOT_COLUMNS},
+            )
             return
         i_t = t.indicators
         await self.conn.execute(
@@ -360,6 +680,63 @@ class RiskRepository:
             .values(**_snapshot_values(snapshot), update_time=now)
         )
 
+    async def save_and_append(
+        self,
+        indicator_id: int,
+        assertion: Assertion | None,
+        snapshot: Snapshot,
+        kind: IndicatorKind,
+        value: str,
+        change_type: ChangeType,
+        source_type: SourceType,
+        source_id: str,
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> int:
+        """The last step of a single change: store the source's assertion (when given), save
+        the indicator's verdict, take the feed marker (``lock_feed``) and append the change.
+        One round trip on PostgreSQL; the caller commits next."""
+        if not self._is_postgres():
+            if assertion is not None:
+                await self.save_assertion(indicator_id, assertion)
+            await self.save_snapshot(indicator_id, snapshot, now)
+            await self.lock_feed()
+            return await self.append_change(
+                kind, value, change_type, source_type, source_id, actor, reason, snapshot, now
+            )
+        params: dict[str, Any] = {
+            "indicator_id": indicator_id,
+            "kind": int(kind),
+            "value": value,
+            "change_type": int(change_type),
+            "source_type": int(source_type),
+            "source_id": source_id,
+            "actor": actor[:128],
+            "reason": reason[:1000],
+            "time": now,
+            "trace_context": tracing.current_traceparent(),
+            **_snapshot_values(snapshot),
+        }
+        if assertion is not None:
+            params.update(
+                {
+                    "a_source_type": int(assertion.source_type),
+                    "a_source_id": assertion.source_id,
+                    "a_level": int(assertion.level),
+                    "a_categories": categories_mask(assertion.categories),
+                    "a_reason": assertion.reason,
+                    "a_reporter_count": assertion.reporter_count,
+                    "a_label": assertion.label,
+                    "a_expire_time": assertion.expire_time,
+                    "a_create_time": assertion.create_time,
+                    "a_update_time": assertion.update_time,
+                    "a_lapsed": assertion.lapsed,
+                }
+            )
+        found = await self.conn.scalar(_SAVE_AND_APPEND[assertion is not None], params)
+        return int(found)
+
     async def append_change(
         self,
         kind: IndicatorKind,
@@ -398,6 +775,9 @@ class RiskRepository:
         upto: int | None = None,
     ) -> FeedRead:
         query = sa.select(t.changes).where(t.changes.c.id > after).order_by(t.changes.c.id)
+        horizon = await self.feed_horizon()
+        if horizon is not None:
+            query = query.where(t.changes.c.id < horizon)
         if upto is not None:
             query = query.where(t.changes.c.id <= upto)
         if kinds:
@@ -415,6 +795,17 @@ class RiskRepository:
         return found or ""
 
     async def last_change_id(self) -> int:
+        """The last change a follower may read (every one before it is readable too)."""
+        query = sa.select(sa.func.max(t.changes.c.id))
+        horizon = await self.feed_horizon()
+        if horizon is not None:
+            query = query.where(t.changes.c.id < horizon)
+        last = await self.conn.scalar(query)
+        return int(last or 0)
+
+    async def newest_change_id(self) -> int:
+        """The newest committed change, readable or not yet (``last_change_id`` is the last a
+        follower may read)."""
         last = await self.conn.scalar(sa.select(sa.func.max(t.changes.c.id)))
         return int(last or 0)
 
@@ -502,36 +893,6 @@ class RiskRepository:
         rows = (await self.conn.execute(query.order_by(i_t.c.kind, i_t.c.value).limit(limit))).all()
         read = _readable("indicators", rows, lambda r: (IndicatorKind(r.kind), _snapshot(r)))
         return [(r.kind, r.value, found) for r, found in zip(rows, read, strict=True)]
-
-    async def due(self, now: datetime, limit: int) -> list[Due]:
-        a_t, i_t = t.assertions, t.indicators
-        rows = await self.conn.execute(
-            sa.select(
-                a_t.c.indicator_id,
-                i_t.c.kind,
-                i_t.c.value,
-                a_t.c.source_type,
-                a_t.c.source_id,
-                a_t.c.expire_time,
-            )
-            .join(i_t, i_t.c.id == a_t.c.indicator_id)
-            .where(a_t.c.lapsed.is_(False), a_t.c.expire_time <= now)
-            .limit(limit)
-        )
-        read = _readable(
-            "assertions",
-            rows,
-            lambda r: Due(
-                r.indicator_id,
-                IndicatorKind(r.kind),
-                r.value,
-                SourceType(r.source_type),
-                r.source_id,
-                _aware(r.expire_time),
-            ),
-            key="indicator_id",
-        )
-        return [d for d in read if d is not None]
 
 
 #: The columns of a listed row as ``RiskIndex.load`` takes them, in its order.

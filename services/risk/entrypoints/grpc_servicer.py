@@ -327,15 +327,18 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 return
             async with self.uow() as uow:
                 now = _now()
+                ready = []
                 for at, indicator, given in pending:
-                    try:  # every rule is checked before any write: the rest goes on
-                        await handlers.upsert(uow, indicator, given, _actor(), now)
+                    try:  # checked again at the batch's time: an expiry may have passed since
+                        handlers.check_expiry(given, now)
                     except InvalidArgument as exc:
                         first = exc.violations[0]
                         reject(at, first.field, first.description)
                     else:
-                        response.accepted_count += 1
+                        ready.append((indicator, given))
+                await handlers.upsert_many(uow, ready, _actor(), now)
                 await uow.commit()
+                response.accepted_count += len(ready)
             pending.clear()
             await self.lookup.caught_up()
 

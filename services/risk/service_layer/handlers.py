@@ -1,16 +1,26 @@
 """Changes to the risk list. Each runs inside the caller's unit of work, recomputes
-the verdict from the assertions and records the change in the feed."""
+the verdict from the assertions and records the change in the feed.
+
+Writers lock the rows of the indicators they change (writers of other values go on in
+parallel) and take their feed marker (``RiskRepository.lock_feed``) as their last step,
+just before the append to the feed; the caller commits right after. Writers never wait for
+each other's markers: followers read only below the lowest one held (the repository says
+how).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.common import metrics
 from services.common.errors import InvalidArgument, NotFound
 from services.common.indicators import Indicator, listing_problem
 from services.risk.adapters.repository import RiskRepository
 from services.risk.domain.model import (
+    NOTHING,
     SIGHTINGS_SOURCE_ID,
     Assertion,
     Change,
@@ -81,11 +91,18 @@ async def _apply(
     actor: str,
     reason: str,
     now: datetime,
+    assertions: list[Assertion] | None = None,
+    asserted: Assertion | None = None,
 ) -> Record:
-    assertions = await uow.repo.assertions(indicator_id)
+    """Save the verdict the assertions (read again when not given) make, with the source's new
+    assertion (``asserted``, when not stored yet), and append the change."""
+    if assertions is None:
+        assertions = await uow.repo.assertions(indicator_id)
     snapshot = compute_snapshot(assertions, now)
-    await uow.repo.save_snapshot(indicator_id, snapshot, now)
-    await uow.repo.append_change(
+    await uow.repo.save_and_append(
+        indicator_id,
+        asserted,
+        snapshot,
         indicator.kind,
         indicator.value,
         change_type,
@@ -93,20 +110,16 @@ async def _apply(
         source_id,
         actor,
         reason,
-        snapshot,
         now,
     )
     return Record(indicator, snapshot, assertions)
 
 
-async def upsert(
-    uow: RiskUnitOfWork, indicator: Indicator, given: AssertionInput, actor: str, now: datetime
-) -> Record:
-    check_assertion(given)
-    check_listable(indicator)
-    check_expiry(given, now)
-    await uow.repo.lock_feed()
-    indicator_id = await uow.repo.ensure(indicator.kind, indicator.value, now)
+def _asserted(
+    indicator: Indicator, given: AssertionInput, standing: list[Assertion], now: datetime
+) -> tuple[Assertion, list[Assertion]]:
+    """The source's new assertion (renewing its earlier one) and the indicator's assertions
+    with it in place of the earlier one."""
     expire = given.expire_time or default_expiry(indicator.kind, given.source_type, now)
     fresh = Assertion(
         source_type=given.source_type,
@@ -120,10 +133,23 @@ async def upsert(
         reporter_count=given.reporter_count,
         label=given.label,
     )
-    for old in await uow.repo.assertions(indicator_id):
+    others = []
+    for old in standing:
         if (old.source_type, old.source_id) == (fresh.source_type, fresh.source_id):
             fresh = old.renewed(fresh)
-    await uow.repo.save_assertion(indicator_id, fresh)
+        else:
+            others.append(old)
+    return fresh, [*others, fresh]
+
+
+async def upsert(
+    uow: RiskUnitOfWork, indicator: Indicator, given: AssertionInput, actor: str, now: datetime
+) -> Record:
+    check_assertion(given)
+    check_listable(indicator)
+    check_expiry(given, now)
+    indicator_id = await uow.repo.lock_indicator(indicator.kind, indicator.value, now)
+    fresh, assertions = _asserted(indicator, given, await uow.repo.assertions(indicator_id), now)
     return await _apply(
         uow,
         indicator_id,
@@ -134,7 +160,56 @@ async def upsert(
         actor,
         given.reason,
         now,
+        assertions,
+        fresh,
     )
+
+
+async def upsert_many(
+    uow: RiskUnitOfWork,
+    items: Sequence[tuple[Indicator, AssertionInput]],
+    actor: str,
+    now: datetime,
+) -> list[Record]:
+    """Upserts of already checked items (``check_assertion``, ``check_listable``,
+    ``check_expiry``), set-based: a statement (or an executemany) each to lock or make the
+    indicators, read their assertions, store the new ones, save the verdicts and append the
+    changes, one change per item in the order given (a value given twice gets two, the later
+    on top)."""
+    if not items:
+        return []
+    repo = uow.repo
+    ids = await repo.lock_indicators([(i.kind, i.value) for i, _ in items], now)
+    standing = await repo.assertions_of(sorted(set(ids.values())))
+    stored: dict[tuple[int, SourceType, str], Assertion] = {}
+    snapshots: dict[int, Snapshot] = {}
+    changes: list[dict[str, Any]] = []
+    records = []
+    for indicator, given in items:
+        indicator_id = ids[(int(indicator.kind), indicator.value)]
+        fresh, assertions = _asserted(indicator, given, standing[indicator_id], now)
+        standing[indicator_id] = assertions
+        stored[(indicator_id, fresh.source_type, fresh.source_id)] = fresh
+        snapshot = snapshots[indicator_id] = compute_snapshot(assertions, now)
+        changes.append(
+            {
+                "kind": indicator.kind,
+                "value": indicator.value,
+                "change_type": ChangeType.UPSERTED,
+                "source_type": given.source_type,
+                "source_id": given.source_id,
+                "actor": actor,
+                "reason": given.reason,
+                "time": now,
+                "snapshot": snapshot,
+            }
+        )
+        records.append(Record(indicator, snapshot, assertions))
+    await repo.save_assertions([(key[0], a) for key, a in stored.items()])
+    await repo.save_snapshots(snapshots, now)
+    await repo.lock_feed()
+    await repo.append_changes(changes)
+    return records
 
 
 async def retire(
@@ -146,8 +221,7 @@ async def retire(
     actor: str,
     now: datetime,
 ) -> Record:
-    await uow.repo.lock_feed()
-    indicator_id = await uow.repo.find_id(indicator.kind, indicator.value)
+    indicator_id = await uow.repo.find_id_locked(indicator.kind, indicator.value)
     if indicator_id is None:
         raise NotFound("the indicator is not on the risk list")
     removed = await uow.repo.delete_assertions(indicator_id, source_type, source_id)
@@ -177,8 +251,7 @@ async def sight(
 ) -> Record:
     """A sighting counts its reporter once; sightings together make a LOW assertion."""
     check_listable(indicator)
-    await uow.repo.lock_feed()
-    indicator_id = await uow.repo.ensure(indicator.kind, indicator.value, now)
+    indicator_id = await uow.repo.lock_indicator(indicator.kind, indicator.value, now)
     count = await uow.repo.add_sighting(
         indicator_id, source_type, reporter_ref, category or FraudCategory.OTHER, now
     )
@@ -216,42 +289,42 @@ async def sight(
     )
 
 
-#: Assertions lapsed per transaction by the sweeper: a few statements per batch, not per value.
-EXPIRY_BATCH = 5000
+#: Indicators whose due assertions the sweeper lapses per transaction: a few set-based
+#: statements per batch, not per value (PostgreSQL's statements take arrays; SQLite's are
+#: executemany in process).
+EXPIRY_BATCH = {"postgresql": 20_000, "sqlite": 5000}
 
 
-async def expire_due(uow: RiskUnitOfWork, now: datetime, limit: int = EXPIRY_BATCH) -> int:
-    """Lapse up to ``limit`` assertions whose time is up and record the new verdicts in the
-    feed, set-based: one statement each to lapse them, read what still stands on their
-    indicators, save the verdicts and append the changes (one per lapsed assertion)."""
-    await uow.repo.lock_feed()
-    due = await uow.repo.due(now, limit)
-    if not due:
+def expiry_batch(dialect: str) -> int:
+    return EXPIRY_BATCH.get(dialect, 5000)
+
+
+async def expire_due(
+    uow: RiskUnitOfWork,
+    now: datetime,
+    limit: int | None = None,
+    indicator_ids: Sequence[int] | None = None,
+) -> int:
+    """Lapse the assertions whose time is up on these indicators (or on the first ``limit``
+    with any due) and record the new verdicts in the feed, set-based: lapse them (their
+    indicators locked), read what still stands on those indicators, save the verdicts, append
+    one change per lapsed assertion with its indicator's verdict as saved. Returns how many
+    lapsed."""
+    repo = uow.repo
+    if indicator_ids is None:
+        indicator_ids = await repo.due_indicators(now, limit or expiry_batch(uow.dialect))
+    lapsed = await repo.lapse_due(now, indicator_ids)
+    if not lapsed:
         return 0
-    await uow.repo.mark_lapsed_many(due)
-    for item in due:  # the indicator "expiry -> removal from verdicts"
-        if item.expire_time is not None:
-            metrics.SLI_EXPIRY_REMOVAL.observe(max(0.0, (now - item.expire_time).total_seconds()))
-    by_id = await uow.repo.standing_assertions_of(sorted({d.indicator_id for d in due}))
-    snapshots = {i: compute_snapshot(found, now) for i, found in by_id.items()}
-    await uow.repo.save_snapshots(snapshots, now)
-    await uow.repo.append_changes(
-        [
-            {
-                "kind": item.kind,
-                "value": item.value,
-                "change_type": ChangeType.EXPIRED,
-                "source_type": item.source_type,
-                "source_id": item.source_id,
-                "actor": "risk-service",
-                "reason": "the assertion lapsed",
-                "time": now,
-                "snapshot": snapshots[item.indicator_id],
-            }
-            for item in due
-        ]
-    )
-    return len(due)
+    for item in lapsed:  # the indicator "expiry -> removal from verdicts"
+        metrics.SLI_EXPIRY_REMOVAL.observe(max(0.0, (now - item.expire_time).total_seconds()))
+    ids = sorted({x.indicator_id for x in lapsed})
+    standing = await repo.standing_assertions_of(ids)
+    await repo.save_snapshots({i: compute_snapshot(a, now) for i, a in standing.items()}, now)
+    await repo.save_same_snapshot([i for i in ids if i not in standing], NOTHING, now)
+    await repo.lock_feed()
+    await repo.append_lapses(lapsed, "risk-service", "the assertion lapsed", now)
+    return len(lapsed)
 
 
 async def get_record(

@@ -42,6 +42,10 @@ RECENT_CHANGES = 20_000
 _BUILD_STEP = 50_000
 
 
+#: How long a write's answer waits for other writers' changes committed before its own.
+CAUGHT_UP_SECONDS = 1.0
+
+
 class Lookup:
     def __init__(
         self, db: Database, *, poll_seconds: float = 0.2, recent: int = RECENT_CHANGES
@@ -212,8 +216,17 @@ class Lookup:
         self._poke.set()
 
     async def caught_up(self) -> None:
-        """Something was committed here: apply it before answering, so a caller reads its write."""
-        await self.refresh_once()
+        """Something was committed here: apply it before answering, so a caller reads its write.
+        Another writer's change still being committed below it holds the feed back for a
+        moment (``RiskRepository.feed_horizon``): waited for, up to ``CAUGHT_UP_SECONDS``."""
+        async with self.db.read() as conn:
+            newest = await RiskRepository(conn).newest_change_id()
+        deadline = time.monotonic() + CAUGHT_UP_SECONDS
+        while True:
+            await self.refresh_once()
+            if self.cursor >= newest or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.005)
 
     async def wait_beyond(self, cursor: int, timeout: float) -> None:
         """Wait until the index has moved past ``cursor``, or ``timeout`` passes."""
