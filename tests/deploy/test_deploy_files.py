@@ -219,8 +219,13 @@ def test_compose_runs_every_process_of_the_suite_once() -> None:
 def test_compose_commands_name_registry_entries() -> None:
     for name, service in APP_SERVICES.items():
         command = service["command"]
-        assert command[0] in {"serve", "migrate"}, name
-        if command[0] == "serve":
+        assert command[0] in {"serve", "migrate", "tls-certs"}, name
+        if command[0] == "tls-certs":
+            # Every process's certificate, and one for tools (grpcurl, the system tests).
+            names = [a for a in command[1:] if not a.startswith("/") and not a.startswith("-")]
+            expected = [n for n, e in REGISTRY.items() if e.role != "tool"]
+            assert sorted(names) == sorted([*expected, "operator"]), name
+        elif command[0] == "serve":
             assert len(command) == 2, name
             assert command[1] in REGISTRY, name
         else:
@@ -264,7 +269,7 @@ def test_compose_targets_reach_the_service_that_listens_there() -> None:
 def test_compose_healthchecks_probe_each_servers_own_port() -> None:
     for name, service in SERVICES.items():
         check = service.get("healthcheck", {})
-        if name == "migrate":
+        if name in ("migrate", "tls"):
             assert check.get("disable") is True  # one-shot: nothing to probe
             assert service["restart"] == "no"
             continue
@@ -331,6 +336,53 @@ def test_compose_builds_the_image_once_from_the_repository_root() -> None:
     assert df.ROOT / build["dockerfile"] == df.DOCKERFILE
 
 
+# ---- compose: mutual TLS ------------------------------------------------------------------
+
+TLS_DIR = "/var/lib/antifraud-tls"
+
+
+def test_compose_every_process_serves_and_calls_over_mutual_tls_with_its_own_certificate() -> (
+    None
+):
+    """Each process mounts one volume of TLS files, its own (read-only), holding its pair
+    and the CA; it serves with that pair, asks callers for a certificate of the CA (all but
+    the gateway, whose callers hold API keys), and calls its peers with it."""
+    tls_made = SERVICES["tls"]["volumes"]
+    for name, service in APP_SERVICES.items():
+        process = served(service["command"])
+        if process is None:
+            continue
+        mounts = [v for v in service.get("volumes", []) if "tls" in v.split(":")[0]]
+        assert mounts == [f"tls-{process}:{TLS_DIR}:ro"], name
+        # The one-shot writes exactly that process's files into that volume.
+        assert f"tls-{process}:/var/lib/antifraud-tls-out/{process}" in tls_made, name
+        env = service["environment"]
+        assert env["ANTIFRAUD_TLS_CA"] == f"{TLS_DIR}/ca.crt", name
+        assert env["ANTIFRAUD_TLS_CERT"] == env["ANTIFRAUD_TLS_CLIENT_CERT"] == (
+            f"{TLS_DIR}/tls.crt"
+        ), name
+        assert env["ANTIFRAUD_TLS_KEY"] == env["ANTIFRAUD_TLS_CLIENT_KEY"] == (
+            f"{TLS_DIR}/tls.key"
+        ), name
+        expected_client_ca = "" if process == "gateway" else f"{TLS_DIR}/ca.crt"
+        assert env["ANTIFRAUD_TLS_CLIENT_CA"] == expected_client_ca, name
+        # Certificates exist before the process starts.
+        assert depends_on(service).get("tls") == "service_completed_successfully" or (
+            "gateway" in depends_on(service)
+        ), name
+
+
+def test_compose_ca_key_is_seen_by_the_one_shot_only() -> None:
+    holders = [
+        n for n, s in SERVICES.items() if any(v.startswith("tls-ca:") for v in s.get("volumes", []))
+    ]
+    assert holders == ["tls"]
+    assert SERVICES["tls"]["restart"] == "no"
+    # Other one-shots and the database see no TLS files at all.
+    for name in ("migrate", "postgres"):
+        assert not any("tls" in v for v in SERVICES[name].get("volumes", [])), name
+
+
 # ---- compose: start order -----------------------------------------------------------------
 
 
@@ -356,7 +408,9 @@ def test_compose_dependencies_wait_for_health_or_completion() -> None:
     for name, service in SERVICES.items():
         for needed, condition in depends_on(service).items():
             expected = (
-                "service_completed_successfully" if needed == "migrate" else "service_healthy"
+                "service_completed_successfully"
+                if needed in ("migrate", "tls")
+                else "service_healthy"
             )
             assert condition == expected, f"{name} → {needed}: {condition}"
 
