@@ -128,7 +128,8 @@ def test_every_process_runs_with_mutual_tls_on_its_own_certificate(project: Proj
         client_ca = env["ANTIFRAUD_TLS_CLIENT_CA"]
         assert client_ca == ("" if process == "gateway" else "/var/lib/antifraud-tls/ca.crt")
     one_shot = project.run_argv(project.services["tls"], 1)
-    assert "--no-healthcheck" in one_shot and flags(one_shot, "--restart") == ["no"]
+    assert "--no-healthcheck" in one_shot
+    assert flags(one_shot, "--restart") == ["no"]
     assert "antifraud-model_tls-ca:/var/lib/antifraud-tls-ca" in flags(one_shot, "--volume")
 
 

@@ -343,9 +343,7 @@ def test_compose_builds_the_image_once_from_the_repository_root() -> None:
 TLS_DIR = "/var/lib/antifraud-tls"
 
 
-def test_compose_every_process_serves_and_calls_over_mutual_tls_with_its_own_certificate() -> (
-    None
-):
+def test_compose_every_process_serves_and_calls_over_mutual_tls_with_its_own_certificate() -> None:
     """Each process mounts one volume of TLS files, its own (read-only), holding its pair
     and the CA; it serves with that pair, asks callers for a certificate of the CA (all but
     the gateway, whose callers hold API keys), and calls its peers with it."""
@@ -360,11 +358,11 @@ def test_compose_every_process_serves_and_calls_over_mutual_tls_with_its_own_cer
         assert f"tls-{process}:/var/lib/antifraud-tls-out/{process}" in tls_made, name
         env = service["environment"]
         assert env["ANTIFRAUD_TLS_CA"] == f"{TLS_DIR}/ca.crt", name
-        assert env["ANTIFRAUD_TLS_CERT"] == env["ANTIFRAUD_TLS_CLIENT_CERT"] == (
-            f"{TLS_DIR}/tls.crt"
+        assert (
+            env["ANTIFRAUD_TLS_CERT"] == env["ANTIFRAUD_TLS_CLIENT_CERT"] == (f"{TLS_DIR}/tls.crt")
         ), name
-        assert env["ANTIFRAUD_TLS_KEY"] == env["ANTIFRAUD_TLS_CLIENT_KEY"] == (
-            f"{TLS_DIR}/tls.key"
+        assert (
+            env["ANTIFRAUD_TLS_KEY"] == env["ANTIFRAUD_TLS_CLIENT_KEY"] == (f"{TLS_DIR}/tls.key")
         ), name
         expected_client_ca = "" if process == "gateway" else f"{TLS_DIR}/ca.crt"
         assert env["ANTIFRAUD_TLS_CLIENT_CA"] == expected_client_ca, name

@@ -49,9 +49,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-async def suite(
-    pki: Path, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Deployment]:
+async def suite(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deployment]:
     data_dir = tmp_path_factory.mktemp("system-mtls")
     async with deployment("sqlite", data_dir, tls_dir=pki / "ours") as found:
         yield found
@@ -123,9 +121,17 @@ async def test_a_service_port_refuses_whoever_cannot_prove_its_place(
     # No TLS at all: no call reaches the server.
     async with grpc.aio.insecure_channel(risk) as plain:
         assert await _check(plain) == grpc.StatusCode.UNAVAILABLE
-    # A certificate of another CA: refused in the handshake.
-    stranger = tls_credentials(pki / "stranger")
+    # A client that trusts our CA but holds a certificate of another CA: the server
+    # refuses it in the handshake.
+    stranger = grpc.ssl_channel_credentials(
+        (pki / "ours" / "ca.crt").read_bytes(),
+        (pki / "stranger" / "operator.key").read_bytes(),
+        (pki / "stranger" / "operator.crt").read_bytes(),
+    )
     async with grpc.aio.secure_channel(risk, stranger, as_risk) as channel:
+        assert await _check(channel) == grpc.StatusCode.UNAVAILABLE
+    # And a server whose certificate is not of the CA the client trusts is refused by it.
+    async with grpc.aio.secure_channel(risk, tls_credentials(pki / "stranger"), as_risk) as channel:
         assert await _check(channel) == grpc.StatusCode.UNAVAILABLE
     # The client checks the name it called: risk's certificate does not pass for report's.
     as_report = [("grpc.ssl_target_name_override", "report")]
