@@ -62,11 +62,15 @@ def _an_hour_ago() -> Timestamp:
 
 
 async def _check(channel: grpc.aio.Channel) -> grpc.StatusCode:
+    return (await _answer(channel))[0]
+
+
+async def _answer(channel: grpc.aio.Channel) -> tuple[grpc.StatusCode, str]:
     try:
         await risk_pb2_grpc.RiskServiceStub(channel).CheckIndicator(CHECK, timeout=5)
     except grpc.aio.AioRpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
+        return exc.code(), exc.details() or ""
+    return grpc.StatusCode.OK, ""
 
 
 async def test_a_case_crosses_every_process_over_mutual_tls(suite: Deployment) -> None:
@@ -132,11 +136,15 @@ async def test_a_service_port_refuses_whoever_cannot_prove_its_place(
         assert await _check(channel) == grpc.StatusCode.UNAVAILABLE
     # And a server whose certificate is not of the CA the client trusts is refused by it.
     async with grpc.aio.secure_channel(risk, tls_credentials(pki / "stranger"), as_risk) as channel:
-        assert await _check(channel) == grpc.StatusCode.UNAVAILABLE
+        code, details = await _answer(channel)
+        assert code == grpc.StatusCode.UNAVAILABLE
+        assert "handshake failed" in details.lower()
     # The client checks the name it called: risk's certificate does not pass for report's.
     as_report = [("grpc.ssl_target_name_override", "report")]
     async with grpc.aio.secure_channel(risk, ours, as_report) as channel:
-        assert await _check(channel) == grpc.StatusCode.UNAVAILABLE
+        code, details = await _answer(channel)
+        assert code == grpc.StatusCode.UNAVAILABLE
+        assert "hostname verification" in details.lower()
     # A good certificate and no token: through TLS, and still nobody.
     async with grpc.aio.secure_channel(risk, ours, as_risk) as channel:
         assert await _check(channel) == grpc.StatusCode.UNAUTHENTICATED
