@@ -3,6 +3,7 @@ mutual TLS between the processes of a deployment (compose, Kubernetes).
 
 antifraud tls-certs --dir /certs                      the CA and every process's pair
 antifraud tls-certs --dir /certs risk risk-2          only these (the CA is reused)
+antifraud tls-certs --dir /ca --per-process /tls      also /tls/<name>/{tls.crt,tls.key,ca.crt}
 
 Each process gets its own key and a certificate naming it in the subject alternative
 names (``DNS:risk``, and ``DNS:risk.<namespace>.svc`` style names with ``--domain``),
@@ -10,12 +11,18 @@ usable as server and as client: a peer checks the name it dialled against it, an
 certificate of one process cannot pass for another's name. Existing files are kept,
 so the command is safe to run at every start (an init container, a compose one-shot);
 ``--renew`` replaces the processes' certificates (never the CA). Keys are 0600.
+
+``--per-process`` lays each process's pair and the CA certificate (never the CA's key) out
+in a folder of its own, under the names cert-manager and ``kubectl create secret tls`` use
+(``tls.crt``, ``tls.key``, ``ca.crt``): a compose volume or a Secret per process, so each
+process can read its own key and no other's.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +35,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from services.common.files import private_file
 
 #: The processes of a deployment; replicas share their service's certificate.
-PROCESSES = ["gateway", "identity", "risk", "report", "warning", "partners"]
+PROCESSES = ["gateway", "identity", "risk", "report", "warning", "partners", "console"]
 CA_NAME = "antifraud internal CA"
 CA_DAYS = 3650
 CERT_DAYS = 365
@@ -42,12 +49,33 @@ def add_parsers(sub: Any) -> None:
         "--domain", action="append", default=[], help="also <name>.<domain> in the names"
     )
     certs.add_argument("--renew", action="store_true", help="replace existing process certs")
+    certs.add_argument(
+        "--per-process",
+        metavar="DIR",
+        default="",
+        help="also copy each process's pair and ca.crt to DIR/<name>/ (tls.crt, tls.key, ca.crt)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    made = issue(Path(args.dir), args.names or PROCESSES, args.domain, renew=args.renew)
+    names = args.names or PROCESSES
+    made = issue(Path(args.dir), names, args.domain, renew=args.renew)
     print(f"certificates in {args.dir}: {' '.join(made) or 'all present'}")
+    if args.per_process:
+        lay_out(Path(args.dir), Path(args.per_process), names)
+        print(f"per process in {args.per_process}: {' '.join(names)}")
     return 0
+
+
+def lay_out(folder: Path, into: Path, names: list[str]) -> None:
+    """Copy each process's pair and the CA certificate to ``into/<name>/`` as ``tls.crt``,
+    ``tls.key`` and ``ca.crt``; what is there is replaced (a renewal reaches it)."""
+    for name in names:
+        target = into / name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / "ca.crt", target / "ca.crt")
+        shutil.copyfile(folder / f"{name}.crt", target / "tls.crt")
+        private_file(target / "tls.key").write_bytes((folder / f"{name}.key").read_bytes())
 
 
 def issue(

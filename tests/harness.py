@@ -85,6 +85,32 @@ def channel(address: str) -> grpc.aio.Channel:
     )
 
 
+def tls_credentials(folder: Path, client: str = "operator") -> grpc.ChannelCredentials:
+    """Client credentials from ``folder``: the CA and ``client``'s pair, in the flat layout
+    of ``antifraud tls-certs --dir`` (``ca.crt``, ``<client>.crt``, ``<client>.key``) or, when
+    it has a ``tls.crt``, the per-process one (``ca.crt``, ``tls.crt``, ``tls.key``)."""
+    flat = not (folder / "tls.crt").exists()
+    cert, key = (f"{client}.crt", f"{client}.key") if flat else ("tls.crt", "tls.key")
+    return grpc.ssl_channel_credentials(
+        (folder / "ca.crt").read_bytes(), (folder / key).read_bytes(), (folder / cert).read_bytes()
+    )
+
+
+def tls_env(folder: Path, process: str) -> dict[str, str]:
+    """What process ``process`` is given for mutual TLS, as compose gives it: its own pair
+    for serving and calling, the CA for checking both ways; the gateway asks callers for
+    no certificate (its callers hold API keys)."""
+    ca, cert, key = folder / "ca.crt", folder / f"{process}.crt", folder / f"{process}.key"
+    return {
+        "ANTIFRAUD_TLS_CERT": str(cert),
+        "ANTIFRAUD_TLS_KEY": str(key),
+        "ANTIFRAUD_TLS_CLIENT_CA": "" if process == "gateway" else str(ca),
+        "ANTIFRAUD_TLS_CA": str(ca),
+        "ANTIFRAUD_TLS_CLIENT_CERT": str(cert),
+        "ANTIFRAUD_TLS_CLIENT_KEY": str(key),
+    }
+
+
 def new_schema(prefix: str) -> str:
     return f"t_{prefix}_{uuid.uuid4().hex[:10]}"
 
@@ -117,7 +143,9 @@ class ProcessSuite:
 
     ``replicas`` runs more processes of a service (``risk-2``, ...); peers reach all of
     them through one round-robin target. ``also_ports`` gives free ports to servers that
-    another process hosts (the partner simulators inside ``partners``).
+    another process hosts (the partner simulators inside ``partners``). ``tls_dir`` (what
+    ``antifraud tls-certs --dir`` wrote) turns mutual TLS on, each process with its own
+    certificate; readiness is then asked on each one's plaintext health-only port.
     """
 
     def __init__(
@@ -128,7 +156,9 @@ class ProcessSuite:
         extra_env: dict[str, str] | None = None,
         replicas: dict[str, int] | None = None,
         also_ports: list[str] | None = None,
+        tls_dir: Path | None = None,
     ):
+        self.tls_dir = tls_dir
         self.names = list(names)
         self.service_of = {name: name for name in names}
         for service, count in (replicas or {}).items():
@@ -139,6 +169,10 @@ class ProcessSuite:
         #: Where each process serves /metrics: free ports of their own (the default, the
         #: gRPC port + 1000, could be another process's free port).
         self.metrics_addrs = {name: f"127.0.0.1:{free_port()}" for name in self.names}
+        #: With TLS, where each process answers health in plaintext (and nothing else).
+        self.health_addrs = (
+            {name: f"127.0.0.1:{free_port()}" for name in self.names} if tls_dir else {}
+        )
         self.env = {
             **os.environ,
             "ANTIFRAUD_DATA_DIR": str(data_dir),
@@ -166,6 +200,10 @@ class ProcessSuite:
         if name in self.addrs:
             env[f"ANTIFRAUD_{env_key(service)}_ADDR"] = self.addrs[name]
             env[f"ANTIFRAUD_{env_key(service)}_METRICS_ADDR"] = self.metrics_addrs[name]
+        if self.tls_dir is not None:
+            env |= tls_env(self.tls_dir, service)
+            if name in self.health_addrs:
+                env[f"ANTIFRAUD_{env_key(service)}_HEALTH_ADDR"] = self.health_addrs[name]
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", service],
@@ -181,7 +219,7 @@ class ProcessSuite:
         await asyncio.gather(*(self.wait(name, timeout) for name in self.names))
 
     async def wait(self, name: str, timeout: float = 60) -> None:
-        await wait_serving(self.addrs[name], timeout=timeout)
+        await wait_serving(self.health_addrs.get(name) or self.addrs[name], timeout=timeout)
 
     def kill(self, name: str) -> None:
         """kill -9: no shutdown, no flush, no goodbye."""

@@ -21,7 +21,7 @@ _SAFE = {"risk": ["antifraud.risk.v1.RiskService"]}
 class Backends:
     def __init__(self) -> None:
         self.channels: dict[str, grpc.aio.Channel] = {
-            name: open_channel(target(name), retry_services=_SAFE.get(name, ()))
+            name: open_channel(target(name), retry_services=_SAFE.get(name, ()), server_name=name)
             for name in ("risk", "report", "warning", "identity")
         }
         self.risk = risk_pb2_grpc.RiskServiceStub(self.channels["risk"])

@@ -199,6 +199,11 @@ def service_config(retry_services: Sequence[str]) -> str:
     )
 
 
+def tls_enabled() -> bool:
+    """Whether clients speak TLS (``ANTIFRAUD_TLS_CA`` is set)."""
+    return bool(env("TLS_CA"))
+
+
 def _channel_credentials() -> grpc.ChannelCredentials | None:
     ca = env("TLS_CA")
     if not ca:
@@ -212,6 +217,17 @@ def _channel_credentials() -> grpc.ChannelCredentials | None:
     return grpc.ssl_channel_credentials(root)
 
 
+def bare_channel(target: str, *, server_name: str = "") -> grpc.aio.Channel:
+    """A channel with TLS as configured and nothing else (no tokens, no budget): for a
+    client that brings its own credentials and deadlines, like a partner following the
+    risk list through the gateway with its API key."""
+    credentials = _channel_credentials()
+    if credentials is None:
+        return grpc.aio.insecure_channel(target)
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    return grpc.aio.secure_channel(target, credentials, options=options)
+
+
 def open_channel(
     target: str,
     *,
@@ -219,9 +235,15 @@ def open_channel(
     budget: float = DEFAULT_BUDGET_SECONDS,
     propagate: Propagate | None = None,
     partner: str = "",
+    server_name: str = "",
 ) -> grpc.aio.Channel:
     """A channel to a peer with propagation, retries and (when configured) TLS; to a partner
-    (``partner`` names it) with its calls measured too."""
+    (``partner`` names it) with its calls measured too.
+
+    With TLS, the peer's certificate must name ``server_name`` (one of our processes:
+    ``risk``, ``gateway``) whatever address it is reached at: a loopback address, a pod's
+    address behind a headless Service, one of several workers. Without it, the host of
+    ``target`` is checked, as for a partner's own endpoint."""
     options: list[tuple[str, Any]] = [
         ("grpc.service_config", service_config(retry_services)),
         ("grpc.enable_retries", 1),
@@ -246,6 +268,8 @@ def open_channel(
     if partner:
         interceptors.insert(0, PartnerCalls(partner))
     credentials = _channel_credentials()
+    if credentials is not None and server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
     return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)

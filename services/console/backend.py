@@ -53,7 +53,7 @@ class Gateway:
     """One channel to the gateway, shared by every session."""
 
     def __init__(self, target: str, call_seconds: float) -> None:
-        self.channel = open_channel(target, budget=call_seconds)
+        self.channel = open_channel(target, budget=call_seconds, server_name="gateway")
         self.call_seconds = call_seconds
 
     def as_person(self, api_key: str) -> Backend:

@@ -26,10 +26,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-import grpc
-
 from services.api.antifraud.risk.v1 import risk_pb2_grpc
 from services.clients.risk_copy import RiskCopy, RiskListFollower
+from services.common.clients import bare_channel
 from services.common.config import ServerSettings, SettingError, env, env_key
 from services.common.indicators import IndicatorKind
 from services.common.server import Component
@@ -131,7 +130,7 @@ def risk_list_from_env() -> Callable[[RiskCopy], RiskListFollower] | None:
         raise SettingError("ANTIFRAUD_PARTNERS_RISK_LIST_KEY", "", "a carrier API key")
 
     def follow(copy: RiskCopy) -> RiskListFollower:
-        channel = grpc.aio.insecure_channel(addr)
+        channel = bare_channel(addr, server_name="gateway")
         return RiskListFollower(
             risk_pb2_grpc.RiskServiceStub(channel),
             copy,

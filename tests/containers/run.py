@@ -29,7 +29,9 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from tests.containers import podman
 
@@ -45,6 +47,20 @@ def pytest(paths: list[str], env: dict[str, str]) -> int:
     return subprocess.call(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *paths], env=env, cwd=podman.ROOT
     )
+
+
+def operator_certificate(project: podman.Project, image: str, into: Path) -> None:
+    """The `tls` one-shot's client certificate for tools (volume tls-operator: ca.crt,
+    tls.crt, tls.key), copied out through a throwaway container of the image: the
+    volume's files belong to the image's user, which this one may not be."""
+    for name in ("ca.crt", "tls.crt", "tls.key"):
+        done = podman.podman(
+            *("run", "--rm", "--pull", "never", "--network", "none", *podman.ulimits()),
+            *("--volume", f"{project.volume('tls-operator')}:/tls:ro"),
+            *("--entrypoint", "cat", image, f"/tls/{name}"),
+        )
+        (into / name).write_text(done.stdout)
+    (into / "tls.key").chmod(0o600)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                 project.container("gateway"),
                 *("antifraud", "keys", "create", "--role", "admin", "--subject", "system-tests"),
             ).strip()
-            step("system and fault tests against the containers")
+            tls_dir = Path(tempfile.mkdtemp(prefix="antifraud-ct-tls-"))
+            operator_certificate(project, image, tls_dir)
+            print(f"mutual TLS: the operator's client certificate in {tls_dir}", flush=True)
+            step("system and fault tests against the containers (over TLS)")
             started = time.monotonic()
             failed |= pytest(
                 SYSTEM_TESTS,
@@ -117,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     "ANTIFRAUD_E2E_GATEWAY": f"127.0.0.1:{gateway_port}",
                     "ANTIFRAUD_E2E_PARTNERS": f"127.0.0.1:{partners_port}",
                     "ANTIFRAUD_E2E_ADMIN_KEY": admin,
+                    "ANTIFRAUD_E2E_TLS_DIR": str(tls_dir),
                     "ANTIFRAUD_E2E_PODMAN_PROJECT": project.name,
                 },
             )

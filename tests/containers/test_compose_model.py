@@ -101,11 +101,36 @@ def test_volumes_and_published_ports(project: Project) -> None:
     assert sorted(flags(identity, "--volume")) == [
         "antifraud-model_identity-data:/var/lib/antifraud",
         "antifraud-model_identity-keys:/var/lib/antifraud-keys",
+        "antifraud-model_tls-identity:/var/lib/antifraud-tls:ro",
         "antifraud-model_token-keys:/var/lib/antifraud-tokens",
     ]
     gateway = project.run_argv(project.services["gateway"], 1)
     assert flags(gateway, "--publish") == ["127.0.0.1:41000:50050"]
     assert flags(project.run_argv(project.services["risk"], 2), "--publish") == []
+
+
+def test_every_process_runs_with_mutual_tls_on_its_own_certificate(project: Project) -> None:
+    """podman runs what compose says: each serving container mounts its own TLS volume
+    read-only and is told to serve, ask for client certificates (not the gateway) and call
+    over TLS; the `tls` one-shot, which alone holds the CA's key, runs first."""
+    order = project.order()
+    for name, service in project.services.items():
+        argv = project.run_argv(service, 1)
+        if argv[-2:-1] != ["serve"]:
+            continue
+        process = argv[-1]
+        assert order.index("tls") < order.index(name), name
+        env = dict(e.split("=", 1) for e in flags(argv, "--env"))
+        tls_volumes = [v for v in flags(argv, "--volume") if "_tls-" in v]
+        assert tls_volumes == [f"antifraud-model_tls-{process}:/var/lib/antifraud-tls:ro"], name
+        for variable in ("CERT", "KEY", "CA", "CLIENT_CERT", "CLIENT_KEY"):
+            assert env[f"ANTIFRAUD_TLS_{variable}"].startswith("/var/lib/antifraud-tls/"), name
+        client_ca = env["ANTIFRAUD_TLS_CLIENT_CA"]
+        assert client_ca == ("" if process == "gateway" else "/var/lib/antifraud-tls/ca.crt")
+    one_shot = project.run_argv(project.services["tls"], 1)
+    assert "--no-healthcheck" in one_shot
+    assert flags(one_shot, "--restart") == ["no"]
+    assert "antifraud-model_tls-ca:/var/lib/antifraud-tls-ca" in flags(one_shot, "--volume")
 
 
 def test_fault_tests_name_containers_as_processes() -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
 
 from services.common.config import DEFAULT_ADDRS, env_key
 from services.registry import REGISTRY
@@ -175,6 +176,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
         "deploy/.env",
         "deploy/k8s/dev/identity-keys.env",
         "deploy/k8s/dev/tokens/risk-1.key",
+        "deploy/k8s/dev/tls/ca.key",
         "var/data/keys/tokens/gateway-1.key",
         "var/data/identity.keys",
         "var/keys/report.keys",
@@ -219,8 +221,13 @@ def test_compose_runs_every_process_of_the_suite_once() -> None:
 def test_compose_commands_name_registry_entries() -> None:
     for name, service in APP_SERVICES.items():
         command = service["command"]
-        assert command[0] in {"serve", "migrate"}, name
-        if command[0] == "serve":
+        assert command[0] in {"serve", "migrate", "tls-certs"}, name
+        if command[0] == "tls-certs":
+            # Every process's certificate, and one for tools (grpcurl, the system tests).
+            names = [a for a in command[1:] if not a.startswith("/") and not a.startswith("-")]
+            expected = [n for n, e in REGISTRY.items() if e.role != "tool"]
+            assert sorted(names) == sorted([*expected, "operator"]), name
+        elif command[0] == "serve":
             assert len(command) == 2, name
             assert command[1] in REGISTRY, name
         else:
@@ -264,7 +271,7 @@ def test_compose_targets_reach_the_service_that_listens_there() -> None:
 def test_compose_healthchecks_probe_each_servers_own_port() -> None:
     for name, service in SERVICES.items():
         check = service.get("healthcheck", {})
-        if name == "migrate":
+        if name in ("migrate", "tls"):
             assert check.get("disable") is True  # one-shot: nothing to probe
             assert service["restart"] == "no"
             continue
@@ -331,6 +338,51 @@ def test_compose_builds_the_image_once_from_the_repository_root() -> None:
     assert df.ROOT / build["dockerfile"] == df.DOCKERFILE
 
 
+# ---- compose: mutual TLS ------------------------------------------------------------------
+
+TLS_DIR = "/var/lib/antifraud-tls"
+
+
+def test_compose_every_process_serves_and_calls_over_mutual_tls_with_its_own_certificate() -> None:
+    """Each process mounts one volume of TLS files, its own (read-only), holding its pair
+    and the CA; it serves with that pair, asks callers for a certificate of the CA (all but
+    the gateway, whose callers hold API keys), and calls its peers with it."""
+    tls_made = SERVICES["tls"]["volumes"]
+    for name, service in APP_SERVICES.items():
+        process = served(service["command"])
+        if process is None:
+            continue
+        mounts = [v for v in service.get("volumes", []) if "tls" in v.split(":")[0]]
+        assert mounts == [f"tls-{process}:{TLS_DIR}:ro"], name
+        # The one-shot writes exactly that process's files into that volume.
+        assert f"tls-{process}:/var/lib/antifraud-tls-out/{process}" in tls_made, name
+        env = service["environment"]
+        assert env["ANTIFRAUD_TLS_CA"] == f"{TLS_DIR}/ca.crt", name
+        assert (
+            env["ANTIFRAUD_TLS_CERT"] == env["ANTIFRAUD_TLS_CLIENT_CERT"] == (f"{TLS_DIR}/tls.crt")
+        ), name
+        assert (
+            env["ANTIFRAUD_TLS_KEY"] == env["ANTIFRAUD_TLS_CLIENT_KEY"] == (f"{TLS_DIR}/tls.key")
+        ), name
+        expected_client_ca = "" if process == "gateway" else f"{TLS_DIR}/ca.crt"
+        assert env["ANTIFRAUD_TLS_CLIENT_CA"] == expected_client_ca, name
+        # Certificates exist before the process starts.
+        assert depends_on(service).get("tls") == "service_completed_successfully" or (
+            "gateway" in depends_on(service)
+        ), name
+
+
+def test_compose_ca_key_is_seen_by_the_one_shot_only() -> None:
+    holders = [
+        n for n, s in SERVICES.items() if any(v.startswith("tls-ca:") for v in s.get("volumes", []))
+    ]
+    assert holders == ["tls"]
+    assert SERVICES["tls"]["restart"] == "no"
+    # Other one-shots and the database see no TLS files at all.
+    for name in ("migrate", "postgres"):
+        assert not any("tls" in v for v in SERVICES[name].get("volumes", [])), name
+
+
 # ---- compose: start order -----------------------------------------------------------------
 
 
@@ -356,7 +408,9 @@ def test_compose_dependencies_wait_for_health_or_completion() -> None:
     for name, service in SERVICES.items():
         for needed, condition in depends_on(service).items():
             expected = (
-                "service_completed_successfully" if needed == "migrate" else "service_healthy"
+                "service_completed_successfully"
+                if needed in ("migrate", "tls")
+                else "service_healthy"
             )
             assert condition == expected, f"{name} → {needed}: {condition}"
 
@@ -489,12 +543,69 @@ def test_k8s_deployments_probe_health_on_their_own_port() -> None:
         assert address.startswith(f"{WILDCARD}:")
         port = df.port_of(address)
         assert port == df.default_port(process), name
+        env = df.container_env(container)
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if REGISTRY[process].grpc:
-                assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
+                # The kubelet's gRPC probe presents no client certificate: it asks the
+                # plaintext health-only port, which serves the same health service.
+                health = env[f"ANTIFRAUD_{env_key(process)}_HEALTH_ADDR"]
+                assert health == f"{WILDCARD}:{port + 2000}", name
+                assert container[probe]["grpc"] == {"port": port + 2000}, f"{name} {probe}"
             else:  # a web process (the console): its /healthz
                 assert container[probe]["httpGet"] == {"path": "/healthz", "port": port}, name
         assert port in [p["containerPort"] for p in container["ports"]], name
+        if REGISTRY[process].grpc:
+            assert port + 2000 in [p["containerPort"] for p in container["ports"]], name
+
+
+K8S_TLS = "/var/run/antifraud/tls"
+
+
+def test_k8s_every_process_speaks_mutual_tls_with_its_own_certificate_secret() -> None:
+    """Each Deployment mounts its own Secret antifraud-tls-<process> (tls.crt, tls.key,
+    ca.crt: cert-manager's shape) read-only, and reads where they are from antifraud-tls;
+    every server but the gateway asks callers for a certificate of the CA."""
+    (tls_config,) = [
+        d for d in df.of_kind(K8S_BASE, "ConfigMap") if d["metadata"]["name"] == "antifraud-tls"
+    ]
+    assert tls_config["data"] == {
+        "ANTIFRAUD_TLS_CERT": f"{K8S_TLS}/tls.crt",
+        "ANTIFRAUD_TLS_KEY": f"{K8S_TLS}/tls.key",
+        "ANTIFRAUD_TLS_CA": f"{K8S_TLS}/ca.crt",
+        "ANTIFRAUD_TLS_CLIENT_CERT": f"{K8S_TLS}/tls.crt",
+        "ANTIFRAUD_TLS_CLIENT_KEY": f"{K8S_TLS}/tls.key",
+    }
+    for name, deployment in DEPLOYMENTS.items():
+        pod = df.pod_spec(deployment)
+        (container,) = pod["containers"]
+        process = served(container["args"])
+        refs = [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s]
+        assert "antifraud-tls" in refs, name
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "tls"]
+        assert mount == {"name": "tls", "mountPath": K8S_TLS, "readOnly": True}, name
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "tls"]
+        sources = volume["projected"]["sources"]
+        assert sources == [{"secret": {"name": f"antifraud-tls-{process}"}}], name
+        client_ca = df.container_env(container).get("ANTIFRAUD_TLS_CLIENT_CA")
+        if process in ("gateway", "console"):
+            assert client_ca is None, name  # API keys (and browsers) at the front door
+        else:
+            assert client_ca == f"{K8S_TLS}/ca.crt", name
+    # The migration Job calls no process: no TLS files, no TLS settings.
+    for job in df.of_kind(K8S_BASE, "Job"):
+        for container in app_containers(job):
+            refs = [s.get("configMapRef", {}).get("name") for s in container.get("envFrom", [])]
+            assert "antifraud-tls" not in refs
+    placeholders = {
+        s["metadata"]["name"]: s
+        for s in df.of_kind(K8S_BASE, "Secret")
+        if s["metadata"]["name"].startswith("antifraud-tls-")
+    }
+    assert set(placeholders) == {f"antifraud-tls-{p}" for p in BASE_DEPLOYMENTS}
+    for secret in placeholders.values():
+        assert secret["type"] == "kubernetes.io/tls"
+        assert set(secret["stringData"].values()) == {"REPLACE-ME"}
+        assert set(secret["stringData"]) == {"tls.crt", "tls.key", "ca.crt"}
 
 
 def test_k8s_listen_addresses_match_the_default_ports() -> None:
@@ -785,6 +896,19 @@ def test_kustomize_renders_base_and_dev(tmp_path: Path) -> None:
         url = base64.b64decode(data["ANTIFRAUD_DATABASE_URL"]).decode()
         assert url.startswith("postgresql+asyncpg://antifraud:")
         assert "@postgres:5432/" in url
+    # Each process's certificate from make-secrets.sh names it and is signed by the one CA.
+    for process in [*BASE_DEPLOYMENTS, "partners"]:
+        # The base's are replaced in place; the dev-only one (partners) gets a hash suffix.
+        (secret,) = [
+            v for k, v in secrets.items() if re.fullmatch(f"antifraud-tls-{process}(-.+)?", k)
+        ]
+        data = secret["data"]
+        assert secret["type"] == "kubernetes.io/tls"
+        cert = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+        ca = x509.load_pem_x509_certificate(base64.b64decode(data["ca.crt"]))
+        cert.verify_directly_issued_by(ca)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert process in names.get_values_for_type(x509.DNSName), process
     rendered_dev = [d for d in yaml.safe_load_all(dev.stdout) if d]
     assert [
         d for d in rendered_dev if d["kind"] == "Deployment" and d["metadata"]["name"] == "partners"

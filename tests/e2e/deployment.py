@@ -50,6 +50,9 @@ WITH_DATABASE = ["risk", "report", "warning", "identity", "gateway"]
 CODE = re.compile(r"验证码(\d{4,8})")
 
 REMOTE = os.environ.get("ANTIFRAUD_E2E_GATEWAY", "")
+#: The deployment's CA and a client certificate (ca.crt, tls.crt, tls.key), when its ports
+#: speak TLS (compose's do).
+TLS_DIR = os.environ.get("ANTIFRAUD_E2E_TLS_DIR", "")
 #: What the system tests' suite fixture is parametrised by: each database backend here,
 #: or the one deployment they are pointed at.
 SUITE_PARAMS = [pytest.param("deployment", id="deployment")] if REMOTE else BACKENDS
@@ -91,12 +94,14 @@ class Deployment:
     backend: str = "deployment"
     #: Its data directory, when its processes run here.
     data_dir: Path | None = None
+    #: With mutual TLS: the CA and a client certificate (harness.tls_credentials).
+    tls: grpc.ChannelCredentials | None = None
     channel: grpc.aio.Channel = field(init=False)
     partners_channel: grpc.aio.Channel = field(init=False)
 
     def __post_init__(self) -> None:
-        self.channel = grpc.aio.insecure_channel(self.gateway)
-        self.partners_channel = grpc.aio.insecure_channel(self.partners)
+        self.channel = self._channel(self.gateway, "gateway")
+        self.partners_channel = self._channel(self.partners, "partners")
         self.risk = risk_pb2_grpc.RiskServiceStub(self.channel)
         self.report = report_pb2_grpc.ReportServiceStub(self.channel)
         self.warning = warning_pb2_grpc.WarningServiceStub(self.channel)
@@ -107,6 +112,14 @@ class Deployment:
         self.analyst = gw_grpc.AnalystServiceStub(self.channel)
         self.admin = gw_grpc.AdminServiceStub(self.channel)
         self.control = simulator_pb2_grpc.SimulatorControlServiceStub(self.partners_channel)
+
+    def _channel(self, target: str, server_name: str) -> grpc.aio.Channel:
+        """Plaintext, or TLS checking that the server's certificate names ``server_name``
+        (the published ports are reached at 127.0.0.1, not by the service's name)."""
+        if self.tls is None:
+            return grpc.aio.insecure_channel(target)
+        options = [("grpc.ssl_target_name_override", server_name)]
+        return grpc.aio.secure_channel(target, self.tls, options=options)
 
     @property
     def local(self) -> bool:
@@ -250,6 +263,7 @@ async def deployment(
     extra_env: dict[str, str] | None = None,
     replicas: dict[str, int] | None = None,
     start_timeout: float = 90,
+    tls_dir: Path | None = None,
 ) -> AsyncIterator[Deployment]:
     if REMOTE:
         processes: Processes | None = None
@@ -263,6 +277,7 @@ async def deployment(
             os.environ.get("ANTIFRAUD_E2E_PARTNERS", ""),
             os.environ.get("ANTIFRAUD_E2E_ADMIN_KEY", ""),
             processes,
+            tls=harness.tls_credentials(Path(TLS_DIR)) if TLS_DIR else None,
         )
         try:
             yield found
@@ -286,6 +301,7 @@ async def deployment(
         extra_env=env,
         replicas=REPLICAS if replicas is None else replicas,
         also_ports=list(SIMULATORS),
+        tls_dir=tls_dir,
     )
     created = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli", "keys", "create", "--role", "admin",
@@ -300,7 +316,13 @@ async def deployment(
         wait = float(os.environ.get("ANTIFRAUD_E2E_START_SECONDS", "90"))
         await suite.start_all(timeout=max(start_timeout, wait))
         found = Deployment(
-            suite.addrs["gateway"], suite.addrs["partners"], admin, suite, backend, data_dir
+            suite.addrs["gateway"],
+            suite.addrs["partners"],
+            admin,
+            suite,
+            backend,
+            data_dir,
+            tls=harness.tls_credentials(tls_dir) if tls_dir else None,
         )
         try:
             yield found

@@ -179,3 +179,37 @@ async def test_issued_certificates_name_each_process_and_probes_get_plaintext_he
             assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     finally:
         await running.stop(0.5)
+
+
+async def test_clients_check_the_service_name_whatever_address_they_dial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every certificate `antifraud tls-certs` makes also names 127.0.0.1 (for tools on one
+    machine), so the address alone proves nothing: our clients name the service they call
+    (``server_name``), and a process's certificate passes for its own name only. The
+    per-process layout (``--per-process``) is what compose's volumes and the Secrets hold."""
+    from services import tls_command
+
+    folder, laid_out = tmp_path / "ca", tmp_path / "each"
+    tls_command.issue(folder, ["risk", "gateway"])
+    tls_command.lay_out(folder, laid_out, ["risk", "gateway"])
+    assert sorted(p.name for p in (laid_out / "risk").iterdir()) == ["ca.crt", "tls.crt", "tls.key"]
+    assert oct((laid_out / "risk" / "tls.key").stat().st_mode & 0o777) == "0o600"
+    assert not (laid_out / "risk" / "ca.key").exists()  # the CA's key stays where it was made
+
+    risk = laid_out / "risk"
+    tls = TlsSettings(str(risk / "tls.crt"), str(risk / "tls.key"), str(risk / "ca.crt"))
+    running = await start_server(EchoComponent(), ServerSettings("echo", "127.0.0.1:0", tls=tls))
+    try:
+        monkeypatch.setenv("ANTIFRAUD_TLS_CA", str(laid_out / "gateway" / "ca.crt"))
+        monkeypatch.setenv("ANTIFRAUD_TLS_CLIENT_CERT", str(laid_out / "gateway" / "tls.crt"))
+        monkeypatch.setenv("ANTIFRAUD_TLS_CLIENT_KEY", str(laid_out / "gateway" / "tls.key"))
+        async with open_channel(running.address, server_name="risk") as channel:
+            assert await _echo(channel) == "12345"
+        async with open_channel(running.address, server_name="report") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await _echo(channel)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "hostname verification" in (err.value.details() or "").lower()
+    finally:
+        await running.stop(0.5)

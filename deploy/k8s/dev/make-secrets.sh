@@ -6,6 +6,9 @@
 #   report-keys.env     the report service's (texts as typed, sealed)
 #   warning-keys.env    the warning service's (phone numbers, sealed)
 #   tokens/             each process's Ed25519 token signing key and its public key
+#   tls/                a CA (tls/ca.key, tls/ca.crt) and per process tls/<name>/tls.crt,
+#                       tls.key and ca.crt: its certificate names it (DNS:<name> and
+#                       DNS:<name>.antifraud.svc), as `antifraud tls-certs` makes them
 # Existing files are kept (sealed data stays readable); delete them to start over.
 set -eu
 cd "$(dirname "$0")"
@@ -38,4 +41,26 @@ for issuer in gateway identity risk report warning; do
         openssl pkey -in "tokens/$issuer-1.key" -pubout -out "tokens/$issuer-1.pub"
     fi
 done
-echo "secrets in $(pwd): postgres.env database.env identity-keys.env report-keys.env warning-keys.env tokens/"
+mkdir -p tls
+if [ ! -f tls/ca.key ] || [ ! -f tls/ca.crt ]; then
+    openssl ecparam -name prime256v1 -genkey -noout -out tls/ca.key
+    openssl req -x509 -new -key tls/ca.key -sha256 -days 3650 -subj "/CN=antifraud internal CA" \
+        -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" -out tls/ca.crt
+fi
+for process in gateway identity risk report warning partners console; do
+    mkdir -p "tls/$process"
+    if [ ! -f "tls/$process/tls.key" ] || [ ! -f "tls/$process/tls.crt" ]; then
+        openssl ecparam -name prime256v1 -genkey -noout -out "tls/$process/tls.key"
+        openssl req -new -key "tls/$process/tls.key" -subj "/CN=$process" \
+            -out "tls/$process/tls.csr"
+        printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:%s,DNS:%s.antifraud.svc\nextendedKeyUsage=serverAuth,clientAuth\n' \
+            "$process" "$process" > "tls/$process/ext.cnf"
+        openssl x509 -req -in "tls/$process/tls.csr" -CA tls/ca.crt -CAkey tls/ca.key \
+            -CAcreateserial -days 365 -sha256 -extfile "tls/$process/ext.cnf" \
+            -out "tls/$process/tls.crt"
+        rm "tls/$process/tls.csr" "tls/$process/ext.cnf"
+    fi
+    cp tls/ca.crt "tls/$process/ca.crt"
+done
+echo "secrets in $(pwd): postgres.env database.env identity-keys.env report-keys.env warning-keys.env tokens/ tls/"

@@ -37,6 +37,8 @@ class _Peer:
     """A channel opened on first use (inside the event loop that serves) and closed on stop."""
 
     service: str
+    #: The process serving it: the name its certificate must carry.
+    peer: str
 
     def __init__(self, target: str, timeout: float) -> None:
         self.target = target
@@ -51,7 +53,10 @@ class _Peer:
         if self._channel is None:
             # Only reads, or calls with a request id, are made: safe to repeat.
             self._channel = open_channel(
-                self.target, retry_services=[self.service], budget=self.timeout
+                self.target,
+                retry_services=[self.service],
+                budget=self.timeout,
+                server_name=self.peer,
             )
         return self._channel
 
@@ -63,6 +68,7 @@ class _Peer:
 
 class GrpcRiskChecker(_Peer):
     service = RISK_SERVICE
+    peer = "risk"
 
     async def check(self, indicator: Indicator) -> Any:
         request = risk_pb2.CheckIndicatorRequest(
@@ -79,6 +85,7 @@ class GrpcRiskChecker(_Peer):
 
 class GrpcWarningNotifier(_Peer):
     service = WARNING_SERVICE
+    peer = "warning"
 
     async def notify(
         self,
@@ -125,6 +132,7 @@ class GrpcContactChecker(_Peer):
     """The warning service's contact records, for the payee decision."""
 
     service = WARNING_SERVICE
+    peer = "warning"
 
     async def recent_risky_contact(self, phone_e164: str) -> bool:
         request = warning_pb2.CheckRecentContactsRequest(phone_number=phone_e164)

@@ -37,7 +37,9 @@ class RiskClient:
         # Opened on first use, inside the running event loop (a channel is bound to its loop).
         if self._channel is None:
             # Upsert and Retire are idempotent by request id: safe for the channel to retry.
-            self._channel = open_channel(self.target, retry_services=[SERVICE], budget=self.budget)
+            self._channel = open_channel(
+                self.target, retry_services=[SERVICE], budget=self.budget, server_name="risk"
+            )
             self._stubs = risk_pb2_grpc.RiskServiceStub(self._channel)  # type: ignore[no-untyped-call]
         assert self._stubs is not None
         return self._stubs

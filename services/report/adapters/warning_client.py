@@ -68,7 +68,9 @@ class WarningClient:
         # Opened on first use, inside the running event loop (a channel is bound to its loop).
         if self._channel is None:
             # CreateBankOrder is idempotent by request id and the reads are safe to repeat.
-            self._channel = open_channel(self.target, retry_services=[SERVICE], budget=self.budget)
+            self._channel = open_channel(
+                self.target, retry_services=[SERVICE], budget=self.budget, server_name="warning"
+            )
             self._stubs = warning_pb2_grpc.WarningServiceStub(self._channel)  # type: ignore[no-untyped-call]
         assert self._stubs is not None
         return self._stubs

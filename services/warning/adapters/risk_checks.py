@@ -30,7 +30,7 @@ class RiskChecks:
     def _stub(self) -> risk_pb2_grpc.RiskServiceStub:
         # Opened on first use: a channel belongs to the event loop it was made in.
         if self._channel is None:
-            self._channel = open_channel(self._target, budget=BUDGET_SECONDS)
+            self._channel = open_channel(self._target, budget=BUDGET_SECONDS, server_name="risk")
         return risk_pb2_grpc.RiskServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def phone_verdicts(self, numbers: Sequence[str]) -> list[risk_pb2.Verdict]:

@@ -56,7 +56,7 @@ class RiskFeed:
         # Opened on first use: a channel belongs to the event loop it was made in, and the
         # component is built before the server's loop runs.
         if self._channel is None:
-            self._channel = open_channel(self._target)
+            self._channel = open_channel(self._target, server_name="risk")
         return risk_pb2_grpc.RiskServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def watch(self, cursor: str | None) -> AsyncIterator[list[Change]]:

@@ -38,7 +38,9 @@ class IdentityDirectory:
         # Opened on first use, inside the running event loop (a channel is bound to its loop).
         if self._channel is None:
             # FindUserByPhone is a read: safe for the channel to retry.
-            self._channel = open_channel(self.target, retry_services=[SERVICE], budget=self.budget)
+            self._channel = open_channel(
+                self.target, retry_services=[SERVICE], budget=self.budget, server_name="identity"
+            )
             self._stubs = identity_pb2_grpc.IdentityServiceStub(self._channel)  # type: ignore[no-untyped-call]
         assert self._stubs is not None
         return self._stubs
