@@ -27,7 +27,7 @@ from services.report.domain.model import (
     ReviewDecision,
 )
 from services.report.knowledge.adapters.repository import ArticleFilter, KnowledgeRepository
-from services.report.knowledge.domain import regions
+from services.common import regions
 from services.report.knowledge.domain.articles import Article, ArticleKind, ArticleState, Content
 from services.report.knowledge.domain.ngrams import parse_query
 from services.report.knowledge.domain.notices import NewNotice

@@ -20,7 +20,8 @@ from services.common.validation import Violations
 from services.report.domain.model import FraudCategory
 from services.report.entrypoints.requests import timestamp
 from services.report.knowledge.adapters.repository import ArticleFilter
-from services.report.knowledge.domain import calls, ngrams, regions, trends
+from services.common import regions
+from services.report.knowledge.domain import calls, ngrams, trends
 from services.report.knowledge.domain.articles import EDITABLE, ArticleKind, ArticleState, Content
 from services.report.knowledge.domain.notices import NewNotice
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.principals import Principal
 from services.report.knowledge.adapters.repository import KnowledgeRepository
-from services.report.knowledge.domain import access, regions
+from services.common import regions
+from services.report.knowledge.domain import access
 from services.report.knowledge.domain.notices import NewNotice, Notice, period_problems
 from services.report.knowledge.service_layer.unit_of_work import KnowledgeUnitOfWork
 from services.report.service_layer import paging
