@@ -288,7 +288,9 @@ class Verifier:
             raise InvalidToken("the token's signature or claims are not valid") from None
         region = payload.get("region", "")
         try:
-            principal = Principal.parse(str(payload["sub"]), region if isinstance(region, str) else "?")
+            principal = Principal.parse(
+                str(payload["sub"]), region if isinstance(region, str) else "?"
+            )
         except InvalidPrincipal:
             raise InvalidToken("the token names no valid principal") from None
         if not may_assert(parts[0], principal):

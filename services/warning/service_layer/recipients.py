@@ -32,9 +32,7 @@ async def upsert(
     elif holder is not None and holder != user_id:
         # Do not say which user holds it: the caller may be probing.
         raise AlreadyExists("the phone number belongs to another registered user")
-    await recipients_repo.upsert(
-        uow.conn, user_id, phone_number, protected, guardians, now, region
-    )
+    await recipients_repo.upsert(uow.conn, user_id, phone_number, protected, guardians, now, region)
     return await get(uow.conn, user_id)
 
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.db import UnitOfWork
 from services.common import regions
+from services.common.db import UnitOfWork
 from services.common.errors import FailedPrecondition, NotFound, PermissionDenied
 from services.warning.adapters import deliveries_repo, tasks_repo, warnings_repo
 from services.warning.domain.model import DeliveryState, Task, TaskOutcome, TaskState, TaskType
