@@ -50,7 +50,9 @@ async def case_page(request: Request) -> Response:
     session = current(request)
     name = _name(request)
     people = backend(request, session)
-    case, orders = await asyncio.gather(people.case(name), people.bank_orders(ORDERS, case_id=name))
+    case, orders = await asyncio.gather(
+        people.case(name), people.bank_orders(ORDERS, case_id=case_id(name))
+    )
     card = build_board([case], orders)
     (found,) = [c for cards in card.values() for c in cards]
     return render(

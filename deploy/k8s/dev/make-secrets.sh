@@ -5,6 +5,7 @@
 #   identity-keys.env   identity's data key and index key
 #   report-keys.env     the report service's (texts as typed, sealed)
 #   warning-keys.env    the warning service's (phone numbers, sealed)
+#   console-keys.env    the console's session keys (shared by its replicas)
 #   tokens/             each process's Ed25519 token signing key and its public key
 # Existing files are kept (sealed data stays readable); delete them to start over.
 set -eu
@@ -22,7 +23,7 @@ if [ ! -f postgres.env ] || [ ! -f database.env ]; then
     printf 'ANTIFRAUD_DATABASE_URL=postgresql+asyncpg://antifraud:%s@postgres:5432/antifraud\n' \
         "$password" > database.env
 fi
-for service in identity report warning; do
+for service in identity report warning console; do
     if [ ! -f "$service-keys.env" ]; then
         prefix=$(echo "ANTIFRAUD_${service}" | tr '[:lower:]' '[:upper:]')
         {
@@ -38,4 +39,4 @@ for issuer in gateway identity risk report warning; do
         openssl pkey -in "tokens/$issuer-1.key" -pubout -out "tokens/$issuer-1.pub"
     fi
 done
-echo "secrets in $(pwd): postgres.env database.env identity-keys.env report-keys.env warning-keys.env tokens/"
+echo "secrets in $(pwd): postgres.env database.env identity-keys.env report-keys.env warning-keys.env console-keys.env tokens/"
