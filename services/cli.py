@@ -126,7 +126,10 @@ def _keys(args: argparse.Namespace) -> int:
                 for key in await keys.list():
                     state = "revoked" if key.revoked else "active"
                     role, subject = key.role.value, key.subject
-                    print(f"{key.key_id}  {role:<8} {subject:<24} {state}  {key.description}")
+                    region = f"  (region {key.region})" if key.region else ""
+                    print(
+                        f"{key.key_id}  {role:<8} {subject:<24} {state}  {key.description}{region}"
+                    )
             return 0
         finally:
             await db.dispose()

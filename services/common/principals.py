@@ -126,7 +126,11 @@ class Principal:
 
 def current() -> Principal:
     """The caller of the RPC being served; raises InvalidPrincipal for a malformed one."""
-    return Principal.parse(context.current_principal(), context.region_var.get())
+    raw = context.current_principal()
+    # The region belongs to the officer whose token carried it: code that speaks as the
+    # service itself for a moment (the principal cleared) serves no region.
+    region = context.region_var.get() if raw.startswith(f"{Role.ANALYST.value}:") else ""
+    return Principal.parse(raw, region)
 
 
 def caller() -> Principal:

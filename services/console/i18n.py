@@ -137,10 +137,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.actor": ("经办", "By"),
     "col.text": ("内容", "Text"),
     "col.region": ("辖区", "Region"),
-    "tasks.region_note": (
-        "仅显示您辖区内的任务（按密钥所属辖区）。",
-        "Only the tasks of your key's region are shown.",
-    ),
     "tasks.title": ("劝阻任务", "Dissuasion tasks"),
     "tasks.call": ("电话劝阻", "Calls"),
     "tasks.visit": ("上门劝阻", "Home visits"),
