@@ -53,8 +53,8 @@ async def case_page(request: Request) -> Response:
     case, orders = await asyncio.gather(
         people.case(name), people.bank_orders(ORDERS, case_id=case_id(name))
     )
-    card = build_board([case], orders)
-    (found,) = [c for cards in card.values() for c in cards]
+    board = build_board([case], orders)
+    (found,) = [card for cards in board.values() for card in cards]
     return render(
         request,
         "case.html",
