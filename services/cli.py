@@ -110,9 +110,11 @@ def _keys(args: argparse.Namespace) -> int:
             keys = KeyStore(db)
             if args.keys_command == "create":
                 try:
-                    issued = await keys.create(Role(args.role), args.subject, args.description)
+                    issued = await keys.create(
+                        Role(args.role), args.subject, args.description, args.region
+                    )
                 except InvalidPrincipal as exc:
-                    print(f"antifraud keys create: --subject: {exc}", file=sys.stderr)
+                    print(f"antifraud keys create: --subject/--region: {exc}", file=sys.stderr)
                     return 2
                 print(issued.token)
             elif args.keys_command == "revoke":
@@ -124,7 +126,10 @@ def _keys(args: argparse.Namespace) -> int:
                 for key in await keys.list():
                     state = "revoked" if key.revoked else "active"
                     role, subject = key.role.value, key.subject
-                    print(f"{key.key_id}  {role:<8} {subject:<24} {state}  {key.description}")
+                    region = f"  (region {key.region})" if key.region else ""
+                    print(
+                        f"{key.key_id}  {role:<8} {subject:<24} {state}  {key.description}{region}"
+                    )
             return 0
         finally:
             await db.dispose()
@@ -219,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         help="user id (citizen; empty before registration), partner or staff id",
     )
     create.add_argument("--description", default="")
+    create.add_argument(
+        "--region",
+        default="",
+        help="an officer's region (GB/T 2260, e.g. 440300): their tasks only",
+    )
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     keys_sub.add_parser("list", help="list keys (never their secrets)")

@@ -40,6 +40,8 @@ class StoredKey:
     subject: str
     description: str
     revoked: bool
+    #: The region an officer's key serves; '' for every region.
+    region: str = ""
 
 
 def _aware(value: datetime) -> datetime:
@@ -57,6 +59,7 @@ def _stored(row: Any) -> StoredKey:
         row.subject,
         row.description,
         revoked,
+        row.region or "",
     )
 
 
@@ -135,9 +138,12 @@ class KeyStore:
         seen = self._known.get(key_id)
         return seen is not None and time.monotonic() - seen < KNOWN_SECONDS
 
-    async def create(self, role: Role, subject: str, description: str = "") -> IssuedKey:
-        """A new key speaking for ``role:subject``; raises InvalidPrincipal if that is no one."""
-        key_principal(role, subject)
+    async def create(
+        self, role: Role, subject: str, description: str = "", region: str = ""
+    ) -> IssuedKey:
+        """A new key speaking for ``role:subject`` (serving ``region``); raises
+        InvalidPrincipal if that is no one."""
+        key_principal(role, subject, region)
         issued = new_key()
         async with self.db.engine.begin() as conn:
             await conn.execute(
@@ -148,6 +154,7 @@ class KeyStore:
                     subject=subject,
                     description=description[:200],
                     create_time=datetime.now(UTC),
+                    region=region or None,
                 )
             )
         return issued

@@ -18,6 +18,8 @@ api_keys = sa.Table(
     sa.Column("description", sa.String(200), nullable=False),
     sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoke_time", sa.DateTime(timezone=True), nullable=True),
+    # The region an officer's key serves (GB/T 2260); NULL for every region.
+    sa.Column("region", sa.String(6), nullable=True),
 )
 
 idempotency_keys = idempotency_table(metadata)

@@ -93,6 +93,8 @@ PROXIED: dict[str, Rule] = {
             "ListReviewIndicators": Rule(ANALYST),
             # The text as typed, identifiers and all: analysts, with a purpose, audited.
             "RevealOriginalText": Rule(ANALYST),
+            # Who saw what in clear, and why: the report service's audit log.
+            "ListAuditEvents": Rule(ANALYST),
             # ExportPersonalData / ErasePersonalData are not served here: the citizen's own
             # CitizenService/ExportMyData and EraseMyData compose them.
         },

@@ -15,14 +15,15 @@ from services.common.principals import InvalidPrincipal, Principal, Role
 KEY_PREFIX = "afk"
 
 
-def key_principal(role: Role, subject: str) -> Principal:
-    """The principal a key with this role and subject speaks for; raises InvalidPrincipal.
+def key_principal(role: Role, subject: str, region: str = "") -> Principal:
+    """The principal a key with this role, subject (and an officer's region) speaks for;
+    raises InvalidPrincipal.
 
     Internal callers send no principal at all, so no key may ever speak for one.
     """
     if role is Role.INTERNAL:
         raise InvalidPrincipal("internal callers hold no API key")
-    return Principal(role, subject)
+    return Principal(role, subject, region)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from gateway.adapters.keystore import KeyStore, StoredKey
 from gateway.domain.principals import key_principal
 from gateway.service_layer.streams import OpenStreams
 from services.api.antifraud.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.common import pagination, validation
+from services.common import pagination, regions, validation
 from services.common.errors import InvalidArgument, NotFound
 from services.common.principals import InvalidPrincipal, Role
 from services.common.validation import collecting
@@ -33,6 +33,7 @@ def _key_pb(key: StoredKey) -> gateway_pb2.ApiKey:
         subject=key.subject,
         description=key.description,
         revoked=key.revoked,
+        region=key.region,
     )
 
 
@@ -52,13 +53,18 @@ class AdminServicer(gateway_pb2_grpc.AdminServiceServicer):
                 )
             subject = validation.text(v, "subject", request.subject, max_len=128)
             description = validation.text(v, "description", request.description, max_len=200)
+            region = request.region.strip()
+            if region and role is not None and role is not Role.ANALYST:
+                v.add("region", "only an officer's (analyst's) key serves a region")
+            elif region and (why := regions.problem(region)) is not None:
+                v.add("region", why)
         assert role is not None
         try:
             # Refused here rather than issuing a key that every service would refuse.
-            key_principal(role, subject)
+            key_principal(role, subject, region)
         except InvalidPrincipal as exc:
             raise InvalidArgument.field("subject", str(exc)) from None
-        issued = await self.keys.create(role, subject, description)
+        issued = await self.keys.create(role, subject, description, region)
         stored = await self.keys.find(issued.key_id)
         assert stored is not None
         return gateway_pb2.CreateApiKeyResponse(key=_key_pb(stored), api_key=issued.token)

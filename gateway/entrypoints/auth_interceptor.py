@@ -39,6 +39,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # Whoever the client claims to be, downstream calls speak for who it really is.
         ctx.principal_var.set(caller.principal.header)
         ctx.on_behalf_var.set(caller.principal.header)
+        # The region an officer's key serves travels in the signed token, as who they are.
+        ctx.region_var.set(caller.principal.region)
         ctx.key_id_var.set(caller.key_id)
         if ctx.deadline_var.get() is None:
             ctx.deadline_var.set(time.monotonic() + rule.budget)

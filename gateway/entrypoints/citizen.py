@@ -27,7 +27,7 @@ from services.api.antifraud.report.v1 import report_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.api.antifraud.warning.v1 import warning_pb2
 from services.common import context as ctx
-from services.common import idempotency, validation
+from services.common import idempotency, regions, validation
 from services.common.config import env_float
 from services.common.db import Database, UnitOfWork
 from services.common.errors import (
@@ -45,6 +45,13 @@ from services.common.validation import collecting
 Context = grpc.aio.ServicerContext[Any, Any]
 log = get_logger("gateway.citizen")
 ERASE_CONFIRMATION = "ERASE"
+
+
+def home_region(id_number: str) -> str:
+    """The region on a resident ID number (its first six digits, the household registration,
+    户籍地) when it names one: where the person's call and home-visit tasks go."""
+    code = id_number.strip()[:6]
+    return code if regions.problem(code) is None else ""
 
 
 @contextlib.contextmanager
@@ -307,6 +314,7 @@ class CitizenServicer(gateway_pb2_grpc.CitizenServiceServicer):
                             phone_number=phone.value,
                             protected=request.protected,
                             guardian_phone_numbers=guardians,
+                            region=home_region(request.id_number),
                         ),
                         # Identity proved the number is this user's now (code, carrier).
                         take_over_phone_number=True,

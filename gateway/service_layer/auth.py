@@ -56,7 +56,7 @@ class Authenticator:
         if stored.revoked:
             raise self._refuse(peer, "the API key has been revoked")
         try:
-            principal = key_principal(stored.role, stored.subject)
+            principal = key_principal(stored.role, stored.subject, stored.region)
         except InvalidPrincipal:
             # A key stored before its principal was checked on creation: it can name no one.
             raise Unauthenticated("the API key is not valid; ask for a new one") from None

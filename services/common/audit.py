@@ -9,7 +9,8 @@ before the value is used.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -53,3 +54,50 @@ async def record(
             request_id=context.current_request_id()[:64],
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One event as read back."""
+
+    id: int
+    event_time: datetime
+    actor: str
+    record: str
+    fields: tuple[str, ...]
+    purpose: str
+    request_id: str
+
+
+async def list_page(
+    conn: AsyncConnection,
+    table: sa.Table,
+    *,
+    record: str | None,
+    actor: str | None,
+    before_id: int | None,
+    limit: int,
+) -> list[AuditEntry]:
+    """Events newest first, by record and actor when given, older than ``before_id``."""
+    query = sa.select(table)
+    if record:
+        query = query.where(table.c.record == record)
+    if actor:
+        query = query.where(table.c.actor == actor)
+    if before_id is not None:
+        query = query.where(table.c.id < before_id)
+    rows = await conn.execute(query.order_by(table.c.id.desc()).limit(limit))
+    return [
+        AuditEntry(
+            id=row.id,
+            event_time=row.event_time
+            if row.event_time.tzinfo is not None
+            else row.event_time.replace(tzinfo=UTC),
+            actor=row.actor,
+            record=row.record,
+            fields=tuple(f for f in row.fields.split(",") if f),
+            purpose=row.purpose,
+            request_id=row.request_id,
+        )
+        for row in rows
+    ]

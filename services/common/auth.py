@@ -191,6 +191,7 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             metrics.REFUSALS.labels(self.service, "permission_denied").inc()
             raise
         ctx.principal_var.set(claims.principal.header)
+        ctx.region_var.set(claims.principal.region)
         ctx.key_id_var.set(claims.key_id)
 
     async def intercept_service(

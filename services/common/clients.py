@@ -44,7 +44,7 @@ def outgoing_principal() -> Principal | None:
     """Who a call made now speaks for: the gateway's authenticated caller, else this service."""
     behalf = ctx.on_behalf_var.get()
     if behalf:
-        return Principal.parse(behalf)
+        return Principal.parse(behalf, ctx.region_var.get())
     service = ctx.service_var.get()
     return Principal.service(service) if service else None
 

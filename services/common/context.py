@@ -20,6 +20,8 @@ request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 deadline_var: ContextVar[float | None] = ContextVar("deadline", default=None)
 #: The verified caller of the RPC being served, as ``<role>:<subject>``.
 principal_var: ContextVar[str] = ContextVar("principal", default="")
+#: The region the caller's key serves (an officer's), from its signed token; '' for all.
+region_var: ContextVar[str] = ContextVar("region", default="")
 #: The API key that proved the caller at the gateway, for log lines.
 key_id_var: ContextVar[str] = ContextVar("key_id", default="")
 #: The service this code runs in; downstream calls are made as this service...

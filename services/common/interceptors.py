@@ -125,6 +125,7 @@ class _Call:
         ctx.request_id_var.set(request_id)
         # Set only from a verified token (services.common.auth, the gateway's keys).
         ctx.principal_var.set("")
+        ctx.region_var.set("")
         ctx.deadline_var.set(self.deadline)
         context.set_trailing_metadata(((ctx.REQUEST_ID_KEY, request_id),))
 

@@ -17,7 +17,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from services.common import context
+from services.common import context, regions
 
 #: Subjects are user ids (UUIDs), partner and staff ids: a short, plain charset keeps
 #: them safe to log, to use as keys and to put back into a header.
@@ -45,8 +45,16 @@ class Principal:
     role: Role
     #: A citizen's user id (empty while anonymous), a partner or staff id, a service name.
     subject: str = ""
+    #: The region an officer's key serves (GB/T 2260); empty for every region. Set by the
+    #: key's issuer, carried in the signed token, never taken from a request.
+    region: str = ""
 
     def __post_init__(self) -> None:
+        if self.region:
+            if self.role is not Role.ANALYST:
+                raise InvalidPrincipal("only an officer's key serves a region")
+            if regions.problem(self.region) is not None:
+                raise InvalidPrincipal("the region is not a GB/T 2260 code")
         if self.role is Role.INTERNAL:
             if self.subject and _SERVICE.fullmatch(self.subject) is None:
                 raise InvalidPrincipal("an internal caller is named by its service")
@@ -60,8 +68,9 @@ class Principal:
             raise InvalidPrincipal("the subject must be 1 to 100 letters, digits or . _ @ -")
 
     @classmethod
-    def parse(cls, raw: str) -> Principal:
-        """The principal ``<role>:<subject>`` names; raises InvalidPrincipal.
+    def parse(cls, raw: str, region: str = "") -> Principal:
+        """The principal ``<role>:<subject>`` names (serving ``region``); raises
+        InvalidPrincipal.
 
         Empty is this process itself (background work outside any call).
         """
@@ -74,7 +83,7 @@ class Principal:
             raise InvalidPrincipal("unknown role") from None
         if not sep or (role is Role.INTERNAL and not subject):
             raise InvalidPrincipal("malformed principal")
-        return cls(role, subject)
+        return cls(role, subject, region)
 
     @classmethod
     def service(cls, name: str) -> Principal:
@@ -117,7 +126,11 @@ class Principal:
 
 def current() -> Principal:
     """The caller of the RPC being served; raises InvalidPrincipal for a malformed one."""
-    return Principal.parse(context.current_principal())
+    raw = context.current_principal()
+    # The region belongs to the officer whose token carried it: code that speaks as the
+    # service itself for a moment (the principal cleared) serves no region.
+    region = context.region_var.get() if raw.startswith(f"{Role.ANALYST.value}:") else ""
+    return Principal.parse(raw, region)
 
 
 def caller() -> Principal:

@@ -200,10 +200,10 @@ class Minter:
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
-        self._cache: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self._cache: dict[tuple[str, str, str, str], tuple[float, str]] = {}
 
     def token(self, principal: Principal, audience: str, key_id: str = "") -> str:
-        cache_key = (principal.header, audience, key_id)
+        cache_key = (principal.header, principal.region, audience, key_id)
         now = time.time()
         cached = self._cache.get(cache_key)
         if cached is not None and cached[0] - _REUSE_MARGIN > now:
@@ -223,6 +223,8 @@ class Minter:
         }
         if key_id:
             claims["key"] = key_id
+        if principal.region:
+            claims["region"] = principal.region
         token = jwt.encode(claims, private, algorithm=_ALGORITHM, headers={"kid": kid})
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -284,8 +286,11 @@ class Verifier:
             raise InvalidToken("the token is for another service") from None
         except jwt.PyJWTError:
             raise InvalidToken("the token's signature or claims are not valid") from None
+        region = payload.get("region", "")
         try:
-            principal = Principal.parse(str(payload["sub"]))
+            principal = Principal.parse(
+                str(payload["sub"]), region if isinstance(region, str) else "?"
+            )
         except InvalidPrincipal:
             raise InvalidToken("the token names no valid principal") from None
         if not may_assert(parts[0], principal):

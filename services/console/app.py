@@ -13,18 +13,27 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.console import auth_pages, case_pages, figure_pages, review_pages, task_pages
+from services.common.keys import load_service
+from services.console import (
+    auth_pages,
+    case_pages,
+    console_metrics,
+    figure_pages,
+    review_pages,
+    task_pages,
+)
 from services.console.backend import BackendError, Gateway
-from services.console.headers import SecurityHeaders
-from services.console.sessions import SessionStore
+from services.console.headers import SecurityHeaders, SessionCookie
+from services.console.sessions import SessionSeal
 from services.console.settings import ConsoleSettings
 from services.console.web import (
     HERE,
     Console,
     CsrfRefused,
     SignInNeeded,
-    console,
+    end,
     error_page,
+    peek,
     redirect,
     render,
     templates,
@@ -41,12 +50,17 @@ async def healthz(request: Request) -> Response:
 
 async def _signin_needed(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInNeeded)
-    return redirect("/signin?expired=1" if exc.expired else "/signin")
+    if not exc.expired:
+        return redirect("/signin")
+    console_metrics.SESSIONS_ENDED.labels("expired").inc()
+    end(request)  # its cookie goes: it opens as nothing any more
+    return redirect("/signin?expired=1")
 
 
 async def _csrf_refused(request: Request, exc: Exception) -> Response:
-    session = console(request).store.get(request.cookies.get("console_session", ""))
-    return render(request, "error.html", session, status_code=403, key="error.csrf", detail="")
+    return render(
+        request, "error.html", peek(request), status_code=403, key="error.csrf", detail=""
+    )
 
 
 async def _backend_error(request: Request, exc: Exception) -> Response:
@@ -56,11 +70,10 @@ async def _backend_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    session = console(request).store.get(request.cookies.get("console_session", ""))
     key = "error.not_found" if exc.status_code == 404 else "error.invalid"
     detail = exc.detail if exc.status_code == 400 else ""
     return render(
-        request, "error.html", session, status_code=exc.status_code, key=key, detail=detail
+        request, "error.html", peek(request), status_code=exc.status_code, key=key, detail=detail
     )
 
 
@@ -76,6 +89,8 @@ ROUTES = [
     Route("/review/{ref}/decide", review_pages.decide, methods=["POST"]),
     Route("/review/{ref}/reveal", review_pages.reveal, methods=["POST"]),
     Route("/cases", case_pages.board, methods=["GET"]),
+    Route("/cases/{case}", case_pages.case_page, methods=["GET"]),
+    Route("/cases/{case}/reply", case_pages.reply, methods=["POST"]),
     Route("/tasks", task_pages.queues, methods=["GET"]),
     Route("/tasks/claim", task_pages.claim, methods=["POST"]),
     Route("/tasks/complete", task_pages.complete, methods=["POST"]),
@@ -84,19 +99,20 @@ ROUTES = [
 ]
 
 
-def create_app(settings: ConsoleSettings, store: SessionStore | None = None) -> Starlette:
-    """The application; ``store`` lets a test hold the sessions (and their clock)."""
+def create_app(settings: ConsoleSettings, sessions: SessionSeal | None = None) -> Starlette:
+    """The application; ``sessions`` lets a test hold the keys (and the clock)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         gateway = Gateway(settings.gateway, settings.call_seconds)
         app.state.console = Console(
             settings,
-            store
-            or SessionStore(
+            sessions
+            or SessionSeal(
+                # Shared by every replica: any of them opens a session another one sealed.
+                load_service("console"),
                 idle_seconds=settings.idle_seconds,
                 max_age_seconds=settings.max_age_seconds,
-                max_sessions=settings.max_sessions,
             ),
             gateway,
             templates(),
@@ -108,7 +124,9 @@ def create_app(settings: ConsoleSettings, store: SessionStore | None = None) -> 
 
     return Starlette(
         routes=ROUTES,
-        middleware=[Middleware(SecurityHeaders)],
+        # SessionCookie inside SecurityHeaders: the re-sealed cookie is set before the
+        # request is logged and counted.
+        middleware=[Middleware(SecurityHeaders), Middleware(SessionCookie)],
         exception_handlers={
             SignInNeeded: _signin_needed,
             CsrfRefused: _csrf_refused,

@@ -10,22 +10,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.logs import get_logger
-from services.console import i18n
+from services.console import console_metrics, i18n
 from services.console.backend import BackendError
 from services.console.web import (
     LANG_COOKIE,
-    SESSION_COOKIE,
     SIGNIN_COOKIE,
     CsrfRefused,
+    begin,
     checked_form,
     console,
     current,
+    end,
     field,
     language,
+    peek,
     read_form,
     redirect,
     render,
-    set_session_cookie,
     set_signin_cookie,
 )
 
@@ -63,25 +64,31 @@ async def signin(request: Request) -> Response:
     token = str(form.get("csrf", ""))
     cookie = request.cookies.get(SIGNIN_COOKIE, "")
     if not token or not cookie or not hmac.compare_digest(token, cookie):
+        console_metrics.SIGNINS.labels("csrf_refused").inc()
         raise CsrfRefused
     api_key = field(form, "api_key", MAX_KEY)
     if not api_key:
+        console_metrics.SIGNINS.labels("key_invalid").inc()
         return _signin_page(request, "signin.invalid", 400)
     app = console(request)
     try:
         await app.gateway.as_person(api_key).dashboard()
     except BackendError as exc:
         if exc.code is grpc.StatusCode.PERMISSION_DENIED:
+            console_metrics.SIGNINS.labels("role_refused").inc()
             log.info("sign-in refused", key=key_id(api_key), reason="role")
             return _signin_page(request, "signin.refused", 403)
         if exc.code is grpc.StatusCode.UNAUTHENTICATED:
+            console_metrics.SIGNINS.labels("key_invalid").inc()
             log.info("sign-in refused", key=key_id(api_key), reason="key")
             return _signin_page(request, "signin.invalid", 401)
+        console_metrics.SIGNINS.labels("unavailable").inc()
         raise
-    session = app.store.create(api_key, key_id(api_key), language(request))
+    session = app.sessions.create(api_key, key_id(api_key), language(request))
+    begin(request, session)  # the answer carries it, sealed
+    console_metrics.SIGNINS.labels("signed_in").inc()
     log.info("signed in", key=session.subject)
     response = redirect("/review")
-    set_session_cookie(response, session, app.settings.max_age_seconds)
     response.delete_cookie(SIGNIN_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
 
@@ -89,19 +96,17 @@ async def signin(request: Request) -> Response:
 async def signout(request: Request) -> Response:
     session = current(request)
     await checked_form(request, session)
-    console(request).store.end(session.sid)
+    end(request)
+    console_metrics.SESSIONS_ENDED.labels("signed_out").inc()
     log.info("signed out", key=session.subject)
-    response = redirect("/signin?out=1")
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
-    return response
+    return redirect("/signin?out=1")
 
 
 async def set_language(request: Request) -> Response:
     lang = request.path_params["lang"]
     if lang not in i18n.LANGS:
         lang = i18n.LANGS[0]
-    sid = request.cookies.get(SESSION_COOKIE, "")
-    session = console(request).store.get(sid)
+    session = peek(request)
     if session is not None:
         session.lang = lang
     response = redirect("/review" if session else "/signin")

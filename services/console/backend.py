@@ -168,6 +168,19 @@ class Backend:
     async def cases(self, limit: int) -> list[rp.Case]:
         return await self._pages(self._report.ListCases, rp.ListCasesRequest(), "cases", limit)
 
+    async def case(self, name: str) -> rp.Case:
+        """One case with its history and its orders' status."""
+        found = await self._call(self._report.GetCase, rp.GetCaseRequest(name=name))
+        case: rp.Case = found.case
+        return case
+
+    async def reply(self, name: str, text: str) -> rp.Case:
+        """The officer's reply to the victim, as this officer (the report service records who)."""
+        request = rp.ReplyToCaseRequest(request_id=str(uuid.uuid4()), name=name, text=text)
+        done = await self._call(self._report.ReplyToCase, request)
+        case: rp.Case = done.case
+        return case
+
     async def bank_orders(self, limit: int, case_id: str = "") -> list[wn.BankOrder]:
         request = wn.ListBankOrdersRequest(case_id=case_id)
         return await self._pages(self._warning.ListBankOrders, request, "bank_orders", limit)

@@ -1,4 +1,5 @@
-"""The cases board: each case in a column by where its stop-payment orders stand."""
+"""The cases board: each case in the column of its status (the report service's case
+lifecycle), with where each payee's stop-payment order stands and what the banks hold."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ from services.api.antifraud.common.v1 import common_pb2 as c
 from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
 
-#: Columns of the board, in order.
-COLUMNS = ("attention", "pending", "held", "none")
+#: Columns of the board, in the order a case moves through them, by its status.
+STATUS_COLUMNS = {
+    rp.CASE_STATUS_FILED: "filed",
+    rp.CASE_STATUS_ORDERS_SENT: "orders_sent",
+    rp.CASE_STATUS_HELD: "held",
+    rp.CASE_STATUS_RELEASED: "released",
+    rp.CASE_STATUS_TRANSFERRED: "transferred",
+    rp.CASE_STATUS_CLOSED: "closed",
+}
+COLUMNS = tuple(STATUS_COLUMNS.values())
 _TROUBLE = {rp.STOP_PAYMENT_STATUS_REJECTED, rp.STOP_PAYMENT_STATUS_FAILED}
 _ORDER_STATUS = {
     wn.BANK_ORDER_STATE_QUEUED: rp.STOP_PAYMENT_STATUS_QUEUED,
@@ -42,14 +51,13 @@ class CaseCard:
 
     @property
     def column(self) -> str:
-        statuses = {self.status(p) for p in self.case.payees}
-        if not statuses:
-            return "none"
-        if statuses & _TROUBLE:
-            return "attention"
-        if statuses == {rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED}:
-            return "held"
-        return "pending"
+        """The case's status; a case read before it had one is FILED."""
+        return STATUS_COLUMNS.get(self.case.status, "filed")
+
+    @property
+    def attention(self) -> bool:
+        """A bank refused an order or it failed: an officer follows it up."""
+        return any(self.status(p) in _TROUBLE for p in self.case.payees)
 
     def order_of(self, payee: rp.Payee) -> wn.BankOrder | None:
         """The payee's order: by its name, or (before the case heard the name back) by the

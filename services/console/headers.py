@@ -1,4 +1,5 @@
-"""Security headers on every answer, and one log line per request without personal values."""
+"""Security headers on every answer; one log line and the metrics of each request (by the
+route's pattern, never a value); the session cookie re-sealed on every answer."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.logs import get_logger
+from services.console import console_metrics
+from services.console.web import delete_session_cookie, set_session_cookie
 
 log = get_logger("console")
 
@@ -41,11 +44,30 @@ class SecurityHeaders(BaseHTTPMiddleware):
             response.headers["cache-control"] = "no-store"
         route = request.scope.get("route")
         # The route's pattern, never the path: no value of a page goes into a log line.
+        pattern = getattr(route, "path", "unmatched")
+        seconds = time.perf_counter() - started
+        console_metrics.observe(request.method, pattern, response.status_code, seconds)
         log.info(
             "request",
             method=request.method,
-            route=getattr(route, "path", "?"),
+            route=pattern,
             status=response.status_code,
-            ms=round((time.perf_counter() - started) * 1000, 1),
+            ms=round(seconds * 1000, 1),
         )
+        return response
+
+
+class SessionCookie(BaseHTTPMiddleware):
+    """Every answer carries the session sealed anew (its idle clock restarted, whatever the
+    page changed in it), or deletes the cookie of a session that ended."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        state = request.scope.get("state", {})
+        if state.get("session_ended"):
+            delete_session_cookie(response)
+        elif state.get("session") is not None:
+            app = request.app.state.console
+            sealed = app.sessions.seal(state["session"])
+            set_session_cookie(response, sealed, app.settings.max_age_seconds)
         return response

@@ -1,4 +1,6 @@
-"""``antifraud serve console``: the web application on uvicorn, ready once it listens."""
+"""``antifraud serve console``: the web application on uvicorn, ready once it listens, and
+/metrics on its metrics port like every process (the HTTP port plus 1000, or
+``ANTIFRAUD_CONSOLE_METRICS_ADDR``; ``off`` turns it off)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ from collections.abc import Callable
 
 import uvicorn
 
+from services.common import metrics
 from services.common.config import listen_addr
+from services.common.logs import get_logger
 from services.console.app import create_app
 from services.console.settings import ConsoleSettings
 
+log = get_logger("console")
 #: How often readiness looks whether uvicorn has bound its socket.
 READY_POLL_SECONDS = 0.05
 
@@ -23,7 +28,8 @@ def _host_port(addr: str) -> tuple[str, int]:
 async def serve(name: str, addr: str | None, on_ready: Callable[[], None]) -> None:
     """Serve until SIGTERM or Ctrl-C (uvicorn's own handlers: it finishes open requests)."""
     settings = ConsoleSettings.from_env()
-    host, port = _host_port(addr or listen_addr(name))
+    address = addr or listen_addr(name)
+    host, port = _host_port(address)
     config = uvicorn.Config(
         create_app(settings),
         host=host,
@@ -41,5 +47,11 @@ async def serve(name: str, addr: str | None, on_ready: Callable[[], None]) -> No
             await running  # it failed to start: its error goes up
             raise RuntimeError(f"the console could not listen on {host}:{port}")
         await asyncio.sleep(READY_POLL_SECONDS)
+    scrape = metrics.metrics_addr(name, address)
+    if scrape is not None:
+        try:
+            metrics.serve_metrics(scrape, lambda: server.started and not server.should_exit)
+        except OSError as exc:  # metrics are for operators: the console serves without them
+            log.error("metrics endpoint not started", address=scrape, error=str(exc))
     on_ready()
     await running

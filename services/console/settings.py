@@ -16,8 +16,6 @@ class ConsoleSettings:
     #: A session ends this long after sign-in whatever its use
     #: (``ANTIFRAUD_CONSOLE_MAX_AGE_SECONDS``, 8 hours).
     max_age_seconds: float = 8 * 3600.0
-    #: At most this many sessions at once (``ANTIFRAUD_CONSOLE_MAX_SESSIONS``, 1000).
-    max_sessions: int = 1000
     #: The deadline of each call to the gateway (``ANTIFRAUD_CONSOLE_CALL_SECONDS``, 10).
     call_seconds: float = 10.0
     #: How many reports the figures read at most (``ANTIFRAUD_CONSOLE_FIGURE_REPORTS``, 2000).
@@ -29,7 +27,6 @@ class ConsoleSettings:
             gateway=target("gateway"),
             idle_seconds=env_float("CONSOLE_IDLE_SECONDS", 900.0, minimum=1.0),
             max_age_seconds=env_float("CONSOLE_MAX_AGE_SECONDS", 8 * 3600.0, minimum=1.0),
-            max_sessions=env_int("CONSOLE_MAX_SESSIONS", 1000, minimum=1),
             call_seconds=env_float("CONSOLE_CALL_SECONDS", 10.0, minimum=0.1),
             figure_reports=env_int("CONSOLE_FIGURE_REPORTS", 2000, minimum=50),
         )

@@ -65,7 +65,7 @@ async def claim(request: Request) -> Response:
     form = await checked_form(request, session)
     name = _task_name(field(form, "task", 100))
     task = await backend(request, session).claim(name)
-    session.claimed.add(task.name)
+    session.claim(task.name)
     log.info("task claimed", key=session.subject, task=task.name)
     return redirect("/tasks?done=claimed")
 
@@ -79,6 +79,6 @@ async def complete(request: Request) -> Response:
         raise HTTPException(400, "outcome: choose one")
     notes = field(form, "notes", 2000)
     task = await backend(request, session).complete(name, outcome, notes)
-    session.claimed.discard(task.name)
+    session.release(task.name)
     log.info("task completed", key=session.subject, task=task.name, outcome=outcome)
     return redirect("/tasks?done=completed")

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from services.console import charts, i18n
+from services.console import charts, console_metrics, i18n
 from services.console.backend import Backend, BackendError, Gateway
-from services.console.sessions import Session, SessionStore
+from services.console.sessions import Session, SessionSeal
 from services.console.settings import ConsoleSettings
 
 HERE = Path(__file__).parent
@@ -32,7 +32,7 @@ MAX_FIELD_BYTES = 8 * 1024
 @dataclass
 class Console:
     settings: ConsoleSettings
-    store: SessionStore
+    sessions: SessionSeal
     gateway: Gateway
     templates: Jinja2Templates
 
@@ -67,13 +67,32 @@ def language(request: Request, session: Session | None = None) -> str:
     return lang if lang in i18n.LANGS else i18n.LANGS[0]
 
 
+def peek(request: Request) -> Session | None:
+    """The live session of this request, if any (read once; the answer re-seals it)."""
+    if "session" not in request.scope.get("state", {}):
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        request.state.session = console(request).sessions.open(cookie)
+    found: Session | None = request.state.session
+    return found
+
+
 def current(request: Request) -> Session:
     """The signed-in person's live session; SignInNeeded otherwise."""
-    sid = request.cookies.get(SESSION_COOKIE, "")
-    session = console(request).store.get(sid)
+    session = peek(request)
     if session is None:
-        raise SignInNeeded(expired=bool(sid))
+        raise SignInNeeded(expired=bool(request.cookies.get(SESSION_COOKIE, "")))
     return session
+
+
+def begin(request: Request, session: Session) -> None:
+    """From this answer on, the browser holds ``session``."""
+    request.state.session = session
+
+
+def end(request: Request) -> None:
+    """The session ends: this answer deletes its cookie."""
+    request.state.session = None
+    request.state.session_ended = True
 
 
 def backend(request: Request, session: Session) -> Backend:
@@ -134,10 +153,10 @@ def redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
-def set_session_cookie(response: Response, session: Session, max_age: float) -> None:
+def set_session_cookie(response: Response, sealed: str, max_age: float) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        session.sid,
+        sealed,
         max_age=int(max_age),
         path="/",
         secure=True,
@@ -161,12 +180,16 @@ _ERRORS = {
 }
 
 
+def delete_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+
+
 def error_page(request: Request, exc: BackendError) -> Response:
     """A refusal from the gateway, said in the person's language."""
-    sid = request.cookies.get(SESSION_COOKIE, "")
-    session = console(request).store.get(sid)
+    session = peek(request)
     if exc.code is grpc.StatusCode.UNAUTHENTICATED:
-        console(request).store.end(sid)
+        console_metrics.SESSIONS_ENDED.labels("revoked").inc()
+        end(request)  # the key was revoked: the session ends with it
         return redirect("/signin?expired=1")
     status, key = _ERRORS.get(exc.code, (400, "error.invalid"))
     detail = exc.message if key == "error.invalid" else ""

@@ -1,9 +1,12 @@
 """The console in a real headless Chromium against a running suite, through the gateway only.
 
 An analyst confirms an indicator with three reports and sees its verdict change and the
-warnings it caused; an officer claims and completes the call task that confirmation made;
-a citizen's key is refused; a form without its CSRF token is refused; an idle session ends;
-the plots show the API's numbers; no page or log line shows a number or ID the analyst may
+warnings it caused; an officer of Beijing claims and completes the call task that
+confirmation made, which an officer of Shenzhen never sees; an officer replies to a victim
+from the case board by status; a reveal is audited with who and why; a citizen's key is
+refused; a form without its CSRF token is refused; an idle session ends; one browser
+session is served by two console replicas; /metrics counts routes and sign-ins; the plots
+show the API's numbers; no page, log line or metric shows a number or ID the analyst may
 not see. Screenshots of every page go to ``<basetemp>/console-screenshots``.
 """
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -26,7 +30,9 @@ from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
+from services.console.board import STATUS_COLUMNS
 from services.console.i18n import SHANGHAI
+from tests import harness
 from tests.browser.browser import ARGS, chromium_or_skip
 from tests.browser.console import console_process, wait_up
 from tests.e2e.deployment import (
@@ -51,11 +57,17 @@ class Stage:
     suite: Deployment
     url: str
     idle_url: str
+    #: A second replica of ``url``'s console (the same keys), behind the same "load balancer".
+    replica_url: str
+    #: Where ``url``'s console serves /metrics.
+    metrics_url: str
     browser: Browser
     shots: Path
     log: Path
     analyst: Metadata
     officer: Metadata
+    #: An officer whose key serves Shenzhen (440300): none of Beijing's tasks.
+    shenzhen: Metadata
     citizen: Metadata
     carrier: Metadata
     reporters: list[Citizen]
@@ -127,6 +139,18 @@ async def _file_case(suite: Deployment, victim: Citizen) -> str:
     return str(filed.case.name)
 
 
+async def _officer_key(suite: Deployment, subject: str, region: str) -> Metadata:
+    """An officer's key serving ``region``, issued by an administrator."""
+    created = await suite.admin.CreateApiKey(
+        gw.CreateApiKeyRequest(
+            role=gw.ROLE_ANALYST, subject=subject, description="system test", region=region
+        ),
+        metadata=(("authorization", f"Bearer {suite.admin_key}"),),
+    )
+    assert created.key.region == region
+    return (("authorization", f"Bearer {created.api_key}"),)
+
+
 async def _level(suite: Deployment, who: Metadata, number: str) -> int:
     checked = await suite.risk.CheckIndicator(
         rk.CheckIndicatorRequest(
@@ -150,13 +174,17 @@ async def stage(
         assert suite.suite is not None, "the console tests start their own suite"
         env, gateway = suite.suite.env, suite.gateway
         log = data_dir / "console.log"
+        metrics_addr = f"127.0.0.1:{harness.free_port()}"
         with (
-            console_process(env, gateway, log) as url,
+            console_process(env, gateway, log, metrics_addr=metrics_addr) as url,
+            console_process(env, gateway, log) as replica_url,
             console_process(env, gateway, log, idle_seconds="1") as idle_url,
         ):
-            await asyncio.gather(wait_up(url), wait_up(idle_url))
+            await asyncio.gather(wait_up(url), wait_up(replica_url), wait_up(idle_url))
             analyst = await suite.key(gw.ROLE_ANALYST, "analyst-7")
-            officer = await suite.key(gw.ROLE_ANALYST, "officer-96110")
+            # The citizens' ID numbers are of Beijing (110105): their tasks are Beijing's.
+            officer = await _officer_key(suite, "officer-96110", "110000")
+            shenzhen = await _officer_key(suite, "officer-shenzhen", "440300")
             citizen = await suite.key(gw.ROLE_CITIZEN)
             carrier = await suite.key(gw.ROLE_CARRIER, "carrier-cmcc")
             reporters = [await suite.register() for _ in range(3)]
@@ -198,8 +226,9 @@ async def stage(
                 browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
                 try:
                     yield Stage(
-                        suite, url, idle_url, browser, shots, log, analyst, officer, citizen,
-                        carrier, reporters, callee, fraudster, case, [],
+                        suite, url, idle_url, replica_url, f"http://{metrics_addr}/metrics",
+                        browser, shots, log, analyst, officer, shenzhen, citizen, carrier,
+                        reporters, callee, fraudster, case, [],
                     )  # fmt: skip
                 finally:
                     await browser.close()
@@ -291,11 +320,32 @@ async def test_officer_claims_and_completes_a_call_task(stage: Stage) -> None:
         return next((t for t in found.tasks if t.phone_number == stage.callee.phone), None)
 
     task = await eventually(call_task, timeout=30)
+    assert task.region == "110105", "the callee's region, from the ID number they registered"
+    # Shenzhen's officer: not in their queue, not theirs to read or claim.
+    theirs = await stage.suite.warning.ListTasks(
+        wn.ListTasksRequest(type=wn.TASK_TYPE_CALL), metadata=stage.shenzhen
+    )
+    assert task.name not in {t.name for t in theirs.tasks}
+    assert all(t.region.startswith("4403") for t in theirs.tasks)
+    refused = stage.suite.warning.ClaimTask(
+        wn.ClaimTaskRequest(name=task.name), metadata=stage.shenzhen
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await refused
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    elsewhere = await _signed_in(stage, stage.shenzhen)
+    await elsewhere.click("#nav-tasks")
+    await elsewhere.wait_for_selector("#queue-1")
+    assert await elsewhere.locator(f"tr.task[data-task='{task.name}']").count() == 0
+    await _shot(stage, elsewhere, "tasks-shenzhen")
+    await elsewhere.context.close()
+
     page = await _signed_in(stage, stage.officer)
     await page.click("#nav-tasks")
     row = page.locator(f"tr.task[data-task='{task.name}']")
     await row.wait_for()
     assert stage.callee.phone not in await row.inner_text(), "masked until claimed"
+    assert await row.locator(".region").inner_text() == "110105"
     await _shot(stage, page, "tasks")
     await row.locator("form.claim button").click()
     await page.wait_for_selector("#done")
@@ -323,6 +373,7 @@ async def test_the_text_as_typed_is_shown_only_on_request_with_a_purpose(stage: 
     await page.locator("tr.queue-row a.open").first.click()
     await page.wait_for_selector("#indicator")
     report = page.locator("tr.report").first
+    name = await report.locator("input[name=report]").get_attribute("value") or ""
     await report.locator("input[name=purpose]").fill("核实举报人身份以便回访")
     await report.locator("form.reveal button").click()
     revealed = page.locator(".revealed")
@@ -332,6 +383,16 @@ async def test_the_text_as_typed_is_shown_only_on_request_with_a_purpose(stage: 
     assert any(r.id_number in text for r in stage.reporters)
     await _shot(stage, page, "revealed")
     await page.context.close()
+    # Where audits are read: the report service's log names the analyst, the report and why.
+    audit = await stage.suite.report.ListAuditEvents(
+        rp.ListAuditEventsRequest(record=name), metadata=stage.analyst
+    )
+    assert [(e.actor, e.purpose) for e in audit.audit_events] == [
+        ("analyst:analyst-7", "核实举报人身份以便回访")
+    ]
+    assert set(audit.audit_events[0].fields) == {"description", "sms_text"}
+    for event in audit.audit_events:
+        assert not any(r.id_number in str(event) for r in stage.reporters), "never a value"
 
 
 async def test_figures_plot_the_apis_numbers(stage: Stage) -> None:
@@ -448,12 +509,116 @@ async def test_the_session_cookie_and_headers_are_strict(stage: Stage) -> None:
     await page.context.close()
 
 
+async def test_an_officer_replies_to_the_victim_from_the_case_board(stage: Stage) -> None:
+    page = await _signed_in(stage, stage.officer)
+    await page.wait_for_url(re.compile(r"/review$"))
+    await page.click("#nav-cases")
+    await page.wait_for_url(re.compile(r"/cases$"))
+    # The board is by case status: the API's status of the case names its column.
+    filed = await stage.suite.report.GetCase(
+        rp.GetCaseRequest(name=stage.case), metadata=stage.officer
+    )
+    column = STATUS_COLUMNS[filed.case.status]
+    card = page.locator(f"#column-{column} article.case[data-case='{stage.case}']")
+    await card.wait_for()
+    for status, name in STATUS_COLUMNS.items():
+        listed = await stage.suite.report.ListCases(
+            rp.ListCasesRequest(statuses=[status], page_size=500),  # type: ignore[list-item]
+            metadata=stage.officer,
+        )
+        shown = page.locator(f"#column-{name} article.case")
+        assert await shown.count() == len(listed.cases), name
+    await _shot(stage, page, "cases-by-status")
+    await card.locator("a.open").click()
+    await page.wait_for_selector("#case")
+    stage.pages.append(await page.content())
+
+    # A form without the session's token is refused, and nothing is sent to the victim.
+    path = f"{stage.url}/cases/{stage.case.removeprefix('cases/')}/reply"
+    refused = await page.request.post(path, form={"text": "伪造", "csrf": "not-the-token"})
+    assert refused.status == 403
+
+    reply = "您好，您的案件已受理，涉案账户已申请止付，请保持电话畅通。"
+    await page.fill("#reply-text", reply)
+    await page.click("#reply")
+    await page.wait_for_selector("#replied")
+    shown = page.locator(f"#history tr.event[data-type='{rp.CASE_EVENT_TYPE_REPLY}']")
+    assert await shown.count() == 1
+    assert await shown.locator(".text").inner_text() == reply
+    assert await shown.locator(".actor").inner_text() == "analyst:officer-96110"
+    await _shot(stage, page, "case-replied")
+    # The victim reads it in their case, from this officer, and only this once.
+    seen = await stage.suite.report.GetCase(
+        rp.GetCaseRequest(name=stage.case), metadata=stage.reporters[0].metadata
+    )
+    replies = [e for e in seen.case.events if e.type == rp.CASE_EVENT_TYPE_REPLY]
+    assert [(e.text, e.actor) for e in replies] == [(reply, "analyst:officer-96110")]
+    await page.context.close()
+
+
+async def test_two_replicas_serve_one_browser_session(stage: Stage) -> None:
+    """Signed in through one replica, served by the other: the session is in the sealed
+    cookie, not in either process."""
+    page = await _signed_in(stage, stage.analyst)
+    await page.wait_for_url(re.compile(r"/review$"))
+    assert page.url.startswith(stage.url)
+    await page.goto(stage.replica_url + "/review")
+    assert page.url == stage.replica_url + "/review", "the other replica knows the session"
+    # An indicator reference made by one replica opens on the other.
+    link = page.locator("tr.queue-row a.open").first
+    ref = await link.get_attribute("href") or ""
+    await page.goto(stage.url + ref)
+    await page.wait_for_selector("#indicator")
+    await _shot(stage, page, "replica")
+    # A form of one replica's page is accepted by the other (the same CSRF token)...
+    await page.goto(stage.replica_url + "/figures")
+    token = await page.locator("input[name=csrf]").first.get_attribute("value") or ""
+    signed_out = await page.request.post(
+        stage.url + "/signout", form={"csrf": token}, max_redirects=0
+    )
+    assert signed_out.status == 303
+    # ...and signing out on one ends the browser's session on both.
+    for base in (stage.url, stage.replica_url):
+        await page.goto(base + "/review")
+        assert "/signin" in page.url, base
+    await page.context.close()
+
+
+async def test_the_console_serves_metrics_without_personal_values(stage: Stage) -> None:
+    page = await _signed_in(stage, stage.analyst)
+    await page.wait_for_url(re.compile(r"/review$"))
+    answer = await page.request.get(stage.metrics_url)
+    assert answer.status == 200
+    text = await answer.text()
+    await page.context.close()
+
+    def value(series: str) -> float:
+        found = re.search(rf"^{re.escape(series)} ([0-9.e+]+)$", text, re.M)
+        assert found, series
+        return float(found[1])
+
+    assert value('antifraud_console_signins_total{outcome="signed_in"}') >= 1
+    assert value('antifraud_console_signins_total{outcome="role_refused"}') >= 1  # the citizen
+    assert (
+        value('antifraud_console_requests_total{method="GET",route="/review/{ref}",status="200"}')
+        >= 1
+    )
+    assert 'route="/review"' in text
+    assert "antifraud_console_request_duration_seconds_bucket" in text
+    people = [*stage.reporters, stage.callee]
+    for secret in [p.id_number for p in people] + [p.phone for p in people] + [stage.fraudster]:
+        assert secret not in text
+    assert _key(stage.analyst).split("_", 2)[2] not in text, "no key secret"
+
+
 async def test_no_page_or_log_shows_a_number_the_analyst_may_not_see(stage: Stage) -> None:
     assert stage.pages, "the pages above were seen"
     people = [*stage.reporters, stage.callee]
     secrets = [p.id_number for p in people] + [p.phone for p in people]
     secrets += [p.phone.removeprefix("+86") for p in people]
     log = stage.log.read_text(errors="replace")
+    for key in (stage.analyst, stage.officer, stage.shenzhen):
+        assert _key(key).split("_", 2)[2] not in log, "no key secret in a log line"
     assert "request" in log, "the console logs its requests"
     for text in [*stage.pages, log]:
         for secret in secrets:

@@ -314,9 +314,10 @@ def test_compose_risk_and_warning_can_run_two_replicas() -> None:
 
 
 def test_compose_keys_survive_restarts_apart_from_the_data() -> None:
-    """With no keys configured, each service that seals personal data generates them once
-    into a volume of its own at the keys dir, never the data dir."""
-    for name in ("identity", "report", "warning"):
+    """With no keys configured, each service that seals personal data (and the console, its
+    session cookies) generates them once into a volume of its own at the keys dir, never the
+    data dir."""
+    for name in ("identity", "report", "warning", "console"):
         service = SERVICES[name]
         keys_dir = service["environment"]["ANTIFRAUD_KEYS_DIR"]
         assert keys_dir != service["environment"]["ANTIFRAUD_DATA_DIR"]
@@ -706,7 +707,7 @@ def test_k8s_peers_balance_over_replicas_and_reach_new_ones() -> None:
 def test_k8s_replicas_spread_over_nodes_and_zones() -> None:
     for name, deployment in BASE_DEPLOYMENTS.items():
         if deployment["spec"].get("replicas", 2) < 2:
-            continue  # one replica by design (the console: its sessions are in memory)
+            continue  # one replica by design
         pod = df.pod_spec(deployment)
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
@@ -788,8 +789,10 @@ def test_k8s_autoscalers_and_budgets_cover_every_replicated_workload() -> None:
     scaled = {h["spec"]["scaleTargetRef"]["name"] for h in autoscalers}
     replicated = {n for n, d in BASE_DEPLOYMENTS.items() if d["spec"].get("replicas", 1) > 1}
     single = {n for n, d in BASE_DEPLOYMENTS.items() if d["spec"].get("replicas") == 1}
-    assert single == {"console"}  # its sessions are in memory: one replica, no budget
-    assert covered == scaled | replicated == set(BASE_DEPLOYMENTS) - single
+    # The console too: its sessions are sealed in their cookies, so replicas share them.
+    assert not single
+    assert BASE_DEPLOYMENTS["console"]["spec"]["replicas"] >= 2
+    assert covered == scaled | replicated == set(BASE_DEPLOYMENTS)
 
 
 def test_k8s_partners_run_alone() -> None:
@@ -827,7 +830,7 @@ def test_k8s_passes_only_settings_the_code_reads() -> None:
 
 
 def test_k8s_secrets_hold_placeholders_only() -> None:
-    for service in ("identity", "report", "warning"):
+    for service in ("identity", "report", "warning", "console"):
         (keys,) = [
             s
             for s in df.of_kind(K8S_BASE, "Secret")

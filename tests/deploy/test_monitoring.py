@@ -127,14 +127,18 @@ def test_every_pod_is_annotated_for_the_scrape_job() -> None:
         (path, doc)
         for path, doc in df.k8s_documents(df.K8S / "base")
         if doc["kind"] == "Deployment"
-        # The console is a web client of the gateway and serves no /metrics of its own.
-        and path.name != "console.yaml"
     ]
     assert workloads
     for path, workload in workloads:
         annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
         assert annotations.get("prometheus.io/scrape") == "true", path
         assert annotations.get("prometheus.io/port", "").isdigit(), path
+    # The console too, like every process: its HTTP port + 1000 (services/console/server.py).
+    (console,) = [w for p, w in workloads if p.name == "console.yaml"]
+    (container,) = console["spec"]["template"]["spec"]["containers"]
+    port = console["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"]
+    assert int(port) == df.default_port("console") + 1000
+    assert int(port) in [p["containerPort"] for p in container["ports"]]
 
 
 def test_promtool_accepts_the_rules_and_they_fire_as_their_tests_say(tmp_path: Path) -> None:

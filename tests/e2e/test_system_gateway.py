@@ -358,6 +358,19 @@ async def test_the_gateway_refuses_what_it_must(suite: Deployment) -> None:
         return False
 
     await eventually(refused, timeout=10)
+    # Only an officer's key serves a region, and only a real one (GB/T 2260).
+    for role, region in (
+        (gw.ROLE_BANK, "440300"),
+        (gw.ROLE_ANALYST, "44030"),
+        (gw.ROLE_ANALYST, "990000"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await suite.admin.CreateApiKey(
+                gw.CreateApiKeyRequest(role=role, subject="officer-x", region=region),  # type: ignore[arg-type]
+                metadata=(("authorization", f"Bearer {suite.admin_key}"),),
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "region" in (err.value.details() or "")
     # Wrong role.
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await suite.report.ReviewReport(rp.ReviewReportRequest(), metadata=alice.metadata)

@@ -21,6 +21,7 @@ from services.api.antifraud.gateway.v1 import gateway_pb2 as gw
 from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.risk.v1 import risk_pb2 as rk
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
+from services.common.resident_id import with_check_character
 from tests.e2e.deployment import Deployment, eventually, new_phone
 from tests.factories import card
 
@@ -231,6 +232,58 @@ async def test_an_officer_works_tasks_only_as_themselves(suite: Deployment) -> N
         metadata=first,
     )
     assert done.task.operator_id == "officer-a"
+
+
+async def _officer(suite: Deployment, subject: str, region: str) -> Metadata:
+    created = await suite.admin.CreateApiKey(
+        gw.CreateApiKeyRequest(role=gw.ROLE_ANALYST, subject=subject, region=region),
+        metadata=(("authorization", f"Bearer {suite.admin_key}"),),
+    )
+    return (("authorization", f"Bearer {created.api_key}"),)
+
+
+async def test_an_officer_of_a_region_works_only_its_home_visits(suite: Deployment) -> None:
+    """The region is the key's (set by the admin, carried in the token): a request cannot
+    widen it, and the warning service enforces it on every task method."""
+    shanghai = await _officer(suite, "officer-sh", "310000")
+    shenzhen = await _officer(suite, "officer-sz", "440300")
+    # A citizen of Shanghai's Huangpu district (the region of their ID number).
+    huangpu = f"31010119900101{random.randrange(1000):03d}"
+    citizen = await suite.register(id_number=with_check_character(huangpu))
+    await suite.warning.DispatchWarning(
+        wn.DispatchWarningRequest(
+            request_id=str(uuid.uuid4()),
+            recipient=wn.RecipientRef(user_id=citizen.user_id),
+            level=c.RISK_LEVEL_HIGH,
+            reason=wn.WarningReason(indicator=phone(new_phone())),
+        ),
+        metadata=shanghai,
+    )
+
+    async def visit() -> wn.Task | None:
+        found = await suite.warning.ListTasks(
+            wn.ListTasksRequest(type=wn.TASK_TYPE_HOME_VISIT, state=wn.TASK_STATE_OPEN),
+            metadata=shanghai,
+        )
+        assert all(t.region.startswith("31") for t in found.tasks)
+        return next((t for t in found.tasks if t.user_id == citizen.user_id), None)
+
+    task = await eventually(visit)
+    assert task.region == "310101"
+    for call in (
+        suite.warning.GetTask(wn.GetTaskRequest(name=task.name), metadata=shenzhen),
+        suite.warning.ClaimTask(wn.ClaimTaskRequest(name=task.name), metadata=shenzhen),
+    ):
+        assert (await rpc_error(call)).code() is grpc.StatusCode.PERMISSION_DENIED
+    # No citizen of Shenzhen in this suite: its queue has nothing, whatever others hold.
+    nothing = await rpc_error(
+        suite.warning.ClaimTask(
+            wn.ClaimTaskRequest(type=wn.TASK_TYPE_HOME_VISIT), metadata=shenzhen
+        )
+    )
+    assert nothing.code() is grpc.StatusCode.NOT_FOUND
+    claimed = await suite.warning.ClaimTask(wn.ClaimTaskRequest(name=task.name), metadata=shanghai)
+    assert claimed.task.operator_id == "officer-sh"
 
 
 async def _revoke(suite: Deployment, metadata: Metadata) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.common import regions
 from services.common.db import Database
 from services.common.errors import FailedPrecondition, NotFound
 from services.common.indicators import IndicatorKind, normalize
@@ -27,7 +28,6 @@ from services.report.domain.model import (
     ReviewDecision,
 )
 from services.report.knowledge.adapters.repository import ArticleFilter, KnowledgeRepository
-from services.report.knowledge.domain import regions
 from services.report.knowledge.domain.articles import Article, ArticleKind, ArticleState, Content
 from services.report.knowledge.domain.ngrams import parse_query
 from services.report.knowledge.domain.notices import NewNotice

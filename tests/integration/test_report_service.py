@@ -699,3 +699,41 @@ async def test_two_replicas_count_in_the_database(
 
 def _names_of(reports: Sequence[report_pb2.Report]) -> list[str]:
     return [r.name for r in reports]
+
+
+# --- the audit log of reveals ---------------------------------------------------------------------
+
+
+async def test_every_reveal_is_in_the_audit_log_with_who_and_why(client: Client) -> None:
+    first = await client.submit("citizen:u1", phone("13800138000"))
+    second = await client.submit("citizen:u2", phone("13800138000"))
+    for name, who, why in (
+        (first.name, "analyst:a1", "回访举报人"),
+        (second.name, "analyst:a2", "核实身份"),
+        (first.name, "analyst:a2", "复核"),
+    ):
+        await client.stub.RevealOriginalText(
+            R.RevealOriginalTextRequest(name=name, purpose=why), metadata=as_(who)
+        )
+    about_first = await client.stub.ListAuditEvents(
+        R.ListAuditEventsRequest(record=first.name), metadata=as_("analyst:a9")
+    )
+    assert [(e.actor, e.purpose) for e in about_first.audit_events] == [
+        ("analyst:a2", "复核"),  # newest first
+        ("analyst:a1", "回访举报人"),
+    ]
+    assert all(e.name.startswith("auditEvents/") for e in about_first.audit_events)
+    by_a2 = await client.stub.ListAuditEvents(
+        R.ListAuditEventsRequest(actor="analyst:a2", page_size=1), metadata=as_("analyst:a9")
+    )
+    assert [e.record for e in by_a2.audit_events] == [first.name]
+    rest = await client.stub.ListAuditEvents(
+        R.ListAuditEventsRequest(actor="analyst:a2", page_token=by_a2.next_page_token),
+        metadata=as_("analyst:a9"),
+    )
+    assert [e.record for e in rest.audit_events] == [second.name]
+    assert not rest.next_page_token
+    refused = await rpc_error(
+        client.stub.ListAuditEvents(R.ListAuditEventsRequest(), metadata=as_("citizen:u1"))
+    )
+    assert refused.code() is grpc.StatusCode.PERMISSION_DENIED

@@ -14,10 +14,17 @@ import pytest
 import sqlalchemy as sa
 
 from services.common.db import Database, UnitOfWork
-from services.common.errors import FailedPrecondition, NotFound
+from services.common.errors import FailedPrecondition, NotFound, PermissionDenied
 from services.common.indicators import IndicatorKind, normalize
 from services.common.retention import Retention
-from services.warning.adapters import contacts_repo, fanouts_repo, feed_repo, tables, warnings_repo
+from services.warning.adapters import (
+    contacts_repo,
+    fanouts_repo,
+    feed_repo,
+    tables,
+    tasks_repo,
+    warnings_repo,
+)
 from services.warning.adapters.risk_feed import Change, FeedReset, RiskFeed
 from services.warning.bootstrap import VERSIONS
 from services.warning.domain.contacts import ContactEvent
@@ -406,6 +413,51 @@ class TestTasks:
                 await tasks.complete(uow, high, "op-1", TaskOutcome.DISSUADED, None, later)
             taken = await tasks.claim(uow, "op-3", None, TaskType.CALL, later, lease)
             assert (taken.id, taken.claim_count) == (high, 2)
+            await uow.commit()
+
+    async def test_an_officer_of_a_region_works_only_its_tasks(self, db: Database) -> None:
+        """Tasks take the person's region from the profile; an officer of Shenzhen (440300)
+        sees, claims and completes Nanshan's (440305), never Beijing's nor those of no known
+        region; an officer of no region sees them all."""
+        lease = timedelta(seconds=30)
+        made: dict[str, str] = {}
+        for i, region in enumerate(("440305", "110105", "")):
+            user = f"user-region-{i}"
+            async with UnitOfWork(db) as uow:
+                profile = await recipients.upsert(
+                    uow, user, number(200 + i), False, (), now(), region=region
+                )
+                await uow.commit()
+            assert profile.region == region
+            done = await dispatch(db, Person.of(profile), RiskLevel.MEDIUM, now())
+            made[region] = next(
+                d.id for d in done.warning.deliveries if d.channel == Channel.CALL_TASK
+            )
+        async with db.read() as conn:
+            mine = await tasks_repo.list_page(
+                conn, now(), TaskType.CALL, None, None, 50, None, "440300"
+            )
+            province = await tasks_repo.list_page(
+                conn, now(), TaskType.CALL, None, None, 50, None, "440000"
+            )
+            everyone = await tasks_repo.list_page(conn, now(), TaskType.CALL, None, None, 50, None)
+        assert [t.id for t in mine] == [t.id for t in province] == [made["440305"]]
+        assert mine[0].region == "440305"
+        assert set(made.values()) <= {t.id for t in everyone}
+        async with UnitOfWork(db) as uow:
+            with pytest.raises(PermissionDenied):
+                await tasks.get(uow.conn, made["110105"], now(), "440300")
+            with pytest.raises(PermissionDenied):
+                await tasks.claim(uow, "op-sz", made[""], None, now(), lease, "440300")
+            taken = await tasks.claim(uow, "op-sz", None, TaskType.CALL, now(), lease, "440300")
+            assert taken.id == made["440305"]
+            with pytest.raises(NotFound):  # Beijing's and the unknown one are not Shenzhen's
+                await tasks.claim(uow, "op-sz2", None, TaskType.CALL, now(), lease, "440300")
+            await tasks.complete(
+                uow, taken.id, "op-sz", TaskOutcome.DISSUADED, None, now(), "440300"
+            )
+            # A national officer (no region) takes one of no known region too.
+            await tasks.claim(uow, "op-cn", made[""], None, now(), lease)
             await uow.commit()
 
     async def test_completion_moves_the_delivery_and_the_warning(self, db: Database) -> None:

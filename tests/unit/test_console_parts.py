@@ -10,11 +10,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.api.antifraud.common.v1 import common_pb2 as c
 from services.api.antifraud.report.v1 import report_pb2 as rp
 from services.api.antifraud.warning.v1 import warning_pb2 as wn
+from services.common.keys import KeyRing
 from services.console import charts, figures
 from services.console.board import build_board
 from services.console.i18n import Translator
 from services.console.queue import group_by_indicator
-from services.console.sessions import SessionStore
+from services.console.sessions import MAX_CLAIMED, SessionSeal
 
 PHONE = c.Indicator(kind=c.INDICATOR_KIND_PHONE_NUMBER, value="+8613800138000")
 URL = c.Indicator(kind=c.INDICATOR_KIND_URL, value="http://evil.example/pay")
@@ -22,69 +23,105 @@ URL = c.Indicator(kind=c.INDICATOR_KIND_URL, value="http://evil.example/pay")
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_800_000_000.0
 
     def __call__(self) -> float:
         return self.now
 
 
-def _store(clock: Clock, **limits: float) -> SessionStore:
-    return SessionStore(
+KEYS = KeyRing.generate()
+
+
+def _seal(clock: Clock, keys: KeyRing = KEYS, **limits: float) -> SessionSeal:
+    return SessionSeal(
+        keys,
         idle_seconds=limits.get("idle", 60),
         max_age_seconds=limits.get("max_age", 3600),
-        max_sessions=int(limits.get("max_sessions", 10)),
         clock=clock,
     )
 
 
 def test_a_session_ends_when_idle_and_use_keeps_it_alive() -> None:
     clock = Clock()
-    store = _store(clock)
-    session = store.create("afk_a_secret", "afk_a")
+    seal = _seal(clock)
+    cookie = seal.seal(seal.create("afk_a_secret", "afk_a"))
     clock.now += 59
-    assert store.get(session.sid) is session  # used: the idle clock restarts
+    used = seal.open(cookie)
+    assert used is not None
+    assert used.api_key == "afk_a_secret"
+    cookie = seal.seal(used)  # used: re-sealed with its idle clock restarted
     clock.now += 59
-    assert store.get(session.sid) is session
+    assert seal.open(cookie) is not None
+    stale = cookie
     clock.now += 61
-    assert store.get(session.sid) is None
-    assert len(store) == 0
+    assert seal.open(stale) is None
 
 
 def test_a_session_ends_at_its_maximum_age_however_used() -> None:
     clock = Clock()
-    store = _store(clock, idle=60, max_age=100)
-    session = store.create("afk_a_secret", "afk_a")
+    seal = _seal(clock, idle=60, max_age=100)
+    found = seal.create("afk_a_secret", "afk_a")
     for _ in range(3):
         clock.now += 50
-        found = store.get(session.sid)
-    assert found is None
+        cookie = seal.seal(found)
+        opened = seal.open(cookie)
+        if opened is None:
+            break
+        found = opened
+    assert opened is None
 
 
-def test_sign_out_ends_the_session_and_the_oldest_go_when_full() -> None:
+def test_a_sealed_session_opens_on_any_replica_with_the_shared_keys_and_nowhere_else() -> None:
     clock = Clock()
-    store = _store(clock, max_sessions=2)
-    first, second = store.create("k1", "afk_1"), store.create("k2", "afk_2")
-    store.end(second.sid)
-    assert store.get(second.sid) is None
-    store.create("k3", "afk_3")
-    store.create("k4", "afk_4")
-    assert store.get(first.sid) is None
-    assert len(store) == 2
+    first, second = _seal(clock), _seal(clock)  # two replicas, one key ring
+    session = first.create("afk_a_secret", "afk_a", "en")
+    session.claim("tasks/t1")
+    cookie = first.seal(session)
+    assert "afk_a_secret" not in cookie, "the key is sealed, not merely encoded"
+    opened = second.open(cookie)
+    assert opened is not None
+    assert (opened.api_key, opened.csrf, opened.lang, opened.claimed) == (
+        "afk_a_secret",
+        session.csrf,
+        "en",
+        ["tasks/t1"],
+    )
+    ref = session.ref(PHONE.kind, PHONE.value)
+    assert opened.lookup(ref) == (PHONE.kind, PHONE.value), "references work on any replica"
+    assert _seal(clock, KeyRing.generate()).open(cookie) is None, "another key opens nothing"
+    tampered = cookie[:-2] + ("A" if cookie[-2] != "A" else "B") + cookie[-1]
+    assert second.open(tampered) is None
+    assert second.open("") is None
+    assert second.open("not a cookie") is None
+    # Rotation: a new key seals, the old one still opens what it sealed.
+    rotated = KeyRing((("k2", KeyRing.generate().data_keys[0][1]), *KEYS.data_keys), KEYS.index_key)
+    assert _seal(clock, rotated).open(cookie) is not None
 
 
 def test_csrf_tokens_and_references_belong_to_their_session() -> None:
     clock = Clock()
-    store = _store(clock)
-    one, two = store.create("k1", "afk_1"), store.create("k2", "afk_2")
+    seal = _seal(clock)
+    one, two = seal.create("k1", "afk_1"), seal.create("k2", "afk_2")
     assert one.csrf_ok(one.csrf)
     assert not one.csrf_ok(two.csrf)
     assert not one.csrf_ok("")
     ref = one.ref(PHONE.kind, PHONE.value)
     assert PHONE.value.lstrip("+") not in ref
-    assert re.fullmatch(r"[0-9a-f]{20}", ref)
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", ref)
+    assert one.ref(PHONE.kind, PHONE.value) == ref, "stable within the session"
     assert one.lookup(ref) == (PHONE.kind, PHONE.value)
     assert two.lookup(ref) is None
     assert two.ref(PHONE.kind, PHONE.value) != ref
+    assert one.lookup("garbage!") is None
+
+
+def test_a_session_remembers_only_its_latest_claims() -> None:
+    session = _seal(Clock()).create("k1", "afk_1")
+    for i in range(MAX_CLAIMED + 5):
+        session.claim(f"tasks/{i}")
+    session.release(f"tasks/{MAX_CLAIMED + 4}")
+    assert len(session.claimed) == MAX_CLAIMED - 1
+    assert session.claimed[0] == "tasks/5"
 
 
 def _report(name: str, reporter: str, *indicators: c.Indicator, seconds: int = 0) -> rp.Report:
@@ -116,10 +153,11 @@ def test_the_queue_groups_reports_by_indicator_most_reported_first() -> None:
     assert rows[0].standing == rp.INDICATOR_STANDING_CORROBORATED
 
 
-def test_the_board_puts_each_case_where_its_orders_stand_and_sums_what_is_held() -> None:
-    def case(name: str, *statuses: int) -> rp.Case:
+def test_the_board_puts_each_case_under_its_status_and_sums_what_is_held() -> None:
+    def case(name: str, status: int, *statuses: int) -> rp.Case:
         return rp.Case(
             name=name,
+            status=status,  # type: ignore[arg-type]
             amount_lost=c.Money(currency_code="CNY", units=1000),
             payees=[
                 rp.Payee(bank_order=f"bankOrders/{name}-{i}", stop_payment_status=s)  # type: ignore[arg-type]
@@ -135,10 +173,17 @@ def test_the_board_puts_each_case_where_its_orders_stand_and_sums_what_is_held()
     )
     board = build_board(
         [
-            case("a", rp.STOP_PAYMENT_STATUS_SENT, rp.STOP_PAYMENT_STATUS_FAILED),
-            case("b", rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED),
-            case("c", rp.STOP_PAYMENT_STATUS_QUEUED),
-            case("d"),
+            case(
+                "a",
+                rp.CASE_STATUS_ORDERS_SENT,
+                rp.STOP_PAYMENT_STATUS_SENT,
+                rp.STOP_PAYMENT_STATUS_FAILED,
+            ),
+            case("b", rp.CASE_STATUS_HELD, rp.STOP_PAYMENT_STATUS_ACKNOWLEDGED),
+            case("c", rp.CASE_STATUS_ORDERS_SENT, rp.STOP_PAYMENT_STATUS_QUEUED),
+            case("d", rp.CASE_STATUS_FILED),
+            case("e", rp.CASE_STATUS_CLOSED),
+            case("f", rp.CASE_STATUS_UNSPECIFIED),
         ],
         [
             held,
@@ -152,15 +197,19 @@ def test_the_board_puts_each_case_where_its_orders_stand_and_sums_what_is_held()
         ],
     )
     assert {k: [card.case.name for card in v] for k, v in board.items()} == {
-        "attention": ["a"],
+        "filed": ["d", "f"],
+        "orders_sent": ["a", "c"],
         "held": ["b"],
-        "pending": ["c"],
-        "none": ["d"],
+        "released": [],
+        "transferred": [],
+        "closed": ["e"],
     }
+    assert [card.attention for card in board["orders_sent"]] == [True, False]
     assert str(board["held"][0].held_total) == "300.5"
-    assert board["pending"][0].held_total == 0
-    (pending,) = board["pending"][0].case.payees
-    order = board["pending"][0].order_of(pending)
+    pending_card = board["orders_sent"][1]
+    assert pending_card.held_total == 0
+    (pending,) = pending_card.case.payees
+    order = pending_card.order_of(pending)
     assert order is not None
     assert order.name == "bankOrders/other"
 

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.common import regions
 from services.common.errors import PermissionDenied
 from services.common.principals import Principal
 from services.report.domain.model import FraudCategory
-from services.report.knowledge.domain import access, regions
+from services.report.knowledge.domain import access
 from services.report.knowledge.domain.articles import (
     ArticleKind,
     ArticleState,

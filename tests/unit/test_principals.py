@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from services.common import context, principals
+from services.common import context, principals, tokens
 from services.common.principals import InvalidPrincipal, Principal, Role
 
 
@@ -112,3 +114,30 @@ def test_current_reads_the_principal_of_the_rpc_being_served() -> None:
             principals.current()
     finally:
         context.principal_var.reset(token)
+
+
+def test_only_an_officer_serves_a_region_and_only_a_real_one() -> None:
+    assert Principal.parse("analyst:a7", "440300").region == "440300"
+    for role, region in ((Role.BANK, "440300"), (Role.ANALYST, "4403"), (Role.ANALYST, "990000")):
+        with pytest.raises(InvalidPrincipal):
+            Principal(role, "x1", region)
+
+
+def test_a_region_travels_in_the_gateways_signed_token_and_only_there(tmp_path: Path) -> None:
+    for issuer in ("gateway", "report"):
+        tokens.ensure_key(issuer, tmp_path)
+    keyring = tokens.Keyring(tmp_path)
+    officer = Principal(Role.ANALYST, "officer-1", "440300")
+    token = tokens.Minter(keyring).token(officer, "warning", "k1")
+    claims = tokens.Verifier(keyring, "warning").verify(token)
+    assert (claims.principal, claims.principal.region) == (officer, "440300")
+    # The same officer without a region is another token (the minter's cache tells them apart).
+    national = tokens.Minter(keyring).token(Principal(Role.ANALYST, "officer-1"), "warning")
+    assert tokens.Verifier(keyring, "warning").verify(national).principal.region == ""
+    token_var = context.principal_var.set("analyst:officer-1")
+    region_var = context.region_var.set("110000")
+    try:
+        assert principals.current() == Principal(Role.ANALYST, "officer-1", "110000")
+    finally:
+        context.region_var.reset(region_var)
+        context.principal_var.reset(token_var)

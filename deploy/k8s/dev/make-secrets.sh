@@ -5,6 +5,7 @@
 #   identity-keys.env   identity's data key and index key
 #   report-keys.env     the report service's (texts as typed, sealed)
 #   warning-keys.env    the warning service's (phone numbers, sealed)
+#   console-keys.env    the console's session keys (shared by its replicas)
 #   tokens/             each process's Ed25519 token signing key and its public key
 #   tls/                a CA (tls/ca.key, tls/ca.crt) and per process tls/<name>/tls.crt,
 #                       tls.key and ca.crt: its certificate names it (DNS:<name> and
@@ -25,7 +26,7 @@ if [ ! -f postgres.env ] || [ ! -f database.env ]; then
     printf 'ANTIFRAUD_DATABASE_URL=postgresql+asyncpg://antifraud:%s@postgres:5432/antifraud\n' \
         "$password" > database.env
 fi
-for service in identity report warning; do
+for service in identity report warning console; do
     if [ ! -f "$service-keys.env" ]; then
         prefix=$(echo "ANTIFRAUD_${service}" | tr '[:lower:]' '[:upper:]')
         {
@@ -63,4 +64,4 @@ for process in gateway identity risk report warning partners console; do
     fi
     cp tls/ca.crt "tls/$process/ca.crt"
 done
-echo "secrets in $(pwd): postgres.env database.env identity-keys.env report-keys.env warning-keys.env tokens/ tls/"
+echo "secrets in $(pwd): postgres.env database.env identity-keys.env report-keys.env warning-keys.env console-keys.env tokens/ tls/"

@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.report.v1 import report_pb2
+from services.common.audit import AuditEntry
 from services.common.indicators import Indicator
 from services.report.adapters.repository import QueuedIndicator, Stats
 from services.report.domain import case_lifecycle
@@ -176,4 +177,16 @@ def stats(value: Stats) -> report_pb2.GetReportStatsResponse:
         ],
         corroborated_indicator_count=value.corroborated,
         confirmed_indicator_count=value.confirmed,
+    )
+
+
+def audit_event(value: AuditEntry) -> report_pb2.AuditEvent:
+    return report_pb2.AuditEvent(
+        name=f"auditEvents/{value.id}",
+        event_time=timestamp(value.event_time),
+        actor=value.actor,
+        record=value.record,
+        fields=list(value.fields),
+        purpose=value.purpose,
+        request_id=value.request_id,
     )

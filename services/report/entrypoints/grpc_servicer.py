@@ -295,6 +295,21 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
             description=found.description, sms_text=found.sms_text
         )
 
+    async def ListAuditEvents(
+        self, request: report_pb2.ListAuditEventsRequest, context: Context
+    ) -> report_pb2.ListAuditEventsResponse:
+        caller = _caller()
+        with collecting() as v:
+            record = validation.text(v, "record", request.record, max_len=160)
+            actor = validation.text(v, "actor", request.actor, max_len=160)
+            size = validation.page_size(v, request.page_size)
+        found, token = await privacy.audit_log(
+            self.db, caller, record, actor, size, request.page_token
+        )
+        return report_pb2.ListAuditEventsResponse(
+            audit_events=[convert.audit_event(e) for e in found], next_page_token=token
+        )
+
     async def ExportPersonalData(
         self, request: report_pb2.ExportPersonalDataRequest, context: Context
     ) -> report_pb2.ExportPersonalDataResponse:

@@ -32,6 +32,8 @@ POLICY: dict[str, Callers] = {
             "ListReviewIndicators": _ANALYST,
             # The text as typed, for an analyst with a purpose (audited).
             "RevealOriginalText": _ANALYST,
+            # Who revealed what, and why.
+            "ListAuditEvents": _ANALYST,
             # A citizen's export and erasure, composed by the gateway for the citizen.
             "ExportPersonalData": services("gateway"),
             "ErasePersonalData": services("gateway"),

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from services.common import audit
+from services.common import audit, pagination
 from services.common.db import Database, UnitOfWork
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.logs import get_logger
@@ -58,6 +58,32 @@ async def reveal(
     if found is None:
         raise NotFound(f"{name} not found")
     return found
+
+
+async def audit_log(
+    db: Database, caller: Principal, record: str, actor: str, page_size: int, page_token: str
+) -> tuple[list[audit.AuditEntry], str]:
+    """This service's audit log, newest first, for staff; and the next page's token."""
+    if not caller.staff:
+        raise PermissionDenied("only analysts may read the audit log")
+    position = pagination.decode(page_token)
+    before: int | None = None
+    if position is not None:
+        before = position.get("before")
+        if not isinstance(before, int):
+            raise InvalidArgument.field("page_token", "is not a page token from this API")
+    async with db.read() as conn:
+        found = await audit.list_page(
+            conn,
+            tables.audit_events,
+            record=record or None,
+            actor=actor or None,
+            before_id=before,
+            limit=page_size + 1,
+        )
+    if len(found) <= page_size:
+        return found, ""
+    return found[:page_size], pagination.encode({"before": found[page_size - 1].id})
 
 
 @dataclass(frozen=True, slots=True)

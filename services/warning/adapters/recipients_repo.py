@@ -26,6 +26,7 @@ async def get(conn: AsyncConnection, user_id: str) -> Recipient | None:
         found.get(user_id, ()),
         row.create_time,
         row.update_time,
+        row.region or "",
     )
 
 
@@ -62,7 +63,10 @@ async def persons(conn: AsyncConnection, phone_numbers: Iterable[str]) -> dict[s
         rows = (
             await conn.execute(
                 sa.select(
-                    recipients.c.user_id, recipients.c.phone_number, recipients.c.protected
+                    recipients.c.user_id,
+                    recipients.c.phone_number,
+                    recipients.c.protected,
+                    recipients.c.region,
                 ).where(recipients.c.phone_number.in_(chunk))
             )
         ).all()
@@ -70,7 +74,11 @@ async def persons(conn: AsyncConnection, phone_numbers: Iterable[str]) -> dict[s
         guardians_of = await _guardians_of(conn, protected) if protected else {}
         for r in rows:
             found[r.phone_number] = Person(
-                r.phone_number, r.user_id, r.protected, guardians_of.get(r.user_id, ())
+                r.phone_number,
+                r.user_id,
+                r.protected,
+                guardians_of.get(r.user_id, ()),
+                r.region or "",
             )
     return found
 
@@ -82,6 +90,7 @@ async def upsert(
     protected: bool,
     guardian_numbers: tuple[str, ...],
     now: datetime,
+    region: str = "",
 ) -> None:
     """Create or replace a profile; the caller has checked the number is not another user's.
 
@@ -95,9 +104,15 @@ async def upsert(
             protected=protected,
             create_time=now,
             update_time=now,
+            region=region or None,
         ).on_conflict_do_update(
             index_elements=[recipients.c.user_id],
-            set_={"phone_number": phone_number, "protected": protected, "update_time": now},
+            set_={
+                "phone_number": phone_number,
+                "protected": protected,
+                "update_time": now,
+                "region": region or None,
+            },
         )
     )
     await conn.execute(sa.delete(guardians).where(guardians.c.user_id == user_id))

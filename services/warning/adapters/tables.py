@@ -66,6 +66,8 @@ recipients = sa.Table(
     sa.Column("protected", sa.Boolean, nullable=False),
     sa.Column("create_time", UtcDateTime, nullable=False),
     sa.Column("update_time", UtcDateTime, nullable=False),
+    # Where the user lives (GB/T 2260): their tasks go to that region's officers.
+    sa.Column("region", sa.String(6)),
 )
 
 guardians = sa.Table(
@@ -163,6 +165,8 @@ tasks = sa.Table(
     sa.Column("create_time", UtcDateTime, nullable=False),
     sa.Column("update_time", UtcDateTime, nullable=False),
     sa.Column("complete_time", UtcDateTime),
+    # The person's region (GB/T 2260), NULL when unknown: officers see their region's tasks.
+    sa.Column("region", sa.String(6)),
     sa.Index("ix_tasks_queue", "type", "state", "level", "create_time"),
 )
 

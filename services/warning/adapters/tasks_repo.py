@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import regions
 from services.common.redaction import mask_identifiers
 from services.warning.adapters.sql import for_update
 from services.warning.adapters.tables import tasks, warnings
@@ -32,6 +33,11 @@ def _claimed(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(t.state == TaskState.CLAIMED.name, t.lease_until >= now)
 
 
+def _in_region(region: str) -> sa.ColumnElement[bool]:
+    """Tasks of ``region`` and the regions in it (an unknown region is in none)."""
+    return t.region.startswith(regions.prefix(region))
+
+
 _SELECT = sa.select(tasks, warnings.c.text).join(warnings, warnings.c.id == t.warning_id)
 
 
@@ -48,9 +54,11 @@ async def list_page(
     operator_id: str | None,
     page_size: int,
     after: tuple[int, datetime, str] | None,
+    region: str | None = None,
 ) -> list[Task]:
-    """Up to ``page_size + 1`` tasks, highest level first, then oldest first."""
-    query = _SELECT
+    """Up to ``page_size + 1`` tasks, highest level first, then oldest first; only those of
+    ``region`` when given."""
+    query = _SELECT if region is None else _SELECT.where(_in_region(region))
     if type_ is not None:
         query = query.where(t.type == type_.name)
     if state == TaskState.OPEN:
@@ -74,14 +82,15 @@ async def list_page(
     return [_task_of(r, now) for r in await conn.execute(query)]
 
 
-async def next_open(conn: AsyncConnection, type_: TaskType, now: datetime, limit: int) -> list[str]:
-    """The most urgent open tasks of a queue (PostgreSQL: locked, and skipped by other replicas)."""
-    query = (
-        sa.select(t.id)
-        .where(t.type == type_.name, _open(now))
-        .order_by(t.level.desc(), t.create_time, t.id)
-        .limit(limit)
-    )
+async def next_open(
+    conn: AsyncConnection, type_: TaskType, now: datetime, limit: int, region: str | None = None
+) -> list[str]:
+    """The most urgent open tasks of a queue, of ``region`` when given (PostgreSQL: locked,
+    and skipped by other replicas)."""
+    query = sa.select(t.id).where(t.type == type_.name, _open(now))
+    if region is not None:
+        query = query.where(_in_region(region))
+    query = query.order_by(t.level.desc(), t.create_time, t.id).limit(limit)
     return list((await conn.execute(for_update(conn, query))).scalars())
 
 
@@ -151,4 +160,5 @@ def _task_of(r: Any, now: datetime) -> Task:
         claim_count=r.claim_count,
         create_time=r.create_time,
         complete_time=r.complete_time,
+        region=r.region or "",
     )

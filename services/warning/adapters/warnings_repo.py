@@ -367,4 +367,5 @@ def _task_row(w: Warning, d: Delivery) -> dict[str, Any]:
         "create_time": d.create_time,
         "update_time": d.create_time,
         "complete_time": None,
+        "region": w.region or None,
     }

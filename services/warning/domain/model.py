@@ -134,6 +134,8 @@ class Recipient:
     guardians: tuple[str, ...]
     create_time: datetime
     update_time: datetime
+    #: Where the user lives (GB/T 2260); '' when unknown.
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,11 +146,17 @@ class Person:
     user_id: str | None = None
     protected: bool = False
     guardians: tuple[str, ...] = ()
+    #: Where the person lives, when a registered user says so: their tasks' region.
+    region: str = ""
 
     @classmethod
     def of(cls, recipient: Recipient) -> Person:
         return cls(
-            recipient.phone_number, recipient.user_id, recipient.protected, recipient.guardians
+            recipient.phone_number,
+            recipient.user_id,
+            recipient.protected,
+            recipient.guardians,
+            recipient.region,
         )
 
 
@@ -196,6 +204,9 @@ class Warning:
     create_time: datetime
     acknowledge_time: datetime | None
     deliveries: tuple[Delivery, ...] = ()
+    #: The person's region when the warning was made, given to its call and visit tasks
+    #: (not stored with the warning itself).
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,6 +226,8 @@ class Task:
     claim_count: int
     create_time: datetime
     complete_time: datetime | None
+    #: The person's region (GB/T 2260); '' when unknown.
+    region: str = ""
 
 
 @dataclass(frozen=True)

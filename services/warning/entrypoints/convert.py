@@ -347,6 +347,7 @@ def recipient_pb(r: Recipient) -> pb.Recipient:
         guardian_phone_numbers=list(r.guardians),
         create_time=ts(r.create_time),
         update_time=ts(r.update_time),
+        region=r.region,
     )
 
 
@@ -367,6 +368,7 @@ def task_pb(t: Task) -> pb.Task:
         claim_count=t.claim_count,
         create_time=ts(t.create_time),
         complete_time=ts(t.complete_time),
+        region=t.region,
     )
 
 

@@ -12,7 +12,7 @@ import grpc
 
 from services.api.antifraud.warning.v1 import warning_pb2 as pb
 from services.api.antifraud.warning.v1 import warning_pb2_grpc
-from services.common import principals, validation
+from services.common import principals, regions, validation
 from services.common.db import Database, UnitOfWork
 from services.common.errors import InvalidArgument, NotFound
 from services.common.idempotency import run_once
@@ -286,6 +286,9 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
                     v.add(field, "is the user's own number")
                 elif guardian is not None and guardian not in guardians:
                     guardians.append(guardian)
+            region = given.region.strip()
+            if region and (why := regions.problem(region)) is not None:
+                v.add("recipient.region", why)
         assert user is not None
         assert number is not None
         async with self._uow() as uow:
@@ -297,6 +300,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
                 tuple(guardians),
                 _now(),
                 take_over=request.take_over_phone_number,
+                region=region,
             )
             await uow.commit()
         return pb.UpsertRecipientResponse(recipient=convert.recipient_pb(stored))
@@ -533,7 +537,9 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             size = validation.page_size(v, request.page_size)
             after = convert.page_after_task(v, request.page_token)
         async with self.db.read() as conn:
-            found = await tasks_repo.list_page(conn, _now(), type_, state, operator, size, after)
+            found = await tasks_repo.list_page(
+                conn, _now(), type_, state, operator, size, after, access.task_region()
+            )
         response = pb.ListTasksResponse(tasks=[convert.task_pb(t) for t in found[:size]])
         if len(found) > size:
             response.next_page_token = convert.token_after_task(found[size - 1])
@@ -543,7 +549,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         with collecting() as v:
             task_id = convert.name(v, "name", request.name, "tasks")
         async with self.db.read() as conn:
-            found = await tasks.get(conn, task_id, _now())
+            found = await tasks.get(conn, task_id, _now(), access.task_region())
         return pb.GetTaskResponse(task=convert.task_pb(found))
 
     async def ClaimTask(
@@ -558,7 +564,13 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         assert operator is not None
         async with self._uow() as uow:
             claimed = await tasks.claim(
-                uow, operator, task_id, type_, _now(), self.settings.task_lease
+                uow,
+                operator,
+                task_id,
+                type_,
+                _now(),
+                self.settings.task_lease,
+                access.task_region(),
             )
             await uow.commit()
         return pb.ClaimTaskResponse(task=convert.task_pb(claimed))
@@ -576,7 +588,9 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
         assert operator is not None
         assert outcome is not None
         async with self._uow() as uow:
-            done = await tasks.complete(uow, task_id, operator, outcome, notes or None, _now())
+            done = await tasks.complete(
+                uow, task_id, operator, outcome, notes or None, _now(), access.task_region()
+            )
             await uow.commit()
         return pb.CompleteTaskResponse(task=convert.task_pb(done))
 

@@ -42,6 +42,13 @@ def as_operator(given: str) -> str:
     return given
 
 
+def task_region() -> str | None:
+    """The region whose tasks the caller works: an officer's key's own region (from its
+    signed token), None for every region (officers of no region, administrators, services)."""
+    who = principals.caller()
+    return who.region if who.role is Role.ANALYST and who.region else None
+
+
 def bank_scope() -> str | None:
     """The bank whose orders a bank's key may see; None for staff and services (all)."""
     who = principals.caller()

@@ -23,6 +23,7 @@ async def upsert(
     now: datetime,
     *,
     take_over: bool = False,
+    region: str = "",
 ) -> Recipient:
     holder = await recipients_repo.user_of_phone(uow.conn, phone_number)
     if holder is not None and holder != user_id and take_over:
@@ -31,7 +32,7 @@ async def upsert(
     elif holder is not None and holder != user_id:
         # Do not say which user holds it: the caller may be probing.
         raise AlreadyExists("the phone number belongs to another registered user")
-    await recipients_repo.upsert(uow.conn, user_id, phone_number, protected, guardians, now)
+    await recipients_repo.upsert(uow.conn, user_id, phone_number, protected, guardians, now, region)
     return await get(uow.conn, user_id)
 
 

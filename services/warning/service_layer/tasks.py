@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import regions
 from services.common.db import UnitOfWork
-from services.common.errors import FailedPrecondition, NotFound
+from services.common.errors import FailedPrecondition, NotFound, PermissionDenied
 from services.warning.adapters import deliveries_repo, tasks_repo, warnings_repo
 from services.warning.domain.model import DeliveryState, Task, TaskOutcome, TaskState, TaskType
 from services.warning.domain.rules import delivery_state_of_outcome
@@ -17,10 +18,15 @@ from services.warning.domain.rules import delivery_state_of_outcome
 CANDIDATES = 10
 
 
-async def get(conn: AsyncConnection, task_id: str, now: datetime) -> Task:
+async def get(
+    conn: AsyncConnection, task_id: str, now: datetime, region: str | None = None
+) -> Task:
+    """The task; PERMISSION_DENIED when it is not of ``region`` (the officer's, when given)."""
     found = await tasks_repo.get(conn, task_id, now)
     if found is None:
         raise NotFound(f"tasks/{task_id} not found")
+    if region is not None and not regions.within(found.region, region):
+        raise PermissionDenied(f"tasks/{task_id} is not a task of region {region}")
     return found
 
 
@@ -31,9 +37,13 @@ async def claim(
     type_: TaskType | None,
     now: datetime,
     lease: timedelta,
+    region: str | None = None,
 ) -> Task:
-    """Claim the named task, or the most urgent open one of ``type_``."""
+    """Claim the named task, or the most urgent open one of ``type_``; of ``region`` only,
+    when given."""
     if task_id is not None:
+        if region is not None:
+            await get(uow.conn, task_id, now, region)
         if not await tasks_repo.claim(uow.conn, task_id, operator_id, now, lease):
             current = await get(uow.conn, task_id, now)
             if current.state == TaskState.COMPLETED:
@@ -43,7 +53,7 @@ async def claim(
     else:
         assert type_ is not None
         claimed = ""
-        for candidate in await tasks_repo.next_open(uow.conn, type_, now, CANDIDATES):
+        for candidate in await tasks_repo.next_open(uow.conn, type_, now, CANDIDATES, region):
             if await tasks_repo.claim(uow.conn, candidate, operator_id, now, lease):
                 claimed = candidate
                 break
@@ -60,7 +70,10 @@ async def complete(
     outcome: TaskOutcome,
     notes: str | None,
     now: datetime,
+    region: str | None = None,
 ) -> Task:
+    if region is not None:
+        await get(uow.conn, task_id, now, region)
     if not await tasks_repo.complete(uow.conn, task_id, operator_id, outcome, notes, now):
         current = await get(uow.conn, task_id, now)
         if (

@@ -87,6 +87,7 @@ def build(settings: WarningSettings, draft: Draft, now: datetime) -> Warning:
         create_time=now,
         acknowledge_time=None,
         deliveries=deliveries,
+        region=draft.person.region,
     )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from google.protobuf.duration_pb2 import Duration
 
 from services.api.antifraud.report.v1 import knowledge_pb2 as kpb
-from services.common import validation
+from services.common import regions, validation
 from services.common.indicators import (
     Indicator,
     IndicatorKind,
@@ -20,7 +20,7 @@ from services.common.validation import Violations
 from services.report.domain.model import FraudCategory
 from services.report.entrypoints.requests import timestamp
 from services.report.knowledge.adapters.repository import ArticleFilter
-from services.report.knowledge.domain import calls, ngrams, regions, trends
+from services.report.knowledge.domain import calls, ngrams, trends
 from services.report.knowledge.domain.articles import EDITABLE, ArticleKind, ArticleState, Content
 from services.report.knowledge.domain.notices import NewNotice
 

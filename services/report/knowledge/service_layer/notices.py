@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.common import regions
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.principals import Principal
 from services.report.knowledge.adapters.repository import KnowledgeRepository
-from services.report.knowledge.domain import access, regions
+from services.report.knowledge.domain import access
 from services.report.knowledge.domain.notices import NewNotice, Notice, period_problems
 from services.report.knowledge.service_layer.unit_of_work import KnowledgeUnitOfWork
 from services.report.service_layer import paging

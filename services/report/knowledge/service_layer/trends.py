@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.common import regions
 from services.report.domain.model import FraudCategory
 from services.report.knowledge.adapters.repository import ArticleFilter, KnowledgeRepository
-from services.report.knowledge.domain import regions
 from services.report.knowledge.domain.articles import Article, ArticleState
 from services.report.knowledge.domain.trends import WINDOW, ranked
 

@@ -1,4 +1,4 @@
-"""Regions as 6-digit administrative division codes (GB/T 2260): ``PPCCDD``.
+"""Regions as 6-digit administrative division codes (GB/T 2260): ``PPCCDD``, for every service.
 
 ``440305`` (Nanshan district) lies in ``440300`` (Shenzhen) in ``440000``
 (Guangdong). What is meant for a city is meant for its districts too, and what is
@@ -37,3 +37,22 @@ def enclosing(code: str) -> tuple[str, ...]:
         return (NATIONWIDE,)
     found = dict.fromkeys([code, code[:4] + "00", code[:2] + "0000", NATIONWIDE])
     return tuple(found)
+
+
+def within(code: str, scope: str) -> bool:
+    """True when region ``code`` lies in ``scope`` (a province, city or district; the empty
+    scope is the whole country). An unknown region (empty code) lies only in the whole
+    country."""
+    if not scope:
+        return True
+    return bool(code) and code.startswith(prefix(scope))
+
+
+def prefix(scope: str) -> str:
+    """What every code inside ``scope`` starts with: ``44`` for a province ``440000``,
+    ``4403`` for a city ``440300``, the code itself for a district."""
+    if scope.endswith("0000"):
+        return scope[:2]
+    if scope.endswith("00"):
+        return scope[:4]
+    return scope
