@@ -16,11 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common import tracing
 from services.common.indicators import Indicator
 from services.risk.adapters import tables as t
-from services.risk.adapters.repository import RiskRepository
+from services.risk.adapters.repository import RiskRepository, assertion_row
 from services.risk.domain.model import (
     Assertion,
     ChangeType,
-    categories_mask,
     compute_snapshot,
 )
 
@@ -78,23 +77,7 @@ async def _insert(
     }
     await conn.execute(
         sa.insert(t.assertions),
-        [
-            {
-                "indicator_id": ids[(int(i.kind), i.value)],
-                "source_type": int(a.source_type),
-                "source_id": a.source_id,
-                "level": int(a.level),
-                "categories": categories_mask(a.categories),
-                "reason": a.reason,
-                "reporter_count": a.reporter_count,
-                "label": a.label,
-                "expire_time": a.expire_time,
-                "create_time": a.create_time,
-                "update_time": a.update_time,
-                "lapsed": False,
-            }
-            for i, a in chunk
-        ],
+        [assertion_row(ids[(int(i.kind), i.value)], a) | {"lapsed": False} for i, a in chunk],
     )
     traced = tracing.current_traceparent()
     await conn.execute(

@@ -299,6 +299,24 @@ class Lapse(NamedTuple):
     expire_time: datetime
 
 
+def assertion_row(indicator_id: int, a: Assertion) -> dict[str, object]:
+    """One ``assertions`` row: the one mapping of an assertion to its columns."""
+    return {
+        "indicator_id": indicator_id,
+        "source_type": int(a.source_type),
+        "source_id": a.source_id,
+        "level": int(a.level),
+        "categories": categories_mask(a.categories),
+        "reason": a.reason,
+        "reporter_count": a.reporter_count,
+        "label": a.label,
+        "expire_time": a.expire_time,
+        "create_time": a.create_time,
+        "update_time": a.update_time,
+        "lapsed": a.lapsed,
+    }
+
+
 class RiskRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -399,23 +417,7 @@ class RiskRepository:
                 index_elements=[a_t.c.indicator_id, a_t.c.source_type, a_t.c.source_id],
                 set_={c.name: query.excluded[c.name] for c in a_t.c if c.name not in kept},
             ),
-            [
-                {
-                    "indicator_id": indicator_id,
-                    "source_type": int(a.source_type),
-                    "source_id": a.source_id,
-                    "level": int(a.level),
-                    "categories": categories_mask(a.categories),
-                    "reason": a.reason,
-                    "reporter_count": a.reporter_count,
-                    "label": a.label,
-                    "expire_time": a.expire_time,
-                    "create_time": a.create_time,
-                    "update_time": a.update_time,
-                    "lapsed": a.lapsed,
-                }
-                for indicator_id, a in items
-            ],
+            [assertion_row(indicator_id, a) for indicator_id, a in items],
         )
 
     async def assertions_of(self, indicator_ids: Sequence[int]) -> dict[int, list[Assertion]]:
