@@ -29,3 +29,14 @@ def decode(token: str, *, field: str = "page_token") -> dict[str, Any] | None:
     if not isinstance(position, dict) or position.pop("_v", None) != _VERSION:
         raise InvalidArgument.field(field, "is not a page token from this API")
     return position
+
+
+def decode_before(token: str, *, field: str = "page_token") -> int | None:
+    """The row id a newest-first page continues below; None for the first page."""
+    position = decode(token, field=field)
+    if position is None:
+        return None
+    before = position.get("before")
+    if not isinstance(before, int) or isinstance(before, bool):
+        raise InvalidArgument.field(field, "is not a page token from this API")
+    return before

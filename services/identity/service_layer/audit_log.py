@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common import pagination
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import PermissionDenied
 from services.common.principals import Principal, Role
 from services.identity.adapters.repository import user_record
 from services.identity.domain.audit import AuditEvent
@@ -25,12 +25,7 @@ async def list_audit_events(
         record = own
     elif not principal.staff:
         raise PermissionDenied(f"not allowed for {principal.role.value} callers")
-    position = pagination.decode(page_token)
-    before: int | None = None
-    if position is not None:
-        before = position.get("before")
-        if not isinstance(before, int):
-            raise InvalidArgument.field("page_token", "is not a page token from this API")
+    before = pagination.decode_before(page_token)
     async with deps.uow() as uow:
         events = await uow.repo.list_audit(
             record=record or None, actor=actor or None, before_id=before, limit=page_size + 1

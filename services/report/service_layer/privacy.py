@@ -66,12 +66,7 @@ async def audit_log(
     """This service's audit log, newest first, for staff; and the next page's token."""
     if not caller.staff:
         raise PermissionDenied("only analysts may read the audit log")
-    position = pagination.decode(page_token)
-    before: int | None = None
-    if position is not None:
-        before = position.get("before")
-        if not isinstance(before, int):
-            raise InvalidArgument.field("page_token", "is not a page token from this API")
+    before = pagination.decode_before(page_token)
     async with db.read() as conn:
         found = await audit.list_page(
             conn,
