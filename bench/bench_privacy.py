@@ -126,7 +126,7 @@ async def _after_bytes(path: Path, calls: list[ContactEvent]) -> tuple[int, int]
 
 
 async def run(run: Run) -> None:
-    count = 20_000 if run.quick else 200_000
+    count = 10_000 if run.quick else 200_000
     calls = _calls(count, seed=22)
     scale = 1_000_000 / len(calls)
     before = await _before_bytes(run.workdir / "contacts-before.db", calls) * scale

@@ -5,7 +5,7 @@
   through the service layer (row locks, the feed lock around the append), against the same
   two processes making plain INSERTs of the same indicator rows (one per transaction for
   upserts, 500 per transaction for imports). Targets: 500 upserts/s and 5,000 imported/s.
-- 1,000,000 assertions lapsing in the same second (100,000 with --quick, the time scaled to
+- 1,000,000 assertions lapsing in the same second (30,000 with --quick, the time scaled to
   a million, saying so): the time the sweeper takes to record them all in the feed, against
   one plain UPDATE lapsing the same rows. Target: 60 s for a million.
 """
@@ -88,8 +88,8 @@ async def _two_writers(mode: str, schema: str, per_writer: int) -> float:
 
 
 async def _writes(run: Run) -> None:
-    upserts = 1_000 if run.quick else 5_000
-    imported = 20_000 if run.quick else 100_000
+    upserts = 500 if run.quick else 5_000
+    imported = 10_000 if run.quick else 100_000
     schemas: list[str] = []
     try:
         for mode, per_writer, unit, target, label in (
@@ -132,7 +132,7 @@ async def _vacuum(schema: str) -> None:
 
 
 async def _lapses(run: Run) -> None:
-    n = 100_000 if run.quick else 1_000_000
+    n = 30_000 if run.quick else 1_000_000
     now = datetime.now(UTC)
     items = [
         (i, Assertion(SourceType.CARRIER, "feed", RiskLevel.HIGH, frozenset(), "feed",
