@@ -39,6 +39,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from bench.cpu_use import CpuMeter, CpuUse
 from bench.harness import Result, Run, Server, bearer, grpc_frame, h2load, servers
 from bench.harness import channel as channel_as
 from services.api.antifraud.common.v1 import common_pb2
@@ -60,12 +61,22 @@ BOUND_SECONDS = 1.0
 DATABASES = os.environ.get("ANTIFRAUD_BENCH_SCREEN_DATABASES", "postgresql,sqlite").split(",")
 _DB_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 #: ANTIFRAUD_BENCH_SCREEN_RATES overrides the offered rates (e.g. one rate, to profile it).
-RATES = tuple(
-    int(r) for r in os.environ.get("ANTIFRAUD_BENCH_SCREEN_RATES", "5,10,20,50,100,200").split(",")
-)
+_RATES_ENV = os.environ.get("ANTIFRAUD_BENCH_SCREEN_RATES")
+FULL_RATES = (5, 10, 20, 50, 100, 200)
+#: --quick (the whole quick bench has 5 minutes for its suites; this one about 60 s): fewer,
+#: shorter steps; one transaction per call never held 100/s within the bound, so its quick
+#: ramp stops below that.
+QUICK_RATES = {"1": (100, 200), "0": (20, 50)}
 USERS = 50
-#: A warning not seen within this long counts as missed (beyond the bound).
+#: A warning not seen within this long counts as missed (beyond the bound either way).
 GRACE_SECONDS = 10.0
+QUICK_GRACE_SECONDS = 3.0
+
+
+def _rates(quick: bool, group_commit: str) -> tuple[int, ...]:
+    if _RATES_ENV:
+        return tuple(int(r) for r in _RATES_ENV.split(","))
+    return QUICK_RATES[group_commit] if quick else FULL_RATES
 
 
 def _phone(i: int, prefix: str) -> str:
@@ -156,6 +167,7 @@ async def _screen_at(
     callers: list[str],
     rate: int,
     seconds: float,
+    grace: float,
 ) -> tuple[float, float, int]:
     """(achieved calls/s, p99 seconds to the callee's stream, calls missed)."""
     count = int(rate * seconds)
@@ -187,10 +199,8 @@ async def _screen_at(
         if isinstance(a, pb.ScreenContactEventsResponse)
         and a.decisions[0].record_state == pb.SCREENING_RECORD_STATE_RECORDED
     )
-    await inbox.until(sent.keys(), time.perf_counter() + GRACE_SECONDS)
-    latencies = [
-        inbox.arrived[k] - t if k in inbox.arrived else GRACE_SECONDS for k, t in sent.items()
-    ]
+    await inbox.until(sent.keys(), time.perf_counter() + grace)
+    latencies = [inbox.arrived[k] - t if k in inbox.arrived else grace for k, t in sent.items()]
     missed = sum(1 for k in sent if k not in inbox.arrived)
     achieved = recorded / (answered_at - started)
     return achieved, _percentile(latencies, 0.99), missed
@@ -202,6 +212,7 @@ async def _first_warnings(
     inbox: Inbox,
     users: list[tuple[str, str]],
     rounds: int,
+    grace: float,
 ) -> list[float]:
     """Seconds from a number's confirmation to the first contact's warning on their stream."""
     found: list[float] = []
@@ -223,8 +234,8 @@ async def _first_warnings(
         )  # fmt: skip
         started = time.perf_counter()
         await _list(risk, [number], common_pb2.RISK_LEVEL_HIGH)
-        await inbox.until([(user_id, number)], started + GRACE_SECONDS)
-        found.append(inbox.arrived.get((user_id, number), started + GRACE_SECONDS) - started)
+        await inbox.until([(user_id, number)], started + grace)
+        found.append(inbox.arrived.get((user_id, number), started + grace) - started)
     return found
 
 
@@ -247,7 +258,7 @@ if os.environ.get("ANTIFRAUD_BENCH_SCREEN_MODES") == "grouped":
 
 
 async def run(run: Run) -> None:
-    seconds = 5.0 if run.quick else 15.0
+    seconds = 2.0 if run.quick else 15.0
     databases = [d for d in DATABASES if d != "postgresql" or harness.postgres_reachable()]
     if "postgresql" not in databases:
         print("  screening: PostgreSQL not reachable; SQLite only")
@@ -259,12 +270,12 @@ async def run(run: Run) -> None:
         found: dict[str, dict[int, tuple[float, float]]] = {}
         for mode, enabled in MODES.items():
             print(f"  {SUITE:<8} {_DB_NAMES[database]}, {mode}:", flush=True)
-            found[mode] = await _one_setup(run, database, enabled, seconds, baseline, mode)
+            found[mode] = await _one_setup(run, database, enabled, seconds, mode)
         _report(run, database, found, baseline)
 
 
 async def _one_setup(
-    run: Run, database: str, group_commit: str, seconds: float, baseline: float, mode: str
+    run: Run, database: str, group_commit: str, seconds: float, mode: str
 ) -> dict[int, tuple[float, float]]:
     """Fresh servers and databases; the screening ramp (and, with group commit, the report ->
     first warning figures). Returns (achieved calls/s, p99 seconds) by offered rate."""
@@ -303,7 +314,7 @@ async def _one_setup(
             for server in (partners, risk, warning):
                 await server.start()
             return await _measure(
-                run, database, warning, risk, seconds, baseline, firsts=group_commit == "1"
+                run, database, (warning, risk, partners), seconds, group_commit, mode
             )
     finally:
         for schema in schemas:
@@ -371,19 +382,54 @@ def _report(
         )
 
 
+def _cpu_line(rate: int, achieved: float, use: CpuUse) -> str:
+    """Where the CPU went at one offered rate, per screened call and as a share of a core."""
+    per_call = {n: s * 1000 / max(1.0, achieved * use.wall) for n, s in use.by_process.items()}
+    shown = ", ".join(
+        f"{n} {per_call[n]:.1f} ms/call ({use.per_second(n):.2f} core)" for n in use.by_process
+    )
+    others = use.others * 1000 / max(1.0, achieved * use.wall)
+    return (
+        f"at {rate}/s: machine {use.busy_share * 100:.0f}% busy of {use.cores} cores; {shown}; "
+        f"others (PostgreSQL, other work on the host) {others:.1f} ms/call "
+        f"({use.others / use.wall:.2f} core)"
+    )
+
+
+def _limit(rate: int, achieved: float, use: CpuUse) -> str:
+    """What held the rate back, as the CPU figures show it."""
+    warning = use.per_second("warning")
+    if use.busy_share >= 0.9:
+        return (
+            f"the machine's {use.cores} cores were {use.busy_share * 100:.0f}% busy at {rate}/s "
+            f"(others than our servers: {use.others / use.wall:.2f} core)"
+        )
+    if warning >= 0.85:
+        return (
+            f"the warning service's event loop ({warning:.2f} core at {rate}/s, "
+            f"{use.by_process['warning'] * 1000 / max(1.0, achieved * use.wall):.1f} ms per call)"
+        )
+    return f"neither a core nor the machine was saturated at {rate}/s: waiting (round trips)"
+
+
 async def _measure(
     run: Run,
     database: str,
-    warning: Server,
-    risk: Server,
+    processes: tuple[Server, Server, Server],
     seconds: float,
-    baseline: float,
-    *,
-    firsts: bool,
+    group_commit: str,
+    mode: str,
 ) -> dict[int, tuple[float, float]]:
     db = _DB_NAMES[database]
+    warning, risk, partners = processes
+    rates = _rates(run.quick, group_commit)
+    grace = QUICK_GRACE_SECONDS if run.quick else GRACE_SECONDS
     users = [(f"bench-user-{i}", _phone(i, "139")) for i in range(USERS)]
-    callers_needed = int(max(RATES) * seconds) // USERS + 1
+    callers_needed = int(max(rates) * seconds) // USERS + 1
+    meter = CpuMeter(
+        {s.name: s.proc.pid for s in (warning, risk, partners) if s.proc is not None}
+        | {"bench client": 0}
+    )
     async with (
         channel_as(warning.address, "admin:bench") as admin_channel,
         channel_as(warning.address, "carrier:carrier-cmcc") as carrier_channel,
@@ -397,24 +443,33 @@ async def _measure(
         inbox.open([u for u, _ in users])
         try:
             ramp: dict[int, tuple[float, float]] = {}
-            for n, rate in enumerate(RATES):
+            for n, rate in enumerate(rates):
                 callers = [_phone(n * 10_000 + i, "170") for i in range(callers_needed)]
                 await _list(risk_stub, callers, common_pb2.RISK_LEVEL_MEDIUM)
+                meter.start()
                 achieved, p99, missed = await _screen_at(
-                    screening, inbox, users, callers, rate, seconds
+                    screening, inbox, users, callers, rate, seconds, grace
                 )
+                use = meter.stop()
                 print(
                     f"  {SUITE:<8}   offered {rate} calls/s: achieved {achieved:.1f}/s, "
-                    f"callee's warning p99 {p99 * 1000:.0f} ms, missed {missed}",
+                    f"callee's warning p99 {p99 * 1000:.0f} ms, missed {missed}\n"
+                    f"  {SUITE:<8}     CPU {_cpu_line(rate, achieved, use)}",
                     flush=True,
                 )
                 ramp[rate] = (achieved, p99)
                 if p99 > BOUND_SECONDS:
+                    if group_commit == "1":
+                        print(
+                            f"  {SUITE:<8}     limit ({db}, {mode}): {_limit(rate, achieved, use)}"
+                            f"; ANTIFRAUD_BENCH_PROFILE=warning profiles where its time goes",
+                            flush=True,
+                        )
                     break
-            if not firsts:
+            if group_commit != "1":
                 return ramp
             firsts_found = await _first_warnings(
-                stub, risk_stub, inbox, users, 10 if run.quick else 30
+                stub, risk_stub, inbox, users, 10 if run.quick else 30, grace
             )
             run.add(
                 Result(

@@ -262,7 +262,8 @@ class Server:
         if self.proc is not None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                # A profiled server writes its profile at exit: that takes a while.
+                self.proc.wait(90 if self.profiled else 10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
