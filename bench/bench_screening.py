@@ -6,18 +6,25 @@ serve NAME`); the warning service screens (WarningService.ScreenContactEvents, w
 gateway's CallScreeningService forwards to), so each call is a risk look-up, a decision
 and the contact and the callee's warning committed before the answer.
 
-- **screening within 1 s**: calls arrive at a fixed rate (10/s first, then higher rates
-  up to 200/s while the bound holds), each from one of the listed MEDIUM numbers to one of the app
-  users, whose live streams (StreamWarnings) are open; a call's latency runs from the
-  moment it is sent to the moment the callee's stream shows the warning. Printed: the
-  highest rate tried whose p99 is within 1 s (achieved calls/s), as a ratio to the echo
-  server's unary throughput (h2load, the same runtime's baseline), and its p99.
-- **group commit**: the ramp runs twice per database, on fresh servers: with the warning
-  service's group commit off (``ANTIFRAUD_WARNING_GROUP_COMMIT=0``: each screening its own
-  transaction) and on; the ratio of the two rates is printed.
+- **screening within 1 s**: calls arrive at a fixed rate (5/s first, then higher rates up
+  to 200/s while the bound holds; --quick: 50, 100, 200 grouped and 5, 20 alone, 2 s
+  steps), each from one of the listed MEDIUM numbers to one of the app users, whose live
+  streams (StreamWarnings) are open; a call's latency runs from the moment it is sent to
+  the moment the callee's stream shows the warning. Printed: the highest rate tried whose
+  p99 is within 1 s (achieved calls/s), as a ratio to the echo server's unary throughput
+  (h2load, the same runtime's baseline), and its p99.
+- **where the CPU goes**: at each rate, CPU ms per screened call of each server and of the
+  bench client, the machine's busy share and what other processes took (PostgreSQL, other
+  work on the host); when the bound breaks, what limited the rate.
+- **group commit**: the ramp runs once per mode and database, each mode on a warning
+  server and database of its own: the warning service's group commit off
+  (``ANTIFRAUD_WARNING_GROUP_COMMIT=0``: each screening its own transaction and its own
+  risk look-up) and on; the ratio of the two rates is printed.
 - **report to first warning**: a number with one app user among its recent contacts is
   confirmed (the police report's promotion, UpsertIndicator HIGH on the risk service);
   the time until that user's stream shows the fan-out's warning, p50 and p99.
+
+Where the time goes per screened call, measured: bench/screening_notes.md.
 
     python -m bench --only screening [--quick]
 """
@@ -66,7 +73,7 @@ FULL_RATES = (5, 10, 20, 50, 100, 200)
 #: --quick (the whole quick bench has 5 minutes for its suites; this one about 60 s): fewer,
 #: shorter steps; one transaction per call never held 100/s within the bound, so its quick
 #: ramp stops below that.
-QUICK_RATES = {"1": (50, 100, 200), "0": (10, 25)}
+QUICK_RATES = {"1": (50, 100, 200), "0": (5, 20)}
 USERS = 50
 #: A warning not seen within this long counts as missed (beyond the bound either way).
 GRACE_SECONDS = 10.0
@@ -257,26 +264,23 @@ if os.environ.get("ANTIFRAUD_BENCH_SCREEN_MODES") == "grouped":
     MODES = {"group commit": "1"}
 
 
-async def run(run: Run) -> None:
-    seconds = 2.0 if run.quick else 15.0
-    databases = [d for d in DATABASES if d != "postgresql" or harness.postgres_reachable()]
-    if "postgresql" not in databases:
-        print("  screening: PostgreSQL not reachable; SQLite only")
-    echo = Server("echo", {}, run.workdir)
-    with servers(echo):
-        await echo.start()
-        baseline = await _echo_rate(run, echo)
-    for database in databases:
-        _report(run, database, await _database(run, database, seconds), baseline)
+@dataclass
+class _Setup:
+    """One database's servers: partners, risk and a warning server per mode (each warning
+    server on a fresh database of its own)."""
+
+    database: str
+    partners: Server
+    risk: Server
+    warnings: dict[str, Server]
+    schemas: list[str]
+
+    @property
+    def servers(self) -> list[Server]:
+        return [self.partners, self.risk, *self.warnings.values()]
 
 
-async def _database(
-    run: Run, database: str, seconds: float
-) -> dict[str, dict[int, tuple[float, float]]]:
-    """One database: partners, risk and a warning server per mode (each on its own fresh
-    database), started together; then each mode's screening ramp in turn (and, with group
-    commit, the report -> first warning figures). Returns, by mode, (achieved calls/s, p99
-    seconds) by offered rate."""
+def _setup(run: Run, database: str) -> _Setup:
     simulators = {f"ANTIFRAUD_{env_key(n)}_ADDR": f"127.0.0.1:{free_port()}" for n in SIMULATORS}
     quiet = {
         "ANTIFRAUD_PARTNERS_LATENCY_MS": "0",
@@ -304,7 +308,9 @@ async def _database(
             url = harness.sqlite_url(files, f"warning-{n}")
             warning_db[mode] = {"ANTIFRAUD_WARNING_DATABASE_URL": url}
     partners = Server("partners", simulators | quiet, run.workdir)
+    partners.log = run.workdir / f"partners-{database}.log"
     risk = Server("risk", risk_db, run.workdir)
+    risk.log = run.workdir / f"risk-{database}.log"
     warnings: dict[str, Server] = {}
     for n, (mode, enabled) in enumerate(MODES.items()):
         warnings[mode] = Server(
@@ -315,28 +321,55 @@ async def _database(
             run.workdir,
         )
         warnings[mode].log = run.workdir / f"warning-{database}-{n}.log"
-    found: dict[str, dict[int, tuple[float, float]]] = {}
+    return _Setup(database, partners, risk, warnings, schemas)
+
+
+async def run(run: Run) -> None:
+    """Every server of the suite starts at once (a start is mostly imports and migrations,
+    and --quick has about 60 s): the echo server is measured first while the others stand
+    idle, then stopped; then each database's modes in turn, a database's servers stopped
+    before the next one's ramps. An idle server costs a few polls a second meanwhile
+    (counted among "others" in the CPU figures)."""
+    seconds = 2.0 if run.quick else 15.0
+    databases = [d for d in DATABASES if d != "postgresql" or harness.postgres_reachable()]
+    if "postgresql" not in databases:
+        print("  screening: PostgreSQL not reachable; SQLite only")
+    echo = Server("echo", {}, run.workdir)
+    setups = [_setup(run, d) for d in databases]
+    everything = [echo, *(server for setup in setups for server in setup.servers)]
     try:
-        with servers(*warnings.values(), risk, partners):
-            # Together: a start is mostly imports and migrations, and a warning server needs
-            # the others only once calls come. The idle mode's server costs a few polls a
-            # second meanwhile (counted among "others" in the CPU figures).
+        with servers(*everything):
             started = time.perf_counter()
-            await asyncio.gather(*(s.start() for s in (partners, risk, *warnings.values())))
+            await asyncio.gather(*(server.start() for server in everything))
             print(
-                f"  {SUITE:<8} {_DB_NAMES[database]}: servers up in "
+                f"  {SUITE:<8} {len(everything)} servers up in "
                 f"{time.perf_counter() - started:.1f} s",
                 flush=True,
             )
-            for n, (mode, enabled) in enumerate(MODES.items()):
-                print(f"  {SUITE:<8} {_DB_NAMES[database]}, {mode}:", flush=True)
-                found[mode] = await _measure(
-                    run, database, (warnings[mode], risk, partners), seconds, enabled, mode, n
-                )
-        return found
+            baseline = await _echo_rate(run, echo)
+            echo.stop()
+            for setup in setups:
+                found: dict[str, dict[int, tuple[float, float]]] = {}
+                for n, (mode, enabled) in enumerate(MODES.items()):
+                    print(f"  {SUITE:<8} {_DB_NAMES[setup.database]}, {mode}:", flush=True)
+                    found[mode] = await _measure(
+                        run,
+                        setup.database,
+                        (setup.warnings[mode], setup.risk, setup.partners),
+                        seconds,
+                        enabled,
+                        mode,
+                        n,
+                    )
+                _report(run, setup.database, found, baseline)
+                for server in setup.servers:
+                    server.terminate()
+                for server in setup.servers:
+                    server.stop()
     finally:
-        for schema in schemas:
-            await harness.drop_schema(schema)
+        for setup in setups:
+            for schema in setup.schemas:
+                await harness.drop_schema(schema)
 
 
 def _at_bound(ramp: dict[int, tuple[float, float]]) -> tuple[int, float, float]:
