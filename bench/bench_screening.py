@@ -450,10 +450,14 @@ def _cpu_line(rate: int, achieved: float, use: CpuUse) -> str:
 def _limit(rate: int, achieved: float, use: CpuUse) -> str:
     """What held the rate back, as the CPU figures show it."""
     warning = use.per_second("warning")
+    ours = sum(use.by_process.values()) * 1000 / max(1.0, achieved * use.wall)
+    ceiling = use.cores * 1000 / ours if ours else 0.0
     if use.busy_share >= 0.9:
         return (
             f"the machine's {use.cores} cores were {use.busy_share * 100:.0f}% busy at {rate}/s "
-            f"(others than our servers: {use.others / use.wall:.2f} core)"
+            f"(others than our servers: {use.others / use.wall:.2f} core); our processes took "
+            f"{ours:.1f} ms CPU per screened call, so {use.cores} cores would hold at most "
+            f"{ceiling:.0f} calls/s for them alone (a PostgreSQL server's work not counted)"
         )
     if warning >= 0.85:
         return (
