@@ -6,18 +6,25 @@ serve NAME`); the warning service screens (WarningService.ScreenContactEvents, w
 gateway's CallScreeningService forwards to), so each call is a risk look-up, a decision
 and the contact and the callee's warning committed before the answer.
 
-- **screening within 1 s**: calls arrive at a fixed rate (10/s first, then higher rates
-  up to 200/s while the bound holds), each from one of the listed MEDIUM numbers to one of the app
-  users, whose live streams (StreamWarnings) are open; a call's latency runs from the
-  moment it is sent to the moment the callee's stream shows the warning. Printed: the
-  highest rate tried whose p99 is within 1 s (achieved calls/s), as a ratio to the echo
-  server's unary throughput (h2load, the same runtime's baseline), and its p99.
-- **group commit**: the ramp runs twice per database, on fresh servers: with the warning
-  service's group commit off (``ANTIFRAUD_WARNING_GROUP_COMMIT=0``: each screening its own
-  transaction) and on; the ratio of the two rates is printed.
+- **screening within 1 s**: calls arrive at a fixed rate (5/s first, then higher rates up
+  to 200/s while the bound holds; --quick: 50, 100, 200 grouped and 5, 20 alone, 2 s
+  steps), each from one of the listed MEDIUM numbers to one of the app users, whose live
+  streams (StreamWarnings) are open; a call's latency runs from the moment it is sent to
+  the moment the callee's stream shows the warning. Printed: the highest rate tried whose
+  p99 is within 1 s (achieved calls/s), as a ratio to the echo server's unary throughput
+  (h2load, the same runtime's baseline), and its p99.
+- **where the CPU goes**: at each rate, CPU ms per screened call of each server and of the
+  bench client, the machine's busy share and what other processes took (PostgreSQL, other
+  work on the host); when the bound breaks, what limited the rate.
+- **group commit**: the ramp runs once per mode and database, each mode on a warning
+  server and database of its own: the warning service's group commit off
+  (``ANTIFRAUD_WARNING_GROUP_COMMIT=0``: each screening its own transaction and its own
+  risk look-up) and on; the ratio of the two rates is printed.
 - **report to first warning**: a number with one app user among its recent contacts is
   confirmed (the police report's promotion, UpsertIndicator HIGH on the risk service);
   the time until that user's stream shows the fan-out's warning, p50 and p99.
+
+Where the time goes per screened call, measured: bench/screening_notes.md.
 
     python -m bench --only screening [--quick]
 """
@@ -39,6 +46,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from bench.cpu_use import CpuMeter, CpuUse
 from bench.harness import Result, Run, Server, bearer, grpc_frame, h2load, servers
 from bench.harness import channel as channel_as
 from services.api.antifraud.common.v1 import common_pb2
@@ -60,12 +68,24 @@ BOUND_SECONDS = 1.0
 DATABASES = os.environ.get("ANTIFRAUD_BENCH_SCREEN_DATABASES", "postgresql,sqlite").split(",")
 _DB_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 #: ANTIFRAUD_BENCH_SCREEN_RATES overrides the offered rates (e.g. one rate, to profile it).
-RATES = tuple(
-    int(r) for r in os.environ.get("ANTIFRAUD_BENCH_SCREEN_RATES", "5,10,20,50,100,200").split(",")
-)
+_RATES_ENV = os.environ.get("ANTIFRAUD_BENCH_SCREEN_RATES")
+FULL_RATES = (5, 10, 20, 50, 100, 200)
+#: --quick (the whole quick bench has 5 minutes for its suites; this one about 60 s): fewer,
+#: shorter steps; one transaction per call never held 100/s within the bound, so its quick
+#: ramp stops below that.
+QUICK_RATES = {"1": (50, 100, 200), "0": (5, 20)}
 USERS = 50
-#: A warning not seen within this long counts as missed (beyond the bound).
+#: Every server starts at once: each may take longer than alone (imports, migrations).
+START_SECONDS = 300.0
+#: A warning not seen within this long counts as missed (beyond the bound either way).
 GRACE_SECONDS = 10.0
+QUICK_GRACE_SECONDS = 3.0
+
+
+def _rates(quick: bool, group_commit: str) -> tuple[int, ...]:
+    if _RATES_ENV:
+        return tuple(int(r) for r in _RATES_ENV.split(","))
+    return QUICK_RATES[group_commit] if quick else FULL_RATES
 
 
 def _phone(i: int, prefix: str) -> str:
@@ -156,6 +176,7 @@ async def _screen_at(
     callers: list[str],
     rate: int,
     seconds: float,
+    grace: float,
 ) -> tuple[float, float, int]:
     """(achieved calls/s, p99 seconds to the callee's stream, calls missed)."""
     count = int(rate * seconds)
@@ -187,10 +208,8 @@ async def _screen_at(
         if isinstance(a, pb.ScreenContactEventsResponse)
         and a.decisions[0].record_state == pb.SCREENING_RECORD_STATE_RECORDED
     )
-    await inbox.until(sent.keys(), time.perf_counter() + GRACE_SECONDS)
-    latencies = [
-        inbox.arrived[k] - t if k in inbox.arrived else GRACE_SECONDS for k, t in sent.items()
-    ]
+    await inbox.until(sent.keys(), time.perf_counter() + grace)
+    latencies = [inbox.arrived[k] - t if k in inbox.arrived else grace for k, t in sent.items()]
     missed = sum(1 for k in sent if k not in inbox.arrived)
     achieved = recorded / (answered_at - started)
     return achieved, _percentile(latencies, 0.99), missed
@@ -202,6 +221,7 @@ async def _first_warnings(
     inbox: Inbox,
     users: list[tuple[str, str]],
     rounds: int,
+    grace: float,
 ) -> list[float]:
     """Seconds from a number's confirmation to the first contact's warning on their stream."""
     found: list[float] = []
@@ -223,15 +243,15 @@ async def _first_warnings(
         )  # fmt: skip
         started = time.perf_counter()
         await _list(risk, [number], common_pb2.RISK_LEVEL_HIGH)
-        await inbox.until([(user_id, number)], started + GRACE_SECONDS)
-        found.append(inbox.arrived.get((user_id, number), started + GRACE_SECONDS) - started)
+        await inbox.until([(user_id, number)], started + grace)
+        found.append(inbox.arrived.get((user_id, number), started + grace) - started)
     return found
 
 
 async def _echo_rate(run: Run, echo: Server) -> float:
     body = grpc_frame(echo_pb2.EchoRequest(indicator=_indicator(_phone(1, "170"))))
     auth = (bearer("carrier:bench", "echo"),)
-    n = 5_000 if run.quick else 20_000
+    n = 3_000 if run.quick else 20_000
     h2load(echo.address, ECHO, body, requests=1000, workdir=run.workdir, headers=auth)
     return h2load(
         echo.address, ECHO, body, requests=n, workdir=run.workdir, headers=auth
@@ -246,28 +266,23 @@ if os.environ.get("ANTIFRAUD_BENCH_SCREEN_MODES") == "grouped":
     MODES = {"group commit": "1"}
 
 
-async def run(run: Run) -> None:
-    seconds = 5.0 if run.quick else 15.0
-    databases = [d for d in DATABASES if d != "postgresql" or harness.postgres_reachable()]
-    if "postgresql" not in databases:
-        print("  screening: PostgreSQL not reachable; SQLite only")
-    echo = Server("echo", {}, run.workdir)
-    with servers(echo):
-        await echo.start()
-        baseline = await _echo_rate(run, echo)
-    for database in databases:
-        found: dict[str, dict[int, tuple[float, float]]] = {}
-        for mode, enabled in MODES.items():
-            print(f"  {SUITE:<8} {_DB_NAMES[database]}, {mode}:", flush=True)
-            found[mode] = await _one_setup(run, database, enabled, seconds, baseline, mode)
-        _report(run, database, found, baseline)
+@dataclass
+class _Setup:
+    """One database's servers: partners, risk and a warning server per mode (each warning
+    server on a fresh database of its own)."""
+
+    database: str
+    partners: Server
+    risk: Server
+    warnings: dict[str, Server]
+    schemas: list[str]
+
+    @property
+    def servers(self) -> list[Server]:
+        return [self.partners, self.risk, *self.warnings.values()]
 
 
-async def _one_setup(
-    run: Run, database: str, group_commit: str, seconds: float, baseline: float, mode: str
-) -> dict[int, tuple[float, float]]:
-    """Fresh servers and databases; the screening ramp (and, with group commit, the report ->
-    first warning figures). Returns (achieved calls/s, p99 seconds) by offered rate."""
+def _setup(run: Run, database: str) -> _Setup:
     simulators = {f"ANTIFRAUD_{env_key(n)}_ADDR": f"127.0.0.1:{free_port()}" for n in SIMULATORS}
     quiet = {
         "ANTIFRAUD_PARTNERS_LATENCY_MS": "0",
@@ -275,39 +290,89 @@ async def _one_setup(
         "ANTIFRAUD_PARTNERS_DELIVERY_DELAY_MS": "0",
     }
     schemas: list[str] = []
+    warning_db: dict[str, dict[str, str]] = {}
     if database == "postgresql":
-        schemas = [harness.new_schema("bench_screen_risk"), harness.new_schema("bench_screen_warn")]
+        schemas = [harness.new_schema("bench_screen_risk")]
         risk_db = {
             "ANTIFRAUD_RISK_DATABASE_URL": harness.PG_URL,
             "ANTIFRAUD_RISK_DB_SCHEMA": schemas[0],
         }
-        warning_db = {
-            "ANTIFRAUD_WARNING_DATABASE_URL": harness.PG_URL,
-            "ANTIFRAUD_WARNING_DB_SCHEMA": schemas[1],
-        }
+        for mode in MODES:
+            schemas.append(harness.new_schema("bench_screen_warn"))
+            warning_db[mode] = {
+                "ANTIFRAUD_WARNING_DATABASE_URL": harness.PG_URL,
+                "ANTIFRAUD_WARNING_DB_SCHEMA": schemas[-1],
+            }
     else:
         files = Path(tempfile.mkdtemp(prefix="screening-", dir=run.workdir))
         risk_db = {"ANTIFRAUD_RISK_DATABASE_URL": harness.sqlite_url(files, "risk")}
-        warning_db = {"ANTIFRAUD_WARNING_DATABASE_URL": harness.sqlite_url(files, "warning")}
+        for n, mode in enumerate(MODES):
+            url = harness.sqlite_url(files, f"warning-{n}")
+            warning_db[mode] = {"ANTIFRAUD_WARNING_DATABASE_URL": url}
     partners = Server("partners", simulators | quiet, run.workdir)
+    partners.log = run.workdir / f"partners-{database}.log"
     risk = Server("risk", risk_db, run.workdir)
-    warning = Server(
-        "warning",
-        simulators
-        | warning_db
-        | {"ANTIFRAUD_RISK_TARGET": risk.address, "ANTIFRAUD_WARNING_GROUP_COMMIT": group_commit},
-        run.workdir,
-    )
+    risk.log = run.workdir / f"risk-{database}.log"
+    warnings: dict[str, Server] = {}
+    for n, (mode, enabled) in enumerate(MODES.items()):
+        warnings[mode] = Server(
+            "warning",
+            simulators
+            | warning_db[mode]
+            | {"ANTIFRAUD_RISK_TARGET": risk.address, "ANTIFRAUD_WARNING_GROUP_COMMIT": enabled},
+            run.workdir,
+        )
+        warnings[mode].log = run.workdir / f"warning-{database}-{n}.log"
+    return _Setup(database, partners, risk, warnings, schemas)
+
+
+async def run(run: Run) -> None:
+    """Every server of the suite starts at once (a start is mostly imports and migrations,
+    and --quick has about 60 s): the echo server is measured first while the others stand
+    idle, then stopped; then each database's modes in turn, a database's servers stopped
+    before the next one's ramps. An idle server costs a few polls a second meanwhile
+    (counted among "others" in the CPU figures)."""
+    seconds = 2.0 if run.quick else 15.0
+    databases = [d for d in DATABASES if d != "postgresql" or harness.postgres_reachable()]
+    if "postgresql" not in databases:
+        print("  screening: PostgreSQL not reachable; SQLite only")
+    echo = Server("echo", {}, run.workdir)
+    setups = [_setup(run, d) for d in databases]
+    everything = [echo, *(server for setup in setups for server in setup.servers)]
     try:
-        with servers(warning, risk, partners):
-            for server in (partners, risk, warning):
-                await server.start()
-            return await _measure(
-                run, database, warning, risk, seconds, baseline, firsts=group_commit == "1"
+        with servers(*everything):
+            started = time.perf_counter()
+            # Nine at once on a busy machine take longer than one alone: a longer start limit.
+            await asyncio.gather(*(server.start(timeout=START_SECONDS) for server in everything))
+            print(
+                f"  {SUITE:<8} {len(everything)} servers up in "
+                f"{time.perf_counter() - started:.1f} s",
+                flush=True,
             )
+            baseline = await _echo_rate(run, echo)
+            echo.stop()
+            for setup in setups:
+                found: dict[str, dict[int, tuple[float, float]]] = {}
+                for n, (mode, enabled) in enumerate(MODES.items()):
+                    print(f"  {SUITE:<8} {_DB_NAMES[setup.database]}, {mode}:", flush=True)
+                    found[mode] = await _measure(
+                        run,
+                        setup.database,
+                        (setup.warnings[mode], setup.risk, setup.partners),
+                        seconds,
+                        enabled,
+                        mode,
+                        n,
+                    )
+                _report(run, setup.database, found, baseline)
+                for server in setup.servers:
+                    server.terminate()
+                for server in setup.servers:
+                    server.stop()
     finally:
-        for schema in schemas:
-            await harness.drop_schema(schema)
+        for setup in setups:
+            for schema in setup.schemas:
+                await harness.drop_schema(schema)
 
 
 def _at_bound(ramp: dict[int, tuple[float, float]]) -> tuple[int, float, float]:
@@ -371,19 +436,59 @@ def _report(
         )
 
 
+def _cpu_line(rate: int, achieved: float, use: CpuUse) -> str:
+    """Where the CPU went at one offered rate, per screened call and as a share of a core."""
+    per_call = {n: s * 1000 / max(1.0, achieved * use.wall) for n, s in use.by_process.items()}
+    shown = ", ".join(
+        f"{n} {per_call[n]:.1f} ms/call ({use.per_second(n):.2f} core)" for n in use.by_process
+    )
+    others = use.others * 1000 / max(1.0, achieved * use.wall)
+    return (
+        f"at {rate}/s: machine {use.busy_share * 100:.0f}% busy of {use.cores} cores; {shown}; "
+        f"others (PostgreSQL, other work on the host) {others:.1f} ms/call "
+        f"({use.others / use.wall:.2f} core)"
+    )
+
+
+def _limit(rate: int, achieved: float, use: CpuUse) -> str:
+    """What held the rate back, as the CPU figures show it."""
+    warning = use.per_second("warning")
+    ours = sum(use.by_process.values()) * 1000 / max(1.0, achieved * use.wall)
+    ceiling = use.cores * 1000 / ours if ours else 0.0
+    if use.busy_share >= 0.9:
+        return (
+            f"the machine's {use.cores} cores were {use.busy_share * 100:.0f}% busy at {rate}/s "
+            f"(others than our servers: {use.others / use.wall:.2f} core); our processes took "
+            f"{ours:.1f} ms CPU per screened call, so {use.cores} cores would hold at most "
+            f"{ceiling:.0f} calls/s for them alone (a PostgreSQL server's work not counted)"
+        )
+    if warning >= 0.85:
+        return (
+            f"the warning service's event loop ({warning:.2f} core at {rate}/s, "
+            f"{use.by_process['warning'] * 1000 / max(1.0, achieved * use.wall):.1f} ms per call)"
+        )
+    return f"neither a core nor the machine was saturated at {rate}/s: waiting (round trips)"
+
+
 async def _measure(
     run: Run,
     database: str,
-    warning: Server,
-    risk: Server,
+    processes: tuple[Server, Server, Server],
     seconds: float,
-    baseline: float,
-    *,
-    firsts: bool,
+    group_commit: str,
+    mode: str,
+    series: int,
 ) -> dict[int, tuple[float, float]]:
     db = _DB_NAMES[database]
+    warning, risk, partners = processes
+    rates = _rates(run.quick, group_commit)
+    grace = QUICK_GRACE_SECONDS if run.quick else GRACE_SECONDS
     users = [(f"bench-user-{i}", _phone(i, "139")) for i in range(USERS)]
-    callers_needed = int(max(RATES) * seconds) // USERS + 1
+    callers_needed = int(max(rates) * seconds) // USERS + 1
+    meter = CpuMeter(
+        {s.name: s.proc.pid for s in (warning, risk, partners) if s.proc is not None}
+        | {"bench client": 0}
+    )
     async with (
         channel_as(warning.address, "admin:bench") as admin_channel,
         channel_as(warning.address, "carrier:carrier-cmcc") as carrier_channel,
@@ -397,24 +502,37 @@ async def _measure(
         inbox.open([u for u, _ in users])
         try:
             ramp: dict[int, tuple[float, float]] = {}
-            for n, rate in enumerate(RATES):
-                callers = [_phone(n * 10_000 + i, "170") for i in range(callers_needed)]
+            for n, rate in enumerate(rates):
+                # Callers of their own per mode and rate (the risk server is shared).
+                callers = [
+                    _phone(series * 1_000_000 + n * 10_000 + i, "170")
+                    for i in range(callers_needed)
+                ]
                 await _list(risk_stub, callers, common_pb2.RISK_LEVEL_MEDIUM)
+                meter.start()
                 achieved, p99, missed = await _screen_at(
-                    screening, inbox, users, callers, rate, seconds
+                    screening, inbox, users, callers, rate, seconds, grace
                 )
+                use = meter.stop()
                 print(
                     f"  {SUITE:<8}   offered {rate} calls/s: achieved {achieved:.1f}/s, "
-                    f"callee's warning p99 {p99 * 1000:.0f} ms, missed {missed}",
+                    f"callee's warning p99 {p99 * 1000:.0f} ms, missed {missed}\n"
+                    f"  {SUITE:<8}     CPU {_cpu_line(rate, achieved, use)}",
                     flush=True,
                 )
                 ramp[rate] = (achieved, p99)
                 if p99 > BOUND_SECONDS:
+                    if group_commit == "1":
+                        print(
+                            f"  {SUITE:<8}     limit ({db}, {mode}): {_limit(rate, achieved, use)}"
+                            f"; ANTIFRAUD_BENCH_PROFILE=warning profiles where its time goes",
+                            flush=True,
+                        )
                     break
-            if not firsts:
+            if group_commit != "1":
                 return ramp
             firsts_found = await _first_warnings(
-                stub, risk_stub, inbox, users, 10 if run.quick else 30
+                stub, risk_stub, inbox, users, 6 if run.quick else 30, grace
             )
             run.add(
                 Result(

@@ -226,6 +226,7 @@ class Server:
         }
         self.log = workdir / f"{name}{f'-{worker}' if worker else ''}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._terminated = False
         #: Run under bench/profiled.py (SQL counts, pyinstrument) when the environment's
         #: ANTIFRAUD_BENCH_PROFILE names this server; written to ANTIFRAUD_BENCH_PROFILE_DIR.
         self.profiled = name in os.environ.get("ANTIFRAUD_BENCH_PROFILE", "").split(",")
@@ -258,11 +259,19 @@ class Server:
             raise RuntimeError(f"{self.name} did not start; see {self.log}")
         await wait_serving(self.address, timeout=timeout)
 
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting for it; ``stop`` waits."""
+        if self.proc is not None and not self._terminated:
+            self.proc.send_signal(signal.SIGTERM)
+            self._terminated = True
+
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.terminate()
+            self._terminated = False
             try:
-                self.proc.wait(10)
+                # A profiled server writes its profile at exit: that takes a while.
+                self.proc.wait(90 if self.profiled else 10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
@@ -279,6 +288,9 @@ def servers(*items: Server) -> Iterator[None]:
     try:
         yield
     finally:
+        # All asked at once, then waited for: their graceful stops overlap.
+        for item in items:
+            item.terminate()
         for item in items:
             item.stop()
 

@@ -122,7 +122,7 @@ class WarningComponent:
         self.screener = Screener(
             db,
             settings,
-            RiskChecks(risk_target or config.target("risk")),
+            RiskChecks(risk_target or config.target("risk"), shared=settings.group_commit.enabled),
             self.hub,
             self.relay.wake,
         )

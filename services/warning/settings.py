@@ -19,7 +19,7 @@ delivered outbox rows, every ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS``.
 | ``WARNING_FANOUT_CHUNK`` | 1000 | contacts warned per transaction of a fan-out |
 | ``WARNING_FANOUT_CALL_TASK_CAP`` | 200 | call tasks per fan-out at most (-1: none), then SMS |
 | ``WARNING_FANOUT_HOME_VISIT_TASK_CAP`` | 50 | home visits per fan-out at most (-1: none) |
-| ``WARNING_GROUP_COMMIT`` | 1 | screenings, SMS outcomes committed in groups (0: one each) |
+| ``WARNING_GROUP_COMMIT`` | 1 | screenings (and risk look-ups), SMS outcomes grouped (0: one each)|
 | ``WARNING_GROUP_COMMIT_LINGER_MS`` | 2 | an idle group commit waits this long for more writes |
 | ``WARNING_GROUP_COMMIT_MAX`` | 500 | writes per group commit at most |
 """

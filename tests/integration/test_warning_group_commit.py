@@ -167,6 +167,12 @@ async def test_repeats_and_a_second_call_answer_with_the_first_warning(
         assert answer.warning_id == first.warning_id
     assert await count(db, tables.warnings) == 1
     assert await count(db, tables.screenings) == 3
+    # Each record names the one warning: the first from its insert, the later calls' records
+    # corrected to it (their own warnings, chosen before the insert, were never created).
+    s = tables.screenings.c
+    async with db.read() as conn:
+        recorded = set((await conn.execute(sa.select(s.warning_id))).scalars())
+    assert recorded == {first.warning_id}
     # The repeat counts nothing twice: three distinct calls on the pair.
     c = tables.contact_pairs.c
     async with db.read() as conn:

@@ -22,6 +22,9 @@ class ScreeningRow:
     event_id: str
     action: int
     level: int
+    #: The warning this event leads to, chosen before the record is written (so the record
+    #: needs no second statement); corrected by ``set_warnings`` when it is another.
+    warning_id: str | None = None
 
 
 async def claim(
@@ -43,7 +46,7 @@ async def claim(
                         "event_id": r.event_id,
                         "action": r.action,
                         "level": r.level,
-                        "warning_id": None,
+                        "warning_id": r.warning_id,
                         "create_time": now,
                     }
                     for r in chunk
@@ -56,7 +59,7 @@ async def claim(
     return won
 
 
-async def set_warnings(conn: AsyncConnection, warned: dict[tuple[str, str], str]) -> None:
+async def set_warnings(conn: AsyncConnection, warned: dict[tuple[str, str], str | None]) -> None:
     if warned:
         await conn.execute(
             sa.update(screenings)
@@ -64,7 +67,7 @@ async def set_warnings(conn: AsyncConnection, warned: dict[tuple[str, str], str]
             .values(warning_id=sa.bindparam("b_warning")),
             [
                 {"b_carrier": c, "b_event": e, "b_warning": w}
-                for (c, e), w in sorted(warned.items())
+                for (c, e), w in sorted(warned.items(), key=lambda kv: kv[0])
             ],
         )
 

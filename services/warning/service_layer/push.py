@@ -2,11 +2,13 @@
 
 The database is the only state: what is pending for a user is what their streams
 send. ``PushHub`` is the one reader of it for every stream open in this process:
-each ``stream_poll_seconds`` (at once when a warning is created here or a stream
-opens for a user it does not follow yet) one pass asks what is pending for every
-user with an open stream, in one query per 500 users that returns ids and versions
-only, and reads the items themselves only where they are new or their version changed
-(a user with many unacknowledged warnings and one new one costs one read). Each
+each ``stream_poll_seconds`` one pass asks what is pending for every user with an
+open stream, in one query per 500 users that returns ids and versions only (when a
+warning is created here or a stream opens for a user it does not follow yet, a pass
+at once for those users only: what was created here concerns them alone, and
+the full pass still comes every interval for what other replicas created), and
+reads the items themselves only where they are new or their version changed (a user
+with many unacknowledged warnings and one new one costs one read). Each
 stream then takes its user's items from memory. What the streams sent is marked
 delivered by a second task, in one transaction for everything sent since its last one
 (a read pass never waits for that write). So N open streams cost one pass per interval,
@@ -88,6 +90,8 @@ class PushHub:
         self._pending: dict[str, _Pending] = {}
         self._delivered: set[str] = set()
         self._wake = asyncio.Event()
+        #: Users to read at once (notified, or a stream opened), before the next full pass.
+        self._due: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._flush_wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -103,7 +107,8 @@ class PushHub:
         if known is not None:
             self._publish_to(sub, known.items)
         else:
-            self._wake.set()  # a user not followed yet: read now, not at the next interval
+            self._due.add(user_id)  # a user not followed yet: read now, not at the interval
+            self._wake.set()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -123,7 +128,9 @@ class PushHub:
 
     def notify(self, user_ids: Iterable[str | None]) -> None:
         """Something was created here for these users: look now."""
-        if any(u is not None and u in self._subscriptions for u in user_ids):
+        wanted = {u for u in user_ids if u is not None and u in self._subscriptions}
+        if wanted:
+            self._due.update(wanted)
             self._wake.set()
 
     @property
@@ -149,12 +156,19 @@ class PushHub:
             await self._flush_delivered()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.settings.stream_poll_seconds
+        full_at = loop.time() + interval
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.stream_poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, full_at - loop.time()))
             self._wake.clear()
+            due, self._due = self._due, set()
+            full = loop.time() >= full_at
+            if full:
+                full_at = loop.time() + interval
             try:
-                await self.pass_once()
+                await self.pass_once(None if full else due)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -175,9 +189,9 @@ class PushHub:
                 await asyncio.sleep(min(1.0, self.settings.stream_poll_seconds))
                 self._flush_wake.set()  # the ids were kept: try again
 
-    async def pass_once(self) -> None:
-        """Read what is pending for every followed user."""
-        users = sorted(self._subscriptions)
+    async def pass_once(self, only: set[str] | None = None) -> None:
+        """Read what is pending for every followed user (or for those of ``only``)."""
+        users = sorted(self._subscriptions if only is None else only & self._subscriptions.keys())
         if not users:
             return
         assert self.db is not None, "a PushHub that reads needs its database"

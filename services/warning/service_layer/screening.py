@@ -25,12 +25,19 @@ from services.common.indicators import Indicator, IndicatorKind
 from services.warning.adapters import contacts_repo, recipients_repo, screenings_repo, warnings_repo
 from services.warning.adapters.risk_checks import RiskChecks, RiskUnavailable
 from services.warning.domain.contacts import ContactEvent, aggregate
-from services.warning.domain.model import ContactKind, FraudCategory, Person, Reason, RiskLevel
+from services.warning.domain.model import (
+    ContactKind,
+    FraudCategory,
+    Person,
+    Reason,
+    RiskLevel,
+    Warning,
+)
 from services.warning.domain.rules import reason_key
 from services.warning.domain.screening import CallerVerdict, Decision, ScreeningAction, decide
 from services.warning.service_layer.batching import GroupCommit
 from services.warning.service_layer.push import PushHub
-from services.warning.service_layer.warnings import Draft, create_warnings
+from services.warning.service_layer.warnings import Draft, build, create_built
 from services.warning.settings import WarningSettings
 
 _LEVELS = frozenset(int(level) for level in RiskLevel)
@@ -162,11 +169,40 @@ class Screener:
         for w in writes:
             for s, decision, level, category in w.items:
                 rows.setdefault((w.carrier, s.event.event_id), (w, s, decision, level, category))
+        # Each pair's warning is built before the records are written, so a record carries
+        # its warning id from its insert; only a pair whose warning the once-per-window claim
+        # holds (already warned) is corrected afterwards.
+        persons = await recipients_repo.persons(
+            conn, {s.event.callee for _, s, *_ in rows.values()}
+        )
+        built: dict[tuple[str, str], Warning] = {}
+        for _, s, decision, _, category in rows.values():
+            assert decision.callee_level is not None
+            pair = (s.event.callee, s.event.caller)
+            if pair not in built:
+                built[pair] = build(
+                    self.settings,
+                    Draft(
+                        person=persons.get(s.event.callee) or Person(s.event.callee),
+                        level=decision.callee_level,
+                        reason=Reason(
+                            Indicator(IndicatorKind.PHONE_NUMBER, s.event.caller), None, category
+                        ),
+                        text=decision.callee_text,
+                    ),
+                    now,
+                )
         won = await screenings_repo.claim(
             conn,
             [
-                screenings_repo.ScreeningRow(key[0], key[1], int(d.action), int(level))
-                for key, (_, _, d, level, _) in rows.items()
+                screenings_repo.ScreeningRow(
+                    key[0],
+                    key[1],
+                    int(d.action),
+                    int(level),
+                    built[(s.event.callee, s.event.caller)].id,
+                )
+                for key, (_, s, d, level, _) in rows.items()
             ],
             now,
         )
@@ -178,41 +214,29 @@ class Screener:
                 for _, (_, s, _, level, _) in new
             ),
         )
-        persons = await recipients_repo.persons(conn, {s.event.callee for _, (_, s, *_) in new})
-        drafts: dict[tuple[str, str], Draft] = {}
-        for _, (_, s, decision, _, category) in new:
-            assert decision.callee_level is not None
-            pair = (s.event.callee, s.event.caller)
-            if pair not in drafts:
-                drafts[pair] = Draft(
-                    person=persons.get(s.event.callee) or Person(s.event.callee),
-                    level=decision.callee_level,
-                    reason=Reason(
-                        Indicator(IndicatorKind.PHONE_NUMBER, s.event.caller), None, category
-                    ),
-                    text=decision.callee_text,
-                )
-        created = await create_warnings(conn, self.settings, list(drafts.values()), now)
+        pairs = list(dict.fromkeys((s.event.callee, s.event.caller) for _, (_, s, *_) in new))
+        created = await create_built(conn, self.settings, [built[p] for p in pairs], now)
         warning_of: dict[tuple[str, str], str | None] = {}
         held: list[tuple[tuple[str, str], tuple[str, str]]] = []
-        for pair, draft, warning in zip(drafts, drafts.values(), created, strict=True):
+        for pair, warning in zip(pairs, created, strict=True):
             if warning is not None:
                 warning_of[pair] = warning.id
             else:  # already warned about this caller within the window
-                held.append((pair, (draft.person.phone_number, reason_key(draft.reason))))
+                held.append((pair, (built[pair].phone_number, reason_key(built[pair].reason))))
         if held:
             current = await warnings_repo.current_for_many(conn, [key for _, key in held])
             for pair, key in held:
                 warning_of[pair] = current.get(key)
         users = {w.id: w.user_id for w in created if w is not None}
-        recorded: dict[tuple[str, str], str] = {}
+        corrected: dict[tuple[str, str], str | None] = {}
         for key, (w, s, *_) in new:
-            s.warning_id = warning_of.get((s.event.callee, s.event.caller))
-            if s.warning_id is not None:
-                recorded[key] = s.warning_id
-                if s.warning_id in users:
-                    w.warned_users.append(users.pop(s.warning_id))
-        await screenings_repo.set_warnings(conn, recorded)
+            pair = (s.event.callee, s.event.caller)
+            s.warning_id = warning_of.get(pair)
+            if s.warning_id != built[pair].id:
+                corrected[key] = s.warning_id
+            if s.warning_id in users:
+                w.warned_users.append(users.pop(s.warning_id))
+        await screenings_repo.set_warnings(conn, corrected)
         # Repeats: the warning their first screening led to (a query per carrier).
         repeats: dict[str, list[Screened]] = {}
         for w in writes:

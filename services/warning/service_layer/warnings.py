@@ -101,7 +101,20 @@ async def create_warnings(
     """Create the drafts' warnings; None where the person was already warned about the same
     thing at the same or a higher level within the window. At most one draft per person and
     reason in one call. ``budget`` caps the tasks the new warnings create."""
-    built = [build(settings, draft, now) for draft in drafts]
+    return await create_built(
+        conn, settings, [build(settings, draft, now) for draft in drafts], now, budget
+    )
+
+
+async def create_built(
+    conn: AsyncConnection,
+    settings: WarningSettings,
+    built: Sequence[Warning],
+    now: datetime,
+    budget: TaskBudget | None = None,
+) -> list[Warning | None]:
+    """``create_warnings`` of warnings already built (their ids chosen, e.g. to be written
+    beside another record first); None where the once-per-window claim holds."""
     claims = [
         warnings_repo.DedupClaim(w.phone_number, reason_key(w.reason), w.id, w.level) for w in built
     ]
