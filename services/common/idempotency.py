@@ -25,7 +25,7 @@ same id after it is a new request.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -176,6 +176,40 @@ async def remember(
                 create_time=datetime.now(UTC),
             )
         )
+
+
+async def remember_many(
+    conn: AsyncConnection,
+    table: sa.Table,
+    method: str,
+    answered: Sequence[tuple[str, str, Message]],
+) -> None:
+    """Store the responses of many claims of this transaction in one statement, each
+    ``(request_id, fingerprint, response)`` replacing its own claim (``claim`` first)."""
+    if not answered:
+        return
+    now = datetime.now(UTC)
+    await conn.execute(
+        sa.update(table)
+        .where(
+            table.c.method == method,
+            table.c.request_id == sa.bindparam("b_request_id"),
+            table.c.response == PENDING,
+        )
+        .values(
+            fingerprint=sa.bindparam("b_fingerprint"),
+            response=sa.bindparam("b_response"),
+            create_time=now,
+        ),
+        [
+            {
+                "b_request_id": request_id,
+                "b_fingerprint": print_,
+                "b_response": response.SerializeToString(deterministic=True),
+            }
+            for request_id, print_, response in answered
+        ],
+    )
 
 
 async def release(conn: AsyncConnection, table: sa.Table, method: str, request_id: str) -> None:
