@@ -151,6 +151,38 @@ async def claim(
     raise InProgress(f"request_id {request_id} is still being processed; retry shortly")
 
 
+async def claim_many(
+    conn: AsyncConnection, table: sa.Table, method: str, claims: Sequence[tuple[str, str]]
+) -> set[str]:
+    """Claim many request ids, each ``(request_id, fingerprint)``, in one statement; returns
+    those claimed now. Any other was claimed or answered before: ``claim`` it alone to find
+    its first response (or the reason there is none)."""
+    if not claims:
+        return set()
+    now = datetime.now(UTC)
+    prints: dict[str, str] = {}
+    for request_id, print_ in claims:
+        prints.setdefault(request_id, print_)  # a request id twice: the first one's claim
+    insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    claimed = await conn.execute(
+        insert.values(
+            [
+                {
+                    "method": method,
+                    "request_id": request_id,
+                    "fingerprint": print_,
+                    "response": PENDING,
+                    "create_time": now,
+                }
+                for request_id, print_ in prints.items()
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.request_id)
+    )
+    return set(claimed.scalars())
+
+
 async def remember(
     conn: AsyncConnection,
     table: sa.Table,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -240,15 +240,29 @@ class ReportRepository:
         ON CONFLICT DO UPDATE (of a column to its own value) takes the row lock that
         SELECT ... FOR UPDATE would, without a second round trip.
         """
+        await self.lock_reporters({reporter: anonymous}, now)
+
+    async def lock_reporters(self, reporters: Mapping[str, bool], now: datetime) -> None:
+        """``lock_reporter`` for many reporters (whether each is anonymous) in one statement,
+        in the order of their names."""
+        if not reporters:
+            return
         insert = self._insert(t.reporters).values(
-            reporter=reporter,
-            anonymous=anonymous,
-            confirmed_count=0,
-            rejected_count=0,
-            create_time=now,
+            [
+                {
+                    "reporter": reporter,
+                    "anonymous": reporters[reporter],
+                    "confirmed_count": 0,
+                    "rejected_count": 0,
+                    "create_time": now,
+                }
+                for reporter in sorted(reporters)
+            ]
         )
         await self.conn.execute(
-            insert.on_conflict_do_update(index_elements=["reporter"], set_={"anonymous": anonymous})
+            insert.on_conflict_do_update(
+                index_elements=["reporter"], set_={"anonymous": insert.excluded.anonymous}
+            )
         )
 
     async def adjust_reporter(self, reporter: str, confirmed: int, rejected: int) -> None:

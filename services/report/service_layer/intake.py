@@ -19,8 +19,8 @@ each report of the batch alone, so only that report fails, with its own status c
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from google.protobuf.message import Message
@@ -30,11 +30,13 @@ from services.common import idempotency
 from services.common.db import Database
 from services.common.errors import Conflict
 from services.common.group_commit import BatchSettings, GroupCommit
+from services.common.indicators import Indicator
 from services.common.principals import Principal
 from services.report.adapters import tables
-from services.report.adapters.repository import ReportRepository
+from services.report.adapters.repository import IndicatorRow, ReportRepository, indicator_key
+from services.report.domain import access
 from services.report.domain.corroboration import Rules
-from services.report.domain.model import NewReport, Report
+from services.report.domain.model import FraudCategory, NewReport, Report, Standing
 from services.report.service_layer import events, reports
 from services.report.service_layer.unit_of_work import again_on_deadlock
 
@@ -81,7 +83,11 @@ class Intake:
         await self.commits.stop()
 
     async def _apply(self, conn: AsyncConnection, batch: list[Submission]) -> list[Accepted]:
-        repo = ReportRepository(conn)
+        repo = LockedAhead(conn)
+        claimed = await idempotency.claim_many(
+            conn, tables.idempotency, METHOD, [(one.request_id, one.fingerprint) for one in batch]
+        )
+        await repo.lock_ahead(batch)
         answered: dict[str, tuple[str, Message]] = {}
         answers: list[Accepted] = []
         for one in batch:
@@ -92,12 +98,15 @@ class Intake:
                     raise Conflict("request_id was already used with a different request")
                 answers.append(Accepted(response, events=False))
                 continue
-            prior = await idempotency.claim(
-                conn, tables.idempotency, METHOD, one.request_id, one.fingerprint
-            )
-            if prior is not None:
-                answers.append(Accepted(one.response_type.FromString(prior), events=False))
-                continue
+            if one.request_id not in claimed:
+                # Claimed before this batch: its first response, a Conflict, InProgress, or
+                # (a claim abandoned by a dead process) ours to do after all.
+                prior = await idempotency.claim(
+                    conn, tables.idempotency, METHOD, one.request_id, one.fingerprint
+                )
+                if prior is not None:
+                    answers.append(Accepted(one.response_type.FromString(prior), events=False))
+                    continue
             events.forget()
             report = await reports.accept(repo, one.caller, one.new, self.rules, one.now)
             response = one.respond(report)
@@ -110,3 +119,71 @@ class Intake:
             [(request_id, print_, response) for request_id, (print_, response) in answered.items()],
         )
         return answers
+
+
+class LockedAhead(ReportRepository):
+    """The repository of one batch: its reporters' and indicators' rows are locked first,
+    one statement each, in the order of their keys (the order every writer takes them in);
+    the locks ``reports.accept`` asks for are then answered from what the transaction holds,
+    indicators as the reports before in the batch left them."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        super().__init__(conn)
+        self._reporters: set[str] = set()
+        self._rows: dict[str, IndicatorRow] = {}
+
+    async def lock_ahead(self, batch: Sequence[Submission]) -> None:
+        reporters = {access.reporter(one.caller): one.caller.anonymous for one in batch}
+        now = batch[0].now
+        await self.lock_reporters(reporters, now)
+        self._reporters = set(reporters)
+        self._rows = await super().lock_indicators(
+            [indicator for one in batch for indicator in one.new.indicators], now
+        )
+
+    async def lock_reporter(self, reporter: str, anonymous: bool, now: datetime) -> None:
+        if reporter not in self._reporters:
+            await super().lock_reporter(reporter, anonymous, now)
+            self._reporters.add(reporter)
+
+    async def lock_indicators(
+        self, indicators: Iterable[Indicator], now: datetime
+    ) -> dict[str, IndicatorRow]:
+        wanted = {indicator_key(i): i for i in indicators}
+        missing = [i for key, i in wanted.items() if key not in self._rows]
+        if missing:
+            self._rows |= await super().lock_indicators(missing, now)
+        return {key: self._rows[key] for key in wanted}
+
+    async def update_indicator(
+        self,
+        row: IndicatorRow,
+        *,
+        standing: Standing,
+        reporter_count: int,
+        score: float,
+        categories: Sequence[FraudCategory],
+        reset_time: datetime | None,
+        new_version: bool,
+        now: datetime,
+    ) -> int:
+        version = await super().update_indicator(
+            row,
+            standing=standing,
+            reporter_count=reporter_count,
+            score=score,
+            categories=categories,
+            reset_time=reset_time,
+            new_version=new_version,
+            now=now,
+        )
+        self._rows[row.key] = replace(
+            row,
+            standing=standing,
+            reporter_count=reporter_count,
+            score=score,
+            categories=tuple(FraudCategory(c) for c in sorted({int(c) for c in categories})),
+            reset_time=reset_time,
+            version=version,
+        )
+        return version
