@@ -4,13 +4,15 @@ Each report is accepted exactly as alone (``reports.accept``: reporter locked, r
 duplicate check, corroboration, the outbox event), one after the other on one connection,
 so every rule sees the reports before it in the batch as it would see them committed; the
 batch commits once (``services.common.group_commit``), and only then is each caller
-answered. What a batch saves is the commit of every report but one, the waits for the write
-lock (SQLite) and the storing of every response in one statement.
+answered. What a batch saves: the commit of every report but one, the waits for the write
+lock (SQLite), and per report the claim of its request id, the locks of its reporter and
+indicators and the storing of its answer, each done for the whole batch in one statement
+(``LockedAhead``: in key order, the order every writer locks in).
 
-Request ids (AIP-155) hold across and within batches: each report claims its request id
-first (``idempotency.claim``: a request id answered before returns its first response), and
-a repeat of a request id already accepted earlier in the same batch gets that response
-(a repeat with another body is a Conflict, as always).
+Request ids (AIP-155) hold across and within batches: the batch claims its request ids
+first (``idempotency.claim_many``); one claimed before returns its first response
+(``idempotency.claim``), and a repeat of a request id accepted earlier in the same batch gets
+that response (a repeat with another body is a Conflict, as always).
 
 A report the domain or the database refuses (a rate limit, a request id reused with
 another body, a constraint) fails the batch's transaction; the group commit then accepts
