@@ -38,7 +38,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import Database
-from services.common.errors import infrastructure_error
+from services.common.errors import Unavailable, infrastructure_error
 from services.common.logs import get_logger
 
 log = get_logger("group_commit")
@@ -133,7 +133,7 @@ class GroupCommit(Generic[W, R]):
             self._task = None
         for _, done in self._pending:
             if not done.done():
-                done.set_exception(RuntimeError("stopped before the commit"))
+                done.set_exception(_stopped())
         self._pending.clear()
 
     async def _run(self) -> None:
@@ -151,7 +151,7 @@ class GroupCommit(Generic[W, R]):
                 except asyncio.CancelledError:
                     for _, done in batch:
                         if not done.done():  # a caller cancelled meanwhile has its answer
-                            done.set_exception(RuntimeError("stopped before the commit"))
+                            done.set_exception(_stopped())
                     raise
 
     async def _commit_batch(self, batch: list[tuple[W, asyncio.Future[R]]]) -> None:
@@ -185,6 +185,12 @@ class GroupCommit(Generic[W, R]):
         self.stats.transactions += 1
         self.stats.writes += len(items)
         return answers
+
+
+def _stopped() -> Unavailable:
+    # Stopped with the write not committed, or committed but not yet answered: the writes
+    # grouped here are idempotent, so the caller sends it again (to another replica).
+    return Unavailable("the service stopped before the write was answered; retry")
 
 
 def _fail(batch: list[tuple[W, asyncio.Future[R]]], error: Exception) -> None:
