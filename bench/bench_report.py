@@ -225,7 +225,7 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
     got: dict[int, dict[str, Any]] = {}
     with servers(report):
         await report.start()
-        _run_load(report.address, min(500, count // 3), seed=1)  # warm up
+        _run_load(report.address, min(500, count // 6), seed=1)  # warm up
         for seed, clients in enumerate(CLIENTS, start=2):
             got[clients] = _run_load(report.address, count, seed=seed, in_flight=clients)
     plain = {
@@ -367,7 +367,7 @@ async def run(run: Run) -> None:
     count = 300 if run.quick else 10_000
     sqlite_url = f"sqlite+aiosqlite:///{run.workdir / 'report-bench.db'}"
     await _backend(run, "SQLite", sqlite_url, None, count)
-    profiled = 100 if run.quick else 400
+    profiled = 60 if run.quick else 400
     await _profile(
         run, "SQLite", f"sqlite+aiosqlite:///{run.workdir / 'report-prof.db'}", None, profiled
     )
