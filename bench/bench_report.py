@@ -336,6 +336,7 @@ async def _profile(run: Run, label: str, url: str, schema: str | None, count: in
             component.relay.poll_seconds = 3600.0  # only the calls' own work is counted
             load = await _load(running.address, count, 8, seed=seed)
         per_report = counter.statements / count
+        waits = ", with the waits for the write lock in BEGIN" if url.startswith("sqlite") else ""
         # On PostgreSQL every statement is a round trip, and so are BEGIN and COMMIT.
         trips = (counter.statements + 2 * counter.transactions) / count
         kinds = ", ".join(
@@ -353,7 +354,7 @@ async def _profile(run: Run, label: str, url: str, schema: str | None, count: in
                     f"{counter.transactions / count:.2f} transactions and about {trips:.1f} "
                     f"round trips per report (statements + BEGIN/COMMIT); in the driver "
                     f"{1000 * counter.seconds / count:.1f} ms per report (summed over the "
-                    f"connections, with SQLite's waits for the write lock in its BEGIN) of "
+                    f"connections{waits}) of "
                     f"{1000 * load['seconds'] / count:.1f} ms wall per report at 8 in flight; "
                     f"per report: {kinds}"
                 ),
