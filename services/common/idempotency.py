@@ -25,7 +25,7 @@ same id after it is a new request.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -151,6 +151,38 @@ async def claim(
     raise InProgress(f"request_id {request_id} is still being processed; retry shortly")
 
 
+async def claim_many(
+    conn: AsyncConnection, table: sa.Table, method: str, claims: Sequence[tuple[str, str]]
+) -> set[str]:
+    """Claim many request ids, each ``(request_id, fingerprint)``, in one statement; returns
+    those claimed now. Any other was claimed or answered before: ``claim`` it alone to find
+    its first response (or the reason there is none)."""
+    if not claims:
+        return set()
+    now = datetime.now(UTC)
+    prints: dict[str, str] = {}
+    for request_id, print_ in claims:
+        prints.setdefault(request_id, print_)  # a request id twice: the first one's claim
+    insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    claimed = await conn.execute(
+        insert.values(
+            [
+                {
+                    "method": method,
+                    "request_id": request_id,
+                    "fingerprint": print_,
+                    "response": PENDING,
+                    "create_time": now,
+                }
+                for request_id, print_ in prints.items()
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.request_id)
+    )
+    return set(claimed.scalars())
+
+
 async def remember(
     conn: AsyncConnection,
     table: sa.Table,
@@ -176,6 +208,40 @@ async def remember(
                 create_time=datetime.now(UTC),
             )
         )
+
+
+async def remember_many(
+    conn: AsyncConnection,
+    table: sa.Table,
+    method: str,
+    answered: Sequence[tuple[str, str, Message]],
+) -> None:
+    """Store the responses of many claims of this transaction in one statement, each
+    ``(request_id, fingerprint, response)`` replacing its own claim (``claim`` first)."""
+    if not answered:
+        return
+    now = datetime.now(UTC)
+    await conn.execute(
+        sa.update(table)
+        .where(
+            table.c.method == method,
+            table.c.request_id == sa.bindparam("b_request_id"),
+            table.c.response == PENDING,
+        )
+        .values(
+            fingerprint=sa.bindparam("b_fingerprint"),
+            response=sa.bindparam("b_response"),
+            create_time=now,
+        ),
+        [
+            {
+                "b_request_id": request_id,
+                "b_fingerprint": print_,
+                "b_response": response.SerializeToString(deterministic=True),
+            }
+            for request_id, print_, response in answered
+        ],
+    )
 
 
 async def release(conn: AsyncConnection, table: sa.Table, method: str, request_id: str) -> None:

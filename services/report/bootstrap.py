@@ -19,8 +19,9 @@ from services.api.antifraud.report.v1 import (
 )
 from services.common import idempotency, outbox
 from services.common.auth import CallerPolicy
-from services.common.config import env_float, env_int, target
+from services.common.config import env, env_float, env_int, target
 from services.common.db import Database
+from services.common.group_commit import BatchSettings
 from services.common.loops import BackgroundLoop
 from services.common.outbox import OutboxRelay
 from services.common.retention import Retention, RetentionSettings
@@ -35,6 +36,7 @@ from services.report.knowledge.adapters.identity_client import IdentityDirectory
 from services.report.knowledge.entrypoints.grpc_servicer import KnowledgeServicer
 from services.report.service_layer.case_follower import CaseFollower
 from services.report.service_layer.delivery import Delivery
+from services.report.service_layer.intake import Intake
 from services.report.service_layer.privacy import PrivacyJobs
 
 VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
@@ -64,6 +66,16 @@ def rules_from_env() -> Rules:
     )
 
 
+def intake_settings_from_env() -> BatchSettings:
+    """SubmitReport's group commit: on by default, no wait for company (a report alone is
+    committed at once; those that arrive meanwhile go together in the next transaction)."""
+    return BatchSettings(
+        enabled=env("REPORT_GROUP_COMMIT", "1") not in ("0", "false", "no"),
+        linger_seconds=env_float("REPORT_GROUP_COMMIT_LINGER_MS", 0.0) / 1000,
+        max_items=max(1, env_int("REPORT_GROUP_COMMIT_MAX", 100)),
+    )
+
+
 class ReportComponent:
     name = "report"
 
@@ -79,6 +91,7 @@ class ReportComponent:
         case_follow_seconds: float = 2.0,
         retention: RetentionSettings | None = None,
         report_retention: timedelta | None = None,
+        intake: BatchSettings | None = None,
     ) -> None:
         self.db = db
         kept = retention or RetentionSettings()
@@ -102,7 +115,10 @@ class ReportComponent:
             max_attempts=MAX_ATTEMPTS,
             max_age=kept.outbox_retry_age,
         )
-        self.servicer = ReportServicer(db, self.rules, self.warning, self.relay.wake)
+        self.intake = Intake(db, self.rules, intake or intake_settings_from_env())
+        self.servicer = ReportServicer(
+            db, self.rules, self.warning, self.relay.wake, intake=self.intake
+        )
         self.identity = IdentityDirectory(identity_target or target("identity"))
         self.knowledge = KnowledgeServicer(db, self.identity)
         self.privacy = PrivacyJobs(
@@ -149,6 +165,7 @@ class ReportComponent:
         self.case_loop.start()
 
     async def stop(self) -> None:
+        await self.intake.stop()
         await self.case_loop.stop()
         await self.privacy_loop.stop()
         await self.retention.stop()
@@ -168,8 +185,10 @@ def build(
     risk_target: str | None = None,
     warning_target: str | None = None,
     identity_target: str | None = None,
+    intake: BatchSettings | None = None,
 ) -> ReportComponent:
-    """The service from the environment; tests pass their own database, rules and peers."""
+    """The service from the environment; tests pass their own database, rules, peers and
+    intake batching."""
     return ReportComponent(
         Database("report", url=url, schema=schema),
         rules=rules,
@@ -179,4 +198,5 @@ def build(
         poll_seconds=env_float("REPORT_POLL_SECONDS", 0.25),
         case_follow_seconds=env_float("REPORT_CASE_FOLLOW_SECONDS", 2.0),
         retention=RetentionSettings.from_env(),
+        intake=intake,
     )

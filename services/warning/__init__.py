@@ -10,7 +10,8 @@
                      follower (risk feed -> fan-outs), sms (outbox sender, poller,
                      receipts), bank_orders, tasks, notifications, push (app streams),
                      contacts (record, late contacts, retention), screening (decide and
-                     record in one transaction, grouped), batching (group commit), loops
+                     record in one transaction, grouped by services/common/group_commit.py),
+                     loops
     entrypoints/     grpc_servicer (thin) and convert (proto <-> domain)
     bootstrap.py     build(name) -> WarningComponent; settings.py: ANTIFRAUD_WARNING_*
 

@@ -30,18 +30,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from services.common.config import env, env_float, env_int, env_parsed
+from services.common.group_commit import BatchSettings
 from services.warning.domain.contacts import ContactLevelRule
 from services.warning.domain.policy import DEFAULT_POLICY, TierPolicy
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """How concurrent writes are grouped into transactions (service_layer/batching.py)."""
-
-    enabled: bool = True
-    #: After the first write of an idle batcher arrives, wait this long for others.
-    linger_seconds: float = 0.002
-    max_items: int = 500
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common.db import Database
+from services.common.group_commit import BatchSettings
 from services.warning.adapters import tables
 from services.warning.adapters.risk_checks import RiskChecks
 from services.warning.bootstrap import VERSIONS
@@ -26,7 +27,7 @@ from services.warning.domain.model import ContactKind, RiskLevel
 from services.warning.domain.screening import ScreeningAction
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.screening import Event, RecordState, Screened, Screener
-from services.warning.settings import BatchSettings, WarningSettings
+from services.warning.settings import WarningSettings
 
 GROUPED = WarningSettings(follow_risk=False)
 ALONE = replace(GROUPED, group_commit=BatchSettings(enabled=False))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -240,15 +240,29 @@ class ReportRepository:
         ON CONFLICT DO UPDATE (of a column to its own value) takes the row lock that
         SELECT ... FOR UPDATE would, without a second round trip.
         """
+        await self.lock_reporters({reporter: anonymous}, now)
+
+    async def lock_reporters(self, reporters: Mapping[str, bool], now: datetime) -> None:
+        """``lock_reporter`` for many reporters (whether each is anonymous) in one statement,
+        in the order of their names."""
+        if not reporters:
+            return
         insert = self._insert(t.reporters).values(
-            reporter=reporter,
-            anonymous=anonymous,
-            confirmed_count=0,
-            rejected_count=0,
-            create_time=now,
+            [
+                {
+                    "reporter": reporter,
+                    "anonymous": reporters[reporter],
+                    "confirmed_count": 0,
+                    "rejected_count": 0,
+                    "create_time": now,
+                }
+                for reporter in sorted(reporters)
+            ]
         )
         await self.conn.execute(
-            insert.on_conflict_do_update(index_elements=["reporter"], set_={"anonymous": anonymous})
+            insert.on_conflict_do_update(
+                index_elements=["reporter"], set_={"anonymous": insert.excluded.anonymous}
+            )
         )
 
     async def adjust_reporter(self, reporter: str, confirmed: int, rejected: int) -> None:
@@ -272,8 +286,22 @@ class ReportRepository:
             await self.conn.scalar(sa.select(sa.func.count()).where(owner == who, created >= since))
             or 0
         )
+        return count, await self._freeing(table, owner, who, since, count, limit)
+
+    async def _freeing(
+        self,
+        table: sa.Table,
+        owner: sa.Column[Any],
+        who: str,
+        since: datetime,
+        count: int,
+        limit: int,
+    ) -> datetime | None:
+        """When ``count`` rows since ``since`` reach ``limit``: the time of the row whose leaving
+        the window makes room for one more."""
         if count < limit:
-            return count, None
+            return None
+        created = table.c.create_time
         freeing = await self.conn.scalar(
             sa.select(created)
             .where(owner == who, created >= since)
@@ -281,7 +309,39 @@ class ReportRepository:
             .offset(count - limit)
             .limit(1)
         )
-        return count, utc_or_none(freeing)
+        return utc_or_none(freeing)
+
+    async def intake_checks(
+        self,
+        reporter: str,
+        rate: tuple[datetime, int] | None,
+        covering: tuple[Sequence[int], datetime] | None,
+    ) -> tuple[int, datetime | None, str | None]:
+        """The reads before a report is accepted, in one statement: with ``rate`` (since,
+        limit), the reporter's reports in the rate window and when over the limit the time
+        that frees one (``reports_since``); with ``covering`` (indicator ids, since), the
+        open report the new one repeats (``open_report_covering``)."""
+        r = t.reports
+        recent: Any = sa.literal(0)
+        if rate is not None:
+            recent = (
+                sa.select(sa.func.count())
+                .where(r.c.reporter == reporter, r.c.create_time >= rate[0])
+                .scalar_subquery()
+            )
+        repeated: Any = sa.null()
+        if covering is not None:
+            repeated = self._covering(reporter, *covering).scalar_subquery()
+        row = (
+            await self.conn.execute(sa.select(recent.label("recent"), repeated.label("covering")))
+        ).one()
+        count = int(row.recent or 0)
+        freeing = (
+            None
+            if rate is None
+            else await self._freeing(r, r.c.reporter, reporter, rate[0], count, rate[1])
+        )
+        return count, freeing, None if row.covering is None else str(row.covering)
 
     async def reports_since(
         self, reporter: str, since: datetime, limit: int
@@ -531,27 +591,28 @@ class ReportRepository:
     ) -> str | None:
         """The reporter's oldest open report since ``since`` that names every one of the
         indicators, if any: a new report about the same values repeats it."""
+        row = (await self.conn.execute(self._covering(reporter, indicator_ids, since))).first()
+        return None if row is None else str(row.report_id)
+
+    @staticmethod
+    def _covering(reporter: str, indicator_ids: Sequence[int], since: datetime) -> sa.Select[Any]:
         ri, r = t.report_indicators, t.reports
         wanted = sorted(set(indicator_ids))
-        row = (
-            await self.conn.execute(
-                sa.select(ri.c.report_id)
-                .select_from(ri.join(r, r.c.id == ri.c.report_id))
-                .where(
-                    ri.c.reporter == reporter,
-                    ri.c.indicator_id.in_(wanted),
-                    ri.c.create_time >= since,
-                    r.c.status.in_(
-                        [int(s) for s in (ReportStatus.RECEIVED, ReportStatus.UNDER_REVIEW)]
-                    ),
-                )
-                .group_by(ri.c.report_id)
-                .having(sa.func.count(sa.distinct(ri.c.indicator_id)) == len(wanted))
-                .order_by(sa.func.min(ri.c.create_time), ri.c.report_id)
-                .limit(1)
+        still_open = [int(s) for s in (ReportStatus.RECEIVED, ReportStatus.UNDER_REVIEW)]
+        return (
+            sa.select(ri.c.report_id)
+            .select_from(ri.join(r, r.c.id == ri.c.report_id))
+            .where(
+                ri.c.reporter == reporter,
+                ri.c.indicator_id.in_(wanted),
+                ri.c.create_time >= since,
+                r.c.status.in_(still_open),
             )
-        ).first()
-        return None if row is None else str(row.report_id)
+            .group_by(ri.c.report_id)
+            .having(sa.func.count(sa.distinct(ri.c.indicator_id)) == len(wanted))
+            .order_by(sa.func.min(ri.c.create_time), ri.c.report_id)
+            .limit(1)
+        )
 
     async def put_under_review(self, indicator_ids: Sequence[int], now: datetime) -> None:
         """RECEIVED reports naming a newly listed indicator go to the analysts' queue."""

@@ -13,15 +13,18 @@ from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
 from services.common import validation
 from services.common.db import Database
 from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.idempotency import fingerprint
 from services.common.principals import Principal, Role
 from services.common.validation import collecting
 from services.report.adapters.repository import ReportRepository
 from services.report.domain import access
 from services.report.domain.corroboration import Rules
+from services.report.domain.model import Report
 from services.report.entrypoints import convert, requests
 from services.report.entrypoints.callers import caller as _caller
-from services.report.entrypoints.callers import once
+from services.report.entrypoints.callers import once, scoped
 from services.report.service_layer import cases, events, privacy, reports
+from services.report.service_layer.intake import Intake, Submission
 from services.report.service_layer.unit_of_work import ReportUnitOfWork
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -36,12 +39,14 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
         orders: cases.CaseOrders,
         wake: Callable[[], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        intake: Intake | None = None,
     ) -> None:
         self.db = db
         self.rules = rules
         self.orders = orders
         self.wake = wake
         self.clock = clock
+        self.intake = intake or Intake(db, rules)
 
     def _uow(self) -> ReportUnitOfWork:
         return ReportUnitOfWork(self.db)
@@ -71,15 +76,27 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
             new = requests.new_report(v, request.report, self.clock())
         assert new is not None
 
-        async def work(uow: ReportUnitOfWork) -> report_pb2.SubmitReportResponse:
-            report = await reports.submit(uow, caller, new, self.rules, self.clock())
-            return report_pb2.SubmitReportResponse(
-                report=convert.report(report, staff=caller.staff)
-            )
+        staff = caller.staff
 
-        return await self._once(
-            "SubmitReport", request_id, caller, request, report_pb2.SubmitReportResponse, work
+        def respond(report: Report) -> report_pb2.SubmitReportResponse:
+            return report_pb2.SubmitReportResponse(report=convert.report(report, staff=staff))
+
+        # Accepted together with the reports that arrive at the same time (intake.py).
+        accepted = await self.intake.submit(
+            Submission(
+                caller=caller,
+                new=new,
+                request_id=scoped(request_id, caller),
+                fingerprint=fingerprint(request),
+                now=self.clock(),
+                respond=respond,
+                response_type=report_pb2.SubmitReportResponse,
+            )
         )
+        if accepted.events:
+            self.wake()
+        assert isinstance(accepted.response, report_pb2.SubmitReportResponse)
+        return accepted.response
 
     async def GetReport(
         self, request: report_pb2.GetReportRequest, context: Context

@@ -53,13 +53,10 @@ def not_found(name: str) -> NotFound:
 # --- accepting a report -----------------------------------------------------------------------
 
 
-async def _check_rate(
-    repo: ReportRepository, caller: Principal, rules: Rules, now: datetime
+def _check_rate(
+    caller: Principal, rules: Rules, count: int, freeing: datetime | None, now: datetime
 ) -> None:
     limit = rules.anonymous_rate_limit if caller.anonymous else rules.rate_limit
-    count, freeing = await repo.reports_since(
-        access.reporter(caller), now - rules.rate_window, limit
-    )
     verdict = limits.check(count, freeing, limit, rules.rate_window, now)
     if not verdict.allowed:
         raise ResourceExhausted(
@@ -124,22 +121,24 @@ async def accept(
 
     The reporter's row is locked first, so the rate limit and the duplicate check
     hold when replicas accept reports of one reporter at once; then the indicators'
-    rows, so that their counts are exact. Returns the report as stored.
+    rows, so that their counts are exact; then both checks are read at once. Returns the
+    report as stored.
     """
     reporter = access.reporter(caller)
     await repo.lock_reporter(reporter, caller.anonymous, now)
-    if rate_limited and access.rate_limited(caller):
-        await _check_rate(repo, caller, rules, now)
     rows = await repo.lock_indicators(new.indicators, now)
     ordered = [rows[indicator_key(i)] for i in new.indicators]
-    # Anonymous reports cannot be told apart, so none of them is anyone's duplicate.
-    duplicate_of = (
-        None
-        if caller.anonymous
-        else await repo.open_report_covering(
-            reporter, [row.id for row in ordered], now - rules.window
-        )
+    limited = rate_limited and access.rate_limited(caller)
+    limit = rules.anonymous_rate_limit if caller.anonymous else rules.rate_limit
+    # The rate window and the duplicate check in one read. Anonymous reports cannot be told
+    # apart, so none of them is anyone's duplicate.
+    count, freeing, duplicate_of = await repo.intake_checks(
+        reporter,
+        rate=(now - rules.rate_window, limit) if limited else None,
+        covering=None if caller.anonymous else ([row.id for row in ordered], now - rules.window),
     )
+    if limited:
+        _check_rate(caller, rules, count, freeing, now)
     if duplicate_of is not None:
         status = ReportStatus.DUPLICATE
     elif any(row.standing.listed for row in ordered):

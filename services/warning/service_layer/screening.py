@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common.db import Database
+from services.common.group_commit import GroupCommit
 from services.common.indicators import Indicator, IndicatorKind
 from services.warning.adapters import contacts_repo, recipients_repo, screenings_repo, warnings_repo
 from services.warning.adapters.risk_checks import RiskChecks, RiskUnavailable
@@ -35,7 +36,6 @@ from services.warning.domain.model import (
 )
 from services.warning.domain.rules import reason_key
 from services.warning.domain.screening import CallerVerdict, Decision, ScreeningAction, decide
-from services.warning.service_layer.batching import GroupCommit
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.warnings import Draft, build, create_built
 from services.warning.settings import WarningSettings
@@ -104,7 +104,7 @@ class Screener:
         self.risk = risk
         self.hub = hub
         self.wake_relay = wake_relay
-        self.commits: GroupCommit[_Write] = GroupCommit(
+        self.commits: GroupCommit[_Write, None] = GroupCommit.of_writes(
             db, self._apply, settings.group_commit, name="warning-screening-commit"
         )
 

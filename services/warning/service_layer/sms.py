@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common import metrics
 from services.common.db import Database, UnitOfWork
 from services.common.errors import InvalidArgument, NotFound
+from services.common.group_commit import BatchSettings, GroupCommit
 from services.common.logs import get_logger
 from services.common.outbox import OutboxEvent, PermanentFailure
 from services.common.vault import Vault
@@ -31,8 +32,6 @@ from services.warning.adapters.partner_errors import PartnerError
 from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.domain.model import Channel, Delivery, DeliveryState
 from services.warning.domain.texts import SMS_SENDER_ID
-from services.warning.service_layer.batching import GroupCommit
-from services.warning.settings import BatchSettings
 
 log = get_logger("warning.sms")
 
@@ -70,7 +69,7 @@ class SmsSender:
         self.directory = directory
         self.max_attempts = max_attempts
         self.first_poll = timedelta(seconds=first_poll_seconds)
-        self.outcomes: GroupCommit[SendOutcome] = GroupCommit(
+        self.outcomes: GroupCommit[SendOutcome, None] = GroupCommit.of_writes(
             db, _record_outcomes, batching, name="warning-sms-outcomes"
         )
 
