@@ -9,7 +9,7 @@ A verdict's fields, in field-number order as protobuf writes them, are three par
   serialised once per distinct entry and kept, keyed by the entry as stored (level, flags,
   categories, reporters, times, expiry), its label and the value matched. A change to an
   entry (a new level, expiry, reporter, label) is a new key, so a kept explanation is never
-  stale; an unlisted value has none (level NONE is protobuf's default, never written);
+  stale; an unlisted value's is its level alone (NONE);
 - ``notes`` (11).
 
 A verdict that says more (an official number spoofed with an international prefix, a
@@ -29,6 +29,7 @@ from services.common.indicators import (
     normalize,
 )
 from services.risk.domain.index import Hit, Lookalike, RiskIndex
+from services.risk.domain.model import RiskLevel
 from services.risk.entrypoints import convert
 
 #: Explanations of listed entries as bytes, keyed as ``convert`` keys its templates.
@@ -41,6 +42,7 @@ _CORRELATION = b"\x12"  # StreamCheckIndicatorsResponse.correlation_id = 2
 _INDICATOR = b"\x0a"  # Verdict.indicator = 1
 _NOTES = b"\x5a"  # Verdict.notes = 11
 _KIND = b"\x08"  # Indicator.kind = 1 (varint)
+_LEVEL_NONE = b"\x10" + bytes((int(RiskLevel.NONE),))  # Verdict.level = 2 (varint): NONE
 _VALUE = b"\x12"  # Indicator.value = 2
 #: The varints below 128 (every kind number, most lengths): one byte each.
 _SMALL = [bytes((n,)) for n in range(128)]
@@ -86,7 +88,9 @@ def verdict_bytes(indicator: Indicator, hit: Hit | None, lookalike: Lookalike | 
     value = indicator.value.encode()
     fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
     out = _INDICATOR + _varint(len(fields)) + fields
-    if hit is not None:
+    if hit is None:
+        out += _LEVEL_NONE
+    else:
         same = hit.kind is indicator.kind and hit.value == indicator.value
         out += _explained(hit, "" if same else hit.value)
     for note in notes:
