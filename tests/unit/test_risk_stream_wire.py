@@ -183,14 +183,15 @@ def test_bytes_are_the_message_path_bytes() -> None:
     # The cases above are what they say they are.
     high, medium, none, unspecified = RiskLevel.HIGH, RiskLevel.MEDIUM, RiskLevel.NONE, 0
     assert levels[:8] == [high, medium, none, none, medium] + [unspecified] * 3
-    assert parsed.verdicts[3].verified and parsed.verdicts[3].verified_label == "96110 anti-fraud"
+    assert parsed.verdicts[3].verified
+    assert parsed.verdicts[3].verified_label == "96110 anti-fraud"
     assert parsed.verdicts[5].notes == ["not a valid phone number"]
     assert parsed.verdicts[11].lookalike_of == "icbc.com.cn"
     assert parsed.verdicts[12].matched_value == "10.0.0.0/8"
-    assert parsed.verdicts[15].level == RiskLevel.MEDIUM
+    assert parsed.verdicts[15].level == common_pb2.RISK_LEVEL_MEDIUM
     assert parsed.verdicts[16].matched_value == "10.0.0.0/8"
     assert parsed.verdicts[19].matched_value == "2001:db8::/32"
-    assert parsed.verdicts[22].level == RiskLevel.HIGH
+    assert parsed.verdicts[22].level == common_pb2.RISK_LEVEL_HIGH
     assert parsed.correlation_id == "batch-7"
 
 
@@ -217,11 +218,11 @@ def test_changes_to_the_index_change_the_bytes() -> None:
     parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(
         wire.stream_response(_request(), index)
     )
-    assert parsed.verdicts[0].level == RiskLevel.LOW
+    assert parsed.verdicts[0].level == common_pb2.RISK_LEVEL_LOW
     assert parsed.verdicts[3].verified_label == "96110 hotline"
     assert parsed.verdicts[8].sources.distinct_reporters == 0  # an analyst's: no citizens
     assert parsed.verdicts[15].matched_value == "10.1.0.0/16"
-    assert parsed.verdicts[16].level == RiskLevel.NONE
+    assert parsed.verdicts[16].level == common_pb2.RISK_LEVEL_NONE
 
 
 def test_a_lapsed_assertion_answers_its_later_stage() -> None:
@@ -230,7 +231,8 @@ def test_a_lapsed_assertion_answers_its_later_stage() -> None:
     value = normalize(K.QQ_NUMBER, "123456789")
     later = int(time.time()) + 2 * 3600  # past the hour the high assertion stands
     hit = index.lookup(value, later)
-    assert hit is not None and hit.snapshot.level == RiskLevel.MEDIUM
+    assert hit is not None
+    assert hit.snapshot.level == RiskLevel.MEDIUM
     expected = _by_messages(request, index, later)
     verdict = wire.verdict_bytes(value, hit, None)
     assert risk_pb2.Verdict.FromString(verdict) == expected.verdicts[22]
@@ -266,7 +268,7 @@ def test_a_loaded_index_knows_its_lengths() -> None:
     never = 0xFFFFFFFF
     index.load([
         (1, int(K.IP_ADDRESS), "172.16.0.0/12", 3, 0, 0, 0, 0, 0, never, False, "", None),
-        (2, int(K.IP_ADDRESS), "198.51.100.0/24", "no level", 0, 0, 0, 0, 0, never, False, "", None),
+        (2, int(K.IP_ADDRESS), "198.51.100.0/24", "?", 0, 0, 0, 0, 0, never, False, "", None),
     ])  # fmt: skip
     index.load_listed(K.IP_ADDRESS, ["203.0.113.0/25"], [b"\x02" + bytes(15) + b"\xff" * 4])
     address = normalize(K.IP_ADDRESS, "172.20.1.1")
@@ -277,7 +279,8 @@ def test_a_loaded_index_knows_its_lengths() -> None:
         "172.16.0.0/12",
     ]
     hit = index.lookup(normalize(K.IP_ADDRESS, "203.0.113.9"), int(time.time()))
-    assert hit is not None and hit.value == "203.0.113.0/25"
+    assert hit is not None
+    assert hit.value == "203.0.113.0/25"
 
 
 def test_verdict_bytes_of_an_unlisted_value_are_its_indicator_alone() -> None:

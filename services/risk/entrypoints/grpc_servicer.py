@@ -523,13 +523,15 @@ class _Handlers:
 
     def __init__(self) -> None:
         self.service = ""
-        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
-    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+    def add_generic_rpc_handlers(
+        self, handlers: Sequence[grpc.GenericRpcHandler[Any, Any]]
+    ) -> None:
         pass
 
     def add_registered_method_handlers(
-        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None:
         self.service, self.handlers = service, dict(handlers)
 
@@ -548,7 +550,8 @@ def add_to_server(servicer: RiskServicer, server: grpc.aio.Server) -> None:
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(taken.service, taken.handlers),)
     )
-    server.add_registered_method_handlers(taken.service, taken.handlers)
+    # As the generated adder does; grpcio's type stubs do not know this method yet.
+    server.add_registered_method_handlers(taken.service, taken.handlers)  # type: ignore[attr-defined]
 
 
 def _list_kinds(raw: Sequence[int]) -> frozenset[IndicatorKind]:
