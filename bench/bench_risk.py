@@ -8,7 +8,7 @@
   server CPU-second says whether a second worker does as much work per core as the first.
 - CheckIndicator p99 at half load at the deployed default (``ANTIFRAUD_RISK_WORKERS``, one
   worker per core), beside the same with one worker and the echo server's at that rate.
-- At 100,000 / 1,000,000 / 5,000,000 indicators (20,000 / 60,000 with --quick): memory
+- At 100,000 / 1,000,000 / 5,000,000 indicators (10,000 / 30,000 with --quick): memory
   per indicator in the index, and the time to load them at start vs a plain read of the
   same rows (curves).
 - 1,000,000 assertions lapsing in the same second (10,000 with --quick): the time the
@@ -20,6 +20,7 @@ suite ends within a minute.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import time
@@ -38,7 +39,7 @@ from bench.harness import (
     grpc_frame,
     h2load,
     servers,
-    stream_load,
+    stream_loads,
 )
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.echo.v1 import echo_pb2
@@ -106,17 +107,20 @@ class HalfLoad:
     echo_p99: float
     single_p99: float
     single_median: float
+    #: Echo's p99 with one request at a time at a low rate: the runtime's floor here, now.
+    floor_p99: float = 0.0
+    #: The machine's 1-minute load average while the paced runs went on.
+    load_average: float = 0.0
 
 
 async def run(run: Run) -> None:
-    listed = list(dataset(20_000 if run.quick else 100_000))
+    listed = list(dataset(10_000 if run.quick else 100_000))
     url = f"sqlite+aiosqlite:///{run.workdir / 'risk-bench.db'}"
     await _prepare(url, listed)
     echo = Server("echo", {}, run.workdir)
     risk = Server("risk", {"ANTIFRAUD_RISK_DATABASE_URL": url}, run.workdir)
     with servers(echo, risk):
-        await echo.start()
-        await risk.start()
+        await asyncio.gather(echo.start(), risk.start())
         half = await _unary(run, echo, risk, listed)
         await _streams(run, echo, risk, listed)
     await _workers(run, url, listed, half)
@@ -126,11 +130,11 @@ async def run(run: Run) -> None:
 
 def _requests(run: Run) -> int:
     """Requests per throughput figure (a few seconds of load each)."""
-    return 5_000 if run.quick else 60_000
+    return 3_000 if run.quick else 60_000
 
 
 def _warm_up(run: Run) -> int:
-    return 500 if run.quick else 2000
+    return 300 if run.quick else 2000
 
 
 async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> HalfLoad:
@@ -188,14 +192,31 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
             ">= 0.85x echo",
         )
     )
-    half = HalfLoad(hit.requests_per_second / 2, 3.0 if run.quick else 10.0, 0.0, 0.0, 0.0)
+    half = HalfLoad(hit.requests_per_second / 2, 2.0 if run.quick else 10.0, 0.0, 0.0, 0.0)
     paced = _paced(run, risk.address, CHECK, body, half)
     base_paced = _paced(
         run, echo.address, ECHO, grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))), half
     )
     half.echo_p99 = base_paced.percentile(0.99)
     half.single_p99, half.single_median = paced.percentile(0.99), paced.median_ms
+    floor = h2load(
+        echo.address,
+        ECHO,
+        grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))),
+        requests=int(FLOOR_RATE * half.seconds),
+        clients=1,
+        streams=1,
+        rps_per_client=FLOOR_RATE,
+        workdir=run.workdir,
+        headers=auth,
+    )
+    half.floor_p99 = floor.percentile(0.99)
+    half.load_average = os.getloadavg()[0]
     return half
+
+
+#: Requests per second of the runtime's floor: one at a time, far below any load.
+FLOOR_RATE = 50
 
 
 #: Connections of the paced load, and requests in flight on each at most.
@@ -250,7 +271,8 @@ VALUES_PER_MESSAGE = (1, 10, 100)
 
 
 async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> None:
-    seconds = 1.5 if run.quick else 8.0
+    seconds = 1.0 if run.quick else 8.0
+    runs: list[tuple[str, str, bytes]] = []
     for per_message in VALUES_PER_MESSAGE:
         half = max(1, per_message // 2)
         values = [_pb(i) for i in listed[:half]] + [
@@ -259,20 +281,18 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
             )
             for n in range(per_message - half)
         ]
-        base = stream_load(
-            echo.address,
-            ECHO_STREAM,
-            echo_pb2.EchoStreamRequest(indicators=values).SerializeToString(),
-            seconds=seconds,
-            streams=4,
-        )
-        got = stream_load(
-            risk.address,
-            STREAM,
-            risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString(),
-            seconds=seconds,
-            streams=4,
-        )
+        # Echo, then risk, at each point: both under the same conditions, in one client.
+        runs.append(
+            (echo.address, ECHO_STREAM,
+             echo_pb2.EchoStreamRequest(indicators=values).SerializeToString())
+        )  # fmt: skip
+        runs.append(
+            (risk.address, STREAM,
+             risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString())
+        )  # fmt: skip
+    measured = stream_loads(runs, seconds=seconds, streams=4)
+    for k, per_message in enumerate(VALUES_PER_MESSAGE):
+        base, got = measured[2 * k], measured[2 * k + 1]
         run.add(
             Result(
                 SUITE,
@@ -354,8 +374,7 @@ async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) 
             Server("risk", env, run.workdir, worker=k, address=address) for k in range(1, count + 1)
         ]
         with servers(*workers):
-            for worker in workers:
-                await worker.start()
+            await asyncio.gather(*(worker.start() for worker in workers))
             pids = [w.proc.pid for w in workers if w.proc is not None]
             clients = 4 * count
             h2load(address, CHECK, body, requests=_warm_up(run), clients=clients,
@@ -410,7 +429,10 @@ async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) 
                         f"median {paced.median_ms:.2f} ms; {paced.failed} failed; "
                         f"{PACED_CLIENTS} connections x {PACED_STREAMS} streams paced by h2load. "
                         f"1 worker at the same rate: p99 {half.single_p99:.2f} ms, median "
-                        f"{half.single_median:.2f} ms"
+                        f"{half.single_median:.2f} ms. What limits it: echo (no work at all) "
+                        f"has p99 {half.echo_p99:.2f} ms at this rate and {half.floor_p99:.2f} ms "
+                        f"at {FLOOR_RATE} req/s one at a time; machine load average "
+                        f"{half.load_average:.1f} on {cores} cores"
                     ),
                 )
             )
@@ -418,7 +440,7 @@ async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) 
 
 def _index_sizes(run: Run) -> tuple[int, ...]:
     """Indicators along the index curve: 1,000,000 and 5,000,000 only in the full bench."""
-    return (20_000, 60_000) if run.quick else (100_000, 1_000_000, 5_000_000)
+    return (10_000, 30_000) if run.quick else (100_000, 1_000_000, 5_000_000)
 
 
 async def _index_curve(run: Run) -> None:
