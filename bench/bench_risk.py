@@ -316,6 +316,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy() -> float:
+    """CPU-seconds every core of the machine has been busy (/proc/stat), whoever used them."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq = map(int, f.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def _children_cpu() -> float:
     """CPU used by this process's finished children (h2load runs are those)."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -330,11 +337,14 @@ class Measured:
     seconds: float
     server_cpu: float
     client_cpu: float
+    #: CPU the whole machine was busy with meanwhile: servers, h2load and everything else.
+    machine_cpu: float
 
 
 def _measure(run: Run, address: str, body: bytes, clients: int, pids: list[int]) -> Measured:
     server_before = sum(_cpu_seconds(pid) for pid in pids)
     client_before = _children_cpu()
+    machine_before = _machine_busy()
     started = time.perf_counter()
     load = h2load(
         address,
@@ -350,6 +360,7 @@ def _measure(run: Run, address: str, body: bytes, clients: int, pids: list[int])
         time.perf_counter() - started,
         sum(_cpu_seconds(pid) for pid in pids) - server_before,
         _children_cpu() - client_before,
+        _machine_busy() - machine_before,
     )
 
 
@@ -390,7 +401,8 @@ async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) 
             f"{clients} h2load connections; {got.load.failed} failed. CPU over "
             f"{got.seconds:.2f} s on {cores} cores: servers {got.server_cpu:.2f} s "
             f"({got.server_cpu / got.seconds / cores:.0%} of the machine), h2load "
-            f"{got.client_cpu:.2f} s ({got.client_cpu / got.seconds / cores:.0%}); "
+            f"{got.client_cpu:.2f} s ({got.client_cpu / got.seconds / cores:.0%}), other "
+            f"processes {max(0.0, got.machine_cpu - got.server_cpu - got.client_cpu):.2f} s; "
             f"{per_cpu:,.0f} requests per server CPU-second"
         )
         if count > 1:
