@@ -3,24 +3,35 @@
 - CheckIndicator throughput (h2load, unary) vs Echo; p99 at half that load.
 - StreamCheckIndicators verdicts per second at 1, 10 and 100 values per message vs
   EchoStream with the same messages (a curve).
-- CheckIndicator throughput with 1 and with one worker process per core on one port.
-- At 100,000 / 1,000,000 / 5,000,000 indicators (100,000 / 300,000 with --quick): memory
+- CheckIndicator throughput with 1 and with one worker process per core on one port, with
+  the CPU the servers and the load client (h2load, on the same cores) used: requests per
+  server CPU-second says whether a second worker does as much work per core as the first.
+- CheckIndicator p99 at half load at the deployed default (``ANTIFRAUD_RISK_WORKERS``, one
+  worker per core), beside the same with one worker and the echo server's at that rate.
+- At 100,000 / 1,000,000 / 5,000,000 indicators (10,000 / 30,000 with --quick): memory
   per indicator in the index, and the time to load them at start vs a plain read of the
   same rows (curves).
-- 1,000,000 assertions lapsing in the same second: the time the sweeper takes to record
-  them all in the feed vs one plain UPDATE lapsing the same rows.
+- 1,000,000 assertions lapsing in the same second (10,000 with --quick): the time the
+  sweeper takes to record them all in the feed vs one plain UPDATE lapsing the same rows.
+
+``--quick`` keeps every figure and curve, with fewer requests and shorter streams, so the
+suite ends within a minute.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import resource
 import time
 import tracemalloc
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from bench.harness import (
+    H2Load,
     Result,
     Run,
     Server,
@@ -28,13 +39,14 @@ from bench.harness import (
     grpc_frame,
     h2load,
     servers,
-    stream_load,
+    stream_loads,
 )
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.echo.v1 import echo_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common import tokens
 from services.common.auth import CallerPolicy
+from services.common.config import workers as deployed_workers
 from services.common.db import Database
 from services.common.indicators import Indicator
 from services.common.principals import Principal
@@ -86,32 +98,55 @@ def _pb(i: Indicator) -> common_pb2.Indicator:
     return common_pb2.Indicator(kind=int(i.kind), value=i.value)  # type: ignore[arg-type]
 
 
+@dataclass
+class HalfLoad:
+    """The paced load of the p99 figures, and the echo server's p99 under it."""
+
+    rate: float
+    seconds: float
+    echo_p99: float
+    single_p99: float
+    single_median: float
+    #: Echo's p99 with one request at a time at a low rate: the runtime's floor here, now.
+    floor_p99: float = 0.0
+    #: The machine's 1-minute load average while the paced runs went on.
+    load_average: float = 0.0
+
+
 async def run(run: Run) -> None:
-    listed = list(dataset(20_000 if run.quick else 100_000))
+    listed = list(dataset(10_000 if run.quick else 100_000))
     url = f"sqlite+aiosqlite:///{run.workdir / 'risk-bench.db'}"
     await _prepare(url, listed)
     echo = Server("echo", {}, run.workdir)
     risk = Server("risk", {"ANTIFRAUD_RISK_DATABASE_URL": url}, run.workdir)
     with servers(echo, risk):
-        await echo.start()
-        await risk.start()
-        await _unary(run, echo, risk, listed)
+        await asyncio.gather(echo.start(), risk.start())
+        half = await _unary(run, echo, risk, listed)
         await _streams(run, echo, risk, listed)
-    await _workers(run, url, listed)
+    await _workers(run, url, listed, half)
     await _index_curve(run)
     await _lapses(run)
 
 
-async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> None:
+def _requests(run: Run) -> int:
+    """Requests per throughput figure (a few seconds of load each)."""
+    return 3_000 if run.quick else 60_000
+
+
+def _warm_up(run: Run) -> int:
+    return 300 if run.quick else 2000
+
+
+async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> HalfLoad:
     phone = next(i for i in listed if i.kind == 1)
-    n = 20_000 if run.quick else 60_000
+    n = _requests(run)
     # Both servers get the same signed token: risk verifies it, echo carries the same bytes.
     auth = (bearer("carrier:bench", "risk"),)
     h2load(
         echo.address,
         ECHO,
         grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))),
-        requests=2000,
+        requests=_warm_up(run),
         workdir=run.workdir,
         headers=auth,
     )  # warm up
@@ -124,7 +159,7 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
         headers=auth,
     )
     body = grpc_frame(risk_pb2.CheckIndicatorRequest(indicator=_pb(phone)))
-    h2load(risk.address, CHECK, body, requests=2000, workdir=run.workdir, headers=auth)
+    h2load(risk.address, CHECK, body, requests=_warm_up(run), workdir=run.workdir, headers=auth)
     hit = h2load(risk.address, CHECK, body, requests=n, workdir=run.workdir, headers=auth)
     run.add(
         Result(
@@ -157,41 +192,50 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
             ">= 0.85x echo",
         )
     )
-    clients = 4
-    half = hit.requests_per_second / 2
-    paced = h2load(
-        risk.address,
-        CHECK,
-        body,
-        requests=int(half * (5 if run.quick else 10)),
-        clients=clients,
-        streams=4,
-        rps_per_client=half / clients,
-        workdir=run.workdir,
-        headers=auth,
+    half = HalfLoad(hit.requests_per_second / 2, 2.0 if run.quick else 10.0, 0.0, 0.0, 0.0)
+    paced = _paced(run, risk.address, CHECK, body, half)
+    base_paced = _paced(
+        run, echo.address, ECHO, grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))), half
     )
-    base_paced = h2load(
+    half.echo_p99 = base_paced.percentile(0.99)
+    half.single_p99, half.single_median = paced.percentile(0.99), paced.median_ms
+    floor = h2load(
         echo.address,
         ECHO,
         grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))),
-        requests=int(half * (5 if run.quick else 10)),
-        clients=clients,
-        streams=4,
-        rps_per_client=half / clients,
+        requests=int(FLOOR_RATE * half.seconds),
+        clients=1,
+        streams=1,
+        rps_per_client=FLOOR_RATE,
         workdir=run.workdir,
         headers=auth,
     )
-    run.add(
-        Result(
-            SUITE,
-            f"CheckIndicator p99 at half load ({half:,.0f} req/s)",
-            paced.percentile(0.99),
-            "ms",
-            base_paced.percentile(0.99),
-            "echo p99 at the same rate",
-            "< 5 ms",
-            notes=f"median {paced.median_ms:.2f} ms; {paced.failed} failed",
-        )
+    half.floor_p99 = floor.percentile(0.99)
+    half.load_average = os.getloadavg()[0]
+    return half
+
+
+#: Requests per second of the runtime's floor: one at a time, far below any load.
+FLOOR_RATE = 50
+
+
+#: Connections of the paced load, and requests in flight on each at most.
+PACED_CLIENTS = 4
+PACED_STREAMS = 4
+
+
+def _paced(run: Run, address: str, method: str, body: bytes, half: HalfLoad) -> H2Load:
+    """h2load at ``half.rate`` requests per second for ``half.seconds``."""
+    return h2load(
+        address,
+        method,
+        body,
+        requests=int(half.rate * half.seconds),
+        clients=PACED_CLIENTS,
+        streams=PACED_STREAMS,
+        rps_per_client=half.rate / PACED_CLIENTS,
+        workdir=run.workdir,
+        headers=(bearer("carrier:bench", "risk"),),
     )
 
 
@@ -227,7 +271,8 @@ VALUES_PER_MESSAGE = (1, 10, 100)
 
 
 async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> None:
-    seconds = 3.0 if run.quick else 8.0
+    seconds = 1.0 if run.quick else 8.0
+    runs: list[tuple[str, str, bytes]] = []
     for per_message in VALUES_PER_MESSAGE:
         half = max(1, per_message // 2)
         values = [_pb(i) for i in listed[:half]] + [
@@ -236,20 +281,18 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
             )
             for n in range(per_message - half)
         ]
-        base = stream_load(
-            echo.address,
-            ECHO_STREAM,
-            echo_pb2.EchoStreamRequest(indicators=values).SerializeToString(),
-            seconds=seconds,
-            streams=4,
-        )
-        got = stream_load(
-            risk.address,
-            STREAM,
-            risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString(),
-            seconds=seconds,
-            streams=4,
-        )
+        # Echo, then risk, at each point: both under the same conditions, in one client.
+        runs.append(
+            (echo.address, ECHO_STREAM,
+             echo_pb2.EchoStreamRequest(indicators=values).SerializeToString())
+        )  # fmt: skip
+        runs.append(
+            (risk.address, STREAM,
+             risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString())
+        )  # fmt: skip
+    measured = stream_loads(runs, seconds=seconds, streams=4)
+    for k, per_message in enumerate(VALUES_PER_MESSAGE):
+        base, got = measured[2 * k], measured[2 * k + 1]
         run.add(
             Result(
                 SUITE,
@@ -266,17 +309,75 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
         )
 
 
-async def _workers(run: Run, url: str, listed: list[Indicator]) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used (/proc/PID/stat, clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> float:
+    """CPU-seconds every core of the machine has been busy (/proc/stat), whoever used them."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq = map(int, f.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    """CPU used by this process's finished children (h2load runs are those)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+@dataclass
+class Measured:
+    """One throughput run and the CPU it took: the servers' and the load client's."""
+
+    load: H2Load
+    seconds: float
+    server_cpu: float
+    client_cpu: float
+    #: CPU the whole machine was busy with meanwhile: servers, h2load and everything else.
+    machine_cpu: float
+
+
+def _measure(run: Run, address: str, body: bytes, clients: int, pids: list[int]) -> Measured:
+    server_before = sum(_cpu_seconds(pid) for pid in pids)
+    client_before = _children_cpu()
+    machine_before = _machine_busy()
+    started = time.perf_counter()
+    load = h2load(
+        address,
+        CHECK,
+        body,
+        requests=_requests(run),
+        clients=clients,
+        workdir=run.workdir,
+        headers=(bearer("carrier:bench", "risk"),),
+    )
+    return Measured(
+        load,
+        time.perf_counter() - started,
+        sum(_cpu_seconds(pid) for pid in pids) - server_before,
+        _children_cpu() - client_before,
+        _machine_busy() - machine_before,
+    )
+
+
+async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) -> None:
     """CheckIndicator throughput with 1 and with N server processes on one port
     (``--worker``, SO_REUSEPORT), N the number of cores; h2load opens enough connections
-    for the kernel to spread them over every worker."""
+    for the kernel to spread them over every worker. The CPU each side used says what
+    limits scaling: requests per server CPU-second (the work a core does per request) with
+    1 and N workers, and what the load client itself took of the same cores. Then the p99
+    at half load at the deployed default (one worker per core)."""
     cores = os.cpu_count() or 1
-    counts = sorted({1, cores})
+    default = deployed_workers("risk")
+    counts = sorted({1, cores, default})
     phone = next(i for i in listed if i.kind == 1)
     body = grpc_frame(risk_pb2.CheckIndicatorRequest(indicator=_pb(phone)))
     auth = (bearer("carrier:bench", "risk"),)
-    n = 20_000 if run.quick else 60_000
-    single = 0.0
+    single: Measured | None = None
     for count in counts:
         address = f"127.0.0.1:{free_port()}"
         env = {"ANTIFRAUD_RISK_DATABASE_URL": url}
@@ -284,35 +385,74 @@ async def _workers(run: Run, url: str, listed: list[Indicator]) -> None:
             Server("risk", env, run.workdir, worker=k, address=address) for k in range(1, count + 1)
         ]
         with servers(*workers):
-            for worker in workers:
-                await worker.start()
+            await asyncio.gather(*(worker.start() for worker in workers))
+            pids = [w.proc.pid for w in workers if w.proc is not None]
             clients = 4 * count
-            h2load(address, CHECK, body, requests=2000, clients=clients, workdir=run.workdir,
-                   headers=auth)  # fmt: skip
-            got = h2load(
-                address, CHECK, body, requests=n, clients=clients, workdir=run.workdir, headers=auth
+            h2load(address, CHECK, body, requests=_warm_up(run), clients=clients,
+                   workdir=run.workdir, headers=auth)  # fmt: skip
+            got = _measure(run, address, body, clients, pids)
+            paced = _paced(run, address, CHECK, body, half) if count == default else None
+        single = single or got
+        rate = got.load.requests_per_second
+        per_cpu = got.load.succeeded / got.server_cpu if got.server_cpu else 0.0
+        single_per_cpu = single.load.succeeded / single.server_cpu if single.server_cpu else 0.0
+        efficiency = per_cpu / single_per_cpu if single_per_cpu else 0.0
+        notes = (
+            f"{clients} h2load connections; {got.load.failed} failed. CPU over "
+            f"{got.seconds:.2f} s on {cores} cores: servers {got.server_cpu:.2f} s "
+            f"({got.server_cpu / got.seconds / cores:.0%} of the machine), h2load "
+            f"{got.client_cpu:.2f} s ({got.client_cpu / got.seconds / cores:.0%}), other "
+            f"processes {max(0.0, got.machine_cpu - got.server_cpu - got.client_cpu):.2f} s; "
+            f"{per_cpu:,.0f} requests per server CPU-second"
+        )
+        if count > 1:
+            notes += (
+                f" ({efficiency:.2f}x one worker's). Limit: {count} workers can use at most "
+                f"{cores} cores less what h2load takes; they used "
+                f"{got.server_cpu / got.seconds:.2f} cores"
             )
-        single = single or got.requests_per_second
         run.add(
             Result(
                 SUITE,
                 f"CheckIndicator throughput, {count} worker process{'es' if count > 1 else ''}",
-                got.requests_per_second,
+                rate,
                 "req/s",
-                single,
+                single.load.requests_per_second,
                 "1 worker",
                 f">= {0.8 * count:.1f}x with {count} workers on {cores} cores" if count > 1 else "",
-                notes=f"{clients} h2load connections; {got.failed} failed",
+                notes=notes,
                 curve="CheckIndicator req/s by workers",
                 x=count,
                 x_label="server processes on one port",
             )
         )
+        if paced is not None:
+            run.add(
+                Result(
+                    SUITE,
+                    f"CheckIndicator p99 at half load ({half.rate:,.0f} req/s), "
+                    f"{count} worker{'s' if count > 1 else ''} (deployed default)",
+                    paced.percentile(0.99),
+                    "ms",
+                    half.echo_p99,
+                    "echo p99 at the same rate (1 process)",
+                    "< 5 ms",
+                    notes=(
+                        f"median {paced.median_ms:.2f} ms; {paced.failed} failed; "
+                        f"{PACED_CLIENTS} connections x {PACED_STREAMS} streams paced by h2load. "
+                        f"1 worker at the same rate: p99 {half.single_p99:.2f} ms, median "
+                        f"{half.single_median:.2f} ms. What limits it: echo (no work at all) "
+                        f"has p99 {half.echo_p99:.2f} ms at this rate and {half.floor_p99:.2f} ms "
+                        f"at {FLOOR_RATE} req/s one at a time; machine load average "
+                        f"{half.load_average:.1f} on {cores} cores"
+                    ),
+                )
+            )
 
 
 def _index_sizes(run: Run) -> tuple[int, ...]:
-    """Indicators along the index curve: 5,000,000 only in the full bench."""
-    return (100_000, 300_000) if run.quick else (100_000, 1_000_000, 5_000_000)
+    """Indicators along the index curve: 1,000,000 and 5,000,000 only in the full bench."""
+    return (10_000, 30_000) if run.quick else (100_000, 1_000_000, 5_000_000)
 
 
 async def _index_curve(run: Run) -> None:
@@ -324,16 +464,18 @@ async def _index_at(run: Run, n: int) -> None:
     data = list(dataset(n, seed=11))
     items = _assertions(data)
     now = datetime.now(UTC)
+    # Verdicts computed before tracing: only what the index keeps is counted, and
+    # tracemalloc does not slow their computation down.
+    snapshots = [(i.kind, i.value, compute_snapshot([a], now)) for i, a in items]
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     index = RiskIndex()
-    for indicator, assertion in items:
+    for kind, listed, snapshot in snapshots:
         # A fresh copy of the value, as loading from the database makes: the index owns it.
-        value = indicator.value.encode().decode()
-        index.put(indicator.kind, value, compute_snapshot([assertion], now))
+        index.put(kind, listed.encode().decode(), snapshot)
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    del index
+    del index, snapshots
     run.add(
         Result(
             SUITE,
@@ -380,7 +522,7 @@ async def _index_at(run: Run, n: int) -> None:
 
 
 async def _lapses(run: Run) -> None:
-    n = 50_000 if run.quick else 1_000_000
+    n = 10_000 if run.quick else 1_000_000
     data = list(dataset(n, seed=13))
     now = datetime.now(UTC)
     items = [

@@ -299,30 +299,35 @@ def stream_load(
     address: str, method: str, body: bytes, *, seconds: float, streams: int
 ) -> dict[str, float]:
     """Bidirectional-stream load from a separate Python process (see bench/stream_client.py)."""
-    with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
-        f.write(body)
+    return stream_loads([(address, method, body)], seconds=seconds, streams=streams)[0]
+
+
+def stream_loads(
+    runs: list[tuple[str, str, bytes]], *, seconds: float, streams: int
+) -> list[dict[str, float]]:
+    """Several stream loads in turn, (address, method, body) each, from one separate Python
+    process: one start-up for all of them."""
+    files: list[str] = []
     try:
+        args: list[str] = []
+        for address, method, body in runs:
+            with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
+                f.write(body)
+            files.append(f.name)
+            args += [address, method, f.name]
         out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.stream_client",
-                address,
-                method,
-                f.name,
-                str(seconds),
-                str(streams),
-            ],
+            [sys.executable, "-m", "bench.stream_client", *args[:3], str(seconds), str(streams),
+             *args[3:]],
             capture_output=True,
             text=True,
             check=True,
             cwd=ROOT,
-            timeout=seconds + 120,
-        ).stdout
+            timeout=(seconds + 5) * len(runs) + 120,
+        ).stdout  # fmt: skip
     finally:
-        os.unlink(f.name)
-    result: dict[str, float] = json.loads(out)
-    return result
+        for name in files:
+            os.unlink(name)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def write_report(run: Run, path: Path) -> None:

@@ -1,10 +1,12 @@
 """A load client for bidirectional streams, run as its own process by the benchmarks.
 
-    python -m bench.stream_client ADDRESS METHOD BODY_FILE SECONDS STREAMS
+    python -m bench.stream_client ADDRESS METHOD BODY_FILE SECONDS STREAMS [ADDRESS METHOD BODY]...
 
 Sends one pre-serialised request over and over on STREAMS concurrent streams,
 keeping a bounded number in flight, and prints messages and bytes received per
-second as JSON. Responses are not parsed: the client must cost less than the server.
+second as JSON, one line per run. Further (ADDRESS, METHOD, BODY_FILE) runs follow
+in turn in the same process (one start-up for several points of a curve).
+Responses are not parsed: the client must cost less than the server.
 """
 
 from __future__ import annotations
@@ -69,5 +71,12 @@ async def main(address: str, method: str, body_file: str, seconds: float, stream
     )
 
 
+async def main_all(argv: list[str]) -> None:
+    seconds, streams = float(argv[3]), int(argv[4])
+    runs = [tuple(argv[0:3])] + [tuple(argv[i : i + 3]) for i in range(5, len(argv), 3)]
+    for address, method, body_file in runs:
+        await main(address, method, body_file, seconds, streams)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])))
+    asyncio.run(main_all(sys.argv[1:]))

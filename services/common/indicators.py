@@ -30,7 +30,7 @@ import functools
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
@@ -910,7 +910,7 @@ _V4_MASKS = [(0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF for n in range(33)]
 _V6_ONES = (1 << 128) - 1
 
 
-def _ip_lookup_keys(value: str) -> list[str]:
+def _ip_lookup_keys(value: str, lengths: Sequence[int] | None = None) -> list[str]:
     address_text, slash, length_text = value.partition("/")
     try:
         address = ipaddress.ip_address(address_text)
@@ -921,13 +921,19 @@ def _ip_lookup_keys(value: str) -> list[str]:
         return [value]
     keys = [value]
     base = int(address)
+    floor = _IP_FLOOR[address.version]
+    tried = (
+        range(prefixlen - 1, floor - 1, -1)
+        if lengths is None
+        else [n for n in lengths if floor <= n < prefixlen]
+    )
     if address.version == 4:
-        for length in range(prefixlen - 1, _IP_FLOOR[4] - 1, -1):
+        for length in tried:
             m = base & _V4_MASKS[length]
             keys.append(f"{m >> 24}.{(m >> 16) & 255}.{(m >> 8) & 255}.{m & 255}/{length}")
         return keys
     texts: dict[int, str] = {}  # most masks give the same network address: format each once
-    for length in range(prefixlen - 1, _IP_FLOOR[6] - 1, -1):
+    for length in tried:
         m = base & (_V6_ONES ^ ((1 << (128 - length)) - 1))
         text = texts.get(m)
         if text is None:
@@ -1115,6 +1121,13 @@ def _kind_name(kind: object) -> str:
         return IndicatorKind(kind).name  # type: ignore[call-overload,arg-type]
     except (ValueError, TypeError):
         return "unknown kind"
+
+
+def ip_lookup_keys(value: str, lengths: Sequence[int]) -> list[str]:
+    """``lookup_keys`` of a normalised IP address or range, trying only the containing
+    networks of ``lengths`` (longest first): a matcher that knows which prefix lengths are
+    listed skips the rest, which could never match."""
+    return _ip_lookup_keys(value, lengths)
 
 
 def lookup_keys(indicator: Indicator) -> list[str]:

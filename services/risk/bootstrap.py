@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.api.antifraud.risk.v1 import risk_pb2
 from services.common import keys
 from services.common.auth import CallerPolicy
 from services.common.config import env_float
@@ -24,7 +24,7 @@ from services.common.server import Binding
 from services.risk.adapters import tables
 from services.risk.adapters.repository import RiskRepository
 from services.risk.domain.model import RiskLevel, SourceType
-from services.risk.entrypoints.grpc_servicer import RiskServicer
+from services.risk.entrypoints.grpc_servicer import RiskServicer, add_to_server
 from services.risk.entrypoints.policy import POLICY
 from services.risk.service_layer import handlers
 from services.risk.service_layer.lookup import Lookup
@@ -79,7 +79,7 @@ class RiskComponent:
 
     def bindings(self) -> Sequence[Binding]:
         name = risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name
-        return [Binding(name, risk_pb2_grpc.add_RiskServiceServicer_to_server, self.servicer)]
+        return [Binding(name, add_to_server, self.servicer)]
 
     async def refresh_metrics(self) -> None:
         await self.lookup.refresh_metrics()

@@ -457,3 +457,49 @@ async def test_a_citizen_scale_data_set_loads_at_start_and_answers(
         assert [int(v.level) for v in response.verdicts] == expected
         miss = await check(stub, PHONE, "+8613012345678")
         assert miss.level == c.RISK_LEVEL_NONE
+
+
+async def test_stream_verdicts_are_check_indicator_verdicts(risk: rg.RiskServiceStub) -> None:
+    """The stream's answers, assembled as bytes, read as the same verdicts CheckIndicator
+    gives, before and after the entries behind them change."""
+    values = [
+        ind(PHONE, "170 2345 6789"),
+        ind(PHONE, "13012345678"),
+        ind(PHONE, "96110"),
+        ind(c.INDICATOR_KIND_DOMAIN, "login.stream-scam.example"),
+        ind(URL, "http://stream-scam.example/pay"),
+        ind(c.INDICATOR_KIND_IP_ADDRESS, "203.0.113.9"),
+    ]
+    listed = [
+        ind(PHONE, "17023456789"),
+        ind(c.INDICATOR_KIND_DOMAIN, "stream-scam.example"),
+        ind(c.INDICATOR_KIND_IP_ADDRESS, "203.0.113.0/24"),
+    ]
+
+    async def upsert(level: int, reason: str) -> None:
+        for value in listed:
+            await risk.UpsertIndicator(
+                r.UpsertIndicatorRequest(
+                    request_id=request_id(),
+                    indicator=value,
+                    assertion=assertion(level=level, reason=reason),
+                )
+            )
+
+    async def compare() -> list[r.Verdict]:
+        async def requests() -> AsyncIterator[r.StreamCheckIndicatorsRequest]:
+            yield r.StreamCheckIndicatorsRequest(indicators=values, correlation_id="cmp")
+
+        [response] = [resp async for resp in risk.StreamCheckIndicators(requests())]
+        expected = [await check(risk, v.kind, v.value) for v in values]
+        assert list(response.verdicts) == expected
+        assert response.correlation_id == "cmp"
+        return expected
+
+    await upsert(c.RISK_LEVEL_HIGH, "confirmed on review")
+    before = await compare()
+    assert [v.level for v in before] == [4, 1, 1, 4, 4, 4]
+    await upsert(c.RISK_LEVEL_LOW, "downgraded after appeal")
+    after = await compare()
+    assert [v.level for v in after] == [2, 1, 1, 2, 2, 2]
+    assert after[0].reasons != before[0].reasons

@@ -19,6 +19,7 @@ from services.common.indicators import (
     Indicator,
     IndicatorKind,
     InvalidIndicator,
+    ip_lookup_keys,
     lookalike_skeleton,
     lookup_keys,
     mixed_script,
@@ -122,6 +123,9 @@ _EXACT = frozenset(
 )
 
 
+_PHONE, _SENDER = IndicatorKind.PHONE_NUMBER, IndicatorKind.SMS_SENDER
+
+
 def candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
     """Every listed form (kind, value) that would match the indicator."""
     kind = indicator.kind
@@ -140,8 +144,11 @@ def candidates(indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
     return found
 
 
-def _url_host_candidates(value: str) -> list[tuple[IndicatorKind, str]]:
-    """A URL's host as the listed IP address, range or domain that would contain it."""
+def _url_host_candidates(
+    value: str, ranges: RangeLengths | None = None
+) -> list[tuple[IndicatorKind, str]]:
+    """A URL's host as the listed IP address, range or domain that would contain it (only
+    ranges of the prefix lengths ``ranges`` holds, when given)."""
     hostport = value.split("/", 1)[0]
     if hostport.startswith("["):  # an IPv6 host, as "[2001:db8::1]" or "[2001:db8::1]:8443"
         host = hostport[1 : hostport.find("]")]
@@ -156,7 +163,56 @@ def _url_host_candidates(value: str) -> list[tuple[IndicatorKind, str]]:
         listed = normalize(kind, host)
     except InvalidIndicator:
         return []
+    if ranges is not None and kind is IndicatorKind.IP_ADDRESS:
+        return [(kind, key) for key in ranges.keys(listed.value)]
     return [(kind, key) for key in lookup_keys(listed)]
+
+
+def _range_length(value: str) -> tuple[int, int] | None:
+    """(IP version, prefix length) of a listed range; None for a single address (always
+    looked up) or a value that is no range."""
+    address, slash, length = value.partition("/")
+    if not slash or not length.isdigit():
+        return None
+    return (6 if ":" in address else 4), int(length)
+
+
+class RangeLengths:
+    """Which prefix lengths listed IP ranges have, counted as entries come and go: a look-up
+    tries only the containing networks of those lengths (a handful) rather than every one
+    down to /8 (24 for an IPv4 address, 112 for IPv6), which could never match."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[int, int], int] = {}
+        #: Per IP version, the listed lengths, longest first (most specific match first).
+        self.lengths: dict[int, tuple[int, ...]] = {4: (), 6: ()}
+
+    def add(self, value: str) -> None:
+        key = _range_length(value)
+        if key is not None:
+            seen = self._counts.get(key, 0)
+            self._counts[key] = seen + 1
+            if not seen:
+                self._changed(key[0])
+
+    def remove(self, value: str) -> None:
+        key = _range_length(value)
+        if key is not None and key in self._counts:
+            left = self._counts[key] - 1
+            if left:
+                self._counts[key] = left
+            else:
+                del self._counts[key]
+                self._changed(key[0])
+
+    def _changed(self, version: int) -> None:
+        self.lengths[version] = tuple(
+            sorted((n for v, n in self._counts if v == version), reverse=True)
+        )
+
+    def keys(self, value: str) -> list[str]:
+        """``lookup_keys`` of a normalised IP address or range, listed lengths only."""
+        return ip_lookup_keys(value, self.lengths[6 if ":" in value else 4])
 
 
 class RiskIndex:
@@ -171,6 +227,7 @@ class RiskIndex:
         # Verified domains by what they look like (lookalike_skeleton): skeleton -> domains.
         self._verified_looks: dict[str, set[str]] = {}
         self._verified_skeleton: dict[str, str] = {}
+        self._ranges = RangeLengths()
 
     def _track_verified(self, kind: IndicatorKind, value: str, verified: bool) -> None:
         if kind is not IndicatorKind.DOMAIN:
@@ -201,9 +258,12 @@ class RiskIndex:
         else:
             self._stages.pop((kind, value), None)
         if not snapshot.listed:
-            entries.pop(value, None)
+            if entries.pop(value, None) is not None and kind is IndicatorKind.IP_ADDRESS:
+                self._ranges.remove(value)
             self._labels.pop((kind, value), None)
             return
+        if kind is IndicatorKind.IP_ADDRESS and value not in entries:
+            self._ranges.add(value)
         entries[value] = _pack(snapshot)
         if snapshot.label:
             self._labels[(kind, value)] = snapshot.label
@@ -233,10 +293,13 @@ class RiskIndex:
                     if stages
                     else ()
                 )
-                entries[kind][value] = pack(
+                entry = pack(
                     level, (flags & 0x7F) | (_VERIFIED if verified else 0), cats & 0xFFFF,
                     u32(reporters), u32(first), u32(last), u32(expire),
                 )  # fmt: skip
+                if kind is IndicatorKind.IP_ADDRESS and value not in entries[kind]:
+                    self._ranges.add(value)
+                entries[kind][value] = entry
                 if label:
                     labels[(kind, value)] = label
                 if verified:
@@ -252,7 +315,14 @@ class RiskIndex:
     ) -> None:
         """Bulk load of entries without label, stages or the allow list behind them (a local
         copy's columns): ``packed`` as ``pack_listed`` packs them, pairwise with ``values``."""
-        self._entries[kind].update(zip(values, packed, strict=True))
+        entries = self._entries[kind]
+        if kind is not IndicatorKind.IP_ADDRESS:
+            entries.update(zip(values, packed, strict=True))
+            return
+        for value, entry in zip(values, packed, strict=True):
+            if value not in entries:
+                self._ranges.add(value)
+            entries[value] = entry
 
     def columns(self, kind: IndicatorKind) -> tuple[list[str], list[bytes]]:
         """Every listed value of a kind and its entry as stored, as two lists in the same
@@ -276,11 +346,29 @@ class RiskIndex:
         packed = self._entries[kind].get(value)
         return None if packed is None else _unpack(packed, self._labels.get((kind, value), ""))
 
+    def candidates(self, indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
+        """``candidates``, less the IP ranges of prefix lengths nothing listed has."""
+        kind = indicator.kind
+        if kind is IndicatorKind.IP_ADDRESS:
+            return [(kind, key) for key in self._ranges.keys(indicator.value)]
+        if kind is IndicatorKind.URL:
+            found: list[tuple[IndicatorKind, str]] = [(kind, key) for key in lookup_keys(indicator)]
+            found.extend(_url_host_candidates(indicator.value, self._ranges))
+            return found
+        return candidates(indicator)
+
     def lookup(self, indicator: Indicator, now: int) -> Hit | None:
         """The hit that decides the verdict, or None when nothing listed matches."""
         entries, staged = self._entries, self._stages
+        kind = indicator.kind
+        if kind is _PHONE:  # call screening: most numbers are listed neither way
+            value = indicator.value
+            if value not in entries[_PHONE] and value not in entries[_SENDER]:
+                return None
+        elif kind in _EXACT and indicator.value not in entries[kind]:
+            return None
         best: Hit | None = None
-        for kind, value in candidates(indicator):
+        for kind, value in self.candidates(indicator):
             packed = entries[kind].get(value)
             if packed is None:
                 continue

@@ -54,7 +54,7 @@ def verdict_pb(
 ) -> risk_pb2.Verdict:
     verdict = risk_pb2.Verdict()
     if snapshot is not None and snapshot.listed:
-        _explain(verdict, snapshot, matched)
+        explain(verdict, snapshot, matched)
     else:
         verdict.level = RiskLevel.NONE  # type: ignore[assignment]
     _set_indicator(verdict, indicator)
@@ -68,7 +68,7 @@ def _set_indicator(verdict: risk_pb2.Verdict, indicator: Indicator) -> None:
         verdict.notes.extend(indicator.notes)
 
 
-def _explain(verdict: risk_pb2.Verdict, snapshot: Snapshot, matched: str) -> None:
+def explain(verdict: risk_pb2.Verdict, snapshot: Snapshot, matched: str) -> None:
     """Everything a verdict says beyond the value itself."""
     verdict.level = snapshot.level  # type: ignore[assignment]
     verdict.categories.extend(int(c) for c in categories_of(snapshot.categories))  # type: ignore[misc]
@@ -113,7 +113,7 @@ def fill_verdict(
             if len(_EXPLAINED) >= _EXPLAINED_MAX:
                 _EXPLAINED.clear()
             template = _EXPLAINED[key] = risk_pb2.Verdict()
-            _explain(template, hit.snapshot, matched)
+            explain(template, hit.snapshot, matched)
         verdict.MergeFrom(template)
     _set_indicator(verdict, indicator)
     if NOTE_SPOOFED_SERVICE_CODE in indicator.notes:

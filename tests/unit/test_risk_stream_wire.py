@@ -1,0 +1,294 @@
+"""StreamCheckIndicators answers as bytes (``wire``), without I/O: the bytes are exactly what
+the message path gives (``convert.fill_verdict``, then ``SerializeToString``) and parse to
+the same verdicts, for listed values (direct, across kinds, by parent domain and by IP
+range), unlisted ones, invalid ones, look-alikes of a verified domain, spoofed service
+codes, a correlation id, and again after the index changes (a level raised, an expiry
+moved, a label changed, an entry retired, an assertion lapsing into a later stage).
+
+Also: a look-up tries only the IP prefix lengths the index lists, and finds the same
+listed candidates, in the same order, as trying every one down to /8 (/16 for IPv6).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.api.antifraud.common.v1 import common_pb2
+from services.api.antifraud.risk.v1 import risk_pb2
+from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
+from services.risk.domain.index import RiskIndex, candidates
+from services.risk.domain.model import (
+    Assertion,
+    FraudCategory,
+    RiskLevel,
+    SourceType,
+    compute_snapshot,
+)
+from services.risk.entrypoints import convert, wire
+
+K = IndicatorKind
+NOW = datetime.now(UTC)
+
+
+def _assertion(
+    level: RiskLevel,
+    *,
+    source: SourceType = SourceType.ANALYST,
+    source_id: str = "analyst-1",
+    days: float = 30,
+    label: str = "",
+    reporters: int = 0,
+) -> Assertion:
+    return Assertion(
+        source,
+        source_id,
+        level,
+        frozenset({FraudCategory.ONLINE_LOAN}) if level else frozenset(),
+        "confirmed on review",
+        NOW + timedelta(days=days),
+        NOW - timedelta(days=1),
+        NOW,
+        reporters,
+        label,
+    )
+
+
+def _put(index: RiskIndex, kind: K, raw: str, *assertions: Assertion) -> None:
+    value = normalize(kind, raw).value
+    index.put(kind, value, compute_snapshot(list(assertions), NOW))
+
+
+def _index() -> RiskIndex:
+    index = RiskIndex()
+    _put(index, K.PHONE_NUMBER, "13800138000", _assertion(RiskLevel.HIGH))
+    _put(index, K.SMS_SENDER, "+8613900139000", _assertion(RiskLevel.MEDIUM))
+    _put(
+        index,
+        K.PHONE_NUMBER,
+        "96110",
+        _assertion(RiskLevel.NONE, source=SourceType.ALLOW_LIST, label="96110 anti-fraud"),
+    )
+    _put(index, K.DOMAIN, "scam.example", _assertion(RiskLevel.HIGH, reporters=3))
+    _put(
+        index,
+        K.DOMAIN,
+        "icbc.com.cn",
+        _assertion(RiskLevel.NONE, source=SourceType.ALLOW_LIST, label="ICBC"),
+    )
+    _put(index, K.IP_ADDRESS, "10.1.2.0/24", _assertion(RiskLevel.LOW))
+    _put(index, K.IP_ADDRESS, "10.0.0.0/8", _assertion(RiskLevel.MEDIUM))
+    _put(index, K.IP_ADDRESS, "192.0.2.7", _assertion(RiskLevel.HIGH))
+    _put(index, K.IP_ADDRESS, "2001:db8::/32", _assertion(RiskLevel.HIGH))
+    _put(index, K.URL, "http://pay.example/login/", _assertion(RiskLevel.HIGH))
+    _put(index, K.BANK_ACCOUNT, "6222021234567890128", _assertion(RiskLevel.HIGH))
+    # High for an hour, then medium: a later stage.
+    _put(
+        index,
+        K.QQ_NUMBER,
+        "123456789",
+        _assertion(RiskLevel.HIGH, source_id="analyst-2", days=1 / 24),
+        _assertion(RiskLevel.MEDIUM),
+    )
+    return index
+
+
+REQUESTS = [
+    (K.PHONE_NUMBER, "138 0013 8000"),  # listed
+    (K.PHONE_NUMBER, "+8613900139000"),  # listed as an SMS sender: matched across kinds
+    (K.PHONE_NUMBER, "13012345678"),  # unlisted
+    (K.PHONE_NUMBER, "96110"),  # verified, with a label and a note
+    (K.PHONE_NUMBER, "+8695588"),  # a spoofed service code
+    (K.PHONE_NUMBER, "garbage"),  # invalid
+    (0, "13800138000"),  # no kind
+    (99, "x"),  # unknown kind
+    (K.DOMAIN, "a.b.scam.example"),  # by its parent
+    (K.DOMAIN, "icbc.com.cn"),  # verified
+    (K.DOMAIN, "icbc-com.cn"),  # unlisted
+    (K.DOMAIN, "1cbc.com.cn"),  # a look-alike of a verified domain
+    (K.URL, "http://10.1.2.3/x"),  # a URL whose host is in a listed range
+    (K.URL, "https://pay.example/login/now?a=1"),  # by its path prefix
+    (K.URL, "http://www.icbc.com.cn/"),  # under a verified domain
+    (K.IP_ADDRESS, "10.1.2.3"),  # in /24 and /8: the higher level wins
+    (K.IP_ADDRESS, "10.9.9.9"),  # in /8 only
+    (K.IP_ADDRESS, "192.0.2.7"),
+    (K.IP_ADDRESS, "192.0.2.8"),
+    (K.IP_ADDRESS, "2001:db8::1"),
+    (K.IP_ADDRESS, "::ffff:10.1.2.3"),  # IPv4-mapped, with its note
+    (K.BANK_ACCOUNT, "6222 0212 3456 7890 128"),
+    (K.QQ_NUMBER, "123456789"),
+    (K.QQ_NUMBER, "987654321"),
+    (K.WECHAT_ID, "wx_nobody"),
+    (K.APP, "com.fraud.app#" + "ab" * 32),
+    (K.URL, ""),  # empty
+    (K.PHONE_NUMBER, "1" * 5000),  # far too long
+]
+
+
+def _request(correlation_id: str = "batch-7") -> risk_pb2.StreamCheckIndicatorsRequest:
+    return risk_pb2.StreamCheckIndicatorsRequest(
+        correlation_id=correlation_id,
+        indicators=[
+            common_pb2.Indicator(kind=int(kind), value=value)  # type: ignore[arg-type]
+            for kind, value in REQUESTS
+        ],
+    )
+
+
+def _by_messages(
+    request: risk_pb2.StreamCheckIndicatorsRequest, index: RiskIndex, now: int
+) -> risk_pb2.StreamCheckIndicatorsResponse:
+    """The answer as messages, as every other look-up builds its verdicts."""
+    response = risk_pb2.StreamCheckIndicatorsResponse(correlation_id=request.correlation_id[:128])
+    for item in request.indicators:
+        try:
+            if not 0 < item.kind < len(IndicatorKind):
+                raise InvalidIndicator("unknown indicator kind")
+            indicator = normalize(IndicatorKind(item.kind), item.value)
+        except InvalidIndicator as exc:
+            response.verdicts.add().notes.append(exc.reason)
+            continue
+        convert.fill_verdict(
+            response.verdicts.add(),
+            indicator,
+            index.lookup(indicator, now),
+            index.lookalike(indicator),
+        )
+    return response
+
+
+def _same_answer(index: RiskIndex, correlation_id: str = "batch-7") -> None:
+    request = _request(correlation_id)
+    now = int(time.time())
+    got = wire.stream_response(request, index)
+    if int(time.time()) != now:  # a second turned between the two: ask again
+        now = int(time.time())
+        got = wire.stream_response(request, index)
+    expected = _by_messages(request, index, now)
+    parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(got)
+    assert parsed == expected
+    assert got == expected.SerializeToString()
+
+
+def test_bytes_are_the_message_path_bytes() -> None:
+    index = _index()
+    _same_answer(index)
+    parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+        wire.stream_response(_request(), index)
+    )
+    levels = [v.level for v in parsed.verdicts]
+    assert len(levels) == len(REQUESTS)
+    # The cases above are what they say they are.
+    high, medium, none, unspecified = RiskLevel.HIGH, RiskLevel.MEDIUM, RiskLevel.NONE, 0
+    assert levels[:8] == [high, medium, none, none, medium] + [unspecified] * 3
+    assert parsed.verdicts[3].verified
+    assert parsed.verdicts[3].verified_label == "96110 anti-fraud"
+    assert parsed.verdicts[5].notes == ["not a valid phone number"]
+    assert parsed.verdicts[11].lookalike_of == "icbc.com.cn"
+    assert parsed.verdicts[12].matched_value == "10.0.0.0/8"
+    assert parsed.verdicts[15].level == common_pb2.RISK_LEVEL_MEDIUM
+    assert parsed.verdicts[16].matched_value == "10.0.0.0/8"
+    assert parsed.verdicts[19].matched_value == "2001:db8::/32"
+    assert parsed.verdicts[22].level == common_pb2.RISK_LEVEL_HIGH
+    assert parsed.correlation_id == "batch-7"
+
+
+def test_no_correlation_id_and_a_long_one() -> None:
+    index = _index()
+    _same_answer(index, "")
+    _same_answer(index, "é" * 300)
+
+
+def test_changes_to_the_index_change_the_bytes() -> None:
+    index = _index()
+    _same_answer(index)  # explanations kept from here on
+    _put(index, K.PHONE_NUMBER, "13800138000", _assertion(RiskLevel.LOW, days=2))  # level, expiry
+    _put(index, K.DOMAIN, "scam.example", _assertion(RiskLevel.HIGH, reporters=4))  # reporters
+    _put(
+        index,
+        K.PHONE_NUMBER,
+        "96110",
+        _assertion(RiskLevel.NONE, source=SourceType.ALLOW_LIST, label="96110 hotline"),
+    )
+    _put(index, K.IP_ADDRESS, "10.0.0.0/8", _assertion(RiskLevel.NONE))  # retired
+    _put(index, K.IP_ADDRESS, "10.1.0.0/16", _assertion(RiskLevel.HIGH))  # a new length
+    _same_answer(index)
+    parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+        wire.stream_response(_request(), index)
+    )
+    assert parsed.verdicts[0].level == common_pb2.RISK_LEVEL_LOW
+    assert parsed.verdicts[3].verified_label == "96110 hotline"
+    assert parsed.verdicts[8].sources.distinct_reporters == 0  # an analyst's: no citizens
+    assert parsed.verdicts[15].matched_value == "10.1.0.0/16"
+    assert parsed.verdicts[16].level == common_pb2.RISK_LEVEL_NONE
+
+
+def test_a_lapsed_assertion_answers_its_later_stage() -> None:
+    index = _index()
+    request = _request()
+    value = normalize(K.QQ_NUMBER, "123456789")
+    later = int(time.time()) + 2 * 3600  # past the hour the high assertion stands
+    hit = index.lookup(value, later)
+    assert hit is not None
+    assert hit.snapshot.level == RiskLevel.MEDIUM
+    expected = _by_messages(request, index, later)
+    verdict = wire.verdict_bytes(value, hit, None)
+    assert risk_pb2.Verdict.FromString(verdict) == expected.verdicts[22]
+    assert verdict == expected.verdicts[22].SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["10.1.2.3", "10.1.2.0/24", "10.1.0.0/20", "10.200.1.1", "192.0.2.7", "2001:db8:1::5",
+     "2001:db8::/48", "2001:db9::1", "8.8.8.8"],
+)  # fmt: skip
+def test_ip_lookups_try_only_listed_lengths_and_miss_nothing(value: str) -> None:
+    index = _index()
+    indicator = normalize(K.IP_ADDRESS, value)
+    every = candidates(indicator)
+    tried = index.candidates(indicator)
+    assert set(tried) <= set(every)
+    assert len(tried) <= 4  # the value itself and the lengths listed for its version
+
+    def listed(forms: list[tuple[IndicatorKind, str]]) -> list[tuple[IndicatorKind, str]]:
+        return [form for form in forms if index.packed(*form) is not None]
+
+    assert listed(tried) == listed(every)
+    # A length no longer listed is no longer tried; a new one is.
+    _put(index, K.IP_ADDRESS, "10.0.0.0/8", _assertion(RiskLevel.NONE))
+    _put(index, K.IP_ADDRESS, "10.1.0.0/20", _assertion(RiskLevel.LOW))
+    assert listed(index.candidates(indicator)) == listed(candidates(indicator))
+    assert not any(key.endswith("/8") for _, key in index.candidates(indicator))
+
+
+def test_a_loaded_index_knows_its_lengths() -> None:
+    index = RiskIndex()
+    never = 0xFFFFFFFF
+    index.load([
+        (1, int(K.IP_ADDRESS), "172.16.0.0/12", 3, 0, 0, 0, 0, 0, never, False, "", None),
+        (2, int(K.IP_ADDRESS), "198.51.100.0/24", "?", 0, 0, 0, 0, 0, never, False, "", None),
+    ])  # fmt: skip
+    index.load_listed(K.IP_ADDRESS, ["203.0.113.0/25"], [b"\x02" + bytes(15) + b"\xff" * 4])
+    address = normalize(K.IP_ADDRESS, "172.20.1.1")
+    # /25 from the copy's columns, /12 from the rows; not /24: that row was not loaded.
+    assert [key for _, key in index.candidates(address)] == [
+        "172.20.1.1",
+        "172.20.1.0/25",
+        "172.16.0.0/12",
+    ]
+    hit = index.lookup(normalize(K.IP_ADDRESS, "203.0.113.9"), int(time.time()))
+    assert hit is not None
+    assert hit.value == "203.0.113.0/25"
+
+
+def test_verdict_bytes_of_an_unlisted_value_are_its_indicator_alone() -> None:
+    indicator = Indicator(K.PHONE_NUMBER, "+8613012345678")
+    expected = risk_pb2.Verdict(
+        level=common_pb2.RISK_LEVEL_NONE,
+        indicator=common_pb2.Indicator(
+            kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=indicator.value
+        ),
+    )
+    assert wire.verdict_bytes(indicator, None, None) == expected.SerializeToString()
