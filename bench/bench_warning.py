@@ -26,6 +26,7 @@ own process (`antifraud serve NAME`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -176,10 +177,13 @@ async def _plain(url: str, schema: str | None, count: int) -> tuple[float, float
             for d in _drafts(count)
         ]
         queue = iter(rows)
+        # SQLite takes one writer at a time: queue them fairly here rather than let 32 of
+        # them poll its busy handler, which starves some past its timeout on a busy machine.
+        turn = asyncio.Lock() if db.is_sqlite else contextlib.nullcontext()
 
         async def writer() -> None:
             for row in queue:
-                async with db.engine.begin() as conn:
+                async with turn, db.engine.begin() as conn:
                     await conn.execute(tables.deliveries.insert().values(**row))
 
         started = time.perf_counter()
