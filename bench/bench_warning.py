@@ -3,7 +3,7 @@
 For SQLite and (when reachable) PostgreSQL, with partners, risk and warning each in their
 own process (`antifraud serve NAME`):
 
-- COUNT numbers (10,000 and 100,000; 2,000 and 10,000 with --quick: a curve) were each
+- COUNT numbers (10,000 and 100,000; 1,000 and 5,000 with --quick: a curve) were each
   in contact with one number
   recently (carrier contact events, spread over three carriers, with varied recency so
   that the warnings come out LOW, MEDIUM and HIGH); the police then confirm the number
@@ -268,7 +268,7 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
 
 def fanout_sizes(run: Run) -> tuple[int, ...]:
     """Contacts along the fan-out curve."""
-    return (2_000, 10_000) if run.quick else (10_000, 100_000)
+    return (1_000, 5_000) if run.quick else (10_000, 100_000)
 
 
 async def run(run: Run) -> None:

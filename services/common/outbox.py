@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import metrics, tracing
+from services.common.bulk import insert_rows
 from services.common.db import Database
 from services.common.logs import get_logger
 from services.common.retention import RetentionJob, delete_batch
@@ -122,7 +123,8 @@ class OutboxItem:
 
 
 async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[OutboxItem]) -> None:
-    """Write many events in the caller's transaction, in one statement per chunk.
+    """Write many events in the caller's transaction, in one bulk insert per chunk (COPY on
+    PostgreSQL: ``services.common.bulk``).
 
     For keys that are new by construction (fresh delivery or order ids): unlike
     :func:`enqueue` it does not look for an existing key first, which a fan-out of
@@ -131,8 +133,9 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
     now = datetime.now(UTC)
     traced = tracing.current_traceparent()
     for start in range(0, len(items), ENQUEUE_CHUNK):
-        await conn.execute(
-            sa.insert(table),
+        await insert_rows(
+            conn,
+            table,
             [
                 {
                     "topic": item.topic,
