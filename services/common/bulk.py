@@ -76,6 +76,4 @@ async def _copy(
     if getattr(adapter, "_transaction", None) is None:
         await conn.exec_driver_sql("SELECT 1")
     # The schema comes from the connection's search_path, as for every other statement.
-    await adapter.driver_connection.copy_records_to_table(
-        table.name, records=values, columns=names
-    )
+    await adapter.driver_connection.copy_records_to_table(table.name, records=values, columns=names)
