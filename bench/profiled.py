@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     counts = SqlCounts()
     counts.install()
-    profiler = Profiler(interval=0.002, async_mode="disabled")
+    profiler = Profiler(interval=0.005, async_mode="disabled")
 
     def write() -> None:
         profiler.stop()

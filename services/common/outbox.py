@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import metrics, tracing
+from services.common.bulk import insert_rows
 from services.common.db import Database
 from services.common.logs import get_logger
 from services.common.retention import RetentionJob, delete_batch
@@ -122,7 +123,8 @@ class OutboxItem:
 
 
 async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[OutboxItem]) -> None:
-    """Write many events in the caller's transaction, in one statement per chunk.
+    """Write many events in the caller's transaction, in one bulk insert per chunk (COPY on
+    PostgreSQL: ``services.common.bulk``).
 
     For keys that are new by construction (fresh delivery or order ids): unlike
     :func:`enqueue` it does not look for an existing key first, which a fan-out of
@@ -131,8 +133,9 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
     now = datetime.now(UTC)
     traced = tracing.current_traceparent()
     for start in range(0, len(items), ENQUEUE_CHUNK):
-        await conn.execute(
-            sa.insert(table),
+        await insert_rows(
+            conn,
+            table,
             [
                 {
                     "topic": item.topic,
@@ -188,6 +191,7 @@ class OutboxRelay:
         *,
         batch: int = 200,
         concurrency: int = 32,
+        pipeline: int = 1,
         poll_seconds: float = 0.25,
         max_attempts: int = 50,
         max_age: timedelta | None = None,
@@ -203,8 +207,13 @@ class OutboxRelay:
         #: (``RetentionSettings.outbox_retry_age``).
         self.max_age = max_age
         self._slots = asyncio.Semaphore(concurrency)
+        #: Batches in flight at once: while one batch's last calls finish (and its outcomes
+        #: are recorded), the next one's fill the free slots instead of waiting for them.
+        self.pipeline = max(1, pipeline)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        #: The last batch claimed was full: more events are waiting than one batch.
+        self.backlogged = False
         #: Topics whose peer was unreachable at the last try, with when it was last probed.
         self._down: dict[str, float] = {}
 
@@ -213,22 +222,30 @@ class OutboxRelay:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"outbox-{self.db.service}")
+        self._tasks = [
+            asyncio.create_task(self._run(lane), name=f"outbox-{self.db.service}-{lane}")
+            for lane in range(self.pipeline)
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
-    async def _run(self) -> None:
-        # Backoff written before a restart says nothing about the peers now.
-        with contextlib.suppress(Exception):
-            await self._make_due()
+    async def _run(self, lane: int = 0) -> None:
+        """One lane of the relay: claims a batch, delivers it, records it, again. The lanes
+        share the delivery slots; a claim leases its rows, so no two lanes take the same."""
+        if lane == 0:
+            # Backoff written before a restart says nothing about the peers now.
+            with contextlib.suppress(Exception):
+                await self._make_due()
         while True:
             try:
-                await self._probe()
+                if lane == 0:
+                    await self._probe()
                 delivered = await self.relay_once()
             except asyncio.CancelledError:
                 raise
@@ -303,6 +320,7 @@ class OutboxRelay:
         parallel), and one transaction that records every outcome (delivered rows in one
         statement, failures in one multi-row statement)."""
         events = await self._claim()
+        self.backlogged = len(events) >= self.batch
         if not events:
             return 0
         outcomes = await asyncio.gather(*(self._deliver(event) for event in events))

@@ -145,6 +145,7 @@ class PartnerClients:
         self._overrides = dict(overrides or {})
         self._budget = budget
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._carriers: dict[str, carrier_pb2_grpc.CarrierServiceStub] = {}
 
     def target(self, name: str) -> str:
         return self._overrides.get(name) or target(name)
@@ -163,8 +164,13 @@ class PartnerClients:
         return channel
 
     def carrier(self, name: str) -> carrier_pb2_grpc.CarrierServiceStub:
+        """The carrier's stub, made once: an SMS fan-out calls it twice per message."""
         _check(name, CARRIERS, "carrier")
-        return carrier_pb2_grpc.CarrierServiceStub(self.channel(name))  # type: ignore[no-untyped-call]
+        stub = self._carriers.get(name)
+        if stub is None:
+            stub = carrier_pb2_grpc.CarrierServiceStub(self.channel(name))  # type: ignore[no-untyped-call]
+            self._carriers[name] = stub
+        return stub
 
     def bank(self, name: str) -> bank_pb2_grpc.BankServiceStub:
         _check(name, BANKS, "bank")
@@ -182,6 +188,7 @@ class PartnerClients:
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
+        self._carriers = {}
         for channel in channels.values():
             await channel.close(None)
 

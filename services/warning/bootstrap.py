@@ -103,12 +103,21 @@ class WarningComponent:
             },
             max_attempts=settings.max_attempts,
             max_age=kept.outbox_retry_age,
+            # Each SMS and bank order stands alone (its own idempotency key, no order among
+            # them): a second batch in flight keeps the carriers' calls going between batches.
+            pipeline=2,
         )
         self.fanout = FanoutWorker(db, settings, self.hub, self.relay.wake)
         self.loops = [
             BackgroundLoop(
                 "sms-poller",
-                SmsPoller(db, self.carriers, settings.sms_poll_seconds, self.relay.wake).step,
+                SmsPoller(
+                    db,
+                    self.carriers,
+                    settings.sms_poll_seconds,
+                    self.relay.wake,
+                    sending=lambda: self.relay.backlogged,
+                ).step,
             ),
         ]
         self.fanout_loop = BackgroundLoop("fanout", self.fanout.step)

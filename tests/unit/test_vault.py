@@ -194,3 +194,21 @@ def test_private_files_and_dirs_are_owner_only_and_narrowed(tmp_path: Path) -> N
     made = private_file(tmp_path / "new" / "y.db")
     assert stat.S_IMODE(made.stat().st_mode) == 0o600
     assert stat.S_IMODE(private_dir(tmp_path / "new").stat().st_mode) == 0o700
+
+
+def test_remembered_fixed_seals_are_the_seals() -> None:
+    """A number sealed or opened once is remembered: the same ciphertext as a vault that
+    never saw it, per purpose, and the memory is bounded."""
+    ring = KeyRing.generate()
+    vault, fresh = Vault(ring), Vault(ring)
+    sealed = vault.seal_fixed("+8613800000001", purpose="warning.phone")
+    assert vault.seal_fixed("+8613800000001", purpose="warning.phone") == sealed
+    assert fresh.seal_fixed("+8613800000001", purpose="warning.phone") == sealed
+    assert vault.seal_fixed("+8613800000001", purpose="other") != sealed
+    opened = Vault(ring)
+    assert opened.open_fixed(sealed, purpose="warning.phone") == "+8613800000001"
+    assert opened.seal_fixed("+8613800000001", purpose="warning.phone") == sealed
+    for i in range(20_000):
+        vault.seal_fixed(f"+86139{i:08d}", purpose="warning.phone")
+    assert vault.seal_fixed("+8613800000001", purpose="warning.phone") == sealed
+    assert len(vault._fixed) <= 8192

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,7 +36,7 @@ from services.warning.domain.texts import (
     guardian_text,
     standard_text,
 )
-from services.warning.service_layer.warnings import Draft, build
+from services.warning.service_layer.warnings import Draft, build, new_id
 from services.warning.settings import WarningSettings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -266,3 +267,11 @@ def test_a_task_over_its_cap_goes_to_sms_when_nothing_else_texts() -> None:
     assert (sms.channel, sms.phone_number) == (Channel.SMS, APP_USER.phone_number)
     unlimited = TaskBudget().apply(warning)
     assert [d.channel for d in unlimited.deliveries] == [Channel.HOME_VISIT_TASK]
+
+
+def test_ids_are_random_version_4_uuids() -> None:
+    ids = [new_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    for found in ids:
+        parsed = uuid.UUID(found)
+        assert (str(parsed), parsed.version, parsed.variant) == (found, 4, uuid.RFC_4122)

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.bulk import insert_rows
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.outbox import OutboxItem, enqueue_many
 from services.common.retention import delete_batch
@@ -124,7 +125,8 @@ async def current_for_many(
 
 
 async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
-    """Write warnings with their deliveries, tasks and outbox events, a statement per table."""
+    """Write warnings with their deliveries, tasks and outbox events: a bulk insert per table
+    (COPY on PostgreSQL), the outbox last."""
     if not new:
         return
     delivery_rows: list[dict[str, Any]] = []
@@ -138,10 +140,9 @@ async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
                 events.append(OutboxItem(SMS_TOPIC, d.id, job.encode(of_connection(conn))))
             elif d.channel in TASK_CHANNELS:
                 task_rows.append(_task_row(warning, d))
-    await conn.execute(sa.insert(warnings), [_warning_row(w) for w in new])
-    await conn.execute(sa.insert(deliveries), delivery_rows)
-    if task_rows:
-        await conn.execute(sa.insert(tasks), task_rows)
+    await insert_rows(conn, warnings, [_warning_row(w) for w in new])
+    await insert_rows(conn, deliveries, delivery_rows)
+    await insert_rows(conn, tasks, task_rows)
     await enqueue_many(conn, outbox, events)
 
 

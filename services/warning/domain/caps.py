@@ -38,6 +38,8 @@ class TaskBudget:
         return cls(remaining)
 
     def apply(self, warning: Warning) -> Warning:
+        if not any(d.channel in TASK_CHANNELS for d in warning.deliveries):
+            return warning  # nothing to count or cap: the warning as it is
         kept: list[Delivery] = []
         for d in warning.deliveries:
             if d.channel not in TASK_CHANNELS:
@@ -57,4 +59,8 @@ class TaskBudget:
             )
             if not texted:
                 kept.append(replace(d, channel=Channel.SMS, phone_number=warning.phone_number))
+        if len(kept) == len(warning.deliveries) and all(
+            k is d for k, d in zip(kept, warning.deliveries, strict=True)
+        ):
+            return warning  # every task within its cap
         return replace(warning, deliveries=tuple(kept))

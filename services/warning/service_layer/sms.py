@@ -155,16 +155,25 @@ def _count(job: SmsJob, outcome: str) -> None:
 
 @dataclass
 class SmsPoller:
-    """Asks carriers where SENT messages are, backing off as they age."""
+    """Asks carriers where SENT messages are, backing off as they age.
+
+    While the outbox relay has more SMS waiting than one batch (``sending``: a fan-out's
+    thousands), a full batch of polls is followed by a pause rather than the next batch:
+    the process's one core goes first to warnings nobody has received yet, and the
+    receipts of those already with the carrier follow (none is lost: a due poll stays due).
+    """
 
     db: Database
     carriers: CarrierClient
     poll_seconds: float
     wake_relay: Callable[[], None]
+    sending: Callable[[], bool] = lambda: False
 
     async def step(self) -> float:
         claimed = await self.poll_once()
-        return 0.0 if claimed >= POLL_BATCH else self.poll_seconds / 2
+        if claimed < POLL_BATCH:
+            return self.poll_seconds / 2
+        return self.poll_seconds if self.sending() else 0.0
 
     async def poll_once(self) -> int:
         now = _now()

@@ -1,0 +1,79 @@
+"""Many new rows into one table, in the caller's transaction, at the driver's own speed.
+
+An ``executemany`` of ``sa.insert(table)`` costs SQLAlchemy's per-row work (parameter
+dictionaries processed one by one, then rendered as multi-row VALUES): for a fan-out of
+100,000 contacts, writing four tables, it was about half the warning service's CPU time.
+Here each column's bind processor (a sealed phone number, a date on SQLite) is applied
+once per value, and the rows go to the driver as tuples:
+
+- PostgreSQL: binary ``COPY`` (asyncpg's ``copy_records_to_table``) on the connection's
+  own asyncpg connection, inside the transaction SQLAlchemy opened;
+- SQLite: one ``executemany`` of a plain ``INSERT`` (the sqlite3 module's loop, in
+  aiosqlite's thread, off the event loop).
+
+For rows that are new by construction (fresh ids): there is no ``ON CONFLICT``, so a
+repeated key fails the transaction, as a plain INSERT would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def _processors(
+    table: sa.Table, names: Sequence[str], dialect: sa.Dialect
+) -> list[Callable[[Any], Any] | None]:
+    return [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+
+
+def driver_rows(
+    table: sa.Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]], dialect: sa.Dialect
+) -> list[tuple[Any, ...]]:
+    """The rows as the driver takes them: tuples in the order of ``names``, each value
+    through its column's bind processor."""
+    processors = _processors(table, names, dialect)
+    if not any(processors):
+        return [tuple(row[name] for name in names) for row in rows]
+    steps = list(zip(names, processors, strict=True))
+    return [
+        tuple(
+            process(row[name]) if process is not None and row[name] is not None else row[name]
+            for name, process in steps
+        )
+        for row in rows
+    ]
+
+
+async def insert_rows(
+    conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert ``rows`` (dictionaries with the same keys, column names) into ``table``."""
+    if not rows:
+        return
+    names = list(rows[0])
+    values = driver_rows(table, names, rows, conn.dialect)
+    if conn.dialect.name == "postgresql":
+        await _copy(conn, table, names, values)
+        return
+    columns = ", ".join(f'"{name}"' for name in names)
+    marks = ", ".join("?" for _ in names)
+    await conn.exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})',  # noqa: S608 - our names
+        values,
+    )
+
+
+async def _copy(
+    conn: AsyncConnection, table: sa.Table, names: list[str], values: list[tuple[Any, ...]]
+) -> None:
+    adapter: Any = (await conn.get_raw_connection()).dbapi_connection
+    # SQLAlchemy's asyncpg adapter opens its transaction with the first statement: make
+    # sure there was one, so that the COPY is part of the caller's transaction.
+    if getattr(adapter, "_transaction", None) is None:
+        await conn.exec_driver_sql("SELECT 1")
+    # The schema comes from the connection's search_path, as for every other statement.
+    await adapter.driver_connection.copy_records_to_table(table.name, records=values, columns=names)
