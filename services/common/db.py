@@ -196,11 +196,19 @@ class Database:
         return found.first() is not None
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reading only: on SQLite it does not take the write lock."""
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading only: on SQLite it does not take the write lock.
+
+        ``snapshot``: every statement sees the database as of the first (PostgreSQL's
+        REPEATABLE READ; a read transaction on SQLite always does), for a read of several
+        statements that must agree with each other, such as a record and its parts. A
+        read-only REPEATABLE READ transaction never fails to serialise."""
         conn = await self.engine.connect()
+        options: dict[str, object] = {"antifraud_readonly": True}
+        if snapshot and not self.is_sqlite:
+            options["isolation_level"] = "REPEATABLE READ"
         try:
-            yield await conn.execution_options(antifraud_readonly=True)
+            yield await conn.execution_options(**options)
         finally:
             await _release(conn)
 

@@ -152,7 +152,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
     ) -> pb.GetWarningResponse:
         with collecting() as v:
             warning_id = convert.name(v, "name", request.name, "warnings")
-        async with self.db.read() as conn:
+        async with self.db.read(snapshot=True) as conn:
             found = await warnings.get(conn, warning_id)
         access.require_self_or_staff(found.user_id)
         return pb.GetWarningResponse(warning=convert.warning_pb(found))
@@ -182,7 +182,7 @@ class WarningServicer(warning_pb2_grpc.WarningServiceServicer):
             size = validation.page_size(v, request.page_size)
             after = convert.page_after_time(v, request.page_token)
         access.require_self_or_staff(where.user_id)
-        async with self.db.read() as conn:
+        async with self.db.read(snapshot=True) as conn:
             found = await warnings_repo.list_page(conn, where, size, after)
         response = pb.ListWarningsResponse(warnings=[convert.warning_pb(w) for w in found[:size]])
         if len(found) > size:
