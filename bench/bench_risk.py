@@ -25,6 +25,7 @@ import os
 import resource
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +55,7 @@ from services.risk.adapters.bulk import load_new
 from services.risk.bootstrap import build
 from services.risk.domain.index import RiskIndex
 from services.risk.domain.model import Assertion, RiskLevel, SourceType, compute_snapshot
+from services.risk.entrypoints import wire
 from services.risk.entrypoints.policy import POLICY
 from services.risk.service_layer.lookup import Lookup
 from tests.factories import dataset
@@ -122,7 +124,7 @@ async def run(run: Run) -> None:
     with servers(echo, risk):
         await asyncio.gather(echo.start(), risk.start())
         half = await _unary(run, echo, risk, listed)
-        await _streams(run, echo, risk, listed)
+        await _streams(run, echo, risk, listed, url)
     await _workers(run, url, listed, half)
     await _index_curve(run)
     await _lapses(run)
@@ -270,7 +272,7 @@ def _token_cost(run: Run, calls_per_second: float) -> None:
 VALUES_PER_MESSAGE = (1, 10, 100)
 
 
-async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]) -> None:
+async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator], url: str) -> None:
     seconds = 1.0 if run.quick else 8.0
     runs: list[tuple[str, str, bytes]] = []
     for per_message in VALUES_PER_MESSAGE:
@@ -291,8 +293,12 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
              risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString())
         )  # fmt: skip
     measured = stream_loads(runs, seconds=seconds, streams=4)
+    work = await _stream_work(url, runs[-2][2], runs[-1][2])
     for k, per_message in enumerate(VALUES_PER_MESSAGE):
         base, got = measured[2 * k], measured[2 * k + 1]
+        notes = ""
+        if per_message == VALUES_PER_MESSAGE[-1]:
+            notes = _stream_limit(work, base["messages_per_second"], per_message)
         run.add(
             Result(
                 SUITE,
@@ -302,11 +308,57 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
                 base["messages_per_second"] * per_message,
                 "echo stream values/s",
                 ">= 0.7x echo" if per_message == 100 else "",
+                notes=notes,
                 curve="StreamCheckIndicators verdicts/s",
                 x=per_message,
                 x_label="values per message",
             )
         )
+
+
+async def _stream_work(url: str, echo_body: bytes, risk_body: bytes) -> tuple[float, float]:
+    """Seconds of handler work per message, measured in this process on the same index the
+    server loaded: (echo: parse and copy the values back, serialised; risk: parse, then
+    normalise, look up and write every verdict as ``wire`` does)."""
+    db = Database("risk", url=url)
+    lookup = Lookup(db)
+    await lookup.load()
+    await db.dispose()
+
+    def echo_once() -> None:
+        request = echo_pb2.EchoStreamRequest.FromString(echo_body)
+        echo_pb2.EchoStreamResponse(indicators=request.indicators).SerializeToString()
+
+    def risk_once() -> None:
+        wire.stream_response(
+            risk_pb2.StreamCheckIndicatorsRequest.FromString(risk_body), lookup.index
+        )
+
+    return _per_call_seconds(echo_once), _per_call_seconds(risk_once)
+
+
+def _per_call_seconds(once: Callable[[], None], rounds: int = 2_000) -> float:
+    once()  # warm: the kept explanations, the interned kinds
+    started = time.perf_counter()
+    for _ in range(rounds):
+        once()
+    return (time.perf_counter() - started) / rounds
+
+
+def _stream_limit(work: tuple[float, float], echo_messages: float, per_message: int) -> str:
+    """What limits the stream: the handler's own work per message against echo's, over the
+    per-message cost of the stream itself (gRPC, the event loop), which both pay alike and
+    is estimated from echo's measured rate (its server the bottleneck)."""
+    echo_work, risk_work = work
+    stream_cost = max(1 / echo_messages - echo_work, 0.0)
+    bound = 1 / (stream_cost + risk_work)
+    return (
+        f"limit: handler work per message (in-process, same index) risk "
+        f"{risk_work * 1e3:.2f} ms = {risk_work / per_message * 1e6:.1f} us per value, echo "
+        f"{echo_work * 1e3:.2f} ms; the stream itself ~{stream_cost * 1e3:.2f} ms per message "
+        f"(echo's measured time less its work); so at most ~{bound * per_message:,.0f} "
+        f"verdicts/s ({bound / echo_messages:.2f}x echo) on one core"
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
