@@ -12,7 +12,7 @@ For SQLite and (when reachable) PostgreSQL:
   with SQLAlchemy Core by the same number of concurrent tasks, one transaction per
   report, with no reads, locks or checks.
 
-Each at 1, 8 and 64 concurrent clients (a curve; 300 reports a point with --quick, 10,000
+Each at 1, 8 and 64 concurrent clients (a curve; 150 reports a point with --quick, 10,000
 without), with the calls that failed by status code; and the statements (by kind),
 transactions, round trips and driver time one report costs, counted in a report service run
 in the bench's process, with each report in its own transaction (as before the group commit)
@@ -363,9 +363,9 @@ async def _profile(run: Run, label: str, url: str, schema: str | None, count: in
 
 
 async def run(run: Run) -> None:
-    # Quick: 300 reports a point keeps the suite (both databases, three points each, their
-    # baselines and the profiles) within about 40 s.
-    count = 300 if run.quick else 10_000
+    # Quick: 150 reports a point keeps the suite (both databases, three points each, their
+    # baselines and the profiles) within about 45 s.
+    count = 150 if run.quick else 10_000
     sqlite_url = f"sqlite+aiosqlite:///{run.workdir / 'report-bench.db'}"
     await _backend(run, "SQLite", sqlite_url, None, count)
     profiled = 60 if run.quick else 400

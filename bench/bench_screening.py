@@ -462,10 +462,12 @@ def _limit(rate: int, achieved: float, use: CpuUse) -> str:
             f"{ours:.1f} ms CPU per screened call, so {use.cores} cores would hold at most "
             f"{ceiling:.0f} calls/s for them alone (a PostgreSQL server's work not counted)"
         )
-    if warning >= 0.85:
+    if warning >= 0.75:  # a Python process with gRPC's own threads tops out below 1.0
+        per_call = use.by_process["warning"] * 1000 / max(1.0, achieved * use.wall)
         return (
-            f"the warning service's event loop ({warning:.2f} core at {rate}/s, "
-            f"{use.by_process['warning'] * 1000 / max(1.0, achieved * use.wall):.1f} ms per call)"
+            f"the warning service's one process ({warning:.2f} core at {rate}/s): "
+            f"{per_call:.1f} ms CPU per screened call, so one core holds at most "
+            f"{1000 / per_call:.0f} calls/s in it"
         )
     return f"neither a core nor the machine was saturated at {rate}/s: waiting (round trips)"
 

@@ -7,7 +7,7 @@ and request id each time), a carrier's RecordContactEvents, and every fifth roun
 StreamWarnings and a StreamCheckIndicators opened, used once and cancelled.
 
 - **capacity**: rounds per second with 16 rounds in flight, for a few seconds;
-- **soak**: rounds sent at half that rate for 10 minutes (20 s with ``--quick``), the
+- **soak**: rounds sent at half that rate for 10 minutes (15 s with ``--quick``), the
   first tenth taken as warm-up. Sampled every second: each server's resident memory and
   open file descriptors; every call's latency.
 
@@ -253,7 +253,7 @@ def _env(run: Run, schemas: dict[str, str]) -> dict[str, dict[str, str]]:
 
 
 async def run(run: Run) -> None:
-    seconds = 20.0 if run.quick else 600.0
+    seconds = 15.0 if run.quick else 600.0
     window = 5.0 if run.quick else 60.0
     warm_up = seconds / 10
     backend = "PostgreSQL" if harness.postgres_reachable() else "SQLite"
