@@ -12,7 +12,6 @@ mismatch. While the service is unreachable the copy stays as it was and keeps an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
@@ -22,6 +21,7 @@ import grpc
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common.indicators import IndicatorKind, normalize
 from services.common.logs import get_logger
+from services.common.loops import cancel_and_wait
 from services.risk.domain.copies import (
     MODULUS,
     ListEntry,
@@ -256,11 +256,8 @@ class RiskListFollower:
         self._task = asyncio.create_task(self._run(), name="risk-list-follower")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._channel is not None:
             await self._channel.close(None)
             self._channel = None

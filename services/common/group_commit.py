@@ -30,7 +30,6 @@ baseline the benches compare against (``ANTIFRAUD_<SERVICE>_GROUP_COMMIT=0``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -40,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.db import Database
 from services.common.errors import Unavailable, infrastructure_error
 from services.common.logs import get_logger
+from services.common.loops import cancel_and_wait
 
 log = get_logger("group_commit")
 
@@ -126,11 +126,8 @@ class GroupCommit(Generic[W, R]):
         return await done
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         for _, done in self._pending:
             if not done.done():
                 done.set_exception(_stopped())

@@ -15,6 +15,14 @@ log = get_logger("loops")
 ERROR_PAUSE_SECONDS = 1.0
 
 
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task (if any) and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class BackgroundLoop:
     """Runs ``step`` until stopped. ``step`` returns how long to sleep before the next run;
     ``wake()`` cuts the sleep short. An exception is logged and the loop goes on."""
@@ -33,11 +41,8 @@ class BackgroundLoop:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

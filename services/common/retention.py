@@ -27,7 +27,6 @@ reads the same ``ANTIFRAUD_IDEMPOTENCY_RETENTION_HOURS``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.config import env_float, env_int
 from services.common.db import Database
 from services.common.logs import get_logger
+from services.common.loops import cancel_and_wait
 
 log = get_logger("retention")
 
@@ -151,11 +151,8 @@ class Retention:
             self._task = asyncio.create_task(self._run(), name=f"retention-{self.db.service}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
