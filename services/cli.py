@@ -103,6 +103,8 @@ def _keys(args: argparse.Namespace) -> int:
     from services.common.db import Database
     from services.common.principals import InvalidPrincipal, Role
 
+    logs.configure()  # on stderr: stdout carries the key
+
     async def run() -> int:
         db = Database("gateway")
         try:
@@ -134,7 +136,10 @@ def _keys(args: argparse.Namespace) -> int:
         finally:
             await db.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except Exception as exc:  # a database it cannot reach: one line, as a server says it
+        return _failed(exc, "gateway", starting=True)
 
 
 def _health(args: argparse.Namespace) -> int:

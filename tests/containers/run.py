@@ -63,6 +63,21 @@ def operator_certificate(project: podman.Project, image: str, into: Path) -> Non
     (into / "tls.key").chmod(0o600)
 
 
+def admin_key(project: podman.Project, attempts: int = 5) -> str:
+    """An admin key for the system tests, made in the gateway's container. A command that
+    cannot reach the database exits, as a server does (and is restarted): a name the
+    network's DNS did not answer yet (aardvark-dns reloads as containers come and go) is
+    tried again, a few seconds apart."""
+    command = ("antifraud", "keys", "create", "--role", "admin", "--subject", "system-tests")
+    for attempt in range(1, attempts):
+        try:
+            return project.exec(project.container("gateway"), *command).strip()
+        except podman.PodmanError as exc:
+            print(f"keys create, attempt {attempt} of {attempts}: {exc}", flush=True)
+            time.sleep(2.0 * attempt)
+    return project.exec(project.container("gateway"), *command).strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the suite in containers, tested as deployed")
     parser.add_argument("--keep", action="store_true", help="leave the project running")
@@ -120,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"partners control 127.0.0.1:{partners_port}",
                 flush=True,
             )
-            admin = project.exec(
-                project.container("gateway"),
-                *("antifraud", "keys", "create", "--role", "admin", "--subject", "system-tests"),
-            ).strip()
+            admin = admin_key(project)
             tls_dir = Path(tempfile.mkdtemp(prefix="antifraud-ct-tls-"))
             operator_certificate(project, image, tls_dir)
             print(f"mutual TLS: the operator's client certificate in {tls_dir}", flush=True)
