@@ -47,6 +47,7 @@ import grpc
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.cpu_use import CpuMeter, CpuUse
 from bench.harness import ROOT, Result, Run, Server, servers
 from bench.harness import channel as channel_as
 from bench.profiled import statement_kind
@@ -98,15 +99,16 @@ async def _load(address: str, count: int, in_flight: int, seed: int) -> dict[str
                 except grpc.aio.AioRpcError as exc:
                     failed[exc.code().name] += 1
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(in_flight)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     lost = sum(failed.values())
     return {
         "per_second": (count - lost) / elapsed,
         "failed": lost,
         "codes": dict(failed),
         "seconds": elapsed,
+        "cpu_seconds": cpu,
     }
 
 
@@ -223,17 +225,24 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
         env["ANTIFRAUD_REPORT_DB_SCHEMA"] = schema
     report = Server("report", env, run.workdir)
     got: dict[int, dict[str, Any]] = {}
+    cpu: dict[int, CpuUse] = {}
     with servers(report):
         await report.start()
         _run_load(report.address, min(500, count // 6), seed=1)  # warm up
+        assert report.proc is not None
+        meter = CpuMeter({"report": report.proc.pid})
         for seed, clients in enumerate(CLIENTS, start=2):
+            meter.start()
             got[clients] = _run_load(report.address, count, seed=seed, in_flight=clients)
+            cpu[clients] = meter.stop()
+            # Its calls only, not its start (the process is the meter's "others" otherwise).
+            cpu[clients].by_process["load client"] = got[clients]["cpu_seconds"]
     plain = {
         clients: await _plain_fresh(run, label, url if schema is not None else None, count, clients)
         for clients in CLIENTS
     }
     for clients in CLIENTS:
-        run.add(
+        accepted = run.add(
             Result(
                 SUITE,
                 f"SubmitReport durable reports accepted ({label}, {clients} in flight)",
@@ -248,6 +257,31 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
                 x_label="concurrent clients",
             )
         )
+        if accepted.met is False:
+            print(f"  {'':<8} {'':<52} limit: {limit(cpu[clients], count, clients)}", flush=True)
+
+
+def limit(use: CpuUse, count: int, clients: int) -> str:
+    """What held the reports back at ``clients`` in flight: the CPU each process took per
+    report and the machine's busy share; with cores to spare, the wait of each client for
+    its own report (round trip, checks, commit) one at a time."""
+    per = {name: seconds / count * 1000 for name, seconds in use.by_process.items()}
+    split = ", ".join(f"{name} {ms:.1f} ms CPU/report" for name, ms in per.items())
+    others = max(0.0, use.machine_busy - sum(use.by_process.values())) / use.wall
+    head = (
+        f"{split}; machine {use.busy_share:.0%} busy of {use.cores} cores "
+        f"(others, the database among them: {others:.2f} core)"
+    )
+    if use.busy_share >= 0.9:
+        ceiling = use.cores * 1000 / max(sum(per.values()), 1e-9)
+        return f"{head}: CPU; our processes alone would hold at most {ceiling:,.0f} reports/s"
+    wall = use.wall / count * clients * 1000
+    return (
+        f"{head}: not the cores; each client waits {wall:.1f} ms per report, "
+        f"{per.get('report', 0.0):.1f} ms of it the report process's CPU (its profile, "
+        "ANTIFRAUD_BENCH_PROFILE=report: SQLAlchemy building and running the transaction's "
+        "statements, then the token check), where the baseline only inserts"
+    )
 
 
 def _failures(load: dict[str, Any]) -> str:
