@@ -184,9 +184,13 @@ async def reschedule_polls(conn: AsyncConnection, due: dict[str, datetime]) -> N
 
 
 async def advance(
-    conn: AsyncConnection, changes: dict[str, tuple[DeliveryState, str | None]], now: datetime
+    conn: AsyncConnection,
+    changes: dict[str, tuple[DeliveryState, str | None]],
+    now: datetime,
+    moved: set[str] | None = None,
 ) -> set[str]:
-    """Move deliveries forward (receipts, polls, pushes, tasks); returns the warnings touched.
+    """Move deliveries forward (receipts, polls, pushes, tasks); returns the warnings touched,
+    and adds the deliveries that moved (their update time is ``now``) to ``moved``.
 
     A change that would move a delivery backwards or out of a final state is ignored, so a
     late or repeated report is harmless.
@@ -217,6 +221,8 @@ async def advance(
                     "b_error": error[:500] if error else None,
                 }
             )
+            if moved is not None:
+                moved.add(r.id)
             if r.warning_id is not None:
                 touched.add(r.warning_id)
                 if new == DeliveryState.DELIVERED:
@@ -267,6 +273,7 @@ class PendingPush:
     id: str
     user_id: str
     warning_id: str | None
+    create_time: datetime
     version: tuple[datetime, datetime | None]
 
 
@@ -296,6 +303,7 @@ async def pending_push_versions(
             ranked.c.id,
             ranked.c.user_id,
             ranked.c.warning_id,
+            ranked.c.create_time,
             ranked.c.update_time,
             w.update_time.label("warning_time"),
         )
@@ -304,7 +312,8 @@ async def pending_push_versions(
         .order_by(ranked.c.user_id, ranked.c.create_time, ranked.c.id)
     )
     return [
-        PendingPush(r.id, r.user_id, r.warning_id, (r.update_time, r.warning_time)) for r in rows
+        PendingPush(r.id, r.user_id, r.warning_id, r.create_time, (r.update_time, r.warning_time))
+        for r in rows
     ]
 
 
