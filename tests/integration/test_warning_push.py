@@ -8,12 +8,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from services.common.db import Database, UnitOfWork
 from services.common.indicators import IndicatorKind, normalize
-from services.warning.adapters import warnings_repo
+from services.warning.adapters import deliveries_repo, warnings_repo
 from services.warning.bootstrap import VERSIONS
 from services.warning.domain.model import (
     Channel,
@@ -81,7 +82,7 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def stop(waiting: asyncio.Future[PushItem]) -> None:
+async def stop(waiting: asyncio.Future[Any]) -> None:
     waiting.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await waiting
@@ -194,8 +195,25 @@ async def test_published_and_read_warnings_come_in_feed_order(db: Database) -> N
     hub.publish([third, third])  # twice: still one push
     assert (await next_item(stream)).id == third.id
     await hub.pass_once()
-    waiting = asyncio.ensure_future(anext(stream))
+    more = asyncio.ensure_future(anext(stream))
     await settle()
-    assert not waiting.done()  # nothing sent twice
-    await stop(waiting)
+    assert not more.done()  # nothing sent twice
+    await stop(more)
     await stream.aclose()
+
+
+async def test_a_late_mark_leaves_an_acknowledged_warning_acknowledged(db: Database) -> None:
+    created = await warn(db, app_user(7), "13900000010")
+    async with UnitOfWork(db) as uow:
+        await warnings_repo.acknowledge(uow.conn, created.id, datetime.now(UTC))
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        moved, changed = await deliveries_repo.mark_pushes_delivered(
+            uow.conn, [push_of(created)], datetime.now(UTC)
+        )
+        await uow.commit()
+    assert (moved, changed) == (set(), set())
+    after = await stored(db, created.id)
+    assert after.state == WarningState.ACKNOWLEDGED
+    push_state = next(d.state for d in after.deliveries if d.id == push_of(created))
+    assert push_state == DeliveryState.ACKNOWLEDGED

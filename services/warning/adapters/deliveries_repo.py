@@ -17,7 +17,13 @@ from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.adapters.sql import chunks, for_update
 from services.warning.adapters.tables import deliveries, outbox, warnings
 from services.warning.adapters.warnings_repo import SMS_TOPIC, delivery_of, delivery_row
-from services.warning.domain.model import CARRIER_CHANNELS, Channel, Delivery, DeliveryState
+from services.warning.domain.model import (
+    CARRIER_CHANNELS,
+    Channel,
+    Delivery,
+    DeliveryState,
+    WarningState,
+)
 from services.warning.domain.rules import moves_forward
 
 
@@ -187,10 +193,8 @@ async def advance(
     conn: AsyncConnection,
     changes: dict[str, tuple[DeliveryState, str | None]],
     now: datetime,
-    moved: set[str] | None = None,
 ) -> set[str]:
-    """Move deliveries forward (receipts, polls, pushes, tasks); returns the warnings touched,
-    and adds the deliveries that moved (their update time is ``now``) to ``moved``.
+    """Move deliveries forward (receipts, polls, pushes, tasks); returns the warnings touched.
 
     A change that would move a delivery backwards or out of a final state is ignored, so a
     late or repeated report is harmless.
@@ -221,8 +225,6 @@ async def advance(
                     "b_error": error[:500] if error else None,
                 }
             )
-            if moved is not None:
-                moved.add(r.id)
             if r.warning_id is not None:
                 touched.add(r.warning_id)
                 if new == DeliveryState.DELIVERED:
@@ -244,6 +246,49 @@ async def advance(
     for high_time in await fanouts_repo.first_deliveries(conn, sorted(delivered), now):
         metrics.SLI_HIGH_TO_WARNED.observe(max(0.0, (now - high_time).total_seconds()))
     return touched
+
+
+async def mark_pushes_delivered(
+    conn: AsyncConnection, delivery_ids: Sequence[str], now: datetime
+) -> tuple[set[str], set[str]]:
+    """App pushes a stream sent: QUEUED ones become DELIVERED, and so do their warnings
+    unless acknowledged (``advance`` then ``refresh_states`` would decide the same: a
+    delivered channel makes a warning DELIVERED). Two statements for any number of pushes
+    (per chunk), not five; returns the pushes that moved and the warnings whose state
+    changed (both with ``now`` as update time)."""
+    d, w = deliveries.c, warnings.c
+    moved: set[str] = set()
+    warned: set[str] = set()
+    for chunk in chunks(sorted(delivery_ids)):
+        for r in await conn.execute(
+            sa.update(deliveries)
+            .where(
+                d.id.in_(chunk),
+                d.channel == Channel.APP_PUSH.name,
+                d.state == DeliveryState.QUEUED.name,
+            )
+            .values(state=DeliveryState.DELIVERED.name, next_poll_time=None, update_time=now)
+            .returning(d.id, d.warning_id)
+        ):
+            moved.add(r.id)
+            if r.warning_id is not None:
+                warned.add(r.warning_id)
+    metrics.DELIVERIES.labels(Channel.APP_PUSH.name.lower(), "delivered").inc(len(moved))
+    changed: set[str] = set()
+    for chunk in chunks(sorted(warned)):
+        for r in await conn.execute(
+            sa.update(warnings)
+            .where(
+                w.id.in_(chunk),
+                w.state.in_([WarningState.PENDING.name, WarningState.FAILED.name]),
+            )
+            .values(state=WarningState.DELIVERED.name, update_time=now)
+            .returning(w.id)
+        ):
+            changed.add(r.id)
+    for high_time in await fanouts_repo.first_deliveries(conn, sorted(warned), now):
+        metrics.SLI_HIGH_TO_WARNED.observe(max(0.0, (now - high_time).total_seconds()))
+    return moved, changed
 
 
 def _pending_push(notifications_since: datetime) -> sa.ColumnElement[bool]:

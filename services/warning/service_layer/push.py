@@ -4,8 +4,8 @@ The database is the only state: what is pending for a user is what their streams
 send. ``PushHub`` is the one reader of it for every stream open in this process:
 each ``stream_poll_seconds`` one pass asks what is pending for every user with an
 open stream, in one query per 500 users that returns ids and versions only (when a
-warning is created here or a stream opens for a user it does not follow yet, a pass
-at once for those users only: what was created here concerns them alone, and
+notification is created here, or a stream opens for a user it does not follow yet, a
+pass at once for those users only: what was created here concerns them alone, and
 the full pass still comes every interval for what other replicas created), and
 reads the items themselves only where they are new or their version changed (a user
 with many unacknowledged warnings and one new one costs one read). Each
@@ -13,6 +13,12 @@ stream then takes its user's items from memory. What the streams sent is marked
 delivered by a second task, in one transaction for everything sent since its last one
 (a read pass never waits for that write). So N open streams cost one pass per interval,
 whether N is 1 or 1,000 and whether they are one user's or many.
+
+A warning created in this process (a screening, a fan-out chunk) is not read at all: once
+committed it is published from memory (``publish``) with the version its rows were
+inserted with, in its place in the user's feed; a pass then finds it unchanged. Marking a
+push delivered hands the hub the states and the time it wrote, so that does not make the
+warning look changed either: each warning created here costs the hub no read.
 
 Why a poller and not PostgreSQL LISTEN/NOTIFY: warnings are created by every
 replica and by the fan-out workers, on SQLite and PostgreSQL alike; one loop per
@@ -31,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -411,7 +417,7 @@ async def _read_items(
     return found
 
 
-async def follow(hub: PushHub, user_id: str) -> AsyncIterator[PushItem]:
+async def follow(hub: PushHub, user_id: str) -> AsyncGenerator[PushItem, None]:
     """Everything pending for the user, then new items as they come, until the caller stops."""
     sub = hub.subscribe(user_id)
     sent: set[str] = set()
@@ -434,11 +440,7 @@ async def follow(hub: PushHub, user_id: str) -> AsyncIterator[PushItem]:
 
 async def _mark_delivered(db: Database, delivery_ids: list[str]) -> _Marked:
     now = datetime.now(UTC)
-    moved: set[str] = set()
     async with UnitOfWork(db) as uow:
-        touched = await deliveries_repo.advance(
-            uow.conn, {i: (DeliveryState.DELIVERED, None) for i in delivery_ids}, now, moved
-        )
-        states = await warnings_repo.refresh_states(uow.conn, touched, now)
+        moved, delivered = await deliveries_repo.mark_pushes_delivered(uow.conn, delivery_ids, now)
         await uow.commit()
-    return _Marked(moved, states, now)
+    return _Marked(moved, dict.fromkeys(delivered, WarningState.DELIVERED), now)
