@@ -254,7 +254,7 @@ async def mark_pushes_delivered(
     """App pushes a stream sent: QUEUED ones become DELIVERED, and so do their warnings
     unless acknowledged (``advance`` then ``refresh_states`` would decide the same: a
     delivered channel makes a warning DELIVERED). Two statements for any number of pushes
-    (per chunk), not five; returns the pushes that moved and the warnings whose state
+    (per chunk; a third when a fan-out's warning is delivered first), not six; returns the pushes that moved and the warnings whose state
     changed (both with ``now`` as update time)."""
     d, w = deliveries.c, warnings.c
     moved: set[str] = set()
@@ -275,6 +275,7 @@ async def mark_pushes_delivered(
                 warned.add(r.warning_id)
     metrics.DELIVERIES.labels(Channel.APP_PUSH.name.lower(), "delivered").inc(len(moved))
     changed: set[str] = set()
+    of_fanouts: set[str] = set()
     for chunk in chunks(sorted(warned)):
         for r in await conn.execute(
             sa.update(warnings)
@@ -283,10 +284,14 @@ async def mark_pushes_delivered(
                 w.state.in_([WarningState.PENDING.name, WarningState.FAILED.name]),
             )
             .values(state=WarningState.DELIVERED.name, update_time=now)
-            .returning(w.id)
+            .returning(w.id, w.fanout_id)
         ):
             changed.add(r.id)
-    for high_time in await fanouts_repo.first_deliveries(conn, sorted(warned), now):
+            if r.fanout_id is not None:
+                of_fanouts.add(r.id)
+    # A fan-out's first delivery can only be a warning delivered for the first time now (one
+    # already DELIVERED had it counted then); a screening's warning has no fan-out at all.
+    for high_time in await fanouts_repo.first_deliveries(conn, sorted(of_fanouts), now):
         metrics.SLI_HIGH_TO_WARNED.observe(max(0.0, (now - high_time).total_seconds()))
     return moved, changed
 
