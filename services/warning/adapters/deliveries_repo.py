@@ -254,8 +254,9 @@ async def mark_pushes_delivered(
     """App pushes a stream sent: QUEUED ones become DELIVERED, and so do their warnings
     unless acknowledged (``advance`` then ``refresh_states`` would decide the same: a
     delivered channel makes a warning DELIVERED). Two statements for any number of pushes
-    (per chunk; a third when a fan-out's warning is delivered first), not six; returns the pushes that moved and the warnings whose state
-    changed (both with ``now`` as update time)."""
+    (per chunk; a third when a fan-out's warning is delivered first), not six; returns the
+    pushes that moved and the warnings whose state changed (both with ``now`` as update
+    time)."""
     d, w = deliveries.c, warnings.c
     moved: set[str] = set()
     warned: set[str] = set()
