@@ -217,3 +217,45 @@ async def test_a_late_mark_leaves_an_acknowledged_warning_acknowledged(db: Datab
     assert after.state == WarningState.ACKNOWLEDGED
     push_state = next(d.state for d in after.deliveries if d.id == push_of(created))
     assert push_state == DeliveryState.ACKNOWLEDGED
+
+
+async def test_a_warning_published_during_a_pass_stays_on_the_stream(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committed and published after a pass's query read (so the pass did not see it): the
+    pass must not drop it from the stream's items, or the next pass would bring it back and
+    the stream would send it twice."""
+    hub = PushHub(db, SETTINGS)
+    stream = push.follow(hub, "user-8")
+    first = asyncio.ensure_future(next_item(stream))
+    await settle()
+    await hub.pass_once()  # followed, nothing pending
+    queried, go_on = asyncio.Event(), asyncio.Event()
+    versions = deliveries_repo.pending_push_versions
+
+    async def paused(*args: Any) -> list[deliveries_repo.PendingPush]:
+        found = await versions(*args)
+        queried.set()
+        await go_on.wait()
+        return found
+
+    monkeypatch.setattr(deliveries_repo, "pending_push_versions", paused)
+    reading = asyncio.ensure_future(hub.pass_once())
+    await queried.wait()
+    created = await warn(db, app_user(8), "13900000011")
+    hub.publish([created])
+    assert (await first).id == created.id
+    more = asyncio.ensure_future(anext(stream))
+    await settle()
+    go_on.set()
+    await reading  # it read before the warning was committed
+    monkeypatch.setattr(deliveries_repo, "pending_push_versions", versions)
+    await settle()
+    await hub.pass_once()  # this one sees it
+    await settle()
+    assert not more.done()  # sent once
+    again = push.follow(hub, "user-8")  # a second stream of the user gets it from memory
+    assert (await next_item(again)).id == created.id
+    await stop(more)
+    await again.aclose()
+    await stream.aclose()
