@@ -209,7 +209,12 @@ async def advance(
                     deliveries.c.state,
                     deliveries.c.warning_id,
                     deliveries.c.channel,
-                ).where(deliveries.c.id.in_(chunk))
+                    warnings.c.fanout_id,
+                )
+                .select_from(
+                    deliveries.outerjoin(warnings, warnings.c.id == deliveries.c.warning_id)
+                )
+                .where(deliveries.c.id.in_(chunk))
             )
         ).all()
         updates = []
@@ -227,8 +232,8 @@ async def advance(
             )
             if r.warning_id is not None:
                 touched.add(r.warning_id)
-                if new == DeliveryState.DELIVERED:
-                    delivered.add(r.warning_id)
+                if new == DeliveryState.DELIVERED and r.fanout_id is not None:
+                    delivered.add(r.warning_id)  # only a fan-out's warning has a first to mark
             metrics.DELIVERIES.labels(r.channel.lower(), new.name.lower()).inc()
         if updates:
             await conn.execute(
