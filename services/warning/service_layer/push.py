@@ -355,7 +355,8 @@ class PushHub:
         if not marked.moved:
             return
         for user, known in list(self._pending.items()):
-            hit = [e for e in known.entries if e.id in marked.moved]
+            # By id (a few marked, up to BATCH known per user), not by every known entry.
+            hit = [known.known[i] for i in marked.moved if i in known.known]
             if not hit:
                 continue
             for entry in hit:
