@@ -4,10 +4,11 @@
 
 Counts every SQL statement (by its first words and table) and every commit and rollback
 the process makes, with the time the driver took for them, and samples the event loop's
-thread with pyinstrument (wall clock: time waiting on the network or the database shows as
-such). Written at exit to ``$ANTIFRAUD_BENCH_PROFILE_DIR/<name>-sql.json`` and
-``<name>-profile.txt``. The bench starts a server this way when ``ANTIFRAUD_BENCH_PROFILE``
-names it (``Server`` in bench/harness.py).
+thread with pyinstrument every ``ANTIFRAUD_BENCH_PROFILE_INTERVAL`` seconds (0.005 unless
+set; wall clock: time waiting on the network or the database shows as such). Written at
+exit to ``$ANTIFRAUD_BENCH_PROFILE_DIR/<name>-sql.json``, ``<name>-profile.txt`` and
+``<name>-session.pyisession`` (to render again: ``pyinstrument --load``). The bench starts
+a server this way when ``ANTIFRAUD_BENCH_PROFILE`` names it (``Server`` in bench/harness.py).
 """
 
 from __future__ import annotations
@@ -94,10 +95,15 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     counts = SqlCounts()
     counts.install()
-    profiler = Profiler(interval=0.005, async_mode="disabled")
+    profiler = Profiler(
+        interval=float(os.environ.get("ANTIFRAUD_BENCH_PROFILE_INTERVAL", "0.005")),
+        async_mode="disabled",
+    )
 
     def write() -> None:
-        profiler.stop()
+        session = profiler.stop()
+        # Kept whole, to render again with other filters (``pyinstrument --load``).
+        session.save(str(out / f"{name}-session.pyisession"))
         (out / f"{name}-sql.json").write_text(json.dumps(counts.as_json(), indent=2))
         (out / f"{name}-profile.txt").write_text(
             profiler.output_text(unicode=False, color=False, show_all=False)

@@ -17,7 +17,13 @@ from services.warning.adapters.sms_jobs import SmsJob
 from services.warning.adapters.sql import chunks, for_update
 from services.warning.adapters.tables import deliveries, outbox, warnings
 from services.warning.adapters.warnings_repo import SMS_TOPIC, delivery_of, delivery_row
-from services.warning.domain.model import CARRIER_CHANNELS, Channel, Delivery, DeliveryState
+from services.warning.domain.model import (
+    CARRIER_CHANNELS,
+    Channel,
+    Delivery,
+    DeliveryState,
+    WarningState,
+)
 from services.warning.domain.rules import moves_forward
 
 
@@ -184,7 +190,9 @@ async def reschedule_polls(conn: AsyncConnection, due: dict[str, datetime]) -> N
 
 
 async def advance(
-    conn: AsyncConnection, changes: dict[str, tuple[DeliveryState, str | None]], now: datetime
+    conn: AsyncConnection,
+    changes: dict[str, tuple[DeliveryState, str | None]],
+    now: datetime,
 ) -> set[str]:
     """Move deliveries forward (receipts, polls, pushes, tasks); returns the warnings touched.
 
@@ -201,7 +209,12 @@ async def advance(
                     deliveries.c.state,
                     deliveries.c.warning_id,
                     deliveries.c.channel,
-                ).where(deliveries.c.id.in_(chunk))
+                    warnings.c.fanout_id,
+                )
+                .select_from(
+                    deliveries.outerjoin(warnings, warnings.c.id == deliveries.c.warning_id)
+                )
+                .where(deliveries.c.id.in_(chunk))
             )
         ).all()
         updates = []
@@ -219,8 +232,8 @@ async def advance(
             )
             if r.warning_id is not None:
                 touched.add(r.warning_id)
-                if new == DeliveryState.DELIVERED:
-                    delivered.add(r.warning_id)
+                if new == DeliveryState.DELIVERED and r.fanout_id is not None:
+                    delivered.add(r.warning_id)  # only a fan-out's warning has a first to mark
             metrics.DELIVERIES.labels(r.channel.lower(), new.name.lower()).inc()
         if updates:
             await conn.execute(
@@ -238,6 +251,55 @@ async def advance(
     for high_time in await fanouts_repo.first_deliveries(conn, sorted(delivered), now):
         metrics.SLI_HIGH_TO_WARNED.observe(max(0.0, (now - high_time).total_seconds()))
     return touched
+
+
+async def mark_pushes_delivered(
+    conn: AsyncConnection, delivery_ids: Sequence[str], now: datetime
+) -> tuple[set[str], set[str]]:
+    """App pushes a stream sent: QUEUED ones become DELIVERED, and so do their warnings
+    unless acknowledged (``advance`` then ``refresh_states`` would decide the same: a
+    delivered channel makes a warning DELIVERED). Two statements for any number of pushes
+    (per chunk; a third when a fan-out's warning is delivered first), not six; returns the
+    pushes that moved and the warnings whose state changed (both with ``now`` as update
+    time)."""
+    d, w = deliveries.c, warnings.c
+    moved: set[str] = set()
+    warned: set[str] = set()
+    for chunk in chunks(sorted(delivery_ids)):
+        for r in await conn.execute(
+            sa.update(deliveries)
+            .where(
+                d.id.in_(chunk),
+                d.channel == Channel.APP_PUSH.name,
+                d.state == DeliveryState.QUEUED.name,
+            )
+            .values(state=DeliveryState.DELIVERED.name, next_poll_time=None, update_time=now)
+            .returning(d.id, d.warning_id)
+        ):
+            moved.add(r.id)
+            if r.warning_id is not None:
+                warned.add(r.warning_id)
+    metrics.DELIVERIES.labels(Channel.APP_PUSH.name.lower(), "delivered").inc(len(moved))
+    changed: set[str] = set()
+    of_fanouts: set[str] = set()
+    for chunk in chunks(sorted(warned)):
+        for r in await conn.execute(
+            sa.update(warnings)
+            .where(
+                w.id.in_(chunk),
+                w.state.in_([WarningState.PENDING.name, WarningState.FAILED.name]),
+            )
+            .values(state=WarningState.DELIVERED.name, update_time=now)
+            .returning(w.id, w.fanout_id)
+        ):
+            changed.add(r.id)
+            if r.fanout_id is not None:
+                of_fanouts.add(r.id)
+    # A fan-out's first delivery can only be a warning delivered for the first time now (one
+    # already DELIVERED had it counted then); a screening's warning has no fan-out at all.
+    for high_time in await fanouts_repo.first_deliveries(conn, sorted(of_fanouts), now):
+        metrics.SLI_HIGH_TO_WARNED.observe(max(0.0, (now - high_time).total_seconds()))
+    return moved, changed
 
 
 def _pending_push(notifications_since: datetime) -> sa.ColumnElement[bool]:
@@ -267,6 +329,7 @@ class PendingPush:
     id: str
     user_id: str
     warning_id: str | None
+    create_time: datetime
     version: tuple[datetime, datetime | None]
 
 
@@ -296,6 +359,7 @@ async def pending_push_versions(
             ranked.c.id,
             ranked.c.user_id,
             ranked.c.warning_id,
+            ranked.c.create_time,
             ranked.c.update_time,
             w.update_time.label("warning_time"),
         )
@@ -304,7 +368,8 @@ async def pending_push_versions(
         .order_by(ranked.c.user_id, ranked.c.create_time, ranked.c.id)
     )
     return [
-        PendingPush(r.id, r.user_id, r.warning_id, (r.update_time, r.warning_time)) for r in rows
+        PendingPush(r.id, r.user_id, r.warning_id, r.create_time, (r.update_time, r.warning_time))
+        for r in rows
     ]
 
 

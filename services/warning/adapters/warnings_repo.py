@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -151,6 +151,22 @@ async def get(conn: AsyncConnection, warning_id: str) -> Warning | None:
     return found[0] if found else None
 
 
+def _delivery_order(d: Delivery) -> tuple[bool, Channel, str]:
+    return (d.guardian, d.channel, d.phone_number or "")  # the person first
+
+
+def as_read(w: Warning) -> Warning:
+    """A warning just inserted, as ``get_many`` would read it back: deliveries in the same
+    order, no region (not stored with the warning). The push hub publishes this one from
+    memory."""
+    return replace(w, deliveries=tuple(sorted(w.deliveries, key=_delivery_order)), region="")
+
+
+def inserted_update_time(w: Warning) -> datetime:
+    """The update time a warning is inserted with (the push hub compares it)."""
+    return w.create_time
+
+
 async def get_many(conn: AsyncConnection, warning_ids: Sequence[str]) -> list[Warning]:
     """Warnings with their deliveries, in the order of ``warning_ids`` (missing ones left out)."""
     if not warning_ids:
@@ -163,7 +179,7 @@ async def get_many(conn: AsyncConnection, warning_ids: Sequence[str]) -> list[Wa
     for r in delivery_rows:
         by_warning.setdefault(r.warning_id, []).append(delivery_of(r))
     for listed in by_warning.values():
-        listed.sort(key=lambda d: (d.guardian, d.channel, d.phone_number or ""))  # person first
+        listed.sort(key=_delivery_order)
     found = {r.id: _warning_of(r, tuple(by_warning.get(r.id, ()))) for r in rows}
     return [found[i] for i in warning_ids if i in found]
 
@@ -212,9 +228,13 @@ async def list_page(
     return await get_many(conn, ids)
 
 
-async def refresh_states(conn: AsyncConnection, warning_ids: Iterable[str], now: datetime) -> None:
-    """Recompute the state of these warnings from their deliveries (after deliveries moved)."""
+async def refresh_states(
+    conn: AsyncConnection, warning_ids: Iterable[str], now: datetime
+) -> dict[str, WarningState]:
+    """Recompute the state of these warnings from their deliveries (after deliveries moved);
+    returns the new state of each warning whose state changed (its update time is ``now``)."""
     ids = sorted(set(warning_ids))
+    moved: dict[str, WarningState] = {}
     for chunk in chunks(ids):
         heads = {
             r.id: (r.state, r.acknowledge_time is not None)
@@ -233,9 +253,10 @@ async def refresh_states(conn: AsyncConnection, warning_ids: Iterable[str], now:
             states[r.warning_id].append(DeliveryState[r.state])
         changed = []
         for warning_id, (current, acknowledged) in heads.items():
-            new = warning_state(states[warning_id], acknowledged).name
-            if new != current:
-                changed.append({"b_id": warning_id, "b_state": new})
+            new = warning_state(states[warning_id], acknowledged)
+            if new.name != current:
+                changed.append({"b_id": warning_id, "b_state": new.name})
+                moved[warning_id] = new
         if changed:
             await conn.execute(
                 sa.update(warnings)
@@ -243,6 +264,7 @@ async def refresh_states(conn: AsyncConnection, warning_ids: Iterable[str], now:
                 .values(state=sa.bindparam("b_state"), update_time=now),
                 changed,
             )
+    return moved
 
 
 async def acknowledge(conn: AsyncConnection, warning_id: str, now: datetime) -> None:
@@ -322,7 +344,7 @@ def _warning_row(w: Warning) -> dict[str, Any]:
         "contact_count": w.contact_count,
         "last_contact_time": w.last_contact_time,
         "create_time": w.create_time,
-        "update_time": w.create_time,
+        "update_time": inserted_update_time(w),
         "acknowledge_time": None,
     }
 

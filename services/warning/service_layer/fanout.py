@@ -136,6 +136,6 @@ class FanoutWorker:
             await uow.commit()
         metrics.FANOUT_TARGETS.labels("warned").inc(len(created))
         metrics.FANOUT_TARGETS.labels("suppressed").inc(len(targets) - len(created))
-        self.hub.notify(w.user_id for w in created)
+        self.hub.publish(created)
         self.on_queued()
         return True

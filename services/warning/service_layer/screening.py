@@ -79,7 +79,8 @@ class _Write:
     carrier: str
     items: list[tuple[Screened, Decision, RiskLevel, Category]]
     now: datetime
-    warned_users: list[str | None] = field(default_factory=list)
+    #: The warnings this request's events created (each once, in one request's write).
+    warned: list[Warning] = field(default_factory=list)
 
 
 def _category(verdict: risk_pb2.Verdict) -> FraudCategory | None:
@@ -153,7 +154,7 @@ class Screener:
                 return screened
             for s, *_ in write.items:
                 s.record_state = RecordState.RECORDED
-            self.hub.notify(write.warned_users)
+            self.hub.publish(write.warned)
             self.wake_relay()
         return screened
 
@@ -163,7 +164,7 @@ class Screener:
         Applied again write by write when the transaction fails: what it fills in is reset
         first."""
         for w in writes:
-            w.warned_users.clear()
+            w.warned.clear()
         now = max(w.now for w in writes)
         rows: dict[tuple[str, str], tuple[_Write, Screened, Decision, RiskLevel, Category]] = {}
         for w in writes:
@@ -227,15 +228,15 @@ class Screener:
             current = await warnings_repo.current_for_many(conn, [key for _, key in held])
             for pair, key in held:
                 warning_of[pair] = current.get(key)
-        users = {w.id: w.user_id for w in created if w is not None}
+        unclaimed = {w.id: w for w in created if w is not None}
         corrected: dict[tuple[str, str], str | None] = {}
         for key, (w, s, *_) in new:
             pair = (s.event.callee, s.event.caller)
             s.warning_id = warning_of.get(pair)
             if s.warning_id != built[pair].id:
                 corrected[key] = s.warning_id
-            if s.warning_id in users:
-                w.warned_users.append(users.pop(s.warning_id))
+            if s.warning_id in unclaimed:
+                w.warned.append(unclaimed.pop(s.warning_id))
         await screenings_repo.set_warnings(conn, corrected)
         # Repeats: the warning their first screening led to (a query per carrier).
         repeats: dict[str, list[Screened]] = {}
