@@ -7,6 +7,7 @@ each downstream call proves who makes it (see services.common.tokens).
 
 from __future__ import annotations
 
+import contextvars
 import time
 import uuid
 from contextvars import ContextVar
@@ -54,6 +55,16 @@ def current_request_id() -> str:
 
 def current_principal() -> str:
     return principal_var.get()
+
+
+def for_many_callers() -> contextvars.Context:
+    """A context for work done at once for several callers, started by one of them (a shared
+    look-up): who this is, and nothing of that caller's: no request id, deadline, principal,
+    trace or log fields, which would make the others' work look like its own (and end at its
+    deadline)."""
+    fresh = contextvars.Context()
+    fresh.run(service_var.set, service_var.get())
+    return fresh
 
 
 def remaining_time(budget: float) -> float:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -33,7 +33,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.common import config
@@ -210,6 +210,40 @@ def client_span(name: str, **attributes: str | int) -> Iterator[Span | None]:
         _tracer.start_as_current_span(
             name,
             kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+    ) as span:
+        yield span
+
+
+def current_span_context() -> SpanContext | None:
+    """The recorded span the caller works in, to link work done for several callers at once
+    (:func:`linked`); None when tracing is off or nothing here is recorded."""
+    if _tracer is None:
+        return None
+    found = trace.get_current_span().get_span_context()
+    return found if found.is_valid and found.trace_flags.sampled else None
+
+
+@contextlib.contextmanager
+def linked(
+    name: str, callers: Sequence[SpanContext | None], **attributes: str | int
+) -> Iterator[Span | None]:
+    """Work done once for several callers (a shared look-up): a span of a trace of its own,
+    current inside the block and linked to each caller's span, so that no caller's trace
+    claims the others' work. Nothing is traced when no caller's trace is recorded."""
+    links = [Link(found) for found in callers if found is not None]
+    if _tracer is None or not links:
+        yield None
+        return
+    with _traced(
+        _tracer.start_as_current_span(
+            name,
+            context=otel_context.Context(),  # a root: none of the callers is its parent
+            kind=SpanKind.INTERNAL,
+            links=links,
             attributes=attributes,
             record_exception=False,
             set_status_on_exception=False,

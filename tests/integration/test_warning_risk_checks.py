@@ -1,11 +1,13 @@
 """The warning service's look-ups of callers against a real risk server (SQLite and
 PostgreSQL): concurrent screenings share their BatchCheckIndicators calls, each still gets
 the verdicts of its own numbers in order, a bad value in a shared call touches no other
-request, and an unreachable risk service fails every waiting request."""
+request, an unreachable risk service fails every waiting request, and a shared call is
+no one caller's (its deadline, its trace)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -103,3 +105,24 @@ async def test_an_unreachable_risk_service_fails_every_waiting_request() -> None
     finally:
         await checks.close()
     assert all(isinstance(a, RiskUnavailable) for a in answers)
+
+
+async def test_a_caller_at_its_deadline_does_not_cut_a_shared_look_up_short(
+    risk_address: str,
+) -> None:
+    """The shared call is sent from the first caller's task; it must not inherit that
+    caller's deadline (nor its request id or trace), or one hurried caller fails them all."""
+    checks = RiskChecks(risk_address)
+
+    async def hurried() -> list[r.Verdict]:
+        ctx.deadline_var.set(time.monotonic() + 0.001)
+        return await checks.phone_verdicts([LISTED])
+
+    try:
+        first, *others = await asyncio.gather(
+            hurried(), *(checks.phone_verdicts([number(i)]) for i in range(5))
+        )
+    finally:
+        await checks.close()
+    assert [v.level for v in first] == [c.RISK_LEVEL_HIGH]
+    assert all([v.level for v in answer] == [c.RISK_LEVEL_NONE] for answer in others)

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanContext
 
 from services.common import logs, tracing
 
@@ -123,3 +124,48 @@ def test_log_lines_of_a_trace_carry_its_ids(spans: InMemorySpanExporter) -> None
     assert line["trace_id"] == format(span.context.trace_id, "032x")
     assert line["span_id"] == format(span.context.span_id, "016x")
     assert "trace_id" not in logs.add_trace_ids(None, "info", {"event": "outside"})
+
+
+def test_work_for_several_callers_is_a_trace_of_its_own_linked_to_each(
+    spans: InMemorySpanExporter,
+) -> None:
+    def caller(traceparent: str) -> object:
+        span = tracing.start_server_span(METHOD, {"traceparent": traceparent}, "warning")
+        assert span is not None
+        found = tracing.current_span_context()
+        tracing.end_span(span, grpc.StatusCode.OK)
+        return found
+
+    first = in_task(lambda: caller("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"))
+    second = in_task(lambda: caller("00-11111111111111111111111111111111-2222222222222222-01"))
+    assert isinstance(first, SpanContext)
+    assert isinstance(second, SpanContext)
+
+    def shared() -> None:
+        callers = [first, None, second]
+        with tracing.linked("screening risk look-ups", callers, requests=3):
+            metadata = grpc.aio.Metadata()
+            tracing.inject(metadata)
+            sent = str(metadata["traceparent"]).split("-")[1]
+            assert sent not in ("0af7651916cd43dd8448eb211c80319c", "1" * 32)
+
+    in_task(shared)
+    *_, batch = spans.get_finished_spans()
+    assert batch.name == "screening risk look-ups"
+    assert batch.parent is None  # no caller's trace claims the others' work
+    assert [link.context for link in batch.links] == [first, second]
+    assert batch.attributes is not None
+    assert batch.attributes["requests"] == 3
+
+
+def test_work_for_callers_none_of_whom_is_traced_is_not_traced(
+    spans: InMemorySpanExporter,
+) -> None:
+    assert tracing.current_span_context() is None
+
+    def shared() -> None:
+        with tracing.linked("screening risk look-ups", [None, None]) as span:
+            assert span is None
+
+    in_task(shared)
+    assert not spans.get_finished_spans()

@@ -6,7 +6,9 @@ so N screenings arriving together cost one or two round trips to the risk servic
 Nothing waits on purpose: a look-up asked for while none is in flight is sent at once.
 A batch the risk service refuses as a whole for its content (INVALID_ARGUMENT) is asked
 again request by request, so one bad request never fails the others; an outage fails the
-batch's requests at once (each would only time out the same way).
+batch's requests at once (each would only time out the same way). A shared look-up runs
+as the warning service alone, with no caller's request id, deadline or trace; its span
+links to the span of each screening it answers.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import asyncio
 from collections.abc import Sequence
 
 import grpc
+from opentelemetry.trace import SpanContext
 
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.common import context as ctx
+from services.common import tracing
 from services.common.clients import open_channel
 
 #: A call is ringing: the look-up gets half a second, then the call is let through.
@@ -34,7 +39,8 @@ class RiskUnavailable(Exception):
         self.code = code
 
 
-_Ask = tuple[list[str], "asyncio.Future[list[risk_pb2.Verdict]]"]
+#: A screening's numbers, the future of their verdicts, and the span it asks from.
+_Ask = tuple[list[str], "asyncio.Future[list[risk_pb2.Verdict]]", SpanContext | None]
 
 
 class RiskChecks:
@@ -61,9 +67,13 @@ class RiskChecks:
         if not self._shared or len(numbers) >= MAX_VALUES:
             return await self._ask(list(numbers))
         answer: asyncio.Future[list[risk_pb2.Verdict]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((list(numbers), answer))
+        self._waiting.append((list(numbers), answer, tracing.current_span_context()))
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_waiting(), name="warning-risk-checks")
+            # Not the first caller's context: the look-ups are for every waiting screening
+            # (their trace links to each: ``tracing.linked``).
+            self._sender = asyncio.create_task(
+                self._send_waiting(), name="warning-risk-checks", context=ctx.for_many_callers()
+            )
         return await answer
 
     async def _send_waiting(self) -> None:
@@ -73,29 +83,31 @@ class RiskChecks:
             batch: list[_Ask] = []
             values: dict[str, int] = {}
             while self._waiting:
-                numbers, _ = self._waiting[0]
+                numbers = self._waiting[0][0]
                 fresh = {n for n in numbers if n not in values}
                 if batch and len(values) + len(fresh) > MAX_VALUES:
                     break
                 batch.append(self._waiting.pop(0))
                 for n in numbers:
                     values.setdefault(n, len(values))
+            callers = [caller for _, _, caller in batch]
             try:
-                verdicts = await self._ask(list(values))
+                with tracing.linked("screening risk look-ups", callers, requests=len(batch)):
+                    verdicts = await self._ask(list(values))
             except RiskUnavailable as exc:
                 if exc.code == grpc.StatusCode.INVALID_ARGUMENT.name and len(batch) > 1:
-                    await asyncio.gather(*(self._alone(numbers, a) for numbers, a in batch))
+                    await asyncio.gather(*(self._alone(numbers, a) for numbers, a, _ in batch))
                     continue
-                for _, answer in batch:
+                for _, answer, _ in batch:
                     if not answer.done():
                         answer.set_exception(RiskUnavailable(exc.code))
                 continue
             except BaseException as exc:  # cancelled (stop) or a bug: nobody is left waiting
-                for _, answer in batch:
+                for _, answer, _ in batch:
                     if not answer.done():
                         answer.set_exception(RiskUnavailable(type(exc).__name__))
                 raise
-            for numbers, answer in batch:
+            for numbers, answer, _ in batch:
                 if not answer.done():  # its caller may have gone away
                     answer.set_result([verdicts[values[n]] for n in numbers])
 
@@ -129,7 +141,7 @@ class RiskChecks:
         if self._sender is not None and not self._sender.done():
             self._sender.cancel()
         self._sender = None
-        for _, answer in self._waiting:
+        for _, answer, _ in self._waiting:
             if not answer.done():
                 answer.set_exception(RiskUnavailable("CANCELLED"))
         self._waiting.clear()
