@@ -23,6 +23,11 @@ Each caller gets its own answer:
   others' writes are committed as if it had stayed, and its own is written too (the writes
   grouped here are idempotent: a repeat finds its record).
 
+The collector works for many callers, so it runs in none's context (no request id,
+deadline, principal or log fields of whichever caller started it); each batch's
+transaction is a span of its own linked to each caller's span (``tracing.linked``), and
+what it stores for later (outbox events) continues that span's trace.
+
 ``enabled=False`` commits each write in its own transaction, in the caller's task: the
 baseline the benches compare against (``ANTIFRAUD_<SERVICE>_GROUP_COMMIT=0``).
 """
@@ -34,8 +39,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from opentelemetry.trace import SpanContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common import context as ctx
+from services.common import tracing
 from services.common.db import Database
 from services.common.errors import Unavailable, infrastructure_error
 from services.common.logs import get_logger
@@ -49,6 +57,8 @@ T = TypeVar("T")
 
 #: Runs one whole transaction, again when that is safe (a deadlock victim), or just once.
 Again = Callable[[Callable[[], Awaitable[T]]], Awaitable[T]]
+#: A write waiting: the write, its caller's answer, and the span the caller wrote it from.
+_Pending = tuple[W, "asyncio.Future[R]", SpanContext | None]
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,7 @@ class GroupCommit(Generic[W, R]):
         self.settings = settings or BatchSettings()
         self._name = name
         self._again: Again[list[R]] = again or _once
-        self._pending: list[tuple[W, asyncio.Future[R]]] = []
+        self._pending: list[_Pending[W, R]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = BatchStats()
@@ -117,18 +127,20 @@ class GroupCommit(Generic[W, R]):
     async def write(self, item: W) -> R:
         """Return ``item``'s answer once it is committed; raise what its transaction raised."""
         if not self.settings.enabled:
-            return (await self._commit([item]))[0]
+            return (await self._commit([item], []))[0]
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name=self._name)
+            self._task = asyncio.create_task(
+                self._run(), name=self._name, context=ctx.for_many_callers()
+            )
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, done))
+        self._pending.append((item, done, tracing.current_span_context()))
         self._wake.set()
         return await done
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
-        for _, done in self._pending:
+        for _, done, _ in self._pending:
             if not done.done():
                 done.set_exception(_stopped())
         self._pending.clear()
@@ -146,14 +158,16 @@ class GroupCommit(Generic[W, R]):
                 try:
                     await self._commit_batch(batch)
                 except asyncio.CancelledError:
-                    for _, done in batch:
+                    for _, done, _ in batch:
                         if not done.done():  # a caller cancelled meanwhile has its answer
                             done.set_exception(_stopped())
                     raise
 
-    async def _commit_batch(self, batch: list[tuple[W, asyncio.Future[R]]]) -> None:
+    async def _commit_batch(self, batch: list[_Pending[W, R]]) -> None:
         try:
-            answers = await self._commit([item for item, _ in batch])
+            answers = await self._commit(
+                [item for item, _, _ in batch], [caller for _, _, caller in batch]
+            )
         except Exception as exc:
             if len(batch) == 1 or infrastructure_error(exc) is not None:
                 _fail(batch, exc)
@@ -168,17 +182,18 @@ class GroupCommit(Generic[W, R]):
             for one in batch:
                 await self._commit_batch([one])
             return
-        for (_, done), answer in zip(batch, answers, strict=True):
+        for (_, done, _), answer in zip(batch, answers, strict=True):
             if not done.done():  # its caller was cancelled; the write stands anyway
                 done.set_result(answer)
 
-    async def _commit(self, items: list[W]) -> list[R]:
+    async def _commit(self, items: list[W], callers: list[SpanContext | None]) -> list[R]:
         async def transaction() -> list[R]:
             async with self._db.engine.begin() as conn:
                 answers = await self._apply(conn, items)
             return answers
 
-        answers = await self._again(transaction)
+        with tracing.linked(self._name, callers, writes=len(items)):
+            answers = await self._again(transaction)
         self.stats.transactions += 1
         self.stats.writes += len(items)
         return answers
@@ -190,7 +205,7 @@ def _stopped() -> Unavailable:
     return Unavailable("the service stopped before the write was answered; retry")
 
 
-def _fail(batch: list[tuple[W, asyncio.Future[R]]], error: Exception) -> None:
-    for _, done in batch:
+def _fail(batch: list[_Pending[W, R]], error: Exception) -> None:
+    for _, done, _ in batch:
         if not done.done():  # its caller was cancelled; the write failed anyway
             done.set_exception(error)

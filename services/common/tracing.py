@@ -218,6 +218,22 @@ def client_span(name: str, **attributes: str | int) -> Iterator[Span | None]:
         yield span
 
 
+@contextlib.contextmanager
+def continued(traceparent: str | None) -> Iterator[None]:
+    """Work done here for a caller whose trace context was kept (a write in a group
+    commit): what it stores (:func:`current_traceparent`) and the calls it makes carry that
+    caller's trace. No span of its own; nothing changes when tracing is off or there is
+    no context."""
+    if _tracer is None or not traceparent:
+        yield
+        return
+    token = otel_context.attach(_propagator.extract({TRACEPARENT: traceparent}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 def current_span_context() -> SpanContext | None:
     """The recorded span the caller works in, to link work done for several callers at once
     (:func:`linked`); None when tracing is off or nothing here is recorded."""

@@ -10,7 +10,7 @@ import grpc
 from google.protobuf.message import Message
 
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
-from services.common import validation
+from services.common import tracing, validation
 from services.common.db import Database
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.idempotency import fingerprint
@@ -91,6 +91,7 @@ class ReportServicer(report_pb2_grpc.ReportServiceServicer):
                 now=self.clock(),
                 respond=respond,
                 response_type=report_pb2.SubmitReportResponse,
+                trace=tracing.current_traceparent(),
             )
         )
         if accepted.events:

@@ -28,7 +28,7 @@ from datetime import datetime
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common import idempotency
+from services.common import idempotency, tracing
 from services.common.db import Database
 from services.common.errors import Conflict
 from services.common.group_commit import BatchSettings, GroupCommit
@@ -57,6 +57,8 @@ class Submission:
     now: datetime
     respond: Callable[[Report], Message]
     response_type: type[Message]
+    #: The call's trace context: the report's outbox event continues it.
+    trace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,8 @@ class Intake:
                     answers.append(Accepted(one.response_type.FromString(prior), events=False))
                     continue
             events.forget()
-            report = await reports.accept(repo, one.caller, one.new, self.rules, one.now)
+            with tracing.continued(one.trace):  # its risk sync continues its own trace
+                report = await reports.accept(repo, one.caller, one.new, self.rules, one.now)
             response = one.respond(report)
             answered[one.request_id] = (one.fingerprint, response)
             answers.append(Accepted(response, events=events.written()))
