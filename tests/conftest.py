@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import io
+import signal
+from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 
@@ -18,6 +23,64 @@ def pytest_configure(config: pytest.Config) -> None:
     # One set of token signing keys for the whole run, shared by the servers this process
     # starts and the ones it starts as processes (they inherit the environment).
     harness.use_token_keys()
+
+
+#: How to set a test's timeout alarm again (pytest-timeout's "signal" method).
+_ARM_TIMEOUT = pytest.StashKey[Callable[[], None]]()
+
+
+@pytest.hookimpl(wrapper=True, optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Generator[None, Any, Any]:
+    """pytest-timeout's SIGALRM handler, preceded by the stack of every asyncio task: a test
+    hung on an await shows where (the threads' stacks only show the event loop waiting)."""
+    result = yield
+    fail = signal.getsignal(signal.SIGALRM)
+    if not callable(fail):
+        return result  # not the "signal" method
+
+    def timed_out(signum: int, frame: FrameType | None) -> None:
+        terminal = item.config.get_terminal_writer()
+        terminal.sep("+", title=f"Timeout: asyncio tasks of {item.nodeid}")
+        terminal.write(_asyncio_stacks())
+        fail(signum, frame)
+
+    def arm() -> None:
+        signal.signal(signal.SIGALRM, timed_out)
+        signal.setitimer(signal.ITIMER_REAL, settings.timeout)
+
+    arm()
+    item.stash[_ARM_TIMEOUT] = arm
+    return result
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_exception_interact(node: pytest.Item | pytest.Collector) -> None:
+    """pytest-timeout stops the alarm when a phase fails (for the debugger): set it again,
+    so the teardown after a failure or a timeout cannot hang the run either."""
+    arm = node.stash.get(_ARM_TIMEOUT, None)
+    if arm is not None and not node.config.getoption("usepdb"):
+        arm()
+
+
+def _asyncio_stacks() -> str:
+    """Each pending task of the running loop with the chain of awaits it is stopped at,
+    outermost first (``Task.print_stack`` shows only the task's own coroutine)."""
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return "(no event loop running)\n"
+    out = io.StringIO()
+    for task in asyncio.all_tasks(loop):
+        out.write(f"{task.get_name()}:\n")
+        awaited: Any = task.get_coro()
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is None:
+                out.write(f"    awaiting {type(awaited).__name__}\n")
+                break
+            code = frame.f_code
+            out.write(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}\n')
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return out.getvalue()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

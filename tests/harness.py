@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -232,18 +233,26 @@ class ProcessSuite:
         proc.send_signal(signal.SIGTERM)
         return proc.wait(timeout)
 
-    def stop_all(self) -> None:
-        """SIGTERM to every process at once, then wait; a process that hangs is killed."""
+    def stop_all(self, timeout: float = 10) -> None:
+        """SIGTERM to every process at once, then wait; a process still there ``timeout``
+        seconds after the SIGTERM (one deadline for all of them) is killed."""
         procs = list(self.procs.values())
         self.procs.clear()
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         for proc in procs:
             try:
-                proc.wait(10)
+                proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    async def stop_all_async(self, timeout: float = 10) -> None:
+        """``stop_all`` without blocking this process's event loop while the processes
+        stop: what they still talk to here (a test's TCP proxy, an in-process server)
+        keeps answering, so their shutdown does not wait on it until its timeouts."""
+        await asyncio.to_thread(self.stop_all, timeout)
 
     def log_text(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"

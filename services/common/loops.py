@@ -61,6 +61,11 @@ class BackgroundLoop:
                     where=f"{frame.filename}:{frame.lineno}",
                 )
                 pause = ERROR_PAUSE_SECONDS
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # stop() cancelled us, but the step swallowed the cancellation (or another
+                # exception took its place): stop anyway, or stop() would wait forever.
+                raise asyncio.CancelledError
             if pause > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)
