@@ -1,18 +1,21 @@
-"""Fixtures shared by every test: the database backends and a structlog set-up for tests."""
+"""Fixtures shared by every test: the database backends, traces kept in memory, and a
+structlog set-up for tests."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import signal
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.common import logs
+from services.common import logs, tracing
 from tests import harness
 
 _PG = harness.postgres_reachable()
@@ -131,3 +134,15 @@ async def db_target(
     schema = harness.new_schema("db")
     yield harness.PG_URL, schema
     await harness.drop_schema(schema)
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """Tracing on in this process (servers built in it too), every span kept in memory."""
+    exporter = InMemorySpanExporter()
+    monkeypatch.setenv("ANTIFRAUD_TRACE_SAMPLE_RATIO", "1")
+    assert tracing.configure("test", SimpleSpanProcessor(exporter))
+    try:
+        yield exporter
+    finally:
+        tracing.shutdown()

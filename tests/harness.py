@@ -61,6 +61,21 @@ def free_port() -> int:
             return port
 
 
+def antifraud(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``antifraud`` command (``services.cli``) to its end, its output kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def use_token_keys() -> Path:
     """Generate every issuer's signing key into a fresh directory and point this process
     (and every process it starts) at it, so tests can speak as anyone."""

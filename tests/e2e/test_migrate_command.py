@@ -5,8 +5,6 @@ on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -45,15 +43,7 @@ def test_migrate_needs_and_makes_no_keys(database_env: dict[str, str], tmp_path:
         "ANTIFRAUD_LOG_FORMAT": "json",
         **database_env,
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "migrate", *SEALING],
-        env=env,
-        cwd=harness.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = harness.antifraud("migrate", *SEALING, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split("\n")[:3] == [f"{name}: migrated" for name in SEALING]
     assert not keys_dir.exists(), sorted(p.name for p in keys_dir.iterdir())

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
 import pytest
 import sqlalchemy as sa
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
-from services.common import tracing
 from services.common.db import Database
 from services.common.group_commit import BatchSettings
 from services.common.idempotency import PENDING
@@ -185,20 +183,8 @@ async def test_a_refused_report_fails_alone(either: Client) -> None:
     assert await either.count(tables.idempotency) == 4
 
 
-@pytest.fixture
-def traced(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """Tracing on in this process (the report service serves in it), spans kept in memory."""
-    exporter = InMemorySpanExporter()
-    monkeypatch.setenv("ANTIFRAUD_TRACE_SAMPLE_RATIO", "1")
-    assert tracing.configure("report", SimpleSpanProcessor(exporter))
-    try:
-        yield exporter
-    finally:
-        tracing.shutdown()
-
-
 async def test_each_report_of_a_batch_continues_its_own_trace(
-    traced: InMemorySpanExporter, db_target: tuple[str, str | None]
+    spans: InMemorySpanExporter, db_target: tuple[str, str | None]
 ) -> None:
     """The reports of one transaction came from different calls: each one's risk sync must
     continue its own caller's trace, not the batch's nor whichever caller started the
@@ -221,7 +207,7 @@ async def test_each_report_of_a_batch_continues_its_own_trace(
         async with client.db.read() as conn:
             stored = (await conn.execute(sa.select(tables.outbox.c.trace_context))).scalars().all()
     assert sorted(str(t).split("-")[1] for t in stored) == traces
-    batches = [s for s in traced.get_finished_spans() if s.name == "report-intake"]
+    batches = [s for s in spans.get_finished_spans() if s.name == "report-intake"]
     linked = {format(link.context.trace_id, "032x") for s in batches for link in s.links}
     assert linked == set(traces)
     assert all(s.parent is None for s in batches)

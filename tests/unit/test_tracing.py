@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -14,17 +13,6 @@ from opentelemetry.trace import SpanContext
 from services.common import logs, tracing
 
 METHOD = "/antifraud.risk.v1.RiskService/CheckIndicator"
-
-
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    monkeypatch.setenv("ANTIFRAUD_TRACE_SAMPLE_RATIO", "1")
-    assert tracing.configure("risk", SimpleSpanProcessor(exporter))
-    try:
-        yield exporter
-    finally:
-        tracing.shutdown()
 
 
 def in_task(work: object) -> object:
