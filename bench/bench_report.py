@@ -258,13 +258,18 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
             )
         )
         if accepted.met is False:
-            print(f"  {'':<8} {'':<52} limit: {limit(cpu[clients], count, clients)}", flush=True)
+            seconds = float(got[clients]["seconds"])
+            print(
+                f"  {'':<8} {'':<52} limit: {limit(cpu[clients], count, clients, seconds)}",
+                flush=True,
+            )
 
 
-def limit(use: CpuUse, count: int, clients: int) -> str:
-    """What held the reports back at ``clients`` in flight: the CPU each process took per
-    report and the machine's busy share; with cores to spare, the wait of each client for
-    its own report (round trip, checks, commit) one at a time."""
+def limit(use: CpuUse, count: int, clients: int, seconds: float) -> str:
+    """What held the reports back at ``clients`` in flight (``seconds`` of load, the load
+    client's start apart): the CPU each process took per report and the machine's busy
+    share; the report process's one core when it was busy; else the wait of each client
+    for its own report (round trip, checks, commit) one at a time."""
     per = {name: seconds / count * 1000 for name, seconds in use.by_process.items()}
     split = ", ".join(f"{name} {ms:.1f} ms CPU/report" for name, ms in per.items())
     others = max(0.0, use.machine_busy - sum(use.by_process.values())) / use.wall
@@ -275,7 +280,16 @@ def limit(use: CpuUse, count: int, clients: int) -> str:
     if use.busy_share >= 0.9:
         ceiling = use.cores * 1000 / max(sum(per.values()), 1e-9)
         return f"{head}: CPU; our processes alone would hold at most {ceiling:,.0f} reports/s"
-    wall = use.wall / count * clients * 1000
+    report_cores = use.by_process.get("report", 0.0) / seconds
+    if report_cores >= 0.85:  # one process, one event loop: one core is all it can use
+        ceiling = 1000 / max(per.get("report", 0.0), 1e-9)
+        return (
+            f"{head}: the report process's one core ({report_cores:.2f} core busy); at "
+            f"{per.get('report', 0.0):.1f} ms CPU per report it holds at most {ceiling:,.0f} "
+            "reports/s (its profile, ANTIFRAUD_BENCH_PROFILE=report: SQLAlchemy building and "
+            "running the transaction's statements, then the token check)"
+        )
+    wall = seconds / count * clients * 1000
     return (
         f"{head}: not the cores; each client waits {wall:.1f} ms per report, "
         f"{per.get('report', 0.0):.1f} ms of it the report process's CPU (its profile, "
