@@ -22,26 +22,17 @@ from services.common.db import Database
 from services.common.group_commit import BatchSettings
 from services.warning.adapters import tables
 from services.warning.adapters.risk_checks import RiskChecks
-from services.warning.bootstrap import VERSIONS
 from services.warning.domain.model import ContactKind, RiskLevel
 from services.warning.domain.screening import ScreeningAction
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.screening import Event, RecordState, Screened, Screener
 from services.warning.settings import WarningSettings
+from tests.integration.warning_database import warning_database  # noqa: F401 (db)
 
 GROUPED = WarningSettings(follow_risk=False)
 ALONE = replace(GROUPED, group_commit=BatchSettings(enabled=False))
 #: Never called: the tests hand the verdicts in.
 UNUSED_RISK = "127.0.0.1:1"
-
-
-@pytest.fixture
-async def db(db_target: tuple[str, str | None]) -> AsyncIterator[Database]:
-    url, schema = db_target
-    database = Database("warning", url=url, schema=schema)
-    await database.migrate(VERSIONS)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture(params=[GROUPED, ALONE], ids=["grouped", "alone"])

@@ -15,7 +15,6 @@ import pytest
 from services.common.db import Database, UnitOfWork
 from services.common.indicators import IndicatorKind, normalize
 from services.warning.adapters import deliveries_repo, warnings_repo
-from services.warning.bootstrap import VERSIONS
 from services.warning.domain.model import (
     Channel,
     DeliveryState,
@@ -29,19 +28,11 @@ from services.warning.entrypoints import convert
 from services.warning.service_layer import push, warnings
 from services.warning.service_layer.push import PushHub, PushItem
 from services.warning.settings import WarningSettings
+from tests.integration.warning_database import warning_database  # noqa: F401 (db)
 
 SETTINGS = WarningSettings(follow_risk=False)
 #: Only a stream that never gets its item waits this long (a failure, not a measure).
 STUCK_SECONDS = 30.0
-
-
-@pytest.fixture
-async def db(db_target: tuple[str, str | None]) -> AsyncIterator[Database]:
-    url, schema = db_target
-    database = Database("warning", url=url, schema=schema)
-    await database.migrate(VERSIONS)
-    yield database
-    await database.dispose()
 
 
 def app_user(i: int) -> Person:

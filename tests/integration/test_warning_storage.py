@@ -26,7 +26,6 @@ from services.warning.adapters import (
     warnings_repo,
 )
 from services.warning.adapters.risk_feed import Change, FeedReset, RiskFeed
-from services.warning.bootstrap import VERSIONS
 from services.warning.domain.contacts import ContactEvent
 from services.warning.domain.model import (
     Channel,
@@ -48,20 +47,12 @@ from services.warning.service_layer.follower import LeaseLost, RiskFollower
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.warnings import new_id
 from services.warning.settings import WarningSettings
+from tests.integration.warning_database import warning_database  # noqa: F401 (db)
 
 FRAUD = normalize(IndicatorKind.PHONE_NUMBER, "13912345678")
 SETTINGS = WarningSettings(follow_risk=False, lease=timedelta(seconds=5), fanout_chunk=300)
 #: The follower tests hand it changes themselves; this feed is never opened.
 UNUSED_FEED = RiskFeed("127.0.0.1:1")
-
-
-@pytest.fixture
-async def db(db_target: tuple[str, str | None]) -> AsyncIterator[Database]:
-    url, schema = db_target
-    database = Database("warning", url=url, schema=schema)
-    await database.migrate(VERSIONS)
-    yield database
-    await database.dispose()
 
 
 def now() -> datetime:
