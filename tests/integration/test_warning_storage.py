@@ -43,7 +43,7 @@ from services.warning.domain.model import (
 )
 from services.warning.service_layer import contacts, privacy, recipients, tasks, warnings
 from services.warning.service_layer.fanout import FanoutWorker
-from services.warning.service_layer.follower import LeaseLost, RiskFollower
+from services.warning.service_layer.follower import RETRY_SECONDS, LeaseLost, RiskFollower
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.warnings import new_id
 from services.warning.settings import WarningSettings
@@ -519,6 +519,33 @@ class TestFollower:
         assert await follower.step() == 0.0  # at once, from the new cursor
         async with db.read() as conn:
             assert await feed_repo.cursor(conn, "risk-feed") == "41"
+
+    async def test_a_follower_whose_database_goes_away_stops_when_its_lease_runs_out(
+        self, db: Database
+    ) -> None:
+        """The lease cannot be renewed while the database is away: the follower stops
+        following once the lease it last renewed has run out (another replica may hold it
+        by then) and starts over, instead of watching the feed for ever without it."""
+        lease = timedelta(seconds=0.6)
+        follower = RiskFollower(db, UNUSED_FEED, replace(SETTINGS, lease=lease), lambda: None)
+        away = Database("warning", url="postgresql+asyncpg://antifraud@127.0.0.1:1/gone")
+        watching = asyncio.Event()
+
+        class QuietFeed(RiskFeed):
+            async def watch(self, cursor: str | None) -> AsyncIterator[list[Change]]:
+                follower.db = away  # every later statement of the follower fails
+                watching.set()
+                await asyncio.Event().wait()  # a quiet feed: no change ever comes
+                yield []
+
+        follower.feed = QuietFeed("127.0.0.1:1")
+        try:
+            # A guard against hanging only (without the fix the step never returns).
+            pause = await asyncio.wait_for(follower.step(), 30)
+        finally:
+            await away.dispose()
+        assert watching.is_set()
+        assert pause == RETRY_SECONDS  # starts over: takes the lease again, or waits
 
     async def test_a_follower_without_the_lease_applies_nothing(self, db: Database) -> None:
         await self.follower(db)

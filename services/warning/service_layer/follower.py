@@ -94,14 +94,27 @@ class RiskFollower:
             await uow.commit()
 
     async def _renew(self, consume: asyncio.Task[None]) -> bool:
-        """Keep the lease while the feed is quiet; once it is lost, stop following (True)."""
+        """Keep the lease while the feed is quiet; once it is lost, stop following (True).
+
+        A renewal the database refuses (it is away, or busy) is tried again at the next
+        turn; when none has gone through for a whole lease, another replica may hold it
+        now, so this one stops following too and the step starts over."""
+        lease = self.settings.lease.total_seconds()
+        clock = asyncio.get_running_loop().time
+        renewed = clock()
         while True:
-            await asyncio.sleep(self.settings.lease.total_seconds() / 3)
-            async with UnitOfWork(self.db) as uow:
-                held = await feed_repo.advance(
-                    uow.conn, LEASE_NAME, self.holder, None, _now(), self.settings.lease
-                )
-                await uow.commit()
+            await asyncio.sleep(lease / 3)
+            try:
+                async with UnitOfWork(self.db) as uow:
+                    held = await feed_repo.advance(
+                        uow.conn, LEASE_NAME, self.holder, None, _now(), self.settings.lease
+                    )
+                    await uow.commit()
+            except Exception as exc:  # the database's own error: its text may hold values
+                log.warning("risk feed lease not renewed", error=type(exc).__name__)
+                held = clock() - renewed < lease
+            else:
+                renewed = clock()
             if not held:
                 consume.cancel()
                 return True
