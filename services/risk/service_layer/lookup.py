@@ -22,7 +22,7 @@ import time
 from collections.abc import Collection
 from datetime import UTC, datetime
 
-from services.common import metrics
+from services.common import context, metrics
 from services.common.db import Database
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.logs import get_logger
@@ -77,7 +77,11 @@ class Lookup:
     async def digest(self) -> ListDigest:
         """The checksums of the list at ``cursor``, per kind."""
         if self._digest_task is None:
-            self._digest_task = asyncio.create_task(self._build_digest(), name="risk-digest")
+            # Built once for every caller: none of the first caller's request, trace or log
+            # fields.
+            self._digest_task = asyncio.create_task(
+                self._build_digest(), name="risk-digest", context=context.for_many_callers()
+            )
         # Shielded: a caller that goes away does not stop the build the next one needs.
         return await asyncio.shield(self._digest_task)
 
