@@ -192,6 +192,7 @@ class Screener:
                         text=decision.callee_text,
                     ),
                     now,
+                    self.settings.screening_policy,
                 )
         won = await screenings_repo.claim(
             conn,
