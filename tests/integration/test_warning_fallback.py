@@ -104,7 +104,8 @@ async def delivered_on_a_stream(db: Database, person: Person, warning: Warning) 
     await settle()  # the stream subscribes
     await hub.pass_once()  # the stream's first pass reads what is pending
     item = await waiting
-    assert isinstance(item, Warning) and item.id == warning.id
+    assert isinstance(item, Warning)
+    assert item.id == warning.id
     more = asyncio.ensure_future(anext(stream))  # the stream goes on (it sent the item)
     await settle()
     await hub.stop()  # marks what the streams sent delivered
@@ -125,9 +126,7 @@ async def test_a_push_that_reaches_the_stream_makes_the_sms_unneeded(db: Databas
     created = await warn(db, person, "13900000101")
     event = await event_of(db, sms_of(created))
     assert event.topic == SMS_FALLBACK_TOPIC
-    assert event.next_attempt_time.replace(tzinfo=UTC) >= created.create_time + timedelta(
-        seconds=4
-    )
+    assert event.next_attempt_time.replace(tzinfo=UTC) >= created.create_time + timedelta(seconds=4)
     relay = Relay(db)
     assert await relay.relay.relay_once() == 0  # not due yet
 

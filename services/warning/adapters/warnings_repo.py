@@ -144,9 +144,7 @@ async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
                 if d.fallback_seconds is None:
                     events.append(OutboxItem(SMS_TOPIC, d.id, payload))
                 else:
-                    events.append(
-                        OutboxItem(SMS_FALLBACK_TOPIC, d.id, payload, d.fallback_seconds)
-                    )
+                    events.append(OutboxItem(SMS_FALLBACK_TOPIC, d.id, payload, d.fallback_seconds))
             elif d.channel in TASK_CHANNELS:
                 task_rows.append(_task_row(warning, d))
     await insert_rows(conn, warnings, [_warning_row(w) for w in new])
