@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -61,7 +62,13 @@ def state_of(w: Warning, channel: Channel) -> DeliveryState:
     return next(d.state for d in w.deliveries if d.channel == channel)
 
 
-async def event_of(db: Database, key: str) -> sa.Row[tuple[str, datetime, datetime | None]]:
+class Event(NamedTuple):
+    topic: str
+    next_attempt_time: datetime
+    deliver_time: datetime | None
+
+
+async def event_of(db: Database, key: str) -> Event:
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -70,7 +77,7 @@ async def event_of(db: Database, key: str) -> sa.Row[tuple[str, datetime, dateti
                 )
             )
         ).one()
-    return row
+    return Event(row.topic, row.next_attempt_time, row.deliver_time)
 
 
 async def time_passes(db: Database, key: str) -> None:
