@@ -398,15 +398,20 @@ async def test_a_screened_callee_with_the_app_open_is_pushed_and_not_texted(
     watching, away = await suite.register(), await suite.register()
     texts = {p: len(await suite.handset(p)) for p in (watching.phone, away.phone)}  # the codes
     stream = suite.warning.StreamWarnings(wn.StreamWarningsRequest(), metadata=watching.metadata)
-    await stream.wait_for_connection()
+
+    async def first_warning() -> wn.Warning:
+        async for reply in stream:
+            if reply.HasField("warning"):
+                return reply.warning
+        raise AssertionError("the stream ended without the warning")
+
+    # The app is open before the call (a stream opened later gets it too, from its first read).
+    shown = asyncio.ensure_future(first_warning())
     decisions = await screen_batch(
         suite, carrier, [call(fraudster, watching.phone), call(fraudster, away.phone)]
     )
     assert [d.action for d in decisions] == [gw.SCREEN_ACTION_WARN] * 2
-    async for reply in stream:
-        if reply.HasField("warning"):
-            assert reply.warning.level == c.RISK_LEVEL_MEDIUM
-            break
+    assert (await shown).level == c.RISK_LEVEL_MEDIUM
     stream.cancel()
 
     async def sms(person: str, state: int) -> wn.Delivery | None:
