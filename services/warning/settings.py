@@ -7,7 +7,7 @@ delivered outbox rows, every ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS``.
 | variable | default | meaning |
 | --- | --- | --- |
 | ``WARNING_TIER_POLICY`` | see ``policy.DEFAULT_POLICY`` | channels per level, guardians' channel |
-| ``WARNING_SCREENING_TIER_POLICY`` | ``policy.DEFAULT_SCREENING_POLICY`` | the same, screened callees |
+| ``WARNING_SCREENING_TIER_POLICY`` | ``DEFAULT_SCREENING_POLICY`` | the same for screened callees |
 | ``WARNING_DEDUP_WINDOW_HOURS`` | 168 | a person is warned once per thing in this window |
 | ``WARNING_CONTACT_RETENTION_DAYS`` | 30 | contacts with a risky number are kept this long |
 | ``WARNING_RETENTION_DAYS`` | 180 | warnings, their deliveries and tasks are kept this long |
