@@ -135,7 +135,7 @@ WARNINGS = Counter(
 DELIVERIES = Counter(
     "antifraud_deliveries_total",
     "Deliveries of warnings and notifications by channel and outcome: queued, sent, retry, "
-    "delivered, acknowledged, failed.",
+    "delivered, acknowledged, failed, not_needed (a fallback SMS the push made unneeded).",
     ["channel", "outcome"],
 )
 SLI_HIGH_TO_WARNED = Histogram(

@@ -120,6 +120,8 @@ class OutboxItem:
     topic: str
     key: str
     payload: bytes
+    #: Due this many seconds after it is written (0: at once).
+    delay_seconds: float = 0.0
 
 
 async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[OutboxItem]) -> None:
@@ -143,7 +145,9 @@ async def enqueue_many(conn: AsyncConnection, table: sa.Table, items: Sequence[O
                     "payload": item.payload,
                     "create_time": now,
                     "attempts": 0,
-                    "next_attempt_time": now,
+                    "next_attempt_time": (
+                        now + timedelta(seconds=item.delay_seconds) if item.delay_seconds else now
+                    ),
                     "trace_context": traced,
                 }
                 for item in items[start : start + ENQUEUE_CHUNK]
@@ -258,9 +262,12 @@ class OutboxRelay:
                 self._wake.clear()
 
     async def _make_due(self, topic: str | None = None) -> None:
-        """Every waiting event (of ``topic``) is due now."""
+        """Every waiting event (of ``topic``) that was tried before is due now: its backoff is
+        over. One never tried keeps its time (due already, or written to be due later)."""
         t = self.table
-        query = sa.update(t).where(t.c.deliver_time.is_(None), t.c.fail_time.is_(None))
+        query = sa.update(t).where(
+            t.c.deliver_time.is_(None), t.c.fail_time.is_(None), t.c.attempts > 0
+        )
         if topic is not None:
             query = query.where(t.c.topic == topic)
         async with self.db.engine.begin() as conn:
@@ -298,8 +305,8 @@ class OutboxRelay:
         ]
         if topic is None:
             waiting.append(t.c.next_attempt_time <= now)
-        else:
-            waiting.append(t.c.topic == topic)
+        else:  # a probe: an event in backoff, not one written to be due later
+            waiting += [t.c.topic == topic, sa.or_(t.c.attempts > 0, t.c.next_attempt_time <= now)]
         due = sa.select(t.c.id).where(*waiting).order_by(t.c.id).limit(limit or self.batch)
         async with self.db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":

@@ -237,6 +237,7 @@ DELIVERY_STATES: dict[int, tuple[str, str]] = {
     wn.DELIVERY_STATE_DELIVERED: ("已送达", "delivered"),
     wn.DELIVERY_STATE_ACKNOWLEDGED: ("已确认", "acknowledged"),
     wn.DELIVERY_STATE_FAILED: ("失败", "failed"),
+    wn.DELIVERY_STATE_NOT_NEEDED: ("无需发送", "not needed"),
 }
 WARNING_STATES: dict[int, tuple[str, str]] = {
     wn.WARNING_STATE_UNSPECIFIED: ("未知", "unknown"),

@@ -34,7 +34,7 @@ from services.warning.adapters.carriers import CarrierClient
 from services.warning.adapters.directory import PartnerDirectory
 from services.warning.adapters.risk_checks import RiskChecks
 from services.warning.adapters.risk_feed import RiskFeed
-from services.warning.adapters.warnings_repo import SMS_TOPIC
+from services.warning.adapters.warnings_repo import SMS_FALLBACK_TOPIC, SMS_TOPIC
 from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
 from services.warning.entrypoints.policy import POLICY
 from services.warning.service_layer import contacts, privacy
@@ -97,6 +97,7 @@ class WarningComponent:
             tables.outbox,
             {
                 SMS_TOPIC: self.sms_sender,
+                SMS_FALLBACK_TOPIC: self.sms_sender,
                 BANK_ORDER_TOPIC: BankOrderSender(
                     db, self.banks, self.directory, settings.max_attempts, self._notified
                 ),

@@ -7,6 +7,7 @@ delivered outbox rows, every ``ANTIFRAUD_RETENTION_INTERVAL_SECONDS``.
 | variable | default | meaning |
 | --- | --- | --- |
 | ``WARNING_TIER_POLICY`` | see ``policy.DEFAULT_POLICY`` | channels per level, guardians' channel |
+| ``WARNING_SCREENING_TIER_POLICY`` | ``DEFAULT_SCREENING_POLICY`` | the same for screened callees |
 | ``WARNING_DEDUP_WINDOW_HOURS`` | 168 | a person is warned once per thing in this window |
 | ``WARNING_CONTACT_RETENTION_DAYS`` | 30 | contacts with a risky number are kept this long |
 | ``WARNING_RETENTION_DAYS`` | 180 | warnings, their deliveries and tasks are kept this long |
@@ -32,12 +33,15 @@ from datetime import timedelta
 from services.common.config import env, env_float, env_int, env_parsed
 from services.common.group_commit import BatchSettings
 from services.warning.domain.contacts import ContactLevelRule
-from services.warning.domain.policy import DEFAULT_POLICY, TierPolicy
+from services.warning.domain.policy import DEFAULT_POLICY, DEFAULT_SCREENING_POLICY, TierPolicy
 
 
 @dataclass(frozen=True)
 class WarningSettings:
     policy: TierPolicy = field(default_factory=lambda: TierPolicy.parse(DEFAULT_POLICY))
+    screening_policy: TierPolicy = field(
+        default_factory=lambda: TierPolicy.parse(DEFAULT_SCREENING_POLICY)
+    )
     dedup_window: timedelta = timedelta(days=7)
     contact_retention: timedelta = timedelta(days=30)
     warning_retention: timedelta = timedelta(days=180)
@@ -65,6 +69,13 @@ class WarningSettings:
                 TierPolicy.parse(DEFAULT_POLICY),
                 TierPolicy.parse,
                 "channels per level, as in policy.DEFAULT_POLICY",
+            ),
+            screening_policy=env_parsed(
+                "WARNING_SCREENING_TIER_POLICY",
+                TierPolicy.parse(DEFAULT_SCREENING_POLICY),
+                TierPolicy.parse,
+                "channels per level for a screened call's callee, as in "
+                "policy.DEFAULT_SCREENING_POLICY",
             ),
             dedup_window=timedelta(hours=env_float("WARNING_DEDUP_WINDOW_HOURS", 168.0)),
             contact_retention=timedelta(days=env_float("WARNING_CONTACT_RETENTION_DAYS", 30.0)),

@@ -10,6 +10,8 @@ database for the module.
 - A contact reported after its number was listed is warned at once; a retried upload
   (same batch id) counts nothing twice.
 - An SMS the carrier lost in a restart is sent again and delivered.
+- A screened callee with the app open gets the push and no SMS (NOT_NEEDED); one without an
+  open stream gets the SMS once the push did not reach them within the fallback's delay.
 - A fan-out's call and home-visit tasks stop at their caps; its progress is by channel.
 """
 
@@ -384,6 +386,44 @@ async def test_an_sms_the_carrier_lost_in_a_restart_is_sent_again(suite: Deploym
     delivered = await eventually(lambda: sms(wn.DELIVERY_STATE_DELIVERED), timeout=30)
     assert delivered.carrier_message_id != sent.carrier_message_id
     assert len(await suite.handset(target)) == 1
+
+
+async def test_a_screened_callee_with_the_app_open_is_pushed_and_not_texted(
+    suite: Deployment,
+) -> None:
+    carrier, analyst = await keys(suite)
+    fraudster = new_phone()
+    await list_number(suite, analyst, fraudster, c.RISK_LEVEL_MEDIUM)
+    await until_screened_as(suite, carrier, fraudster, gw.SCREEN_ACTION_WARN)
+    watching, away = await suite.register(), await suite.register()
+    texts = {p: len(await suite.handset(p)) for p in (watching.phone, away.phone)}  # the codes
+    stream = suite.warning.StreamWarnings(wn.StreamWarningsRequest(), metadata=watching.metadata)
+
+    async def first_warning() -> wn.Warning:
+        async for reply in stream:
+            if reply.HasField("warning"):
+                return reply.warning
+        raise AssertionError("the stream ended without the warning")
+
+    # The app is open before the call (a stream opened later gets it too, from its first read).
+    shown = asyncio.ensure_future(first_warning())
+    decisions = await screen_batch(
+        suite, carrier, [call(fraudster, watching.phone), call(fraudster, away.phone)]
+    )
+    assert [d.action for d in decisions] == [gw.SCREEN_ACTION_WARN] * 2
+    assert (await shown).level == c.RISK_LEVEL_MEDIUM
+    stream.cancel()
+
+    async def sms(person: str, state: int) -> wn.Delivery | None:
+        [found] = await warnings_about(suite, analyst, person, fraudster)
+        [delivery] = [d for d in found.deliveries if d.channel == wn.CHANNEL_SMS]
+        return delivery if delivery.state == state else None
+
+    await eventually(lambda: sms(watching.phone, wn.DELIVERY_STATE_NOT_NEEDED))
+    # Nobody streams the other callee's warnings: the SMS follows the push's delay.
+    await eventually(lambda: sms(away.phone, wn.DELIVERY_STATE_DELIVERED), timeout=30)
+    assert len(await suite.handset(away.phone)) == texts[away.phone] + 1
+    assert len(await suite.handset(watching.phone)) == texts[watching.phone]
 
 
 async def test_a_fanout_stops_tasks_at_its_caps_and_reports_progress(suite: Deployment) -> None:

@@ -21,7 +21,12 @@ from services.warning.domain.model import (
     Warning,
     WarningState,
 )
-from services.warning.domain.policy import DEFAULT_POLICY, PolicyError, TierPolicy
+from services.warning.domain.policy import (
+    DEFAULT_POLICY,
+    DEFAULT_SCREENING_POLICY,
+    PolicyError,
+    TierPolicy,
+)
 from services.warning.domain.rules import (
     delivery_state_of_outcome,
     moves_forward,
@@ -101,11 +106,53 @@ class TestTierPolicy:
             "high=call;medium=sms;low=sms;extreme=call",
             "high=call;medium=sms;low=sms;guardian=call",
             "high call",
+            "high=call;medium=sms@5;low=push",  # a fallback with no push to fall back from
+            "high=call@5,push;medium=sms;low=push",  # only an SMS falls back
+            "high=call;medium=sms@soon,push;low=push",
+            "high=call;medium=sms@-1,push;low=push",
         ],
     )
     def test_a_bad_policy_is_refused(self, text: str) -> None:
         with pytest.raises(PolicyError):
             TierPolicy.parse(text)
+
+
+class TestFallbackPolicy:
+    """The screened callee's policy: the SMS of a MEDIUM warning falls back from the push."""
+
+    policy = TierPolicy.parse(DEFAULT_SCREENING_POLICY)
+
+    def fallbacks(self, level: RiskLevel, person: Person) -> list[tuple[Channel, float | None]]:
+        return [(d.channel, d.fallback_seconds) for d in self.policy.plan(level, person)]
+
+    def test_an_app_users_sms_waits_behind_the_push(self) -> None:
+        assert self.fallbacks(RiskLevel.MEDIUM, APP_USER) == [
+            (Channel.CALL_TASK, None),
+            (Channel.SMS, 5.0),
+            (Channel.APP_PUSH, None),
+        ]
+
+    def test_a_number_without_the_app_is_texted_at_once(self) -> None:
+        assert self.fallbacks(RiskLevel.MEDIUM, PHONE_ONLY) == [
+            (Channel.CALL_TASK, None),
+            (Channel.SMS, None),
+        ]
+
+    def test_guardians_are_texted_at_once(self) -> None:
+        planned = self.policy.plan(RiskLevel.MEDIUM, ELDER)
+        assert [d.fallback_seconds for d in planned if d.guardian] == [None, None]
+
+    def test_the_default_policy_has_no_fallback(self) -> None:
+        planned = TierPolicy.parse(DEFAULT_POLICY).plan(RiskLevel.MEDIUM, APP_USER)
+        assert [d.fallback_seconds for d in planned] == [None, None, None]
+
+    def test_a_fallback_not_needed_counts_for_nothing(self) -> None:
+        not_needed = DeliveryState.NOT_NEEDED
+        assert warning_state([DeliveryState.FAILED, not_needed], False) == WarningState.FAILED
+        assert warning_state([DeliveryState.DELIVERED, not_needed], False) == (
+            WarningState.DELIVERED
+        )
+        assert not moves_forward(not_needed, DeliveryState.SENT)
 
 
 class TestContactLevel:

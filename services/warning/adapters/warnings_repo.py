@@ -40,6 +40,9 @@ from services.warning.domain.rules import warning_state
 
 #: The outbox topic of SMS and flash SMS deliveries; the payload is an encoded SmsJob.
 SMS_TOPIC = "sms"
+#: The same for an SMS that falls back from the app push: due later, and cancelled
+#: (``fallbacks_repo``) when the push reaches the person first.
+SMS_FALLBACK_TOPIC = "sms_fallback"
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,11 @@ async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
             delivery_rows.append(delivery_row(d))
             if d.channel in CARRIER_CHANNELS:
                 job = SmsJob.of(d, warning.text, warning.phone_number)
-                events.append(OutboxItem(SMS_TOPIC, d.id, job.encode(of_connection(conn))))
+                payload = job.encode(of_connection(conn))
+                if d.fallback_seconds is None:
+                    events.append(OutboxItem(SMS_TOPIC, d.id, payload))
+                else:
+                    events.append(OutboxItem(SMS_FALLBACK_TOPIC, d.id, payload, d.fallback_seconds))
             elif d.channel in TASK_CHANNELS:
                 task_rows.append(_task_row(warning, d))
     await insert_rows(conn, warnings, [_warning_row(w) for w in new])

@@ -38,6 +38,8 @@ class DeliveryState(enum.IntEnum):
     DELIVERED = 3
     ACKNOWLEDGED = 4
     FAILED = 5
+    #: A fallback (an SMS behind the app push) not sent: the push reached the person first.
+    NOT_NEEDED = 6
 
 
 class WarningState(enum.IntEnum):
@@ -187,6 +189,10 @@ class Delivery:
     # Notifications only: their own text and purpose (a warning's deliveries derive theirs).
     text: str | None = None
     purpose: NotificationPurpose | None = None
+    #: A fallback to the app push: sent this many seconds after the warning was created unless
+    #: the push reached the person (or they acknowledged) first. Not stored on the row: the
+    #: outbox event carries it (``warnings_repo.SMS_FALLBACK_TOPIC``, due later).
+    fallback_seconds: float | None = None
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ def reason_key(reason: Reason) -> str:
 
 def warning_state(deliveries: Iterable[DeliveryState], acknowledged: bool) -> WarningState:
     """A warning is acknowledged once the person says so, delivered once any channel reached
-    them, failed once every channel failed, and pending until then."""
-    states = list(deliveries)
+    them, failed once every channel failed, and pending until then. A fallback that was not
+    needed counts for nothing (another channel reached the person)."""
+    states = [s for s in deliveries if s != DeliveryState.NOT_NEEDED]
     if acknowledged or DeliveryState.ACKNOWLEDGED in states:
         return WarningState.ACKNOWLEDGED
     if DeliveryState.DELIVERED in states:
@@ -40,8 +41,8 @@ def warning_state(deliveries: Iterable[DeliveryState], acknowledged: bool) -> Wa
 
 def moves_forward(current: DeliveryState, new: DeliveryState) -> bool:
     """Receipts and polls can arrive late or twice: a delivery only moves forward. ACKNOWLEDGED
-    and FAILED are final; a delivered one can still be acknowledged, nothing else."""
-    if current in (DeliveryState.ACKNOWLEDGED, DeliveryState.FAILED):
+    FAILED and NOT_NEEDED are final; a delivered one can still be acknowledged, nothing else."""
+    if current in (DeliveryState.ACKNOWLEDGED, DeliveryState.FAILED, DeliveryState.NOT_NEEDED):
         return False
     if current == DeliveryState.DELIVERED:
         return new == DeliveryState.ACKNOWLEDGED

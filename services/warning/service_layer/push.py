@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import Database, UnitOfWork
 from services.common.logs import get_logger
-from services.warning.adapters import deliveries_repo, warnings_repo
+from services.warning.adapters import deliveries_repo, fallbacks_repo, warnings_repo
 from services.warning.adapters.sql import chunks
 from services.warning.domain.model import Channel, Delivery, DeliveryState, Warning, WarningState
 from services.warning.settings import WarningSettings
@@ -443,5 +443,6 @@ async def _mark_delivered(db: Database, delivery_ids: list[str]) -> _Marked:
     now = datetime.now(UTC)
     async with UnitOfWork(db) as uow:
         moved, delivered = await deliveries_repo.mark_pushes_delivered(uow.conn, delivery_ids, now)
+        await fallbacks_repo.cancel_for_pushes(uow.conn, sorted(moved), now)
         await uow.commit()
     return _Marked(moved, dict.fromkeys(delivered, WarningState.DELIVERED), now)

@@ -27,6 +27,7 @@ from services.warning.adapters import contacts_repo, recipients_repo, screenings
 from services.warning.adapters.risk_checks import RiskChecks, RiskUnavailable
 from services.warning.domain.contacts import ContactEvent, aggregate
 from services.warning.domain.model import (
+    CARRIER_CHANNELS,
     ContactKind,
     FraudCategory,
     Person,
@@ -81,6 +82,14 @@ class _Write:
     now: datetime
     #: The warnings this request's events created (each once, in one request's write).
     warned: list[Warning] = field(default_factory=list)
+
+
+def _due_now(warning: Warning) -> bool:
+    """Whether the warning has an SMS the relay should send now (not one that falls back from
+    the push later: waking the relay for it would only run an empty claim)."""
+    return any(
+        d.channel in CARRIER_CHANNELS and d.fallback_seconds is None for d in warning.deliveries
+    )
 
 
 def _category(verdict: risk_pb2.Verdict) -> FraudCategory | None:
@@ -155,7 +164,8 @@ class Screener:
             for s, *_ in write.items:
                 s.record_state = RecordState.RECORDED
             self.hub.publish(write.warned)
-            self.wake_relay()
+            if any(_due_now(w) for w in write.warned):
+                self.wake_relay()
         return screened
 
     async def _apply(self, conn: AsyncConnection, writes: list[_Write]) -> None:
@@ -192,6 +202,7 @@ class Screener:
                         text=decision.callee_text,
                     ),
                     now,
+                    self.settings.screening_policy,
                 )
         won = await screenings_repo.claim(
             conn,

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common import metrics
 from services.common.db import UnitOfWork
 from services.common.errors import NotFound, PermissionDenied
-from services.warning.adapters import recipients_repo, warnings_repo
+from services.warning.adapters import fallbacks_repo, recipients_repo, warnings_repo
 from services.warning.domain.caps import TaskBudget
 from services.warning.domain.model import (
     Delivery,
@@ -31,6 +31,7 @@ from services.warning.domain.model import (
     Warning,
     WarningState,
 )
+from services.warning.domain.policy import TierPolicy
 from services.warning.domain.rules import reason_key
 from services.warning.domain.texts import standard_text
 from services.warning.settings import WarningSettings
@@ -64,10 +65,13 @@ def new_id() -> str:
 _standard_text = lru_cache(maxsize=256)(standard_text)
 
 
-def build(settings: WarningSettings, draft: Draft, now: datetime) -> Warning:
-    """The warning a draft becomes, with one delivery per channel the policy picks."""
+def build(
+    settings: WarningSettings, draft: Draft, now: datetime, policy: TierPolicy | None = None
+) -> Warning:
+    """The warning a draft becomes, with one delivery per channel the policy picks (the
+    settings' tier policy unless another is given)."""
     warning_id = new_id()
-    planned = settings.policy.plan(draft.level, draft.person)
+    planned = (policy or settings.policy).plan(draft.level, draft.person)
     deliveries = tuple(
         Delivery(
             id=new_id(),
@@ -83,6 +87,7 @@ def build(settings: WarningSettings, draft: Draft, now: datetime) -> Warning:
             last_error=None,
             create_time=now,
             update_time=now,
+            fallback_seconds=p.fallback_seconds,
         )
         for p in planned
     )
@@ -200,4 +205,5 @@ async def acknowledge(uow: UnitOfWork, warning_id: str, user_id: str, now: datet
     if found.user_id != user_id:
         raise PermissionDenied(f"warnings/{warning_id} is not for user {user_id}")
     await warnings_repo.acknowledge(uow.conn, warning_id, now)
+    await fallbacks_repo.cancel_for_warnings(uow.conn, [warning_id], now)
     return await get(uow.conn, warning_id)
