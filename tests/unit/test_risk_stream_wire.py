@@ -6,7 +6,10 @@ codes, a correlation id, and again after the index changes (a level raised, an e
 moved, a label changed, an entry retired, an assertion lapsing into a later stage).
 
 Also: a look-up tries only the IP prefix lengths the index lists, and finds the same
-listed candidates, in the same order, as trying every one down to /8 (/16 for IPv6).
+listed candidates, in the same order, as trying every one down to /8 (/16 for IPv6); values
+kept between messages (normalised, their candidates and look-alike answer) follow the index
+as it changes (a new prefix length, a domain verified or no longer, a copy's columns), and
+their number is bounded.
 """
 
 from __future__ import annotations
@@ -292,3 +295,58 @@ def test_verdict_bytes_of_an_unlisted_value_are_its_indicator_alone() -> None:
         ),
     )
     assert wire.verdict_bytes(indicator, None, None) == expected.SerializeToString()
+
+
+def test_kept_values_follow_the_verified_domains() -> None:
+    """A value's look-alike answer is kept between messages only while the verified domains
+    stay as they were: a domain verified later makes a kept one its look-alike, and one no
+    longer verified (retired, or unverified) stops it being one."""
+    index = RiskIndex()
+    _put(index, K.DOMAIN, "scam.example", _assertion(RiskLevel.HIGH))
+    _same_answer(index)  # every value prepared and kept, nothing verified yet
+    first = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+        wire.stream_response(_request(), index)
+    )
+    assert first.verdicts[11].lookalike_of == ""  # 1cbc.com.cn: nothing to imitate yet
+    _put(
+        index,
+        K.DOMAIN,
+        "icbc.com.cn",
+        _assertion(RiskLevel.NONE, source=SourceType.ALLOW_LIST, label="ICBC"),
+    )
+    _same_answer(index)
+    verified = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+        wire.stream_response(_request(), index)
+    )
+    assert verified.verdicts[11].lookalike_of == "icbc.com.cn"
+    assert verified.verdicts[9].verified
+    _put(index, K.DOMAIN, "icbc.com.cn", _assertion(RiskLevel.LOW))  # listed, no longer verified
+    _same_answer(index)
+    assert (
+        risk_pb2.StreamCheckIndicatorsResponse.FromString(wire.stream_response(_request(), index))
+        .verdicts[11]
+        .lookalike_of
+        == ""
+    )
+
+
+def test_a_local_copys_verified_domains_count_for_kept_values() -> None:
+    """Entries loaded as a copy's columns (``load_listed``) change what a kept value imitates
+    as entries put one by one do."""
+    index = _index()
+    _same_answer(index)
+    never_verified = wire.stream_response(_request(), index)
+    index.load_listed(K.DOMAIN, ["1cbc.com.cn"], [b"\x01\x80" + bytes(14) + b"\xff" * 4])
+    _same_answer(index)  # 1cbc.com.cn is now verified itself: the real one, not a look-alike
+    assert wire.stream_response(_request(), index) != never_verified
+
+
+def test_kept_values_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The values kept between messages are bounded: when full they are let go and prepared
+    again, with the same answers."""
+    monkeypatch.setattr(wire, "_PREPARED_MAX", 5)
+    monkeypatch.setattr(wire, "_PREPARED", {})
+    index = _index()
+    for _ in range(3):
+        _same_answer(index)
+        assert len(wire._PREPARED) <= 5

@@ -57,7 +57,7 @@ class Hit:
 
     @property
     def snapshot(self) -> Snapshot:
-        return _unpack(self.packed, self.label)
+        return snapshot_of(self.packed, self.label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,8 @@ def pack_listed(level: int, verified: bool, categories: int) -> bytes:
     return _PACK.pack(level, _VERIFIED if verified else 0, categories & 0xFFFF, 0, 0, 0, U32_MAX)
 
 
-def _unpack(packed: bytes, label: str) -> Snapshot:
+def snapshot_of(packed: bytes, label: str) -> Snapshot:
+    """The verdict an entry as stored (``packed``) and its label stand for."""
     level, flags, categories, reporters, first_seen, last_seen, expire = _PACK.unpack(packed)
     return Snapshot(
         RiskLevel(level),
@@ -186,6 +187,9 @@ class RangeLengths:
         self._counts: dict[tuple[int, int], int] = {}
         #: Per IP version, the listed lengths, longest first (most specific match first).
         self.lengths: dict[int, tuple[int, ...]] = {4: (), 6: ()}
+        #: Replaced whenever ``lengths`` changes: candidates computed under another epoch are
+        #: stale (``RiskIndex.epoch``).
+        self.epoch = object()
 
     def add(self, value: str) -> None:
         key = _range_length(value)
@@ -209,6 +213,7 @@ class RangeLengths:
         self.lengths[version] = tuple(
             sorted((n for v, n in self._counts if v == version), reverse=True)
         )
+        self.epoch = object()
 
     def keys(self, value: str) -> list[str]:
         """``lookup_keys`` of a normalised IP address or range, listed lengths only."""
@@ -227,18 +232,22 @@ class RiskIndex:
         # Verified domains by what they look like (lookalike_skeleton): skeleton -> domains.
         self._verified_looks: dict[str, set[str]] = {}
         self._verified_skeleton: dict[str, str] = {}
+        #: Replaced whenever the verified domains change (``looks_epoch``).
+        self._looks_epoch = object()
         self._ranges = RangeLengths()
 
     def _track_verified(self, kind: IndicatorKind, value: str, verified: bool) -> None:
         if kind is not IndicatorKind.DOMAIN:
             return
         if verified:
+            self._looks_epoch = object()
             skeleton = self._verified_skeleton[value] = lookalike_skeleton(value)
             self._verified_looks.setdefault(skeleton, set()).add(value)
             return
         old: str | None = self._verified_skeleton.pop(value, None)  # cheap: a dict miss
         if old is None:
             return
+        self._looks_epoch = object()
         found = self._verified_looks.get(old)
         if found is not None:
             found.discard(value)
@@ -316,6 +325,8 @@ class RiskIndex:
         """Bulk load of entries without label, stages or the allow list behind them (a local
         copy's columns): ``packed`` as ``pack_listed`` packs them, pairwise with ``values``."""
         entries = self._entries[kind]
+        if kind is IndicatorKind.DOMAIN:  # may hold verified entries: a look-alike's "real one"
+            self._looks_epoch = object()
         if kind is not IndicatorKind.IP_ADDRESS:
             entries.update(zip(values, packed, strict=True))
             return
@@ -344,7 +355,7 @@ class RiskIndex:
 
     def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
         packed = self._entries[kind].get(value)
-        return None if packed is None else _unpack(packed, self._labels.get((kind, value), ""))
+        return None if packed is None else snapshot_of(packed, self._labels.get((kind, value), ""))
 
     def candidates(self, indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
         """``candidates``, less the IP ranges of prefix lengths nothing listed has."""
@@ -357,9 +368,23 @@ class RiskIndex:
             return found
         return candidates(indicator)
 
+    @property
+    def epoch(self) -> object:
+        """Stands for the index's ``candidates`` rules: replaced when they change (an IP range
+        of a prefix length not listed before, or the last of one retired), so a caller keeping
+        an indicator's candidates keeps them only while this is the same object."""
+        return self._ranges.epoch
+
+    @property
+    def looks_epoch(self) -> object:
+        """Stands for the verified domains ``lookalike`` compares with: replaced when they
+        change, so a caller keeping a ``lookalike`` answer keeps it only while this is the
+        same object."""
+        return self._looks_epoch
+
     def lookup(self, indicator: Indicator, now: int) -> Hit | None:
         """The hit that decides the verdict, or None when nothing listed matches."""
-        entries, staged = self._entries, self._stages
+        entries = self._entries
         kind = indicator.kind
         if kind is _PHONE:  # call screening: most numbers are listed neither way
             value = indicator.value
@@ -367,8 +392,18 @@ class RiskIndex:
                 return None
         elif kind in _EXACT and indicator.value not in entries[kind]:
             return None
-        best: Hit | None = None
-        for kind, value in self.candidates(indicator):
+        found = self.decide(self.candidates(indicator), now)
+        return None if found is None else Hit(*found)
+
+    def decide(
+        self, candidates: Sequence[tuple[IndicatorKind, str]], now: int
+    ) -> tuple[bytes, str, IndicatorKind, str] | None:
+        """``lookup`` over an indicator's ``candidates`` (computed under the current
+        ``epoch``), as the fields of its ``Hit`` (packed, label, kind, value): the stage in
+        force at ``now``, the allow list first, else the highest level."""
+        entries, staged = self._entries, self._stages
+        best: tuple[bytes, str, IndicatorKind, str] | None = None
+        for kind, value in candidates:
             packed = entries[kind].get(value)
             if packed is None:
                 continue
@@ -387,9 +422,9 @@ class RiskIndex:
             if label is None:
                 label = self._labels.get((kind, value), "")
             if packed[1] & _VERIFIED:
-                return Hit(packed, label, kind, value)
-            if best is None or packed[0] > best.packed[0]:
-                best = Hit(packed, label, kind, value)
+                return packed, label, kind, value
+            if best is None or packed[0] > best[0][0]:
+                best = packed, label, kind, value
         return best
 
     def lookalike(self, indicator: Indicator) -> Lookalike | None:

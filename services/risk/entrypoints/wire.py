@@ -12,6 +12,13 @@ A verdict's fields, in field-number order as protobuf writes them, are three par
   stale; an unlisted value's is its level alone (NONE);
 - ``notes`` (11).
 
+Values are prepared once and kept (``_Prepared``, bounded): the raw (kind, value) normalised,
+its indicator and notes fields as bytes, its whole answer when nothing matches, its look-up
+candidates and its look-alike answer, each of these two kept only while the index's
+``epoch`` / ``looks_epoch`` is the one they were computed under. What is done for every value
+of every message is the look-up itself (``RiskIndex.decide``: a dict probe per candidate,
+stages and expiry at this second) and joining the kept bytes.
+
 A verdict that says more (an official number spoofed with an international prefix, a
 look-alike of a verified domain: rare) is built as a message by ``convert`` and serialised.
 """
@@ -28,7 +35,7 @@ from services.common.indicators import (
     InvalidIndicator,
     normalize,
 )
-from services.risk.domain.index import Hit, Lookalike, RiskIndex
+from services.risk.domain.index import Hit, Lookalike, RiskIndex, snapshot_of
 from services.risk.domain.model import RiskLevel
 from services.risk.entrypoints import convert
 
@@ -67,17 +74,86 @@ def _text(tag: bytes, text: str) -> bytes:
     return tag + _varint(len(data)) + data
 
 
-def _explained(hit: Hit, matched: str) -> bytes:
+def _explained(packed: bytes, label: str, matched: str) -> bytes:
     """Fields 2 to 10 of a listed entry's verdict, serialised once per distinct entry."""
-    key = (hit.packed, hit.label, matched)
+    key = (packed, label, matched)
     found = _EXPLAINED.get(key)
     if found is None:
         if len(_EXPLAINED) >= _EXPLAINED_MAX:
             _EXPLAINED.clear()
         template = risk_pb2.Verdict()
-        convert.explain(template, hit.snapshot, matched)
+        convert.explain(template, snapshot_of(packed, label), matched)
         found = _EXPLAINED[key] = template.SerializeToString()
     return found
+
+
+def _framed(verdict: bytes) -> bytes:
+    """A verdict as an element of ``StreamCheckIndicatorsResponse.verdicts``."""
+    return _VERDICTS + _varint(len(verdict)) + verdict
+
+
+_LOOKALIKE_KINDS = frozenset({IndicatorKind.DOMAIN, IndicatorKind.URL})
+
+
+class _Prepared:
+    """What a raw (kind, value) gives whatever the index holds, kept between messages.
+
+    - ``indicator``: the value normalised (None when it cannot be);
+    - ``head``, ``tail``: the verdict's first field (the indicator) and its notes, as bytes;
+    - ``miss``: the whole verdict, framed, when nothing matches (for a value that cannot be
+      normalised: its answer, the reason in ``notes``);
+    - ``spoofed``: an official code with an international prefix (the message path);
+    - ``keys``: its look-up candidates, computed under the index's ``epoch`` (``keys_epoch``);
+    - ``lookalike``: for a domain or URL, what it imitates among the verified domains as of
+      the index's ``looks_epoch`` (``looks_epoch``).
+    """
+
+    __slots__ = (
+        "indicator", "head", "tail", "miss", "spoofed", "keys", "keys_epoch", "lookalike",
+        "looks_epoch",
+    )  # fmt: skip
+
+    def __init__(self, indicator: Indicator | None, head: bytes, tail: bytes, miss: bytes) -> None:
+        self.indicator = indicator
+        self.head, self.tail, self.miss = head, tail, miss
+        self.spoofed = indicator is not None and NOTE_SPOOFED_SERVICE_CODE in indicator.notes
+        self.keys: list[tuple[IndicatorKind, str]] = []
+        self.keys_epoch: object = None
+        self.lookalike: Lookalike | None = None
+        # A kind that imitates nothing holds its answer (None) for ever.
+        lookalike_kind = indicator is not None and indicator.kind in _LOOKALIKE_KINDS
+        self.looks_epoch: object = None if lookalike_kind else _ALWAYS
+
+
+#: The epoch of an answer that never goes stale.
+_ALWAYS = object()
+#: Prepared values by (kind number, raw value): the hot values of a stream are normalised and
+#: their bytes put together once. Bounded: emptied when full; values longer than
+#: ``_PREPARED_LONGEST`` are prepared afresh each time and not kept.
+_PREPARED: dict[tuple[int, str], _Prepared] = {}
+_PREPARED_MAX = 65_536
+_PREPARED_LONGEST = 256
+
+
+def _prepare(kind_number: int, raw: str) -> _Prepared:
+    kind = _KINDS.get(kind_number)
+    try:
+        if kind is None:
+            raise InvalidIndicator("unknown indicator kind")
+        indicator = normalize(kind, raw)
+    except InvalidIndicator as exc:
+        prepared = _Prepared(None, b"", b"", _framed(_text(_NOTES, exc.reason)))
+    else:
+        value = indicator.value.encode()
+        fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
+        head = _INDICATOR + _varint(len(fields)) + fields
+        tail = b"".join(_text(_NOTES, note) for note in indicator.notes)
+        prepared = _Prepared(indicator, head, tail, _framed(head + _LEVEL_NONE + tail))
+    if len(raw) <= _PREPARED_LONGEST:
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.clear()
+        _PREPARED[(kind_number, raw)] = prepared
+    return prepared
 
 
 def verdict_bytes(indicator: Indicator, hit: Hit | None, lookalike: Lookalike | None) -> bytes:
@@ -92,7 +168,7 @@ def verdict_bytes(indicator: Indicator, hit: Hit | None, lookalike: Lookalike | 
         out += _LEVEL_NONE
     else:
         same = hit.kind is indicator.kind and hit.value == indicator.value
-        out += _explained(hit, "" if same else hit.value)
+        out += _explained(hit.packed, hit.label, "" if same else hit.value)
     for note in notes:
         out += _text(_NOTES, note)
     return out
@@ -102,25 +178,41 @@ def stream_response(request: risk_pb2.StreamCheckIndicatorsRequest, index: RiskI
     """The serialised StreamCheckIndicatorsResponse for ``request``: one verdict per value
     in request order, every one as of the same second; a value that cannot be normalised
     answered with its reason in ``notes`` alone; the correlation id echoed (at most 128
-    characters)."""
+    characters).
+
+    Per value: the prepared value (``_Prepared``, kept), its candidates probed in the index
+    (``RiskIndex.decide``) at this second, and the verdict's bytes joined from kept parts."""
     parts: list[bytes] = []
     add = parts.append
-    kinds = _KINDS
     now = int(time.time())
-    check, lookalike = index.lookup, index.lookalike
+    decide, keys_epoch, looks_epoch = index.decide, index.epoch, index.looks_epoch
+    prepared_of = _PREPARED.get
     for item in request.indicators:
-        kind = kinds.get(item.kind)
-        try:
-            if kind is None:
-                raise InvalidIndicator("unknown indicator kind")
-            indicator = normalize(kind, item.value)
-        except InvalidIndicator as exc:
-            verdict = _text(_NOTES, exc.reason)
+        raw = item.value
+        prepared = prepared_of((item.kind, raw))
+        if prepared is None:
+            prepared = _prepare(item.kind, raw)
+        indicator = prepared.indicator
+        if indicator is None:  # cannot be normalised: its reason, kept
+            add(prepared.miss)
+            continue
+        if prepared.keys_epoch is not keys_epoch:
+            prepared.keys, prepared.keys_epoch = index.candidates(indicator), keys_epoch
+        found = decide(prepared.keys, now)
+        if prepared.looks_epoch is not _ALWAYS and prepared.looks_epoch is not looks_epoch:
+            prepared.lookalike, prepared.looks_epoch = index.lookalike(indicator), looks_epoch
+        if prepared.lookalike is not None or prepared.spoofed:  # rare: the message path
+            hit = None if found is None else Hit(*found)
+            add(_framed(verdict_bytes(indicator, hit, prepared.lookalike)))
+        elif found is None:
+            add(prepared.miss)
         else:
-            verdict = verdict_bytes(indicator, check(indicator, now), lookalike(indicator))
-        add(_VERDICTS)
-        add(_varint(len(verdict)))
-        add(verdict)
+            packed, label, kind, value = found
+            matched = "" if kind is indicator.kind and value == indicator.value else value
+            verdict = prepared.head + _explained(packed, label, matched) + prepared.tail
+            add(_VERDICTS)
+            add(_varint(len(verdict)))
+            add(verdict)
     correlation = request.correlation_id[:128]
     if correlation:
         add(_text(_CORRELATION, correlation))
