@@ -342,11 +342,15 @@ def test_a_local_copys_verified_domains_count_for_kept_values() -> None:
 
 
 def test_kept_values_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The values kept between messages are bounded: when full they are let go and prepared
-    again, with the same answers."""
-    monkeypatch.setattr(wire, "_PREPARED_MAX", 5)
-    monkeypatch.setattr(wire, "_PREPARED", {})
+    """The values kept between messages (from their second sighting) are bounded: when full
+    they are let go and prepared again, with the same answers."""
+    monkeypatch.setattr(wire, "_PREPARED_MAX", 2)
+    monkeypatch.setattr(wire, "_SEEN_MAX", 3)
+    monkeypatch.setattr(wire, "_PREPARED", {int(kind): {} for kind in K if kind})
+    monkeypatch.setattr(wire, "_SEEN", {int(kind): set() for kind in K if kind})
     index = _index()
-    for _ in range(3):
+    for _ in range(4):
         _same_answer(index)
-        assert len(wire._PREPARED) <= 5
+        assert all(len(kept) <= 2 for kept in wire._PREPARED.values())
+        assert all(len(seen) <= 3 for seen in wire._SEEN.values())
+    assert any(wire._PREPARED.values())  # some were kept

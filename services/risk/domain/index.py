@@ -10,6 +10,7 @@ senders). The allow list wins over any hit; otherwise the highest level does.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -169,6 +170,11 @@ def _url_host_candidates(
     return [(kind, key) for key in lookup_keys(listed)]
 
 
+#: Epoch numbers (``RiskIndex.epoch``, ``looks_epoch``), unique in the process: a number kept
+#: with an answer of one index is never an epoch of another.
+_EPOCHS = itertools.count(1)
+
+
 def _range_length(value: str) -> tuple[int, int] | None:
     """(IP version, prefix length) of a listed range; None for a single address (always
     looked up) or a value that is no range."""
@@ -187,9 +193,9 @@ class RangeLengths:
         self._counts: dict[tuple[int, int], int] = {}
         #: Per IP version, the listed lengths, longest first (most specific match first).
         self.lengths: dict[int, tuple[int, ...]] = {4: (), 6: ()}
-        #: Replaced whenever ``lengths`` changes: candidates computed under another epoch are
-        #: stale (``RiskIndex.epoch``).
-        self.epoch = object()
+        #: A new number whenever ``lengths`` changes: candidates computed under another epoch
+        #: are stale (``RiskIndex.epoch``).
+        self.epoch = next(_EPOCHS)
 
     def add(self, value: str) -> None:
         key = _range_length(value)
@@ -213,7 +219,7 @@ class RangeLengths:
         self.lengths[version] = tuple(
             sorted((n for v, n in self._counts if v == version), reverse=True)
         )
-        self.epoch = object()
+        self.epoch = next(_EPOCHS)
 
     def keys(self, value: str) -> list[str]:
         """``lookup_keys`` of a normalised IP address or range, listed lengths only."""
@@ -225,29 +231,30 @@ class RiskIndex:
 
     def __init__(self) -> None:
         # One dictionary per kind: look-ups need no key building, only the value.
-        self._entries: dict[IndicatorKind, dict[str, bytes]] = {k: {} for k in IndicatorKind}
-        self._labels: dict[tuple[IndicatorKind, str], str] = {}
+        # Keyed by kind (an IntEnum: its number finds the same entries, as ``decide`` uses).
+        self._entries: dict[int, dict[str, bytes]] = {k: {} for k in IndicatorKind}
+        self._labels: dict[tuple[int, str], str] = {}
         # Verdicts that change as their assertions lapse: (start, packed, label) per stage.
-        self._stages: dict[tuple[IndicatorKind, str], tuple[tuple[int, bytes, str], ...]] = {}
+        self._stages: dict[tuple[int, str], tuple[tuple[int, bytes, str], ...]] = {}
         # Verified domains by what they look like (lookalike_skeleton): skeleton -> domains.
         self._verified_looks: dict[str, set[str]] = {}
         self._verified_skeleton: dict[str, str] = {}
-        #: Replaced whenever the verified domains change (``looks_epoch``).
-        self._looks_epoch = object()
+        #: A new number whenever the verified domains change (``looks_epoch``).
+        self._looks_epoch = next(_EPOCHS)
         self._ranges = RangeLengths()
 
     def _track_verified(self, kind: IndicatorKind, value: str, verified: bool) -> None:
         if kind is not IndicatorKind.DOMAIN:
             return
         if verified:
-            self._looks_epoch = object()
+            self._looks_epoch = next(_EPOCHS)
             skeleton = self._verified_skeleton[value] = lookalike_skeleton(value)
             self._verified_looks.setdefault(skeleton, set()).add(value)
             return
         old: str | None = self._verified_skeleton.pop(value, None)  # cheap: a dict miss
         if old is None:
             return
-        self._looks_epoch = object()
+        self._looks_epoch = next(_EPOCHS)
         found = self._verified_looks.get(old)
         if found is not None:
             found.discard(value)
@@ -326,7 +333,7 @@ class RiskIndex:
         copy's columns): ``packed`` as ``pack_listed`` packs them, pairwise with ``values``."""
         entries = self._entries[kind]
         if kind is IndicatorKind.DOMAIN:  # may hold verified entries: a look-alike's "real one"
-            self._looks_epoch = object()
+            self._looks_epoch = next(_EPOCHS)
         if kind is not IndicatorKind.IP_ADDRESS:
             entries.update(zip(values, packed, strict=True))
             return
@@ -369,17 +376,18 @@ class RiskIndex:
         return candidates(indicator)
 
     @property
-    def epoch(self) -> object:
-        """Stands for the index's ``candidates`` rules: replaced when they change (an IP range
-        of a prefix length not listed before, or the last of one retired), so a caller keeping
-        an indicator's candidates keeps them only while this is the same object."""
+    def epoch(self) -> int:
+        """Stands for the index's ``candidates`` rules: a new number when they change (an IP
+        range of a prefix length not listed before, or the last of one retired), so a caller
+        keeping an indicator's candidates keeps them only while this is the same number.
+        Numbers are never reused, by this index or another in the process."""
         return self._ranges.epoch
 
     @property
-    def looks_epoch(self) -> object:
-        """Stands for the verified domains ``lookalike`` compares with: replaced when they
+    def looks_epoch(self) -> int:
+        """Stands for the verified domains ``lookalike`` compares with: a new number when they
         change, so a caller keeping a ``lookalike`` answer keeps it only while this is the
-        same object."""
+        same number (never reused, as ``epoch``)."""
         return self._looks_epoch
 
     def lookup(self, indicator: Indicator, now: int) -> Hit | None:
@@ -393,16 +401,20 @@ class RiskIndex:
         elif kind in _EXACT and indicator.value not in entries[kind]:
             return None
         found = self.decide(self.candidates(indicator), now)
-        return None if found is None else Hit(*found)
+        if found is None:
+            return None
+        packed, label, listed_kind, listed = found
+        return Hit(packed, label, IndicatorKind(listed_kind), listed)
 
     def decide(
-        self, candidates: Sequence[tuple[IndicatorKind, str]], now: int
-    ) -> tuple[bytes, str, IndicatorKind, str] | None:
+        self, candidates: Sequence[tuple[int, str]], now: int
+    ) -> tuple[bytes, str, int, str] | None:
         """``lookup`` over an indicator's ``candidates`` (computed under the current
-        ``epoch``), as the fields of its ``Hit`` (packed, label, kind, value): the stage in
-        force at ``now``, the allow list first, else the highest level."""
-        entries, staged = self._entries, self._stages
-        best: tuple[bytes, str, IndicatorKind, str] | None = None
+        ``epoch``; kinds as ``IndicatorKind`` or their numbers), as the fields of its ``Hit``
+        (packed, label, kind as given, value): the stage in force at ``now``, the allow list
+        first, else the highest level."""
+        entries, staged, labels = self._entries, self._stages, self._labels
+        best: tuple[bytes, str, int, str] | None = None
         for kind, value in candidates:
             packed = entries[kind].get(value)
             if packed is None:
@@ -420,7 +432,7 @@ class RiskIndex:
             if packed[0] <= _NONE and not packed[1] & _VERIFIED:
                 continue  # nothing stands any more
             if label is None:
-                label = self._labels.get((kind, value), "")
+                label = labels.get((kind, value), "")
             if packed[1] & _VERIFIED:
                 return packed, label, kind, value
             if best is None or packed[0] > best[0][0]:

@@ -93,66 +93,73 @@ def _framed(verdict: bytes) -> bytes:
 
 
 _LOOKALIKE_KINDS = frozenset({IndicatorKind.DOMAIN, IndicatorKind.URL})
+#: The epoch of a look-alike answer that never goes stale (a kind that imitates nothing):
+#: epochs are numbered from 1.
+_ALWAYS = 0
+
+#: A value prepared (``_prepare``), as a plain tuple of numbers, strings and bytes:
+#:
+#: (normalised value, kind number, head, tail, miss, spoofed, keys, keys epoch, look-alike,
+#: look-alike epoch): ``head`` and ``tail`` are the verdict's indicator field and its notes as
+#: bytes; ``miss`` the whole verdict, framed, when nothing matches (for a value that cannot be
+#: normalised, its answer: the reason in ``notes``, kind 0); ``spoofed`` an official code
+#: with an international prefix (the message path); ``keys`` its look-up candidates as
+#: (kind number, value), computed under the index's ``epoch``; the look-alike answer, for a
+#: domain or URL, as of the index's ``looks_epoch``.
+_Prepared = tuple[
+    str, int, bytes, bytes, bytes, bool, tuple[tuple[int, str], ...], int, Lookalike | None, int
+]
+#: Prepared values kept, per kind number, by raw value: the hot values of a stream are
+#: normalised and their bytes put together once. A value is kept from its second sighting
+#: (``_SEEN``: raw values alone, per kind): values seen once (most numbers a carrier screens)
+#: leave nothing the garbage collector must walk. Bounded: each emptied when full; values
+#: longer than ``_KEPT_LONGEST`` are prepared afresh each time.
+_PREPARED: dict[int, dict[str, _Prepared]] = {int(kind): {} for kind in IndicatorKind if kind}
+_SEEN: dict[int, set[str]] = {int(kind): set() for kind in IndicatorKind if kind}
+_PREPARED_MAX = 16_384
+_SEEN_MAX = 65_536
+_KEPT_LONGEST = 256
 
 
-class _Prepared:
-    """What a raw (kind, value) gives whatever the index holds, kept between messages.
-
-    - ``indicator``: the value normalised (None when it cannot be);
-    - ``head``, ``tail``: the verdict's first field (the indicator) and its notes, as bytes;
-    - ``miss``: the whole verdict, framed, when nothing matches (for a value that cannot be
-      normalised: its answer, the reason in ``notes``);
-    - ``spoofed``: an official code with an international prefix (the message path);
-    - ``keys``: its look-up candidates, computed under the index's ``epoch`` (``keys_epoch``);
-    - ``lookalike``: for a domain or URL, what it imitates among the verified domains as of
-      the index's ``looks_epoch`` (``looks_epoch``).
-    """
-
-    __slots__ = (
-        "indicator", "head", "tail", "miss", "spoofed", "keys", "keys_epoch", "lookalike",
-        "looks_epoch",
-    )  # fmt: skip
-
-    def __init__(self, indicator: Indicator | None, head: bytes, tail: bytes, miss: bytes) -> None:
-        self.indicator = indicator
-        self.head, self.tail, self.miss = head, tail, miss
-        self.spoofed = indicator is not None and NOTE_SPOOFED_SERVICE_CODE in indicator.notes
-        self.keys: list[tuple[IndicatorKind, str]] = []
-        self.keys_epoch: object = None
-        self.lookalike: Lookalike | None = None
-        # A kind that imitates nothing holds its answer (None) for ever.
-        lookalike_kind = indicator is not None and indicator.kind in _LOOKALIKE_KINDS
-        self.looks_epoch: object = None if lookalike_kind else _ALWAYS
-
-
-#: The epoch of an answer that never goes stale.
-_ALWAYS = object()
-#: Prepared values by (kind number, raw value): the hot values of a stream are normalised and
-#: their bytes put together once. Bounded: emptied when full; values longer than
-#: ``_PREPARED_LONGEST`` are prepared afresh each time and not kept.
-_PREPARED: dict[tuple[int, str], _Prepared] = {}
-_PREPARED_MAX = 65_536
-_PREPARED_LONGEST = 256
-
-
-def _prepare(kind_number: int, raw: str) -> _Prepared:
+def _prepare(kind_number: int, raw: str, index: RiskIndex) -> _Prepared:
+    """``raw`` of ``kind_number`` prepared for ``index`` as it is now, kept when seen before."""
     kind = _KINDS.get(kind_number)
     try:
         if kind is None:
             raise InvalidIndicator("unknown indicator kind")
         indicator = normalize(kind, raw)
     except InvalidIndicator as exc:
-        prepared = _Prepared(None, b"", b"", _framed(_text(_NOTES, exc.reason)))
+        miss = _framed(_text(_NOTES, exc.reason))
+        prepared: _Prepared = ("", 0, b"", b"", miss, False, (), index.epoch, None, _ALWAYS)
     else:
         value = indicator.value.encode()
         fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
         head = _INDICATOR + _varint(len(fields)) + fields
         tail = b"".join(_text(_NOTES, note) for note in indicator.notes)
-        prepared = _Prepared(indicator, head, tail, _framed(head + _LEVEL_NONE + tail))
-    if len(raw) <= _PREPARED_LONGEST:
-        if len(_PREPARED) >= _PREPARED_MAX:
-            _PREPARED.clear()
-        _PREPARED[(kind_number, raw)] = prepared
+        looks = indicator.kind in _LOOKALIKE_KINDS
+        prepared = (
+            indicator.value,
+            int(indicator.kind),
+            head,
+            tail,
+            _framed(head + _LEVEL_NONE + tail),
+            NOTE_SPOOFED_SERVICE_CODE in indicator.notes,
+            tuple([(int(k), v) for k, v in index.candidates(indicator)]),
+            index.epoch,
+            index.lookalike(indicator) if looks else None,
+            index.looks_epoch if looks else _ALWAYS,
+        )
+    seen = _SEEN.get(kind_number)
+    if seen is not None and len(raw) <= _KEPT_LONGEST:
+        if raw in seen:
+            kept = _PREPARED[kind_number]
+            if len(kept) >= _PREPARED_MAX:
+                kept.clear()
+            kept[raw] = prepared
+        else:
+            if len(seen) >= _SEEN_MAX:
+                seen.clear()
+            seen.add(raw)
     return prepared
 
 
@@ -185,31 +192,29 @@ def stream_response(request: risk_pb2.StreamCheckIndicatorsRequest, index: RiskI
     parts: list[bytes] = []
     add = parts.append
     now = int(time.time())
-    decide, keys_epoch, looks_epoch = index.decide, index.epoch, index.looks_epoch
-    prepared_of = _PREPARED.get
+    decide, keys_now, looks_now = index.decide, index.epoch, (_ALWAYS, index.looks_epoch)
+    kept_of = _PREPARED.get
     for item in request.indicators:
-        raw = item.value
-        prepared = prepared_of((item.kind, raw))
-        if prepared is None:
-            prepared = _prepare(item.kind, raw)
-        indicator = prepared.indicator
-        if indicator is None:  # cannot be normalised: its reason, kept
-            add(prepared.miss)
+        kind_number, raw = item.kind, item.value
+        kept = kept_of(kind_number)
+        prepared = None if kept is None else kept.get(raw)
+        if prepared is None or prepared[7] != keys_now or prepared[9] not in looks_now:
+            prepared = _prepare(kind_number, raw, index)  # new, or kept under other epochs
+        value, kind, head, tail, miss, spoofed, keys, _, lookalike, _ = prepared
+        if not kind:  # cannot be normalised: its reason, kept
+            add(miss)
             continue
-        if prepared.keys_epoch is not keys_epoch:
-            prepared.keys, prepared.keys_epoch = index.candidates(indicator), keys_epoch
-        found = decide(prepared.keys, now)
-        if prepared.looks_epoch is not _ALWAYS and prepared.looks_epoch is not looks_epoch:
-            prepared.lookalike, prepared.looks_epoch = index.lookalike(indicator), looks_epoch
-        if prepared.lookalike is not None or prepared.spoofed:  # rare: the message path
-            hit = None if found is None else Hit(*found)
-            add(_framed(verdict_bytes(indicator, hit, prepared.lookalike)))
+        found = decide(keys, now)
+        if lookalike is not None or spoofed:  # rare: the message path
+            indicator = normalize(_KINDS[kind], raw)
+            hit = None if found is None else Hit(found[0], found[1], _KINDS[found[2]], found[3])
+            add(_framed(verdict_bytes(indicator, hit, lookalike)))
         elif found is None:
-            add(prepared.miss)
+            add(miss)
         else:
-            packed, label, kind, value = found
-            matched = "" if kind is indicator.kind and value == indicator.value else value
-            verdict = prepared.head + _explained(packed, label, matched) + prepared.tail
+            packed, label, listed_kind, listed = found
+            matched = "" if listed_kind == kind and listed == value else listed
+            verdict = head + _explained(packed, label, matched) + tail
             add(_VERDICTS)
             add(_varint(len(verdict)))
             add(verdict)
