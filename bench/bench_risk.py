@@ -292,13 +292,26 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
             (risk.address, STREAM,
              risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString())
         )  # fmt: skip
-    measured = stream_loads(runs, seconds=seconds, streams=4)
+    # One client process per point, echo then risk: each server's CPU over its own run.
+    assert echo.proc is not None
+    assert risk.proc is not None
+    pids = (echo.proc.pid, risk.proc.pid)
+    measured: list[dict[str, float]] = []
+    cpu: list[float] = []
+    for k in range(len(VALUES_PER_MESSAGE)):
+        before = [_cpu_seconds(pid) for pid in pids]
+        measured += stream_loads(runs[2 * k : 2 * k + 2], seconds=seconds, streams=4)
+        cpu += [_cpu_seconds(pid) - used for pid, used in zip(pids, before, strict=True)]
     work = await _stream_work(url, runs[-2][2], runs[-1][2])
     for k, per_message in enumerate(VALUES_PER_MESSAGE):
         base, got = measured[2 * k], measured[2 * k + 1]
         notes = ""
         if per_message == VALUES_PER_MESSAGE[-1]:
-            notes = _stream_limit(work, base["messages_per_second"], per_message)
+            per_value = (
+                _cpu_per_value(cpu[2 * k], base, per_message),
+                _cpu_per_value(cpu[2 * k + 1], got, per_message),
+            )
+            notes = _stream_limit(work, per_value, base["messages_per_second"], per_message)
         run.add(
             Result(
                 SUITE,
@@ -316,8 +329,15 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
         )
 
 
+def _cpu_per_value(cpu: float, measured: dict[str, float], per_message: int) -> float:
+    """A server's CPU seconds per value over a stream run, warm-up included (both counted)."""
+    messages = measured["messages_per_second"] * measured["seconds"]
+    messages += measured.get("warm_up_messages", 0.0)
+    return cpu / (messages * per_message) if messages else 0.0
+
+
 async def _stream_work(url: str, echo_body: bytes, risk_body: bytes) -> tuple[float, float]:
-    """Seconds of handler work per message, measured in this process on the same index the
+    """CPU seconds of handler work per message, measured in this process on the same index the
     server loaded: (echo: parse and copy the values back, serialised; risk: parse, then
     normalise, look up and write every verdict as ``wire`` does)."""
     db = Database("risk", url=url)
@@ -338,26 +358,39 @@ async def _stream_work(url: str, echo_body: bytes, risk_body: bytes) -> tuple[fl
 
 
 def _per_call_seconds(once: Callable[[], None], rounds: int = 2_000) -> float:
-    once()  # warm: the kept explanations, the interned kinds
-    started = time.perf_counter()
+    """CPU seconds per call (this process's own, not the wall clock: on a machine others
+    load, the wall clock counts their time too)."""
+    once()  # warm: the kept explanations and prepared values, the interned kinds
+    started = time.process_time()
     for _ in range(rounds):
         once()
-    return (time.perf_counter() - started) / rounds
+    return (time.process_time() - started) / rounds
 
 
-def _stream_limit(work: tuple[float, float], echo_messages: float, per_message: int) -> str:
-    """What limits the stream: the handler's own work per message against echo's, over the
+def _stream_limit(
+    work: tuple[float, float],
+    per_value: tuple[float, float],
+    echo_messages: float,
+    per_message: int,
+) -> str:
+    """What limits the stream: each server's CPU per value over its run (echo, risk), which
+    says how their rates compare when each has a core to itself, whatever else the machine
+    runs; and the handler's own CPU per message in-process against echo's, over the
     per-message cost of the stream itself (gRPC, the event loop), which both pay alike and
     is estimated from echo's measured rate (its server the bottleneck)."""
     echo_work, risk_work = work
+    echo_cpu, risk_cpu = per_value
     stream_cost = max(1 / echo_messages - echo_work, 0.0)
     bound = 1 / (stream_cost + risk_work)
     return (
-        f"limit: handler work per message (in-process, same index) risk "
-        f"{risk_work * 1e3:.2f} ms = {risk_work / per_message * 1e6:.1f} us per value, echo "
-        f"{echo_work * 1e3:.2f} ms; the stream itself ~{stream_cost * 1e3:.2f} ms per message "
-        f"(echo's measured time less its work); so at most ~{bound * per_message:,.0f} "
-        f"verdicts/s ({bound / echo_messages:.2f}x echo) on one core"
+        f"limit: server CPU per value over the run, risk {risk_cpu * 1e6:.2f} us, echo "
+        f"{echo_cpu * 1e6:.2f} us: with a core each, risk answers at most "
+        f"{echo_cpu / risk_cpu if risk_cpu else 0.0:.2f}x echo's values/s. Handler CPU per "
+        f"message (in-process, same index) risk {risk_work * 1e3:.3f} ms = "
+        f"{risk_work / per_message * 1e6:.2f} us per value, echo {echo_work * 1e3:.3f} ms; the "
+        f"stream itself ~{stream_cost * 1e3:.2f} ms per message (echo's measured time less its "
+        f"work); so at most ~{bound * per_message:,.0f} verdicts/s ({bound / echo_messages:.2f}x "
+        f"echo) on one core"
     )
 
 
