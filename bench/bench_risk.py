@@ -491,10 +491,17 @@ async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) 
             f"{per_cpu:,.0f} requests per server CPU-second"
         )
         if count > 1:
+            # The cores the workers could have had: the machine's, less h2load's and what
+            # every other process took meanwhile, at most one per worker.
+            others = max(0.0, got.machine_cpu - got.server_cpu - got.client_cpu) / got.seconds
+            free = max(0.0, min(float(count), cores - got.client_cpu / got.seconds - others))
+            ceiling = free * per_cpu / single.load.requests_per_second if single_per_cpu else 0.0
             notes += (
                 f" ({efficiency:.2f}x one worker's). Limit: {count} workers can use at most "
-                f"{cores} cores less what h2load takes; they used "
-                f"{got.server_cpu / got.seconds:.2f} cores"
+                f"{cores} cores less what h2load and the other processes take: {free:.2f} "
+                f"cores free, they used {got.server_cpu / got.seconds:.2f}; at their "
+                f"{per_cpu:,.0f} requests per CPU-second that is at most {ceiling:.2f}x one "
+                f"worker's rate here"
             )
         run.add(
             Result(
