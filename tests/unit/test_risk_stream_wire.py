@@ -162,17 +162,17 @@ def _by_messages(
     return response
 
 
-def _same_answer(index: RiskIndex, correlation_id: str = "batch-7") -> None:
+def _same_answer(index: RiskIndex, correlation_id: str = "batch-7", now: int | None = None) -> None:
+    """The bytes equal the message path's, asked three times: a value's first sighting, its
+    second (kept from then on, its answer with it) and its third (the answer kept)."""
     request = _request(correlation_id)
-    now = int(time.time())
-    got = wire.stream_response(request, index)
-    if int(time.time()) != now:  # a second turned between the two: ask again
-        now = int(time.time())
-        got = wire.stream_response(request, index)
-    expected = _by_messages(request, index, now)
-    parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(got)
-    assert parsed == expected
-    assert got == expected.SerializeToString()
+    at = int(time.time()) if now is None else now
+    expected = _by_messages(request, index, at)
+    for _ in range(3):
+        got = wire.stream_response(request, index, at)
+        parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(got)
+        assert parsed == expected
+        assert got == expected.SerializeToString()
 
 
 def test_bytes_are_the_message_path_bytes() -> None:
@@ -354,3 +354,43 @@ def test_kept_values_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert all(len(kept) <= 2 for kept in wire._PREPARED.values())
         assert all(len(seen) <= 3 for seen in wire._SEEN.values())
     assert any(wire._PREPARED.values())  # some were kept
+
+
+def test_kept_answers_change_at_the_second_an_entry_lapses_or_changes_stage() -> None:
+    """An answer kept with a value stands only until the first second an entry it depends on
+    lapses or enters its next stage: asked again at and after that second, the value is looked
+    up afresh (expiry exact at read time)."""
+    index = _index()
+    _put(index, K.PHONE_NUMBER, "13700137000", _assertion(RiskLevel.HIGH, days=1))
+    REQUESTS.append((K.PHONE_NUMBER, "13700137000"))
+    try:
+        start = int(time.time())
+        _same_answer(index, now=start)  # kept, answers kept
+        high = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+            wire.stream_response(_request(), index, start)
+        )
+        assert high.verdicts[22].level == common_pb2.RISK_LEVEL_HIGH
+        assert high.verdicts[-1].level == common_pb2.RISK_LEVEL_HIGH
+        # The QQ number's high assertion lapses after an hour: medium from then on.
+        lapses = int((NOW + timedelta(hours=1)).timestamp())
+        for at in (lapses - 1, lapses, lapses + 1):
+            _same_answer(index, now=at)
+        later = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+            wire.stream_response(_request(), index, lapses + 1)
+        )
+        assert later.verdicts[22].level == common_pb2.RISK_LEVEL_MEDIUM
+        phone = index.lookup(normalize(K.PHONE_NUMBER, "13700137000"), start)
+        assert phone is not None
+        gone = phone.snapshot.expire
+        for at in (gone - 1, gone, gone + 3600):
+            _same_answer(index, now=at)
+        assert (
+            risk_pb2.StreamCheckIndicatorsResponse.FromString(
+                wire.stream_response(_request(), index, gone)
+            )
+            .verdicts[-1]
+            .level
+            == common_pb2.RISK_LEVEL_NONE
+        )
+    finally:
+        REQUESTS.pop()

@@ -170,6 +170,8 @@ def _url_host_candidates(
     return [(kind, key) for key in lookup_keys(listed)]
 
 
+#: ``RiskIndex.decide``'s "until" when nothing among the candidates lapses or changes stage.
+FOREVER = 1 << 62
 #: Epoch numbers (``RiskIndex.epoch``, ``looks_epoch``), unique in the process: a number kept
 #: with an answer of one index is never an epoch of another.
 _EPOCHS = itertools.count(1)
@@ -241,6 +243,8 @@ class RiskIndex:
         self._verified_skeleton: dict[str, str] = {}
         #: A new number whenever the verified domains change (``looks_epoch``).
         self._looks_epoch = next(_EPOCHS)
+        #: A new number whenever anything in the index changes (``version``).
+        self._version = next(_EPOCHS)
         self._ranges = RangeLengths()
 
     def _track_verified(self, kind: IndicatorKind, value: str, verified: bool) -> None:
@@ -265,6 +269,7 @@ class RiskIndex:
         return sum(len(entries) for entries in self._entries.values())
 
     def put(self, kind: IndicatorKind, value: str, snapshot: Snapshot) -> None:
+        self._version = next(_EPOCHS)
         entries = self._entries[kind]
         self._track_verified(kind, value, snapshot.listed and snapshot.verified)
         if snapshot.later:
@@ -291,6 +296,7 @@ class RiskIndex:
         reporters, first_seen, last_seen, expire, verified, label, stages), packed as ``put``
         packs them (``stages`` as stored: model.stages_text). A row the index cannot hold
         is left out and returned as (row id, why): one bad row never stops a server."""
+        self._version = next(_EPOCHS)
         entries, labels, pack = self._entries, self._labels, _PACK.pack
         kinds = {int(k): k for k in IndicatorKind if k}
         levels, u32 = _LEVELS, _u32
@@ -331,6 +337,7 @@ class RiskIndex:
     ) -> None:
         """Bulk load of entries without label, stages or the allow list behind them (a local
         copy's columns): ``packed`` as ``pack_listed`` packs them, pairwise with ``values``."""
+        self._version = next(_EPOCHS)
         entries = self._entries[kind]
         if kind is IndicatorKind.DOMAIN:  # may hold verified entries: a look-alike's "real one"
             self._looks_epoch = next(_EPOCHS)
@@ -390,6 +397,12 @@ class RiskIndex:
         same number (never reused, as ``epoch``)."""
         return self._looks_epoch
 
+    @property
+    def version(self) -> int:
+        """A new number whenever anything in the index changes (never reused, as ``epoch``):
+        a ``decide`` answer stands while this is the same number, until its second."""
+        return self._version
+
     def lookup(self, indicator: Indicator, now: int) -> Hit | None:
         """The hit that decides the verdict, or None when nothing listed matches."""
         entries = self._entries
@@ -400,7 +413,7 @@ class RiskIndex:
                 return None
         elif kind in _EXACT and indicator.value not in entries[kind]:
             return None
-        found = self.decide(self.candidates(indicator), now)
+        found, _ = self.decide(self.candidates(indicator), now)
         if found is None:
             return None
         packed, label, listed_kind, listed = found
@@ -408,13 +421,17 @@ class RiskIndex:
 
     def decide(
         self, candidates: Sequence[tuple[int, str]], now: int
-    ) -> tuple[bytes, str, int, str] | None:
+    ) -> tuple[tuple[bytes, str, int, str] | None, int]:
         """``lookup`` over an indicator's ``candidates`` (computed under the current
         ``epoch``; kinds as ``IndicatorKind`` or their numbers), as the fields of its ``Hit``
         (packed, label, kind as given, value): the stage in force at ``now``, the allow list
-        first, else the highest level."""
+        first, else the highest level. With it, the second until which that answer stands
+        while the index stays as it is (``version``): the first later second at which an
+        entry among the candidates lapses or enters its next stage (``FOREVER`` when none
+        does)."""
         entries, staged, labels = self._entries, self._stages, self._labels
         best: tuple[bytes, str, int, str] | None = None
+        until = FOREVER
         for kind, value in candidates:
             packed = entries[kind].get(value)
             if packed is None:
@@ -425,19 +442,22 @@ class RiskIndex:
                 if stages is not None:  # assertions behind it lapse: the stage in force
                     for start, stage_packed, stage_label in stages:
                         if start > now:
+                            until = min(until, start)
                             break
                         packed, label = stage_packed, stage_label
-            if _PACK.unpack_from(packed)[6] <= now:
+            expire = _PACK.unpack_from(packed)[6]
+            if expire <= now:
                 continue  # lapsed; the sweeper will record it
+            until = min(until, expire)
             if packed[0] <= _NONE and not packed[1] & _VERIFIED:
                 continue  # nothing stands any more
             if label is None:
                 label = labels.get((kind, value), "")
             if packed[1] & _VERIFIED:
-                return packed, label, kind, value
+                return (packed, label, kind, value), until
             if best is None or packed[0] > best[0][0]:
                 best = packed, label, kind, value
-        return best
+        return best, until
 
     def lookalike(self, indicator: Indicator) -> Lookalike | None:
         """The verified domain a domain or URL host imitates (it, or a parent of it, looks like

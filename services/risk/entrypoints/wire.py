@@ -35,7 +35,7 @@ from services.common.indicators import (
     InvalidIndicator,
     normalize,
 )
-from services.risk.domain.index import Hit, Lookalike, RiskIndex, snapshot_of
+from services.risk.domain.index import FOREVER, Hit, Lookalike, RiskIndex, snapshot_of
 from services.risk.domain.model import RiskLevel
 from services.risk.entrypoints import convert
 
@@ -100,14 +100,29 @@ _ALWAYS = 0
 #: A value prepared (``_prepare``), as a plain tuple of numbers, strings and bytes:
 #:
 #: (normalised value, kind number, head, tail, miss, spoofed, keys, keys epoch, look-alike,
-#: look-alike epoch): ``head`` and ``tail`` are the verdict's indicator field and its notes as
-#: bytes; ``miss`` the whole verdict, framed, when nothing matches (for a value that cannot be
-#: normalised, its answer: the reason in ``notes``, kind 0); ``spoofed`` an official code
-#: with an international prefix (the message path); ``keys`` its look-up candidates as
-#: (kind number, value), computed under the index's ``epoch``; the look-alike answer, for a
-#: domain or URL, as of the index's ``looks_epoch``.
+#: look-alike epoch, version, until, answer): ``head`` and ``tail`` are the verdict's
+#: indicator field and its notes as bytes; ``miss`` the whole verdict, framed, when nothing
+#: matches (for a value that cannot be normalised, its answer: the reason in ``notes``, kind
+#: 0); ``spoofed`` an official code with an international prefix (the message path); ``keys``
+#: its look-up candidates as (kind number, value), computed under the index's ``epoch``; the
+#: look-alike answer, for a domain or URL, as of the index's ``looks_epoch``; the last answer
+#: (the verdict framed), which stands while the index's ``version`` is ``version`` and the
+#: second is before ``until`` (``RiskIndex.decide``): no entry it depends on has changed,
+#: lapsed or entered its next stage since.
 _Prepared = tuple[
-    str, int, bytes, bytes, bytes, bool, tuple[tuple[int, str], ...], int, Lookalike | None, int
+    str,
+    int,
+    bytes,
+    bytes,
+    bytes,
+    bool,
+    tuple[tuple[int, str], ...],
+    int,
+    Lookalike | None,
+    int,
+    int,
+    int,
+    bytes,
 ]
 #: Prepared values kept, per kind number, by raw value: the hot values of a stream are
 #: normalised and their bytes put together once. A value is kept from its second sighting
@@ -130,7 +145,9 @@ def _prepare(kind_number: int, raw: str, index: RiskIndex) -> _Prepared:
         indicator = normalize(kind, raw)
     except InvalidIndicator as exc:
         miss = _framed(_text(_NOTES, exc.reason))
-        prepared: _Prepared = ("", 0, b"", b"", miss, False, (), index.epoch, None, _ALWAYS)
+        prepared: _Prepared = (
+            "", 0, b"", b"", miss, False, (), index.epoch, None, _ALWAYS, 0, 0, b"",
+        )  # fmt: skip
     else:
         value = indicator.value.encode()
         fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
@@ -148,6 +165,9 @@ def _prepare(kind_number: int, raw: str, index: RiskIndex) -> _Prepared:
             index.epoch,
             index.lookalike(indicator) if looks else None,
             index.looks_epoch if looks else _ALWAYS,
+            0,  # no answer yet
+            0,
+            b"",
         )
     seen = _SEEN.get(kind_number)
     if seen is not None and len(raw) <= _KEPT_LONGEST:
@@ -181,43 +201,64 @@ def verdict_bytes(indicator: Indicator, hit: Hit | None, lookalike: Lookalike | 
     return out
 
 
-def stream_response(request: risk_pb2.StreamCheckIndicatorsRequest, index: RiskIndex) -> bytes:
-    """The serialised StreamCheckIndicatorsResponse for ``request``: one verdict per value
-    in request order, every one as of the same second; a value that cannot be normalised
-    answered with its reason in ``notes`` alone; the correlation id echoed (at most 128
-    characters).
+def _answer(
+    kind_number: int, raw: str, prepared: _Prepared | None, index: RiskIndex, now: int
+) -> bytes:
+    """The framed verdict of a value at ``now``, looked up; kept with the value when it is kept
+    (``_Prepared``: the answer, the index's version, the second it stands until)."""
+    if (
+        prepared is None
+        or prepared[7] != index.epoch
+        or prepared[9] not in (_ALWAYS, index.looks_epoch)
+    ):
+        prepared = _prepare(kind_number, raw, index)  # new, or kept under other epochs
+    value, kind, head, tail, miss, spoofed, keys, _, lookalike, _, _, _, _ = prepared
+    until = FOREVER
+    if not kind:  # cannot be normalised: its reason
+        answer = miss
+    else:
+        found, until = index.decide(keys, now)
+        if lookalike is not None or spoofed:  # rare: the message path
+            indicator = normalize(_KINDS[kind], raw)
+            hit = None if found is None else Hit(found[0], found[1], _KINDS[found[2]], found[3])
+            answer = _framed(verdict_bytes(indicator, hit, lookalike))
+        elif found is None:
+            answer = miss
+        else:
+            packed, label, listed_kind, listed = found
+            matched = "" if listed_kind == kind and listed == value else listed
+            answer = _framed(head + _explained(packed, label, matched) + tail)
+    kept = _PREPARED.get(kind_number)
+    if kept is not None and raw in kept:
+        kept[raw] = (*prepared[:10], index.version, until, answer)
+    return answer
 
-    Per value: the prepared value (``_Prepared``, kept), its candidates probed in the index
+
+def stream_response(
+    request: risk_pb2.StreamCheckIndicatorsRequest, index: RiskIndex, now: int | None = None
+) -> bytes:
+    """The serialised StreamCheckIndicatorsResponse for ``request``: one verdict per value
+    in request order, every one as of the same second (``now``, this one unless given); a
+    value that cannot be normalised answered with its reason in ``notes`` alone; the
+    correlation id echoed (at most 128 characters).
+
+    Per value: the prepared value (``_Prepared``, kept), and its answer kept there while the
+    index and the second still give it; otherwise its candidates probed in the index
     (``RiskIndex.decide``) at this second, and the verdict's bytes joined from kept parts."""
     parts: list[bytes] = []
     add = parts.append
-    now = int(time.time())
-    decide, keys_now, looks_now = index.decide, index.epoch, (_ALWAYS, index.looks_epoch)
+    if now is None:
+        now = int(time.time())
+    version = index.version
     kept_of = _PREPARED.get
     for item in request.indicators:
         kind_number, raw = item.kind, item.value
         kept = kept_of(kind_number)
         prepared = None if kept is None else kept.get(raw)
-        if prepared is None or prepared[7] != keys_now or prepared[9] not in looks_now:
-            prepared = _prepare(kind_number, raw, index)  # new, or kept under other epochs
-        value, kind, head, tail, miss, spoofed, keys, _, lookalike, _ = prepared
-        if not kind:  # cannot be normalised: its reason, kept
-            add(miss)
+        if prepared is not None and prepared[10] == version and now < prepared[11]:
+            add(prepared[12])  # the index and the second still give the answer kept
             continue
-        found = decide(keys, now)
-        if lookalike is not None or spoofed:  # rare: the message path
-            indicator = normalize(_KINDS[kind], raw)
-            hit = None if found is None else Hit(found[0], found[1], _KINDS[found[2]], found[3])
-            add(_framed(verdict_bytes(indicator, hit, lookalike)))
-        elif found is None:
-            add(miss)
-        else:
-            packed, label, listed_kind, listed = found
-            matched = "" if listed_kind == kind and listed == value else listed
-            verdict = head + _explained(packed, label, matched) + tail
-            add(_VERDICTS)
-            add(_varint(len(verdict)))
-            add(verdict)
+        add(_answer(kind_number, raw, prepared, index, now))
     correlation = request.correlation_id[:128]
     if correlation:
         add(_text(_CORRELATION, correlation))
