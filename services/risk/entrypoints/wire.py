@@ -87,6 +87,18 @@ def _explained(packed: bytes, label: str, matched: str) -> bytes:
     return found
 
 
+def _head(indicator: Indicator) -> bytes:
+    """A verdict's first field: its indicator (kind and value)."""
+    value = indicator.value.encode()
+    fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
+    return _INDICATOR + _varint(len(fields)) + fields
+
+
+def _tail(indicator: Indicator) -> bytes:
+    """A verdict's last fields: the notes normalising found."""
+    return b"".join(_text(_NOTES, note) for note in indicator.notes)
+
+
 def _framed(verdict: bytes) -> bytes:
     """A verdict as an element of ``StreamCheckIndicatorsResponse.verdicts``."""
     return _VERDICTS + _varint(len(verdict)) + verdict
@@ -149,10 +161,7 @@ def _prepare(kind_number: int, raw: str, index: RiskIndex) -> _Prepared:
             "", 0, b"", b"", miss, False, (), index.epoch, None, _ALWAYS, 0, 0, b"",
         )  # fmt: skip
     else:
-        value = indicator.value.encode()
-        fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
-        head = _INDICATOR + _varint(len(fields)) + fields
-        tail = b"".join(_text(_NOTES, note) for note in indicator.notes)
+        head, tail = _head(indicator), _tail(indicator)
         looks = indicator.kind in _LOOKALIKE_KINDS
         prepared = (
             indicator.value,
@@ -188,17 +197,14 @@ def verdict_bytes(indicator: Indicator, hit: Hit | None, lookalike: Lookalike | 
     notes = indicator.notes
     if lookalike is not None or (notes and NOTE_SPOOFED_SERVICE_CODE in notes):
         return convert.hit_verdict_pb(indicator, hit, lookalike).SerializeToString()
-    value = indicator.value.encode()
-    fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
-    out = _INDICATOR + _varint(len(fields)) + fields
     if hit is None:
-        out += _LEVEL_NONE
-    else:
-        same = hit.kind is indicator.kind and hit.value == indicator.value
-        out += _explained(hit.packed, hit.label, "" if same else hit.value)
-    for note in notes:
-        out += _text(_NOTES, note)
-    return out
+        return _head(indicator) + _LEVEL_NONE + _tail(indicator)
+    same = hit.kind is indicator.kind and hit.value == indicator.value
+    return (
+        _head(indicator)
+        + _explained(hit.packed, hit.label, "" if same else hit.value)
+        + _tail(indicator)
+    )
 
 
 def _answer(
