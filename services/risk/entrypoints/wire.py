@@ -12,12 +12,13 @@ A verdict's fields, in field-number order as protobuf writes them, are three par
   stale; an unlisted value's is its level alone (NONE);
 - ``notes`` (11).
 
-Values are prepared once and kept (``_Prepared``, bounded): the raw (kind, value) normalised,
-its indicator and notes fields as bytes, its whole answer when nothing matches, its look-up
-candidates and its look-alike answer, each of these two kept only while the index's
-``epoch`` / ``looks_epoch`` is the one they were computed under. What is done for every value
-of every message is the look-up itself (``RiskIndex.decide``: a dict probe per candidate,
-stages and expiry at this second) and joining the kept bytes.
+Values seen a second time are kept prepared (``_Prepared``, per kind, bounded): the raw
+(kind, value) normalised, its indicator and notes fields as bytes, its whole answer when
+nothing matches, its look-up candidates and look-alike answer (kept while the index's
+``epoch`` / ``looks_epoch`` stand), and its last answer, which stands while the index's
+``version`` does and until the first second an entry it depends on lapses or enters its next
+stage. Otherwise a value is looked up (``RiskIndex.decide``: a dict probe per candidate,
+stages and expiry at this second) and its verdict joined from kept bytes.
 
 A verdict that says more (an official number spoofed with an international prefix, a
 look-alike of a verified domain: rare) is built as a message by ``convert`` and serialised.
