@@ -113,6 +113,9 @@ class HalfLoad:
     floor_p99: float = 0.0
     #: The machine's 1-minute load average while the paced runs went on.
     load_average: float = 0.0
+    #: Server CPU per call over the paced runs (one process each): risk's, echo's.
+    risk_cpu_per_call: float = 0.0
+    echo_cpu_per_call: float = 0.0
 
 
 async def run(run: Run) -> None:
@@ -195,10 +198,16 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
         )
     )
     half = HalfLoad(hit.requests_per_second / 2, 2.0 if run.quick else 10.0, 0.0, 0.0, 0.0)
+    assert risk.proc is not None
+    assert echo.proc is not None
+    before = _cpu_seconds(risk.proc.pid)
     paced = _paced(run, risk.address, CHECK, body, half)
+    half.risk_cpu_per_call = (_cpu_seconds(risk.proc.pid) - before) / max(paced.succeeded, 1)
+    before = _cpu_seconds(echo.proc.pid)
     base_paced = _paced(
         run, echo.address, ECHO, grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))), half
     )
+    half.echo_cpu_per_call = (_cpu_seconds(echo.proc.pid) - before) / max(base_paced.succeeded, 1)
     half.echo_p99 = base_paced.percentile(0.99)
     half.single_p99, half.single_median = paced.percentile(0.99), paced.median_ms
     floor = h2load(
@@ -536,10 +545,19 @@ async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) 
                         f"{half.single_median:.2f} ms. What limits it: echo (no work at all) "
                         f"has p99 {half.echo_p99:.2f} ms at this rate and {half.floor_p99:.2f} ms "
                         f"at {FLOOR_RATE} req/s one at a time; machine load average "
-                        f"{half.load_average:.1f} on {cores} cores"
+                        f"{half.load_average:.1f} on {cores} cores. {_per_call_cpu(half)}"
                     ),
                 )
             )
+
+
+def _per_call_cpu(half: HalfLoad) -> str:
+    """Server CPU per call at the paced rate, risk against echo: whose cost the latency is."""
+    risk, echo = half.risk_cpu_per_call * 1e6, half.echo_cpu_per_call * 1e6
+    said = f"Server CPU per call at this rate (1 process): risk {risk:.0f} us, echo {echo:.0f} us"
+    if echo and risk <= 1.25 * echo:
+        return f"{said}: the runtime's own per-call cost (echo's) is most of risk's"
+    return f"{said}: risk's own work adds {risk - echo:.0f} us per call"
 
 
 def _index_sizes(run: Run) -> tuple[int, ...]:
