@@ -2,7 +2,11 @@
 
 - CheckIndicator throughput (h2load, unary) vs Echo; p99 at half that load.
 - StreamCheckIndicators verdicts per second at 1, 10 and 100 values per message vs
-  EchoStream with the same messages (a curve).
+  EchoStream with the same messages (a curve); at 100, each server's CPU per value over its
+  run and the handler's CPU in-process say what limits it. The same message is sent again
+  and again, so the risk server answers from the values and answers it keeps
+  (``services/risk/README.md``, "Streams": where a value's time goes, before and after,
+  and the cost of values never seen before).
 - CheckIndicator throughput with 1 and with one worker process per core on one port, with
   the CPU the servers and the load client (h2load, on the same cores) used: requests per
   server CPU-second says whether a second worker does as much work per core as the first.
