@@ -392,5 +392,6 @@ def test_kept_answers_change_at_the_second_an_entry_lapses_or_changes_stage() ->
             .level
             == common_pb2.RISK_LEVEL_NONE
         )
+        _same_answer(index, now=start)  # the clock set back: an answer kept later stands not
     finally:
         REQUESTS.pop()

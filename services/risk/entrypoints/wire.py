@@ -113,15 +113,16 @@ _ALWAYS = 0
 #: A value prepared (``_prepare``), as a plain tuple of numbers, strings and bytes:
 #:
 #: (normalised value, kind number, head, tail, miss, spoofed, keys, keys epoch, look-alike,
-#: look-alike epoch, version, until, answer): ``head`` and ``tail`` are the verdict's
+#: look-alike epoch, version, since, until, answer): ``head`` and ``tail`` are the verdict's
 #: indicator field and its notes as bytes; ``miss`` the whole verdict, framed, when nothing
 #: matches (for a value that cannot be normalised, its answer: the reason in ``notes``, kind
 #: 0); ``spoofed`` an official code with an international prefix (the message path); ``keys``
 #: its look-up candidates as (kind number, value), computed under the index's ``epoch``; the
 #: look-alike answer, for a domain or URL, as of the index's ``looks_epoch``; the last answer
 #: (the verdict framed), which stands while the index's ``version`` is ``version`` and the
-#: second is before ``until`` (``RiskIndex.decide``): no entry it depends on has changed,
-#: lapsed or entered its next stage since.
+#: second is from ``since`` (the one it was found at) to before ``until``
+#: (``RiskIndex.decide``): no entry it depends on has changed, lapsed or entered its next
+#: stage in between.
 _Prepared = tuple[
     str,
     int,
@@ -132,6 +133,7 @@ _Prepared = tuple[
     tuple[tuple[int, str], ...],
     int,
     Lookalike | None,
+    int,
     int,
     int,
     int,
@@ -159,7 +161,7 @@ def _prepare(kind_number: int, raw: str, index: RiskIndex) -> _Prepared:
     except InvalidIndicator as exc:
         miss = _framed(_text(_NOTES, exc.reason))
         prepared: _Prepared = (
-            "", 0, b"", b"", miss, False, (), index.epoch, None, _ALWAYS, 0, 0, b"",
+            "", 0, b"", b"", miss, False, (), index.epoch, None, _ALWAYS, 0, 0, 0, b"",
         )  # fmt: skip
     else:
         head, tail = _head(indicator), _tail(indicator)
@@ -176,6 +178,7 @@ def _prepare(kind_number: int, raw: str, index: RiskIndex) -> _Prepared:
             index.lookalike(indicator) if looks else None,
             index.looks_epoch if looks else _ALWAYS,
             0,  # no answer yet
+            0,
             0,
             b"",
         )
@@ -212,14 +215,14 @@ def _answer(
     kind_number: int, raw: str, prepared: _Prepared | None, index: RiskIndex, now: int
 ) -> bytes:
     """The framed verdict of a value at ``now``, looked up; kept with the value when it is kept
-    (``_Prepared``: the answer, the index's version, the second it stands until)."""
+    (``_Prepared``: the answer, the index's version, the seconds it stands from and until)."""
     if (
         prepared is None
         or prepared[7] != index.epoch
         or prepared[9] not in (_ALWAYS, index.looks_epoch)
     ):
         prepared = _prepare(kind_number, raw, index)  # new, or kept under other epochs
-    value, kind, head, tail, miss, spoofed, keys, _, lookalike, _, _, _, _ = prepared
+    value, kind, head, tail, miss, spoofed, keys, _, lookalike, *_ = prepared
     until = FOREVER
     if not kind:  # cannot be normalised: its reason
         answer = miss
@@ -237,7 +240,7 @@ def _answer(
             answer = _framed(head + _explained(packed, label, matched) + tail)
     kept = _PREPARED.get(kind_number)
     if kept is not None and raw in kept:
-        kept[raw] = (*prepared[:10], index.version, until, answer)
+        kept[raw] = (*prepared[:10], index.version, now, until, answer)
     return answer
 
 
@@ -262,8 +265,8 @@ def stream_response(
         kind_number, raw = item.kind, item.value
         kept = kept_of(kind_number)
         prepared = None if kept is None else kept.get(raw)
-        if prepared is not None and prepared[10] == version and now < prepared[11]:
-            add(prepared[12])  # the index and the second still give the answer kept
+        if prepared is not None and prepared[10] == version and prepared[11] <= now < prepared[12]:
+            add(prepared[13])  # the index and the second still give the answer kept
             continue
         add(_answer(kind_number, raw, prepared, index, now))
     correlation = request.correlation_id[:128]
