@@ -2,7 +2,11 @@
 
 - CheckIndicator throughput (h2load, unary) vs Echo; p99 at half that load.
 - StreamCheckIndicators verdicts per second at 1, 10 and 100 values per message vs
-  EchoStream with the same messages (a curve).
+  EchoStream with the same messages (a curve); at 100, each server's CPU per value over its
+  run and the handler's CPU in-process say what limits it. The same message is sent again
+  and again, so the risk server answers from the values and answers it keeps
+  (``services/risk/README.md``, "Streams": where a value's time goes, before and after,
+  and the cost of values never seen before).
 - CheckIndicator throughput with 1 and with one worker process per core on one port, with
   the CPU the servers and the load client (h2load, on the same cores) used: requests per
   server CPU-second says whether a second worker does as much work per core as the first.
@@ -113,6 +117,9 @@ class HalfLoad:
     floor_p99: float = 0.0
     #: The machine's 1-minute load average while the paced runs went on.
     load_average: float = 0.0
+    #: Server CPU per call over the paced runs (one process each): risk's, echo's.
+    risk_cpu_per_call: float = 0.0
+    echo_cpu_per_call: float = 0.0
 
 
 async def run(run: Run) -> None:
@@ -195,10 +202,16 @@ async def _unary(run: Run, echo: Server, risk: Server, listed: list[Indicator]) 
         )
     )
     half = HalfLoad(hit.requests_per_second / 2, 2.0 if run.quick else 10.0, 0.0, 0.0, 0.0)
+    assert risk.proc is not None
+    assert echo.proc is not None
+    before = _cpu_seconds(risk.proc.pid)
     paced = _paced(run, risk.address, CHECK, body, half)
+    half.risk_cpu_per_call = (_cpu_seconds(risk.proc.pid) - before) / max(paced.succeeded, 1)
+    before = _cpu_seconds(echo.proc.pid)
     base_paced = _paced(
         run, echo.address, ECHO, grpc_frame(echo_pb2.EchoRequest(indicator=_pb(phone))), half
     )
+    half.echo_cpu_per_call = (_cpu_seconds(echo.proc.pid) - before) / max(base_paced.succeeded, 1)
     half.echo_p99 = base_paced.percentile(0.99)
     half.single_p99, half.single_median = paced.percentile(0.99), paced.median_ms
     floor = h2load(
@@ -292,13 +305,26 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
             (risk.address, STREAM,
              risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString())
         )  # fmt: skip
-    measured = stream_loads(runs, seconds=seconds, streams=4)
+    # One client process per point, echo then risk: each server's CPU over its own run.
+    assert echo.proc is not None
+    assert risk.proc is not None
+    pids = (echo.proc.pid, risk.proc.pid)
+    measured: list[dict[str, float]] = []
+    cpu: list[float] = []
+    for k in range(len(VALUES_PER_MESSAGE)):
+        before = [_cpu_seconds(pid) for pid in pids]
+        measured += stream_loads(runs[2 * k : 2 * k + 2], seconds=seconds, streams=4)
+        cpu += [_cpu_seconds(pid) - used for pid, used in zip(pids, before, strict=True)]
     work = await _stream_work(url, runs[-2][2], runs[-1][2])
     for k, per_message in enumerate(VALUES_PER_MESSAGE):
         base, got = measured[2 * k], measured[2 * k + 1]
         notes = ""
         if per_message == VALUES_PER_MESSAGE[-1]:
-            notes = _stream_limit(work, base["messages_per_second"], per_message)
+            per_value = (
+                _cpu_per_value(cpu[2 * k], base, per_message),
+                _cpu_per_value(cpu[2 * k + 1], got, per_message),
+            )
+            notes = _stream_limit(work, per_value, base["messages_per_second"], per_message)
         run.add(
             Result(
                 SUITE,
@@ -316,8 +342,15 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
         )
 
 
+def _cpu_per_value(cpu: float, measured: dict[str, float], per_message: int) -> float:
+    """A server's CPU seconds per value over a stream run, warm-up included (both counted)."""
+    messages = measured["messages_per_second"] * measured["seconds"]
+    messages += measured.get("warm_up_messages", 0.0)
+    return cpu / (messages * per_message) if messages else 0.0
+
+
 async def _stream_work(url: str, echo_body: bytes, risk_body: bytes) -> tuple[float, float]:
-    """Seconds of handler work per message, measured in this process on the same index the
+    """CPU seconds of handler work per message, measured in this process on the same index the
     server loaded: (echo: parse and copy the values back, serialised; risk: parse, then
     normalise, look up and write every verdict as ``wire`` does)."""
     db = Database("risk", url=url)
@@ -338,26 +371,39 @@ async def _stream_work(url: str, echo_body: bytes, risk_body: bytes) -> tuple[fl
 
 
 def _per_call_seconds(once: Callable[[], None], rounds: int = 2_000) -> float:
-    once()  # warm: the kept explanations, the interned kinds
-    started = time.perf_counter()
+    """CPU seconds per call (this process's own, not the wall clock: on a machine others
+    load, the wall clock counts their time too)."""
+    once()  # warm: the kept explanations and prepared values, the interned kinds
+    started = time.process_time()
     for _ in range(rounds):
         once()
-    return (time.perf_counter() - started) / rounds
+    return (time.process_time() - started) / rounds
 
 
-def _stream_limit(work: tuple[float, float], echo_messages: float, per_message: int) -> str:
-    """What limits the stream: the handler's own work per message against echo's, over the
+def _stream_limit(
+    work: tuple[float, float],
+    per_value: tuple[float, float],
+    echo_messages: float,
+    per_message: int,
+) -> str:
+    """What limits the stream: each server's CPU per value over its run (echo, risk), which
+    says how their rates compare when each has a core to itself, whatever else the machine
+    runs; and the handler's own CPU per message in-process against echo's, over the
     per-message cost of the stream itself (gRPC, the event loop), which both pay alike and
     is estimated from echo's measured rate (its server the bottleneck)."""
     echo_work, risk_work = work
+    echo_cpu, risk_cpu = per_value
     stream_cost = max(1 / echo_messages - echo_work, 0.0)
     bound = 1 / (stream_cost + risk_work)
     return (
-        f"limit: handler work per message (in-process, same index) risk "
-        f"{risk_work * 1e3:.2f} ms = {risk_work / per_message * 1e6:.1f} us per value, echo "
-        f"{echo_work * 1e3:.2f} ms; the stream itself ~{stream_cost * 1e3:.2f} ms per message "
-        f"(echo's measured time less its work); so at most ~{bound * per_message:,.0f} "
-        f"verdicts/s ({bound / echo_messages:.2f}x echo) on one core"
+        f"limit: server CPU per value over the run, risk {risk_cpu * 1e6:.2f} us, echo "
+        f"{echo_cpu * 1e6:.2f} us: with a core each, risk answers at most "
+        f"{echo_cpu / risk_cpu if risk_cpu else 0.0:.2f}x echo's values/s. Handler CPU per "
+        f"message (in-process, same index) risk {risk_work * 1e3:.3f} ms = "
+        f"{risk_work / per_message * 1e6:.2f} us per value, echo {echo_work * 1e3:.3f} ms; the "
+        f"stream itself ~{stream_cost * 1e3:.2f} ms per message (echo's measured time less its "
+        f"work); so at most ~{bound * per_message:,.0f} verdicts/s ({bound / echo_messages:.2f}x "
+        f"echo) on one core"
     )
 
 
@@ -458,10 +504,17 @@ async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) 
             f"{per_cpu:,.0f} requests per server CPU-second"
         )
         if count > 1:
+            # The cores the workers could have had: the machine's, less h2load's and what
+            # every other process took meanwhile, at most one per worker.
+            others = max(0.0, got.machine_cpu - got.server_cpu - got.client_cpu) / got.seconds
+            free = max(0.0, min(float(count), cores - got.client_cpu / got.seconds - others))
+            ceiling = free * per_cpu / single.load.requests_per_second if single_per_cpu else 0.0
             notes += (
                 f" ({efficiency:.2f}x one worker's). Limit: {count} workers can use at most "
-                f"{cores} cores less what h2load takes; they used "
-                f"{got.server_cpu / got.seconds:.2f} cores"
+                f"{cores} cores less what h2load and the other processes take: {free:.2f} "
+                f"cores free, they used {got.server_cpu / got.seconds:.2f}; at their "
+                f"{per_cpu:,.0f} requests per CPU-second that is at most {ceiling:.2f}x one "
+                f"worker's rate here"
             )
         run.add(
             Result(
@@ -496,10 +549,19 @@ async def _workers(run: Run, url: str, listed: list[Indicator], half: HalfLoad) 
                         f"{half.single_median:.2f} ms. What limits it: echo (no work at all) "
                         f"has p99 {half.echo_p99:.2f} ms at this rate and {half.floor_p99:.2f} ms "
                         f"at {FLOOR_RATE} req/s one at a time; machine load average "
-                        f"{half.load_average:.1f} on {cores} cores"
+                        f"{half.load_average:.1f} on {cores} cores. {_per_call_cpu(half)}"
                     ),
                 )
             )
+
+
+def _per_call_cpu(half: HalfLoad) -> str:
+    """Server CPU per call at the paced rate, risk against echo: whose cost the latency is."""
+    risk, echo = half.risk_cpu_per_call * 1e6, half.echo_cpu_per_call * 1e6
+    said = f"Server CPU per call at this rate (1 process): risk {risk:.0f} us, echo {echo:.0f} us"
+    if echo and risk <= 1.25 * echo:
+        return f"{said}: the runtime's own per-call cost (echo's) is most of risk's"
+    return f"{said}: risk's own work adds {risk - echo:.0f} us per call"
 
 
 def _index_sizes(run: Run) -> tuple[int, ...]:

@@ -4,8 +4,9 @@
 
 Sends one pre-serialised request over and over on STREAMS concurrent streams,
 keeping a bounded number in flight, and prints messages and bytes received per
-second as JSON, one line per run. Further (ADDRESS, METHOD, BODY_FILE) runs follow
-in turn in the same process (one start-up for several points of a curve).
+second (and the messages answered while warming up) as JSON, one line per run.
+Further (ADDRESS, METHOD, BODY_FILE) runs follow in turn in the same process (one
+start-up for several points of a curve).
 Responses are not parsed: the client must cost less than the server.
 """
 
@@ -52,7 +53,7 @@ async def main(address: str, method: str, body_file: str, seconds: float, stream
     with open(body_file, "rb") as f:  # noqa: ASYNC230 - before the measurement
         body = f.read()
     async with channel_as(address, "carrier:bench") as channel:
-        await one_stream(channel, method, body, time.monotonic() + 0.5)  # warm up
+        warm_up, _ = await one_stream(channel, method, body, time.monotonic() + 0.5)
         started = time.monotonic()
         until = started + seconds
         done = await asyncio.gather(
@@ -66,6 +67,9 @@ async def main(address: str, method: str, body_file: str, seconds: float, stream
                 "messages_per_second": messages / elapsed,
                 "bytes_per_second": sum(d[1] for d in done) / elapsed,
                 "seconds": elapsed,
+                # Answered while warming up, before the measurement: with ``messages_per_second``
+                # times ``seconds``, every message the server answered in this run.
+                "warm_up_messages": warm_up,
             }
         )
     )

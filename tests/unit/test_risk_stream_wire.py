@@ -6,7 +6,10 @@ codes, a correlation id, and again after the index changes (a level raised, an e
 moved, a label changed, an entry retired, an assertion lapsing into a later stage).
 
 Also: a look-up tries only the IP prefix lengths the index lists, and finds the same
-listed candidates, in the same order, as trying every one down to /8 (/16 for IPv6).
+listed candidates, in the same order, as trying every one down to /8 (/16 for IPv6); values
+kept between messages (normalised, their candidates and look-alike answer) follow the index
+as it changes (a new prefix length, a domain verified or no longer, a copy's columns), and
+their number is bounded.
 """
 
 from __future__ import annotations
@@ -159,17 +162,17 @@ def _by_messages(
     return response
 
 
-def _same_answer(index: RiskIndex, correlation_id: str = "batch-7") -> None:
+def _same_answer(index: RiskIndex, correlation_id: str = "batch-7", now: int | None = None) -> None:
+    """The bytes equal the message path's, asked three times: a value's first sighting, its
+    second (kept from then on, its answer with it) and its third (the answer kept)."""
     request = _request(correlation_id)
-    now = int(time.time())
-    got = wire.stream_response(request, index)
-    if int(time.time()) != now:  # a second turned between the two: ask again
-        now = int(time.time())
-        got = wire.stream_response(request, index)
-    expected = _by_messages(request, index, now)
-    parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(got)
-    assert parsed == expected
-    assert got == expected.SerializeToString()
+    at = int(time.time()) if now is None else now
+    expected = _by_messages(request, index, at)
+    for _ in range(3):
+        got = wire.stream_response(request, index, at)
+        parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(got)
+        assert parsed == expected
+        assert got == expected.SerializeToString()
 
 
 def test_bytes_are_the_message_path_bytes() -> None:
@@ -292,3 +295,103 @@ def test_verdict_bytes_of_an_unlisted_value_are_its_indicator_alone() -> None:
         ),
     )
     assert wire.verdict_bytes(indicator, None, None) == expected.SerializeToString()
+
+
+def test_kept_values_follow_the_verified_domains() -> None:
+    """A value's look-alike answer is kept between messages only while the verified domains
+    stay as they were: a domain verified later makes a kept one its look-alike, and one no
+    longer verified (retired, or unverified) stops it being one."""
+    index = RiskIndex()
+    _put(index, K.DOMAIN, "scam.example", _assertion(RiskLevel.HIGH))
+    _same_answer(index)  # every value prepared and kept, nothing verified yet
+    first = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+        wire.stream_response(_request(), index)
+    )
+    assert first.verdicts[11].lookalike_of == ""  # 1cbc.com.cn: nothing to imitate yet
+    _put(
+        index,
+        K.DOMAIN,
+        "icbc.com.cn",
+        _assertion(RiskLevel.NONE, source=SourceType.ALLOW_LIST, label="ICBC"),
+    )
+    _same_answer(index)
+    verified = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+        wire.stream_response(_request(), index)
+    )
+    assert verified.verdicts[11].lookalike_of == "icbc.com.cn"
+    assert verified.verdicts[9].verified
+    _put(index, K.DOMAIN, "icbc.com.cn", _assertion(RiskLevel.LOW))  # listed, no longer verified
+    _same_answer(index)
+    assert (
+        risk_pb2.StreamCheckIndicatorsResponse.FromString(wire.stream_response(_request(), index))
+        .verdicts[11]
+        .lookalike_of
+        == ""
+    )
+
+
+def test_a_local_copys_verified_domains_count_for_kept_values() -> None:
+    """Entries loaded as a copy's columns (``load_listed``) change what a kept value imitates
+    as entries put one by one do."""
+    index = _index()
+    _same_answer(index)
+    never_verified = wire.stream_response(_request(), index)
+    index.load_listed(K.DOMAIN, ["1cbc.com.cn"], [b"\x01\x80" + bytes(14) + b"\xff" * 4])
+    _same_answer(index)  # 1cbc.com.cn is now verified itself: the real one, not a look-alike
+    assert wire.stream_response(_request(), index) != never_verified
+
+
+def test_kept_values_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The values kept between messages (from their second sighting) are bounded: when full
+    they are let go and prepared again, with the same answers."""
+    monkeypatch.setattr(wire, "_PREPARED_MAX", 2)
+    monkeypatch.setattr(wire, "_SEEN_MAX", 3)
+    monkeypatch.setattr(wire, "_PREPARED", {int(kind): {} for kind in K if kind})
+    monkeypatch.setattr(wire, "_SEEN", {int(kind): set() for kind in K if kind})
+    index = _index()
+    for _ in range(4):
+        _same_answer(index)
+        assert all(len(kept) <= 2 for kept in wire._PREPARED.values())
+        assert all(len(seen) <= 3 for seen in wire._SEEN.values())
+    assert any(wire._PREPARED.values())  # some were kept
+
+
+def test_kept_answers_change_at_the_second_an_entry_lapses_or_changes_stage() -> None:
+    """An answer kept with a value stands only until the first second an entry it depends on
+    lapses or enters its next stage: asked again at and after that second, the value is looked
+    up afresh (expiry exact at read time)."""
+    index = _index()
+    _put(index, K.PHONE_NUMBER, "13700137000", _assertion(RiskLevel.HIGH, days=1))
+    REQUESTS.append((K.PHONE_NUMBER, "13700137000"))
+    try:
+        start = int(time.time())
+        _same_answer(index, now=start)  # kept, answers kept
+        high = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+            wire.stream_response(_request(), index, start)
+        )
+        assert high.verdicts[22].level == common_pb2.RISK_LEVEL_HIGH
+        assert high.verdicts[-1].level == common_pb2.RISK_LEVEL_HIGH
+        # The QQ number's high assertion lapses after an hour: medium from then on.
+        lapses = int((NOW + timedelta(hours=1)).timestamp())
+        for at in (lapses - 1, lapses, lapses + 1):
+            _same_answer(index, now=at)
+        later = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+            wire.stream_response(_request(), index, lapses + 1)
+        )
+        assert later.verdicts[22].level == common_pb2.RISK_LEVEL_MEDIUM
+        phone = index.lookup(normalize(K.PHONE_NUMBER, "13700137000"), start)
+        assert phone is not None
+        gone = phone.snapshot.expire
+        for at in (gone - 1, gone, gone + 3600):
+            _same_answer(index, now=at)
+        assert (
+            risk_pb2.StreamCheckIndicatorsResponse.FromString(
+                wire.stream_response(_request(), index, gone)
+            )
+            .verdicts[-1]
+            .level
+            == common_pb2.RISK_LEVEL_NONE
+        )
+        _same_answer(index, now=start)  # the clock set back: an answer kept later stands not
+    finally:
+        REQUESTS.pop()

@@ -10,6 +10,7 @@ senders). The allow list wins over any hit; otherwise the highest level does.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class Hit:
 
     @property
     def snapshot(self) -> Snapshot:
-        return _unpack(self.packed, self.label)
+        return snapshot_of(self.packed, self.label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,8 @@ def pack_listed(level: int, verified: bool, categories: int) -> bytes:
     return _PACK.pack(level, _VERIFIED if verified else 0, categories & 0xFFFF, 0, 0, 0, U32_MAX)
 
 
-def _unpack(packed: bytes, label: str) -> Snapshot:
+def snapshot_of(packed: bytes, label: str) -> Snapshot:
+    """The verdict an entry as stored (``packed``) and its label stand for."""
     level, flags, categories, reporters, first_seen, last_seen, expire = _PACK.unpack(packed)
     return Snapshot(
         RiskLevel(level),
@@ -168,6 +170,13 @@ def _url_host_candidates(
     return [(kind, key) for key in lookup_keys(listed)]
 
 
+#: ``RiskIndex.decide``'s "until" when nothing among the candidates lapses or changes stage.
+FOREVER = 1 << 62
+#: Epoch numbers (``RiskIndex.epoch``, ``looks_epoch``), unique in the process: a number kept
+#: with an answer of one index is never an epoch of another.
+_EPOCHS = itertools.count(1)
+
+
 def _range_length(value: str) -> tuple[int, int] | None:
     """(IP version, prefix length) of a listed range; None for a single address (always
     looked up) or a value that is no range."""
@@ -186,6 +195,9 @@ class RangeLengths:
         self._counts: dict[tuple[int, int], int] = {}
         #: Per IP version, the listed lengths, longest first (most specific match first).
         self.lengths: dict[int, tuple[int, ...]] = {4: (), 6: ()}
+        #: A new number whenever ``lengths`` changes: candidates computed under another epoch
+        #: are stale (``RiskIndex.epoch``).
+        self.epoch = next(_EPOCHS)
 
     def add(self, value: str) -> None:
         key = _range_length(value)
@@ -209,6 +221,7 @@ class RangeLengths:
         self.lengths[version] = tuple(
             sorted((n for v, n in self._counts if v == version), reverse=True)
         )
+        self.epoch = next(_EPOCHS)
 
     def keys(self, value: str) -> list[str]:
         """``lookup_keys`` of a normalised IP address or range, listed lengths only."""
@@ -220,25 +233,32 @@ class RiskIndex:
 
     def __init__(self) -> None:
         # One dictionary per kind: look-ups need no key building, only the value.
-        self._entries: dict[IndicatorKind, dict[str, bytes]] = {k: {} for k in IndicatorKind}
-        self._labels: dict[tuple[IndicatorKind, str], str] = {}
+        # Keyed by kind (an IntEnum: its number finds the same entries, as ``decide`` uses).
+        self._entries: dict[int, dict[str, bytes]] = {k: {} for k in IndicatorKind}
+        self._labels: dict[tuple[int, str], str] = {}
         # Verdicts that change as their assertions lapse: (start, packed, label) per stage.
-        self._stages: dict[tuple[IndicatorKind, str], tuple[tuple[int, bytes, str], ...]] = {}
+        self._stages: dict[tuple[int, str], tuple[tuple[int, bytes, str], ...]] = {}
         # Verified domains by what they look like (lookalike_skeleton): skeleton -> domains.
         self._verified_looks: dict[str, set[str]] = {}
         self._verified_skeleton: dict[str, str] = {}
+        #: A new number whenever the verified domains change (``looks_epoch``).
+        self._looks_epoch = next(_EPOCHS)
+        #: A new number whenever anything in the index changes (``version``).
+        self._version = next(_EPOCHS)
         self._ranges = RangeLengths()
 
     def _track_verified(self, kind: IndicatorKind, value: str, verified: bool) -> None:
         if kind is not IndicatorKind.DOMAIN:
             return
         if verified:
+            self._looks_epoch = next(_EPOCHS)
             skeleton = self._verified_skeleton[value] = lookalike_skeleton(value)
             self._verified_looks.setdefault(skeleton, set()).add(value)
             return
         old: str | None = self._verified_skeleton.pop(value, None)  # cheap: a dict miss
         if old is None:
             return
+        self._looks_epoch = next(_EPOCHS)
         found = self._verified_looks.get(old)
         if found is not None:
             found.discard(value)
@@ -249,6 +269,7 @@ class RiskIndex:
         return sum(len(entries) for entries in self._entries.values())
 
     def put(self, kind: IndicatorKind, value: str, snapshot: Snapshot) -> None:
+        self._version = next(_EPOCHS)
         entries = self._entries[kind]
         self._track_verified(kind, value, snapshot.listed and snapshot.verified)
         if snapshot.later:
@@ -275,6 +296,7 @@ class RiskIndex:
         reporters, first_seen, last_seen, expire, verified, label, stages), packed as ``put``
         packs them (``stages`` as stored: model.stages_text). A row the index cannot hold
         is left out and returned as (row id, why): one bad row never stops a server."""
+        self._version = next(_EPOCHS)
         entries, labels, pack = self._entries, self._labels, _PACK.pack
         kinds = {int(k): k for k in IndicatorKind if k}
         levels, u32 = _LEVELS, _u32
@@ -315,7 +337,10 @@ class RiskIndex:
     ) -> None:
         """Bulk load of entries without label, stages or the allow list behind them (a local
         copy's columns): ``packed`` as ``pack_listed`` packs them, pairwise with ``values``."""
+        self._version = next(_EPOCHS)
         entries = self._entries[kind]
+        if kind is IndicatorKind.DOMAIN:  # may hold verified entries: a look-alike's "real one"
+            self._looks_epoch = next(_EPOCHS)
         if kind is not IndicatorKind.IP_ADDRESS:
             entries.update(zip(values, packed, strict=True))
             return
@@ -344,7 +369,7 @@ class RiskIndex:
 
     def get(self, kind: IndicatorKind, value: str) -> Snapshot | None:
         packed = self._entries[kind].get(value)
-        return None if packed is None else _unpack(packed, self._labels.get((kind, value), ""))
+        return None if packed is None else snapshot_of(packed, self._labels.get((kind, value), ""))
 
     def candidates(self, indicator: Indicator) -> list[tuple[IndicatorKind, str]]:
         """``candidates``, less the IP ranges of prefix lengths nothing listed has."""
@@ -357,9 +382,30 @@ class RiskIndex:
             return found
         return candidates(indicator)
 
+    @property
+    def epoch(self) -> int:
+        """Stands for the index's ``candidates`` rules: a new number when they change (an IP
+        range of a prefix length not listed before, or the last of one retired), so a caller
+        keeping an indicator's candidates keeps them only while this is the same number.
+        Numbers are never reused, by this index or another in the process."""
+        return self._ranges.epoch
+
+    @property
+    def looks_epoch(self) -> int:
+        """Stands for the verified domains ``lookalike`` compares with: a new number when they
+        change, so a caller keeping a ``lookalike`` answer keeps it only while this is the
+        same number (never reused, as ``epoch``)."""
+        return self._looks_epoch
+
+    @property
+    def version(self) -> int:
+        """A new number whenever anything in the index changes (never reused, as ``epoch``):
+        a ``decide`` answer stands while this is the same number, until its second."""
+        return self._version
+
     def lookup(self, indicator: Indicator, now: int) -> Hit | None:
         """The hit that decides the verdict, or None when nothing listed matches."""
-        entries, staged = self._entries, self._stages
+        entries = self._entries
         kind = indicator.kind
         if kind is _PHONE:  # call screening: most numbers are listed neither way
             value = indicator.value
@@ -367,8 +413,26 @@ class RiskIndex:
                 return None
         elif kind in _EXACT and indicator.value not in entries[kind]:
             return None
-        best: Hit | None = None
-        for kind, value in self.candidates(indicator):
+        found, _ = self.decide(self.candidates(indicator), now)
+        if found is None:
+            return None
+        packed, label, listed_kind, listed = found
+        return Hit(packed, label, IndicatorKind(listed_kind), listed)
+
+    def decide(
+        self, candidates: Sequence[tuple[int, str]], now: int
+    ) -> tuple[tuple[bytes, str, int, str] | None, int]:
+        """``lookup`` over an indicator's ``candidates`` (computed under the current
+        ``epoch``; kinds as ``IndicatorKind`` or their numbers), as the fields of its ``Hit``
+        (packed, label, kind as given, value): the stage in force at ``now``, the allow list
+        first, else the highest level. With it, the second until which that answer stands
+        while the index stays as it is (``version``): the first later second at which an
+        entry among the candidates lapses or enters its next stage (``FOREVER`` when none
+        does)."""
+        entries, staged, labels = self._entries, self._stages, self._labels
+        best: tuple[bytes, str, int, str] | None = None
+        until = FOREVER
+        for kind, value in candidates:
             packed = entries[kind].get(value)
             if packed is None:
                 continue
@@ -378,19 +442,22 @@ class RiskIndex:
                 if stages is not None:  # assertions behind it lapse: the stage in force
                     for start, stage_packed, stage_label in stages:
                         if start > now:
+                            until = min(until, start)
                             break
                         packed, label = stage_packed, stage_label
-            if _PACK.unpack_from(packed)[6] <= now:
+            expire = _PACK.unpack_from(packed)[6]
+            if expire <= now:
                 continue  # lapsed; the sweeper will record it
+            until = min(until, expire)
             if packed[0] <= _NONE and not packed[1] & _VERIFIED:
                 continue  # nothing stands any more
             if label is None:
-                label = self._labels.get((kind, value), "")
+                label = labels.get((kind, value), "")
             if packed[1] & _VERIFIED:
-                return Hit(packed, label, kind, value)
-            if best is None or packed[0] > best.packed[0]:
-                best = Hit(packed, label, kind, value)
-        return best
+                return (packed, label, kind, value), until
+            if best is None or packed[0] > best[0][0]:
+                best = packed, label, kind, value
+        return best, until
 
     def lookalike(self, indicator: Indicator) -> Lookalike | None:
         """The verified domain a domain or URL host imitates (it, or a parent of it, looks like

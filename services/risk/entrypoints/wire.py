@@ -12,6 +12,14 @@ A verdict's fields, in field-number order as protobuf writes them, are three par
   stale; an unlisted value's is its level alone (NONE);
 - ``notes`` (11).
 
+Values seen a second time are kept prepared (``_Prepared``, per kind, bounded): the raw
+(kind, value) normalised, its indicator and notes fields as bytes, its whole answer when
+nothing matches, its look-up candidates and look-alike answer (kept while the index's
+``epoch`` / ``looks_epoch`` stand), and its last answer, which stands while the index's
+``version`` does and until the first second an entry it depends on lapses or enters its next
+stage. Otherwise a value is looked up (``RiskIndex.decide``: a dict probe per candidate,
+stages and expiry at this second) and its verdict joined from kept bytes.
+
 A verdict that says more (an official number spoofed with an international prefix, a
 look-alike of a verified domain: rare) is built as a message by ``convert`` and serialised.
 """
@@ -28,7 +36,7 @@ from services.common.indicators import (
     InvalidIndicator,
     normalize,
 )
-from services.risk.domain.index import Hit, Lookalike, RiskIndex
+from services.risk.domain.index import FOREVER, Hit, Lookalike, RiskIndex, snapshot_of
 from services.risk.domain.model import RiskLevel
 from services.risk.entrypoints import convert
 
@@ -67,17 +75,127 @@ def _text(tag: bytes, text: str) -> bytes:
     return tag + _varint(len(data)) + data
 
 
-def _explained(hit: Hit, matched: str) -> bytes:
+def _explained(packed: bytes, label: str, matched: str) -> bytes:
     """Fields 2 to 10 of a listed entry's verdict, serialised once per distinct entry."""
-    key = (hit.packed, hit.label, matched)
+    key = (packed, label, matched)
     found = _EXPLAINED.get(key)
     if found is None:
         if len(_EXPLAINED) >= _EXPLAINED_MAX:
             _EXPLAINED.clear()
         template = risk_pb2.Verdict()
-        convert.explain(template, hit.snapshot, matched)
+        convert.explain(template, snapshot_of(packed, label), matched)
         found = _EXPLAINED[key] = template.SerializeToString()
     return found
+
+
+def _head(indicator: Indicator) -> bytes:
+    """A verdict's first field: its indicator (kind and value)."""
+    value = indicator.value.encode()
+    fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
+    return _INDICATOR + _varint(len(fields)) + fields
+
+
+def _tail(indicator: Indicator) -> bytes:
+    """A verdict's last fields: the notes normalising found."""
+    return b"".join(_text(_NOTES, note) for note in indicator.notes)
+
+
+def _framed(verdict: bytes) -> bytes:
+    """A verdict as an element of ``StreamCheckIndicatorsResponse.verdicts``."""
+    return _VERDICTS + _varint(len(verdict)) + verdict
+
+
+_LOOKALIKE_KINDS = frozenset({IndicatorKind.DOMAIN, IndicatorKind.URL})
+#: The epoch of a look-alike answer that never goes stale (a kind that imitates nothing):
+#: epochs are numbered from 1.
+_ALWAYS = 0
+
+#: A value prepared (``_prepare``), as a plain tuple of numbers, strings and bytes:
+#:
+#: (normalised value, kind number, head, tail, miss, spoofed, keys, keys epoch, look-alike,
+#: look-alike epoch, version, since, until, answer): ``head`` and ``tail`` are the verdict's
+#: indicator field and its notes as bytes; ``miss`` the whole verdict, framed, when nothing
+#: matches (for a value that cannot be normalised, its answer: the reason in ``notes``, kind
+#: 0); ``spoofed`` an official code with an international prefix (the message path); ``keys``
+#: its look-up candidates as (kind number, value), computed under the index's ``epoch``; the
+#: look-alike answer, for a domain or URL, as of the index's ``looks_epoch``; the last answer
+#: (the verdict framed), which stands while the index's ``version`` is ``version`` and the
+#: second is from ``since`` (the one it was found at) to before ``until``
+#: (``RiskIndex.decide``): no entry it depends on has changed, lapsed or entered its next
+#: stage in between.
+_Prepared = tuple[
+    str,
+    int,
+    bytes,
+    bytes,
+    bytes,
+    bool,
+    tuple[tuple[int, str], ...],
+    int,
+    Lookalike | None,
+    int,
+    int,
+    int,
+    int,
+    bytes,
+]
+#: Prepared values kept, per kind number, by raw value: the hot values of a stream are
+#: normalised and their bytes put together once. A value is kept from its second sighting
+#: (``_SEEN``: raw values alone, per kind): values seen once (most numbers a carrier screens)
+#: leave nothing the garbage collector must walk. Bounded: each emptied when full; values
+#: longer than ``_KEPT_LONGEST`` are prepared afresh each time.
+_PREPARED: dict[int, dict[str, _Prepared]] = {int(kind): {} for kind in IndicatorKind if kind}
+_SEEN: dict[int, set[str]] = {int(kind): set() for kind in IndicatorKind if kind}
+#: Kept values per kind: about 0.8 KB each for a phone number and 3.5 KB for a URL with its
+#: candidates (normalising's own caches included), so a few tens of MB with every kind full.
+_PREPARED_MAX = 4_096
+_SEEN_MAX = 16_384
+_KEPT_LONGEST = 256
+
+
+def _prepare(kind_number: int, raw: str, index: RiskIndex) -> _Prepared:
+    """``raw`` of ``kind_number`` prepared for ``index`` as it is now, kept when seen before."""
+    kind = _KINDS.get(kind_number)
+    try:
+        if kind is None:
+            raise InvalidIndicator("unknown indicator kind")
+        indicator = normalize(kind, raw)
+    except InvalidIndicator as exc:
+        miss = _framed(_text(_NOTES, exc.reason))
+        prepared: _Prepared = (
+            "", 0, b"", b"", miss, False, (), index.epoch, None, _ALWAYS, 0, 0, 0, b"",
+        )  # fmt: skip
+    else:
+        head, tail = _head(indicator), _tail(indicator)
+        looks = indicator.kind in _LOOKALIKE_KINDS
+        prepared = (
+            indicator.value,
+            int(indicator.kind),
+            head,
+            tail,
+            _framed(head + _LEVEL_NONE + tail),
+            NOTE_SPOOFED_SERVICE_CODE in indicator.notes,
+            tuple([(int(k), v) for k, v in index.candidates(indicator)]),
+            index.epoch,
+            index.lookalike(indicator) if looks else None,
+            index.looks_epoch if looks else _ALWAYS,
+            0,  # no answer yet
+            0,
+            0,
+            b"",
+        )
+    seen = _SEEN.get(kind_number)
+    if seen is not None and len(raw) <= _KEPT_LONGEST:
+        if raw in seen:
+            kept = _PREPARED[kind_number]
+            if len(kept) >= _PREPARED_MAX:
+                kept.clear()
+            kept[raw] = prepared
+        else:
+            if len(seen) >= _SEEN_MAX:
+                seen.clear()
+            seen.add(raw)
+    return prepared
 
 
 def verdict_bytes(indicator: Indicator, hit: Hit | None, lookalike: Lookalike | None) -> bytes:
@@ -85,42 +203,74 @@ def verdict_bytes(indicator: Indicator, hit: Hit | None, lookalike: Lookalike | 
     notes = indicator.notes
     if lookalike is not None or (notes and NOTE_SPOOFED_SERVICE_CODE in notes):
         return convert.hit_verdict_pb(indicator, hit, lookalike).SerializeToString()
-    value = indicator.value.encode()
-    fields = _KIND_FIELD[indicator.kind] + _VALUE + _varint(len(value)) + value
-    out = _INDICATOR + _varint(len(fields)) + fields
     if hit is None:
-        out += _LEVEL_NONE
+        return _head(indicator) + _LEVEL_NONE + _tail(indicator)
+    same = hit.kind is indicator.kind and hit.value == indicator.value
+    return (
+        _head(indicator)
+        + _explained(hit.packed, hit.label, "" if same else hit.value)
+        + _tail(indicator)
+    )
+
+
+def _answer(
+    kind_number: int, raw: str, prepared: _Prepared | None, index: RiskIndex, now: int
+) -> bytes:
+    """The framed verdict of a value at ``now``, looked up; kept with the value when it is kept
+    (``_Prepared``: the answer, the index's version, the seconds it stands from and until)."""
+    if (
+        prepared is None
+        or prepared[7] != index.epoch
+        or prepared[9] not in (_ALWAYS, index.looks_epoch)
+    ):
+        prepared = _prepare(kind_number, raw, index)  # new, or kept under other epochs
+    value, kind, head, tail, miss, spoofed, keys, _, lookalike, *_ = prepared
+    until = FOREVER
+    if not kind:  # cannot be normalised: its reason
+        answer = miss
     else:
-        same = hit.kind is indicator.kind and hit.value == indicator.value
-        out += _explained(hit, "" if same else hit.value)
-    for note in notes:
-        out += _text(_NOTES, note)
-    return out
+        found, until = index.decide(keys, now)
+        if lookalike is not None or spoofed:  # rare: the message path
+            indicator = normalize(_KINDS[kind], raw)
+            hit = None if found is None else Hit(found[0], found[1], _KINDS[found[2]], found[3])
+            answer = _framed(verdict_bytes(indicator, hit, lookalike))
+        elif found is None:
+            answer = miss
+        else:
+            packed, label, listed_kind, listed = found
+            matched = "" if listed_kind == kind and listed == value else listed
+            answer = _framed(head + _explained(packed, label, matched) + tail)
+    kept = _PREPARED.get(kind_number)
+    if kept is not None and raw in kept:
+        kept[raw] = (*prepared[:10], index.version, now, until, answer)
+    return answer
 
 
-def stream_response(request: risk_pb2.StreamCheckIndicatorsRequest, index: RiskIndex) -> bytes:
+def stream_response(
+    request: risk_pb2.StreamCheckIndicatorsRequest, index: RiskIndex, now: int | None = None
+) -> bytes:
     """The serialised StreamCheckIndicatorsResponse for ``request``: one verdict per value
-    in request order, every one as of the same second; a value that cannot be normalised
-    answered with its reason in ``notes`` alone; the correlation id echoed (at most 128
-    characters)."""
+    in request order, every one as of the same second (``now``, this one unless given); a
+    value that cannot be normalised answered with its reason in ``notes`` alone; the
+    correlation id echoed (at most 128 characters).
+
+    Per value: the prepared value (``_Prepared``, kept), and its answer kept there while the
+    index and the second still give it; otherwise its candidates probed in the index
+    (``RiskIndex.decide``) at this second, and the verdict's bytes joined from kept parts."""
     parts: list[bytes] = []
     add = parts.append
-    kinds = _KINDS
-    now = int(time.time())
-    check, lookalike = index.lookup, index.lookalike
+    if now is None:
+        now = int(time.time())
+    version = index.version
+    kept_of = _PREPARED.get
     for item in request.indicators:
-        kind = kinds.get(item.kind)
-        try:
-            if kind is None:
-                raise InvalidIndicator("unknown indicator kind")
-            indicator = normalize(kind, item.value)
-        except InvalidIndicator as exc:
-            verdict = _text(_NOTES, exc.reason)
-        else:
-            verdict = verdict_bytes(indicator, check(indicator, now), lookalike(indicator))
-        add(_VERDICTS)
-        add(_varint(len(verdict)))
-        add(verdict)
+        kind_number, raw = item.kind, item.value
+        kept = kept_of(kind_number)
+        prepared = None if kept is None else kept.get(raw)
+        if prepared is not None and prepared[10] == version and prepared[11] <= now < prepared[12]:
+            add(prepared[13])  # the index and the second still give the answer kept
+            continue
+        add(_answer(kind_number, raw, prepared, index, now))
     correlation = request.correlation_id[:128]
     if correlation:
         add(_text(_CORRELATION, correlation))
