@@ -298,6 +298,9 @@ class OutboxRelay:
         ]
         if topic is None:
             waiting.append(t.c.next_attempt_time <= now)
+            if self._down:
+                # A peer known down gets only its probe (``_probe``), not every new event.
+                waiting.append(t.c.topic.not_in(sorted(self._down)))
         else:
             waiting.append(t.c.topic == topic)
         due = sa.select(t.c.id).where(*waiting).order_by(t.c.id).limit(limit or self.batch)

@@ -223,6 +223,134 @@ class Original:
         return cls(str(raw.get("d") or ""), str(raw.get("s") or ""))
 
 
+# --- the statements of every accepted report, built once ------------------------------------
+# (SQLAlchemy caches their compiled form; building the construct again on every call was a
+# good part of the report process's CPU per report.)
+
+_INSERT_REPORT = sa.insert(t.reports)
+_INSERT_LINKS = sa.insert(t.report_indicators)
+
+UPDATE_INDICATOR = (
+    sa.update(t.indicators)
+    .where(t.indicators.c.id == sa.bindparam("b_id"))
+    .values(
+        standing=sa.bindparam("b_standing"),
+        reporter_count=sa.bindparam("b_reporter_count"),
+        score=sa.bindparam("b_score"),
+        categories=sa.bindparam("b_categories", type_=t.indicators.c.categories.type),
+        reset_time=sa.bindparam("b_reset_time", type_=t.indicators.c.reset_time.type),
+        version=sa.bindparam("b_version"),
+        update_time=sa.bindparam("b_update_time", type_=t.indicators.c.update_time.type),
+    )
+)
+
+
+def indicator_update(
+    indicator_id: int,
+    standing: Standing,
+    reporter_count: int,
+    score: float,
+    categories: Sequence[FraudCategory],
+    reset_time: datetime | None,
+    version: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The parameters of ``UPDATE_INDICATOR`` for one indicator."""
+    return {
+        "b_id": indicator_id,
+        "b_standing": int(standing),
+        "b_reporter_count": reporter_count,
+        "b_score": score,
+        "b_categories": sorted({int(c) for c in categories}),
+        "b_reset_time": reset_time,
+        "b_version": version,
+        "b_update_time": now,
+    }
+
+
+def _tallies() -> sa.Select[Any]:
+    ri, r, rep = t.report_indicators, t.reports, t.reporters
+    return (
+        sa.select(
+            ri.c.reporter,
+            r.c.category,
+            rep.c.anonymous,
+            sa.func.count().label("reports"),
+            rep.c.confirmed_count,
+            rep.c.rejected_count,
+        )
+        .select_from(
+            ri.join(r, r.c.id == ri.c.report_id).join(rep, rep.c.reporter == ri.c.reporter)
+        )
+        .where(
+            ri.c.indicator_id == sa.bindparam("b_indicator"),
+            ri.c.create_time >= sa.bindparam("b_since", type_=ri.c.create_time.type),
+            r.c.status != int(ReportStatus.REJECTED),
+        )
+        .group_by(
+            ri.c.reporter,
+            r.c.category,
+            rep.c.anonymous,
+            rep.c.confirmed_count,
+            rep.c.rejected_count,
+        )
+    )
+
+
+_TALLIES = _tallies()
+
+
+def _covering_query(reporter: Any, indicator_ids: Any, wanted: Any, since: Any) -> sa.Select[Any]:
+    """The reporter's oldest open report since ``since`` naming every one of the
+    ``wanted`` indicator ids (values or bound parameters)."""
+    ri, r = t.report_indicators, t.reports
+    still_open = [int(s) for s in (ReportStatus.RECEIVED, ReportStatus.UNDER_REVIEW)]
+    return (
+        sa.select(ri.c.report_id)
+        .select_from(ri.join(r, r.c.id == ri.c.report_id))
+        .where(
+            ri.c.reporter == reporter,
+            ri.c.indicator_id.in_(indicator_ids),
+            ri.c.create_time >= since,
+            r.c.status.in_(still_open),
+        )
+        .group_by(ri.c.report_id)
+        .having(sa.func.count(sa.distinct(ri.c.indicator_id)) == wanted)
+        .order_by(sa.func.min(ri.c.create_time), ri.c.report_id)
+        .limit(1)
+    )
+
+
+def _build_intake_checks(rate: bool, covering: bool) -> sa.Select[Any]:
+    r = t.reports
+    reporter = sa.bindparam("b_reporter", type_=r.c.reporter.type)
+    recent: Any = sa.literal(0)
+    if rate:
+        since = sa.bindparam("b_rate_since", type_=r.c.create_time.type)
+        recent = (
+            sa.select(sa.func.count())
+            .where(r.c.reporter == reporter, r.c.create_time >= since)
+            .scalar_subquery()
+        )
+    repeated: Any = sa.null()
+    if covering:
+        repeated = _covering_query(
+            reporter,
+            sa.bindparam("b_ids", expanding=True),
+            sa.bindparam("b_wanted", type_=sa.Integer),
+            sa.bindparam("b_since", type_=t.report_indicators.c.create_time.type),
+        ).scalar_subquery()
+    return sa.select(recent.label("recent"), repeated.label("covering"))
+
+
+#: By whether the rate window and the duplicate check are read.
+_INTAKE_CHECKS = {
+    (rate, covering): _build_intake_checks(rate, covering)
+    for rate in (False, True)
+    for covering in (False, True)
+}
+
+
 class ReportRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -322,18 +450,14 @@ class ReportRepository:
         that frees one (``reports_since``); with ``covering`` (indicator ids, since), the
         open report the new one repeats (``open_report_covering``)."""
         r = t.reports
-        recent: Any = sa.literal(0)
+        params: dict[str, Any] = {"b_reporter": reporter}
         if rate is not None:
-            recent = (
-                sa.select(sa.func.count())
-                .where(r.c.reporter == reporter, r.c.create_time >= rate[0])
-                .scalar_subquery()
-            )
-        repeated: Any = sa.null()
+            params["b_rate_since"] = rate[0]
         if covering is not None:
-            repeated = self._covering(reporter, *covering).scalar_subquery()
+            wanted = sorted(set(covering[0]))
+            params |= {"b_ids": wanted, "b_wanted": len(wanted), "b_since": covering[1]}
         row = (
-            await self.conn.execute(sa.select(recent.label("recent"), repeated.label("covering")))
+            await self.conn.execute(_INTAKE_CHECKS[rate is not None, covering is not None], params)
         ).one()
         count = int(row.recent or 0)
         freeing = (
@@ -439,51 +563,24 @@ class ReportRepository:
         """Store the new standing; returns the version (bumped when the assertion changes)."""
         version = row.version + 1 if new_version else row.version
         await self.conn.execute(
-            sa.update(t.indicators)
-            .where(t.indicators.c.id == row.id)
-            .values(
-                standing=int(standing),
-                reporter_count=reporter_count,
-                score=score,
-                categories=sorted({int(c) for c in categories}),
-                reset_time=reset_time,
-                version=version,
-                update_time=now,
-            )
+            UPDATE_INDICATOR,
+            indicator_update(
+                row.id, standing, reporter_count, score, categories, reset_time, version, now
+            ),
         )
         return version
+
+    async def update_indicators(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Store many indicators' new standings (``indicator_update`` each) in one statement."""
+        if updates:
+            await self.conn.execute(UPDATE_INDICATOR, updates[0] if len(updates) == 1 else updates)
 
     async def tallies(
         self, indicator_id: int, since: datetime
     ) -> tuple[list[Tally], list[FraudCategory]]:
         """Per reporter, their counted reports about the indicator since ``since`` (rejected
         reports do not count), and the fraud categories those reports name; one query."""
-        ri, r, rep = t.report_indicators, t.reports, t.reporters
-        rows = await self.conn.execute(
-            sa.select(
-                ri.c.reporter,
-                r.c.category,
-                rep.c.anonymous,
-                sa.func.count().label("reports"),
-                rep.c.confirmed_count,
-                rep.c.rejected_count,
-            )
-            .select_from(
-                ri.join(r, r.c.id == ri.c.report_id).join(rep, rep.c.reporter == ri.c.reporter)
-            )
-            .where(
-                ri.c.indicator_id == indicator_id,
-                ri.c.create_time >= since,
-                r.c.status != int(ReportStatus.REJECTED),
-            )
-            .group_by(
-                ri.c.reporter,
-                r.c.category,
-                rep.c.anonymous,
-                rep.c.confirmed_count,
-                rep.c.rejected_count,
-            )
-        )
+        rows = await self.conn.execute(_TALLIES, {"b_indicator": indicator_id, "b_since": since})
         per_reporter: dict[str, Tally] = {}
         categories: set[FraudCategory] = set()
         for row in rows:
@@ -550,41 +647,45 @@ class ReportRepository:
         case_id: str | None,
         indicator_ids: Sequence[int],
         now: datetime,
-    ) -> None:
+    ) -> tuple[str, Evidence]:
+        """Store the report (its free text masked, the text as typed sealed) and its
+        indicator links; returns the description and evidence as stored (masked)."""
         vault = of_connection(self.conn)
         original = Original(description, evidence.sms_text)
+        masked, masked_evidence = mask_text(description), mask_evidence(evidence)
         await self.conn.execute(
-            sa.insert(t.reports).values(
-                id=report_id,
-                reporter=reporter,
-                anonymous=anonymous,
-                kind=int(kind),
-                status=int(status),
-                category=int(category),
-                description=mask_text(description),
-                evidence=evidence_json(mask_evidence(evidence)),
-                original_sealed=original.seal(vault, report_place(report_id)),
-                key_id=vault.current_key_id,
-                incident_time=incident_time,
-                duplicate_of=duplicate_of,
-                case_id=case_id,
-                create_time=now,
-                update_time=now,
-            )
+            _INSERT_REPORT,
+            {
+                "id": report_id,
+                "reporter": reporter,
+                "anonymous": anonymous,
+                "kind": int(kind),
+                "status": int(status),
+                "category": int(category),
+                "description": masked,
+                "evidence": evidence_json(masked_evidence),
+                "original_sealed": original.seal(vault, report_place(report_id)),
+                "key_id": vault.current_key_id,
+                "incident_time": incident_time,
+                "duplicate_of": duplicate_of,
+                "case_id": case_id,
+                "create_time": now,
+                "update_time": now,
+            },
         )
-        await self.conn.execute(
-            sa.insert(t.report_indicators),
-            [
-                {
-                    "report_id": report_id,
-                    "position": position,
-                    "indicator_id": indicator_id,
-                    "reporter": reporter,
-                    "create_time": now,
-                }
-                for position, indicator_id in enumerate(indicator_ids)
-            ],
-        )
+        links = [
+            {
+                "report_id": report_id,
+                "position": position,
+                "indicator_id": indicator_id,
+                "reporter": reporter,
+                "create_time": now,
+            }
+            for position, indicator_id in enumerate(indicator_ids)
+        ]
+        # One row (the usual report) as a plain execute: executemany's batching costs more.
+        await self.conn.execute(_INSERT_LINKS, links[0] if len(links) == 1 else links)
+        return masked, masked_evidence
 
     async def open_report_covering(
         self, reporter: str, indicator_ids: Sequence[int], since: datetime
@@ -596,23 +697,8 @@ class ReportRepository:
 
     @staticmethod
     def _covering(reporter: str, indicator_ids: Sequence[int], since: datetime) -> sa.Select[Any]:
-        ri, r = t.report_indicators, t.reports
         wanted = sorted(set(indicator_ids))
-        still_open = [int(s) for s in (ReportStatus.RECEIVED, ReportStatus.UNDER_REVIEW)]
-        return (
-            sa.select(ri.c.report_id)
-            .select_from(ri.join(r, r.c.id == ri.c.report_id))
-            .where(
-                ri.c.reporter == reporter,
-                ri.c.indicator_id.in_(wanted),
-                ri.c.create_time >= since,
-                r.c.status.in_(still_open),
-            )
-            .group_by(ri.c.report_id)
-            .having(sa.func.count(sa.distinct(ri.c.indicator_id)) == len(wanted))
-            .order_by(sa.func.min(ri.c.create_time), ri.c.report_id)
-            .limit(1)
-        )
+        return _covering_query(reporter, wanted, len(wanted), since)
 
     async def put_under_review(self, indicator_ids: Sequence[int], now: datetime) -> None:
         """RECEIVED reports naming a newly listed indicator go to the analysts' queue."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +36,12 @@ from services.common.group_commit import BatchSettings, GroupCommit
 from services.common.indicators import Indicator
 from services.common.principals import Principal
 from services.report.adapters import tables
-from services.report.adapters.repository import IndicatorRow, ReportRepository, indicator_key
+from services.report.adapters.repository import (
+    IndicatorRow,
+    ReportRepository,
+    indicator_key,
+    indicator_update,
+)
 from services.report.domain import access
 from services.report.domain.corroboration import Rules
 from services.report.domain.model import FraudCategory, NewReport, Report, Standing
@@ -117,6 +123,7 @@ class Intake:
             response = one.respond(report)
             answered[one.request_id] = (one.fingerprint, response)
             answers.append(Accepted(response, events=events.written()))
+        await repo.store_indicators()
         await idempotency.remember_many(
             conn,
             tables.idempotency,
@@ -136,6 +143,8 @@ class LockedAhead(ReportRepository):
         super().__init__(conn)
         self._reporters: set[str] = set()
         self._rows: dict[str, IndicatorRow] = {}
+        #: The indicators' new standings, by id, not yet written (``store_indicators``).
+        self._updates: dict[int, dict[str, Any]] = {}
 
     async def lock_ahead(self, batch: Sequence[Submission]) -> None:
         reporters = {access.reporter(one.caller): one.caller.anonymous for one in batch}
@@ -172,15 +181,12 @@ class LockedAhead(ReportRepository):
         new_version: bool,
         now: datetime,
     ) -> int:
-        version = await super().update_indicator(
-            row,
-            standing=standing,
-            reporter_count=reporter_count,
-            score=score,
-            categories=categories,
-            reset_time=reset_time,
-            new_version=new_version,
-            now=now,
+        # Kept until ``store_indicators``: nothing of the batch reads the indicators' rows
+        # back from the database (the reports after read them from ``_rows``), so each
+        # indicator is written once, with its last state, in one statement for the batch.
+        version = row.version + 1 if new_version else row.version
+        self._updates[row.id] = indicator_update(
+            row.id, standing, reporter_count, score, categories, reset_time, version, now
         )
         self._rows[row.key] = replace(
             row,
@@ -192,3 +198,8 @@ class LockedAhead(ReportRepository):
             version=version,
         )
         return version
+
+    async def store_indicators(self) -> None:
+        """Write the indicators' new standings (one executemany for the batch)."""
+        await super().update_indicators([self._updates[i] for i in sorted(self._updates)])
+        self._updates.clear()

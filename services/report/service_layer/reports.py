@@ -24,7 +24,6 @@ from services.report.adapters.repository import (
     ReviewQueueFilter,
     Stats,
     indicator_key,
-    mask_evidence,
     mask_text,
 )
 from services.report.domain import access, limits
@@ -147,7 +146,7 @@ async def accept(
     else:
         status = ReportStatus.RECEIVED
     report_id = new_id()
-    await repo.insert_report(
+    description, evidence = await repo.insert_report(
         report_id=report_id,
         reporter=reporter,
         anonymous=caller.anonymous,
@@ -184,8 +183,8 @@ async def accept(
         anonymous=caller.anonymous,
         kind=new.kind,
         # As stored and shown: identifiers masked (the text as typed is sealed).
-        description=mask_text(new.description),
-        evidence=mask_evidence(new.evidence),
+        description=description,
+        evidence=evidence,
         incident_time=new.incident_time,
         category=new.category,
         status=status,
