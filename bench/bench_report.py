@@ -25,6 +25,35 @@ and were answered UNAVAILABLE ("database is locked"; retryable, nothing stored).
 The ratio says what the service's guarantees (idempotency, rate limit, duplicate
 check, corroboration in the database, outbox) cost over storing the bare rows.
 
+Where a report's time goes (issue 20; the statement profile below, and the report process
+under ``ANTIFRAUD_BENCH_PROFILE=report``):
+
+- a batch of reports (``intake.py``): per batch, the claim of its request ids, the locks of
+  its reporters and of its indicators, the indicators' new standings and the answers (one
+  statement each); per report, the intake checks (rate window and duplicate, one read), the
+  report, its indicator links and the tallies of its indicators (a read), and an outbox
+  event when what is asserted at the risk service changes;
+- before (867fff5): 5 statements per report (the indicator's standing written after each
+  report) + 4 per batch: at 8 in flight 6.2 statements and 7.0 round trips per report on
+  both databases; the report process 3.4-4.7 ms CPU per report on PostgreSQL (2.9 at 64 in
+  flight), about a third of its busy time spent constructing the statements again for
+  every report (the intake checks' and tallies' joins, the inserts' VALUES), and about a
+  third in the outbox relay trying every new risk sync while the risk service is down (a
+  lease and a release transaction and a failed call each, at 0.4 s, 0.8 s, 1.6 s ...);
+- after: 4 statements per report + 5 per batch (each indicator written once, with its last
+  standing, in one statement at the end of the batch): 5.5 statements and 6.3 round trips
+  per report at 8 in flight; the statements built once (their compiled form cached), the
+  free text masked once, the relay probing a peer that is down instead of trying each event
+  (``services/common/outbox.py``): 2.5 ms CPU per report on PostgreSQL at 8 in flight, 1.9
+  at 64 (same machine, alternating runs); what is left is SQLAlchemy running the 4 + 5
+  statements (its execution context and result for each, about half), the token check (a
+  signature per caller: each report here is from another citizen), gRPC and the response.
+
+At 1 in flight every report is a batch of one: 9 statements and BEGIN/COMMIT one after
+another, where the baseline sends 4 inserts and BEGIN/COMMIT from the bench's own process
+(no gRPC call, no token check, no reads): about 11 round trips against 6, so by
+construction a little over 0.5x at best even with no CPU at all (the limit line says so).
+
     python -m bench.bench_report load ADDRESS COUNT IN_FLIGHT   (the load client)
 """
 
@@ -259,17 +288,16 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
         )
         if accepted.met is False:
             seconds = float(got[clients]["seconds"])
-            print(
-                f"  {'':<8} {'':<52} limit: {limit(cpu[clients], count, clients, seconds)}",
-                flush=True,
-            )
+            why = limit(cpu[clients], count, clients, seconds, plain[clients])
+            print(f"  {'':<8} {'':<52} limit: {why}", flush=True)
 
 
-def limit(use: CpuUse, count: int, clients: int, seconds: float) -> str:
+def limit(use: CpuUse, count: int, clients: int, seconds: float, plain: float) -> str:
     """What held the reports back at ``clients`` in flight (``seconds`` of load, the load
-    client's start apart): the CPU each process took per report and the machine's busy
-    share; the report process's one core when it was busy; else the wait of each client
-    for its own report (round trip, checks, commit) one at a time."""
+    client's start apart; ``plain`` the baseline's reports/s): the CPU each process took per
+    report and the machine's busy share; the report process's one core when it was busy;
+    else the wait of each client for its own report (round trip, checks, commit) one at a
+    time, which at 1 in flight is the construction's own limit."""
     per = {name: seconds / count * 1000 for name, seconds in use.by_process.items()}
     split = ", ".join(f"{name} {ms:.1f} ms CPU/report" for name, ms in per.items())
     others = max(0.0, use.machine_busy - sum(use.by_process.values())) / use.wall
@@ -290,6 +318,16 @@ def limit(use: CpuUse, count: int, clients: int, seconds: float) -> str:
             "running the transaction's statements, then the token check)"
         )
     wall = seconds / count * clients * 1000
+    if clients == 1:
+        return (
+            f"{head}: one report at a time, each a transaction of its own: {wall:.1f} ms per "
+            f"report against the baseline's {1000 / max(plain, 1e-9):.1f} ms, "
+            f"{per.get('report', 0.0):.1f} ms of it the report process's CPU; 9 statements "
+            "(claim, reporter, indicators, checks, report, links, tallies, standing, answer) "
+            "and BEGIN/COMMIT one after another, about 11 round trips, after a gRPC call and "
+            "a token check, where the baseline sends 4 inserts and BEGIN/COMMIT (6) from its "
+            "own process: about 0.5x at best by construction"
+        )
     return (
         f"{head}: not the cores; each client waits {wall:.1f} ms per report, "
         f"{per.get('report', 0.0):.1f} ms of it the report process's CPU (its profile, "
