@@ -223,6 +223,21 @@ class Original:
         return cls(str(raw.get("d") or ""), str(raw.get("s") or ""))
 
 
+@dataclass(frozen=True, slots=True)
+class ReportRows:
+    """A new report's rows (``ReportRepository.report_rows``), and its description and
+    evidence as stored and shown (masked)."""
+
+    report: dict[str, Any]
+    links: list[dict[str, Any]]
+    description: str
+    evidence: Evidence
+
+
+#: Per reporter, their counted reports about an indicator, and the categories they name.
+Tallied = tuple[list[Tally], list[FraudCategory]]
+
+
 # --- the statements of every accepted report, built once ------------------------------------
 # (SQLAlchemy caches their compiled form; building the construct again on every call was a
 # good part of the report process's CPU per report.)
@@ -268,36 +283,53 @@ def indicator_update(
     }
 
 
-def _tallies() -> sa.Select[Any]:
+def _tallies(where: Any, *, by_indicator: bool = False) -> sa.Select[Any]:
+    """Per reporter (and indicator), their counted reports (rejected ones do not count) of
+    the report links ``where`` selects, with the categories they name."""
     ri, r, rep = t.report_indicators, t.reports, t.reporters
+    grouping = [
+        *([ri.c.indicator_id] if by_indicator else []),
+        ri.c.reporter,
+        r.c.category,
+        rep.c.anonymous,
+        rep.c.confirmed_count,
+        rep.c.rejected_count,
+    ]
     return (
-        sa.select(
-            ri.c.reporter,
-            r.c.category,
-            rep.c.anonymous,
-            sa.func.count().label("reports"),
-            rep.c.confirmed_count,
-            rep.c.rejected_count,
-        )
+        sa.select(*grouping, sa.func.count().label("reports"))
         .select_from(
             ri.join(r, r.c.id == ri.c.report_id).join(rep, rep.c.reporter == ri.c.reporter)
         )
-        .where(
-            ri.c.indicator_id == sa.bindparam("b_indicator"),
-            ri.c.create_time >= sa.bindparam("b_since", type_=ri.c.create_time.type),
-            r.c.status != int(ReportStatus.REJECTED),
-        )
-        .group_by(
-            ri.c.reporter,
-            r.c.category,
-            rep.c.anonymous,
-            rep.c.confirmed_count,
-            rep.c.rejected_count,
-        )
+        .where(where, r.c.status != int(ReportStatus.REJECTED))
+        .group_by(*grouping)
     )
 
 
-_TALLIES = _tallies()
+def _tallied(rows: Iterable[Any]) -> Tallied:
+    per_reporter: dict[str, Tally] = {}
+    categories: set[FraudCategory] = set()
+    for row in rows:
+        if row.category:
+            categories.add(FraudCategory(row.category))
+        seen = per_reporter.get(row.reporter)
+        count = int(row.reports) + (seen.reports if seen else 0)
+        per_reporter[row.reporter] = Tally(
+            row.reporter,
+            bool(row.anonymous),
+            count,
+            int(row.confirmed_count),
+            int(row.rejected_count),
+        )
+    return list(per_reporter.values()), sorted(categories)
+
+
+_TALLIES = _tallies(
+    sa.and_(
+        t.report_indicators.c.indicator_id == sa.bindparam("b_indicator"),
+        t.report_indicators.c.create_time
+        >= sa.bindparam("b_since", type_=t.report_indicators.c.create_time.type),
+    )
+)
 
 
 def _covering_query(reporter: Any, indicator_ids: Any, wanted: Any, since: Any) -> sa.Select[Any]:
@@ -575,27 +607,32 @@ class ReportRepository:
         if updates:
             await self.conn.execute(UPDATE_INDICATOR, updates[0] if len(updates) == 1 else updates)
 
-    async def tallies(
-        self, indicator_id: int, since: datetime
-    ) -> tuple[list[Tally], list[FraudCategory]]:
+    async def tallies(self, indicator_id: int, since: datetime) -> Tallied:
         """Per reporter, their counted reports about the indicator since ``since`` (rejected
         reports do not count), and the fraud categories those reports name; one query."""
         rows = await self.conn.execute(_TALLIES, {"b_indicator": indicator_id, "b_since": since})
-        per_reporter: dict[str, Tally] = {}
-        categories: set[FraudCategory] = set()
-        for row in rows:
-            if row.category:
-                categories.add(FraudCategory(row.category))
-            seen = per_reporter.get(row.reporter)
-            count = int(row.reports) + (seen.reports if seen else 0)
-            per_reporter[row.reporter] = Tally(
-                row.reporter,
-                bool(row.anonymous),
-                count,
-                int(row.confirmed_count),
-                int(row.rejected_count),
+        return _tallied(rows)
+
+    async def tallies_many(self, since: Mapping[int, datetime]) -> dict[int, Tallied]:
+        """``tallies`` of several indicators (by id, each since its own time), in one query."""
+        if not since:
+            return {}
+        ri = t.report_indicators
+        rows = await self.conn.execute(
+            _tallies(
+                sa.or_(
+                    *(
+                        sa.and_(ri.c.indicator_id == indicator_id, ri.c.create_time >= start)
+                        for indicator_id, start in since.items()
+                    )
+                ),
+                by_indicator=True,
             )
-        return list(per_reporter.values()), sorted(categories)
+        )
+        grouped: dict[int, list[Any]] = {indicator_id: [] for indicator_id in since}
+        for row in rows:
+            grouped[int(row.indicator_id)].append(row)
+        return {indicator_id: _tallied(found) for indicator_id, found in grouped.items()}
 
     async def lease_sync(self, indicator_id: int, now: datetime, until: datetime) -> bool:
         """Take the right to talk to the risk service about this indicator, if nobody holds it."""
@@ -631,7 +668,7 @@ class ReportRepository:
 
     # --- reports -----------------------------------------------------------------------------
 
-    async def insert_report(
+    def report_rows(
         self,
         *,
         report_id: str,
@@ -647,32 +684,28 @@ class ReportRepository:
         case_id: str | None,
         indicator_ids: Sequence[int],
         now: datetime,
-    ) -> tuple[str, Evidence]:
-        """Store the report (its free text masked, the text as typed sealed) and its
-        indicator links; returns the description and evidence as stored (masked)."""
+    ) -> ReportRows:
+        """A new report's rows: its free text masked, the text as typed sealed."""
         vault = of_connection(self.conn)
         original = Original(description, evidence.sms_text)
         masked, masked_evidence = mask_text(description), mask_evidence(evidence)
-        await self.conn.execute(
-            _INSERT_REPORT,
-            {
-                "id": report_id,
-                "reporter": reporter,
-                "anonymous": anonymous,
-                "kind": int(kind),
-                "status": int(status),
-                "category": int(category),
-                "description": masked,
-                "evidence": evidence_json(masked_evidence),
-                "original_sealed": original.seal(vault, report_place(report_id)),
-                "key_id": vault.current_key_id,
-                "incident_time": incident_time,
-                "duplicate_of": duplicate_of,
-                "case_id": case_id,
-                "create_time": now,
-                "update_time": now,
-            },
-        )
+        report = {
+            "id": report_id,
+            "reporter": reporter,
+            "anonymous": anonymous,
+            "kind": int(kind),
+            "status": int(status),
+            "category": int(category),
+            "description": masked,
+            "evidence": evidence_json(masked_evidence),
+            "original_sealed": original.seal(vault, report_place(report_id)),
+            "key_id": vault.current_key_id,
+            "incident_time": incident_time,
+            "duplicate_of": duplicate_of,
+            "case_id": case_id,
+            "create_time": now,
+            "update_time": now,
+        }
         links = [
             {
                 "report_id": report_id,
@@ -683,9 +716,17 @@ class ReportRepository:
             }
             for position, indicator_id in enumerate(indicator_ids)
         ]
-        # One row (the usual report) as a plain execute: executemany's batching costs more.
-        await self.conn.execute(_INSERT_LINKS, links[0] if len(links) == 1 else links)
-        return masked, masked_evidence
+        return ReportRows(report, links, masked, masked_evidence)
+
+    async def insert_reports(self, rows: Sequence[ReportRows]) -> None:
+        """Store new reports and their indicator links: one statement each (one row as a
+        plain execute: executemany's batching costs more)."""
+        for statement, params in (
+            (_INSERT_REPORT, [one.report for one in rows]),
+            (_INSERT_LINKS, [link for one in rows for link in one.links]),
+        ):
+            if params:
+                await self.conn.execute(statement, params[0] if len(params) == 1 else params)
 
     async def open_report_covering(
         self, reporter: str, indicator_ids: Sequence[int], since: datetime
