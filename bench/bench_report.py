@@ -26,28 +26,30 @@ The ratio says what the service's guarantees (idempotency, rate limit, duplicate
 check, corroboration in the database, outbox) cost over storing the bare rows.
 
 Where a report's time goes (issue 20; the statement profile below, and the report process
-under ``ANTIFRAUD_BENCH_PROFILE=report``):
+under ``ANTIFRAUD_BENCH_PROFILE=report``), per batch of reports (``intake.py``):
 
-- a batch of reports (``intake.py``): per batch, the claim of its request ids, the locks of
-  its reporters and of its indicators, the indicators' new standings and the answers (one
-  statement each); per report, the intake checks (rate window and duplicate, one read), the
-  report, its indicator links and the tallies of its indicators (a read), and an outbox
-  event when what is asserted at the risk service changes;
-- before (867fff5): 5 statements per report (the indicator's standing written after each
-  report) + 4 per batch: at 8 in flight 6.2 statements and 7.0 round trips per report on
-  both databases; the report process 3.4-4.7 ms CPU per report on PostgreSQL (2.9 at 64 in
-  flight), about a third of its busy time spent constructing the statements again for
-  every report (the intake checks' and tallies' joins, the inserts' VALUES), and about a
+- before (867fff5): per batch, the claim of its request ids, the locks of its reporters and
+  of its indicators, and the answers (4 statements); per report, the intake checks (rate
+  window and duplicate, one read), the report, its indicator links, the tallies of its
+  indicators (a read) and their new standing (5), each statement's construct built again
+  for every report; an outbox event when what is asserted at the risk service changes. At
+  8 in flight 6.2 statements and 7.0 round trips per report on both databases. The report
+  process took 5-7 ms CPU per report at 8 in flight and 4-6 at 64 (PostgreSQL and SQLite,
+  a machine loaded 15-35 on 2 cores), a third of its busy time building statements and a
   third in the outbox relay trying every new risk sync while the risk service is down (a
-  lease and a release transaction and a failed call each, at 0.4 s, 0.8 s, 1.6 s ...);
-- after: 4 statements per report + 5 per batch (each indicator written once, with its last
-  standing, in one statement at the end of the batch): 5.5 statements and 6.3 round trips
-  per report at 8 in flight; the statements built once (their compiled form cached), the
-  free text masked once, the relay probing a peer that is down instead of trying each event
-  (``services/common/outbox.py``): 2.5 ms CPU per report on PostgreSQL at 8 in flight, 1.9
-  at 64 (same machine, alternating runs); what is left is SQLAlchemy running the 4 + 5
-  statements (its execution context and result for each, about half), the token check (a
-  signature per caller: each report here is from another citizen), gRPC and the response.
+  lease and a release transaction and a failed call each, again at 0.4 s, 0.8 s, 1.6 s ...);
+- after: the reports of a batch that share no reporter and no indicator with another (most,
+  with many callers) are checked one by one (their intake checks: one read each) and then
+  stored together (one statement for their reports, one for their links) and counted in one
+  read; the others are accepted one after the other as before; each indicator's standing
+  written once, at the end of the batch. Per batch 8 statements, + 1 per report stored
+  together (4 per report accepted one by one); the statements built once (their compiled
+  form cached), the free text masked once, the relay probing a peer that is down instead
+  of trying each event (``services/common/outbox.py``). The report process: 2.3-3.5 ms CPU
+  per report at 8 in flight, 2.0-2.2 at 64, on both databases (same machine and load,
+  alternating runs); what is left is SQLAlchemy running the statements (an execution
+  context and a result each), the token check (a signature per caller: each report here is
+  from another citizen), gRPC and the response.
 
 At 1 in flight every report is a batch of one: 9 statements and BEGIN/COMMIT one after
 another, where the baseline sends 4 inserts and BEGIN/COMMIT from the bench's own process
@@ -314,8 +316,8 @@ def limit(use: CpuUse, count: int, clients: int, seconds: float, plain: float) -
         return (
             f"{head}: the report process's one core ({report_cores:.2f} core busy); at "
             f"{per.get('report', 0.0):.1f} ms CPU per report it holds at most {ceiling:,.0f} "
-            "reports/s (its profile, ANTIFRAUD_BENCH_PROFILE=report: SQLAlchemy building and "
-            "running the transaction's statements, then the token check)"
+            "reports/s (its profile, ANTIFRAUD_BENCH_PROFILE=report: SQLAlchemy "
+            "running the batch's statements, then the token check)"
         )
     wall = seconds / count * clients * 1000
     if clients == 1:
@@ -331,7 +333,7 @@ def limit(use: CpuUse, count: int, clients: int, seconds: float, plain: float) -
     return (
         f"{head}: not the cores; each client waits {wall:.1f} ms per report, "
         f"{per.get('report', 0.0):.1f} ms of it the report process's CPU (its profile, "
-        "ANTIFRAUD_BENCH_PROFILE=report: SQLAlchemy building and running the transaction's "
+        "ANTIFRAUD_BENCH_PROFILE=report: SQLAlchemy running the batch's "
         "statements, then the token check), where the baseline only inserts"
     )
 
