@@ -7,7 +7,14 @@ batch commits once (``services.common.group_commit``), and only then is each cal
 answered. What a batch saves: the commit of every report but one, the waits for the write
 lock (SQLite), and per report the claim of its request id, the locks of its reporter and
 indicators and the storing of its answer, each done for the whole batch in one statement
-(``LockedAhead``: in key order, the order every writer locks in).
+(``LockedAhead``: in key order, the order every writer locks in); the indicators' new
+standings are written once each, at the end of the batch.
+
+The reports of a batch that share no reporter and no indicator with another report of it
+(with many callers, most) read nothing the others write: they are checked one by one, then
+stored together (one statement for their reports, one for their links) and counted in one
+read (``Intake._accept_together``), each exactly as it would be alone; the others follow,
+one after the other.
 
 Request ids (AIP-155) hold across and within batches: the batch claims its request ids
 first (``idempotency.claim_many``); one claimed before returns its first response
