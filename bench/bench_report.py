@@ -35,8 +35,8 @@ under ``ANTIFRAUD_BENCH_PROFILE=report``), per batch of reports (``intake.py``):
   for every report; an outbox event when what is asserted at the risk service changes. At
   8 in flight 6.2 statements and 7.0 round trips per report on both databases. The report
   process took 5-7 ms CPU per report at 8 in flight and 4-6 at 64 (PostgreSQL and SQLite,
-  a machine loaded 15-35 on 2 cores), a third of its busy time building statements and a
-  third in the outbox relay trying every new risk sync while the risk service is down (a
+  a machine loaded 15-35 on 2 cores): of its busy time, an eighth building the statements
+  again and a third in the outbox relay trying every new risk sync while the risk service is down (a
   lease and a release transaction and a failed call each, again at 0.4 s, 0.8 s, 1.6 s ...);
 - after: the reports of a batch that share no reporter and no indicator with another (most,
   with many callers) are checked one by one (their intake checks: one read each) and then
