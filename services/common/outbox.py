@@ -305,6 +305,9 @@ class OutboxRelay:
         ]
         if topic is None:
             waiting.append(t.c.next_attempt_time <= now)
+            if self._down:
+                # A peer known down gets only its probe (``_probe``), not every new event.
+                waiting.append(t.c.topic.not_in(sorted(self._down)))
         else:  # a probe: an event in backoff, not one written to be due later
             waiting += [t.c.topic == topic, sa.or_(t.c.attempts > 0, t.c.next_attempt_time <= now)]
         due = sa.select(t.c.id).where(*waiting).order_by(t.c.id).limit(limit or self.batch)

@@ -1,6 +1,7 @@
-"""The outbox after an outage: an unreachable peer never uses up an event's attempts, one
-probe finds the peer back and makes the whole backlog due, and a restarted relay does not
-wait out backoff written before it started. On a real database, both backends."""
+"""The outbox after an outage: an unreachable peer never uses up an event's attempts, events
+written meanwhile wait for the probe instead of each being tried, one probe finds the peer
+back and makes the whole backlog due, and a restarted relay does not wait out backoff
+written before it started. On a real database, both backends."""
 
 from __future__ import annotations
 
@@ -107,6 +108,42 @@ async def test_a_peer_that_comes_back_gets_its_whole_backlog_at_once(
         # Without the probe these would wait an hour.
         await _until(all_delivered)
         assert sorted(peer.received) == sorted(f"order-{i}" for i in range(30))
+    finally:
+        await relay.stop()
+
+
+async def test_events_written_while_their_peer_is_down_wait_for_the_probe(
+    outbox: tuple[Database, sa.Table],
+) -> None:
+    db, table = outbox
+    async with db.engine.begin() as conn:
+        await enqueue(conn, table, TOPIC, "order-first", b"x")
+    peer = Peer()
+    relay = OutboxRelay(db, table, {TOPIC: peer}, poll_seconds=0.05)
+    relay.start()
+    try:
+
+        async def first_tried() -> bool:
+            return (await _waiting(db, table)) == [1]
+
+        await _until(first_tried)  # its peer is now known to be down
+        async with db.engine.begin() as conn:
+            for i in range(20):
+                await enqueue(conn, table, TOPIC, f"order-{i}", b"x")
+        relay.wake()
+        # Several passes and probes later: only the oldest event was tried again (the
+        # probe); the new ones were not each sent to a peer known to be down.
+        await asyncio.sleep(1.5)
+        attempts = await _waiting(db, table)
+        assert len(attempts) == 21
+        assert sorted(attempts)[:20] == [0] * 20
+        peer.up = True
+
+        async def all_delivered() -> bool:
+            return len(await _waiting(db, table)) == 0
+
+        await _until(all_delivered)
+        assert sorted(peer.received) == sorted(["order-first", *(f"order-{i}" for i in range(20))])
     finally:
         await relay.stop()
 

@@ -211,3 +211,60 @@ async def test_each_report_of_a_batch_continues_its_own_trace(
     linked = {format(link.context.trace_id, "032x") for s in batches for link in s.links}
     assert linked == set(traces)
     assert all(s.parent is None for s in batches)
+
+
+async def test_reports_sharing_nothing_are_stored_together_each_as_if_alone(
+    client: Client,
+) -> None:
+    """Reports of a batch with no reporter and no indicator in common are stored in one
+    statement per table and counted in one read, with every rule applied as if each were
+    alone: a report that completes a listing sends it (and the reports before it) to review,
+    a repeat of an open report is a duplicate, the rest are received."""
+    listed, repeated = "13900139000", "13700137000"
+    for who in ("citizen:early-1", "citizen:early-2"):
+        await client.submit(who, request(listed))
+    first = await client.submit("citizen:repeater", request(repeated))
+    inserts: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO") and " reports " in statement:
+            inserts.append(statement)
+
+    sa.event.listen(client.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        calls = [
+            ("citizen:third", request(listed)),
+            ("citizen:repeater", request(repeated)),
+            *((f"citizen:other-{i}", request(f"1360013600{i}")) for i in range(6)),
+        ]
+        answers = await client.at_once(calls)
+    finally:
+        sa.event.remove(client.db.engine.sync_engine, "before_cursor_execute", seen)
+    reports = [a for a in answers if isinstance(a, R.Report)]
+    assert len(reports) == len(calls)
+    assert len(inserts) < len(calls)  # stored together, not one statement each
+    third, repeat, *others = reports
+    assert third.status == R.REPORT_STATUS_UNDER_REVIEW
+    assert third.findings[0].reporter_count == 3
+    assert third.findings[0].standing == R.INDICATOR_STANDING_CORROBORATED
+    assert repeat.status == R.REPORT_STATUS_DUPLICATE
+    assert repeat.duplicate_of == first.name
+    for other in others:
+        assert other.status == R.REPORT_STATUS_RECEIVED
+        assert other.findings[0].reporter_count == 1
+    async with client.db.read() as conn:
+        statuses = (
+            await conn.execute(
+                sa.select(tables.reports.c.reporter, tables.reports.c.status).where(
+                    tables.reports.c.reporter.like("citizen:early-%")
+                )
+            )
+        ).all()
+        topics = (await conn.execute(sa.select(tables.outbox.c.topic))).scalars().all()
+        pending = await conn.scalar(
+            sa.select(sa.func.count()).where(tables.idempotency.c.response == PENDING)
+        )
+    # The listing sent the reports before it to the analysts' queue, and its sync is queued.
+    assert {status for _, status in statuses} == {R.REPORT_STATUS_UNDER_REVIEW}
+    assert topics == [events.SYNC_INDICATOR]
+    assert pending == 0

@@ -223,6 +223,166 @@ class Original:
         return cls(str(raw.get("d") or ""), str(raw.get("s") or ""))
 
 
+@dataclass(frozen=True, slots=True)
+class ReportRows:
+    """A new report's rows (``ReportRepository.report_rows``), and its description and
+    evidence as stored and shown (masked)."""
+
+    report: dict[str, Any]
+    links: list[dict[str, Any]]
+    description: str
+    evidence: Evidence
+
+
+#: Per reporter, their counted reports about an indicator, and the categories they name.
+Tallied = tuple[list[Tally], list[FraudCategory]]
+
+
+# --- the statements of every accepted report, built once ------------------------------------
+# (SQLAlchemy caches their compiled form; building the construct again on every call was a
+# good part of the report process's CPU per report.)
+
+_INSERT_REPORT = sa.insert(t.reports)
+_INSERT_LINKS = sa.insert(t.report_indicators)
+
+UPDATE_INDICATOR = (
+    sa.update(t.indicators)
+    .where(t.indicators.c.id == sa.bindparam("b_id"))
+    .values(
+        standing=sa.bindparam("b_standing"),
+        reporter_count=sa.bindparam("b_reporter_count"),
+        score=sa.bindparam("b_score"),
+        categories=sa.bindparam("b_categories", type_=t.indicators.c.categories.type),
+        reset_time=sa.bindparam("b_reset_time", type_=t.indicators.c.reset_time.type),
+        version=sa.bindparam("b_version"),
+        update_time=sa.bindparam("b_update_time", type_=t.indicators.c.update_time.type),
+    )
+)
+
+
+def indicator_update(
+    indicator_id: int,
+    standing: Standing,
+    reporter_count: int,
+    score: float,
+    categories: Sequence[FraudCategory],
+    reset_time: datetime | None,
+    version: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The parameters of ``UPDATE_INDICATOR`` for one indicator."""
+    return {
+        "b_id": indicator_id,
+        "b_standing": int(standing),
+        "b_reporter_count": reporter_count,
+        "b_score": score,
+        "b_categories": sorted({int(c) for c in categories}),
+        "b_reset_time": reset_time,
+        "b_version": version,
+        "b_update_time": now,
+    }
+
+
+def _tallies(where: Any, *, by_indicator: bool = False) -> sa.Select[Any]:
+    """Per reporter (and indicator), their counted reports (rejected ones do not count) of
+    the report links ``where`` selects, with the categories they name."""
+    ri, r, rep = t.report_indicators, t.reports, t.reporters
+    grouping = [
+        *([ri.c.indicator_id] if by_indicator else []),
+        ri.c.reporter,
+        r.c.category,
+        rep.c.anonymous,
+        rep.c.confirmed_count,
+        rep.c.rejected_count,
+    ]
+    return (
+        sa.select(*grouping, sa.func.count().label("reports"))
+        .select_from(
+            ri.join(r, r.c.id == ri.c.report_id).join(rep, rep.c.reporter == ri.c.reporter)
+        )
+        .where(where, r.c.status != int(ReportStatus.REJECTED))
+        .group_by(*grouping)
+    )
+
+
+def _tallied(rows: Iterable[Any]) -> Tallied:
+    per_reporter: dict[str, Tally] = {}
+    categories: set[FraudCategory] = set()
+    for row in rows:
+        if row.category:
+            categories.add(FraudCategory(row.category))
+        seen = per_reporter.get(row.reporter)
+        count = int(row.reports) + (seen.reports if seen else 0)
+        per_reporter[row.reporter] = Tally(
+            row.reporter,
+            bool(row.anonymous),
+            count,
+            int(row.confirmed_count),
+            int(row.rejected_count),
+        )
+    return list(per_reporter.values()), sorted(categories)
+
+
+_TALLIES = _tallies(
+    sa.and_(
+        t.report_indicators.c.indicator_id == sa.bindparam("b_indicator"),
+        t.report_indicators.c.create_time
+        >= sa.bindparam("b_since", type_=t.report_indicators.c.create_time.type),
+    )
+)
+
+
+def _covering_query(reporter: Any, indicator_ids: Any, wanted: Any, since: Any) -> sa.Select[Any]:
+    """The reporter's oldest open report since ``since`` naming every one of the
+    ``wanted`` indicator ids (values or bound parameters)."""
+    ri, r = t.report_indicators, t.reports
+    still_open = [int(s) for s in (ReportStatus.RECEIVED, ReportStatus.UNDER_REVIEW)]
+    return (
+        sa.select(ri.c.report_id)
+        .select_from(ri.join(r, r.c.id == ri.c.report_id))
+        .where(
+            ri.c.reporter == reporter,
+            ri.c.indicator_id.in_(indicator_ids),
+            ri.c.create_time >= since,
+            r.c.status.in_(still_open),
+        )
+        .group_by(ri.c.report_id)
+        .having(sa.func.count(sa.distinct(ri.c.indicator_id)) == wanted)
+        .order_by(sa.func.min(ri.c.create_time), ri.c.report_id)
+        .limit(1)
+    )
+
+
+def _build_intake_checks(rate: bool, covering: bool) -> sa.Select[Any]:
+    r = t.reports
+    reporter = sa.bindparam("b_reporter", type_=r.c.reporter.type)
+    recent: Any = sa.literal(0)
+    if rate:
+        since = sa.bindparam("b_rate_since", type_=r.c.create_time.type)
+        recent = (
+            sa.select(sa.func.count())
+            .where(r.c.reporter == reporter, r.c.create_time >= since)
+            .scalar_subquery()
+        )
+    repeated: Any = sa.null()
+    if covering:
+        repeated = _covering_query(
+            reporter,
+            sa.bindparam("b_ids", expanding=True),
+            sa.bindparam("b_wanted", type_=sa.Integer),
+            sa.bindparam("b_since", type_=t.report_indicators.c.create_time.type),
+        ).scalar_subquery()
+    return sa.select(recent.label("recent"), repeated.label("covering"))
+
+
+#: By whether the rate window and the duplicate check are read.
+_INTAKE_CHECKS = {
+    (rate, covering): _build_intake_checks(rate, covering)
+    for rate in (False, True)
+    for covering in (False, True)
+}
+
+
 class ReportRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -322,18 +482,14 @@ class ReportRepository:
         that frees one (``reports_since``); with ``covering`` (indicator ids, since), the
         open report the new one repeats (``open_report_covering``)."""
         r = t.reports
-        recent: Any = sa.literal(0)
+        params: dict[str, Any] = {"b_reporter": reporter}
         if rate is not None:
-            recent = (
-                sa.select(sa.func.count())
-                .where(r.c.reporter == reporter, r.c.create_time >= rate[0])
-                .scalar_subquery()
-            )
-        repeated: Any = sa.null()
+            params["b_rate_since"] = rate[0]
         if covering is not None:
-            repeated = self._covering(reporter, *covering).scalar_subquery()
+            wanted = sorted(set(covering[0]))
+            params |= {"b_ids": wanted, "b_wanted": len(wanted), "b_since": covering[1]}
         row = (
-            await self.conn.execute(sa.select(recent.label("recent"), repeated.label("covering")))
+            await self.conn.execute(_INTAKE_CHECKS[rate is not None, covering is not None], params)
         ).one()
         count = int(row.recent or 0)
         freeing = (
@@ -439,66 +595,44 @@ class ReportRepository:
         """Store the new standing; returns the version (bumped when the assertion changes)."""
         version = row.version + 1 if new_version else row.version
         await self.conn.execute(
-            sa.update(t.indicators)
-            .where(t.indicators.c.id == row.id)
-            .values(
-                standing=int(standing),
-                reporter_count=reporter_count,
-                score=score,
-                categories=sorted({int(c) for c in categories}),
-                reset_time=reset_time,
-                version=version,
-                update_time=now,
-            )
+            UPDATE_INDICATOR,
+            indicator_update(
+                row.id, standing, reporter_count, score, categories, reset_time, version, now
+            ),
         )
         return version
 
-    async def tallies(
-        self, indicator_id: int, since: datetime
-    ) -> tuple[list[Tally], list[FraudCategory]]:
+    async def update_indicators(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Store many indicators' new standings (``indicator_update`` each) in one statement."""
+        if updates:
+            await self.conn.execute(UPDATE_INDICATOR, updates[0] if len(updates) == 1 else updates)
+
+    async def tallies(self, indicator_id: int, since: datetime) -> Tallied:
         """Per reporter, their counted reports about the indicator since ``since`` (rejected
         reports do not count), and the fraud categories those reports name; one query."""
-        ri, r, rep = t.report_indicators, t.reports, t.reporters
+        rows = await self.conn.execute(_TALLIES, {"b_indicator": indicator_id, "b_since": since})
+        return _tallied(rows)
+
+    async def tallies_many(self, since: Mapping[int, datetime]) -> dict[int, Tallied]:
+        """``tallies`` of several indicators (by id, each since its own time), in one query."""
+        if not since:
+            return {}
+        ri = t.report_indicators
         rows = await self.conn.execute(
-            sa.select(
-                ri.c.reporter,
-                r.c.category,
-                rep.c.anonymous,
-                sa.func.count().label("reports"),
-                rep.c.confirmed_count,
-                rep.c.rejected_count,
-            )
-            .select_from(
-                ri.join(r, r.c.id == ri.c.report_id).join(rep, rep.c.reporter == ri.c.reporter)
-            )
-            .where(
-                ri.c.indicator_id == indicator_id,
-                ri.c.create_time >= since,
-                r.c.status != int(ReportStatus.REJECTED),
-            )
-            .group_by(
-                ri.c.reporter,
-                r.c.category,
-                rep.c.anonymous,
-                rep.c.confirmed_count,
-                rep.c.rejected_count,
+            _tallies(
+                sa.or_(
+                    *(
+                        sa.and_(ri.c.indicator_id == indicator_id, ri.c.create_time >= start)
+                        for indicator_id, start in since.items()
+                    )
+                ),
+                by_indicator=True,
             )
         )
-        per_reporter: dict[str, Tally] = {}
-        categories: set[FraudCategory] = set()
+        grouped: dict[int, list[Any]] = {indicator_id: [] for indicator_id in since}
         for row in rows:
-            if row.category:
-                categories.add(FraudCategory(row.category))
-            seen = per_reporter.get(row.reporter)
-            count = int(row.reports) + (seen.reports if seen else 0)
-            per_reporter[row.reporter] = Tally(
-                row.reporter,
-                bool(row.anonymous),
-                count,
-                int(row.confirmed_count),
-                int(row.rejected_count),
-            )
-        return list(per_reporter.values()), sorted(categories)
+            grouped[int(row.indicator_id)].append(row)
+        return {indicator_id: _tallied(found) for indicator_id, found in grouped.items()}
 
     async def lease_sync(self, indicator_id: int, now: datetime, until: datetime) -> bool:
         """Take the right to talk to the risk service about this indicator, if nobody holds it."""
@@ -534,7 +668,7 @@ class ReportRepository:
 
     # --- reports -----------------------------------------------------------------------------
 
-    async def insert_report(
+    def report_rows(
         self,
         *,
         report_id: str,
@@ -550,41 +684,49 @@ class ReportRepository:
         case_id: str | None,
         indicator_ids: Sequence[int],
         now: datetime,
-    ) -> None:
+    ) -> ReportRows:
+        """A new report's rows: its free text masked, the text as typed sealed."""
         vault = of_connection(self.conn)
         original = Original(description, evidence.sms_text)
-        await self.conn.execute(
-            sa.insert(t.reports).values(
-                id=report_id,
-                reporter=reporter,
-                anonymous=anonymous,
-                kind=int(kind),
-                status=int(status),
-                category=int(category),
-                description=mask_text(description),
-                evidence=evidence_json(mask_evidence(evidence)),
-                original_sealed=original.seal(vault, report_place(report_id)),
-                key_id=vault.current_key_id,
-                incident_time=incident_time,
-                duplicate_of=duplicate_of,
-                case_id=case_id,
-                create_time=now,
-                update_time=now,
-            )
-        )
-        await self.conn.execute(
-            sa.insert(t.report_indicators),
-            [
-                {
-                    "report_id": report_id,
-                    "position": position,
-                    "indicator_id": indicator_id,
-                    "reporter": reporter,
-                    "create_time": now,
-                }
-                for position, indicator_id in enumerate(indicator_ids)
-            ],
-        )
+        masked, masked_evidence = mask_text(description), mask_evidence(evidence)
+        report = {
+            "id": report_id,
+            "reporter": reporter,
+            "anonymous": anonymous,
+            "kind": int(kind),
+            "status": int(status),
+            "category": int(category),
+            "description": masked,
+            "evidence": evidence_json(masked_evidence),
+            "original_sealed": original.seal(vault, report_place(report_id)),
+            "key_id": vault.current_key_id,
+            "incident_time": incident_time,
+            "duplicate_of": duplicate_of,
+            "case_id": case_id,
+            "create_time": now,
+            "update_time": now,
+        }
+        links = [
+            {
+                "report_id": report_id,
+                "position": position,
+                "indicator_id": indicator_id,
+                "reporter": reporter,
+                "create_time": now,
+            }
+            for position, indicator_id in enumerate(indicator_ids)
+        ]
+        return ReportRows(report, links, masked, masked_evidence)
+
+    async def insert_reports(self, rows: Sequence[ReportRows]) -> None:
+        """Store new reports and their indicator links: one statement each (one row as a
+        plain execute: executemany's batching costs more)."""
+        for statement, params in (
+            (_INSERT_REPORT, [one.report for one in rows]),
+            (_INSERT_LINKS, [link for one in rows for link in one.links]),
+        ):
+            if params:
+                await self.conn.execute(statement, params[0] if len(params) == 1 else params)
 
     async def open_report_covering(
         self, reporter: str, indicator_ids: Sequence[int], since: datetime
@@ -596,23 +738,8 @@ class ReportRepository:
 
     @staticmethod
     def _covering(reporter: str, indicator_ids: Sequence[int], since: datetime) -> sa.Select[Any]:
-        ri, r = t.report_indicators, t.reports
         wanted = sorted(set(indicator_ids))
-        still_open = [int(s) for s in (ReportStatus.RECEIVED, ReportStatus.UNDER_REVIEW)]
-        return (
-            sa.select(ri.c.report_id)
-            .select_from(ri.join(r, r.c.id == ri.c.report_id))
-            .where(
-                ri.c.reporter == reporter,
-                ri.c.indicator_id.in_(wanted),
-                ri.c.create_time >= since,
-                r.c.status.in_(still_open),
-            )
-            .group_by(ri.c.report_id)
-            .having(sa.func.count(sa.distinct(ri.c.indicator_id)) == len(wanted))
-            .order_by(sa.func.min(ri.c.create_time), ri.c.report_id)
-            .limit(1)
-        )
+        return _covering_query(reporter, wanted, len(wanted), since)
 
     async def put_under_review(self, indicator_ids: Sequence[int], now: datetime) -> None:
         """RECEIVED reports naming a newly listed indicator go to the analysts' queue."""

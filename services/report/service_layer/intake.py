@@ -7,7 +7,14 @@ batch commits once (``services.common.group_commit``), and only then is each cal
 answered. What a batch saves: the commit of every report but one, the waits for the write
 lock (SQLite), and per report the claim of its request id, the locks of its reporter and
 indicators and the storing of its answer, each done for the whole batch in one statement
-(``LockedAhead``: in key order, the order every writer locks in).
+(``LockedAhead``: in key order, the order every writer locks in); the indicators' new
+standings are written once each, at the end of the batch.
+
+The reports of a batch that share no reporter and no indicator with another report of it
+(with many callers, most) read nothing the others write: they are checked one by one, then
+stored together (one statement for their reports, one for their links) and counted in one
+read (``Intake._accept_together``), each exactly as it would be alone; the others follow,
+one after the other.
 
 Request ids (AIP-155) hold across and within batches: the batch claims its request ids
 first (``idempotency.claim_many``); one claimed before returns its first response
@@ -21,9 +28,11 @@ each report of the batch alone, so only that report fails, with its own status c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +44,12 @@ from services.common.group_commit import BatchSettings, GroupCommit
 from services.common.indicators import Indicator
 from services.common.principals import Principal
 from services.report.adapters import tables
-from services.report.adapters.repository import IndicatorRow, ReportRepository, indicator_key
+from services.report.adapters.repository import (
+    IndicatorRow,
+    ReportRepository,
+    indicator_key,
+    indicator_update,
+)
 from services.report.domain import access
 from services.report.domain.corroboration import Rules
 from services.report.domain.model import FraudCategory, NewReport, Report, Standing
@@ -93,8 +107,16 @@ class Intake:
         )
         await repo.lock_ahead(batch)
         answered: dict[str, tuple[str, Message]] = {}
+        together = _independent(batch, claimed)
+        done = await self._accept_together(repo, [batch[i] for i in together])
+        for i, accepted in zip(together, done, strict=True):
+            answered[batch[i].request_id] = (batch[i].fingerprint, accepted.response)
+        early = dict(zip(together, done, strict=True))
         answers: list[Accepted] = []
-        for one in batch:
+        for i, one in enumerate(batch):
+            if i in early:
+                answers.append(early[i])
+                continue
             earlier = answered.get(one.request_id)
             if earlier is not None:  # a repeat within the batch: the first one's answer
                 print_, response = earlier
@@ -117,6 +139,7 @@ class Intake:
             response = one.respond(report)
             answered[one.request_id] = (one.fingerprint, response)
             answers.append(Accepted(response, events=events.written()))
+        await repo.store_indicators()
         await idempotency.remember_many(
             conn,
             tables.idempotency,
@@ -124,6 +147,51 @@ class Intake:
             [(request_id, print_, response) for request_id, (print_, response) in answered.items()],
         )
         return answers
+
+    async def _accept_together(
+        self, repo: ReportRepository, group: Sequence[Submission]
+    ) -> list[Accepted]:
+        """Accept reports that share no reporter and no indicator with any other report of
+        the batch (``_independent``): none reads what another writes, so each is accepted
+        exactly as alone, but their rows are stored in one statement per table and their
+        indicators' counts read in one query (``reports.check``, ``store``, ``count``)."""
+        if not group:
+            return []
+        checked = [
+            await reports.check(repo, one.caller, one.new, self.rules, one.now) for one in group
+        ]
+        stored = await reports.store(repo, checked)
+        since: dict[int, datetime] = {}
+        for report in checked:
+            since |= reports.counted(report, self.rules)
+        tallied = await repo.tallies_many(since)
+        answers: list[Accepted] = []
+        for one, report, rows in zip(group, checked, stored, strict=True):
+            events.forget()
+            with tracing.continued(one.trace):  # its risk sync continues its own trace
+                newly_listed = await reports.count(repo, report, self.rules, tallied)
+            # Reports naming a newly listed indicator go to the analysts' queue, this one too.
+            await repo.put_under_review(newly_listed, one.now)
+            answers.append(Accepted(one.respond(reports.as_stored(report, rows)), events.written()))
+        return answers
+
+
+def _independent(batch: Sequence[Submission], claimed: set[str]) -> list[int]:
+    """The positions of the batch's reports (two or more) claimed now whose request id,
+    reporter and indicators no other report of the batch shares: they can be accepted
+    together (``Intake._accept_together``). Every other is accepted one after the other."""
+    reporters = Counter(access.reporter(one.caller) for one in batch)
+    keys = Counter(indicator_key(i) for one in batch for i in one.new.indicators)
+    requests = Counter(one.request_id for one in batch)
+    found = [
+        position
+        for position, one in enumerate(batch)
+        if one.request_id in claimed
+        and requests[one.request_id] == 1
+        and reporters[access.reporter(one.caller)] == 1
+        and all(keys[indicator_key(i)] == 1 for i in one.new.indicators)
+    ]
+    return found if len(found) > 1 else []
 
 
 class LockedAhead(ReportRepository):
@@ -136,6 +204,8 @@ class LockedAhead(ReportRepository):
         super().__init__(conn)
         self._reporters: set[str] = set()
         self._rows: dict[str, IndicatorRow] = {}
+        #: The indicators' new standings, by id, not yet written (``store_indicators``).
+        self._updates: dict[int, dict[str, Any]] = {}
 
     async def lock_ahead(self, batch: Sequence[Submission]) -> None:
         reporters = {access.reporter(one.caller): one.caller.anonymous for one in batch}
@@ -172,15 +242,12 @@ class LockedAhead(ReportRepository):
         new_version: bool,
         now: datetime,
     ) -> int:
-        version = await super().update_indicator(
-            row,
-            standing=standing,
-            reporter_count=reporter_count,
-            score=score,
-            categories=categories,
-            reset_time=reset_time,
-            new_version=new_version,
-            now=now,
+        # Kept until ``store_indicators``: nothing of the batch reads the indicators' rows
+        # back from the database (the reports after read them from ``_rows``), so each
+        # indicator is written once, with its last state, in one statement for the batch.
+        version = row.version + 1 if new_version else row.version
+        self._updates[row.id] = indicator_update(
+            row.id, standing, reporter_count, score, categories, reset_time, version, now
         )
         self._rows[row.key] = replace(
             row,
@@ -192,3 +259,8 @@ class LockedAhead(ReportRepository):
             version=version,
         )
         return version
+
+    async def store_indicators(self) -> None:
+        """Write the indicators' new standings (one executemany for the batch)."""
+        await super().update_indicators([self._updates[i] for i in sorted(self._updates)])
+        self._updates.clear()

@@ -9,8 +9,8 @@ commits once the response is ready.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from services.common.errors import NotFound, PermissionDenied, ResourceExhausted
@@ -21,10 +21,11 @@ from services.report.adapters.repository import (
     QueuedIndicator,
     ReportFilter,
     ReportRepository,
+    ReportRows,
     ReviewQueueFilter,
     Stats,
+    Tallied,
     indicator_key,
-    mask_evidence,
     mask_text,
 )
 from services.report.domain import access, limits
@@ -66,6 +67,12 @@ def _check_rate(
         )
 
 
+def counted_since(reset_time: datetime | None, rules: Rules, now: datetime) -> datetime:
+    """The start of an indicator's count: the window, or its reset if later."""
+    since = now - rules.window
+    return reset_time if reset_time is not None and reset_time > since else since
+
+
 async def _recount(
     repo: ReportRepository,
     row: IndicatorRow,
@@ -73,13 +80,14 @@ async def _recount(
     reset_time: datetime | None,
     rules: Rules,
     now: datetime,
+    tallied: Tallied | None = None,
 ) -> Finding:
-    """Count the reports in the window and store the new standing; enqueue a sync when what we
-    assert at the risk service changes. Returns the indicator's standing after the count."""
-    since = now - rules.window
-    if reset_time is not None and reset_time > since:
-        since = reset_time
-    tallies, categories = await repo.tallies(row.id, since)
+    """Count the reports in the window (or take ``tallied``, their count read for several
+    indicators at once) and store the new standing; enqueue a sync when what we assert at the
+    risk service changes. Returns the indicator's standing after the count."""
+    if tallied is None:
+        tallied = await repo.tallies(row.id, counted_since(reset_time, rules, now))
+    tallies, categories = tallied
     corroboration = corroborate(tallies, rules)
     if standing is Standing.UNSPECIFIED:  # after new reports: corroboration decides
         standing = standing_after_reports(row.standing, corroboration, rules)
@@ -107,7 +115,27 @@ async def _recount(
     return Finding(row.indicator, standing, corroboration.named_reporters)
 
 
-async def accept(
+@dataclass(slots=True)
+class Checked:
+    """A report that passed the checks of its intake (``check``), not yet stored."""
+
+    caller: Principal
+    new: NewReport
+    now: datetime
+    rows: dict[str, IndicatorRow]
+    status: ReportStatus
+    duplicate_of: str | None
+    case_id: str | None
+    id: str = field(default_factory=new_id)
+    #: Its indicators' standings after it was counted (``count``).
+    findings: dict[str, Finding] = field(default_factory=dict)
+
+    @property
+    def ordered(self) -> list[IndicatorRow]:
+        return [self.rows[indicator_key(i)] for i in self.new.indicators]
+
+
+async def check(
     repo: ReportRepository,
     caller: Principal,
     new: NewReport,
@@ -116,13 +144,12 @@ async def accept(
     *,
     case_id: str | None = None,
     rate_limited: bool = True,
-) -> Report:
-    """Store a report, count it towards its indicators and list those that reach the threshold.
+) -> Checked:
+    """Lock the report's reporter and indicators and run its checks (rate limit, duplicate).
 
     The reporter's row is locked first, so the rate limit and the duplicate check
     hold when replicas accept reports of one reporter at once; then the indicators'
-    rows, so that their counts are exact; then both checks are read at once. Returns the
-    report as stored.
+    rows, so that their counts are exact; then both checks are read at once.
     """
     reporter = access.reporter(caller)
     await repo.lock_reporter(reporter, caller.anonymous, now)
@@ -146,55 +173,110 @@ async def accept(
         status = ReportStatus.UNDER_REVIEW
     else:
         status = ReportStatus.RECEIVED
-    report_id = new_id()
-    await repo.insert_report(
-        report_id=report_id,
-        reporter=reporter,
-        anonymous=caller.anonymous,
-        kind=new.kind,
-        status=status,
-        category=new.category,
-        description=new.description,
-        evidence=new.evidence,
-        incident_time=new.incident_time,
-        duplicate_of=duplicate_of,
-        case_id=case_id,
-        indicator_ids=[row.id for row in ordered],
-        now=now,
-    )
-    findings = {
-        row.key: Finding(row.indicator, row.standing, row.reporter_count) for row in ordered
+    return Checked(caller, new, now, rows, status, duplicate_of, case_id)
+
+
+async def store(repo: ReportRepository, checked: Sequence[Checked]) -> list[ReportRows]:
+    """Store checked reports (one statement for the reports, one for their links)."""
+    rows = [
+        repo.report_rows(
+            report_id=one.id,
+            reporter=access.reporter(one.caller),
+            anonymous=one.caller.anonymous,
+            kind=one.new.kind,
+            status=one.status,
+            category=one.new.category,
+            description=one.new.description,
+            evidence=one.new.evidence,
+            incident_time=one.new.incident_time,
+            duplicate_of=one.duplicate_of,
+            case_id=one.case_id,
+            indicator_ids=[row.id for row in one.ordered],
+            now=one.now,
+        )
+        for one in checked
+    ]
+    await repo.insert_reports(rows)
+    return rows
+
+
+def counted(one: Checked, rules: Rules) -> dict[int, datetime]:
+    """The indicators a stored report is counted towards, each with the start of its count
+    (none for a duplicate: its reporter is already counted for every one of them)."""
+    if one.duplicate_of is not None:
+        return {}
+    return {row.id: counted_since(row.reset_time, rules, one.now) for row in one.rows.values()}
+
+
+async def count(
+    repo: ReportRepository,
+    one: Checked,
+    rules: Rules,
+    tallied: Mapping[int, Tallied] | None = None,
+) -> list[int]:
+    """Count a stored report towards its indicators (``tallied``: their counts read for
+    several at once) and list those that reach the threshold; returns the ids of those newly
+    listed: the reports naming them go to the analysts' queue (``put_under_review``)."""
+    one.findings = {
+        row.key: Finding(row.indicator, row.standing, row.reporter_count) for row in one.ordered
     }
-    if duplicate_of is None:
-        # (A duplicate's reporter is already counted for every one of these indicators.)
-        newly_listed: list[int] = []
-        for row in _by_key(rows.values()):
-            found = findings[row.key] = await _recount(
-                repo, row, Standing.UNSPECIFIED, row.reset_time, rules, now
+    newly_listed: list[int] = []
+    if one.duplicate_of is None:
+        for row in _by_key(one.rows.values()):
+            found = one.findings[row.key] = await _recount(
+                repo,
+                row,
+                Standing.UNSPECIFIED,
+                row.reset_time,
+                rules,
+                one.now,
+                None if tallied is None else tallied[row.id],
             )
             if found.standing.listed and not row.standing.listed:
                 newly_listed.append(row.id)
-        if newly_listed:
-            # Reports naming a newly listed indicator go to the analysts' queue, this one too.
-            await repo.put_under_review(newly_listed, now)
-            status = ReportStatus.UNDER_REVIEW
+    if newly_listed:
+        one.status = ReportStatus.UNDER_REVIEW  # this one too
+    return newly_listed
+
+
+def as_stored(one: Checked, stored: ReportRows) -> Report:
+    """The report as stored and shown: identifiers masked (the text as typed is sealed)."""
     return Report(
-        id=report_id,
-        reporter=reporter,
-        anonymous=caller.anonymous,
-        kind=new.kind,
-        # As stored and shown: identifiers masked (the text as typed is sealed).
-        description=mask_text(new.description),
-        evidence=mask_evidence(new.evidence),
-        incident_time=new.incident_time,
-        category=new.category,
-        status=status,
-        duplicate_of=duplicate_of or "",
-        case_id=case_id or "",
-        create_time=now,
-        update_time=now,
-        findings=tuple(findings[row.key] for row in ordered),
+        id=one.id,
+        reporter=access.reporter(one.caller),
+        anonymous=one.caller.anonymous,
+        kind=one.new.kind,
+        description=stored.description,
+        evidence=stored.evidence,
+        incident_time=one.new.incident_time,
+        category=one.new.category,
+        status=one.status,
+        duplicate_of=one.duplicate_of or "",
+        case_id=one.case_id or "",
+        create_time=one.now,
+        update_time=one.now,
+        findings=tuple(one.findings[row.key] for row in one.ordered),
     )
+
+
+async def accept(
+    repo: ReportRepository,
+    caller: Principal,
+    new: NewReport,
+    rules: Rules,
+    now: datetime,
+    *,
+    case_id: str | None = None,
+    rate_limited: bool = True,
+) -> Report:
+    """Store a report, count it towards its indicators and list those that reach the threshold
+    (``check``, ``store``, ``count``). Returns the report as stored."""
+    one = await check(repo, caller, new, rules, now, case_id=case_id, rate_limited=rate_limited)
+    (stored,) = await store(repo, [one])
+    newly_listed = await count(repo, one, rules)
+    # Reports naming a newly listed indicator go to the analysts' queue, this one too.
+    await repo.put_under_review(newly_listed, now)
+    return as_stored(one, stored)
 
 
 async def submit(
