@@ -72,10 +72,15 @@ async def _until(check: object, timeout: float = 20) -> None:
 
 
 async def _defer_all(db: Database, table: sa.Table) -> None:
-    """As if the backoff had grown long: nothing is due for an hour."""
+    """As if the backoff had grown long: each event tried once more, and not due for an
+    hour (an event never tried and due later is one written to be due then, which a restart
+    or a probe leaves alone)."""
     async with db.engine.begin() as conn:
         await conn.execute(
-            sa.update(table).values(next_attempt_time=datetime.now(UTC) + timedelta(hours=1))
+            sa.update(table).values(
+                next_attempt_time=datetime.now(UTC) + timedelta(hours=1),
+                attempts=table.c.attempts + 1,
+            )
         )
 
 
