@@ -6,7 +6,10 @@
   run and the handler's CPU in-process say what limits it. The same message is sent again
   and again, so the risk server answers from the values and answers it keeps
   (``services/risk/README.md``, "Streams": where a value's time goes, before and after,
-  and the cost of values never seen before).
+  and the cost of values never seen before). One more point sends 1,000 different messages
+  of 100 values in turn (90 unlisted numbers none of which repeats, 10 listed values), so
+  most values are new to the server, as on a carrier's stream: that figure, beside echo
+  on the same messages, is what kept answers do not help.
 - CheckIndicator throughput with 1 and with one worker process per core on one port, with
   the CPU the servers and the load client (h2load, on the same cores) used: requests per
   server CPU-second says whether a second worker does as much work per core as the first.
@@ -287,7 +290,7 @@ VALUES_PER_MESSAGE = (1, 10, 100)
 
 async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator], url: str) -> None:
     seconds = 1.0 if run.quick else 8.0
-    runs: list[tuple[str, str, bytes]] = []
+    runs: list[tuple[str, str, bytes | list[bytes]]] = []
     for per_message in VALUES_PER_MESSAGE:
         half = max(1, per_message // 2)
         values = [_pb(i) for i in listed[:half]] + [
@@ -305,17 +308,34 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
             (risk.address, STREAM,
              risk_pb2.StreamCheckIndicatorsRequest(indicators=values).SerializeToString())
         )  # fmt: skip
+    # The same 100-value message again and again is what a carrier's stream is not: the
+    # risk service keeps the answers of values it saw twice. One more point sends
+    # FRESH_MESSAGES different messages in turn (90 unlisted numbers never repeated, 10
+    # listed values in turn), so most values are new to the server.
+    fresh = _fresh_messages(listed)
+    runs.append(
+        (echo.address, ECHO_STREAM,
+         [echo_pb2.EchoStreamRequest(indicators=m).SerializeToString() for m in fresh])
+    )  # fmt: skip
+    runs.append(
+        (risk.address, STREAM,
+         [risk_pb2.StreamCheckIndicatorsRequest(indicators=m).SerializeToString() for m in fresh])
+    )  # fmt: skip
     # One client process per point, echo then risk: each server's CPU over its own run.
     assert echo.proc is not None
     assert risk.proc is not None
     pids = (echo.proc.pid, risk.proc.pid)
     measured: list[dict[str, float]] = []
     cpu: list[float] = []
-    for k in range(len(VALUES_PER_MESSAGE)):
+    for k in range(len(VALUES_PER_MESSAGE) + 1):
         before = [_cpu_seconds(pid) for pid in pids]
         measured += stream_loads(runs[2 * k : 2 * k + 2], seconds=seconds, streams=4)
         cpu += [_cpu_seconds(pid) - used for pid, used in zip(pids, before, strict=True)]
-    work = await _stream_work(url, runs[-2][2], runs[-1][2])
+    last = 2 * (len(VALUES_PER_MESSAGE) - 1)
+    echo_body, risk_body = runs[last][2], runs[last + 1][2]
+    assert isinstance(echo_body, bytes)
+    assert isinstance(risk_body, bytes)
+    work = await _stream_work(url, echo_body, risk_body)
     for k, per_message in enumerate(VALUES_PER_MESSAGE):
         base, got = measured[2 * k], measured[2 * k + 1]
         notes = ""
@@ -340,6 +360,50 @@ async def _streams(run: Run, echo: Server, risk: Server, listed: list[Indicator]
                 x_label="values per message",
             )
         )
+    k = len(VALUES_PER_MESSAGE)
+    base, got = measured[2 * k], measured[2 * k + 1]
+    echo_cpu = _cpu_per_value(cpu[2 * k], base, FRESH_VALUES)
+    risk_cpu = _cpu_per_value(cpu[2 * k + 1], got, FRESH_VALUES)
+    run.add(
+        Result(
+            SUITE,
+            f"StreamCheckIndicators verdicts ({FRESH_VALUES} values/message, "
+            f"{FRESH_MESSAGES} messages in turn)",
+            got["messages_per_second"] * FRESH_VALUES,
+            "verdicts/s",
+            base["messages_per_second"] * FRESH_VALUES,
+            "echo stream values/s",
+            "",
+            notes=(
+                f"most values new to the server (the figure above sends one message again and "
+                f"again); server CPU per value over the run: risk {risk_cpu * 1e6:.2f} us, "
+                f"echo {echo_cpu * 1e6:.2f} us (with a core each, at most "
+                f"{echo_cpu / risk_cpu if risk_cpu else 0.0:.2f}x echo)"
+            ),
+        )
+    )
+
+
+#: The point of different messages: values per message, and messages sent in turn.
+FRESH_VALUES = 100
+FRESH_MESSAGES = 1_000
+
+
+def _fresh_messages(listed: list[Indicator]) -> list[list[common_pb2.Indicator]]:
+    """FRESH_MESSAGES messages of FRESH_VALUES values: 90 unlisted numbers none of which
+    repeats, and 10 listed values taken in turn."""
+    unlisted = FRESH_VALUES - 10
+    return [
+        [_pb(listed[(m * 10 + j) % len(listed)]) for j in range(10)]
+        + [
+            common_pb2.Indicator(
+                kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER,
+                value=f"+86131{m * unlisted + j:08d}",
+            )
+            for j in range(unlisted)
+        ]
+        for m in range(FRESH_MESSAGES)
+    ]
 
 
 def _cpu_per_value(cpu: float, measured: dict[str, float], per_message: int) -> float:

@@ -303,16 +303,18 @@ def stream_load(
 
 
 def stream_loads(
-    runs: list[tuple[str, str, bytes]], *, seconds: float, streams: int
+    runs: list[tuple[str, str, bytes | list[bytes]]], *, seconds: float, streams: int
 ) -> list[dict[str, float]]:
     """Several stream loads in turn, (address, method, body) each, from one separate Python
-    process: one start-up for all of them."""
+    process: one start-up for all of them. A body that is a list of messages is sent in
+    turn, each message once before any is sent again."""
     files: list[str] = []
     try:
         args: list[str] = []
         for address, method, body in runs:
             with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
-                f.write(body)
+                for message in [body] if isinstance(body, bytes) else body:
+                    f.write(struct.pack(">I", len(message)) + message)
             files.append(f.name)
             args += [address, method, f.name]
         out = subprocess.run(

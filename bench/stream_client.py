@@ -2,8 +2,10 @@
 
     python -m bench.stream_client ADDRESS METHOD BODY_FILE SECONDS STREAMS [ADDRESS METHOD BODY]...
 
-Sends one pre-serialised request over and over on STREAMS concurrent streams,
-keeping a bounded number in flight, and prints messages and bytes received per
+Sends pre-serialised requests on STREAMS concurrent streams, keeping a bounded
+number in flight: BODY_FILE holds one or more messages, each a 4-byte big-endian
+length and the message, sent in turn across all streams (each once before any
+again), the warm-up included, and prints messages and bytes received per
 second (and the messages answered while warming up) as JSON, one line per run.
 Further (ADDRESS, METHOD, BODY_FILE) runs follow in turn in the same process (one
 start-up for several points of a curve).
@@ -13,9 +15,12 @@ Responses are not parsed: the client must cost less than the server.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import struct
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -26,14 +31,14 @@ IN_FLIGHT = 8
 
 
 async def one_stream(
-    channel: grpc.aio.Channel, method: str, body: bytes, until: float
+    channel: grpc.aio.Channel, method: str, bodies: Iterator[bytes], until: float
 ) -> tuple[int, int]:
     call: Any = channel.stream_stream(method, request_serializer=None, response_deserializer=None)()  # type: ignore[call-arg]
     received = 0
     size = 0
     sent = 0
     for _ in range(IN_FLIGHT):
-        await call.write(body)
+        await call.write(next(bodies))
         sent += 1
     while True:
         response = await call.read()
@@ -42,7 +47,7 @@ async def one_stream(
         received += 1
         size += len(response)
         if time.monotonic() < until:
-            await call.write(body)
+            await call.write(next(bodies))
             sent += 1
         elif received == sent:
             await call.done_writing()
@@ -51,7 +56,14 @@ async def one_stream(
 
 async def main(address: str, method: str, body_file: str, seconds: float, streams: int) -> None:
     with open(body_file, "rb") as f:  # noqa: ASYNC230 - before the measurement
-        body = f.read()
+        framed = f.read()
+    bodies: list[bytes] = []
+    at = 0
+    while at < len(framed):
+        (size,) = struct.unpack_from(">I", framed, at)
+        bodies.append(framed[at + 4 : at + 4 + size])
+        at += 4 + size
+    body = itertools.cycle(bodies)  # one turn shared by every stream
     async with channel_as(address, "carrier:bench") as channel:
         warm_up, _ = await one_stream(channel, method, body, time.monotonic() + 0.5)
         started = time.monotonic()
