@@ -28,6 +28,7 @@ from services.warning.adapters import (
     warnings_repo,
 )
 from services.warning.adapters.risk_feed import Change, FeedReset, RiskFeed
+from services.warning.bootstrap import VERSIONS
 from services.warning.domain.contacts import ContactEvent
 from services.warning.domain.model import (
     Channel,
@@ -48,7 +49,6 @@ from services.warning.service_layer.fanout import FanoutWorker
 from services.warning.service_layer.follower import LeaseLost, RiskFollower
 from services.warning.service_layer.push import PushHub
 from services.warning.service_layer.warnings import new_id
-from services.warning.bootstrap import VERSIONS
 from services.warning.settings import WarningSettings
 from tests.integration.warning_database import warning_database  # noqa: F401 (db)
 

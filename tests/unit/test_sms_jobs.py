@@ -40,4 +40,6 @@ def test_a_job_is_the_json_object_of_its_fields(job: SmsJob) -> None:
 def test_a_job_queued_in_clear_by_an_older_version_still_opens() -> None:
     vault = Vault(KeyRing.generate())
     clear = json.dumps({"d": "d-9", "w": "w-9", "p": "+8613800138009", "t": "文本", "f": False})
-    assert SmsJob.decode(vault, clear.encode()) == SmsJob("d-9", "w-9", "+8613800138009", "文本", False)
+    assert SmsJob.decode(vault, clear.encode()) == SmsJob(
+        "d-9", "w-9", "+8613800138009", "文本", False
+    )
