@@ -71,9 +71,9 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   it was 2.2 us of a job's 3.9, now 0.7 of 2.5).
 - SMS at 100,000, before: each relay claim (200 events, in id order) walked the outbox's
   primary key past every event already delivered (they stay 24 hours): on PostgreSQL 43 ms
-  a claim at 50,000 sent, about 90 ms at 100,000, 500 claims, on the same 2 cores: the
-  cost that grows with the count, where the SMS ratio fell from 0.82x at 10,000 to 0.56x
-  at 100,000. After: an index of the
+  a claim at 50,000 sent, about 90 ms at 100,000, 500 claims, on the same 2 cores: a
+  cost that grows with the count, as the SMS ratio fell from 0.82x at 10,000 to 0.56x at
+  100,000 (the baseline moves as much with the load: 240-480/s here). After: an index of the
   waiting events in id order (warning migration 0008): 0.1 ms with nothing delivered yet,
   a few ms while the delivered rows' dead index entries await vacuum. SQLite's planner
   keeps its due-time index and a sort of the waiting events (11 ms a claim at 20,000
@@ -91,6 +91,15 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   with the change.
 - Relay claims alone (100,000 events, a no-op handler, PostgreSQL, alternated): the
   database's CPU 132 us an event before the index, 25-30 us after; 135 s against 37-55 s.
+- 100,000 on PostgreSQL, two pairs alternated with main (main, this, main, this; the
+  load fell from 22 to 1 during the second pair). Queued: main 55.8 and 18.1 s (213 and
+  108 us of the warning process's CPU per warning meanwhile), this round 20.9 and 24.1 s
+  (94 and 112 us). SMS: main 615 and 543/s (0.83x), this round 619 and 1,225/s (0.58x of
+  a baseline that rose to 2,112/s on the quiet machine). Over all the pairs (20,000 and
+  100,000) the process's CPU per warning during the fan-out averaged 127 us against 157
+  (0.81x); the wall times followed the machine's load more than either version. The
+  SMS's pace is set by the warning process's CPU (470-610 us an SMS, the two gRPC calls
+  and their interceptors first) and the carriers' (340-460 us), not by the claims.
 - Still short of 10 s for 100,000: the fan-out alone is 6-8 s of the warning process's
   core and 4-5 s of PostgreSQL's, one after the other per chunk, plus the carriers'
   process and the relay's share, on 2 cores that other work shares (load 12-30 during
