@@ -96,7 +96,7 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   108 us of the warning process's CPU per warning meanwhile), this round 20.9 and 24.1 s
   (94 and 112 us). SMS: main 615 and 543/s (0.83x), this round 619 and 1,225/s (0.58x of
   a baseline that rose to 2,112/s on the quiet machine). Over all the pairs (20,000 and
-  100,000) the process's CPU per warning during the fan-out averaged 127 us against 157
+  100,000) the process's CPU per warning during the fan-out averaged 127 us against 156
   (0.81x); the wall times followed the machine's load more than either version. The
   SMS's pace is set by the warning process's CPU (470-610 us an SMS, the two gRPC calls
   and their interceptors first) and the carriers' (340-460 us), not by the claims.
