@@ -62,6 +62,53 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   calls per SMS, SendSms and GetSmsDelivery, and their client interceptors) share the
   same core. Even alone the fan-out needs 18-30 s of one core for 100,000 here; 10 s
   would need under 100 us per warning for everything, or a second process.
+- Round 3 (issue 20, fan-out and SMS), profiled in-process on PostgreSQL at 20,000-40,000
+  with the database backend's CPU read from /proc: the fan-out alone now costs 63-80 us
+  of the warning process's CPU per warning and 39-47 us of the PostgreSQL backend's
+  (112-122 us on SQLite, its thread included), so 100,000 need 11-13 s of CPU across the
+  two processes, one after the other within each chunk. cProfile overstates the small
+  calls several times (json.dumps of a job looked like a fifth of the cost; timed alone
+  it was 2.2 us of a job's 3.9, now 0.7 of 2.5).
+- SMS at 100,000, before: each relay claim (200 events, in id order) walked the outbox's
+  primary key past every event already delivered (they stay 24 hours): on PostgreSQL 43 ms
+  a claim at 50,000 sent, about 90 ms at 100,000, 500 claims, on the same 2 cores: a
+  cost that grows with the count, as the SMS ratio fell from 0.82x at 10,000 to 0.56x at
+  100,000 (the baseline moves as much with the load: 240-480/s here). After: an index of the
+  waiting events in id order (warning migration 0008): 0.1 ms with nothing delivered yet,
+  a few ms while the delivered rows' dead index entries await vacuum. SQLite's planner
+  keeps its due-time index and a sort of the waiting events (11 ms a claim at 20,000
+  waiting), far below the SMS's own cost there.
+- Fan-out against the relay: in the bench the warning process spent 135-191 us of CPU per
+  warning from the change to the fan-out's end at 20,000 (load 12-35), against 63-122 us
+  for the fan-out alone: the relay sent SMS (500-700 us of the process's CPU each) in
+  between. Now, while a fan-out is queued in the process, the relay gives way (one lane,
+  20 events a pass at each chunk's wake or poll, the other lane waits;
+  ``OutboxRelay.give_way``): every contact's warning, app push and task is queued first,
+  the SMS follow in their order at full speed once it is done (the same work in another
+  order: their total time did not grow in the runs below). Alternated with main at 20,000 (two pairs
+  on SQLite, two on PostgreSQL, load 20-35): 120-165 us against 135-191 us per warning
+  during the fan-out; the wall times (6.5-16 s) moved with the machine's load more than
+  with the change.
+- Relay claims alone (100,000 events, a no-op handler, PostgreSQL, alternated): the
+  database's CPU 132 us an event before the index, 25-30 us after; 135 s against 37-55 s.
+- 100,000 on PostgreSQL, two pairs alternated with main (main, this, main, this; the
+  load fell from 22 to 1 during the second pair). Queued: main 55.8 and 18.1 s (213 and
+  108 us of the warning process's CPU per warning meanwhile), this round 20.9 and 24.1 s
+  (94 and 112 us). SMS: main 615 and 543/s (0.83x), this round 619 and 1,225/s (0.58x of
+  a baseline that rose to 2,112/s on the quiet machine). Over all the pairs (20,000 and
+  100,000) the process's CPU per warning during the fan-out averaged 127 us against 156
+  (0.81x); the wall times followed the machine's load more than either version. The
+  SMS's pace is set by the warning process's CPU (470-610 us an SMS, the two gRPC calls
+  and their interceptors first) and the carriers' (340-460 us), not by the claims.
+- Still short of 10 s for 100,000: the fan-out alone is 6-8 s of the warning process's
+  core and 4-5 s of PostgreSQL's, one after the other per chunk, plus the carriers'
+  process and the relay's share, on 2 cores that other work shares (load 12-30 during
+  these runs: the warning process got about a third of a core). Next steps, not done:
+  a second fan-out process (chunks claimed under a lease by several processes; the hub
+  already finds warnings other processes write by its poll) to overlap Python with the
+  database, and fewer gRPC calls per SMS (receipts pushed by the carriers instead of
+  GetSmsDelivery; a batch submit, which HTTP SMS gateways offer and CMPP/SMPP approach
+  by pipelining many submits on one link).
 - --quick: 500 and 2,000 contacts (the whole quick bench must end within 5 minutes). With
   5,000 the suite used about 95 s of CPU (user and system, its servers included, the
   database apart) for 12,000 warnings and SMS and twelve server starts: more than 45 s of

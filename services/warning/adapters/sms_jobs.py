@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 from services.common.vault import Vault
 from services.warning.domain.model import Channel, Delivery
 from services.warning.domain.texts import delivery_text
 
 _PLACE = "outbox.payload:sms"
+
+#: A text as a JSON string: a fan-out's thousands of jobs share a handful of texts (one per
+#: level, the flash text), and encoding a long Chinese text was a fifth of a job's cost.
+_json_text = lru_cache(maxsize=256)(lambda text: json.dumps(text, ensure_ascii=False))
 
 
 @dataclass(frozen=True)
@@ -44,15 +49,12 @@ class SmsJob:
         return vault.seal(self._json(), place=_PLACE)
 
     def _json(self) -> str:
-        return json.dumps(
-            {
-                "d": self.delivery_id,
-                "w": self.warning_id,
-                "p": self.phone_number,
-                "t": self.text,
-                "f": self.flash,
-            },
-            ensure_ascii=False,
+        """``{"d": ..., "w": ..., "p": ..., "t": ..., "f": ...}``: the same object as
+        ``json.dumps`` of the fields, put together from each field's own encoding."""
+        return (
+            f'{{"d": {json.dumps(self.delivery_id)}, "w": {json.dumps(self.warning_id)}, '
+            f'"p": {json.dumps(self.phone_number)}, "t": {_json_text(self.text)}, '
+            f'"f": {"true" if self.flash else "false"}}}'
         )
 
     @classmethod
