@@ -42,8 +42,6 @@ MAX_BACKOFF_SECONDS = 30.0
 #: that comes back gets its backlog within about this long, without being hammered
 #: while it is down.
 PROBE_SECONDS = 0.5
-#: Events a pass claims while the relay gives way (``OutboxRelay.give_way``).
-GIVE_WAY_BATCH = 20
 _UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
@@ -201,7 +199,6 @@ class OutboxRelay:
         poll_seconds: float = 0.25,
         max_attempts: int = 50,
         max_age: timedelta | None = None,
-        give_way: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
         self.table = table
@@ -217,11 +214,6 @@ class OutboxRelay:
         #: Batches in flight at once: while one batch's last calls finish (and its outcomes
         #: are recorded), the next one's fill the free slots instead of waiting for them.
         self.pipeline = max(1, pipeline)
-        #: While it says so, one lane claims a small batch (``GIVE_WAY_BATCH``) a pass and
-        #: then waits for a wake or the next poll, and the other lanes wait: cheaper work of
-        #: the process (a fan-out queueing warnings) goes first, and the events still go
-        #: out, in their order.
-        self.give_way = give_way
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         #: The last batch claimed was full: more events are waiting than one batch.
@@ -258,8 +250,7 @@ class OutboxRelay:
             try:
                 if lane == 0:
                     await self._probe()
-                # Giving way, one lane claims small passes and the others wait.
-                delivered = 0 if lane and self.give_way() else await self.relay_once()
+                delivered = await self.relay_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -338,9 +329,8 @@ class OutboxRelay:
         Three round trips per batch whatever its size: the claim, the deliveries (in
         parallel), and one transaction that records every outcome (delivered rows in one
         statement, failures in one multi-row statement)."""
-        limit = GIVE_WAY_BATCH if self.give_way() else self.batch
-        events = await self._claim(limit=limit)
-        self.backlogged = len(events) >= limit
+        events = await self._claim()
+        self.backlogged = len(events) >= self.batch
         if not events:
             return 0
         outcomes = await asyncio.gather(*(self._deliver(event) for event in events))

@@ -107,8 +107,6 @@ class WarningComponent:
             # Each SMS and bank order stands alone (its own idempotency key, no order among
             # them): a second batch in flight keeps the carriers' calls going between batches.
             pipeline=2,
-            # A fan-out being queued here goes first (FanoutWorker.queueing).
-            give_way=lambda: self.fanout.queueing,
         )
         self.fanout = FanoutWorker(db, settings, self.hub, self.relay.wake)
         self.loops = [

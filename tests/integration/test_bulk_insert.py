@@ -18,14 +18,7 @@ import sqlalchemy as sa
 from services.common.bulk import insert_rows
 from services.common.db import Database
 from services.common.keys import KeyRing
-from services.common.outbox import (
-    GIVE_WAY_BATCH,
-    OutboxEvent,
-    OutboxItem,
-    OutboxRelay,
-    enqueue_many,
-    outbox_table,
-)
+from services.common.outbox import OutboxEvent, OutboxItem, OutboxRelay, enqueue_many, outbox_table
 from services.common.sealed import FixedSealed
 from services.common.vault import Vault
 from services.warning.adapters.tables import UtcDateTime
@@ -158,27 +151,3 @@ async def test_two_relay_lanes_deliver_every_event_exactly_once(db: Database) ->
         await relay.stop()
     assert set(received) == {f"d-{i}" for i in range(total)}
     assert set(received.values()) == {1}
-
-
-async def test_a_relay_that_gives_way_claims_small_passes_in_order_and_loses_nothing(
-    db: Database,
-) -> None:
-    total = 130
-    async with db.engine.begin() as conn:
-        await enqueue_many(conn, outbox, [OutboxItem("sms", f"d-{i}", b"x") for i in range(total)])
-    received: list[str] = []
-
-    async def peer(event: OutboxEvent) -> None:
-        received.append(event.key)
-
-    giving_way = True
-    relay = OutboxRelay(db, outbox, {"sms": peer}, batch=100, give_way=lambda: giving_way)
-    assert await relay.relay_once() == GIVE_WAY_BATCH
-    assert relay.backlogged  # more are waiting: the SMS poller keeps waiting too
-    assert received == [f"d-{i}" for i in range(GIVE_WAY_BATCH)]  # the oldest first
-    giving_way = False
-    assert await relay.relay_once() == 100
-    assert await relay.relay_once() == total - 100 - GIVE_WAY_BATCH
-    assert await relay.relay_once() == 0
-    assert sorted(received) == sorted(f"d-{i}" for i in range(total))
-    assert len(received) == total

@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from services.common.db import Database, UnitOfWork
 from services.common.errors import FailedPrecondition, NotFound, PermissionDenied
@@ -343,21 +341,6 @@ class TestFanout:
         assert (again.warned_count, again.suppressed_count) == (0, 700)
         assert await count(db, tables.warnings) == 700
 
-    async def test_the_worker_says_it_is_queueing_from_its_first_chunk_to_its_last(
-        self, db: Database
-    ) -> None:
-        """The outbox relay gives way while ``queueing``: it is set for every chunk of a
-        fan-out, and cleared, with a last wake of the relay, once the fan-out is done."""
-        await seed_contacts(db, 700, now())
-        await start_fanout(db)
-        seen: list[bool] = []
-        queueing = FanoutWorker(db, SETTINGS, PushHub(), lambda: seen.append(queueing.queueing))
-        assert not queueing.queueing
-        assert await queueing.step() == 0.0
-        assert seen == [True, True, True, False]  # three chunks of 300, then done
-        assert not queueing.queueing
-        assert await count(db, tables.warnings) == 700
-
     async def test_a_fanout_resumes_where_a_dead_worker_left_it(self, db: Database) -> None:
         await seed_contacts(db, 1000, now())
         fanout_id = await start_fanout(db)
@@ -592,22 +575,3 @@ async def test_contact_repository_snapshot_counts_both_directions(db: Database) 
     assert [(x.phone_number, x.contact_count, x.last_time) for x in targets] == [
         (number(50), 2, t - timedelta(hours=3))
     ]
-
-
-async def test_migrations_build_the_indexes_the_code_uses(db: Database) -> None:
-    """The relay's claim needs the outbox's index of waiting events, among the others."""
-    await db.migrate(VERSIONS)  # a second run (another replica) finds nothing to do
-
-    def index_differences(conn: sa.Connection) -> list[object]:
-        context = MigrationContext.configure(conn)
-        return [
-            d
-            for d in compare_metadata(context, tables.metadata)
-            if isinstance(d, tuple) and d[0] in ("add_index", "remove_index")
-        ]
-
-    async with db.engine.connect() as conn:
-        differences = await conn.run_sync(index_differences)
-        indexes = await conn.run_sync(lambda c: sa.inspect(c).get_indexes("outbox"))
-    assert differences == []
-    assert "ix_outbox_waiting" in {i["name"] for i in indexes}

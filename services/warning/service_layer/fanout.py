@@ -38,10 +38,6 @@ class FanoutWorker:
     hub: PushHub
     on_queued: Callable[[], None]  # wakes the outbox relay
     holder: str = field(default_factory=new_id)
-    #: A fan-out is being queued here now: the outbox relay gives way to it (its SMS cost
-    #: ten times a warning's queueing), so the app pushes and tasks of every contact are
-    #: queued within seconds and the SMS follow in their order.
-    queueing: bool = False
 
     async def step(self) -> float:
         now = datetime.now(UTC)
@@ -50,13 +46,8 @@ class FanoutWorker:
             await uow.commit()
         if fanout_id is None:
             return IDLE_SECONDS
-        self.queueing = True
-        try:
-            while await self.work_chunk(fanout_id):
-                pass
-        finally:
-            self.queueing = False
-            self.on_queued()  # the relay back at full speed at once
+        while await self.work_chunk(fanout_id):
+            pass
         return 0.0
 
     async def work_chunk(self, fanout_id: str) -> bool:
