@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -199,6 +199,7 @@ class OutboxRelay:
         poll_seconds: float = 0.25,
         max_attempts: int = 50,
         max_age: timedelta | None = None,
+        urgent: Collection[str] = (),
     ) -> None:
         self.db = db
         self.table = table
@@ -210,6 +211,9 @@ class OutboxRelay:
         #: receivers' idempotency window a retry could be applied twice
         #: (``RetentionSettings.outbox_retry_age``).
         self.max_age = max_age
+        #: Topics claimed ahead of the others in each pass (a stop-payment order): the others
+        #: keep their order, but a fan-out's 100,000 SMS written first do not hold them up.
+        self.urgent = tuple(sorted(urgent))
         self._slots = asyncio.Semaphore(concurrency)
         #: Batches in flight at once: while one batch's last calls finish (and its outcomes
         #: are recorded), the next one's fill the free slots instead of waiting for them.
@@ -292,10 +296,13 @@ class OutboxRelay:
                 await self._make_due(topic)
                 log.info("peer reachable again", topic=topic)
 
-    async def _claim(self, *, topic: str | None = None, limit: int = 0) -> list[OutboxEvent]:
-        """Lease due events (or, for a probe, the oldest waiting one of ``topic``): one
-        statement, one round trip (``UPDATE ... WHERE id IN (SELECT ...) RETURNING``; on
-        PostgreSQL the select skips rows another relay holds locked)."""
+    async def _claim(
+        self, *, topic: str | None = None, limit: int = 0, among: Sequence[str] = ()
+    ) -> list[OutboxEvent]:
+        """Lease due events, oldest first (of the topics ``among`` names, when it names
+        some), or, for a probe, the oldest waiting one of ``topic``: one statement, one
+        round trip (``UPDATE ... WHERE id IN (SELECT ...) RETURNING``; on PostgreSQL the
+        select skips rows another relay holds locked)."""
         t = self.table
         now = datetime.now(UTC)
         waiting = [
@@ -308,6 +315,8 @@ class OutboxRelay:
             if self._down:
                 # A peer known down gets only its probe (``_probe``), not every new event.
                 waiting.append(t.c.topic.not_in(sorted(self._down)))
+            if among:
+                waiting.append(t.c.topic.in_(among))
         else:  # a probe: an event in backoff, not one written to be due later
             waiting += [t.c.topic == topic, sa.or_(t.c.attempts > 0, t.c.next_attempt_time <= now)]
         due = sa.select(t.c.id).where(*waiting).order_by(t.c.id).limit(limit or self.batch)
@@ -328,8 +337,11 @@ class OutboxRelay:
 
         Three round trips per batch whatever its size: the claim, the deliveries (in
         parallel), and one transaction that records every outcome (delivered rows in one
-        statement, failures in one multi-row statement)."""
-        events = await self._claim()
+        statement, failures in one multi-row statement); one more with urgent topics, whose
+        due events are claimed first."""
+        events = await self._claim(among=self.urgent) if self.urgent else []
+        if len(events) < self.batch:
+            events += await self._claim(limit=self.batch - len(events))
         self.backlogged = len(events) >= self.batch
         if not events:
             return 0

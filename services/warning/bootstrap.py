@@ -107,6 +107,8 @@ class WarningComponent:
             # Each SMS and bank order stands alone (its own idempotency key, no order among
             # them): a second batch in flight keeps the carriers' calls going between batches.
             pipeline=2,
+            # Seconds to a stop-payment: a bank order does not queue behind a fan-out's SMS.
+            urgent=(BANK_ORDER_TOPIC,),
         )
         self.fanout = FanoutWorker(db, settings, self.hub, self.relay.wake)
         self.loops = [

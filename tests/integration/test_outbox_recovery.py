@@ -212,3 +212,29 @@ async def test_an_event_older_than_the_idempotency_window_fails_instead_of_being
             await conn.scalars(sa.select(table.c.key).where(table.c.fail_time.is_not(None)))
         )
     assert failed == ["order-stale"]
+
+
+async def test_an_urgent_topic_is_claimed_ahead_of_a_backlog_written_before_it(
+    outbox: tuple[Database, sa.Table],
+) -> None:
+    """A stop-payment order written after a fan-out's SMS goes out in the relay's first
+    batch, not after all of them; the SMS keep their own order."""
+    db, table = outbox
+    async with db.engine.begin() as conn:
+        for i in range(300):
+            await enqueue(conn, table, "sms", f"sms-{i}", b"x")
+        await enqueue(conn, table, TOPIC, "order-1", b"x")
+    received: list[str] = []
+
+    async def receive(event: OutboxEvent) -> None:
+        received.append(event.key)
+
+    relay = OutboxRelay(db, table, {"sms": receive, TOPIC: receive}, batch=50, urgent=(TOPIC,))
+    assert await relay.relay_once() == 50
+    assert "order-1" in received
+    sms = [key for key in received if key.startswith("sms-")]
+    assert set(sms) == {f"sms-{i}" for i in range(49)}  # the oldest, after the order
+    while await relay.relay_once():
+        pass
+    assert len(received) == 301
+    assert received.count("order-1") == 1

@@ -63,6 +63,14 @@ sa.Index(
     postgresql_where=outbox.c.deliver_time.is_(None) & outbox.c.fail_time.is_(None),
     sqlite_where=outbox.c.deliver_time.is_(None) & outbox.c.fail_time.is_(None),
 )
+#: The same by topic: urgent topics claimed first, and a probe of a peer that is down.
+sa.Index(
+    "ix_outbox_waiting_topic",
+    outbox.c.topic,
+    outbox.c.id,
+    postgresql_where=outbox.c.deliver_time.is_(None) & outbox.c.fail_time.is_(None),
+    sqlite_where=outbox.c.deliver_time.is_(None) & outbox.c.fail_time.is_(None),
+)
 idempotency = idempotency_table(metadata)
 audit_events = audit_table(metadata)
 
