@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 
 from services import registry, tls_command, token_command
@@ -45,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
             return
         # Built inside the loop: channels a component opens belong to the loop that serves it.
         component = lifecycle.build_checked(lambda: registry.build(args.name))
+        _keep_for_life()  # the service's own modules, now loaded
         settings = ServerSettings.from_env(args.name, args.addr, worker=args.worker)
         await serve(component, settings, on_ready)
 
@@ -53,6 +55,14 @@ def _serve(args: argparse.Namespace) -> int:
     except Exception as exc:
         return _failed(exc, args.name, starting=not ready)
     return 0
+
+
+def _keep_for_life() -> None:
+    """What is loaded by now lives as long as the process: out of the garbage collector's
+    reach (``gc.freeze``), so neither the collections while it runs nor the full one at exit
+    walk every module's objects again (that exit alone was about a third of a second of
+    CPU per process)."""
+    gc.freeze()
 
 
 def _failed(exc: Exception, service: str, *, starting: bool) -> int:
@@ -240,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     token_command.add_parsers(sub)
     tls_command.add_parsers(sub)
     args = parser.parse_args(argv)
+    _keep_for_life()  # every command's modules are loaded by now
     if args.command == "serve":
         lifecycle.die_with_supervisor()  # first: the supervisor may die at any moment
     try:

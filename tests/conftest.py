@@ -26,6 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # One set of token signing keys for the whole run, shared by the servers this process
     # starts and the ones it starts as processes (they inherit the environment).
     harness.use_token_keys()
+    harness.cache_bytecode()
 
 
 #: How to set a test's timeout alarm again (pytest-timeout's "signal" method).

@@ -88,6 +88,18 @@ def use_token_keys() -> Path:
     return directory
 
 
+def cache_bytecode() -> None:
+    """Let the processes this run starts keep their compiled bytecode, outside the source
+    tree, when ``PYTHONDONTWRITEBYTECODE`` would have each one compile every module of ours
+    again (about a fifth of a server's start-up CPU; a run starts hundreds of them).
+
+    The cache is this interpreter's venv's (``make clean`` removes it); a changed source
+    is compiled again, as with ``__pycache__``."""
+    if not os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+        return  # bytecode is written where Python writes it by default
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(sys.prefix) / "pycache"))
+
+
 #: Whom a test call speaks as when its ``x-principal`` metadata names no one: an
 #: administrator may call anything.
 DEFAULT_PRINCIPAL = "admin:tests"
