@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from services.common.db import Database, UnitOfWork
 from services.common.errors import FailedPrecondition, NotFound, PermissionDenied
@@ -28,7 +26,6 @@ from services.warning.adapters import (
     warnings_repo,
 )
 from services.warning.adapters.risk_feed import Change, FeedReset, RiskFeed
-from services.warning.bootstrap import VERSIONS
 from services.warning.domain.contacts import ContactEvent
 from services.warning.domain.model import (
     Channel,
@@ -577,23 +574,3 @@ async def test_contact_repository_snapshot_counts_both_directions(db: Database) 
     assert [(x.phone_number, x.contact_count, x.last_time) for x in targets] == [
         (number(50), 2, t - timedelta(hours=3))
     ]
-
-
-async def test_migrations_build_the_indexes_the_code_uses(db: Database) -> None:
-    """The relay's claims need the outbox's indexes of waiting events (by id, and by topic
-    for urgent topics and probes), among the others."""
-    await db.migrate(VERSIONS)  # a second run (another replica) finds nothing to do
-
-    def index_differences(conn: sa.Connection) -> list[object]:
-        context = MigrationContext.configure(conn)
-        return [
-            d
-            for d in compare_metadata(context, tables.metadata)
-            if isinstance(d, tuple) and d[0] in ("add_index", "remove_index")
-        ]
-
-    async with db.engine.connect() as conn:
-        differences = await conn.run_sync(index_differences)
-        indexes = await conn.run_sync(lambda c: sa.inspect(c).get_indexes("outbox"))
-    assert differences == []
-    assert {"ix_outbox_waiting", "ix_outbox_waiting_topic"} <= {i["name"] for i in indexes}

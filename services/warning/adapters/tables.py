@@ -55,22 +55,6 @@ USER_ID = 64
 VALUE = 2048  # the longest indicator value (a URL)
 
 outbox = outbox_table(metadata)
-#: The events still waiting, in id order: the relay's claim (oldest due first) reads these
-#: instead of walking past a fan-out's thousands already delivered (migration 0008).
-sa.Index(
-    "ix_outbox_waiting",
-    outbox.c.id,
-    postgresql_where=outbox.c.deliver_time.is_(None) & outbox.c.fail_time.is_(None),
-    sqlite_where=outbox.c.deliver_time.is_(None) & outbox.c.fail_time.is_(None),
-)
-#: The same by topic: urgent topics claimed first, and a probe of a peer that is down.
-sa.Index(
-    "ix_outbox_waiting_topic",
-    outbox.c.topic,
-    outbox.c.id,
-    postgresql_where=outbox.c.deliver_time.is_(None) & outbox.c.fail_time.is_(None),
-    sqlite_where=outbox.c.deliver_time.is_(None) & outbox.c.fail_time.is_(None),
-)
 idempotency = idempotency_table(metadata)
 audit_events = audit_table(metadata)
 
