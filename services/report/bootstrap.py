@@ -34,6 +34,7 @@ from services.report.entrypoints.grpc_servicer import ReportServicer
 from services.report.entrypoints.policy import POLICY
 from services.report.knowledge.adapters.identity_client import IdentityDirectory
 from services.report.knowledge.entrypoints.grpc_servicer import KnowledgeServicer
+from services.report.service_layer import events
 from services.report.service_layer.case_follower import CaseFollower
 from services.report.service_layer.delivery import Delivery
 from services.report.service_layer.intake import Intake
@@ -114,6 +115,9 @@ class ReportComponent:
             poll_seconds=poll_seconds,
             max_attempts=MAX_ATTEMPTS,
             max_age=kept.outbox_retry_age,
+            # A filed case's stop-payment orders and payee listings go ahead of the risk
+            # syncs waiting (one per report: thousands in a surge of reports).
+            urgent=(events.STOP_PAYMENT, events.LIST_PAYEE),
         )
         self.intake = Intake(db, self.rules, intake or intake_settings_from_env())
         self.servicer = ReportServicer(
