@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -429,22 +430,48 @@ def _numbers_request(numbers: list[str]) -> risk_pb2.StreamCheckIndicatorsReques
     )
 
 
-def test_the_fast_path_takes_only_canonical_mobile_numbers() -> None:
+def _fast(numbers: list[str], index: RiskIndex, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The numbers ``stream_response`` answers without the general path (``_answer``)."""
+    general: list[str] = []
+    answer = wire._answer
+
+    def recorded(kind: int, raw: str, *rest: Any) -> bytes:
+        general.append(raw)
+        return answer(kind, raw, *rest)
+
+    monkeypatch.setattr(wire, "_answer", recorded)
+    monkeypatch.setattr(wire, "_PREPARED", {int(kind): {} for kind in K if kind})
+    wire.stream_response(_numbers_request(numbers), index)
+    monkeypatch.setattr(wire, "_answer", answer)
+    answered = set(general)
+    return [number for number in numbers if number not in answered]
+
+
+def test_the_fast_path_takes_only_canonical_mobile_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Every number the unlisted-mobile path takes is one ``normalize`` gives back as it is,
-    with no note: tried in every range of five digits, at its ends and in between."""
+    with no note: tried in every range of five digits, at its ends and in between; and none
+    listed as a number or an SMS sender."""
     rng = random.Random(20)
-    taken = 0
-    for prefix in range(13000, 20000):
-        for tail in ("000000", "999999", *(f"{rng.randrange(10**6):06d}" for _ in range(3))):
-            number = f"+86{prefix}{tail}"
-            if not wire._unlisted_mobile(number, {}, {}):
-                continue
-            taken += 1
-            assert normalize(K.PHONE_NUMBER, number) == Indicator(K.PHONE_NUMBER, number)
-    assert taken > 20_000  # most ranges are issued ones
-    assert wire._unlisted_mobile("+8613800138000", {}, {})
-    assert not wire._unlisted_mobile("+8613800138000", {"+8613800138000": b""}, {})
-    assert not wire._unlisted_mobile("+8613800138000", {}, {"+8613800138000": b""})
+    numbers = [
+        f"+86{prefix}{tail}"
+        for prefix in range(13000, 20000)
+        for tail in ("000000", "999999", *(f"{rng.randrange(10**6):06d}" for _ in range(3)))
+    ]
+    taken = _fast(numbers, RiskIndex(), monkeypatch)
+    assert len(taken) > 20_000  # most ranges are issued ones
+    for number in taken:
+        assert normalize(K.PHONE_NUMBER, number) == Indicator(K.PHONE_NUMBER, number)
+    others = _mobile_numbers(rng, 2_000)
+    for number in _fast(others, RiskIndex(), monkeypatch):
+        assert normalize(K.PHONE_NUMBER, number) == Indicator(K.PHONE_NUMBER, number)
+    index = RiskIndex()
+    _put(index, K.PHONE_NUMBER, "+8613800138000", _assertion(RiskLevel.HIGH))
+    _put(index, K.SMS_SENDER, "+8613900139000", _assertion(RiskLevel.HIGH))
+    assert _fast(["+8613800138000", "+8613900139000", "+8613700137000"], index, monkeypatch) == [
+        "+8613700137000"
+    ]
 
 
 def test_the_fast_path_answers_what_the_general_path_answers(
@@ -457,7 +484,7 @@ def test_the_fast_path_answers_what_the_general_path_answers(
     rng = random.Random(4)
     numbers = _mobile_numbers(rng, 3_000)
     index = _index()
-    canonical = [v for v in numbers if wire._unlisted_mobile(v, {}, {})]
+    canonical = _fast(numbers, RiskIndex(), monkeypatch)
     assert len(canonical) > 500
     for number in canonical[:40]:
         _put(index, K.PHONE_NUMBER, number, _assertion(RiskLevel.HIGH))

@@ -25,9 +25,10 @@ look-alike of a verified domain: rare) is built as a message by ``convert`` and 
 
 The common case of a carrier's stream, a number never seen before, written as a Chinese
 mobile number in its canonical form (``+861[3-9]`` and nine digits, in a range issued) and
-listed neither as a number nor as an SMS sender, takes a shorter path (``_unlisted_mobile``):
-no normalising, nothing kept, two dict probes of the index and the unlisted verdict's bytes
-with the value put in. Its answer is the general path's (``tests/unit/test_risk_stream_wire.py``
+listed neither as a number nor as an SMS sender, takes a shorter path in ``stream_response``:
+no normalising, nothing kept, its first eight characters found among the issued ranges
+(``_MOBILE_RANGES``), two dict probes of the index and the unlisted verdict's bytes with the
+value put in. Its answer is the general path's (``tests/unit/test_risk_stream_wire.py``
 compares both over many numbers, listed and not, valid and not).
 """
 
@@ -170,15 +171,16 @@ def _is_canonical_mobile(value: str) -> bool:
 
 
 def _mobile_ranges() -> frozenset[str]:
-    """The first five digits (``1[3-9]xxx``) of the national numbers of issued mobile ranges
-    in which every number is a mobile number as ``normalize`` writes it: a range counts when
+    """The first eight characters (``+861[3-9]xxx``: five digits of the national number) of
+    the issued mobile ranges in which every number is one ``normalize`` gives back as it is,
+    with no note (the canonical form of a mobile number): a range counts when
     its first and its last number are (issued ranges are 1[3-9]x, 149, 1610x, 1740[0-5]: the
     five digits decide). A range that passes and yet holds a number ``normalize`` refuses or
     rewrites would make the fast path answer for it: the unit tests try every range with
     numbers between its first and last, so a change to the ranges in phonenumbers' metadata
     that splits a range below five digits fails them rather than passing here unseen."""
     return frozenset(
-        str(prefix)
+        f"+86{prefix}"
         for prefix in range(13000, 20000)
         if _is_canonical_mobile(f"+86{prefix}000000") and _is_canonical_mobile(f"+86{prefix}999999")
     )
@@ -192,21 +194,6 @@ _MOBILE_EXAMPLE = "+8613800000000"
 _MOBILE_BEFORE, _MOBILE_AFTER = (
     _framed(_head(Indicator(IndicatorKind.PHONE_NUMBER, _MOBILE_EXAMPLE)) + _LEVEL_NONE)
 ).split(_MOBILE_EXAMPLE.encode())
-
-
-def _unlisted_mobile(raw: str, phones: dict[str, bytes], senders: dict[str, bytes]) -> bool:
-    """``raw`` is a Chinese mobile number in canonical form (``normalize`` would give it back
-    as it is, without a note) that ``phones`` and ``senders`` (the index's listed numbers and
-    SMS senders) do not hold: its verdict is the unlisted one whatever the second."""
-    return (
-        len(raw) == 14
-        and raw[3:8] in _MOBILE_RANGES
-        and raw.startswith("+86")
-        and raw[8:].isdigit()
-        and raw.isascii()
-        and raw not in phones
-        and raw not in senders
-    )
 
 
 def _prepare(kind_number: int, raw: str, index: RiskIndex) -> _Prepared:
@@ -320,18 +307,27 @@ def stream_response(
     version = index.version
     kept_of = _PREPARED.get
     phones, senders = index.numbers()
-    before, after, phone = _MOBILE_BEFORE, _MOBILE_AFTER, int(IndicatorKind.PHONE_NUMBER)
+    ranges, phone = _MOBILE_RANGES, int(IndicatorKind.PHONE_NUMBER)
+    before, after = _MOBILE_BEFORE, _MOBILE_AFTER
     for item in request.indicators:
         kind_number, raw = item.kind, item.value
-        if kind_number == phone and _unlisted_mobile(raw, phones, senders):
-            add(before)
-            add(raw.encode())
-            add(after)
-            continue
         kept = kept_of(kind_number)
         prepared = None if kept is None else kept.get(raw)
-        if prepared is not None and prepared[10] == version and prepared[11] <= now < prepared[12]:
-            add(prepared[13])  # the index and the second still give the answer kept
+        if prepared is not None:
+            if prepared[10] == version and prepared[11] <= now < prepared[12]:
+                add(prepared[13])  # the index and the second still give the answer kept
+                continue
+        elif (
+            kind_number == phone
+            and len(raw) == 14
+            and raw[:8] in ranges
+            and (value := raw.encode())[8:].isdigit()  # ASCII digits only, as bytes
+            and raw not in phones
+            and raw not in senders
+        ):  # a canonical mobile number, listed nowhere: the unlisted verdict, value put in
+            add(before)
+            add(value)
+            add(after)
             continue
         add(_answer(kind_number, raw, prepared, index, now))
     correlation = request.correlation_id[:128]
