@@ -173,12 +173,12 @@ def _is_canonical_mobile(value: str) -> bool:
 def _mobile_ranges() -> frozenset[str]:
     """The first eight characters (``+861[3-9]xxx``: five digits of the national number) of
     the issued mobile ranges in which every number is one ``normalize`` gives back as it is,
-    with no note (the canonical form of a mobile number): a range counts when
-    its first and its last number are (issued ranges are 1[3-9]x, 149, 1610x, 1740[0-5]: the
-    five digits decide). A range that passes and yet holds a number ``normalize`` refuses or
-    rewrites would make the fast path answer for it: the unit tests try every range with
-    numbers between its first and last, so a change to the ranges in phonenumbers' metadata
-    that splits a range below five digits fails them rather than passing here unseen."""
+    with no note (a mobile number's canonical form). A range counts when its first and its
+    last number are (issued ranges are 1[3-9]x, 149, 1610x, 1740[0-5]: five digits decide).
+    A range that passes and yet holds a number ``normalize`` refuses or rewrites would make
+    the fast path answer for it: the unit tests try every range with numbers between its
+    first and last, so a change to the ranges in phonenumbers' metadata that splits a range
+    below five digits fails them rather than passing here unseen."""
     return frozenset(
         f"+86{prefix}"
         for prefix in range(13000, 20000)
