@@ -14,8 +14,10 @@ their number is bounded.
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -395,3 +397,128 @@ def test_kept_answers_change_at_the_second_an_entry_lapses_or_changes_stage() ->
         _same_answer(index, now=start)  # the clock set back: an answer kept later stands not
     finally:
         REQUESTS.pop()
+
+
+def _mobile_numbers(rng: random.Random, n: int) -> list[str]:
+    """``n`` numbers written as a carrier's stream writes them, most in canonical mobile form
+    (issued ranges or not), the rest in other forms, valid and not."""
+    forms = [
+        lambda: f"+86{rng.randrange(13000, 20000)}{rng.randrange(10**6):06d}",  # canonical?
+        lambda: f"+86{rng.randrange(10000, 13000)}{rng.randrange(10**6):06d}",  # 10x-12x
+        lambda: f"{rng.randrange(13000, 20000)}{rng.randrange(10**6):06d}",  # national
+        lambda: f"+86 {rng.randrange(130, 200)} {rng.randrange(10**4):04d} 0{rng.randrange(999)}",
+        lambda: f"0086{rng.randrange(13000, 20000)}{rng.randrange(10**6):06d}",
+        lambda: f"+86{rng.randrange(1300, 2000)}{rng.randrange(10**6):06d}",  # a digit short
+        lambda: f"+86{rng.randrange(13000, 20000)}{rng.randrange(10**7):07d}",  # one too many
+        lambda: f"+87{rng.randrange(13000, 20000)}{rng.randrange(10**6):06d}",  # not +86
+        lambda: f"+86138{rng.randrange(10**7):07d}".replace("0", "\u0660"),  # Arabic-Indic
+        lambda: f"+86138{rng.randrange(10**7):07d}".replace("1", "\uff11"),  # full width
+        lambda: f"+86138{rng.randrange(10**6):06d}x1",  # 14 characters, not all digits
+        lambda: f"+86138-{rng.randrange(10**7):07d}",  # 14 characters, with a separator
+        lambda: rng.choice(["+8695588", "+86 25 96110", "95588", "10690000", "+861065750123"]),
+    ]
+    weights = [40] + [5] * (len(forms) - 1)
+    return [rng.choices(forms, weights)[0]() for _ in range(n)]
+
+
+def _numbers_request(numbers: list[str]) -> risk_pb2.StreamCheckIndicatorsRequest:
+    return risk_pb2.StreamCheckIndicatorsRequest(
+        indicators=[
+            common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=v)
+            for v in numbers
+        ]
+    )
+
+
+def _fast(numbers: list[str], index: RiskIndex, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The numbers ``stream_response`` answers without the general path (``_answer``)."""
+    general: list[str] = []
+    answer = wire._answer
+
+    def recorded(kind: int, raw: str, *rest: Any) -> bytes:
+        general.append(raw)
+        return answer(kind, raw, *rest)
+
+    monkeypatch.setattr(wire, "_answer", recorded)
+    monkeypatch.setattr(wire, "_PREPARED", {int(kind): {} for kind in K if kind})
+    wire.stream_response(_numbers_request(numbers), index)
+    monkeypatch.setattr(wire, "_answer", answer)
+    answered = set(general)
+    return [number for number in numbers if number not in answered]
+
+
+def test_the_fast_path_takes_only_canonical_mobile_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every number the unlisted-mobile path takes is one ``normalize`` gives back as it is,
+    with no note: tried in every range of five digits, at its ends and in between; and none
+    listed as a number or an SMS sender."""
+    rng = random.Random(20)
+    numbers = [
+        f"+86{prefix}{tail}"
+        for prefix in range(13000, 20000)
+        for tail in ("000000", "999999", *(f"{rng.randrange(10**6):06d}" for _ in range(3)))
+    ]
+    taken = _fast(numbers, RiskIndex(), monkeypatch)
+    assert len(taken) > 20_000  # most ranges are issued ones
+    for number in taken:
+        assert normalize(K.PHONE_NUMBER, number) == Indicator(K.PHONE_NUMBER, number)
+    others = _mobile_numbers(rng, 2_000)
+    for number in _fast(others, RiskIndex(), monkeypatch):
+        assert normalize(K.PHONE_NUMBER, number) == Indicator(K.PHONE_NUMBER, number)
+    index = RiskIndex()
+    _put(index, K.PHONE_NUMBER, "+8613800138000", _assertion(RiskLevel.HIGH))
+    _put(index, K.SMS_SENDER, "+8613900139000", _assertion(RiskLevel.HIGH))
+    assert _fast(["+8613800138000", "+8613900139000", "+8613700137000"], index, monkeypatch) == [
+        "+8613700137000"
+    ]
+
+
+def test_the_fast_path_answers_what_the_general_path_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over many numbers, listed (as numbers, as SMS senders, lapsed, allow-listed) and not,
+    valid and not: the same bytes with the unlisted-mobile path and without it, and the
+    message path's, asked three times (first sighting, second, kept), and again after the
+    index lists some numbers the fast path answered and retires others."""
+    rng = random.Random(4)
+    numbers = _mobile_numbers(rng, 3_000)
+    index = _index()
+    canonical = _fast(numbers, RiskIndex(), monkeypatch)
+    assert len(canonical) > 500
+    for number in canonical[:40]:
+        _put(index, K.PHONE_NUMBER, number, _assertion(RiskLevel.HIGH))
+    for number in canonical[40:80]:
+        _put(index, K.SMS_SENDER, number, _assertion(RiskLevel.MEDIUM, label="bulk"))
+    for number in canonical[80:100]:
+        _put(index, K.PHONE_NUMBER, number, _assertion(RiskLevel.HIGH, days=-1))  # lapsed
+    for number in canonical[100:110]:
+        allowed = _assertion(RiskLevel.NONE, source=SourceType.ALLOW_LIST)
+        _put(index, K.PHONE_NUMBER, number, allowed)
+    request = _numbers_request(numbers)
+    now = int(time.time())
+
+    def both_paths() -> None:
+        expected = _by_messages(request, index, now).SerializeToString()
+        for ranges in (wire._MOBILE_RANGES, frozenset()):
+            monkeypatch.setattr(wire, "_MOBILE_RANGES", ranges)
+            monkeypatch.setattr(wire, "_PREPARED", {int(kind): {} for kind in K if kind})
+            monkeypatch.setattr(wire, "_SEEN", {int(kind): set() for kind in K if kind})
+            for _ in range(3):
+                assert wire.stream_response(request, index, now) == expected
+
+    both_paths()
+    for number in canonical[200:260]:  # answered by the fast path so far: listed now
+        _put(index, K.PHONE_NUMBER, number, _assertion(RiskLevel.LOW))
+    for number in canonical[:20]:  # retired
+        _put(index, K.PHONE_NUMBER, number, _assertion(RiskLevel.NONE))
+    both_paths()
+    parsed = risk_pb2.StreamCheckIndicatorsResponse.FromString(
+        wire.stream_response(request, index, now)
+    )
+    levels = {v.indicator.value: v.level for v in parsed.verdicts}
+    assert levels[canonical[0]] == common_pb2.RISK_LEVEL_NONE
+    assert levels[canonical[30]] == common_pb2.RISK_LEVEL_HIGH
+    assert levels[canonical[50]] == common_pb2.RISK_LEVEL_MEDIUM
+    assert levels[canonical[90]] == common_pb2.RISK_LEVEL_NONE
+    assert levels[canonical[210]] == common_pb2.RISK_LEVEL_LOW

@@ -359,6 +359,13 @@ class RiskIndex:
         """The entry as stored (level, flags, categories, ...), or None when not listed."""
         return self._entries[kind].get(value)
 
+    def numbers(self) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """The listed phone numbers and SMS senders, each value to its entry as stored: the
+        index's own tables, not copies, for a caller that only asks whether a number is in
+        them (an unlisted number is in neither) and keeps them no longer than a call."""
+        entries = self._entries
+        return entries[_PHONE], entries[_SENDER]
+
     def label(self, kind: IndicatorKind, value: str) -> str:
         return self._labels.get((kind, value), "")
 
