@@ -110,32 +110,28 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   GetSmsDelivery; a batch submit, which HTTP SMS gateways offer and CMPP/SMPP approach
   by pipelining many submits on one link).
 - Round 4 (issue 20, overlap within one process; measured in-process, fan-out alone, no
-  relay, main and the change alternated, a quiet machine at load 1.5-2.9): on PostgreSQL
-  the wall time is the sum of the two CPUs, 11.4-11.9 s for 100,000 = (70-73 us of the
-  warning process + 42-44 us of the backend) per warning: the process waits for the
-  database about 40 us a warning, and no more than that can be won by overlapping. Tried
-  and not kept: reading and building the next chunk (its targets, recipients and
-  warnings, on a connection of its own) while the current chunk is written; and finding
-  the registered recipients by a join in the targets query instead of an IN list of the
-  chunk's 1,000 sealed numbers. PostgreSQL, 20,000: main 2.27, 3.18, 2.14, 2.11 s, the
-  change 2.64, 2.37, 2.08, 2.20 s (CPU per warning unchanged, 66-76 us and 37-47 us);
-  100,000: main 11.9 and 11.4 s, the change 11.3 and 13.1 s. SQLite, 20,000: main 2.27
-  and 2.26 s, the change 2.23 and 2.22 s (105 against 108-109 us); 100,000: main 17.4
-  and 17.1 s, the change 16.1 and 16.8 s (130-137 us both): 2-7 % at best, not worth a
-  second connection and a task per chunk. Why: what can be prepared before a chunk's
-  transaction (unsealing the targets, building the warnings) is about 20 us of the 70,
-  and in one event loop it runs only while the transaction awaits a statement, delaying
-  the transaction's next step as much as it hides. The rest, 45-50 us (row tuples,
-  seals, SMS job payloads, the once-per-window claim's parameters), runs inside the
-  transaction between its statements, after the claim has said which rows to write. To
-  overlap it, the next chunk's transaction must run while this one's COPY and commit do:
-  the lease's check (``fanouts_repo.hold``, the first statement now, whose row lock would
-  serialise the two) moved to just before the commit and guarded by the progress being
-  the previous chunk's last, at most two chunks in flight, and the task caps' budget
-  (call tasks capped at 200 by default) passed from one chunk to the next once known;
-  PostgreSQL only (SQLite's BEGIN IMMEDIATE admits one writer). Not done: at best
-  max(70, 42) us a warning, 7 s for 100,000, and only with a core to spare. On SQLite
-  the cost per warning grows with the count (105 us at 20,000, 133 at 100,000).
+  relay, main and the change alternated; load 2-3.7 on the 2 cores, of which our run is
+  about 1.5): on PostgreSQL main's wall time is the sum of the two CPUs, 10.8-13.4 s for
+  100,000 = (65-78 us of the warning process + 41-46 us of the backend) per warning, one
+  after the other in each chunk. Tried first and not kept: reading and building the next
+  chunk on a second connection while the current one is written, and a join for the
+  registered recipients instead of an IN list: no gain (PostgreSQL 20,000: main 2.11-3.18
+  s, these 2.08-2.64 s; SQLite 100,000: 17.1-17.4 s against 16.1-16.8 s), because most
+  of the Python (row tuples, seals, SMS job payloads, 45-50 us of the 70) runs inside the
+  transaction, after the once-per-window claim has said which rows to write. Kept, on
+  PostgreSQL only (SQLite admits one writer): the next chunk's whole transaction runs
+  while the one before commits, the lease and progress check moved to just before each
+  chunk's progress (``fanouts_repo.hold_at``, guarded by the progress being the chunk
+  before's last and the caps unchanged), at most two chunks in flight, a chunk that could
+  reach a task cap waiting for the one before. 100,000 with a core to spare: main 10.8,
+  12.3 and 13.2 s against 8.3, 9.2 and 10.6 s (0.75-0.81x; the last two pairs with a
+  first version); with the machine busy (load 2.5-3.7): main 13.1, 13.4, 12.5, 13.2 s
+  against 12.8, 14.1, 12.1, 12.0 s, and at 20,000 main 2.03 and 2.14 s against 2.28 and
+  2.55 s: with no core free, the overlap has nothing to run on. CPU per warning: the
+  process's unchanged, the backend's 2-5 us more (a read transaction per chunk, the check
+  as its own UPDATE). In a deployment the database has its own cores, the case where the
+  overlap pays; 10 s for 100,000 is then within reach of the fan-out alone (8.3-10.6 s
+  here), not with the relay's sends on the same core (the full bench).
 - --quick: 500 and 2,000 contacts (the whole quick bench must end within 5 minutes). With
   5,000 the suite used about 95 s of CPU (user and system, its servers included, the
   database apart) for 12,000 warnings and SMS and twelve server starts: more than 45 s of
