@@ -109,6 +109,31 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   database, and fewer gRPC calls per SMS (receipts pushed by the carriers instead of
   GetSmsDelivery; a batch submit, which HTTP SMS gateways offer and CMPP/SMPP approach
   by pipelining many submits on one link).
+- Round 4 (issue 20, overlap within one process; measured in-process, fan-out alone, no
+  relay, main and the change alternated; load 1.4-3.7 on the 2 cores, of which our run is
+  about 1.5): on PostgreSQL main's wall time is the sum of the two CPUs, 10.8-13.4 s for
+  100,000 = (65-78 us of the warning process + 41-46 us of the backend) per warning, one
+  after the other in each chunk. Tried first and not kept: reading and building the next
+  chunk on a second connection while the current one is written, and a join for the
+  registered recipients instead of an IN list: no gain (PostgreSQL 20,000: main 2.11-3.18
+  s, these 2.08-2.64 s; SQLite 100,000: 17.1-17.4 s against 16.1-16.8 s), because most
+  of the Python (row tuples, seals, SMS job payloads, 45-50 us of the 70) runs inside the
+  transaction, after the once-per-window claim has said which rows to write. Kept, on
+  PostgreSQL only (SQLite admits one writer): the next chunk's whole transaction runs
+  while the one before commits, the lease and progress check moved to just before each
+  chunk's progress (``fanouts_repo.hold_at``, guarded by the progress being the chunk
+  before's last and the caps unchanged), at most two chunks in flight, a chunk that could
+  reach a task cap waiting for the one before. 100,000 with a core to spare (load
+  1.6-3.4): main 10.8, 11.3 and 11.4 s against 8.3, 8.7 and 9.0 s (0.77-0.79x; a first
+  version: 12.3 and 13.2 s against 9.2 and 10.6 s); 20,000: main 2.17 and 2.19 s against
+  1.91 and 1.79 s. With the machine busy (load 2.5-3.7): 100,000, main 13.1, 13.4, 12.5,
+  13.2 s against 12.8, 14.1, 12.1, 12.0 s; 20,000, main 2.03 and 2.14 s against 2.28 and
+  2.55 s: with no core free, the overlap has nothing to run on. CPU per warning: the
+  process's unchanged, the backend's 2-5 us more (a read transaction per chunk, the check
+  as its own UPDATE). SQLite unchanged (20,000: main 2.53 s, this 2.45 s). In a
+  deployment the database has its own cores, the case where the overlap pays; 10 s for
+  100,000 is then within reach of the fan-out alone (8.3-9.0 s here), not with the
+  relay's sends on the same core (the full bench, not run this round).
 - --quick: 500 and 2,000 contacts (the whole quick bench must end within 5 minutes). With
   5,000 the suite used about 95 s of CPU (user and system, its servers included, the
   database apart) for 12,000 warnings and SMS and twelve server starts: more than 45 s of

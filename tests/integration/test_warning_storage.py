@@ -272,7 +272,7 @@ async def seed_contacts(db: Database, total: int, t: datetime) -> dict[str, tupl
     return expected
 
 
-async def start_fanout(db: Database) -> str:
+async def start_fanout(db: Database, call_task_cap: int | None = None) -> str:
     fanout = Fanout(
         id=new_id(),
         indicator=FRAUD,
@@ -285,6 +285,7 @@ async def start_fanout(db: Database) -> str:
         change_cursor="c-1",
         create_time=now(),
         done_time=None,
+        call_task_cap=call_task_cap,
     )
     async with UnitOfWork(db) as uow:
         await fanouts_repo.create(uow.conn, fanout, now())
@@ -294,6 +295,16 @@ async def start_fanout(db: Database) -> str:
 
 def worker(db: Database, settings: WarningSettings = SETTINGS) -> FanoutWorker:
     return FanoutWorker(db, settings, PushHub(), lambda: None)
+
+
+async def run_fanout(db: Database, fanout_id: str) -> Fanout:
+    """Work the fan-outs to their end; the fan-out as it ended."""
+    while await worker(db).step() == 0.0:
+        pass
+    async with db.read() as conn:
+        done = await fanouts_repo.get(conn, fanout_id)
+    assert done is not None
+    return done
 
 
 class TestFanout:
@@ -331,14 +342,36 @@ class TestFanout:
         assert elder_row.user_id == "elder"
 
         # The same number again (e.g. it dropped and rose again): nobody is warned twice.
-        second = await start_fanout(db)
-        while await worker(db).step() == 0.0:
-            pass
-        async with db.read() as conn:
-            again = await fanouts_repo.get(conn, second)
-        assert again is not None
+        again = await run_fanout(db, await start_fanout(db))
         assert (again.warned_count, again.suppressed_count) == (0, 700)
         assert await count(db, tables.warnings) == 700
+
+    async def test_a_task_cap_holds_across_chunks_written_side_by_side(self, db: Database) -> None:
+        """On PostgreSQL a chunk is written while the one before commits: a cap that binds
+        in a later chunk still stops the tasks at it, and the counts add up."""
+        await seed_contacts(db, 1000, now())
+        first = await run_fanout(db, await start_fanout(db))
+        assert first.call_tasks > SETTINGS.fanout_chunk  # so the cap below binds in a later chunk
+        async with UnitOfWork(db) as uow:  # a new window: everyone may be warned again
+            await uow.conn.execute(sa.delete(tables.warning_dedup))
+            await uow.commit()
+        cap = first.call_tasks - 5
+        capped = await start_fanout(db, call_task_cap=cap)
+        done = await run_fanout(db, capped)
+        async with db.read() as conn:
+            call_tasks = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(tables.deliveries)
+                .join(tables.warnings, tables.warnings.c.id == tables.deliveries.c.warning_id)
+                .where(
+                    tables.warnings.c.fanout_id == capped,
+                    tables.deliveries.c.channel == Channel.CALL_TASK.name,
+                )
+            )
+        assert done.state == FanoutState.DONE
+        assert (done.processed_count, done.warned_count) == (1000, 1000)
+        assert done.call_tasks == call_tasks == cap
+        assert done.capped >= 5
 
     async def test_a_fanout_resumes_where_a_dead_worker_left_it(self, db: Database) -> None:
         await seed_contacts(db, 1000, now())

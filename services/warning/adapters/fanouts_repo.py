@@ -87,8 +87,9 @@ async def hold(
 ) -> Progress | None:
     """Extend the lease and read where the fan-out stands; None when another worker holds it.
 
-    The first statement of every chunk's transaction: the row lock (PostgreSQL) or the write
-    lock (SQLite) makes a worker that lost its lease unable to commit a chunk.
+    The first statement of a chunk's transaction written alone: the row lock (PostgreSQL) or
+    the write lock (SQLite) makes a worker that lost its lease unable to commit a chunk
+    (``hold_at`` does the same for chunks written side by side).
     """
     result = await conn.execute(
         sa.update(fanouts)
@@ -99,6 +100,37 @@ async def hold(
         return None
     row = (await conn.execute(sa.select(fanouts).where(f.id == fanout_id))).one()
     return Progress(_fanout_of(row), row.snapshot_taken, row.progress)
+
+
+async def hold_at(
+    conn: AsyncConnection,
+    fanout: Fanout,
+    holder: str,
+    after: str | None,
+    now: datetime,
+    lease: timedelta,
+) -> bool:
+    """Extend the lease if this holder still holds the fan-out, its progress is ``after``
+    and its task caps are still ``fanout``'s; False otherwise (the lease was lost, an
+    earlier chunk did not commit, or an analyst changed the caps).
+
+    For a chunk written while the one before it commits (PostgreSQL): its last statement
+    before its progress, so the two transactions do not wait for each other's row lock
+    until then, and a chunk never commits past one that failed.
+    """
+    result = await conn.execute(
+        sa.update(fanouts)
+        .where(
+            f.id == fanout.id,
+            f.holder == holder,
+            f.state == FanoutState.RUNNING.name,
+            f.progress.is_(None) if after is None else f.progress == after,
+            f.call_task_cap.is_not_distinct_from(fanout.call_task_cap),
+            f.home_visit_task_cap.is_not_distinct_from(fanout.home_visit_task_cap),
+        )
+        .values(lease_until=now + lease)
+    )
+    return bool(result.rowcount)
 
 
 async def snapshot_taken(

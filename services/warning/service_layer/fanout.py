@@ -7,13 +7,26 @@ transaction as the warnings. A crash loses at most an uncommitted chunk, which
 the next holder of the job (this process after a restart, or another replica
 once the lease ends) redoes; the once-per-window rule makes a redone chunk
 harmless even if two workers ever overlapped.
+
+On PostgreSQL two chunks are in flight: the next chunk's rows are built and written in
+a transaction of their own while the one before commits, so the process's CPU and the
+database's work overlap instead of taking turns. That transaction checks the lease and
+the progress last (``fanouts_repo.hold_at``), once the one before has committed: it
+commits only right behind it, or rolls back. Where a task cap could bind, a chunk waits
+for the one before, to know what is left of the cap. SQLite takes one writer at a time:
+there the chunks go one after another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import metrics, tracing
 from services.common.db import Database, UnitOfWork
@@ -21,14 +34,37 @@ from services.common.indicators import display
 from services.common.logs import get_logger
 from services.warning.adapters import contacts_repo, fanouts_repo, recipients_repo
 from services.warning.domain.caps import TaskBudget
-from services.warning.domain.model import Channel, Person, Reason, Warning
+from services.warning.domain.model import (
+    TASK_CHANNELS,
+    Channel,
+    Fanout,
+    Person,
+    Reason,
+    Warning,
+)
 from services.warning.service_layer.push import PushHub
-from services.warning.service_layer.warnings import Draft, create_warnings, new_id
+from services.warning.service_layer.warnings import Draft, build, create_built, new_id
 from services.warning.settings import WarningSettings
 
 log = get_logger("warning.fanout")
 
 IDLE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A chunk's targets and their warnings, built (ids chosen) but not written."""
+
+    after: str | None  # the progress the chunk follows
+    targets: list[fanouts_repo.Target]
+    built: list[Warning]
+    now: datetime
+
+    def most_tasks(self) -> Counter[Channel]:
+        """The tasks the chunk would create if every warning were new: a bound."""
+        return Counter(
+            d.channel for w in self.built for d in w.deliveries if d.channel in TASK_CHANNELS
+        )
 
 
 @dataclass
@@ -46,20 +82,28 @@ class FanoutWorker:
             await uow.commit()
         if fanout_id is None:
             return IDLE_SECONDS
+        # The first step takes the snapshot (or writes a chunk of a fan-out taken over).
+        if await self.work_chunk(fanout_id) and not self.db.is_sqlite:
+            trace_context = await self._trace_context(fanout_id)
+            with tracing.restored(trace_context, "fanout chunks", **{"fanout.id": fanout_id}):
+                await self._overlapped(fanout_id)
         while await self.work_chunk(fanout_id):
             pass
         return 0.0
 
     async def work_chunk(self, fanout_id: str) -> bool:
         """One step of a fan-out; False once it is done or no longer ours."""
-        trace_context = None
-        if tracing.enabled():
-            async with UnitOfWork(self.db) as uow:
-                trace_context = await fanouts_repo.trace_context(uow.conn, fanout_id)
         # Each step continues the trace of the change that started the fan-out: the
         # warnings it queues carry it through the outbox to the carriers.
+        trace_context = await self._trace_context(fanout_id)
         with tracing.restored(trace_context, "fanout chunk", **{"fanout.id": fanout_id}):
             return await self._work_chunk(fanout_id)
+
+    async def _trace_context(self, fanout_id: str) -> str | None:
+        if not tracing.enabled():
+            return None
+        async with UnitOfWork(self.db) as uow:
+            return await fanouts_repo.trace_context(uow.conn, fanout_id)
 
     async def _work_chunk(self, fanout_id: str) -> bool:
         now = datetime.now(UTC)
@@ -87,9 +131,8 @@ class FanoutWorker:
                     contacts=contacts,
                 )
                 return True
-            targets = await fanouts_repo.targets(
-                uow.conn, fanout_id, progress.after, self.settings.fanout_chunk
-            )
+            chunk = await self._read(uow.conn, fanout, progress.after, now)
+            targets = chunk.targets
             if not targets:
                 await fanouts_repo.finish(uow.conn, fanout_id, now)
                 await uow.commit()
@@ -102,40 +145,147 @@ class FanoutWorker:
                     suppressed=fanout.suppressed_count,
                 )
                 return False
-            persons = await recipients_repo.persons(uow.conn, [t.phone_number for t in targets])
-            reason = Reason(fanout.indicator, None, fanout.category)
-            rule = self.settings.contact_rule
-            drafts = [
+            budget = TaskBudget.left_of(fanout)
+            created = [
+                w
+                for w in await create_built(uow.conn, self.settings, chunk.built, now, budget)
+                if w
+            ]
+            await fanouts_repo.record_chunk(
+                uow.conn, fanout_id, _done(targets, created, budget), now
+            )
+            await uow.commit()
+        self._queued(targets, created)
+        return True
+
+    async def _read(
+        self, conn: AsyncConnection, fanout: Fanout, after: str | None, now: datetime
+    ) -> Chunk:
+        """The next chunk's targets after ``after``, and their warnings built."""
+        targets = await fanouts_repo.targets(conn, fanout.id, after, self.settings.fanout_chunk)
+        persons = await recipients_repo.persons(conn, [t.phone_number for t in targets])
+        reason = Reason(fanout.indicator, None, fanout.category)
+        rule = self.settings.contact_rule
+        built = [
+            build(
+                self.settings,
                 Draft(
                     person=persons.get(t.phone_number) or Person(t.phone_number),
                     level=rule.level(t.last_time, t.contact_count, now),
                     reason=reason,
-                    fanout_id=fanout_id,
+                    fanout_id=fanout.id,
                     contact_count=t.contact_count,
                     last_contact_time=t.last_time,
-                )
-                for t in targets
-            ]
-            budget = TaskBudget.left_of(fanout)
-            created = [
-                w for w in await create_warnings(uow.conn, self.settings, drafts, now, budget) if w
-            ]
-            await fanouts_repo.record_chunk(
-                uow.conn,
-                fanout_id,
-                fanouts_repo.ChunkDone(
-                    targets[-1].phone_number,
-                    len(targets),
-                    len(created),
-                    budget.created.get(Channel.CALL_TASK, 0),
-                    budget.created.get(Channel.HOME_VISIT_TASK, 0),
-                    budget.capped,
                 ),
                 now,
             )
+            for t in targets
+        ]
+        return Chunk(after, targets, built, now)
+
+    async def _overlapped(self, fanout_id: str) -> None:
+        """The fan-out's chunks, each written while the one before commits; returns after
+        the last chunk (``work_chunk`` then finishes the fan-out) or once a chunk did not
+        commit (the lease lost: ``work_chunk`` finds out; the caps changed: ``work_chunk``
+        goes on with the new ones; an error is raised)."""
+        async with UnitOfWork(self.db) as uow:
+            progress = await fanouts_repo.hold(
+                uow.conn, fanout_id, self.holder, datetime.now(UTC), self.settings.lease
+            )
             await uow.commit()
+        if progress is None or not progress.snapshot_taken:
+            return
+        fanout, after = progress.fanout, progress.after
+        left = TaskBudget.left_of(fanout).remaining  # after the chunks committed so far
+        previous: Chunk | None = None
+        writes: list[asyncio.Task[TaskBudget | None]] = []
+        try:
+            while True:
+                async with self.db.read() as conn:
+                    chunk = await self._read(conn, fanout, after, datetime.now(UTC))
+                if not chunk.targets:
+                    break
+                if previous is not None and not _within(left, previous, chunk):
+                    # A cap could bind: what is left of it is known once the one before is in.
+                    if not _spend(left, await writes.pop()):
+                        return
+                    previous = None
+                most = Counter() if previous is None else previous.most_tasks()
+                budget = TaskBudget({c: n - most[c] for c, n in left.items()})
+                before = writes[-1] if writes else None
+                writes.append(asyncio.create_task(self._write(fanout, chunk, budget, before)))
+                if before is not None and not _spend(left, await writes.pop(0)):
+                    return
+                previous, after = chunk, chunk.targets[-1].phone_number
+            while writes:
+                _spend(left, await writes.pop(0))
+        finally:
+            for write in writes:
+                write.cancel()
+                with contextlib.suppress(BaseException):
+                    await write
+
+    async def _write(
+        self,
+        fanout: Fanout,
+        chunk: Chunk,
+        budget: TaskBudget,
+        before: asyncio.Task[TaskBudget | None] | None,
+    ) -> TaskBudget | None:
+        """Write a chunk, and commit it right behind ``before`` (the chunk it follows);
+        its budget, or None if it did not commit (nor did ``before``, or the lease is lost)."""
+        async with UnitOfWork(self.db) as uow:
+            created = [
+                w
+                for w in await create_built(uow.conn, self.settings, chunk.built, chunk.now, budget)
+                if w
+            ]
+            if before is not None and await before is None:
+                return None
+            now = datetime.now(UTC)
+            held = await fanouts_repo.hold_at(
+                uow.conn, fanout, self.holder, chunk.after, now, self.settings.lease
+            )
+            if not held:
+                return None
+            await fanouts_repo.record_chunk(
+                uow.conn, fanout.id, _done(chunk.targets, created, budget), now
+            )
+            await uow.commit()
+        self._queued(chunk.targets, created)
+        return budget
+
+    def _queued(self, targets: Sequence[fanouts_repo.Target], created: list[Warning]) -> None:
         metrics.FANOUT_TARGETS.labels("warned").inc(len(created))
         metrics.FANOUT_TARGETS.labels("suppressed").inc(len(targets) - len(created))
         self.hub.publish(created)
         self.on_queued()
-        return True
+
+
+def _done(
+    targets: Sequence[fanouts_repo.Target], created: list[Warning], budget: TaskBudget
+) -> fanouts_repo.ChunkDone:
+    return fanouts_repo.ChunkDone(
+        targets[-1].phone_number,
+        len(targets),
+        len(created),
+        budget.created.get(Channel.CALL_TASK, 0),
+        budget.created.get(Channel.HOME_VISIT_TASK, 0),
+        budget.capped,
+    )
+
+
+def _within(left: dict[Channel, int], previous: Chunk, chunk: Chunk) -> bool:
+    """Whether ``chunk`` stays within every cap even if ``previous`` creates all its tasks."""
+    before, now = previous.most_tasks(), chunk.most_tasks()
+    return all(n - before[c] >= now[c] for c, n in left.items())
+
+
+def _spend(left: dict[Channel, int], done: TaskBudget | None) -> bool:
+    """Take a committed chunk's tasks off what is left of the caps; False if it did not
+    commit."""
+    if done is None:
+        return False
+    for channel in left:
+        left[channel] -= done.created.get(channel, 0)
+    return True
