@@ -86,7 +86,7 @@ class FanoutWorker:
         if await self.work_chunk(fanout_id) and not self.db.is_sqlite:
             trace_context = await self._trace_context(fanout_id)
             with tracing.restored(trace_context, "fanout chunks", **{"fanout.id": fanout_id}):
-                await self._overlapped(fanout_id)
+                await self._overlapped(fanout_id, trace_context)
         while await self.work_chunk(fanout_id):
             pass
         return 0.0
@@ -183,7 +183,7 @@ class FanoutWorker:
         ]
         return Chunk(after, targets, built, now)
 
-    async def _overlapped(self, fanout_id: str) -> None:
+    async def _overlapped(self, fanout_id: str, trace_context: str | None) -> None:
         """The fan-out's chunks, each written while the one before commits; returns after
         the last chunk (``work_chunk`` then finishes the fan-out) or once a chunk did not
         commit (the lease lost: ``work_chunk`` finds out; the caps changed: ``work_chunk``
@@ -213,7 +213,9 @@ class FanoutWorker:
                 most = Counter() if previous is None else previous.most_tasks()
                 budget = TaskBudget({c: n - most[c] for c, n in left.items()})
                 before = writes[-1] if writes else None
-                writes.append(asyncio.create_task(self._write(fanout, chunk, budget, before)))
+                writes.append(
+                    asyncio.create_task(self._write(fanout, chunk, budget, before, trace_context))
+                )
                 if before is not None and not _spend(left, await writes.pop(0)):
                     return
                 previous, after = chunk, chunk.targets[-1].phone_number
@@ -231,9 +233,22 @@ class FanoutWorker:
         chunk: Chunk,
         budget: TaskBudget,
         before: asyncio.Task[TaskBudget | None] | None,
+        trace_context: str | None,
     ) -> TaskBudget | None:
         """Write a chunk, and commit it right behind ``before`` (the chunk it follows);
-        its budget, or None if it did not commit (nor did ``before``, or the lease is lost)."""
+        its budget, or None if it did not commit (nor did ``before``, or the lease is lost).
+        Each chunk is a span of its own in the trace of the change that started the fan-out,
+        as ``work_chunk``'s are: the warnings it queues carry it to the carriers."""
+        with tracing.restored(trace_context, "fanout chunk", **{"fanout.id": fanout.id}):
+            return await self._write_chunk(fanout, chunk, budget, before)
+
+    async def _write_chunk(
+        self,
+        fanout: Fanout,
+        chunk: Chunk,
+        budget: TaskBudget,
+        before: asyncio.Task[TaskBudget | None] | None,
+    ) -> TaskBudget | None:
         async with UnitOfWork(self.db) as uow:
             created = [
                 w
