@@ -20,7 +20,6 @@ there the chunks go one after another.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -222,10 +221,12 @@ class FanoutWorker:
             while writes:
                 _spend(left, await writes.pop(0))
         finally:
+            # However the loop ended, no chunk is left writing (one cancelled before its
+            # commit rolls back; ``work_chunk`` goes on from the progress stored). A
+            # cancellation of this task itself still reaches its caller.
             for write in writes:
                 write.cancel()
-                with contextlib.suppress(BaseException):
-                    await write
+            await asyncio.gather(*writes, return_exceptions=True)
 
     async def _write(
         self,
