@@ -183,6 +183,12 @@ class Rounds:
         return [got / base for got, base in zip(self.rates, self.echo_rates, strict=True)]
 
     @property
+    def cpu_ratio(self) -> float:
+        """Echo's CPU per call over risk's: the rate ratio with a core each, whatever else
+        the machine runs."""
+        return self.echo_cpu_per_call / self.cpu_per_call if self.cpu_per_call else 0.0
+
+    @property
     def median_round(self) -> int:
         """The round whose ratio to echo is the median (the lower one of an even count)."""
         ratios = self.ratios
@@ -206,7 +212,9 @@ class Rounds:
                 f"{self.name} {min(self.rates):,.0f}-{max(self.rates):,.0f} req/s, echo "
                 f"{min(self.echo_rates):,.0f}-{max(self.echo_rates):,.0f}. Server CPU per call "
                 f"over the rounds: risk {self.cpu_per_call * 1e6:.0f} us, echo "
-                f"{self.echo_cpu_per_call * 1e6:.0f} us"
+                f"{self.echo_cpu_per_call * 1e6:.0f} us (with a core each, risk answers at most "
+                f"{self.cpu_ratio:.2f}x echo's rate: what the rates say when others leave the "
+                f"cores alone)"
             ),
         )
 
