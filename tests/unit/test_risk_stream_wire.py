@@ -23,7 +23,9 @@ import pytest
 
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
+from services.common import validation
 from services.common.indicators import Indicator, IndicatorKind, InvalidIndicator, normalize
+from services.common.validation import MAX_INDICATOR_VALUE, Violations
 from services.risk.domain.index import RiskIndex, candidates
 from services.risk.domain.model import (
     Assertion,
@@ -522,3 +524,58 @@ def test_the_fast_path_answers_what_the_general_path_answers(
     assert levels[canonical[50]] == common_pb2.RISK_LEVEL_MEDIUM
     assert levels[canonical[90]] == common_pb2.RISK_LEVEL_NONE
     assert levels[canonical[210]] == common_pb2.RISK_LEVEL_LOW
+
+
+def _check_by_messages(kind: int, value: str, index: RiskIndex, now: int) -> bytes | None:
+    """CheckIndicator's answer as messages (``validation``, then ``convert``), serialised;
+    None when it refuses the value (INVALID_ARGUMENT)."""
+    indicator = validation.indicator(Violations(), "indicator", kind, value)
+    if indicator is None:
+        return None
+    verdict = convert.hit_verdict_pb(
+        indicator, index.lookup(indicator, now), index.lookalike(indicator)
+    )
+    return risk_pb2.CheckIndicatorResponse(verdict=verdict).SerializeToString()
+
+
+def _check_same_answer(values: list[tuple[int, str]], index: RiskIndex, now: int) -> None:
+    """``check_response`` gives the message path's bytes, or None where CheckIndicator refuses
+    the value or its answer is longer than the longest value stored (the servicer answers
+    those as messages), asked three times (first sighting, second, kept)."""
+    expected = [_check_by_messages(kind, value, index, now) for kind, value in values]
+    for _ in range(3):
+        for (kind, value), wanted in zip(values, expected, strict=True):
+            request = risk_pb2.CheckIndicatorRequest(
+                indicator=common_pb2.Indicator(kind=kind, value=value)  # type: ignore[arg-type]
+            )
+            got = wire.check_response(request, index, now)
+            if wanted is not None and len(wanted) > MAX_INDICATOR_VALUE:
+                assert got is None, (kind, value)
+            else:
+                assert got == wanted, (kind, value)
+
+
+def test_check_answers_are_the_message_path_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CheckIndicator's answers written as bytes, for every case of the stream above and many
+    numbers as a carrier writes them (the unlisted-mobile path included), before and after
+    the index changes: the bytes of the message path, and None exactly where it refuses the
+    value (an unknown kind, a value that cannot be normalised or is too long to store)."""
+    monkeypatch.setattr(wire, "_PREPARED", {int(kind): {} for kind in K if kind})
+    monkeypatch.setattr(wire, "_SEEN", {int(kind): set() for kind in K if kind})
+    index = _index()
+    now = int(time.time())
+    numbers = _mobile_numbers(random.Random(7), 400)
+    values = [(int(kind), value) for kind, value in REQUESTS]
+    values += [(int(K.PHONE_NUMBER), number) for number in numbers]
+    # Values stored at most 2,048 characters long: one of 1,812 (its answer as bytes), one of
+    # 2,022 (its answer longer than that: as a message), one within the limit as typed but
+    # beyond it once normalised (each character percent-encoded: refused).
+    values += [(int(K.URL), "http://example.com/" + "é" * n) for n in (300, 335, 400)]
+    _check_same_answer(values, index, now)
+    assert wire.check_response(risk_pb2.CheckIndicatorRequest(), index, now) is None
+    listed = next(n for n in numbers if _check_by_messages(int(K.PHONE_NUMBER), n, index, now))
+    _put(index, K.PHONE_NUMBER, listed, _assertion(RiskLevel.HIGH))
+    _put(index, K.PHONE_NUMBER, "13800138000", _assertion(RiskLevel.LOW, days=2))
+    _put(index, K.IP_ADDRESS, "10.0.0.0/8", _assertion(RiskLevel.NONE))
+    _check_same_answer(values, index, now)
+    _check_same_answer(values, index, now + 2 * 3600)  # the QQ number's later stage

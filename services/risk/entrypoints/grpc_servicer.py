@@ -85,13 +85,19 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
     async def CheckIndicator(
         self, request: risk_pb2.CheckIndicatorRequest, context: Context
-    ) -> risk_pb2.CheckIndicatorResponse:
+    ) -> bytes | risk_pb2.CheckIndicatorResponse:
+        """Answered as a stream's verdicts are: serialised here (``wire``), sent as they are
+        (``add_to_server``). A value ``wire`` does not answer is refused with the field and
+        the reason, or (a verdict longer than the longest value stored) answered as a message."""
+        lookup = self.lookup
+        answer = wire.check_response(request, lookup.index)
+        if answer is not None:
+            return answer
         with collecting() as v:
             indicator = validation.indicator(
                 v, "indicator", request.indicator.kind, request.indicator.value
             )
         assert indicator is not None
-        lookup = self.lookup
         return risk_pb2.CheckIndicatorResponse(
             verdict=convert.hit_verdict_pb(
                 indicator, lookup.check(indicator), lookup.lookalike(indicator)
@@ -537,11 +543,16 @@ class _Handlers:
 
 
 def add_to_server(servicer: RiskServicer, server: grpc.aio.Server) -> None:
-    """``add_RiskServiceServicer_to_server``, StreamCheckIndicators sending the bytes its
-    handler assembled (``wire``) as they are: the same wire format, one message fewer per
-    value."""
+    """``add_RiskServiceServicer_to_server``, CheckIndicator and StreamCheckIndicators sending
+    the bytes their handlers assembled (``wire``) as they are: the same wire format, no
+    message built per value."""
     taken = _Handlers()
     risk_pb2_grpc.add_RiskServiceServicer_to_server(servicer, taken)
+    taken.handlers["CheckIndicator"] = grpc.unary_unary_rpc_method_handler(
+        servicer.CheckIndicator,
+        request_deserializer=risk_pb2.CheckIndicatorRequest.FromString,
+        response_serializer=wire.serialize_response,
+    )
     taken.handlers["StreamCheckIndicators"] = grpc.stream_stream_rpc_method_handler(
         servicer.StreamCheckIndicators,
         request_deserializer=risk_pb2.StreamCheckIndicatorsRequest.FromString,

@@ -35,7 +35,11 @@ compares both over many numbers, listed and not, valid and not).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 
+from google.protobuf.message import Message
+
+from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2
 from services.common.indicators import (
     NOTE_SPOOFED_SERVICE_CODE,
@@ -44,6 +48,7 @@ from services.common.indicators import (
     InvalidIndicator,
     normalize,
 )
+from services.common.validation import MAX_INDICATOR_VALUE
 from services.risk.domain.index import FOREVER, Hit, Lookalike, RiskIndex, snapshot_of
 from services.risk.domain.model import RiskLevel
 from services.risk.entrypoints import convert
@@ -295,21 +300,55 @@ def stream_response(
     """The serialised StreamCheckIndicatorsResponse for ``request``: one verdict per value
     in request order, every one as of the same second (``now``, this one unless given); a
     value that cannot be normalised answered with its reason in ``notes`` alone; the
-    correlation id echoed (at most 128 characters).
+    correlation id echoed (at most 128 characters)."""
+    parts: list[bytes] = []
+    add = parts.append
+    _verdicts(request.indicators, index, int(time.time()) if now is None else now, add)
+    correlation = request.correlation_id[:128]
+    if correlation:
+        add(_text(_CORRELATION, correlation))
+    return b"".join(parts)
+
+
+def check_response(
+    request: risk_pb2.CheckIndicatorRequest, index: RiskIndex, now: int | None = None
+) -> bytes | None:
+    """The serialised CheckIndicatorResponse for ``request``, written as a stream's verdict is
+    (a CheckIndicatorResponse is its verdict as field 1, as a stream response's verdicts are:
+    the same bytes); None when the value is one CheckIndicator refuses (an unknown kind, a
+    value that cannot be normalised, or may be longer than can be stored once normalised),
+    for the caller to say why as every other method does (``validation.indicator``)."""
+    parts: list[bytes] = []
+    _verdicts((request.indicator,), index, int(time.time()) if now is None else now, parts.append)
+    answer = b"".join(parts)
+    if len(answer) > MAX_INDICATOR_VALUE or _notes_alone(answer):
+        return None
+    return answer
+
+
+def _notes_alone(framed: bytes) -> bool:
+    """A framed verdict that holds only notes: the answer of a value that cannot be
+    normalised (every other verdict opens with its indicator)."""
+    at = 1
+    while framed[at] & 0x80:  # the verdict's length, a varint
+        at += 1
+    return framed[at + 1 : at + 2] == _NOTES
+
+
+def _verdicts(
+    items: Iterable[common_pb2.Indicator], index: RiskIndex, now: int, add: Callable[[bytes], None]
+) -> None:
+    """Each value's framed verdict at ``now``, passed to ``add`` in order.
 
     Per value: the prepared value (``_Prepared``, kept), and its answer kept there while the
     index and the second still give it; otherwise its candidates probed in the index
     (``RiskIndex.decide``) at this second, and the verdict's bytes joined from kept parts."""
-    parts: list[bytes] = []
-    add = parts.append
-    if now is None:
-        now = int(time.time())
     version = index.version
     kept_of = _PREPARED.get
     phones, senders = index.numbers()
     ranges, phone = _MOBILE_RANGES, int(IndicatorKind.PHONE_NUMBER)
     before, after = _MOBILE_BEFORE, _MOBILE_AFTER
-    for item in request.indicators:
+    for item in items:
         kind_number, raw = item.kind, item.value
         kept = kept_of(kind_number)
         prepared = None if kept is None else kept.get(raw)
@@ -330,14 +369,11 @@ def stream_response(
             add(after)
             continue
         add(_answer(kind_number, raw, prepared, index, now))
-    correlation = request.correlation_id[:128]
-    if correlation:
-        add(_text(_CORRELATION, correlation))
-    return b"".join(parts)
 
 
-def serialize_response(response: bytes | risk_pb2.StreamCheckIndicatorsResponse) -> bytes:
-    """The response serializer of StreamCheckIndicators: its answers are bytes already."""
+def serialize_response(response: bytes | Message) -> bytes:
+    """The response serializer of CheckIndicator and StreamCheckIndicators: their answers are
+    bytes already (a message only where CheckIndicator answers without ``check_response``)."""
     if isinstance(response, bytes):
         return response
     return response.SerializeToString()
