@@ -73,6 +73,11 @@ class FanoutWorker:
     hub: PushHub
     on_queued: Callable[[], None]  # wakes the outbox relay
     holder: str = field(default_factory=new_id)
+    #: A fan-out is being queued here now: the outbox relay gives way to it
+    #: (``OutboxRelay.give_way``): an SMS costs the process several times a warning's
+    #: queueing, so every contact's warning, push and task is queued first; the relay still
+    #: sends a few SMS at each chunk, and a stop-payment order at once.
+    queueing: bool = False
 
     async def step(self) -> float:
         now = datetime.now(UTC)
@@ -81,13 +86,18 @@ class FanoutWorker:
             await uow.commit()
         if fanout_id is None:
             return IDLE_SECONDS
-        # The first step takes the snapshot (or writes a chunk of a fan-out taken over).
-        if await self.work_chunk(fanout_id) and not self.db.is_sqlite:
-            trace_context = await self._trace_context(fanout_id)
-            with tracing.restored(trace_context, "fanout chunks", **{"fanout.id": fanout_id}):
-                await self._overlapped(fanout_id, trace_context)
-        while await self.work_chunk(fanout_id):
-            pass
+        self.queueing = True
+        try:
+            # The first step takes the snapshot (or writes a chunk of a fan-out taken over).
+            if await self.work_chunk(fanout_id) and not self.db.is_sqlite:
+                trace_context = await self._trace_context(fanout_id)
+                with tracing.restored(trace_context, "fanout chunks", **{"fanout.id": fanout_id}):
+                    await self._overlapped(fanout_id, trace_context)
+            while await self.work_chunk(fanout_id):
+                pass
+        finally:
+            self.queueing = False
+            self.on_queued()  # the relay back at full speed at once
         return 0.0
 
     async def work_chunk(self, fanout_id: str) -> bool:
