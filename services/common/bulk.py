@@ -76,7 +76,15 @@ async def insert_rows(
     if not rows:
         return
     names = list(rows[0])
-    values = driver_rows(table, names, rows, conn.dialect)
+    await insert_values(conn, table, names, driver_rows(table, names, rows, conn.dialect))
+
+
+async def insert_values(
+    conn: AsyncConnection, table: sa.Table, names: list[str], values: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert rows already as the driver takes them (``driver_rows``), made beforehand."""
+    if not values:
+        return
     if conn.dialect.name == "postgresql":
         await _copy(conn, table, names, values)
         return
@@ -89,7 +97,7 @@ async def insert_rows(
 
 
 async def _copy(
-    conn: AsyncConnection, table: sa.Table, names: list[str], values: list[tuple[Any, ...]]
+    conn: AsyncConnection, table: sa.Table, names: list[str], values: Sequence[tuple[Any, ...]]
 ) -> None:
     adapter: Any = (await conn.get_raw_connection()).dbapi_connection
     # SQLAlchemy's asyncpg adapter opens its transaction with the first statement: make

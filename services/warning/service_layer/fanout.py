@@ -31,7 +31,7 @@ from services.common import metrics, tracing
 from services.common.db import Database, UnitOfWork
 from services.common.indicators import display
 from services.common.logs import get_logger
-from services.warning.adapters import contacts_repo, fanouts_repo, recipients_repo
+from services.warning.adapters import contacts_repo, fanouts_repo, recipients_repo, warnings_repo
 from services.warning.domain.caps import TaskBudget
 from services.warning.domain.model import (
     TASK_CHANNELS,
@@ -42,7 +42,13 @@ from services.warning.domain.model import (
     Warning,
 )
 from services.warning.service_layer.push import PushHub
-from services.warning.service_layer.warnings import Draft, build, create_built, new_id
+from services.warning.service_layer.warnings import (
+    Draft,
+    build,
+    create_built,
+    new_id,
+    prepare,
+)
 from services.warning.settings import WarningSettings
 
 log = get_logger("warning.fanout")
@@ -89,10 +95,13 @@ class FanoutWorker:
         self.queueing = True
         try:
             # The first step takes the snapshot (or writes a chunk of a fan-out taken over).
-            if await self.work_chunk(fanout_id) and not self.db.is_sqlite:
+            if await self.work_chunk(fanout_id):
                 trace_context = await self._trace_context(fanout_id)
                 with tracing.restored(trace_context, "fanout chunks", **{"fanout.id": fanout_id}):
-                    await self._overlapped(fanout_id, trace_context)
+                    if self.db.is_sqlite:
+                        await self._prepared_ahead(fanout_id, trace_context)
+                    else:
+                        await self._overlapped(fanout_id, trace_context)
             while await self.work_chunk(fanout_id):
                 pass
         finally:
@@ -191,6 +200,73 @@ class FanoutWorker:
             for t in targets
         ]
         return Chunk(after, targets, built, now)
+
+    async def _prepared_ahead(self, fanout_id: str, trace_context: str | None) -> None:
+        """SQLite (one writer): the fan-out's chunks one after another, each read, built and
+        made into rows (``prepare``: values, sealed numbers, SMS payloads) while the
+        database writes the one before in its own thread; returns after the last chunk
+        (``work_chunk`` then finishes the fan-out) or once a chunk did not commit (the
+        lease lost, or another holder went on: ``work_chunk`` finds out)."""
+        async with UnitOfWork(self.db) as uow:
+            progress = await fanouts_repo.hold(
+                uow.conn, fanout_id, self.holder, datetime.now(UTC), self.settings.lease
+            )
+            await uow.commit()
+        if progress is None or not progress.snapshot_taken:
+            return
+        fanout, after = progress.fanout, progress.after
+        writing: asyncio.Task[bool] | None = None
+        try:
+            while True:
+                async with self.db.read() as conn:
+                    chunk = await self._read(conn, fanout, after, datetime.now(UTC))
+                prepared = prepare(self.db.engine.dialect, chunk.built, chunk.now)
+                if writing is not None:
+                    written = await writing
+                    writing = None
+                    if not written:
+                        return
+                if not chunk.targets:
+                    return
+                writing = asyncio.create_task(
+                    self._write_prepared(fanout_id, chunk, prepared, trace_context)
+                )
+                after = chunk.targets[-1].phone_number
+        finally:
+            # As in ``_overlapped``: no chunk is left writing however the loop ended.
+            if writing is not None:
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+
+    async def _write_prepared(
+        self,
+        fanout_id: str,
+        chunk: Chunk,
+        prepared: warnings_repo.Prepared,
+        trace_context: str | None,
+    ) -> bool:
+        """Write a chunk read and prepared beforehand, if the fan-out is still this
+        holder's and its progress is where the chunk follows; whether it committed. The
+        caps are read in the chunk's own transaction, as ``work_chunk`` reads them."""
+        with tracing.restored(trace_context, "fanout chunk", **{"fanout.id": fanout_id}):
+            now = datetime.now(UTC)
+            async with UnitOfWork(self.db) as uow:
+                progress = await fanouts_repo.hold(
+                    uow.conn, fanout_id, self.holder, now, self.settings.lease
+                )
+                if progress is None or progress.after != chunk.after:
+                    return False
+                budget = TaskBudget.left_of(progress.fanout)
+                built = await create_built(
+                    uow.conn, self.settings, chunk.built, chunk.now, budget, prepared
+                )
+                created = [w for w in built if w]
+                await fanouts_repo.record_chunk(
+                    uow.conn, fanout_id, _done(chunk.targets, created, budget), now
+                )
+                await uow.commit()
+            self._queued(chunk.targets, created)
+            return True
 
     async def _overlapped(self, fanout_id: str, trace_context: str | None) -> None:
         """The fan-out's chunks, each written while the one before commits; returns after
