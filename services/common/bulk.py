@@ -38,16 +38,16 @@ def driver_rows(
     processors = _processors(table, names, dialect)
     if not any(processors):
         return [tuple(row[name] for name in names) for row in rows]
-    steps = [
-        (name, _once_per_object(process)) for name, process in zip(names, processors, strict=True)
-    ]
-    return [
-        tuple(
-            process(row[name]) if process is not None and row[name] is not None else row[name]
-            for name, process in steps
-        )
-        for row in rows
-    ]
+    # Column by column: a list comprehension per column, then one zip, costs a third of
+    # a generator per row over every column.
+    columns: list[list[Any]] = []
+    for name, process in zip(names, processors, strict=True):
+        values = [row[name] for row in rows]
+        once = _once_per_object(process)
+        if once is not None:
+            values = [once(v) if v is not None else None for v in values]
+        columns.append(values)
+    return list(zip(*columns, strict=True))
 
 
 def _once_per_object(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:

@@ -14,7 +14,13 @@ database's work overlap instead of taking turns. That transaction checks the lea
 the progress last (``fanouts_repo.hold_at``), once the one before has committed: it
 commits only right behind it, or rolls back. Where a task cap could bind, a chunk waits
 for the one before, to know what is left of the cap. SQLite takes one writer at a time:
-there the chunks go one after another.
+there the chunks go one after another, but each is read, built and made into rows (values,
+sealed numbers, SMS payloads: ``warnings.prepare``) while the database writes the one
+before in its own thread; its transaction then checks the lease and the progress, reads the
+caps, claims and writes.
+
+While a fan-out is being queued the outbox relay gives way (``queueing``): a few of its SMS a
+pass and every bank order at once, the rest once every contact's warning is queued.
 """
 
 from __future__ import annotations
