@@ -142,6 +142,39 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   wall time on 2 cores even when idle.
 - The 1,000,000-contact point is not in the full bench: at the rates above it is about
   2 minutes of fan-out and 20-30 minutes of SMS per database, far over 6 minutes.
+- Round 5 (issue 20, 100,000 contacts; a shared machine at load 4-15 on 2 cores all along,
+  so wall times moved with the load by 2x run to run). The full point on main first, as the
+  bench then measured it: SQLite 88.6 s to all queued (306 us of the warning process's CPU
+  per warning meanwhile), PostgreSQL 34.0 s (161 us); SMS 419/s and 672/s. Two costs of
+  the measurement itself: the bench called ListFanouts and GetWarningStats every 50 ms
+  during the fan-out, each counting deliveries in the warning process and its database (on
+  SQLite in the process's own CPU); now it reads the fan-out's row from the database and
+  takes the time from its done time. And the relay's sends: an SMS costs the warning
+  process 0.7-1.2 ms of CPU, a queued warning 0.08-0.15 ms.
+  Changes: the relay gives way while a fan-out is queued (20 SMS a pass, at each chunk's
+  wake or poll; urgent topics, the bank orders, claimed in full at every pass, so a
+  stop-payment order waits for nothing); on SQLite each chunk is read, built and made into
+  rows (values, sealed numbers, SMS payloads) while the database writes the one before in
+  its own thread; the dedup claims go to the driver as values (``unnest`` on PostgreSQL,
+  multi-row VALUES on SQLite) instead of SQLAlchemy's per-row executemany; bulk rows are
+  made column by column with each bind processor applied once per object (a chunk's rows
+  share one ``now``); ids from one ``os.urandom`` read per 256.
+  Alternated with main, the fan-out alone (``ANTIFRAUD_BENCH_WARNING_QUEUED_ONLY=1``), the
+  same bench file on both: SQLite main 68.0, 41.9, 29.8, 59.1 s (277, 241, 195, 216 us per
+  warning), this 45.9, 26.7, 54.4, 24.0 s (223, 221, 184, 169 us): medians 50.5 against
+  36.3 s (0.72x), CPU 0.86x; PostgreSQL main 38.0, 38.2, 59.5, 27.4 s (182, 187, 167, 107
+  us), this 41.0, 32.8, 49.4, 25.4 s (118, 119, 107, 97 us): medians 38.1 against 36.9 s,
+  CPU 0.68x. In process, the fan-out alone without the relay (100,000, alternated, load
+  4-7): SQLite main 36.9 and 31.5 s, 161 and 158 us of CPU per warning (the event loop's
+  thread 89 and 88, the rest SQLite's threads), this 35.0 and 27.3 s, 148 and 143 us (77
+  and 73); PostgreSQL main 21.3 and 25.4 s, 85 and 88 us (the backends about 50), this
+  17.7 and 28.4 s, 75 and 81 us.
+  Still short of 10 s: the fan-out alone is 14-15 s of CPU on SQLite (7.5 s of it the event
+  loop's, the rest SQLite's own work on about 20 index entries a warning, now beside it)
+  and 7.5-8 s plus the backend's 5-6 s on PostgreSQL, on 2 cores that the other sessions'
+  benches kept busy (the process got a third to a half of a core). Tried and not kept: a
+  64 MB SQLite page cache (the SQLite threads' CPU 61-64 us against 70-72 per warning, the
+  wall unchanged, and the memory on every connection of every service).
 """
 
 from __future__ import annotations

@@ -207,18 +207,26 @@ class FanoutWorker:
         ]
         return Chunk(after, targets, built, now)
 
-    async def _prepared_ahead(self, fanout_id: str, trace_context: str | None) -> None:
-        """SQLite (one writer): the fan-out's chunks one after another, each read, built and
-        made into rows (``prepare``: values, sealed numbers, SMS payloads) while the
-        database writes the one before in its own thread; returns after the last chunk
-        (``work_chunk`` then finishes the fan-out) or once a chunk did not commit (the
-        lease lost, or another holder went on: ``work_chunk`` finds out)."""
+    async def _held(self, fanout_id: str) -> fanouts_repo.Progress | None:
+        """Where the fan-out stands, its lease extended; None when it is not this holder's
+        or its snapshot is not taken yet (``work_chunk`` goes on then)."""
         async with UnitOfWork(self.db) as uow:
             progress = await fanouts_repo.hold(
                 uow.conn, fanout_id, self.holder, datetime.now(UTC), self.settings.lease
             )
             await uow.commit()
         if progress is None or not progress.snapshot_taken:
+            return None
+        return progress
+
+    async def _prepared_ahead(self, fanout_id: str, trace_context: str | None) -> None:
+        """SQLite (one writer): the fan-out's chunks one after another, each read, built and
+        made into rows (``prepare``: values, sealed numbers, SMS payloads) while the
+        database writes the one before in its own thread; returns after the last chunk
+        (``work_chunk`` then finishes the fan-out) or once a chunk did not commit (the
+        lease lost, or another holder went on: ``work_chunk`` finds out)."""
+        progress = await self._held(fanout_id)
+        if progress is None:
             return
         fanout, after = progress.fanout, progress.after
         writing: asyncio.Task[bool] | None = None
@@ -279,12 +287,8 @@ class FanoutWorker:
         the last chunk (``work_chunk`` then finishes the fan-out) or once a chunk did not
         commit (the lease lost: ``work_chunk`` finds out; the caps changed: ``work_chunk``
         goes on with the new ones; an error is raised)."""
-        async with UnitOfWork(self.db) as uow:
-            progress = await fanouts_repo.hold(
-                uow.conn, fanout_id, self.holder, datetime.now(UTC), self.settings.lease
-            )
-            await uow.commit()
-        if progress is None or not progress.snapshot_taken:
+        progress = await self._held(fanout_id)
+        if progress is None:
             return
         fanout, after = progress.fanout, progress.after
         left = TaskBudget.left_of(fanout).remaining  # after the chunks committed so far
