@@ -38,14 +38,35 @@ def driver_rows(
     processors = _processors(table, names, dialect)
     if not any(processors):
         return [tuple(row[name] for name in names) for row in rows]
-    steps = list(zip(names, processors, strict=True))
-    return [
-        tuple(
-            process(row[name]) if process is not None and row[name] is not None else row[name]
-            for name, process in steps
-        )
-        for row in rows
-    ]
+    # Column by column: a list comprehension per column, then one zip, costs a third of
+    # a generator per row over every column.
+    columns: list[list[Any]] = []
+    for name, process in zip(names, processors, strict=True):
+        values = [row[name] for row in rows]
+        once = _once_per_object(process)
+        if once is not None:
+            values = [once(v) if v is not None else None for v in values]
+        columns.append(values)
+    return list(zip(*columns, strict=True))
+
+
+def _once_per_object(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """``process``, applied once per distinct object: a chunk's rows share their times (one
+    ``now`` object in every row), and formatting a datetime for SQLite, or converting it to
+    UTC, was a fifth of a fan-out's CPU. Keyed by identity, so values that are equal but not
+    the same (a time in another zone) are each processed; the rows keep every key alive."""
+    if process is None:
+        return None
+    done: dict[int, Any] = {}
+
+    def once(value: Any) -> Any:
+        key = id(value)
+        if key in done:
+            return done[key]
+        found = done[key] = process(value)
+        return found
+
+    return once
 
 
 async def insert_rows(
@@ -55,7 +76,15 @@ async def insert_rows(
     if not rows:
         return
     names = list(rows[0])
-    values = driver_rows(table, names, rows, conn.dialect)
+    await insert_values(conn, table, names, driver_rows(table, names, rows, conn.dialect))
+
+
+async def insert_values(
+    conn: AsyncConnection, table: sa.Table, names: list[str], values: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert rows already as the driver takes them (``driver_rows``), made beforehand."""
+    if not values:
+        return
     if conn.dialect.name == "postgresql":
         await _copy(conn, table, names, values)
         return
@@ -68,7 +97,7 @@ async def insert_rows(
 
 
 async def _copy(
-    conn: AsyncConnection, table: sa.Table, names: list[str], values: list[tuple[Any, ...]]
+    conn: AsyncConnection, table: sa.Table, names: list[str], values: Sequence[tuple[Any, ...]]
 ) -> None:
     adapter: Any = (await conn.get_raw_connection()).dbapi_connection
     # SQLAlchemy's asyncpg adapter opens its transaction with the first statement: make

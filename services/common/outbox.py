@@ -42,6 +42,9 @@ MAX_BACKOFF_SECONDS = 30.0
 #: that comes back gets its backlog within about this long, without being hammered
 #: while it is down.
 PROBE_SECONDS = 0.5
+#: Events of other than urgent topics a pass claims while the relay gives way
+#: (``OutboxRelay.give_way``).
+GIVE_WAY_BATCH = 20
 _UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
@@ -213,6 +216,7 @@ class OutboxRelay:
         max_attempts: int = 50,
         max_age: timedelta | None = None,
         urgent: Collection[str] = (),
+        give_way: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
         self.table = table
@@ -227,6 +231,13 @@ class OutboxRelay:
         #: Topics claimed ahead of the others in each pass (a stop-payment order): the others
         #: keep their order, but a fan-out's 100,000 SMS written first do not hold them up.
         self.urgent = tuple(sorted(urgent))
+        #: While it says so (a fan-out being queued in the process), a pass claims the due
+        #: events of urgent topics as always, but only ``GIVE_WAY_BATCH`` of the others,
+        #: oldest first, and then waits for a wake or the next poll; only the first lane
+        #: claims. The process's core goes to the cheaper work first (an SMS cost it several
+        #: times a queued warning), the first SMS still go out at once, and a stop-payment
+        #: order waits for nothing.
+        self.give_way = give_way
         self._slots = asyncio.Semaphore(concurrency)
         #: Batches in flight at once: while one batch's last calls finish (and its outcomes
         #: are recorded), the next one's fill the free slots instead of waiting for them.
@@ -267,7 +278,8 @@ class OutboxRelay:
             try:
                 if lane == 0:
                     await self._probe()
-                delivered = await self.relay_once()
+                # Giving way, the first lane claims small passes, the others wait.
+                delivered = 0 if lane and self.give_way() else await self.relay_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -351,10 +363,14 @@ class OutboxRelay:
         Three round trips per batch whatever its size: the claim, the deliveries (in
         parallel), and one transaction that records every outcome (delivered rows in one
         statement, failures in one multi-row statement); one more with urgent topics, whose
-        due events are claimed first."""
+        due events are claimed first. While the relay gives way, a batch holds every due
+        urgent event and at most ``GIVE_WAY_BATCH`` others."""
         events = await self._claim(among=self.urgent) if self.urgent else []
-        if len(events) < self.batch:
-            events += await self._claim(limit=self.batch - len(events))
+        others = self.batch - len(events)
+        if self.give_way():
+            others = min(others, GIVE_WAY_BATCH)
+        if others > 0:
+            events += await self._claim(limit=others)
         self.backlogged = len(events) >= self.batch
         if not events:
             return 0

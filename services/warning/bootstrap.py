@@ -109,6 +109,9 @@ class WarningComponent:
             pipeline=2,
             # Seconds to a stop-payment: a bank order does not queue behind a fan-out's SMS.
             urgent=(BANK_ORDER_TOPIC,),
+            # A fan-out being queued here goes first (FanoutWorker.queueing); bank orders
+            # are urgent, so they do not wait for it.
+            give_way=lambda: self.fanout.queueing,
         )
         self.fanout = FanoutWorker(db, settings, self.hub, self.relay.wake)
         self.loops = [

@@ -1,7 +1,8 @@
 """Bulk inserts (services/common/bulk.py) and a relay with two batches in flight, on a real
 database (SQLite and PostgreSQL): rows written by COPY or a plain executemany come back as
 written, sealed columns sealed, and only when their transaction commits; two relay lanes
-deliver every event exactly once."""
+deliver every event exactly once; a relay giving way to a fan-out sends a few of its SMS a
+pass, and every urgent event at once."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ import sqlalchemy as sa
 from services.common.bulk import insert_rows
 from services.common.db import Database
 from services.common.keys import KeyRing
-from services.common.outbox import OutboxEvent, OutboxItem, OutboxRelay, enqueue_many, outbox_table
+from services.common.outbox import (
+    GIVE_WAY_BATCH,
+    OutboxEvent,
+    OutboxItem,
+    OutboxRelay,
+    enqueue_many,
+    outbox_table,
+)
 from services.common.sealed import FixedSealed
 from services.common.vault import Vault
 from services.warning.adapters.tables import UtcDateTime
@@ -151,3 +159,40 @@ async def test_two_relay_lanes_deliver_every_event_exactly_once(db: Database) ->
         await relay.stop()
     assert set(received) == {f"d-{i}" for i in range(total)}
     assert set(received.values()) == {1}
+
+
+async def test_a_relay_giving_way_sends_a_few_a_pass_every_urgent_event_and_loses_nothing(
+    db: Database,
+) -> None:
+    """While a fan-out is queued, a pass claims every due stop-payment order (urgent) and
+    only the oldest ``GIVE_WAY_BATCH`` SMS; at full speed again, the rest, each once."""
+    total = 130
+    async with db.engine.begin() as conn:
+        await enqueue_many(conn, outbox, [OutboxItem("sms", f"d-{i}", b"x") for i in range(total)])
+        await enqueue_many(conn, outbox, [OutboxItem("order", f"o-{i}", b"x") for i in range(30)])
+    received: list[str] = []
+
+    async def peer(event: OutboxEvent) -> None:
+        received.append(event.key)
+
+    giving_way = True
+    relay = OutboxRelay(
+        db,
+        outbox,
+        {"sms": peer, "order": peer},
+        batch=100,
+        urgent=("order",),
+        give_way=lambda: giving_way,
+    )
+    assert await relay.relay_once() == 30 + GIVE_WAY_BATCH
+    assert sorted(k for k in received if k.startswith("o-")) == sorted(f"o-{i}" for i in range(30))
+    assert [k for k in received if k.startswith("d-")] == [f"d-{i}" for i in range(GIVE_WAY_BATCH)]
+    assert not relay.backlogged  # the relay waits for a wake or its poll
+    giving_way = False
+    assert await relay.relay_once() == 100
+    assert await relay.relay_once() == total - 100 - GIVE_WAY_BATCH
+    assert await relay.relay_once() == 0
+    assert sorted(received) == sorted(
+        [f"d-{i}" for i in range(total)] + [f"o-{i}" for i in range(30)]
+    )
+    assert len(received) == total + 30

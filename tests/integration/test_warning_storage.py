@@ -373,6 +373,21 @@ class TestFanout:
         assert done.call_tasks == call_tasks == cap
         assert done.capped >= 5
 
+    async def test_the_worker_says_it_is_queueing_from_its_first_chunk_to_its_last(
+        self, db: Database
+    ) -> None:
+        """The outbox relay gives way while ``queueing``: it is set for every chunk of a
+        fan-out, and cleared, with a last wake of the relay, once the fan-out is done."""
+        await seed_contacts(db, 700, now())
+        await start_fanout(db)
+        seen: list[bool] = []
+        queueing = FanoutWorker(db, SETTINGS, PushHub(), lambda: seen.append(queueing.queueing))
+        assert not queueing.queueing
+        assert await queueing.step() == 0.0
+        assert seen == [True, True, True, False]  # three chunks of 300, then done
+        assert not queueing.queueing
+        assert await count(db, tables.warnings) == 700
+
     async def test_a_fanout_resumes_where_a_dead_worker_left_it(self, db: Database) -> None:
         await seed_contacts(db, 1000, now())
         fanout_id = await start_fanout(db)

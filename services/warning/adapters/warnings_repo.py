@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.bulk import insert_rows
+from services.common.bulk import driver_rows, insert_values
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.outbox import OutboxItem, enqueue_many
 from services.common.retention import delete_batch
-from services.common.vault import of_connection
+from services.common.vault import Vault, of_dialect
 from services.warning.adapters.sms_jobs import SmsJob
-from services.warning.adapters.sql import (
-    chunks,
-    insert_for,
-)
+from services.warning.adapters.sql import chunks
 from services.warning.adapters.tables import deliveries, outbox, tasks, warning_dedup, warnings
 from services.warning.domain.model import (
     CARRIER_CHANNELS,
@@ -62,26 +59,22 @@ async def claim_dedup(
     higher level since ``cutoff``; returns the ids of the warnings that won.
 
     One statement per chunk (INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING), so
-    two replicas racing for the same person serialise on the row and exactly one wins.
+    two replicas racing for the same person serialise on the row and exactly one wins. The
+    rows go to the driver as values (``services.common.bulk.driver_rows``): SQLAlchemy's
+    executemany processed each row's parameters one by one, a tenth of a fan-out's CPU.
     """
     if not claims:
         return set()
-    insert = insert_for(conn, warning_dedup)
-    statement = insert.on_conflict_do_update(
-        index_elements=[warning_dedup.c.phone_number, warning_dedup.c.reason_key],
-        set_={
-            "warning_id": insert.excluded.warning_id,
-            "level": insert.excluded.level,
-            "create_time": insert.excluded.create_time,
-        },
-        where=sa.or_(
-            warning_dedup.c.create_time < cutoff,
-            warning_dedup.c.level < insert.excluded.level,
-        ),
-    ).returning(warning_dedup.c.warning_id)
-    # An executemany with RETURNING: SQLAlchemy sends it as multi-row statements it caches.
-    result = await conn.execute(
-        statement,
+    return await claim_rows(conn, dedup_rows(conn.dialect, claims, now), cutoff)
+
+
+def dedup_rows(
+    dialect: sa.Dialect, claims: Sequence[DedupClaim], now: datetime
+) -> list[tuple[Any, ...]]:
+    """The claims as the driver takes them (``claim_rows``), made beforehand if need be."""
+    return driver_rows(
+        warning_dedup,
+        _DEDUP_COLUMNS,
         [
             {
                 "phone_number": c.phone_number,
@@ -92,8 +85,56 @@ async def claim_dedup(
             }
             for c in claims
         ],
+        dialect,
     )
-    return set(result.scalars())
+
+
+async def claim_rows(
+    conn: AsyncConnection, rows: Sequence[tuple[Any, ...]], cutoff: datetime
+) -> set[str]:
+    """``claim_dedup`` of claims already made into rows (``dedup_rows``)."""
+    if not rows:
+        return set()
+    [bound_cutoff] = driver_rows(
+        warning_dedup, ["create_time"], [{"create_time": cutoff}], conn.dialect
+    )[0]
+    won: set[str] = set()
+    if conn.dialect.name == "postgresql":
+        columns = list(zip(*rows, strict=True))
+        result = await conn.exec_driver_sql(_DEDUP_PG, (*(list(c) for c in columns), bound_cutoff))
+        won.update(r[0] for r in result)
+        return won
+    for part in chunks(rows):
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(part))
+        flat = [value for row in part for value in row]
+        result = await conn.exec_driver_sql(
+            _DEDUP_SQLITE.format(values=values), (*flat, bound_cutoff)
+        )
+        won.update(r[0] for r in result)
+    return won
+
+
+_DEDUP_COLUMNS = ["phone_number", "reason_key", "warning_id", "level", "create_time"]
+_DEDUP_INSERT = (
+    "INSERT INTO warning_dedup (phone_number, reason_key, warning_id, level, create_time)"
+)
+_DEDUP_UPDATE = (
+    "ON CONFLICT (phone_number, reason_key) DO UPDATE SET warning_id = excluded.warning_id, "
+    "level = excluded.level, create_time = excluded.create_time "
+    "WHERE warning_dedup.create_time < {cutoff} OR warning_dedup.level < excluded.level "
+    "RETURNING warning_id"
+)
+#: PostgreSQL: the claims as five arrays, one row each (``unnest``), and the cutoff.
+_DEDUP_PG = " ".join(
+    (
+        _DEDUP_INSERT,
+        "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::smallint[], "
+        "$5::timestamptz[])",
+        _DEDUP_UPDATE.format(cutoff="$6"),
+    )
+)
+#: SQLite: a multi-row VALUES per chunk of claims, and the cutoff.
+_DEDUP_SQLITE = " ".join((_DEDUP_INSERT, "VALUES {values}", _DEDUP_UPDATE.format(cutoff="?")))
 
 
 async def prune_dedup(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
@@ -127,29 +168,105 @@ async def current_for_many(
     return found
 
 
-async def insert(conn: AsyncConnection, new: Sequence[Warning]) -> None:
+@dataclass(frozen=True)
+class PreparedDelivery:
+    delivery: Delivery  # the object the rows were made of
+    row: tuple[Any, ...]
+    event: OutboxItem | None  # an SMS's outbox event (its payload sealed)
+    task: tuple[Any, ...] | None  # a call or home-visit task's row
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Warnings' rows as the driver takes them, made before their transaction (a fan-out on
+    SQLite makes the next chunk's while the database writes the one before): the claims,
+    each warning's row, and each delivery's row, SMS event and task. ``insert`` takes the
+    prepared rows of what it writes and makes the rest, such as a delivery a task cap
+    changed (a new object: rows are only taken for the very object they were made of)."""
+
+    claims: list[tuple[Any, ...]] = field(default_factory=list)  # in the order built
+    warnings: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # by warning id
+    deliveries: dict[str, PreparedDelivery] = field(default_factory=dict)  # by delivery id
+
+
+def prepare(
+    dialect: sa.Dialect, built: Sequence[Warning], claims: Sequence[DedupClaim], now: datetime
+) -> Prepared:
+    """The rows of ``built`` and its ``claims`` (``create_time`` ``now``)."""
+    made = _prepare(dialect, built, [(w, d) for w in built for d in w.deliveries])
+    return Prepared(dedup_rows(dialect, claims, now), made.warnings, made.deliveries)
+
+
+def _prepare(
+    dialect: sa.Dialect, new: Sequence[Warning], parts: Sequence[tuple[Warning, Delivery]]
+) -> Prepared:
+    vault = of_dialect(dialect)
+    warning_values = driver_rows(
+        warnings, _WARNING_COLUMNS, [_warning_row(w) for w in new], dialect
+    )
+    delivery_values = driver_rows(
+        deliveries, _DELIVERY_COLUMNS, [delivery_row(d) for _, d in parts], dialect
+    )
+    events: dict[str, OutboxItem] = {}
+    task_ids: list[str] = []
+    task_rows: list[dict[str, Any]] = []
+    for warning, d in parts:
+        if d.channel in CARRIER_CHANNELS:
+            events[d.id] = _sms_event(warning, d, vault)
+        elif d.channel in TASK_CHANNELS:
+            task_ids.append(d.id)
+            task_rows.append(_task_row(warning, d))
+    task_values = dict(
+        zip(task_ids, driver_rows(tasks, _TASK_COLUMNS, task_rows, dialect), strict=True)
+    )
+    return Prepared(
+        warnings={w.id: v for w, v in zip(new, warning_values, strict=True)},
+        deliveries={
+            d.id: PreparedDelivery(d, v, events.get(d.id), task_values.get(d.id))
+            for (_, d), v in zip(parts, delivery_values, strict=True)
+        },
+    )
+
+
+def _sms_event(warning: Warning, d: Delivery, vault: Vault) -> OutboxItem:
+    payload = SmsJob.of(d, warning.text, warning.phone_number).encode(vault)
+    if d.fallback_seconds is None:
+        return OutboxItem(SMS_TOPIC, d.id, payload)
+    return OutboxItem(SMS_FALLBACK_TOPIC, d.id, payload, d.fallback_seconds)
+
+
+async def insert(
+    conn: AsyncConnection, new: Sequence[Warning], prepared: Prepared | None = None
+) -> None:
     """Write warnings with their deliveries, tasks and outbox events: a bulk insert per table
-    (COPY on PostgreSQL), the outbox last."""
+    (COPY on PostgreSQL), the outbox last; with the rows ``prepared`` beforehand where they
+    were."""
     if not new:
         return
-    delivery_rows: list[dict[str, Any]] = []
-    task_rows: list[dict[str, Any]] = []
+    ready = prepared if prepared is not None else Prepared()
+    missing = [w for w in new if w.id not in ready.warnings]
+    changed = [
+        (w, d)
+        for w in new
+        for d in w.deliveries
+        if (p := ready.deliveries.get(d.id)) is None or p.delivery is not d
+    ]
+    made = _prepare(conn.dialect, missing, changed) if missing or changed else Prepared()
+    warning_values = [made.warnings.get(w.id) or ready.warnings[w.id] for w in new]
+    delivery_values: list[tuple[Any, ...]] = []
+    task_values: list[tuple[Any, ...]] = []
     events: list[OutboxItem] = []
     for warning in new:
         for d in warning.deliveries:
-            delivery_rows.append(delivery_row(d))
-            if d.channel in CARRIER_CHANNELS:
-                job = SmsJob.of(d, warning.text, warning.phone_number)
-                payload = job.encode(of_connection(conn))
-                if d.fallback_seconds is None:
-                    events.append(OutboxItem(SMS_TOPIC, d.id, payload))
-                else:
-                    events.append(OutboxItem(SMS_FALLBACK_TOPIC, d.id, payload, d.fallback_seconds))
-            elif d.channel in TASK_CHANNELS:
-                task_rows.append(_task_row(warning, d))
-    await insert_rows(conn, warnings, [_warning_row(w) for w in new])
-    await insert_rows(conn, deliveries, delivery_rows)
-    await insert_rows(conn, tasks, task_rows)
+            part = made.deliveries.get(d.id) or ready.deliveries[d.id]
+            delivery_values.append(part.row)
+            if part.event is not None:
+                events.append(part.event)
+            if part.task is not None:
+                task_values.append(part.task)
+    await insert_values(conn, warnings, _WARNING_COLUMNS, warning_values)
+    await insert_values(conn, deliveries, _DELIVERY_COLUMNS, delivery_values)
+    await insert_values(conn, tasks, _TASK_COLUMNS, task_values)
     await enqueue_many(conn, outbox, events)
 
 
@@ -399,3 +516,20 @@ def _task_row(w: Warning, d: Delivery) -> dict[str, Any]:
         "complete_time": None,
         "region": w.region or None,
     }
+
+
+_WARNING_COLUMNS = [
+    "id", "user_id", "phone_number", "level", "indicator_kind", "indicator_value", "case_id",
+    "category", "text", "state", "fanout_id", "contact_count", "last_contact_time",
+    "create_time", "update_time", "acknowledge_time",
+]  # fmt: skip
+_DELIVERY_COLUMNS = [
+    "id", "warning_id", "channel", "state", "guardian", "user_id", "phone_number", "text",
+    "purpose", "carrier", "carrier_message_id", "attempts", "last_error", "next_poll_time",
+    "create_time", "update_time",
+]  # fmt: skip
+_TASK_COLUMNS = [
+    "id", "warning_id", "type", "level", "state", "phone_number", "user_id", "operator_id",
+    "lease_until", "outcome", "notes", "claim_count", "create_time", "update_time",
+    "complete_time", "region",
+]  # fmt: skip

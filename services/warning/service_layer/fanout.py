@@ -14,7 +14,13 @@ database's work overlap instead of taking turns. That transaction checks the lea
 the progress last (``fanouts_repo.hold_at``), once the one before has committed: it
 commits only right behind it, or rolls back. Where a task cap could bind, a chunk waits
 for the one before, to know what is left of the cap. SQLite takes one writer at a time:
-there the chunks go one after another.
+there the chunks go one after another, but each is read, built and made into rows (values,
+sealed numbers, SMS payloads: ``warnings.prepare``) while the database writes the one
+before in its own thread; its transaction then checks the lease and the progress, reads the
+caps, claims and writes.
+
+While a fan-out is being queued the outbox relay gives way (``queueing``): a few of its SMS a
+pass and every bank order at once, the rest once every contact's warning is queued.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from services.common import metrics, tracing
 from services.common.db import Database, UnitOfWork
 from services.common.indicators import display
 from services.common.logs import get_logger
-from services.warning.adapters import contacts_repo, fanouts_repo, recipients_repo
+from services.warning.adapters import contacts_repo, fanouts_repo, recipients_repo, warnings_repo
 from services.warning.domain.caps import TaskBudget
 from services.warning.domain.model import (
     TASK_CHANNELS,
@@ -42,7 +48,13 @@ from services.warning.domain.model import (
     Warning,
 )
 from services.warning.service_layer.push import PushHub
-from services.warning.service_layer.warnings import Draft, build, create_built, new_id
+from services.warning.service_layer.warnings import (
+    Draft,
+    build,
+    create_built,
+    new_id,
+    prepare,
+)
 from services.warning.settings import WarningSettings
 
 log = get_logger("warning.fanout")
@@ -73,6 +85,11 @@ class FanoutWorker:
     hub: PushHub
     on_queued: Callable[[], None]  # wakes the outbox relay
     holder: str = field(default_factory=new_id)
+    #: A fan-out is being queued here now: the outbox relay gives way to it
+    #: (``OutboxRelay.give_way``): an SMS costs the process several times a warning's
+    #: queueing, so every contact's warning, push and task is queued first; the relay still
+    #: sends a few SMS at each chunk, and a stop-payment order at once.
+    queueing: bool = False
 
     async def step(self) -> float:
         now = datetime.now(UTC)
@@ -81,13 +98,21 @@ class FanoutWorker:
             await uow.commit()
         if fanout_id is None:
             return IDLE_SECONDS
-        # The first step takes the snapshot (or writes a chunk of a fan-out taken over).
-        if await self.work_chunk(fanout_id) and not self.db.is_sqlite:
-            trace_context = await self._trace_context(fanout_id)
-            with tracing.restored(trace_context, "fanout chunks", **{"fanout.id": fanout_id}):
-                await self._overlapped(fanout_id, trace_context)
-        while await self.work_chunk(fanout_id):
-            pass
+        self.queueing = True
+        try:
+            # The first step takes the snapshot (or writes a chunk of a fan-out taken over).
+            if await self.work_chunk(fanout_id):
+                trace_context = await self._trace_context(fanout_id)
+                with tracing.restored(trace_context, "fanout chunks", **{"fanout.id": fanout_id}):
+                    if self.db.is_sqlite:
+                        await self._prepared_ahead(fanout_id, trace_context)
+                    else:
+                        await self._overlapped(fanout_id, trace_context)
+            while await self.work_chunk(fanout_id):
+                pass
+        finally:
+            self.queueing = False
+            self.on_queued()  # the relay back at full speed at once
         return 0.0
 
     async def work_chunk(self, fanout_id: str) -> bool:
@@ -182,17 +207,88 @@ class FanoutWorker:
         ]
         return Chunk(after, targets, built, now)
 
-    async def _overlapped(self, fanout_id: str, trace_context: str | None) -> None:
-        """The fan-out's chunks, each written while the one before commits; returns after
-        the last chunk (``work_chunk`` then finishes the fan-out) or once a chunk did not
-        commit (the lease lost: ``work_chunk`` finds out; the caps changed: ``work_chunk``
-        goes on with the new ones; an error is raised)."""
+    async def _held(self, fanout_id: str) -> fanouts_repo.Progress | None:
+        """Where the fan-out stands, its lease extended; None when it is not this holder's
+        or its snapshot is not taken yet (``work_chunk`` goes on then)."""
         async with UnitOfWork(self.db) as uow:
             progress = await fanouts_repo.hold(
                 uow.conn, fanout_id, self.holder, datetime.now(UTC), self.settings.lease
             )
             await uow.commit()
         if progress is None or not progress.snapshot_taken:
+            return None
+        return progress
+
+    async def _prepared_ahead(self, fanout_id: str, trace_context: str | None) -> None:
+        """SQLite (one writer): the fan-out's chunks one after another, each read, built and
+        made into rows (``prepare``: values, sealed numbers, SMS payloads) while the
+        database writes the one before in its own thread; returns after the last chunk
+        (``work_chunk`` then finishes the fan-out) or once a chunk did not commit (the
+        lease lost, or another holder went on: ``work_chunk`` finds out)."""
+        progress = await self._held(fanout_id)
+        if progress is None:
+            return
+        fanout, after = progress.fanout, progress.after
+        writing: asyncio.Task[bool] | None = None
+        try:
+            while True:
+                async with self.db.read() as conn:
+                    chunk = await self._read(conn, fanout, after, datetime.now(UTC))
+                prepared = prepare(self.db.engine.dialect, chunk.built, chunk.now)
+                if writing is not None:
+                    written = await writing
+                    writing = None
+                    if not written:
+                        return
+                if not chunk.targets:
+                    return
+                writing = asyncio.create_task(
+                    self._write_prepared(fanout_id, chunk, prepared, trace_context)
+                )
+                after = chunk.targets[-1].phone_number
+        finally:
+            # As in ``_overlapped``: no chunk is left writing however the loop ended.
+            if writing is not None:
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+
+    async def _write_prepared(
+        self,
+        fanout_id: str,
+        chunk: Chunk,
+        prepared: warnings_repo.Prepared,
+        trace_context: str | None,
+    ) -> bool:
+        """Write a chunk read and prepared beforehand, if the fan-out is still this
+        holder's and its progress is where the chunk follows; whether it committed. The
+        caps are read in the chunk's own transaction, as ``work_chunk`` reads them."""
+        with tracing.restored(trace_context, "fanout chunk", **{"fanout.id": fanout_id}):
+            now = datetime.now(UTC)
+            async with UnitOfWork(self.db) as uow:
+                progress = await fanouts_repo.hold(
+                    uow.conn, fanout_id, self.holder, now, self.settings.lease
+                )
+                if progress is None or progress.after != chunk.after:
+                    return False
+                budget = TaskBudget.left_of(progress.fanout)
+                built = await create_built(
+                    uow.conn, self.settings, chunk.built, chunk.now, budget, prepared
+                )
+                created = [w for w in built if w]
+                await fanouts_repo.record_chunk(
+                    uow.conn, fanout_id, _done(chunk.targets, created, budget), now
+                )
+                await uow.commit()
+            self._queued(chunk.targets, created)
+            return True
+
+    async def _overlapped(self, fanout_id: str, trace_context: str | None) -> None:
+        """The fan-out's chunks, each written while the one before commits; returns after
+        the last chunk (``work_chunk`` then finishes the fan-out) or once a chunk did not
+        commit (the lease lost: ``work_chunk`` finds out; the caps changed: ``work_chunk``
+        goes on with the new ones; an error is raised)."""
+        progress = await self._held(fanout_id)
+        if progress is None:
             return
         fanout, after = progress.fanout, progress.after
         left = TaskBudget.left_of(fanout).remaining  # after the chunks committed so far
