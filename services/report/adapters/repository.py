@@ -353,7 +353,10 @@ def _covering_query(reporter: Any, indicator_ids: Any, wanted: Any, since: Any) 
     )
 
 
-def _build_intake_checks(rate: bool, covering: bool) -> sa.Select[Any]:
+def _build_intake_checks(rate: bool, covering: bool, tallied: int = 0) -> sa.Select[Any]:
+    """The intake checks' one row (``recent``, ``covering``); with ``tallied`` indicators,
+    joined to their tallies (``_tallies`` by indicator, the k-th since ``b_t_since_k``; none
+    when nobody counts yet) and the reporter's own counts, so one read answers both."""
     r = t.reports
     reporter = sa.bindparam("b_reporter", type_=r.c.reporter.type)
     recent: Any = sa.literal(0)
@@ -372,15 +375,78 @@ def _build_intake_checks(rate: bool, covering: bool) -> sa.Select[Any]:
             sa.bindparam("b_wanted", type_=sa.Integer),
             sa.bindparam("b_since", type_=t.report_indicators.c.create_time.type),
         ).scalar_subquery()
-    return sa.select(recent.label("recent"), repeated.label("covering"))
+    checks = sa.select(recent.label("recent"), repeated.label("covering"))
+    if not tallied:
+        return checks
+    rep, ri = t.reporters, t.report_indicators
+
+    def own(column: Any) -> Any:
+        return sa.select(column).where(rep.c.reporter == reporter).scalar_subquery()
+
+    checks = checks.add_columns(
+        own(rep.c.anonymous).label("own_anonymous"),
+        own(rep.c.confirmed_count).label("own_confirmed"),
+        own(rep.c.rejected_count).label("own_rejected"),
+    )
+    head = checks.subquery("checks")
+    created = ri.c.create_time.type
+    counts = _tallies(
+        sa.or_(
+            *(
+                sa.and_(
+                    ri.c.indicator_id == sa.bindparam(f"b_t_id_{k}", type_=ri.c.indicator_id.type),
+                    ri.c.create_time >= sa.bindparam(f"b_t_since_{k}", type_=created),
+                )
+                for k in range(tallied)
+            )
+        ),
+        by_indicator=True,
+    ).subquery("counts")
+    return sa.select(head, counts).select_from(head.outerjoin(counts, sa.true()))
 
 
-#: By whether the rate window and the duplicate check are read.
-_INTAKE_CHECKS = {
-    (rate, covering): _build_intake_checks(rate, covering)
-    for rate in (False, True)
-    for covering in (False, True)
-}
+#: By whether the rate window and the duplicate check are read, and the number of
+#: indicators whose tallies are read with them (built on first use).
+_INTAKE_CHECKS: dict[tuple[bool, bool, int], sa.Select[Any]] = {}
+
+
+def _intake_checks(rate: bool, covering: bool, tallied: int) -> sa.Select[Any]:
+    key = (rate, covering, tallied)
+    found = _INTAKE_CHECKS.get(key)
+    if found is None:
+        found = _INTAKE_CHECKS[key] = _build_intake_checks(rate, covering, tallied)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class TallyRow:
+    """One row of ``_tallies``: a reporter's counted reports of one category."""
+
+    reporter: str
+    category: int
+    anonymous: bool
+    confirmed_count: int
+    rejected_count: int
+    reports: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRead:
+    """What a report's intake reads before it is stored (``intake_checks``)."""
+
+    count: int
+    freeing: datetime | None
+    duplicate_of: str | None
+    #: With ``tallies``: per indicator id, the counted reports before this one; and the
+    #: reporter's own row, to count this report in (``Tallied`` by ``tallied_with``).
+    before: dict[int, list[TallyRow]] | None = None
+    own: TallyRow | None = None
+
+
+def tallied_with(before: Sequence[TallyRow], own: TallyRow | None) -> Tallied:
+    """The tallies read before a report was stored, with that report counted in (``own``):
+    what ``ReportRepository.tallies`` reads once it is stored."""
+    return _tallied([*before, *([] if own is None else [own])])
 
 
 def _locks(insert: Any) -> tuple[Any, Any]:
@@ -495,11 +561,14 @@ class ReportRepository:
         reporter: str,
         rate: tuple[datetime, int] | None,
         covering: tuple[Sequence[int], datetime] | None,
-    ) -> tuple[int, datetime | None, str | None]:
+        tallies: Mapping[int, datetime] | None = None,
+    ) -> IntakeRead:
         """The reads before a report is accepted, in one statement: with ``rate`` (since,
         limit), the reporter's reports in the rate window and when over the limit the time
         that frees one (``reports_since``); with ``covering`` (indicator ids, since), the
-        open report the new one repeats (``open_report_covering``)."""
+        open report the new one repeats (``open_report_covering``); with ``tallies``
+        (indicator ids, each since its own time), their tallies as ``tallies`` reads them,
+        without the report about to be stored, and the reporter's own counts."""
         r = t.reports
         params: dict[str, Any] = {"b_reporter": reporter}
         if rate is not None:
@@ -507,16 +576,46 @@ class ReportRepository:
         if covering is not None:
             wanted = sorted(set(covering[0]))
             params |= {"b_ids": wanted, "b_wanted": len(wanted), "b_since": covering[1]}
-        row = (
-            await self.conn.execute(_INTAKE_CHECKS[rate is not None, covering is not None], params)
-        ).one()
+        tallied = sorted((tallies or {}).items())
+        for k, (indicator_id, since) in enumerate(tallied):
+            params |= {f"b_t_id_{k}": indicator_id, f"b_t_since_{k}": since}
+        rows = (
+            await self.conn.execute(
+                _intake_checks(rate is not None, covering is not None, len(tallied)), params
+            )
+        ).all()
+        row = rows[0]
         count = int(row.recent or 0)
         freeing = (
             None
             if rate is None
             else await self._freeing(r, r.c.reporter, reporter, rate[0], count, rate[1])
         )
-        return count, freeing, None if row.covering is None else str(row.covering)
+        duplicate_of = None if row.covering is None else str(row.covering)
+        if not tallied:
+            return IntakeRead(count, freeing, duplicate_of)
+        before: dict[int, list[TallyRow]] = {indicator_id: [] for indicator_id, _ in tallied}
+        for found in rows:
+            if found.indicator_id is not None:
+                before[int(found.indicator_id)].append(
+                    TallyRow(
+                        found.reporter,
+                        int(found.category or 0),
+                        bool(found.anonymous),
+                        int(found.confirmed_count),
+                        int(found.rejected_count),
+                        int(found.reports),
+                    )
+                )
+        own = TallyRow(
+            reporter,
+            0,
+            bool(row.own_anonymous),
+            int(row.own_confirmed or 0),
+            int(row.own_rejected or 0),
+            1,
+        )
+        return IntakeRead(count, freeing, duplicate_of, before, own)
 
     async def reports_since(
         self, reporter: str, since: datetime, limit: int
@@ -539,7 +638,7 @@ class ReportRepository:
         keys = sorted(by_key)
         if not keys:
             return {}
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "key": key,
                 "kind": int(by_key[key].kind),
@@ -625,27 +724,6 @@ class ReportRepository:
         reports do not count), and the fraud categories those reports name; one query."""
         rows = await self.conn.execute(_TALLIES, {"b_indicator": indicator_id, "b_since": since})
         return _tallied(rows)
-
-    async def tallies_many(self, since: Mapping[int, datetime]) -> dict[int, Tallied]:
-        """``tallies`` of several indicators (by id, each since its own time), in one query."""
-        if not since:
-            return {}
-        ri = t.report_indicators
-        rows = await self.conn.execute(
-            _tallies(
-                sa.or_(
-                    *(
-                        sa.and_(ri.c.indicator_id == indicator_id, ri.c.create_time >= start)
-                        for indicator_id, start in since.items()
-                    )
-                ),
-                by_indicator=True,
-            )
-        )
-        grouped: dict[int, list[Any]] = {indicator_id: [] for indicator_id in since}
-        for row in rows:
-            grouped[int(row.indicator_id)].append(row)
-        return {indicator_id: _tallied(found) for indicator_id, found in grouped.items()}
 
     async def lease_sync(self, indicator_id: int, now: datetime, until: datetime) -> bool:
         """Take the right to talk to the risk service about this indicator, if nobody holds it."""

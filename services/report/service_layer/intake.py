@@ -161,15 +161,13 @@ class Intake:
             await reports.check(repo, one.caller, one.new, self.rules, one.now) for one in group
         ]
         stored = await reports.store(repo, checked)
-        since: dict[int, datetime] = {}
-        for report in checked:
-            since |= reports.counted(report, self.rules)
-        tallied = await repo.tallies_many(since)
         answers: list[Accepted] = []
         for one, report, rows in zip(group, checked, stored, strict=True):
             events.forget()
             with tracing.continued(one.trace):  # its risk sync continues its own trace
-                newly_listed = await reports.count(repo, report, self.rules, tallied)
+                # Its tallies as read with its checks, itself counted in: no other report
+                # of the group names its indicators.
+                newly_listed = await reports.count(repo, report, self.rules)
             # Reports naming a newly listed indicator go to the analysts' queue, this one too.
             await repo.put_under_review(newly_listed, one.now)
             answers.append(Accepted(one.respond(reports.as_stored(report, rows)), events.written()))
