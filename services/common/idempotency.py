@@ -159,11 +159,21 @@ async def claim_many(
     its first response (or the reason there is none)."""
     if not claims:
         return set()
+    rows = claim_rows(method, claims)
+    # One row a plain execute, more one multi-row INSERT (SQLAlchemy's "insertmanyvalues"):
+    # either way a statement compiled once, not a VALUES list compiled again on every call.
+    claimed = await conn.execute(_claim_statement(conn, table), rows[0] if len(rows) == 1 else rows)
+    return set(claimed.scalars())
+
+
+def claim_rows(method: str, claims: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The rows ``claim_many`` inserts, one per request id (a request id twice: the first
+    one's claim)."""
     now = datetime.now(UTC)
     prints: dict[str, str] = {}
     for request_id, print_ in claims:
-        prints.setdefault(request_id, print_)  # a request id twice: the first one's claim
-    rows = [
+        prints.setdefault(request_id, print_)
+    return [
         {
             "method": method,
             "request_id": request_id,
@@ -173,10 +183,6 @@ async def claim_many(
         }
         for request_id, print_ in prints.items()
     ]
-    # One row a plain execute, more one multi-row INSERT (SQLAlchemy's "insertmanyvalues"):
-    # either way a statement compiled once, not a VALUES list compiled again on every call.
-    claimed = await conn.execute(_claim_statement(conn, table), rows[0] if len(rows) == 1 else rows)
-    return set(claimed.scalars())
 
 
 #: ``claim_many``'s and ``remember_many``'s statements, by database and table, built once.
@@ -192,7 +198,8 @@ def _claim_statement(conn: AsyncConnection, table: sa.Table) -> Any:
     return found
 
 
-def _remember_statement(table: sa.Table) -> Any:
+def remember_statement(table: sa.Table) -> Any:
+    """``remember_many``'s statement (its parameters: ``remember_params``)."""
     key = ("remember", "", table)
     found = _STATEMENTS.get(key)
     if found is None:
@@ -249,8 +256,17 @@ async def remember_many(
     ``(request_id, fingerprint, response)`` replacing its own claim (``claim`` first)."""
     if not answered:
         return
+    params = remember_params(method, answered)
+    await conn.execute(remember_statement(table), params[0] if len(params) == 1 else params)
+
+
+def remember_params(
+    method: str, answered: Sequence[tuple[str, str, Message]]
+) -> list[dict[str, Any]]:
+    """The parameters of ``remember_statement`` for each ``(request_id, fingerprint,
+    response)``."""
     now = datetime.now(UTC)
-    params = [
+    return [
         {
             "b_method": method,
             "b_request_id": request_id,
@@ -260,7 +276,6 @@ async def remember_many(
         }
         for request_id, print_, response in answered
     ]
-    await conn.execute(_remember_statement(table), params[0] if len(params) == 1 else params)
 
 
 async def release(conn: AsyncConnection, table: sa.Table, method: str, request_id: str) -> None:

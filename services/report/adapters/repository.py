@@ -245,6 +245,22 @@ Tallied = tuple[list[Tally], list[FraudCategory]]
 _INSERT_REPORT = sa.insert(t.reports)
 _INSERT_LINKS = sa.insert(t.report_indicators)
 
+
+def _report_with_link() -> Any:
+    """PostgreSQL: a report and its one indicator link in one statement, the report's INSERT
+    a CTE (the link's foreign key is checked at the end of the statement, the report's row
+    in place); parameters ``b_r_<column>`` and ``b_l_<column>``."""
+
+    def values(table: sa.Table, prefix: str) -> dict[str, Any]:
+        return {c.name: sa.bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
+
+    report = sa.insert(t.reports).values(values(t.reports, "b_r_"))
+    link = sa.insert(t.report_indicators).values(values(t.report_indicators, "b_l_"))
+    return link.add_cte(report.cte("new_report"))
+
+
+_REPORT_WITH_LINK = _report_with_link()
+
 UPDATE_INDICATOR = (
     sa.update(t.indicators)
     .where(t.indicators.c.id == sa.bindparam("b_id"))
@@ -811,7 +827,14 @@ class ReportRepository:
 
     async def insert_reports(self, rows: Sequence[ReportRows]) -> None:
         """Store new reports and their indicator links: one statement each (one row as a
-        plain execute: executemany's batching costs more)."""
+        plain execute: executemany's batching costs more); on PostgreSQL one report with
+        one link in one statement."""
+        if self.postgres and len(rows) == 1 and len(rows[0].links) == 1:
+            (one,) = rows
+            both = {f"b_r_{k}": v for k, v in one.report.items()}
+            both |= {f"b_l_{k}": v for k, v in one.links[0].items()}
+            await self.conn.execute(_REPORT_WITH_LINK, both)
+            return
         for statement, params in (
             (_INSERT_REPORT, [one.report for one in rows]),
             (_INSERT_LINKS, [link for one in rows for link in one.links]),
