@@ -246,16 +246,18 @@ _INSERT_REPORT = sa.insert(t.reports)
 _INSERT_LINKS = sa.insert(t.report_indicators)
 
 
+def bound_values(table: sa.Table, prefix: str) -> dict[str, Any]:
+    """Every column of ``table`` as a parameter named ``<prefix><column>``: the values of an
+    INSERT that shares a statement with another (a CTE), its parameters kept apart."""
+    return {c.name: sa.bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
+
+
 def _report_with_link() -> Any:
     """PostgreSQL: a report and its one indicator link in one statement, the report's INSERT
     a CTE (the link's foreign key is checked at the end of the statement, the report's row
     in place); parameters ``b_r_<column>`` and ``b_l_<column>``."""
-
-    def values(table: sa.Table, prefix: str) -> dict[str, Any]:
-        return {c.name: sa.bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
-
-    report = sa.insert(t.reports).values(values(t.reports, "b_r_"))
-    link = sa.insert(t.report_indicators).values(values(t.report_indicators, "b_l_"))
+    report = sa.insert(t.reports).values(bound_values(t.reports, "b_r_"))
+    link = sa.insert(t.report_indicators).values(bound_values(t.report_indicators, "b_l_"))
     return link.add_cte(report.cte("new_report"))
 
 

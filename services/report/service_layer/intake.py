@@ -51,6 +51,7 @@ from services.report.adapters.repository import (
     UPDATE_INDICATOR,
     IndicatorRow,
     ReportRepository,
+    bound_values,
     indicator_key,
     indicator_update,
 )
@@ -308,19 +309,15 @@ def _reporter_and_claim() -> Any:
     does: a request id is scoped to its caller, so twins share a reporter, and the second
     waits for the first's commit before it claims. Parameters ``b_p_<column>`` (the
     reporter) and ``b_c_<column>`` (the claim)."""
-
-    def values(table: sa.Table, prefix: str) -> dict[str, Any]:
-        return {c.name: sa.bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
-
     idem = tables.idempotency
     claim = (
         postgresql.insert(idem)
-        .values(values(idem, "b_c_"))
+        .values(bound_values(idem, "b_c_"))
         .on_conflict_do_nothing()
         .returning(idem.c.request_id)
         .cte("claimed")
     )
-    lock = postgresql.insert(tables.reporters).values(values(tables.reporters, "b_p_"))
+    lock = postgresql.insert(tables.reporters).values(bound_values(tables.reporters, "b_p_"))
     return lock.on_conflict_do_update(
         index_elements=["reporter"], set_={"anonymous": lock.excluded.anonymous}
     ).returning(sa.select(sa.func.count()).select_from(claim).scalar_subquery())
