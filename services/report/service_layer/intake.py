@@ -11,15 +11,22 @@ indicators and the storing of its answer, each done for the whole batch in one s
 standings are written once each, at the end of the batch.
 
 The reports of a batch that share no reporter and no indicator with another report of it
-(with many callers, most) read nothing the others write: they are checked one by one, then
-stored together (one statement for their reports, one for their links) and counted in one
-read (``Intake._accept_together``), each exactly as it would be alone; the others follow,
-one after the other.
+(with many callers, most) read nothing the others write: they are checked one by one (the
+checks read each one's tallies too, itself counted in), then stored together (one statement
+for their reports, one for their links) (``Intake._accept_together``), each exactly as it
+would be alone; the others follow, one after the other.
 
-Request ids (AIP-155) hold across and within batches: the batch claims its request ids
-first (``idempotency.claim_many``); one claimed before returns its first response
-(``idempotency.claim``), and a repeat of a request id accepted earlier in the same batch gets
-that response (a repeat with another body is a Conflict, as always).
+Request ids (AIP-155) hold across and within batches: the batch locks its reporters, then
+claims its request ids (``idempotency.claim_many``), then locks its indicators; one claimed
+before returns its first response (``idempotency.claim``), and a repeat of a request id
+accepted earlier in the same batch gets that response (a repeat with another body is a
+Conflict, as always). A request id is scoped to its caller, so twins share a reporter: the
+second waits on the reporter's lock until the first commits, then finds its answer.
+
+A batch of one (every report at 1 in flight) on PostgreSQL sends 5 statements: the
+reporter's lock with the claim, the indicators' lock, the checks with the tallies, the
+report with its link, the indicator's standing with the answer (each pair one statement, a
+CTE); on SQLite, which has no CTE that writes, 8.
 
 A report the domain or the database refuses (a rate limit, a request id reused with
 another body, a constraint) fails the batch's transaction; the group commit then accepts
