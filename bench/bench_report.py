@@ -58,7 +58,7 @@ at a time, in the report process, cProfile, and the statements counted):
 - before (af9c2e1): 9 statements and BEGIN/COMMIT one after another, about 11 round trips,
   and three of the statements (the claim, the reporter's and the indicators' upserts) built
   as a VALUES list, which SQLAlchemy cannot cache: compiled again for every report. The
-  servicer's CPU per report, without gRPC: 4.8-6.0 ms on SQLite, 6.8-7.0 ms on PostgreSQL;
+  servicer's CPU per report, without gRPC: 4.8-6.6 ms on SQLite, 4.8-7.0 ms on PostgreSQL;
 - after: those upserts compiled once (their rows passed as parameters); the indicators'
   tallies read with the intake checks, the new report counted in, not read again once it
   is stored (also for the reports stored together in a larger batch); on PostgreSQL three
@@ -67,7 +67,7 @@ at a time, in the report process, cProfile, and the statements counted):
   of one: 5 statements and 7 round trips on PostgreSQL, 8 statements and 10 on SQLite
   (which has no CTE that writes); at 8 in flight, grouped, 2.6 statements and 3.5 round
   trips per report on PostgreSQL, 3.0 and 3.9 on SQLite (before: 3.3 and 4.2 on both). The
-  servicer's CPU per report: 3.3-3.9 ms on SQLite, 2.3-2.6 ms on PostgreSQL.
+  servicer's CPU per report: 3.3-4.4 ms on SQLite, 2.2-2.6 ms on PostgreSQL.
 
 What is left at 1 in flight is waiting, not the report process's CPU: on SQLite each
 statement is 3-4 hand-offs to aiosqlite's thread and back (a cursor, the execute, the rows,
