@@ -52,10 +52,30 @@ under ``ANTIFRAUD_BENCH_PROFILE=report``), per batch of reports (``intake.py``):
   and a result each), the token check (a signature per caller: each report here is from
   another citizen), gRPC and the response.
 
-At 1 in flight every report is a batch of one: 9 statements and BEGIN/COMMIT one after
-another, where the baseline sends 4 inserts and BEGIN/COMMIT from the bench's own process
-(no gRPC call, no token check, no reads): about 11 round trips against 6, so by
-construction a little over 0.5x at best even with no CPU at all (the limit line says so).
+At 1 in flight every report is a batch of one. Round 5 (issue 20), profiled there (one report
+at a time, in the report process, cProfile, and the statements counted):
+
+- before (af9c2e1): 9 statements and BEGIN/COMMIT one after another, about 11 round trips,
+  and three of the statements (the claim, the reporter's and the indicators' upserts) built
+  as a VALUES list, which SQLAlchemy cannot cache: compiled again for every report. The
+  servicer's CPU per report, without gRPC: 4.8-6.6 ms on SQLite, 4.8-7.0 ms on PostgreSQL;
+- after: those upserts compiled once (their rows passed as parameters); the indicators'
+  tallies read with the intake checks, the new report counted in, not read again once it
+  is stored (also for the reports stored together in a larger batch); on PostgreSQL three
+  pairs of statements sent as one each (a CTE): the reporter's lock with the claim of the
+  request id, the report with its link, the indicator's standing with the answer. A batch
+  of one: 5 statements and 7 round trips on PostgreSQL, 8 statements and 10 on SQLite
+  (which has no CTE that writes); at 8 in flight, grouped, 2.6 statements and 3.5 round
+  trips per report on PostgreSQL, 3.0 and 3.9 on SQLite (before: 3.3 and 4.2 on both). The
+  servicer's CPU per report: 3.3-4.4 ms on SQLite, 2.2-2.6 ms on PostgreSQL.
+
+What is left at 1 in flight is waiting, not the report process's CPU: on SQLite each
+statement is 3-4 hand-offs to aiosqlite's thread and back (a cursor, the execute, the rows,
+the close: about 34 a report, the baseline about 14), each a wake-up of the event loop that
+waits for a core on a loaded machine; on PostgreSQL 7 round trips (the baseline 6), after a
+gRPC call and a token check the baseline does not make. The next step on SQLite is one
+hand-off per statement (execute, rows and close in one call on aiosqlite's thread), in the
+SQLAlchemy adapter every service shares.
 
     python -m bench.bench_report load ADDRESS COUNT IN_FLIGHT   (the load client)
 """
@@ -291,16 +311,33 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
         )
         if accepted.met is False:
             seconds = float(got[clients]["seconds"])
-            why = limit(cpu[clients], count, clients, seconds, plain[clients])
+            why = limit(cpu[clients], count, clients, seconds, plain[clients], label)
             print(f"  {'':<8} {'':<52} limit: {why}", flush=True)
 
 
-def limit(use: CpuUse, count: int, clients: int, seconds: float, plain: float) -> str:
+#: A batch of one (every report at 1 in flight), by database: its statements one after
+#: another (``services/report/service_layer/intake.py``).
+BATCH_OF_ONE = {
+    "PostgreSQL": (
+        "5 statements (reporter with claim, indicators, checks with tallies, report with "
+        "link, standing with answer: CTEs) and BEGIN/COMMIT, 7 round trips"
+    ),
+    "SQLite": (
+        "8 statements (reporter, claim, indicators, checks with tallies, report, link, "
+        "standing, answer; SQLite has no CTE that writes) and BEGIN/COMMIT, each statement 3-4 "
+        "hand-offs to aiosqlite's thread and back (cursor, execute, rows, close), about 34"
+    ),
+}
+
+
+def limit(
+    use: CpuUse, count: int, clients: int, seconds: float, plain: float, label: str = ""
+) -> str:
     """What held the reports back at ``clients`` in flight (``seconds`` of load, the load
-    client's start apart; ``plain`` the baseline's reports/s): the CPU each process took per
-    report and the machine's busy share; the report process's one core when it was busy;
-    else the wait of each client for its own report (round trip, checks, commit) one at a
-    time, which at 1 in flight is the construction's own limit."""
+    client's start apart; ``plain`` the baseline's reports/s; ``label`` the database): the
+    CPU each process took per report and the machine's busy share; the report process's one
+    core when it was busy; else the wait of each client for its own report (round trip,
+    checks, commit) one at a time, which at 1 in flight is the construction's own limit."""
     per = {name: seconds / count * 1000 for name, seconds in use.by_process.items()}
     split = ", ".join(f"{name} {ms:.1f} ms CPU/report" for name, ms in per.items())
     others = max(0.0, use.machine_busy - sum(use.by_process.values())) / use.wall
@@ -325,11 +362,10 @@ def limit(use: CpuUse, count: int, clients: int, seconds: float, plain: float) -
         return (
             f"{head}: one report at a time, each a transaction of its own: {wall:.1f} ms per "
             f"report against the baseline's {1000 / max(plain, 1e-9):.1f} ms, "
-            f"{per.get('report', 0.0):.1f} ms of it the report process's CPU; 9 statements "
-            "(claim, reporter, indicators, checks, report, links, tallies, standing, answer) "
-            "and BEGIN/COMMIT one after another, about 11 round trips, after a gRPC call and "
-            "a token check, where the baseline sends 4 inserts and BEGIN/COMMIT (6) from its "
-            "own process: about 0.5x at best by construction"
+            f"{per.get('report', 0.0):.1f} ms of it the report process's CPU; "
+            f"{BATCH_OF_ONE.get(label, 'its statements')} one after another, after a gRPC "
+            "call and a token check, where the baseline sends 4 inserts and BEGIN/COMMIT "
+            "(6 round trips; on SQLite about 14 hand-offs) from its own process"
         )
     return (
         f"{head}: not the cores; each client waits {wall:.1f} ms per report, "

@@ -29,9 +29,17 @@ from sqlalchemy.engine import Engine
 _TABLE = re.compile(r"\b(?:INTO|FROM|UPDATE)\s+(?:\"?\w+\"?\.)?\"?(\w+)", re.I)
 
 
+_WRITTEN = re.compile(r"\b(?:INSERT\s+INTO|UPDATE)\s+(?!SET\b)(?:\"?\w+\"?\.)?\"?(\w+)", re.I)
+
+
 def statement_kind(statement: str) -> str:
-    """``insert warnings``, ``update deliveries``, ``select recipients``: verb and table."""
+    """``insert warnings``, ``update deliveries``, ``select recipients``: verb and table;
+    a statement that writes in a CTE, ``with <each table written>`` (``with reports+report_
+    indicators``)."""
     verb = statement.split(None, 1)[0].lower() if statement.strip() else "?"
+    written = _WRITTEN.findall(statement) if verb == "with" else []
+    if written:
+        return f"with {'+'.join(dict.fromkeys(written))}"
     table = _TABLE.search(statement)
     return f"{verb} {table.group(1)}" if table else verb
 

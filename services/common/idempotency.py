@@ -159,28 +159,64 @@ async def claim_many(
     its first response (or the reason there is none)."""
     if not claims:
         return set()
+    rows = claim_rows(method, claims)
+    # One row a plain execute, more one multi-row INSERT (SQLAlchemy's "insertmanyvalues"):
+    # either way a statement compiled once, not a VALUES list compiled again on every call.
+    claimed = await conn.execute(_claim_statement(conn, table), rows[0] if len(rows) == 1 else rows)
+    return set(claimed.scalars())
+
+
+def claim_rows(method: str, claims: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The rows ``claim_many`` inserts, one per request id (a request id twice: the first
+    one's claim)."""
     now = datetime.now(UTC)
     prints: dict[str, str] = {}
     for request_id, print_ in claims:
-        prints.setdefault(request_id, print_)  # a request id twice: the first one's claim
-    insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-    claimed = await conn.execute(
-        insert.values(
-            [
-                {
-                    "method": method,
-                    "request_id": request_id,
-                    "fingerprint": print_,
-                    "response": PENDING,
-                    "create_time": now,
-                }
-                for request_id, print_ in prints.items()
-            ]
+        prints.setdefault(request_id, print_)
+    return [
+        {
+            "method": method,
+            "request_id": request_id,
+            "fingerprint": print_,
+            "response": PENDING,
+            "create_time": now,
+        }
+        for request_id, print_ in prints.items()
+    ]
+
+
+#: ``claim_many``'s and ``remember_many``'s statements, by database and table, built once.
+_STATEMENTS: dict[tuple[str, str, sa.Table], Any] = {}
+
+
+def _claim_statement(conn: AsyncConnection, table: sa.Table) -> Any:
+    key = ("claim", conn.dialect.name, table)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        insert = (postgresql.insert if key[1] == "postgresql" else sqlite.insert)(table)
+        found = _STATEMENTS[key] = insert.on_conflict_do_nothing().returning(table.c.request_id)
+    return found
+
+
+def remember_statement(table: sa.Table) -> Any:
+    """``remember_many``'s statement (its parameters: ``remember_params``)."""
+    key = ("remember", "", table)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = (
+            sa.update(table)
+            .where(
+                table.c.method == sa.bindparam("b_method"),
+                table.c.request_id == sa.bindparam("b_request_id"),
+                table.c.response == PENDING,
+            )
+            .values(
+                fingerprint=sa.bindparam("b_fingerprint"),
+                response=sa.bindparam("b_response"),
+                create_time=sa.bindparam("b_create_time", type_=table.c.create_time.type),
+            )
         )
-        .on_conflict_do_nothing()
-        .returning(table.c.request_id)
-    )
-    return set(claimed.scalars())
+    return found
 
 
 async def remember(
@@ -220,28 +256,26 @@ async def remember_many(
     ``(request_id, fingerprint, response)`` replacing its own claim (``claim`` first)."""
     if not answered:
         return
+    params = remember_params(method, answered)
+    await conn.execute(remember_statement(table), params[0] if len(params) == 1 else params)
+
+
+def remember_params(
+    method: str, answered: Sequence[tuple[str, str, Message]]
+) -> list[dict[str, Any]]:
+    """The parameters of ``remember_statement`` for each ``(request_id, fingerprint,
+    response)``."""
     now = datetime.now(UTC)
-    await conn.execute(
-        sa.update(table)
-        .where(
-            table.c.method == method,
-            table.c.request_id == sa.bindparam("b_request_id"),
-            table.c.response == PENDING,
-        )
-        .values(
-            fingerprint=sa.bindparam("b_fingerprint"),
-            response=sa.bindparam("b_response"),
-            create_time=now,
-        ),
-        [
-            {
-                "b_request_id": request_id,
-                "b_fingerprint": print_,
-                "b_response": response.SerializeToString(deterministic=True),
-            }
-            for request_id, print_, response in answered
-        ],
-    )
+    return [
+        {
+            "b_method": method,
+            "b_request_id": request_id,
+            "b_fingerprint": print_,
+            "b_response": response.SerializeToString(deterministic=True),
+            "b_create_time": now,
+        }
+        for request_id, print_, response in answered
+    ]
 
 
 async def release(conn: AsyncConnection, table: sa.Table, method: str, request_id: str) -> None:

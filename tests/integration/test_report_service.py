@@ -697,6 +697,32 @@ async def test_two_replicas_count_in_the_database(
             await gen.aclose()
 
 
+async def test_twins_on_two_replicas_get_one_answer_and_one_report(
+    db_target: tuple[str, str | None],
+) -> None:
+    """The same request id sent to both replicas at once, again and again: each pair is
+    answered alike and stored once (the second waits for the first's commit, on the
+    reporter's lock, then finds its answer)."""
+    url, schema = db_target
+    one, two = _client(url, schema, Rules()), _client(url, schema, Rules())
+    a, b = await anext(one), await anext(two)
+    try:
+        for i in range(5):
+            request_id = str(uuid.uuid4())
+            first, second = await asyncio.gather(
+                a.submit(f"citizen:twin{i}", phone("13800138000"), request_id=request_id),
+                b.submit(f"citizen:twin{i}", phone("13800138000"), request_id=request_id),
+            )
+            assert first == second
+            listed = await a.stub.ListReports(
+                R.ListReportsRequest(), metadata=as_(f"citizen:twin{i}")
+            )
+            assert [r.name for r in listed.reports] == [first.name]
+    finally:
+        for gen in (one, two):
+            await gen.aclose()
+
+
 def _names_of(reports: Sequence[report_pb2.Report]) -> list[str]:
     return [r.name for r in reports]
 

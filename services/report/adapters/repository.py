@@ -245,6 +245,24 @@ Tallied = tuple[list[Tally], list[FraudCategory]]
 _INSERT_REPORT = sa.insert(t.reports)
 _INSERT_LINKS = sa.insert(t.report_indicators)
 
+
+def bound_values(table: sa.Table, prefix: str) -> dict[str, Any]:
+    """Every column of ``table`` as a parameter named ``<prefix><column>``: the values of an
+    INSERT that shares a statement with another (a CTE), its parameters kept apart."""
+    return {c.name: sa.bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
+
+
+def _report_with_link() -> Any:
+    """PostgreSQL: a report and its one indicator link in one statement, the report's INSERT
+    a CTE (the link's foreign key is checked at the end of the statement, the report's row
+    in place); parameters ``b_r_<column>`` and ``b_l_<column>``."""
+    report = sa.insert(t.reports).values(bound_values(t.reports, "b_r_"))
+    link = sa.insert(t.report_indicators).values(bound_values(t.report_indicators, "b_l_"))
+    return link.add_cte(report.cte("new_report"))
+
+
+_REPORT_WITH_LINK = _report_with_link()
+
 UPDATE_INDICATOR = (
     sa.update(t.indicators)
     .where(t.indicators.c.id == sa.bindparam("b_id"))
@@ -353,7 +371,10 @@ def _covering_query(reporter: Any, indicator_ids: Any, wanted: Any, since: Any) 
     )
 
 
-def _build_intake_checks(rate: bool, covering: bool) -> sa.Select[Any]:
+def _build_intake_checks(rate: bool, covering: bool, tallied: int = 0) -> sa.Select[Any]:
+    """The intake checks' one row (``recent``, ``covering``); with ``tallied`` indicators,
+    joined to their tallies (``_tallies`` by indicator, the k-th since ``b_t_since_k``; none
+    when nobody counts yet) and the reporter's own counts, so one read answers both."""
     r = t.reports
     reporter = sa.bindparam("b_reporter", type_=r.c.reporter.type)
     recent: Any = sa.literal(0)
@@ -372,15 +393,103 @@ def _build_intake_checks(rate: bool, covering: bool) -> sa.Select[Any]:
             sa.bindparam("b_wanted", type_=sa.Integer),
             sa.bindparam("b_since", type_=t.report_indicators.c.create_time.type),
         ).scalar_subquery()
-    return sa.select(recent.label("recent"), repeated.label("covering"))
+    checks = sa.select(recent.label("recent"), repeated.label("covering"))
+    if not tallied:
+        return checks
+    rep, ri = t.reporters, t.report_indicators
+
+    def own(column: Any) -> Any:
+        return sa.select(column).where(rep.c.reporter == reporter).scalar_subquery()
+
+    checks = checks.add_columns(
+        own(rep.c.anonymous).label("own_anonymous"),
+        own(rep.c.confirmed_count).label("own_confirmed"),
+        own(rep.c.rejected_count).label("own_rejected"),
+    )
+    head = checks.subquery("checks")
+    created = ri.c.create_time.type
+    counts = _tallies(
+        sa.or_(
+            *(
+                sa.and_(
+                    ri.c.indicator_id == sa.bindparam(f"b_t_id_{k}", type_=ri.c.indicator_id.type),
+                    ri.c.create_time >= sa.bindparam(f"b_t_since_{k}", type_=created),
+                )
+                for k in range(tallied)
+            )
+        ),
+        by_indicator=True,
+    ).subquery("counts")
+    return sa.select(head, counts).select_from(head.outerjoin(counts, sa.true()))
 
 
-#: By whether the rate window and the duplicate check are read.
-_INTAKE_CHECKS = {
-    (rate, covering): _build_intake_checks(rate, covering)
-    for rate in (False, True)
-    for covering in (False, True)
-}
+#: By whether the rate window and the duplicate check are read, and the number of
+#: indicators whose tallies are read with them (built on first use).
+_INTAKE_CHECKS: dict[tuple[bool, bool, int], sa.Select[Any]] = {}
+
+
+def _intake_checks(rate: bool, covering: bool, tallied: int) -> sa.Select[Any]:
+    key = (rate, covering, tallied)
+    found = _INTAKE_CHECKS.get(key)
+    if found is None:
+        found = _INTAKE_CHECKS[key] = _build_intake_checks(rate, covering, tallied)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class TallyRow:
+    """One row of ``_tallies``: a reporter's counted reports of one category."""
+
+    reporter: str
+    category: int
+    anonymous: bool
+    confirmed_count: int
+    rejected_count: int
+    reports: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRead:
+    """What a report's intake reads before it is stored (``intake_checks``)."""
+
+    count: int
+    freeing: datetime | None
+    duplicate_of: str | None
+    #: With ``tallies``: per indicator id, the counted reports before this one; and the
+    #: reporter's own row, to count this report in (``Tallied`` by ``tallied_with``).
+    before: dict[int, list[TallyRow]] | None = None
+    own: TallyRow | None = None
+
+
+def tallied_with(before: Sequence[TallyRow], own: TallyRow | None) -> Tallied:
+    """The tallies read before a report was stored, with that report counted in (``own``):
+    what ``ReportRepository.tallies`` reads once it is stored."""
+    return _tallied([*before, *([] if own is None else [own])])
+
+
+def _locks(insert: Any) -> tuple[Any, Any]:
+    """The upserts that create and lock reporters and indicators (``lock_reporters``,
+    ``lock_indicators``), their rows given as parameters: one row a plain execute, more
+    one multi-row INSERT (SQLAlchemy's "insertmanyvalues", in the order given), compiled
+    once (a VALUES list built into the statement was compiled again on every call).
+
+    ON CONFLICT DO UPDATE (of a column to its own value) takes the row lock that SELECT ...
+    FOR UPDATE would, without a second round trip."""
+    reporters = insert(t.reporters)
+    lock_reporters = reporters.on_conflict_do_update(
+        index_elements=["reporter"], set_={"anonymous": reporters.excluded.anonymous}
+    )
+    # (``key = key`` changes nothing.)
+    lock_indicators = (
+        insert(t.indicators)
+        .on_conflict_do_update(index_elements=["key"], set_={"key": t.indicators.c.key})
+        .returning(*t.indicators.c)
+    )
+    return lock_reporters, lock_indicators
+
+
+#: By whether the database is PostgreSQL.
+_LOCKS = {True: _locks(postgresql.insert), False: _locks(sqlite.insert)}
 
 
 class ReportRepository:
@@ -407,23 +516,17 @@ class ReportRepository:
         in the order of their names."""
         if not reporters:
             return
-        insert = self._insert(t.reporters).values(
-            [
-                {
-                    "reporter": reporter,
-                    "anonymous": reporters[reporter],
-                    "confirmed_count": 0,
-                    "rejected_count": 0,
-                    "create_time": now,
-                }
-                for reporter in sorted(reporters)
-            ]
-        )
-        await self.conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=["reporter"], set_={"anonymous": insert.excluded.anonymous}
-            )
-        )
+        rows = [
+            {
+                "reporter": reporter,
+                "anonymous": reporters[reporter],
+                "confirmed_count": 0,
+                "rejected_count": 0,
+                "create_time": now,
+            }
+            for reporter in sorted(reporters)
+        ]
+        await self.conn.execute(_LOCKS[self.postgres][0], rows[0] if len(rows) == 1 else rows)
 
     async def adjust_reporter(self, reporter: str, confirmed: int, rejected: int) -> None:
         r = t.reporters
@@ -476,11 +579,14 @@ class ReportRepository:
         reporter: str,
         rate: tuple[datetime, int] | None,
         covering: tuple[Sequence[int], datetime] | None,
-    ) -> tuple[int, datetime | None, str | None]:
+        tallies: Mapping[int, datetime] | None = None,
+    ) -> IntakeRead:
         """The reads before a report is accepted, in one statement: with ``rate`` (since,
         limit), the reporter's reports in the rate window and when over the limit the time
         that frees one (``reports_since``); with ``covering`` (indicator ids, since), the
-        open report the new one repeats (``open_report_covering``)."""
+        open report the new one repeats (``open_report_covering``); with ``tallies``
+        (indicator ids, each since its own time), their tallies as ``tallies`` reads them,
+        without the report about to be stored, and the reporter's own counts."""
         r = t.reports
         params: dict[str, Any] = {"b_reporter": reporter}
         if rate is not None:
@@ -488,16 +594,46 @@ class ReportRepository:
         if covering is not None:
             wanted = sorted(set(covering[0]))
             params |= {"b_ids": wanted, "b_wanted": len(wanted), "b_since": covering[1]}
-        row = (
-            await self.conn.execute(_INTAKE_CHECKS[rate is not None, covering is not None], params)
-        ).one()
+        tallied = sorted((tallies or {}).items())
+        for k, (indicator_id, since) in enumerate(tallied):
+            params |= {f"b_t_id_{k}": indicator_id, f"b_t_since_{k}": since}
+        rows = (
+            await self.conn.execute(
+                _intake_checks(rate is not None, covering is not None, len(tallied)), params
+            )
+        ).all()
+        row = rows[0]
         count = int(row.recent or 0)
         freeing = (
             None
             if rate is None
             else await self._freeing(r, r.c.reporter, reporter, rate[0], count, rate[1])
         )
-        return count, freeing, None if row.covering is None else str(row.covering)
+        duplicate_of = None if row.covering is None else str(row.covering)
+        if not tallied:
+            return IntakeRead(count, freeing, duplicate_of)
+        before: dict[int, list[TallyRow]] = {indicator_id: [] for indicator_id, _ in tallied}
+        for found in rows:
+            if found.indicator_id is not None:
+                before[int(found.indicator_id)].append(
+                    TallyRow(
+                        found.reporter,
+                        int(found.category or 0),
+                        bool(found.anonymous),
+                        int(found.confirmed_count),
+                        int(found.rejected_count),
+                        int(found.reports),
+                    )
+                )
+        own = TallyRow(
+            reporter,
+            0,
+            bool(row.own_anonymous),
+            int(row.own_confirmed or 0),
+            int(row.own_rejected or 0),
+            1,
+        )
+        return IntakeRead(count, freeing, duplicate_of, before, own)
 
     async def reports_since(
         self, reporter: str, since: datetime, limit: int
@@ -520,33 +656,27 @@ class ReportRepository:
         keys = sorted(by_key)
         if not keys:
             return {}
-        insert = self._insert(t.indicators).values(
-            [
-                {
-                    "key": key,
-                    "kind": int(by_key[key].kind),
-                    "value": by_key[key].value,
-                    "standing": int(Standing.UNLISTED),
-                    "reporter_count": 0,
-                    "score": 0.0,
-                    "categories": [],
-                    "reset_time": None,
-                    "version": 0,
-                    "synced_version": 0,
-                    "sync_lease_until": None,
-                    "update_time": now,
-                }
-                for key in keys
-            ]
+        rows: list[dict[str, Any]] = [
+            {
+                "key": key,
+                "kind": int(by_key[key].kind),
+                "value": by_key[key].value,
+                "standing": int(Standing.UNLISTED),
+                "reporter_count": 0,
+                "score": 0.0,
+                "categories": [],
+                "reset_time": None,
+                "version": 0,
+                "synced_version": 0,
+                "sync_lease_until": None,
+                "update_time": now,
+            }
+            for key in keys
+        ]
+        found = await self.conn.execute(
+            _LOCKS[self.postgres][1], rows[0] if len(rows) == 1 else rows
         )
-        # (``key = key`` changes nothing; naming the table's own column avoids building the
-        # ``excluded`` alias on every call.)
-        rows = await self.conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=["key"], set_={"key": t.indicators.c.key}
-            ).returning(*t.indicators.c)
-        )
-        return {row.key: self._indicator_row(row) for row in rows}
+        return {row.key: self._indicator_row(row) for row in found}
 
     @staticmethod
     def _indicator_row(row: Any) -> IndicatorRow:
@@ -612,27 +742,6 @@ class ReportRepository:
         reports do not count), and the fraud categories those reports name; one query."""
         rows = await self.conn.execute(_TALLIES, {"b_indicator": indicator_id, "b_since": since})
         return _tallied(rows)
-
-    async def tallies_many(self, since: Mapping[int, datetime]) -> dict[int, Tallied]:
-        """``tallies`` of several indicators (by id, each since its own time), in one query."""
-        if not since:
-            return {}
-        ri = t.report_indicators
-        rows = await self.conn.execute(
-            _tallies(
-                sa.or_(
-                    *(
-                        sa.and_(ri.c.indicator_id == indicator_id, ri.c.create_time >= start)
-                        for indicator_id, start in since.items()
-                    )
-                ),
-                by_indicator=True,
-            )
-        )
-        grouped: dict[int, list[Any]] = {indicator_id: [] for indicator_id in since}
-        for row in rows:
-            grouped[int(row.indicator_id)].append(row)
-        return {indicator_id: _tallied(found) for indicator_id, found in grouped.items()}
 
     async def lease_sync(self, indicator_id: int, now: datetime, until: datetime) -> bool:
         """Take the right to talk to the risk service about this indicator, if nobody holds it."""
@@ -720,7 +829,14 @@ class ReportRepository:
 
     async def insert_reports(self, rows: Sequence[ReportRows]) -> None:
         """Store new reports and their indicator links: one statement each (one row as a
-        plain execute: executemany's batching costs more)."""
+        plain execute: executemany's batching costs more); on PostgreSQL one report with
+        one link in one statement."""
+        if self.postgres and len(rows) == 1 and len(rows[0].links) == 1:
+            (one,) = rows
+            both = {f"b_r_{k}": v for k, v in one.report.items()}
+            both |= {f"b_l_{k}": v for k, v in one.links[0].items()}
+            await self.conn.execute(_REPORT_WITH_LINK, both)
+            return
         for statement, params in (
             (_INSERT_REPORT, [one.report for one in rows]),
             (_INSERT_LINKS, [link for one in rows for link in one.links]),

@@ -11,15 +11,22 @@ indicators and the storing of its answer, each done for the whole batch in one s
 standings are written once each, at the end of the batch.
 
 The reports of a batch that share no reporter and no indicator with another report of it
-(with many callers, most) read nothing the others write: they are checked one by one, then
-stored together (one statement for their reports, one for their links) and counted in one
-read (``Intake._accept_together``), each exactly as it would be alone; the others follow,
-one after the other.
+(with many callers, most) read nothing the others write: they are checked one by one (the
+checks read each one's tallies too, itself counted in), then stored together (one statement
+for their reports, one for their links) (``Intake._accept_together``), each exactly as it
+would be alone; the others follow, one after the other.
 
-Request ids (AIP-155) hold across and within batches: the batch claims its request ids
-first (``idempotency.claim_many``); one claimed before returns its first response
-(``idempotency.claim``), and a repeat of a request id accepted earlier in the same batch gets
-that response (a repeat with another body is a Conflict, as always).
+Request ids (AIP-155) hold across and within batches: the batch locks its reporters, then
+claims its request ids (``idempotency.claim_many``), then locks its indicators; one claimed
+before returns its first response (``idempotency.claim``), and a repeat of a request id
+accepted earlier in the same batch gets that response (a repeat with another body is a
+Conflict, as always). A request id is scoped to its caller, so twins share a reporter: the
+second waits on the reporter's lock until the first commits, then finds its answer.
+
+A batch of one (every report at 1 in flight) on PostgreSQL sends 5 statements: the
+reporter's lock with the claim, the indicators' lock, the checks with the tallies, the
+report with its link, the indicator's standing with the answer (each pair one statement, a
+CTE); on SQLite, which has no CTE that writes, 8.
 
 A report the domain or the database refuses (a rate limit, a request id reused with
 another body, a constraint) fails the batch's transaction; the group commit then accepts
@@ -32,9 +39,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+import sqlalchemy as sa
 from google.protobuf.message import Message
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import idempotency, tracing
@@ -45,8 +55,10 @@ from services.common.indicators import Indicator
 from services.common.principals import Principal
 from services.report.adapters import tables
 from services.report.adapters.repository import (
+    UPDATE_INDICATOR,
     IndicatorRow,
     ReportRepository,
+    bound_values,
     indicator_key,
     indicator_update,
 )
@@ -102,10 +114,14 @@ class Intake:
 
     async def _apply(self, conn: AsyncConnection, batch: list[Submission]) -> list[Accepted]:
         repo = LockedAhead(conn)
-        claimed = await idempotency.claim_many(
-            conn, tables.idempotency, METHOD, [(one.request_id, one.fingerprint) for one in batch]
-        )
-        await repo.lock_ahead(batch)
+        claims = [(one.request_id, one.fingerprint) for one in batch]
+        if repo.postgres and len(batch) == 1:
+            # A batch of one: its reporter locked and its request id claimed in one statement.
+            claimed = await repo.lock_reporter_and_claim(batch[0], claims)
+        else:
+            await repo.lock_reporters_of(batch)
+            claimed = await idempotency.claim_many(conn, tables.idempotency, METHOD, claims)
+        await repo.lock_indicators_of(batch)
         answered: dict[str, tuple[str, Message]] = {}
         together = _independent(batch, claimed)
         done = await self._accept_together(repo, [batch[i] for i in together])
@@ -139,13 +155,17 @@ class Intake:
             response = one.respond(report)
             answered[one.request_id] = (one.fingerprint, response)
             answers.append(Accepted(response, events=events.written()))
-        await repo.store_indicators()
-        await idempotency.remember_many(
-            conn,
-            tables.idempotency,
-            METHOD,
-            [(request_id, print_, response) for request_id, (print_, response) in answered.items()],
-        )
+        remembered = [(request_id, *answer) for request_id, answer in answered.items()]
+        updates = repo.take_updates()
+        if repo.postgres and len(updates) == 1 and len(remembered) == 1:
+            # A batch of one: its indicator's standing and its answer in one statement.
+            await conn.execute(
+                _standing_and_answer(),
+                updates[0] | idempotency.remember_params(METHOD, remembered)[0],
+            )
+        else:
+            await repo.update_indicators(updates)
+            await idempotency.remember_many(conn, tables.idempotency, METHOD, remembered)
         return answers
 
     async def _accept_together(
@@ -161,15 +181,13 @@ class Intake:
             await reports.check(repo, one.caller, one.new, self.rules, one.now) for one in group
         ]
         stored = await reports.store(repo, checked)
-        since: dict[int, datetime] = {}
-        for report in checked:
-            since |= reports.counted(report, self.rules)
-        tallied = await repo.tallies_many(since)
         answers: list[Accepted] = []
         for one, report, rows in zip(group, checked, stored, strict=True):
             events.forget()
             with tracing.continued(one.trace):  # its risk sync continues its own trace
-                newly_listed = await reports.count(repo, report, self.rules, tallied)
+                # Its tallies as read with its checks, itself counted in: no other report
+                # of the group names its indicators.
+                newly_listed = await reports.count(repo, report, self.rules)
             # Reports naming a newly listed indicator go to the analysts' queue, this one too.
             await repo.put_under_review(newly_listed, one.now)
             answers.append(Accepted(one.respond(reports.as_stored(report, rows)), events.written()))
@@ -204,16 +222,38 @@ class LockedAhead(ReportRepository):
         super().__init__(conn)
         self._reporters: set[str] = set()
         self._rows: dict[str, IndicatorRow] = {}
-        #: The indicators' new standings, by id, not yet written (``store_indicators``).
+        #: The indicators' new standings, by id, not yet written (``take_updates``).
         self._updates: dict[int, dict[str, Any]] = {}
 
-    async def lock_ahead(self, batch: Sequence[Submission]) -> None:
+    async def lock_reporters_of(self, batch: Sequence[Submission]) -> None:
+        """Lock the batch's reporters (first, as everywhere: then its request ids are
+        claimed, then its indicators locked)."""
         reporters = {access.reporter(one.caller): one.caller.anonymous for one in batch}
-        now = batch[0].now
-        await self.lock_reporters(reporters, now)
+        await self.lock_reporters(reporters, batch[0].now)
         self._reporters = set(reporters)
+
+    async def lock_reporter_and_claim(
+        self, one: Submission, claims: Sequence[tuple[str, str]]
+    ) -> set[str]:
+        """PostgreSQL: ``lock_reporters_of`` and ``idempotency.claim_many`` for a batch of
+        one, in one statement; returns the request ids claimed now (its own, or none)."""
+        reporter = access.reporter(one.caller)
+        params = {f"b_c_{k}": v for k, v in idempotency.claim_rows(METHOD, claims)[0].items()}
+        params |= {
+            "b_p_reporter": reporter,
+            "b_p_anonymous": one.caller.anonymous,
+            "b_p_confirmed_count": 0,
+            "b_p_rejected_count": 0,
+            "b_p_create_time": one.now,
+        }
+        claimed = await self.conn.scalar(_reporter_and_claim(), params)
+        self._reporters = {reporter}
+        return {one.request_id} if claimed else set()
+
+    async def lock_indicators_of(self, batch: Sequence[Submission]) -> None:
+        """Lock the batch's indicators, in the order of their keys."""
         self._rows = await super().lock_indicators(
-            [indicator for one in batch for indicator in one.new.indicators], now
+            [indicator for one in batch for indicator in one.new.indicators], batch[0].now
         )
 
     async def lock_reporter(self, reporter: str, anonymous: bool, now: datetime) -> None:
@@ -242,7 +282,7 @@ class LockedAhead(ReportRepository):
         new_version: bool,
         now: datetime,
     ) -> int:
-        # Kept until ``store_indicators``: nothing of the batch reads the indicators' rows
+        # Kept until ``take_updates``: nothing of the batch reads the indicators' rows
         # back from the database (the reports after read them from ``_rows``), so each
         # indicator is written once, with its last state, in one statement for the batch.
         version = row.version + 1 if new_version else row.version
@@ -260,7 +300,41 @@ class LockedAhead(ReportRepository):
         )
         return version
 
-    async def store_indicators(self) -> None:
-        """Write the indicators' new standings (one executemany for the batch)."""
-        await super().update_indicators([self._updates[i] for i in sorted(self._updates)])
+    def take_updates(self) -> list[dict[str, Any]]:
+        """The indicators' new standings to write (``UPDATE_INDICATOR``'s parameters, by
+        id), once, at the end of the batch."""
+        updates = [self._updates[i] for i in sorted(self._updates)]
         self._updates.clear()
+        return updates
+
+
+@cache
+def _reporter_and_claim() -> Any:
+    """PostgreSQL: a reporter created if new and locked (``lock_reporters``), and a request
+    id claimed (``idempotency.claim_many``), in one statement (the claim a CTE); returns
+    how many request ids it claimed. The reporter's lock serialises twins as the claim
+    does: a request id is scoped to its caller, so twins share a reporter, and the second
+    waits for the first's commit before it claims. Parameters ``b_p_<column>`` (the
+    reporter) and ``b_c_<column>`` (the claim)."""
+    idem = tables.idempotency
+    claim = (
+        postgresql.insert(idem)
+        .values(bound_values(idem, "b_c_"))
+        .on_conflict_do_nothing()
+        .returning(idem.c.request_id)
+        .cte("claimed")
+    )
+    lock = postgresql.insert(tables.reporters).values(bound_values(tables.reporters, "b_p_"))
+    return lock.on_conflict_do_update(
+        index_elements=["reporter"], set_={"anonymous": lock.excluded.anonymous}
+    ).returning(sa.select(sa.func.count()).select_from(claim).scalar_subquery())
+
+
+@cache
+def _standing_and_answer() -> Any:
+    """PostgreSQL: an indicator's new standing and a request id's answer in one statement
+    (the indicator's UPDATE a CTE); parameters those of ``UPDATE_INDICATOR`` and of
+    ``idempotency.remember_statement``."""
+    return idempotency.remember_statement(tables.idempotency).add_cte(
+        UPDATE_INDICATOR.cte("standing")
+    )

@@ -9,7 +9,7 @@ commits once the response is ready.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from services.report.adapters.repository import (
     Tallied,
     indicator_key,
     mask_text,
+    tallied_with,
 )
 from services.report.domain import access, limits
 from services.report.domain.corroboration import Rules, corroborate, standing_after_reports
@@ -126,6 +127,8 @@ class Checked:
     status: ReportStatus
     duplicate_of: str | None
     case_id: str | None
+    #: By indicator id, its tallies with this report counted in (none for a duplicate).
+    tallied: dict[int, Tallied] = field(default_factory=dict)
     id: str = field(default_factory=new_id)
     #: Its indicators' standings after it was counted (``count``).
     findings: dict[str, Finding] = field(default_factory=dict)
@@ -149,7 +152,9 @@ async def check(
 
     The reporter's row is locked first, so the rate limit and the duplicate check
     hold when replicas accept reports of one reporter at once; then the indicators'
-    rows, so that their counts are exact; then both checks are read at once.
+    rows, so that their counts are exact; then both checks and the indicators' tallies
+    are read at once (the tallies as they will be once this report is stored: it is
+    counted in here, so ``count`` reads nothing).
     """
     reporter = access.reporter(caller)
     await repo.lock_reporter(reporter, caller.anonymous, now)
@@ -157,23 +162,32 @@ async def check(
     ordered = [rows[indicator_key(i)] for i in new.indicators]
     limited = rate_limited and access.rate_limited(caller)
     limit = rules.anonymous_rate_limit if caller.anonymous else rules.rate_limit
-    # The rate window and the duplicate check in one read. Anonymous reports cannot be told
-    # apart, so none of them is anyone's duplicate.
-    count, freeing, duplicate_of = await repo.intake_checks(
+    since = {row.id: counted_since(row.reset_time, rules, now) for row in rows.values()}
+    # The rate window, the duplicate check and the tallies in one read. Anonymous reports
+    # cannot be told apart, so none of them is anyone's duplicate.
+    read = await repo.intake_checks(
         reporter,
         rate=(now - rules.rate_window, limit) if limited else None,
         covering=None if caller.anonymous else ([row.id for row in ordered], now - rules.window),
+        tallies=since,
     )
     if limited:
-        _check_rate(caller, rules, count, freeing, now)
-    if duplicate_of is not None:
+        _check_rate(caller, rules, read.count, read.freeing, now)
+    if read.duplicate_of is not None:
         status = ReportStatus.DUPLICATE
     elif any(row.standing.listed for row in ordered):
         # Reports never unlist an indicator: this one goes straight to the analysts' queue.
         status = ReportStatus.UNDER_REVIEW
     else:
         status = ReportStatus.RECEIVED
-    return Checked(caller, new, now, rows, status, duplicate_of, case_id)
+    tallied: dict[int, Tallied] = {}
+    if read.duplicate_of is None and read.before is not None and read.own is not None:
+        own = replace(read.own, category=int(new.category))
+        tallied = {
+            indicator_id: tallied_with(before, own if now >= since[indicator_id] else None)
+            for indicator_id, before in read.before.items()
+        }
+    return Checked(caller, new, now, rows, status, read.duplicate_of, case_id, tallied)
 
 
 async def store(repo: ReportRepository, checked: Sequence[Checked]) -> list[ReportRows]:
@@ -200,23 +214,10 @@ async def store(repo: ReportRepository, checked: Sequence[Checked]) -> list[Repo
     return rows
 
 
-def counted(one: Checked, rules: Rules) -> dict[int, datetime]:
-    """The indicators a stored report is counted towards, each with the start of its count
-    (none for a duplicate: its reporter is already counted for every one of them)."""
-    if one.duplicate_of is not None:
-        return {}
-    return {row.id: counted_since(row.reset_time, rules, one.now) for row in one.rows.values()}
-
-
-async def count(
-    repo: ReportRepository,
-    one: Checked,
-    rules: Rules,
-    tallied: Mapping[int, Tallied] | None = None,
-) -> list[int]:
-    """Count a stored report towards its indicators (``tallied``: their counts read for
-    several at once) and list those that reach the threshold; returns the ids of those newly
-    listed: the reports naming them go to the analysts' queue (``put_under_review``)."""
+async def count(repo: ReportRepository, one: Checked, rules: Rules) -> list[int]:
+    """Count a stored report towards its indicators (their tallies as read with its checks,
+    itself counted in) and list those that reach the threshold; returns the ids of those
+    newly listed: the reports naming them go to the analysts' queue (``put_under_review``)."""
     one.findings = {
         row.key: Finding(row.indicator, row.standing, row.reporter_count) for row in one.ordered
     }
@@ -230,7 +231,7 @@ async def count(
                 row.reset_time,
                 rules,
                 one.now,
-                None if tallied is None else tallied[row.id],
+                one.tallied[row.id],
             )
             if found.standing.listed and not row.standing.listed:
                 newly_listed.append(row.id)
