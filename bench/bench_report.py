@@ -12,8 +12,12 @@ For SQLite and (when reachable) PostgreSQL:
   with SQLAlchemy Core by the same number of concurrent tasks, one transaction per
   report, with no reads, locks or checks.
 
-Each at 1, 8 and 64 concurrent clients (a curve; 150 reports a point with --quick, 10,000
-without), with the calls that failed by status code; and the statements (by kind),
+Each at 1, 8 and 64 concurrent clients (a curve), in rounds: the report service's load and
+its baseline in turn at each point, the order reversed every other round (3 rounds of 150
+reports a side with --quick, 5 of 2,000 without); each point's figure is the round with the
+median ratio, every round's ratio in its notes (one load of 150 swung 0.22x-0.61x between
+runs of the same code on a shared 2-core machine). With the calls that failed by status
+code; and the statements (by kind),
 transactions, round trips and driver time one report costs, counted in a report service run
 in the bench's process, with each report in its own transaction (as before the group commit)
 and grouped (``services/report/service_layer/intake.py``).
@@ -77,7 +81,8 @@ gRPC call and a token check the baseline does not make. The next step on SQLite 
 hand-off per statement (execute, rows and close in one call on aiosqlite's thread), in the
 SQLAlchemy adapter every service shares.
 
-    python -m bench.bench_report load ADDRESS COUNT IN_FLIGHT   (the load client)
+    python -m bench.bench_report load ADDRESS   (the load client: a line COUNT IN_FLIGHT SEED
+                                                a load, its result a JSON line)
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
@@ -100,7 +106,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.cpu_use import CpuMeter, CpuUse
-from bench.harness import ROOT, Result, Run, Server, servers
+from bench.harness import ROOT, Result, Run, Server, median_round, servers
 from bench.harness import channel as channel_as
 from bench.profiled import statement_kind
 from services.api.antifraud.common.v1 import common_pb2
@@ -164,26 +170,47 @@ async def _load(address: str, count: int, in_flight: int, seed: int) -> dict[str
     }
 
 
-def _run_load(address: str, count: int, seed: int, in_flight: int = IN_FLIGHT) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.bench_report",
-            "load",
-            address,
-            str(count),
-            str(in_flight),
-            str(seed),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        timeout=1200,
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
-    return result
+class LoadClient:
+    """The load client in a process of its own, started once for a backend's loads (a
+    Python start each is a second or more on a loaded machine): each ``load`` sends it one
+    (a line ``COUNT IN_FLIGHT SEED``) and reads back its result (a JSON line)."""
+
+    def __init__(self, address: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.bench_report", "load", address],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+
+    def load(self, count: int, seed: int, in_flight: int = IN_FLIGHT) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(f"{count} {in_flight} {seed}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the load client ended (exit code {self.proc.wait()})")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def _serve_loads(address: str) -> None:
+    """The load client's side of ``LoadClient``: one load a line of stdin, until it closes."""
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        count, in_flight, seed = (int(word) for word in line.split())
+        print(json.dumps(await _load(address, count, in_flight, seed)), flush=True)
 
 
 async def plain_inserts(db: Database, count: int, in_flight: int) -> float:
@@ -266,7 +293,83 @@ async def plain_inserts(db: Database, count: int, in_flight: int) -> float:
 CLIENTS = (1, 8, 64)
 
 
-async def _backend(run: Run, label: str, url: str, schema: str | None, count: int) -> None:
+def _rounds(run: Run) -> int:
+    """Rounds of each point: the report service's load and its baseline one after the other
+    in each (the order reversed every other round), so both meet the same moments of a
+    shared machine; the figure is the round with the median ratio."""
+    return 3 if run.quick else 5
+
+
+def _round_count(run: Run) -> int:
+    """Reports per side in one round: 150 with --quick; the full bench's 10,000 a point
+    split over its rounds."""
+    return 150 if run.quick else 10_000 // _rounds(run)
+
+
+@dataclass
+class Point:
+    """One point of the intake curve measured in rounds: each round's load of the report
+    service, its CPU use, and the baseline's reports/s."""
+
+    clients: int
+    loads: list[dict[str, Any]] = field(default_factory=list)
+    cpu: list[CpuUse] = field(default_factory=list)
+    plain: list[float] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [
+            float(load["per_second"]) / base
+            for load, base in zip(self.loads, self.plain, strict=True)
+        ]
+
+    def notes(self, count: int) -> str:
+        ratios = ", ".join(f"{r:.2f}" for r in self.ratios)
+        rates = [float(load["per_second"]) for load in self.loads]
+        failed = {
+            "failed": sum(int(load["failed"]) for load in self.loads),
+            "codes": sum((Counter(load.get("codes") or {}) for load in self.loads), Counter()),
+        }
+        return (
+            f"the round with the median ratio of {len(self.plain)} (report service and baseline "
+            f"in turn, the order reversed every other round; {count:,} reports each): ratios "
+            f"{ratios}; reports {min(rates):,.0f}-{max(rates):,.0f}/s, baseline "
+            f"{min(self.plain):,.0f}-{max(self.plain):,.0f}/s; over the rounds "
+            f"{_failures(failed)}"
+        )
+
+
+async def _rounds_of(
+    run: Run,
+    label: str,
+    pg_url: str | None,
+    report: Server,
+    client: LoadClient,
+    points: dict[int, Point],
+) -> None:
+    """Each point's rounds: the report service's load and the baseline (into a fresh
+    database; on PostgreSQL at ``pg_url``) in turn."""
+    count = _round_count(run)
+    client.load(25 if run.quick else 500, seed=1)  # warm up
+    assert report.proc is not None
+    meter = CpuMeter({"report": report.proc.pid})
+    for k in range(_rounds(run)):
+        for i, clients in enumerate(CLIENTS):
+            point = points[clients]
+            for side in ("report", "plain")[:: 1 if k % 2 == 0 else -1]:
+                if side == "plain":
+                    point.plain.append(await _plain_fresh(run, label, pg_url, count, clients, k))
+                else:
+                    meter.start()
+                    seed = 2 + k * len(CLIENTS) + i  # distinct reporters in every load
+                    point.loads.append(client.load(count, seed=seed, in_flight=clients))
+                    use = meter.stop()
+                    # Its calls only, not the rest of its process's life.
+                    use.by_process["load client"] = point.loads[-1]["cpu_seconds"]
+                    point.cpu.append(use)
+
+
+async def _backend(run: Run, label: str, url: str, schema: str | None) -> None:
     env = {
         "ANTIFRAUD_REPORT_DATABASE_URL": url,
         # Nothing listens there: promotions wait in the outbox, as with the risk service down.
@@ -275,43 +378,38 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
     }
     if schema is not None:
         env["ANTIFRAUD_REPORT_DB_SCHEMA"] = schema
+    count = _round_count(run)
     report = Server("report", env, run.workdir)
-    got: dict[int, dict[str, Any]] = {}
-    cpu: dict[int, CpuUse] = {}
+    points = {clients: Point(clients) for clients in CLIENTS}
     with servers(report):
         await report.start()
-        _run_load(report.address, min(500, count // 6), seed=1)  # warm up
-        assert report.proc is not None
-        meter = CpuMeter({"report": report.proc.pid})
-        for seed, clients in enumerate(CLIENTS, start=2):
-            meter.start()
-            got[clients] = _run_load(report.address, count, seed=seed, in_flight=clients)
-            cpu[clients] = meter.stop()
-            # Its calls only, not its start (the process is the meter's "others" otherwise).
-            cpu[clients].by_process["load client"] = got[clients]["cpu_seconds"]
-    plain = {
-        clients: await _plain_fresh(run, label, url if schema is not None else None, count, clients)
-        for clients in CLIENTS
-    }
-    for clients in CLIENTS:
+        client = LoadClient(report.address)
+        try:
+            pg_url = url if schema is not None else None
+            await _rounds_of(run, label, pg_url, report, client, points)
+        finally:
+            client.close()
+    for clients, point in points.items():
+        at = median_round(point.ratios)
+        load = point.loads[at]
         accepted = run.add(
             Result(
                 SUITE,
                 f"SubmitReport durable reports accepted ({label}, {clients} in flight)",
-                got[clients]["per_second"],
+                load["per_second"],
                 "reports/s",
-                plain[clients],
+                point.plain[at],
                 "plain SQLAlchemy inserts of the same rows",
                 ">= 0.5x",
-                notes=f"{count:,} reports, {_failures(got[clients])}",
+                notes=point.notes(count),
                 curve=f"SubmitReport reports/s ({label})",
                 x=clients,
                 x_label="concurrent clients",
             )
         )
         if accepted.met is False:
-            seconds = float(got[clients]["seconds"])
-            why = limit(cpu[clients], count, clients, seconds, plain[clients], label)
+            seconds = float(load["seconds"])
+            why = limit(point.cpu[at], count, clients, seconds, point.plain[at], label)
             print(f"  {'':<8} {'':<52} limit: {why}", flush=True)
 
 
@@ -386,11 +484,14 @@ def _failures(load: dict[str, Any]) -> str:
     )
 
 
-async def _plain_fresh(run: Run, label: str, pg_url: str | None, count: int, clients: int) -> float:
+async def _plain_fresh(
+    run: Run, label: str, pg_url: str | None, count: int, clients: int, round_: int
+) -> float:
     """Plain inserts into a fresh database of the same kind (a new SQLite file, or a new
     PostgreSQL schema when ``pg_url`` is given); reports per second."""
     schema = None if pg_url is None else harness.new_schema("bench_plain")
-    url = pg_url or f"sqlite+aiosqlite:///{run.workdir / f'report-plain-{label}-{clients}.db'}"
+    name = f"report-plain-{label}-{clients}-{round_}.db"
+    url = pg_url or f"sqlite+aiosqlite:///{run.workdir / name}"
     # The bare inserts wait for SQLite's write lock, or a pooled PostgreSQL connection, as
     # long as it takes (64 writers queue past the request path's 4 s busy timeout and 2 s
     # pool wait on a loaded machine): a baseline that fails some of its rows is none.
@@ -488,11 +589,8 @@ async def _profile(run: Run, label: str, url: str, schema: str | None, count: in
 
 
 async def run(run: Run) -> None:
-    # Quick: 150 reports a point keeps the suite (both databases, three points each, their
-    # baselines and the profiles) within about 45 s.
-    count = 150 if run.quick else 10_000
     sqlite_url = f"sqlite+aiosqlite:///{run.workdir / 'report-bench.db'}"
-    await _backend(run, "SQLite", sqlite_url, None, count)
+    await _backend(run, "SQLite", sqlite_url, None)
     profiled = 60 if run.quick else 400
     await _profile(
         run, "SQLite", f"sqlite+aiosqlite:///{run.workdir / 'report-prof.db'}", None, profiled
@@ -502,7 +600,7 @@ async def run(run: Run) -> None:
         return
     schema = harness.new_schema("bench_report")
     try:
-        await _backend(run, "PostgreSQL", harness.PG_URL, schema, count)
+        await _backend(run, "PostgreSQL", harness.PG_URL, schema)
     finally:
         await harness.drop_schema(schema)
     schema = harness.new_schema("bench_report_prof")
@@ -513,7 +611,4 @@ async def run(run: Run) -> None:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["load"]:
-    address, count_arg, in_flight_arg, seed_arg = sys.argv[2:6]
-    print(
-        json.dumps(asyncio.run(_load(address, int(count_arg), int(in_flight_arg), int(seed_arg))))
-    )
+    asyncio.run(_serve_loads(sys.argv[2]))

@@ -50,6 +50,7 @@ from bench.harness import (
     bearer,
     grpc_frame,
     h2load,
+    median_round,
     servers,
     stream_loads,
 )
@@ -191,8 +192,7 @@ class Rounds:
     @property
     def median_round(self) -> int:
         """The round whose ratio to echo is the median (the lower one of an even count)."""
-        ratios = self.ratios
-        return sorted(range(len(ratios)), key=ratios.__getitem__)[(len(ratios) - 1) // 2]
+        return median_round(self.ratios)
 
     def result(self, run: Run) -> Result:
         at = self.median_round

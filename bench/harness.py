@@ -103,6 +103,12 @@ class Run:
         return result
 
 
+def median_round(ratios: list[float]) -> int:
+    """The round whose ratio to its baseline is the median (the lower one of an even count):
+    the figure of a point measured in rounds alternated with its baseline."""
+    return sorted(range(len(ratios)), key=ratios.__getitem__)[(len(ratios) - 1) // 2]
+
+
 def grpc_frame(message: Message) -> bytes:
     """A gRPC length-prefixed message, as h2load must post it."""
     body = message.SerializeToString()
