@@ -55,9 +55,11 @@ DEFAULT_AUTHORITY = "国家反诈中心"
 #: What the outbox relay claims first at each pass, in this order (the rest, a fan-out's SMS,
 #: after, oldest first): seconds to a stop-payment, so a bank order waits for nothing; then
 #: a single warning's SMS (a screened call's callee while the phone rings, a dispatched
-#: warning, a guardian), due ones and due fallbacks together, oldest first, so it waits
-#: neither behind a fan-out's 100,000 nor for the fan-out to be queued.
-URGENT_TOPICS = (BANK_ORDER_TOPIC, (SMS_TOPIC, SMS_FALLBACK_TOPIC))
+#: warning, a guardian), then its due fallbacks, so it waits neither behind a fan-out's
+#: 100,000 nor for the fan-out to be queued. One topic a statement: SQLite finds a topic's
+#: due events on its index in id order, but those of two topics by a walk of every event
+#: due and a sort (4 ms a claim at 20,000 waiting, against under 1 ms).
+URGENT_TOPICS = (BANK_ORDER_TOPIC, SMS_TOPIC, SMS_FALLBACK_TOPIC)
 
 
 class WarningComponent:
