@@ -215,7 +215,7 @@ class OutboxRelay:
         poll_seconds: float = 0.25,
         max_attempts: int = 50,
         max_age: timedelta | None = None,
-        urgent: Collection[str] = (),
+        urgent: Sequence[str | Collection[str]] = (),
         give_way: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
@@ -228,9 +228,13 @@ class OutboxRelay:
         #: receivers' idempotency window a retry could be applied twice
         #: (``RetentionSettings.outbox_retry_age``).
         self.max_age = max_age
-        #: Topics claimed ahead of the others in each pass (a stop-payment order): the others
-        #: keep their order, but a fan-out's 100,000 SMS written first do not hold them up.
-        self.urgent = tuple(sorted(urgent))
+        #: Topics claimed ahead of the others in each pass, in the order given (a stop-payment
+        #: order, then a single warning's SMS); topics given together (a collection) are
+        #: claimed together, oldest first. The others keep their order, but a fan-out's
+        #: 100,000 SMS written first do not hold the urgent ones up.
+        self.urgent = tuple(
+            (entry,) if isinstance(entry, str) else tuple(sorted(entry)) for entry in urgent
+        )
         #: While it says so (a fan-out being queued in the process), a pass claims the due
         #: events of urgent topics as always, but only ``GIVE_WAY_BATCH`` of the others,
         #: oldest first, and then waits for a wake or the next poll; only the first lane
@@ -322,12 +326,17 @@ class OutboxRelay:
                 log.info("peer reachable again", topic=topic)
 
     async def _claim(
-        self, *, topic: str | None = None, limit: int = 0, among: Sequence[str] = ()
+        self,
+        *,
+        topic: str | None = None,
+        limit: int = 0,
+        among: Sequence[Sequence[str]] = (),
     ) -> list[OutboxEvent]:
-        """Lease due events, oldest first (of the topics ``among`` names, when it names
-        some), or, for a probe, the oldest waiting one of ``topic``: one statement, one
-        round trip (``UPDATE ... WHERE id IN (SELECT ...) RETURNING``; on PostgreSQL the
-        select skips rows another relay holds locked)."""
+        """Lease due events, oldest first, or of the topics ``among`` names, when it names
+        some: those of its first topics, oldest first, then those of the next, up to
+        ``limit`` in all; or, for a probe, the oldest waiting one of ``topic``. One
+        transaction, one statement per group of topics (``UPDATE ... WHERE id IN (SELECT
+        ...) RETURNING``; on PostgreSQL the select skips rows another relay holds locked)."""
         t = self.table
         now = datetime.now(UTC)
         waiting = [
@@ -340,31 +349,36 @@ class OutboxRelay:
             if self._down:
                 # A peer known down gets only its probe (``_probe``), not every new event.
                 waiting.append(t.c.topic.not_in(sorted(self._down)))
-            if among:
-                waiting.append(t.c.topic.in_(among))
         else:  # a probe: an event in backoff, not one written to be due later
             waiting += [t.c.topic == topic, sa.or_(t.c.attempts > 0, t.c.next_attempt_time <= now)]
-        due = sa.select(t.c.id).where(*waiting).order_by(t.c.id).limit(limit or self.batch)
+        groups = [[*waiting, t.c.topic.in_(topics)] for topics in among] if among else [waiting]
+        limit = limit or self.batch
+        events: list[OutboxEvent] = []
         async with self.db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            rows = await conn.execute(
-                sa.update(t)
-                .where(t.c.id.in_(due.scalar_subquery()))
-                .values(lease_until=now + LEASE, attempts=t.c.attempts + 1)
-                .returning(*_event_columns(t))
-            )
-            events = [_event(row._mapping) for row in rows]
-        return sorted(events, key=lambda e: e.id)
+            for where in groups:
+                if len(events) >= limit:
+                    break
+                due = sa.select(t.c.id).where(*where).order_by(t.c.id).limit(limit - len(events))
+                if conn.dialect.name == "postgresql":
+                    due = due.with_for_update(skip_locked=True)
+                rows = await conn.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(due.scalar_subquery()))
+                    .values(lease_until=now + LEASE, attempts=t.c.attempts + 1)
+                    .returning(*_event_columns(t))
+                )
+                events += sorted((_event(row._mapping) for row in rows), key=lambda e: e.id)
+        return events
 
     async def relay_once(self) -> int:
         """Claim and deliver one batch; returns how many were claimed.
 
         Three round trips per batch whatever its size: the claim, the deliveries (in
         parallel), and one transaction that records every outcome (delivered rows in one
-        statement, failures in one multi-row statement); one more with urgent topics, whose
-        due events are claimed first. While the relay gives way, a batch holds every due
-        urgent event and at most ``GIVE_WAY_BATCH`` others."""
+        statement, failures in one multi-row statement); with urgent topics, one more
+        transaction, whose due events it claims first, in the order of ``urgent`` (one
+        statement per entry). While the relay gives way, a batch holds every due urgent
+        event and at most ``GIVE_WAY_BATCH`` others."""
         events = await self._claim(among=self.urgent) if self.urgent else []
         others = self.batch - len(events)
         if self.give_way():

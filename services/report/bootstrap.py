@@ -116,8 +116,9 @@ class ReportComponent:
             max_attempts=MAX_ATTEMPTS,
             max_age=kept.outbox_retry_age,
             # A filed case's stop-payment orders and payee listings go ahead of the risk
-            # syncs waiting (one per report: thousands in a surge of reports).
-            urgent=(events.STOP_PAYMENT, events.LIST_PAYEE),
+            # syncs waiting (one per report: thousands in a surge of reports); claimed
+            # together, oldest first (one statement).
+            urgent=[(events.STOP_PAYMENT, events.LIST_PAYEE)],
         )
         self.intake = Intake(db, self.rules, intake or intake_settings_from_env())
         self.servicer = ReportServicer(

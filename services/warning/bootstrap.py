@@ -34,7 +34,7 @@ from services.warning.adapters.carriers import CarrierClient
 from services.warning.adapters.directory import PartnerDirectory
 from services.warning.adapters.risk_checks import RiskChecks
 from services.warning.adapters.risk_feed import RiskFeed
-from services.warning.adapters.warnings_repo import SMS_FALLBACK_TOPIC, SMS_TOPIC
+from services.warning.adapters.warnings_repo import SMS_FALLBACK_TOPIC, SMS_TOPIC, SMS_TOPICS
 from services.warning.entrypoints.grpc_servicer import WarningServicer, Wiring
 from services.warning.entrypoints.policy import POLICY
 from services.warning.service_layer import contacts, privacy
@@ -52,6 +52,14 @@ VERSIONS = Path(__file__).parent / "adapters" / "migrations" / "versions"
 SERVICE_NAME = warning_pb2.DESCRIPTOR.services_by_name["WarningService"].full_name
 #: Who orders stop-payments, as banks record it.
 DEFAULT_AUTHORITY = "国家反诈中心"
+#: What the outbox relay claims first at each pass, in this order (the rest, a fan-out's SMS,
+#: after, oldest first): seconds to a stop-payment, so a bank order waits for nothing; then
+#: a single warning's SMS (a screened call's callee while the phone rings, a dispatched
+#: warning, a guardian), then its due fallbacks, so it waits neither behind a fan-out's
+#: 100,000 nor for the fan-out to be queued. One topic a statement: SQLite finds a topic's
+#: due events on its index in id order, but those of two topics by a walk of every event
+#: due and a sort (4 ms a claim at 20,000 waiting, against under 1 ms).
+URGENT_TOPICS = (BANK_ORDER_TOPIC, SMS_TOPIC, SMS_FALLBACK_TOPIC)
 
 
 class WarningComponent:
@@ -96,8 +104,7 @@ class WarningComponent:
             db,
             tables.outbox,
             {
-                SMS_TOPIC: self.sms_sender,
-                SMS_FALLBACK_TOPIC: self.sms_sender,
+                **dict.fromkeys(SMS_TOPICS, self.sms_sender),
                 BANK_ORDER_TOPIC: BankOrderSender(
                     db, self.banks, self.directory, settings.max_attempts, self._notified
                 ),
@@ -107,10 +114,9 @@ class WarningComponent:
             # Each SMS and bank order stands alone (its own idempotency key, no order among
             # them): a second batch in flight keeps the carriers' calls going between batches.
             pipeline=2,
-            # Seconds to a stop-payment: a bank order does not queue behind a fan-out's SMS.
-            urgent=(BANK_ORDER_TOPIC,),
+            urgent=URGENT_TOPICS,
             # A fan-out being queued here goes first (FanoutWorker.queueing); bank orders
-            # are urgent, so they do not wait for it.
+            # and single warnings' SMS are urgent, so they do not wait for it.
             give_way=lambda: self.fanout.queueing,
         )
         self.fanout = FanoutWorker(db, settings, self.hub, self.relay.wake)

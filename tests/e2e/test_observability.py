@@ -387,7 +387,7 @@ async def test_one_trace_covers_the_report_its_promotion_the_fanout_and_the_sms(
         ("antifraud-report", "outbox risk.sync_indicator"),
         ("antifraud-risk", "antifraud.risk.v1.RiskService/UpsertIndicator"),
         ("antifraud-warning", "fanout chunk"),
-        ("antifraud-warning", "outbox sms"),
+        ("antifraud-warning", "outbox sms_bulk"),  # a fan-out's SMS
         ("antifraud-warning", "CarrierService/SendSms"),
         ("antifraud-partners", "antifraud.partner.v1.CarrierService/SendSms"),
     ]

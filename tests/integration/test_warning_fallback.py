@@ -17,7 +17,12 @@ from services.common.indicators import IndicatorKind, normalize
 from services.common.outbox import OutboxEvent, OutboxRelay
 from services.warning.adapters import warnings_repo
 from services.warning.adapters.tables import outbox
-from services.warning.adapters.warnings_repo import SMS_FALLBACK_TOPIC, SMS_TOPIC
+from services.warning.adapters.warnings_repo import (
+    SMS_BULK_FALLBACK_TOPIC,
+    SMS_FALLBACK_TOPIC,
+    SMS_TOPIC,
+    SMS_TOPICS,
+)
 from services.warning.domain.model import (
     Channel,
     DeliveryState,
@@ -46,6 +51,18 @@ async def warn(db: Database, person: Person, caller: str) -> Warning:
         )
         await uow.commit()
     return done.warning
+
+
+async def warn_in_fanout(db: Database, person: Person, caller: str) -> Warning:
+    draft = warnings.Draft(
+        person, RiskLevel.MEDIUM, Reason(normalize(IndicatorKind.PHONE_NUMBER, caller), None),
+        fanout_id="fanout-1",
+    )  # fmt: skip
+    async with UnitOfWork(db) as uow:
+        (created,) = await warnings.create_warnings(uow.conn, SETTINGS, [draft], datetime.now(UTC))
+        await uow.commit()
+    assert created is not None
+    return created
 
 
 async def stored(db: Database, warning_id: str) -> Warning:
@@ -96,7 +113,7 @@ class Relay:
 
     def __init__(self, db: Database) -> None:
         self.sent: list[str] = []
-        self.relay = OutboxRelay(db, outbox, {SMS_TOPIC: self.send, SMS_FALLBACK_TOPIC: self.send})
+        self.relay = OutboxRelay(db, outbox, dict.fromkeys(SMS_TOPICS, self.send))
 
     async def send(self, event: OutboxEvent) -> None:
         self.sent.append(event.key)
@@ -191,3 +208,20 @@ async def test_a_relay_restart_does_not_send_a_fallback_early(db: Database) -> N
     await relay.relay._make_due()  # what a relay does when it starts or a peer comes back
     assert await relay.relay.relay_once() == 0
     assert (await event_of(db, sms_of(created))).deliver_time is None
+
+
+async def test_a_fanouts_fallback_has_its_own_topic_and_is_made_unneeded_alike(
+    db: Database,
+) -> None:
+    """A fan-out's fallback SMS waits behind single warnings' (``SMS_BULK_FALLBACK_TOPIC``)
+    and is cancelled when the push reaches the person, as theirs is."""
+    person = Person("+8613800000106", user_id="user-106")
+    created = await warn_in_fanout(db, person, "13900000106")
+    assert (await event_of(db, sms_of(created))).topic == SMS_BULK_FALLBACK_TOPIC
+    await delivered_on_a_stream(db, person, created)
+    after = await stored(db, created.id)
+    assert state_of(after, Channel.SMS) == DeliveryState.NOT_NEEDED
+    relay = Relay(db)
+    await time_passes(db, sms_of(created))
+    assert await relay.relay.relay_once() == 0
+    assert relay.sent == []

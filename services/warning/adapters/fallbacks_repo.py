@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common import metrics
 from services.warning.adapters.sql import chunks
 from services.warning.adapters.tables import deliveries, outbox
-from services.warning.adapters.warnings_repo import SMS_FALLBACK_TOPIC
+from services.warning.adapters.warnings_repo import FALLBACK_TOPICS
 from services.warning.domain.model import CARRIER_CHANNELS, DeliveryState
 
 _REASON = "not needed: the app push reached the person first"
@@ -65,7 +65,7 @@ async def _cancel(
             await conn.execute(
                 sa.update(outbox)
                 .where(
-                    o.topic == SMS_FALLBACK_TOPIC,
+                    o.topic.in_(FALLBACK_TOPICS),
                     o.key.in_(fallbacks.scalar_subquery()),
                     o.deliver_time.is_(None),
                     o.fail_time.is_(None),

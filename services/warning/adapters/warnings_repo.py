@@ -40,6 +40,14 @@ SMS_TOPIC = "sms"
 #: The same for an SMS that falls back from the app push: due later, and cancelled
 #: (``fallbacks_repo``) when the push reaches the person first.
 SMS_FALLBACK_TOPIC = "sms_fallback"
+#: The same two for a fan-out's warnings: the same payload and handler, but their own
+#: topics, so the relay claims a single warning's SMS (a screened call's callee, a guardian)
+#: ahead of a fan-out's 100,000 (``bootstrap.URGENT_TOPICS``).
+SMS_BULK_TOPIC = "sms_bulk"
+SMS_BULK_FALLBACK_TOPIC = "sms_bulk_fallback"
+#: Every SMS topic (one handler sends them all), and those of fallbacks.
+SMS_TOPICS = (SMS_TOPIC, SMS_FALLBACK_TOPIC, SMS_BULK_TOPIC, SMS_BULK_FALLBACK_TOPIC)
+FALLBACK_TOPICS = (SMS_FALLBACK_TOPIC, SMS_BULK_FALLBACK_TOPIC)
 
 
 @dataclass(frozen=True)
@@ -230,9 +238,11 @@ def _prepare(
 
 def _sms_event(warning: Warning, d: Delivery, vault: Vault) -> OutboxItem:
     payload = SmsJob.of(d, warning.text, warning.phone_number).encode(vault)
+    bulk = warning.fanout_id is not None
     if d.fallback_seconds is None:
-        return OutboxItem(SMS_TOPIC, d.id, payload)
-    return OutboxItem(SMS_FALLBACK_TOPIC, d.id, payload, d.fallback_seconds)
+        return OutboxItem(SMS_BULK_TOPIC if bulk else SMS_TOPIC, d.id, payload)
+    topic = SMS_BULK_FALLBACK_TOPIC if bulk else SMS_FALLBACK_TOPIC
+    return OutboxItem(topic, d.id, payload, d.fallback_seconds)
 
 
 async def insert(

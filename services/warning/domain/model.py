@@ -26,7 +26,7 @@ class Channel(enum.IntEnum):
     HOME_VISIT_TASK = 5
 
 
-#: Channels sent through a carrier (outbox topic ``sms``).
+#: Channels sent through a carrier (the outbox topics ``warnings_repo.SMS_TOPICS``).
 CARRIER_CHANNELS = frozenset({Channel.SMS, Channel.FLASH_SMS})
 #: Channels worked by operators (a row in the task queue).
 TASK_CHANNELS = frozenset({Channel.CALL_TASK, Channel.HOME_VISIT_TASK})

@@ -20,7 +20,8 @@ before in its own thread; its transaction then checks the lease and the progress
 caps, claims and writes.
 
 While a fan-out is being queued the outbox relay gives way (``queueing``): a few of its SMS a
-pass and every bank order at once, the rest once every contact's warning is queued.
+pass and every bank order and single warning's SMS at once (its SMS have their own topic,
+``warnings_repo.SMS_BULK_TOPIC``), the rest once every contact's warning is queued.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class FanoutWorker:
     #: A fan-out is being queued here now: the outbox relay gives way to it
     #: (``OutboxRelay.give_way``): an SMS costs the process several times a warning's
     #: queueing, so every contact's warning, push and task is queued first; the relay still
-    #: sends a few SMS at each chunk, and a stop-payment order at once.
+    #: sends a few SMS at each chunk, and a stop-payment order or a single warning's SMS
+    #: at once (``bootstrap.URGENT_TOPICS``).
     queueing: bool = False
 
     async def step(self) -> float:

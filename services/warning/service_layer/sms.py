@@ -52,8 +52,9 @@ async def _record_outcomes(conn: AsyncConnection, outcomes: list[SendOutcome]) -
 
 
 class SmsSender:
-    """The outbox handler of topic ``sms``. Outcomes are committed in groups (one
-    transaction for all sends that finish together) before each handler returns."""
+    """The outbox handler of the SMS topics (``warnings_repo.SMS_TOPICS``). Outcomes are
+    committed in groups (one transaction for all sends that finish together) before each
+    handler returns."""
 
     def __init__(
         self,
