@@ -301,13 +301,6 @@ def servers(*items: Server) -> Iterator[None]:
             item.stop()
 
 
-def stream_load(
-    address: str, method: str, body: bytes, *, seconds: float, streams: int
-) -> dict[str, float]:
-    """Bidirectional-stream load from a separate Python process (see bench/stream_client.py)."""
-    return stream_loads([(address, method, body)], seconds=seconds, streams=streams)[0]
-
-
 def stream_loads(
     runs: list[tuple[str, str, bytes | list[bytes]]], *, seconds: float, streams: int
 ) -> list[dict[str, float]]:
@@ -357,7 +350,3 @@ def write_report(run: Run, path: Path) -> None:
     from bench.plot import plot_curves  # matplotlib only when results are written
 
     plot_curves(run.results, path.with_suffix(".png"))
-
-
-def run_async(coro: object) -> None:
-    asyncio.run(coro)  # type: ignore[arg-type]

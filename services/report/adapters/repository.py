@@ -1294,10 +1294,6 @@ class ReportRepository:
             status_detail=row.status_detail,
         )
 
-    async def case_filer(self, case_id: str) -> str | None:
-        filer = await self.conn.scalar(sa.select(t.cases.c.filer).where(t.cases.c.id == case_id))
-        return None if filer is None else str(filer)
-
     async def update_payee(
         self,
         case_id: str,
