@@ -406,6 +406,7 @@ async def test_random_keys_are_throttled_before_the_key_store(suite: Deployment)
         rk.CheckIndicatorRequest(indicator=phone("96110")), metadata=analyst
     )
     codes: list[grpc.StatusCode] = []
+    started = time.monotonic()
     for _ in range(200):
         forged = f"afk_{uuid.uuid4().hex[:16]}_{uuid.uuid4().hex}"
         error = await rpc_error(
@@ -417,8 +418,12 @@ async def test_random_keys_are_throttled_before_the_key_store(suite: Deployment)
         codes.append(error.code())
         if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
             assert retry_delay(error)
-    assert grpc.StatusCode.UNAUTHENTICATED in codes
-    assert codes[-1] is grpc.StatusCode.RESOURCE_EXHAUSTED
+    elapsed = time.monotonic() - started
+    # Past the gateway's burst (20) only its refill (5 a second) reaches the key store; one
+    # refilled token may let any single call through, so the last call alone proves nothing.
+    reached = codes.count(grpc.StatusCode.UNAUTHENTICATED)
+    assert 1 <= reached <= 20 + 5 * elapsed + 1, (reached, elapsed)
+    assert codes[-10:].count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 5, codes[-10:]
     # A caller whose key is known keeps being served from the same address.
     answer = await suite.risk.CheckIndicator(
         rk.CheckIndicatorRequest(indicator=phone("96110")), metadata=analyst
