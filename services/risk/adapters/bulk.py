@@ -1,8 +1,9 @@
 """Loading many assertions at once (data sets, benchmarks, partner feed snapshots).
 
-Set-based: a few statements per chunk instead of a few per value. Only for
-values not yet listed; the per-value path (``handlers.upsert``) merges with
-what is there.
+Set-based: a few statements per chunk instead of a few per value, the rows handed to
+the driver as tuples (``services.common.bulk``), and one verdict computed per distinct
+assertion. Only for values not yet listed; the per-value path (``handlers.upsert``)
+merges with what is there.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common import tracing
+from services.common.bulk import insert_rows
 from services.common.indicators import Indicator
 from services.risk.adapters import tables as t
 from services.risk.adapters.repository import RiskRepository, assertion_row
 from services.risk.domain.model import (
     Assertion,
     ChangeType,
+    Snapshot,
     compute_snapshot,
 )
 
@@ -47,8 +50,12 @@ async def _insert(
     conn: AsyncConnection, chunk: list[tuple[Indicator, Assertion]], actor: str, now: datetime
 ) -> int:
     rows = []
+    # A verdict depends on the assertion and the time only: a data set repeats a few.
+    verdicts: dict[Assertion, Snapshot] = {}
     for indicator, assertion in chunk:
-        snap = compute_snapshot([assertion], now)
+        snap = verdicts.get(assertion)
+        if snap is None:
+            snap = verdicts[assertion] = compute_snapshot([assertion], now)
         rows.append(
             {
                 "kind": int(indicator.kind),
@@ -65,7 +72,7 @@ async def _insert(
                 "update_time": now,
             }
         )
-    await conn.execute(sa.insert(t.indicators), rows)
+    await insert_rows(conn, t.indicators, rows)
     ids = {
         (r.kind, r.value): r.id
         for r in await conn.execute(
@@ -75,13 +82,15 @@ async def _insert(
             )
         )
     }
-    await conn.execute(
-        sa.insert(t.assertions),
+    await insert_rows(
+        conn,
+        t.assertions,
         [assertion_row(ids[(int(i.kind), i.value)], a) | {"lapsed": False} for i, a in chunk],
     )
     traced = tracing.current_traceparent()
-    await conn.execute(
-        sa.insert(t.changes),
+    await insert_rows(
+        conn,
+        t.changes,
         [
             {
                 **{k: v for k, v in row.items() if k != "update_time"},
