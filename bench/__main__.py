@@ -13,6 +13,7 @@ import importlib
 import os
 import shutil
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +52,7 @@ async def main(argv: list[str]) -> int:
     run = Run(quick=args.quick)
     use_token_keys(run.workdir)
     print(f"benchmarks on {os.cpu_count()} cores; work dir {run.workdir}\n")
+    took: dict[str, float] = {}
     try:
         for name in args.only.split(","):
             try:
@@ -59,16 +61,25 @@ async def main(argv: list[str]) -> int:
                 print(f"  {name}: no benchmark yet")
                 continue
             print(f"[{name}]")
+            started = time.monotonic()
             await module.run(run)
+            took[name] = time.monotonic() - started
+            print(f"  ({name}: {_minutes(took[name])})", flush=True)
     finally:
         shutil.rmtree(run.workdir, ignore_errors=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(__file__).parent / "results" / f"bench-{stamp}"
     write_report(run, out)
     print(f"\n{out.with_suffix('.md').read_text()}\nwritten to {out}.md, .json and .png")
+    print("time per suite: " + ", ".join(f"{k} {_minutes(v)}" for k, v in took.items()))
+    print(f"all suites: {_minutes(sum(took.values()))}")
     if args.compare is not None:
         print("\n" + compare(args.compare, out.with_suffix(".json")))
     return 0
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 if __name__ == "__main__":
