@@ -94,7 +94,7 @@ async def run(run: Run) -> None:
             phone = next(i for i in listed if i.kind == 1)
             body = grpc_frame(risk_pb2.CheckIndicatorRequest(indicator=_pb(phone)))
             auth = (bearer("carrier:bench", "risk"),)
-            n = 4_000 if run.quick else 60_000
+            n = 4_000 if run.quick else 20_000
             for server in (plain, observed):  # warm up
                 h2load(
                     server.address, CHECK, body, requests=n // 4, workdir=run.workdir, headers=auth
