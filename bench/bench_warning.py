@@ -200,13 +200,15 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   column by column (``bulk.driver_columns``); sealed columns sealed by the vault
   directly (``FixedSealed.sealer``, not four calls per value); the SMS JSON from the
   string encoder itself and the vault's header made once; metric labels counted by
-  ``Counter``. Alternated pairs (main and this started together, so under the same load,
-  three each): the loop's thread 0.76-0.89x on SQLite (the whole process 0.83-0.95x,
-  SQLite's threads unchanged), 0.77-0.85x on PostgreSQL; fan-out wall time 0.79-0.92x.
-  In the bench itself (servers, the relay giving way, queued-only, 20,000, five pairs on
-  SQLite and three on PostgreSQL alternated) the process's CPU per warning moved within
-  the noise: SQLite 181 against 183 us, PostgreSQL 151 against 157: there the relay's
-  first sends, the snapshot and SQLite's threads are most of it. Still short of 10,000
+  ``Counter``. Pairs (main and this started together, so under the same load, five on
+  each database): the loop's thread 117 against 145 us a warning on SQLite (0.80x; the
+  whole process with SQLite's threads 223 against 252, 0.89x), 139 against 174 on
+  PostgreSQL (0.80x); warnings/s 1.12x and 1.11x. Most of it is the collector (main
+  22-29 us, this 5-10 on SQLite and 3-4 on PostgreSQL), the rest 5-10 us of the code.
+  In the bench itself (servers, the relay giving way, queued-only, alternated) the
+  process's CPU per warning moved within the noise: 20,000, SQLite (five pairs) 181
+  against 183 us, PostgreSQL (three) 151 against 157; 10,000 (two pairs each), SQLite
+  184-225 against 216-222, PostgreSQL 148-165 against 169-185. Still short of 10,000
   a second: what is left is spread thin (no piece above 20 us), frozen dataclasses and
   per-contact objects first; the next step is fewer objects per contact (rows made
   straight from the targets), not faster ones.
