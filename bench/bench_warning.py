@@ -180,6 +180,39 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   benches kept busy (the process got a third to a half of a core). Tried and not kept: a
   64 MB SQLite page cache (the SQLite threads' CPU 61-64 us against 70-72 per warning, the
   wall unchanged, and the memory on every connection of every service).
+- Round 6 (issue 20, the warning process's CPU per warning; the fan-out alone in process,
+  20,000 contacts, chunks of 1,000, the event loop's thread timed with ``thread_time`` and
+  the collector with ``gc.callbacks``; pieces timed alone on a chunk, best of 20; a shared
+  machine at load 2-6, so each figure moved by up to 1.5x run to run). Main: the loop's
+  thread 100-170 us per warning on SQLite (SQLite's own threads another 80-110) and
+  160-170 us on PostgreSQL. Where it went, per warning: the garbage collector 22-29 us
+  (its youngest generation, collected every 700 allocations, walking each chunk's few
+  dozen objects per contact over and over: 490 collections for 20,000); building the
+  warnings 17-30 (a Draft and a Person per contact, the tier policy's plan 4-7, three
+  ids 2-4, frozen Warning and Delivery objects the rest); their rows 18-26 (SMS payloads
+  7-8: the job, its JSON, an AES-GCM seal; warning rows 3-5, delivery rows 3-4, the
+  once-per-window claims 4-7 with a SHA-256 of the same reason for every contact); the
+  targets read 5-8 (each number opened from AES-SIV, 3-6); outbox rows, the task budget
+  and the metrics 1-3 each; the statements themselves little (about 10 a chunk).
+  Changes: the young generation collected every 10,000 allocations in the warning
+  process (``bootstrap.YOUNG_COLLECTION``; the modules were frozen out of its reach
+  already): 8-10 us on SQLite, 3-4 on PostgreSQL; the plan of a person without the app
+  worked out once per level; a reason's key once per chunk and the claims' rows made
+  column by column (``bulk.driver_columns``); sealed columns sealed by the vault
+  directly (``FixedSealed.sealer``, not four calls per value); the SMS JSON from the
+  string encoder itself and the vault's header made once; metric labels counted by
+  ``Counter``. Pairs (main and this started together, so under the same load, five on
+  each database): the loop's thread 117 against 145 us a warning on SQLite (0.80x; the
+  whole process with SQLite's threads 223 against 252, 0.89x), 139 against 174 on
+  PostgreSQL (0.80x); warnings/s 1.12x and 1.11x. Most of it is the collector (main
+  22-29 us, this 5-10 on SQLite and 3-4 on PostgreSQL), the rest 5-10 us of the code.
+  In the bench itself (servers, the relay giving way, queued-only, alternated) the
+  process's CPU per warning moved within the noise: 20,000, SQLite (five pairs) 181
+  against 183 us, PostgreSQL (three) 151 against 157; 10,000 (two pairs each), SQLite
+  184-225 against 216-222, PostgreSQL 148-165 against 169-185. Still short of 10,000
+  a second: what is left is spread thin (no piece above 20 us), frozen dataclasses and
+  per-contact objects first; the next step is fewer objects per contact (rows made
+  straight from the targets), not faster ones.
 """
 
 from __future__ import annotations

@@ -23,11 +23,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.sealed import FixedSealed
+
 
 def _processors(
     table: sa.Table, names: Sequence[str], dialect: sa.Dialect
 ) -> list[Callable[[Any], Any] | None]:
-    return [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    """Each column's bind processor, applied once per distinct object (``_once_per_object``);
+    a sealed column's is the vault's own seal (``FixedSealed.sealer``), which remembers
+    the numbers it sealed already, with no wrapper around it."""
+    found: list[Callable[[Any], Any] | None] = []
+    for name in names:
+        column_type = table.c[name].type
+        if isinstance(column_type, FixedSealed):
+            found.append(column_type.sealer(dialect))
+            continue
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        found.append(_once_per_object(process))
+    return found
 
 
 def driver_rows(
@@ -35,19 +48,24 @@ def driver_rows(
 ) -> list[tuple[Any, ...]]:
     """The rows as the driver takes them: tuples in the order of ``names``, each value
     through its column's bind processor."""
-    processors = _processors(table, names, dialect)
-    if not any(processors):
-        return [tuple(row[name] for name in names) for row in rows]
     # Column by column: a list comprehension per column, then one zip, costs a third of
     # a generator per row over every column.
-    columns: list[list[Any]] = []
-    for name, process in zip(names, processors, strict=True):
-        values = [row[name] for row in rows]
-        once = _once_per_object(process)
-        if once is not None:
-            values = [once(v) if v is not None else None for v in values]
-        columns.append(values)
-    return list(zip(*columns, strict=True))
+    return driver_columns(table, names, [[row[name] for row in rows] for name in names], dialect)
+
+
+def driver_columns(
+    table: sa.Table, names: Sequence[str], columns: Sequence[list[Any]], dialect: sa.Dialect
+) -> list[tuple[Any, ...]]:
+    """``driver_rows`` of rows given column by column: a list of values per name, in the
+    order of ``names`` (no mapping made per row first)."""
+    if not columns or not columns[0]:
+        return []
+    made: list[list[Any]] = []
+    for values, process in zip(columns, _processors(table, names, dialect), strict=True):
+        if process is not None:
+            values = [process(v) if v is not None else None for v in values]
+        made.append(values)
+    return list(zip(*made, strict=True))
 
 
 def _once_per_object(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:

@@ -12,6 +12,7 @@ back as it is, so nothing breaks half-way; :func:`reseal_clear` rewrites such ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,17 @@ class FixedSealed(sa.TypeDecorator[str]):
         if value is None:
             return None
         return of_dialect(dialect).seal_fixed(value, purpose=self.purpose)
+
+    def sealer(self, dialect: sa.Dialect) -> Callable[[str], str]:
+        """``process_bind_param`` of a value known not to be None, for many values at once
+        (``services.common.bulk``): the vault's seal, without the type's layers per value."""
+        seal_fixed = of_dialect(dialect).seal_fixed
+        purpose = self.purpose
+
+        def seal(value: str) -> str:
+            return seal_fixed(value, purpose=purpose)
+
+        return seal
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> str | None:
         if value is None:

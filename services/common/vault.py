@@ -51,6 +51,11 @@ class Vault:
     def __init__(self, keys: KeyRing) -> None:
         self._ciphers = {kid: AESGCM(key) for kid, key in keys.data_keys}
         self.current_key_id = keys.data_keys[0][0]
+        kid = self.current_key_id.encode()
+        #: Every value sealed under the current key starts with this header (a fan-out seals
+        #: an SMS payload per contact: built once, not per seal).
+        self._header = bytes([_VERSION, len(kid)]) + kid
+        self._sealer = self._ciphers[self.current_key_id]
         self.key_ids = tuple(kid for kid, _ in keys.data_keys)
         self._index_key = keys.index_key
         siv_key = HKDF(
@@ -61,12 +66,9 @@ class Vault:
 
     def seal(self, plaintext: str, *, place: str) -> bytes:
         """Encrypt ``plaintext`` for ``place`` (e.g. ``users.id_number:<row id>``)."""
-        kid = self.current_key_id.encode()
-        header = bytes([_VERSION, len(kid)]) + kid
+        header = self._header
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._ciphers[self.current_key_id].encrypt(
-            nonce, plaintext.encode(), header + place.encode()
-        )
+        sealed = self._sealer.encrypt(nonce, plaintext.encode(), header + place.encode())
         return header + nonce + sealed
 
     def open(self, sealed: bytes, *, place: str) -> str:

@@ -84,6 +84,16 @@ class TestTierPolicy:
             (Channel.FLASH_SMS, False),
         ]
 
+    @pytest.mark.parametrize("level", [RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH])
+    def test_a_number_without_the_app_is_reached_at_its_number(self, level: RiskLevel) -> None:
+        planned = self.policy.plan(level, PHONE_ONLY)
+        assert planned
+        assert {(d.phone_number, d.user_id, d.guardian) for d in planned} == {
+            (PHONE_ONLY.phone_number, None, False)
+        }
+        # The plan worked out once per level is a fresh list each time, never shared.
+        assert planned is not self.policy.plan(level, PHONE_ONLY)
+
     def test_guardians_of_a_protected_user_get_an_sms_each(self) -> None:
         planned = self.policy.plan(RiskLevel.LOW, ELDER)
         guardians = [(d.channel, d.phone_number) for d in planned if d.guardian]

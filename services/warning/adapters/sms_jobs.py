@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 
 from services.common.vault import Vault
 from services.warning.domain.model import Channel, Delivery
@@ -50,10 +51,12 @@ class SmsJob:
 
     def _json(self) -> str:
         """``{"d": ..., "w": ..., "p": ..., "t": ..., "f": ...}``: the same object as
-        ``json.dumps`` of the fields, put together from each field's own encoding."""
+        ``json.dumps`` of the fields, put together from each field's own encoding (for a
+        string, the encoder ``json.dumps`` itself calls, without its two calls around it)."""
+        warning_id = "null" if self.warning_id is None else encode_basestring_ascii(self.warning_id)
         return (
-            f'{{"d": {json.dumps(self.delivery_id)}, "w": {json.dumps(self.warning_id)}, '
-            f'"p": {json.dumps(self.phone_number)}, "t": {_json_text(self.text)}, '
+            f'{{"d": {encode_basestring_ascii(self.delivery_id)}, "w": {warning_id}, '
+            f'"p": {encode_basestring_ascii(self.phone_number)}, "t": {_json_text(self.text)}, '
             f'"f": {"true" if self.flash else "false"}}}'
         )
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.bulk import driver_rows, insert_values
+from services.common.bulk import driver_columns, driver_rows, insert_values
 from services.common.indicators import Indicator, IndicatorKind
 from services.common.outbox import OutboxItem, enqueue_many
 from services.common.retention import delete_batch
@@ -80,18 +80,15 @@ def dedup_rows(
     dialect: sa.Dialect, claims: Sequence[DedupClaim], now: datetime
 ) -> list[tuple[Any, ...]]:
     """The claims as the driver takes them (``claim_rows``), made beforehand if need be."""
-    return driver_rows(
+    return driver_columns(
         warning_dedup,
         _DEDUP_COLUMNS,
         [
-            {
-                "phone_number": c.phone_number,
-                "reason_key": c.reason_key,
-                "warning_id": c.warning_id,
-                "level": int(c.level),
-                "create_time": now,
-            }
-            for c in claims
+            [c.phone_number for c in claims],
+            [c.reason_key for c in claims],
+            [c.warning_id for c in claims],
+            [int(c.level) for c in claims],
+            [now] * len(claims),
         ],
         dialect,
     )

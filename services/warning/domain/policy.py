@@ -66,6 +66,15 @@ class TierPolicy:
     guardian_channel: Channel | None
     #: Channels that are fallbacks to the push at a level, with their delay in seconds.
     fallbacks: Mapping[tuple[RiskLevel, Channel], float] = field(default_factory=dict)
+    #: Per level, the channels of a person without the app (most of a fan-out's contacts):
+    #: worked out once, not for every contact.
+    _without_app: Mapping[RiskLevel, tuple[Channel, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        without_app = {level: tuple(self._channels(level, False)) for level in self.steps}
+        object.__setattr__(self, "_without_app", without_app)
 
     @classmethod
     def parse(cls, text: str) -> TierPolicy:
@@ -109,30 +118,41 @@ class TierPolicy:
 
     def plan(self, level: RiskLevel, person: Person) -> list[PlannedDelivery]:
         """The deliveries of a warning at ``level`` to ``person``, guardians included."""
-        planned: list[PlannedDelivery] = []
-        seen: set[Channel] = set()
-        for alternatives in self.steps[level]:
-            for channel in alternatives:
-                if channel == Channel.APP_PUSH and person.user_id is None:
-                    continue
-                if channel not in seen:
-                    seen.add(channel)
-                    planned.append(_to_person(channel, person))
-                break
-        pushed = Channel.APP_PUSH in seen
+        guarded = person.protected and self.guardian_channel is not None
+        if person.user_id is None and not guarded:
+            # No push, so no fallback from it, and no guardians: the channels as they are.
+            phone = person.phone_number
+            return [PlannedDelivery(c, phone, None) for c in self._without_app[level]]
+        channels = self._channels(level, person.user_id is not None)
+        planned = [_to_person(channel, person) for channel in channels]
+        pushed = Channel.APP_PUSH in channels
         planned = [
             replace(p, fallback_seconds=self.fallbacks.get((level, p.channel)))
             if pushed and (level, p.channel) in self.fallbacks
             else p
             for p in planned
         ]
-        if person.protected and self.guardian_channel is not None:
+        if guarded:
+            assert self.guardian_channel is not None
             guardians = dict.fromkeys(g for g in person.guardians if g != person.phone_number)
             planned.extend(
                 PlannedDelivery(self.guardian_channel, phone, None, guardian=True)
                 for phone in guardians
             )
         return planned
+
+    def _channels(self, level: RiskLevel, has_app: bool) -> list[Channel]:
+        """The channels of a warning at ``level`` to the person, in order: per step the first
+        alternative they can receive (a push needs the app), each channel once."""
+        channels: list[Channel] = []
+        for alternatives in self.steps[level]:
+            for channel in alternatives:
+                if channel == Channel.APP_PUSH and not has_app:
+                    continue
+                if channel not in channels:
+                    channels.append(channel)
+                break
+        return channels
 
 
 def _to_person(channel: Channel, person: Person) -> PlannedDelivery:

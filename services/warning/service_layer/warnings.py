@@ -164,17 +164,15 @@ async def create_built(
     if budget is not None:
         created = [budget.apply(w) if w is not None else None for w in created]
     await warnings_repo.insert(conn, [w for w in created if w is not None], prepared)
-    # Counted by label, then one increment each: a chunk of a fan-out is thousands of rows.
-    warned: Counter[tuple[str, str]] = Counter()
-    queued: Counter[str] = Counter()
-    for warning in created:
-        if warning is not None:
-            warned[warning.level.name.lower(), "fanout" if warning.fanout_id else "direct"] += 1
-            queued.update(delivery.channel.name.lower() for delivery in warning.deliveries)
-    for (level, origin), n in warned.items():
-        metrics.WARNINGS.labels(level, origin).inc(n)
+    # Counted by label, then one increment each: a chunk of a fan-out is thousands of rows
+    # (counted by ``Counter`` itself, the labels' text made once per label).
+    made = [w for w in created if w is not None]
+    warned = Counter((w.level, bool(w.fanout_id)) for w in made)
+    queued = Counter(d.channel for w in made for d in w.deliveries)
+    for (level, fanned_out), n in warned.items():
+        metrics.WARNINGS.labels(level.name.lower(), "fanout" if fanned_out else "direct").inc(n)
     for channel, n in queued.items():
-        metrics.DELIVERIES.labels(channel, "queued").inc(n)
+        metrics.DELIVERIES.labels(channel.name.lower(), "queued").inc(n)
     return created
 
 
@@ -186,9 +184,14 @@ def prepare(dialect: sa.Dialect, built: Sequence[Warning], now: datetime) -> war
 
 
 def _claims(built: Sequence[Warning]) -> list[warnings_repo.DedupClaim]:
-    return [
-        warnings_repo.DedupClaim(w.phone_number, reason_key(w.reason), w.id, w.level) for w in built
-    ]
+    keys: dict[int, str] = {}  # by reason object: a fan-out's chunk shares one (a SHA-256 each)
+    claims: list[warnings_repo.DedupClaim] = []
+    for w in built:
+        key = keys.get(id(w.reason))
+        if key is None:
+            key = keys[id(w.reason)] = reason_key(w.reason)
+        claims.append(warnings_repo.DedupClaim(w.phone_number, key, w.id, w.level))
+    return claims
 
 
 @dataclass(frozen=True)
