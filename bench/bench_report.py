@@ -14,7 +14,7 @@ For SQLite and (when reachable) PostgreSQL:
 
 Each at 1, 8 and 64 concurrent clients (a curve), in rounds: the report service's load and
 its baseline in turn at each point, the order reversed every other round (3 rounds of 150
-reports a side with --quick, 5 of 1,000 without); each point's figure is the round with the
+reports a side with --quick, 5 of 600 without); each point's figure is the round with the
 median ratio, every round's ratio in its notes (one load of 150 swung 0.22x-0.61x between
 runs of the same code on a shared 2-core machine). With the calls that failed by status
 code; and the statements (by kind),
@@ -301,9 +301,9 @@ def _rounds(run: Run) -> int:
 
 
 def _round_count(run: Run) -> int:
-    """Reports per side in one round: 150 with --quick; the full bench's 5,000 a point
+    """Reports per side in one round: 150 with --quick; the full bench's 3,000 a point
     split over its rounds."""
-    return 150 if run.quick else 5_000 // _rounds(run)
+    return 150 if run.quick else 3_000 // _rounds(run)
 
 
 @dataclass

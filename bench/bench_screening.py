@@ -339,7 +339,7 @@ async def run(run: Run) -> None:
     idle, then stopped; then each database's modes in turn, a database's servers stopped
     before the next one's ramps. An idle server costs a few polls a second meanwhile
     (counted among "others" in the CPU figures)."""
-    seconds = 2.0 if run.quick else 10.0
+    seconds = 2.0 if run.quick else 8.0
     databases = [d for d in DATABASES if d != "postgresql" or harness.postgres_reachable()]
     if "postgresql" not in databases:
         print("  screening: PostgreSQL not reachable; SQLite only")

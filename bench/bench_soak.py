@@ -7,7 +7,7 @@ and request id each time), a carrier's RecordContactEvents, and every fifth roun
 StreamWarnings and a StreamCheckIndicators opened, used once and cancelled.
 
 - **capacity**: rounds per second with 16 rounds in flight, for a few seconds;
-- **soak**: rounds sent at half that rate for 5 minutes (15 s with ``--quick``), the
+- **soak**: rounds sent at half that rate for 4 minutes (15 s with ``--quick``), the
   first tenth taken as warm-up. Sampled every second: each server's resident memory and
   open file descriptors; every call's latency.
 
@@ -253,8 +253,8 @@ def _env(run: Run, schemas: dict[str, str]) -> dict[str, dict[str, str]]:
 
 
 async def run(run: Run) -> None:
-    # Five minutes: the full bench has 40 for every suite.
-    seconds = 15.0 if run.quick else 300.0
+    # Four minutes: the full bench has 40 for every suite.
+    seconds = 15.0 if run.quick else 240.0
     window = 5.0 if run.quick else 30.0
     warm_up = seconds / 10
     backend = "PostgreSQL" if harness.postgres_reachable() else "SQLite"

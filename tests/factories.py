@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from services.common.indicators import Indicator, IndicatorKind, luhn_valid, normalize
 
@@ -27,23 +27,29 @@ def card(rng: random.Random) -> str:
     raise AssertionError("unreachable")
 
 
+#: How each kind's i-th raw value is written (``raw_indicator``), given the generator, i and
+#: the word made of i; only the chosen kind's draws from the generator.
+_RAW: dict[IndicatorKind, Callable[[random.Random, int, str], str]] = {
+    IndicatorKind.PHONE_NUMBER: lambda rng, i, word: phone(rng),
+    IndicatorKind.SMS_SENDER: lambda rng, i, word: f"10657{rng.randrange(10**7):07d}",
+    IndicatorKind.URL: lambda rng, i, word: f"http://{word}.fraud-{i % 97}.example/pay/{i}",
+    IndicatorKind.DOMAIN: lambda rng, i, word: f"{word}.scam.example",
+    IndicatorKind.IP_ADDRESS: lambda rng, i, word: (
+        f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+    ),
+    IndicatorKind.BANK_ACCOUNT: lambda rng, i, word: card(rng),
+    IndicatorKind.PAYMENT_ACCOUNT: lambda rng, i, word: f"alipay:{word}@mail.example",
+    IndicatorKind.QQ_NUMBER: lambda rng, i, word: str(10_000 + i * 7 + rng.randrange(7)),
+    IndicatorKind.WECHAT_ID: lambda rng, i, word: f"wx_{word}",
+    IndicatorKind.APP: lambda rng, i, word: f"com.fraud.app{i}",
+}
+_KINDS = tuple(IndicatorKind)
+
+
 def raw_indicator(rng: random.Random, i: int) -> tuple[IndicatorKind, str]:
     """The i-th value of a data set that cycles through every kind."""
-    kind = list(IndicatorKind)[1 + i % 10]
-    word = f"x{i:07d}"
-    raw = {
-        IndicatorKind.PHONE_NUMBER: lambda: phone(rng),
-        IndicatorKind.SMS_SENDER: lambda: f"10657{rng.randrange(10**7):07d}",
-        IndicatorKind.URL: lambda: f"http://{word}.fraud-{i % 97}.example/pay/{i}",
-        IndicatorKind.DOMAIN: lambda: f"{word}.scam.example",
-        IndicatorKind.IP_ADDRESS: lambda: f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
-        IndicatorKind.BANK_ACCOUNT: lambda: card(rng),
-        IndicatorKind.PAYMENT_ACCOUNT: lambda: f"alipay:{word}@mail.example",
-        IndicatorKind.QQ_NUMBER: lambda: str(10_000 + i * 7 + rng.randrange(7)),
-        IndicatorKind.WECHAT_ID: lambda: f"wx_{word}",
-        IndicatorKind.APP: lambda: f"com.fraud.app{i}",
-    }[kind]()
-    return kind, raw
+    kind = _KINDS[1 + i % 10]
+    return kind, _RAW[kind](rng, i, f"x{i:07d}")
 
 
 def dataset(n: int, seed: int = 7) -> Iterator[Indicator]:
