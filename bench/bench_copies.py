@@ -21,10 +21,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-import sqlalchemy as sa
 
 from bench.bench_risk import _prepare
 from bench.harness import Result, Run, Server, channel, servers
+from bench.index_load import plain_read
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.clients.private_check import PrivateChecker
@@ -57,13 +57,10 @@ async def run(run: Run) -> None:
 
 async def _plain_select(url: str) -> float:
     db = Database("risk", url=url)
-    started = time.perf_counter()
-    async with db.read() as conn:
-        rows = (await conn.execute(sa.text("SELECT * FROM indicators"))).all()
-    seconds = time.perf_counter() - started
-    del rows
-    await db.dispose()
-    return seconds
+    try:
+        return await plain_read(db)
+    finally:
+        await db.dispose()
 
 
 _DOWNLOAD = "/antifraud.risk.v1.RiskService/DownloadRiskList"
