@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, reject, settings
+from hypothesis import strategies as st
 
 from services.common.indicators import IndicatorKind, normalize
 from services.warning.domain.caps import TaskBudget
@@ -125,6 +127,50 @@ class TestTierPolicy:
     def test_a_bad_policy_is_refused(self, text: str) -> None:
         with pytest.raises(PolicyError):
             TierPolicy.parse(text)
+
+
+_CHANNEL_NAMES = ("push", "sms", "flash_sms", "call", "home_visit")
+_alternative = st.builds(
+    lambda name, delay: f"{name}@{delay}" if delay is not None and "sms" in name else name,
+    st.sampled_from(_CHANNEL_NAMES),
+    st.one_of(st.none(), st.integers(0, 3600)),
+)
+_level = st.lists(
+    st.lists(_alternative, min_size=1, max_size=3).map("|".join), min_size=1, max_size=5
+).map(",".join)
+_policies = st.builds(
+    lambda low, medium, high, guardian: f"low={low};medium={medium};high={high}{guardian}",
+    _level,
+    _level,
+    _level,
+    st.sampled_from(("", ";guardian=", ";guardian=sms", ";guardian=flash_sms")),
+)
+_people = st.builds(
+    Person,
+    st.sampled_from((PHONE_ONLY.phone_number, "+8613012345678")),
+    st.sampled_from((None, "u-1")),
+    st.booleans(),
+    st.lists(st.sampled_from(("+8613012345678", "+8613312345678")), max_size=3).map(tuple),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=_policies,
+    level=st.sampled_from((RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH)),
+    person=_people,
+)
+def test_the_plan_of_a_person_without_the_app_equals_the_plan_worked_out_in_full(
+    text: str, level: RiskLevel, person: Person
+) -> None:
+    """The shortcut for a person without the app (each level's channels worked out once, most
+    of a fan-out's contacts) gives the same deliveries as the step-by-step plan, for every
+    policy the parser accepts, every level and every kind of person."""
+    try:
+        policy = TierPolicy.parse(text)
+    except PolicyError:
+        reject()
+    assert policy.plan(level, person) == policy.plan_in_full(level, person)
 
 
 class TestFallbackPolicy:

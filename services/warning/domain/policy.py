@@ -123,6 +123,12 @@ class TierPolicy:
             # No push, so no fallback from it, and no guardians: the channels as they are.
             phone = person.phone_number
             return [PlannedDelivery(c, phone, None) for c in self._without_app[level]]
+        return self.plan_in_full(level, person)
+
+    def plan_in_full(self, level: RiskLevel, person: Person) -> list[PlannedDelivery]:
+        """:meth:`plan` worked out step by step for any person, without the shortcut for a
+        person without the app (which must give the same deliveries)."""
+        guarded = person.protected and self.guardian_channel is not None
         channels = self._channels(level, person.user_id is not None)
         planned = [_to_person(channel, person) for channel in channels]
         pushed = Channel.APP_PUSH in channels
