@@ -69,6 +69,10 @@ class CpuMeter:
             for name, pid in self.pids.items()
         }
 
+    def read(self) -> tuple[dict[str, float], float]:
+        """CPU seconds so far: each process's, and every core's busy time (whoever used it)."""
+        return self._now(), _machine_seconds()[0]
+
     def start(self) -> None:
         self._started = (time.perf_counter(), self._now(), _machine_seconds()[0])
 
