@@ -213,6 +213,11 @@ loaded 2-core machine, so CPU figures, not wall times, are the ones to compare):
   a second: what is left is spread thin (no piece above 20 us), frozen dataclasses and
   per-contact objects first; the next step is fewer objects per contact (rows made
   straight from the targets), not faster ones.
+- The full bench on a quiet machine (2026-12-02, load near 0 before it; 25:45 for every
+  suite): 100,000 queued in 14.1 s on SQLite (7,090/s) and 11.4 s on PostgreSQL (8,773/s).
+  On SQLite that is 1.00x the plain inserts of the same rows: the database alone takes them
+  at 7,124/s here, under the 10,000/s the target asks of the whole fan-out. The bench
+  now says so under the figure. On PostgreSQL it is 0.81x a baseline of 10,834/s.
 """
 
 from __future__ import annotations
@@ -571,14 +576,14 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
             "plain inserts of the same rows",
             notes=f"{queued:.1f} s from UpsertIndicator to the fan-out done; {where}",
             # 100,000 queued in at most 10 s.
-            target=">= 10,000 warnings/s at 100,000" if count == 100_000 else "",
+            target=f">= {TARGET_RATE:,} warnings/s at 100,000" if count == 100_000 else "",
             curve=f"fan-out: warnings queued/s ({label})",
             x=count,
             x_label="contacts of the number",
         )
     )
     if fanout.met is False:
-        print(f"  {'':<8} {'':<52} limit: {LIMIT}", flush=True)
+        print(f"  {'':<8} {'':<52} limit: {_fanout_limit(fanout_plain)}", flush=True)
     if not accepted:
         return
     sms = run.add(
@@ -595,6 +600,22 @@ async def _backend(run: Run, label: str, url: str, schema: str | None, count: in
     )
     if sms.met is False:
         print(f"  {'':<8} {'':<52} limit: {LIMIT}", flush=True)
+
+
+#: The fan-out target's rate: 100,000 warnings queued in at most 10 s.
+TARGET_RATE = 10_000
+
+
+def _fanout_limit(plain: float) -> str:
+    """What bounds the fan-out; first, when it is so, that the database here takes the bare
+    rows of the same warnings more slowly than the target asks of the whole fan-out."""
+    if plain >= TARGET_RATE:
+        return LIMIT
+    return (
+        f"the database itself: the plain inserts of the same rows (no reads, no checks, no "
+        f"Python per row) reach {plain:,.0f} warnings/s here, under the {TARGET_RATE:,}/s "
+        f"asked; then {LIMIT}"
+    )
 
 
 def fanout_sizes(run: Run) -> tuple[int, ...]:
