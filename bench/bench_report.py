@@ -333,8 +333,8 @@ class Point:
         return (
             f"the round with the median ratio of {len(self.plain)} (report service and baseline "
             f"in turn, the order reversed every other round; {count:,} reports each): ratios "
-            f"{ratios}; reports {min(rates):,.0f}-{max(rates):,.0f}/s, baseline "
-            f"{min(self.plain):,.0f}-{max(self.plain):,.0f}/s; over the rounds "
+            f"{ratios}; reports {', '.join(f'{r:,.0f}' for r in rates)}/s, baseline "
+            f"{', '.join(f'{p:,.0f}' for p in self.plain)}/s, round by round; over the rounds "
             f"{_failures(failed)}"
         )
 
