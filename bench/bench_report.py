@@ -109,6 +109,7 @@ from bench.cpu_use import CpuMeter, CpuUse
 from bench.harness import ROOT, Result, Run, Server, median_round, servers
 from bench.harness import channel as channel_as
 from bench.profiled import statement_kind
+from bench.report_hot import hot_number
 from services.api.antifraud.common.v1 import common_pb2
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
 from services.common.db import Database
@@ -595,6 +596,7 @@ async def run(run: Run) -> None:
     await _profile(
         run, "SQLite", f"sqlite+aiosqlite:///{run.workdir / 'report-prof.db'}", None, profiled
     )
+    await hot_number(run, "SQLite", f"sqlite+aiosqlite:///{run.workdir / 'report-hot.db'}", None)
     if not harness.postgres_reachable():
         print("  report: PostgreSQL not reachable; its figure is skipped")
         return
@@ -606,6 +608,11 @@ async def run(run: Run) -> None:
     schema = harness.new_schema("bench_report_prof")
     try:
         await _profile(run, "PostgreSQL", harness.PG_URL, schema, profiled)
+    finally:
+        await harness.drop_schema(schema)
+    schema = harness.new_schema("bench_report_hot")
+    try:
+        await hot_number(run, "PostgreSQL", harness.PG_URL, schema)
     finally:
         await harness.drop_schema(schema)
 
