@@ -109,8 +109,7 @@ from bench.cpu_use import CpuMeter, CpuUse
 from bench.harness import ROOT, Result, Run, Server, median_round, servers
 from bench.harness import channel as channel_as
 from bench.profiled import statement_kind
-from bench.report_hot import hot_number
-from services.api.antifraud.common.v1 import common_pb2
+from bench.report_hot import hot_number, report_request
 from services.api.antifraud.report.v1 import report_pb2, report_pb2_grpc
 from services.common.db import Database
 from services.common.group_commit import BatchSettings
@@ -126,19 +125,7 @@ POOL = 4_000
 
 def _request(i: int, seed: int) -> tuple[report_pb2.SubmitReportRequest, str]:
     rng = random.Random(seed * 1_000_003 + i)
-    number = f"+86139{rng.randrange(POOL):08d}"
-    request = report_pb2.SubmitReportRequest(
-        request_id=str(uuid.uuid4()),
-        report=report_pb2.Report(
-            kind=report_pb2.REPORT_KIND_FRAUD_CALL,
-            indicators=[
-                common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=number)
-            ],
-            description="Caller posed as a bank officer and asked for a verification code.",
-            category=common_pb2.FRAUD_CATEGORY_IMPERSONATING_OFFICIALS,
-        ),
-    )
-    return request, f"citizen:bench-{seed}-{i}"
+    return report_request(f"+86139{rng.randrange(POOL):08d}"), f"citizen:bench-{seed}-{i}"
 
 
 async def _load(address: str, count: int, in_flight: int, seed: int) -> dict[str, Any]:

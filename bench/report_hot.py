@@ -64,15 +64,16 @@ TRIES_QUICK = 7
 FILL_CHUNK = 500
 
 
-def _request() -> report_pb2.SubmitReportRequest:
+def report_request(number: str) -> report_pb2.SubmitReportRequest:
+    """A citizen's report of a fraud call from ``number``, with a new request id."""
     return report_pb2.SubmitReportRequest(
         request_id=str(uuid.uuid4()),
         report=report_pb2.Report(
             kind=report_pb2.REPORT_KIND_FRAUD_CALL,
             indicators=[
-                common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=NUMBER)
+                common_pb2.Indicator(kind=common_pb2.INDICATOR_KIND_PHONE_NUMBER, value=number)
             ],
-            description="Caller posed as the police and asked for a transfer to a safe account.",
+            description="Caller posed as a bank officer and asked for a verification code.",
             category=common_pb2.FRAUD_CATEGORY_IMPERSONATING_OFFICIALS,
         ),
     )
@@ -159,7 +160,7 @@ async def hot_number(run: Run, label: str, url: str, schema: str | None) -> None
                 citizen += 1
                 started = time.perf_counter()
                 await stub.SubmitReport(
-                    _request(), metadata=[("x-principal", f"citizen:hot-new-{citizen}")]
+                    report_request(NUMBER), metadata=[("x-principal", f"citizen:hot-new-{citizen}")]
                 )
                 return time.perf_counter() - started
 
