@@ -125,6 +125,16 @@ def test_discredited_reporters_need_company_to_list_a_value() -> None:
     assert not result.reaches(RULES)
 
 
+def test_a_class_of_reporters_counts_as_that_many_reporters_of_its_weight() -> None:
+    """Tallies counted in the database come per class of reporter (the same confirmed and
+    rejected counts): a class of three counts as the three of them would."""
+    one_by_one = [named(f"citizen:{n}", reports=2, rejected=3) for n in range(3)]
+    together = Tally("", False, 6, 0, 3, reporters=3)
+    assert corroborate([together, named("citizen:x")], RULES) == corroborate(
+        [*one_by_one, named("citizen:x")], RULES
+    )
+
+
 def test_standing_after_reports_never_undoes_a_decision() -> None:
     listed = corroborate([named(f"citizen:{i}") for i in range(3)], RULES)
     weak = corroborate([named("citizen:a")], RULES)

@@ -301,44 +301,78 @@ def indicator_update(
     }
 
 
-def _tallies(where: Any, *, by_indicator: bool = False) -> sa.Select[Any]:
-    """Per reporter (and indicator), their counted reports (rejected ones do not count) of
-    the report links ``where`` selects, with the categories they name."""
+def _tallies(where: Any, *, by_indicator: bool = False, own: Any = None) -> sa.Select[Any]:
+    """The counted reports (rejected ones do not count) of the report links ``where``
+    selects, counted in the database: per class of reporter (anonymous or not, their
+    confirmed and rejected counts: what their weight depends on) and set of categories
+    named (a bit mask, bit ``c`` for category ``c``), how many distinct reporters and how
+    many reports. With ``own`` (a reporter, bound), that reporter's on a row of their own
+    (``reporter`` names them; a class's is ''), for the report about to be stored to be
+    counted in. A number reported thousands of times comes back as a few rows, not one per
+    reporter."""
     ri, r, rep = t.report_indicators, t.reports, t.reporters
-    grouping = [
-        *([ri.c.indicator_id] if by_indicator else []),
-        ri.c.reporter,
-        r.c.category,
-        rep.c.anonymous,
-        rep.c.confirmed_count,
-        rep.c.rejected_count,
-    ]
-    return (
-        sa.select(*grouping, sa.func.count().label("reports"))
+    by = [ri.c.indicator_id] if by_indicator else []
+    standing = [rep.c.anonymous, rep.c.confirmed_count, rep.c.rejected_count]
+    bit = sa.literal(1, sa.Integer).op("<<", return_type=sa.Integer)(
+        sa.cast(r.c.category, sa.Integer)
+    )
+    per_reporter = (
+        sa.select(
+            *by,
+            ri.c.reporter,
+            *standing,
+            sa.func.count().label("reports"),
+            sa.func.sum(sa.distinct(bit)).label("categories"),
+        )
         .select_from(
             ri.join(r, r.c.id == ri.c.report_id).join(rep, rep.c.reporter == ri.c.reporter)
         )
         .where(where, r.c.status != int(ReportStatus.REJECTED))
-        .group_by(*grouping)
+        .group_by(*by, ri.c.reporter, *standing)
+        .subquery("per_reporter")
     )
+    p = per_reporter.c
+    nobody = sa.literal_column("''", sa.String)
+    key: Any = nobody if own is None else sa.case((p.reporter == own, p.reporter), else_=nobody)
+    grouping = [
+        *([p.indicator_id] if by_indicator else []),
+        *([] if own is None else [key]),
+        p.anonymous,
+        p.confirmed_count,
+        p.rejected_count,
+        p.categories,
+    ]
+    return sa.select(
+        *([p.indicator_id] if by_indicator else []),
+        key.label("reporter"),
+        p.anonymous,
+        p.confirmed_count,
+        p.rejected_count,
+        p.categories,
+        sa.func.count().label("reporters"),
+        sa.func.sum(p.reports).label("reports"),
+    ).group_by(*grouping)
 
 
 def _tallied(rows: Iterable[Any]) -> Tallied:
-    per_reporter: dict[str, Tally] = {}
-    categories: set[FraudCategory] = set()
-    for row in rows:
-        if row.category:
-            categories.add(FraudCategory(row.category))
-        seen = per_reporter.get(row.reporter)
-        count = int(row.reports) + (seen.reports if seen else 0)
-        per_reporter[row.reporter] = Tally(
-            row.reporter,
+    """Tallies from ``_tallies``' rows (and the report about to be stored, ``tallied_with``):
+    a class of reporters is a tally of its own; a named reporter's rows are added up."""
+    merged: dict[str, Tally] = {}
+    categories = 0
+    for n, row in enumerate(rows):
+        categories |= int(row.categories or 0)
+        key = row.reporter or f"\0class-{n}"
+        seen = merged.get(key)
+        merged[key] = Tally(
+            key,
             bool(row.anonymous),
-            count,
+            int(row.reports) + (seen.reports if seen else 0),
             int(row.confirmed_count),
             int(row.rejected_count),
+            seen.reporters if seen else int(row.reporters),
         )
-    return list(per_reporter.values()), sorted(categories)
+    named = sorted(c for c in FraudCategory if c and categories >> int(c) & 1)
+    return list(merged.values()), named
 
 
 _TALLIES = _tallies(
@@ -419,6 +453,7 @@ def _build_intake_checks(rate: bool, covering: bool, tallied: int = 0) -> sa.Sel
             )
         ),
         by_indicator=True,
+        own=reporter,
     ).subquery("counts")
     return sa.select(head, counts).select_from(head.outerjoin(counts, sa.true()))
 
@@ -438,14 +473,16 @@ def _intake_checks(rate: bool, covering: bool, tallied: int) -> sa.Select[Any]:
 
 @dataclass(frozen=True, slots=True)
 class TallyRow:
-    """One row of ``_tallies``: a reporter's counted reports of one category."""
+    """One row of ``_tallies``: a class of reporters' counted reports (``reporter`` '') or
+    one reporter's (named), with the categories they name as a bit mask."""
 
     reporter: str
-    category: int
+    categories: int
     anonymous: bool
     confirmed_count: int
     rejected_count: int
     reports: int
+    reporters: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,11 +655,12 @@ class ReportRepository:
                 before[int(found.indicator_id)].append(
                     TallyRow(
                         found.reporter,
-                        int(found.category or 0),
+                        int(found.categories or 0),
                         bool(found.anonymous),
                         int(found.confirmed_count),
                         int(found.rejected_count),
                         int(found.reports),
+                        int(found.reporters),
                     )
                 )
         own = TallyRow(

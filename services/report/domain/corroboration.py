@@ -40,13 +40,16 @@ class Rules:
 
 @dataclass(frozen=True, slots=True)
 class Tally:
-    """One reporter's reports about an indicator within the window (rejected ones left out)."""
+    """One reporter's reports about an indicator within the window (rejected ones left out);
+    or, with ``reporters`` over 1, the reports of that many distinct reporters who all weigh
+    the same (the same confirmed and rejected counts), counted together."""
 
     reporter: str
     anonymous: bool
     reports: int
     confirmed: int  # the reporter's confirmed reports, about anything
     rejected: int  # the reporter's rejected reports, about anything
+    reporters: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +85,8 @@ def corroborate(tallies: Iterable[Tally], rules: Rules) -> Corroboration:
         if tally.anonymous:
             anonymous += rules.anonymous_weight * tally.reports
             continue
-        named += 1
-        score += reporter_weight(tally.confirmed, tally.rejected, rules)
+        named += tally.reporters
+        score += reporter_weight(tally.confirmed, tally.rejected, rules) * tally.reporters
     return Corroboration(named, score + min(anonymous, rules.anonymous_cap))
 
 

@@ -182,7 +182,7 @@ async def check(
         status = ReportStatus.RECEIVED
     tallied: dict[int, Tallied] = {}
     if read.duplicate_of is None and read.before is not None and read.own is not None:
-        own = replace(read.own, category=int(new.category))
+        own = replace(read.own, categories=1 << int(new.category))
         tallied = {
             indicator_id: tallied_with(before, own if now >= since[indicator_id] else None)
             for indicator_id, before in read.before.items()
