@@ -81,6 +81,18 @@ gRPC call and a token check the baseline does not make. The next step on SQLite 
 hand-off per statement (execute, rows and close in one call on aiosqlite's thread), in the
 SQLAlchemy adapter every service shares.
 
+Why the rounds fall (issue 20, 2026-12-02). Each point's notes list the rounds in order,
+with the report process's CPU per report in each. In the full runs the service's rate often
+fell from round to round while its baseline held: PostgreSQL at 64 in flight went 476, 418,
+415, 305 and 317/s, and its CPU per report rose from 1.9 to 2.5 ms. Eight rounds of 1,800
+reports in a row, in-process on SQLite, with every statement timed, show why. As the rounds go
+on, more of the pool's 4,000 numbers have three reporters and are listed. A report about a
+listed number costs more: an outbox event to sync the new count, and its reports moved to
+review. Per round of 1,800, those status UPDATEs grew from 83 to 479 and the outbox INSERTs
+from about 600 to 1,583, and the waits for SQLite's write lock grew with them. The mix of the
+load changes, not a cost that grows with the rows stored. The baseline's rows are the same
+every round.
+
     python -m bench.bench_report load ADDRESS   (the load client: a line COUNT IN_FLIGHT SEED
                                                 a load, its result a JSON line)
 """
@@ -313,6 +325,8 @@ class Point:
 
     def notes(self, count: int) -> str:
         ratios = ", ".join(f"{r:.2f}" for r in self.ratios)
+        cpu = ", ".join(f"{use.by_process['report'] / count * 1000:.1f}" for use in self.cpu)
+        busy = ", ".join(f"{use.busy_share * use.cores:.2f}" for use in self.cpu)
         rates = [float(load["per_second"]) for load in self.loads]
         failed = {
             "failed": sum(int(load["failed"]) for load in self.loads),
@@ -322,8 +336,9 @@ class Point:
             f"the round with the median ratio of {len(self.plain)} (report service and baseline "
             f"in turn, the order reversed every other round; {count:,} reports each): ratios "
             f"{ratios}; reports {', '.join(f'{r:,.0f}' for r in rates)}/s, baseline "
-            f"{', '.join(f'{p:,.0f}' for p in self.plain)}/s, round by round; over the rounds "
-            f"{_failures(failed)}"
+            f"{', '.join(f'{p:,.0f}' for p in self.plain)}/s, round by round; the report "
+            f"process's CPU per report {cpu} ms and the machine's cores busy {busy}, round by "
+            f"round; over the rounds {_failures(failed)}"
         )
 
 
