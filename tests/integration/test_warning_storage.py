@@ -153,10 +153,15 @@ class TestOncePerWindow:
 class TestContacts:
     async def test_events_add_up_and_old_ones_are_not_kept(self, db: Database) -> None:
         t = now()
+        later = t - timedelta(hours=1)
+        # Pairs are counted per UTC day: the earlier event on the same day as the later one,
+        # whatever the time now (an hour before it, or its midnight in the day's first hour).
+        midnight = later.replace(hour=0, minute=0, second=0, microsecond=0)
+        earlier = max(later - timedelta(hours=1), midnight)
         a, b = number(10), FRAUD.value
         events = [
-            ContactEvent(a, b, t - timedelta(hours=1), ContactKind.CALL),
-            ContactEvent(b, a, t - timedelta(hours=2), ContactKind.SMS),
+            ContactEvent(a, b, later, ContactKind.CALL),
+            ContactEvent(b, a, earlier, ContactKind.SMS),
             ContactEvent(a, b, t - timedelta(days=40), ContactKind.CALL),
         ]
         await listed(db)
@@ -169,7 +174,7 @@ class TestContacts:
         async with db.read() as conn:
             rows = (await conn.execute(sa.select(tables.contact_pairs))).all()
         assert [(r.calls, r.sms) for r in rows] == [(2, 1)]
-        assert rows[0].last_time == t - timedelta(hours=1)
+        assert rows[0].last_time == later
 
     async def test_only_contacts_with_a_risky_number_are_kept_and_numbers_are_sealed(
         self, db: Database
