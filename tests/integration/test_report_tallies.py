@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.common.db import Database
+from services.common.indicators import IndicatorKind, normalize
 from services.report.adapters import tables
 from services.report.adapters.repository import ReportRepository, tallied_with
 from services.report.bootstrap import build
@@ -124,24 +125,11 @@ async def _store(db: Database, links: list[Link]) -> None:
 
 
 async def _indicators(db: Database) -> list[int]:
+    """The indicators' rows, made as intake makes them (``lock_indicators``)."""
+    numbers = [normalize(IndicatorKind.PHONE_NUMBER, f"1380000000{k}") for k in range(INDICATORS)]
     async with db.engine.begin() as conn:
-        for k in range(INDICATORS):
-            await conn.execute(
-                sa.insert(tables.indicators).values(
-                    key=f"tally-{k}",
-                    kind=1,
-                    value=f"+861380000000{k}",
-                    standing=1,
-                    reporter_count=0,
-                    score=0.0,
-                    categories=[],
-                    version=0,
-                    synced_version=0,
-                    update_time=NOW,
-                )
-            )
-        found = await conn.scalars(sa.select(tables.indicators.c.id).order_by("id"))
-        return list(found)
+        rows = await ReportRepository(conn).lock_indicators(numbers, NOW)
+    return sorted(row.id for row in rows.values())
 
 
 def _by_hand(links: list[Link], indicator: int) -> tuple[Corroboration, list[FraudCategory]]:
